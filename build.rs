@@ -21,7 +21,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
-        .compile_protos(&["proto/dmmaster.proto", "proto/dmworker.proto"], &["proto"])?;
+        .compile_protos(
+            &["proto/dmmaster.proto", "proto/dmworker.proto"],
+            &["proto"],
+        )?;
 
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let rustc_version = Command::new(rustc)
@@ -36,8 +39,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "None".into());
-    println!("cargo:rustc-env=DM_GIT_HASH={}", git(&["rev-parse", "HEAD"]));
-    println!("cargo:rustc-env=DM_GIT_BRANCH={}", git(&["rev-parse", "--abbrev-ref", "HEAD"]));
+    println!(
+        "cargo:rustc-env=DM_GIT_HASH={}",
+        git(&["rev-parse", "HEAD"])
+    );
+    println!(
+        "cargo:rustc-env=DM_GIT_BRANCH={}",
+        git(&["rev-parse", "--abbrev-ref", "HEAD"])
+    );
     println!("cargo:rustc-env=DM_BUILD_TIME={build_time}");
     println!("cargo:rustc-env=DM_RUSTC_VERSION={rustc_version}");
     Ok(())

@@ -1,1 +1,4 @@
-fn main() {}
+//! dmctl: see `dm_rs::ctl`.
+fn main() -> std::process::ExitCode {
+    dm_rs::ctl::run(std::env::args().collect())
+}

@@ -94,6 +94,29 @@ fn load<T: Document>(bytes: &[u8]) -> Result<Loaded<T>, ConfigError> {
     Ok(Loaded { config, warnings })
 }
 
+/// What a YAML file in a task directory is: told apart by its top-level keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Task,
+    Source,
+}
+
+/// A file with `source-id` or `from` at the top level and none of a task's keys is a source
+/// file; anything else is treated as a task file (and fails as one if it is neither).
+pub fn detect_kind(bytes: &[u8]) -> Kind {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Kind::Task;
+    };
+    let ix = PosIndex::build(text);
+    let has = |k: &str| ix.key("", k).is_some();
+    let task_keys = ["name", "task-mode", "mysql-instances", "target-database"];
+    if (has("source-id") || has("from")) && !task_keys.iter().any(|k| has(k)) {
+        Kind::Source
+    } else {
+        Kind::Task
+    }
+}
+
 /// Parses and checks a task file's contents.
 pub fn parse_task(bytes: &[u8]) -> Result<Loaded<TaskConfig>, ConfigError> {
     load(bytes)

@@ -1,0 +1,105 @@
+//! DM-style argument rewriting before clap sees the command line.
+
+/// Long flags DM accepts with a single dash (`-master-addr`), as its `argsNeedAdjust` does.
+const SINGLE_DASH_LONG: &[&str] = &[
+    "master-addr",
+    "encrypt",
+    "decrypt",
+    "rpc-timeout",
+    "config",
+    "ssl-ca",
+    "ssl-cert",
+    "ssl-key",
+    "offline",
+    "remove-meta",
+    "source",
+    "worker",
+    "more",
+];
+
+/// Rewrites `-master-addr x` / `-master-addr=x` to their two-dash forms, and the seed's `-w`
+/// (DM v1's `--worker`) to `-s` (DM v2's `--source`).
+pub fn normalize(raw: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut after_separator = false;
+    for (i, a) in raw.into_iter().enumerate() {
+        if i == 0 || after_separator {
+            out.push(a);
+            continue;
+        }
+        if a == "--" {
+            after_separator = true;
+            out.push(a);
+            continue;
+        }
+        if a == "-w" {
+            out.push("-s".into());
+            continue;
+        }
+        if let Some(rest) = a.strip_prefix('-')
+            && !rest.starts_with('-')
+        {
+            let name = rest.split('=').next().unwrap_or(rest);
+            if SINGLE_DASH_LONG.contains(&name) {
+                let fixed = if name == "worker" {
+                    format!("--source{}", &rest[name.len()..])
+                } else {
+                    format!("-{a}")
+                };
+                out.push(fixed);
+                continue;
+            }
+        }
+        if let Some(rest) = a.strip_prefix("--worker") {
+            out.push(format!("--source{rest}"));
+            continue;
+        }
+        out.push(a);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    fn n(args: &[&str]) -> Vec<String> {
+        normalize(args.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn single_dash_long_flags_become_double() {
+        assert_eq!(
+            n(&["dmctl", "-master-addr", "x:1"]),
+            ["dmctl", "--master-addr", "x:1"]
+        );
+        assert_eq!(
+            n(&["dmctl", "-master-addr=x:1"]),
+            ["dmctl", "--master-addr=x:1"]
+        );
+        assert_eq!(
+            n(&["dmctl", "-encrypt", "123"]),
+            ["dmctl", "--encrypt", "123"]
+        );
+        assert_eq!(n(&["dmctl", "-V"]), ["dmctl", "-V"]);
+        assert_eq!(n(&["dmctl", "encrypt", "-x"]), ["dmctl", "encrypt", "-x"]);
+    }
+
+    #[test]
+    fn worker_flag_means_source() {
+        assert_eq!(
+            n(&["dmctl", "start-task", "-w", "s1", "t.yaml"]),
+            ["dmctl", "start-task", "-s", "s1", "t.yaml"]
+        );
+        assert_eq!(n(&["dmctl", "-worker=s1"]), ["dmctl", "--source=s1"]);
+        assert_eq!(n(&["dmctl", "--worker", "s1"]), ["dmctl", "--source", "s1"]);
+    }
+
+    #[test]
+    fn nothing_after_double_dash_is_touched() {
+        assert_eq!(
+            n(&["dmctl", "decrypt", "--", "-encrypt"]),
+            ["dmctl", "decrypt", "--", "-encrypt"]
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! `dmctl check-task`: offline validation of task files, or DM's precheck on the master.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::config::{self, Kind};
+
+/// Arguments of `check-task`.
+#[derive(Debug, clap::Args)]
+pub struct CheckTaskArgs {
+    /// Validate the files here, with no master: DM's config checks, one line per error.
+    #[arg(long)]
+    pub offline: bool,
+    /// Most errors the master's precheck reports (online mode).
+    #[arg(long = "error", default_value_t = 10)]
+    pub error_count: i64,
+    /// Most warnings the master's precheck reports (online mode).
+    #[arg(long = "warn", default_value_t = 10)]
+    pub warn_count: i64,
+    /// Task files (source files are recognised and checked as such).
+    #[arg(required = true, value_name = "CONFIG-FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// Validates one file locally. Ok carries a one-line summary; Err the error line.
+fn check_file(path: &std::path::Path) -> Result<(String, Vec<String>), String> {
+    let kind = std::fs::read(path)
+        .ok()
+        .map(|b| config::detect_kind(&b))
+        .unwrap_or(Kind::Task);
+    match kind {
+        Kind::Source => config::load_source_file(path)
+            .map(|l| (format!("source {:?}", l.config.source_id), l.warnings))
+            .map_err(|e| e.to_string()),
+        Kind::Task => config::load_task_file(path)
+            .map(|l| {
+                let sources: Vec<&str> =
+                    l.config.instances().map(|i| i.source_id.as_str()).collect();
+                (
+                    format!(
+                        "task {:?} ({}, sources: {})",
+                        l.config.name,
+                        l.config.task_mode,
+                        sources.join(", ")
+                    ),
+                    l.warnings,
+                )
+            })
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// Runs `check-task`. Offline: exit 0 when every file is valid, 1 otherwise.
+pub fn run(args: &CheckTaskArgs, master_addr: Option<&str>, rpc_timeout: &str) -> ExitCode {
+    let mut ok = true;
+    let mut valid = Vec::new();
+    for f in &args.files {
+        match check_file(f) {
+            Ok((summary, warnings)) => {
+                if args.offline {
+                    println!("{}: ok: {summary}", f.display());
+                    for w in warnings {
+                        println!("{}: warning: {w}", f.display());
+                    }
+                }
+                valid.push(f.clone());
+            }
+            Err(line) => {
+                ok = false;
+                println!("{line}");
+            }
+        }
+    }
+    if args.offline || !ok {
+        return if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+    let Some(addr) = master_addr else {
+        eprintln!(
+            "check-task needs --master-addr for the master's precheck, or --offline to validate the files only"
+        );
+        return ExitCode::FAILURE;
+    };
+    let timeout = config::source::parse_go_duration(rpc_timeout)
+        .unwrap_or(std::time::Duration::from_secs(600));
+    let mut all_passed = true;
+    for f in valid {
+        let task = match std::fs::read_to_string(&f) {
+            Ok(t) => t,
+            Err(e) => {
+                println!("{}: {e}", f.display());
+                all_passed = false;
+                continue;
+            }
+        };
+        let req = crate::pb::CheckTaskRequest {
+            task,
+            err_cnt: args.error_count,
+            warn_cnt: args.warn_count,
+        };
+        match super::client::call(
+            addr,
+            timeout,
+            |mut c| async move { c.check_task(req).await },
+        ) {
+            Ok(resp) => {
+                all_passed &= resp.result;
+                println!(
+                    "{}",
+                    super::client::dm_json(
+                        &serde_json::json!({"result": resp.result, "msg": resp.msg})
+                    )
+                );
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if all_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,77 @@
+//! The gRPC connection from dmctl to dm-master (`pb.Master`), and DM's JSON printing style.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tonic::transport::Channel;
+
+use crate::pb::master_client::MasterClient;
+
+/// A call to the master failed: unreachable, timed out, or the master answered with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("can not connect to master {addr}: {why}")]
+    Connect { addr: String, why: String },
+    #[error("master {addr} did not answer within {timeout:?}")]
+    Timeout { addr: String, timeout: Duration },
+    #[error("master {addr} returned an error: {status}")]
+    Status { addr: String, status: String },
+    #[error("can not start the async runtime: {0}")]
+    Runtime(String),
+}
+
+/// Connects to `addr` and runs one RPC, blocking until it ends or `timeout` passes.
+pub fn call<T, F, Fut>(addr: &str, timeout: Duration, f: F) -> Result<T, ClientError>
+where
+    F: FnOnce(MasterClient<Channel>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ClientError::Runtime(e.to_string()))?;
+    let url = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    rt.block_on(async {
+        let endpoint = Channel::from_shared(url).map_err(|e| ClientError::Connect {
+            addr: addr.into(),
+            why: e.to_string(),
+        })?;
+        let channel = endpoint
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .connect()
+            .await
+            .map_err(|e| ClientError::Connect {
+                addr: addr.into(),
+                why: std::error::Error::source(&e)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| e.to_string()),
+            })?;
+        match tokio::time::timeout(timeout, f(MasterClient::new(channel))).await {
+            Err(_) => Err(ClientError::Timeout {
+                addr: addr.into(),
+                timeout,
+            }),
+            Ok(Err(status)) => Err(ClientError::Status {
+                addr: addr.into(),
+                status: status.message().to_string(),
+            }),
+            Ok(Ok(resp)) => Ok(resp.into_inner()),
+        }
+    })
+}
+
+/// JSON as dmctl prints it: 4-space indentation.
+pub fn dm_json(v: &serde_json::Value) -> String {
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    if serde::Serialize::serialize(v, &mut ser).is_err() {
+        return v.to_string();
+    }
+    String::from_utf8(out).unwrap_or_else(|_| v.to_string())
+}

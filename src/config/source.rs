@@ -187,6 +187,9 @@ impl SourceConfig {
                 ),
             ));
         }
+        if self.from.port == 0 {
+            self.from.port = 3306;
+        }
         if !matches!(self.flavor.as_str(), "" | "mysql" | "mariadb") {
             return Err(at(
                 "flavor",

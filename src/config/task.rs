@@ -59,7 +59,7 @@ pub const FILTER_EVENTS: &[&str] = &[
 ];
 
 /// Downstream or upstream connection settings (DM's `DBConfig`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct DbConfig {
     #[serde(deserialize_with = "y::string")]
@@ -75,20 +75,6 @@ pub struct DbConfig {
     #[serde(deserialize_with = "string_map")]
     pub session: BTreeMap<String, String>,
     pub security: Option<Security>,
-}
-
-impl Default for DbConfig {
-    fn default() -> Self {
-        DbConfig {
-            host: String::new(),
-            port: 0,
-            user: String::new(),
-            password: String::new(),
-            max_allowed_packet: None,
-            session: BTreeMap::new(),
-            security: None,
-        }
-    }
 }
 
 impl DbConfig {
@@ -684,6 +670,9 @@ impl TaskConfig {
             self.loaders.clone(),
             self.syncers.clone(),
         );
+        let known_routes: BTreeSet<String> = self.routes.keys().cloned().collect();
+        let known_filters: BTreeSet<String> = self.filters.keys().cloned().collect();
+        let known_mappings: BTreeSet<String> = self.column_mappings.keys().cloned().collect();
         for i in 0..self.mysql_instances.len() {
             let p = format!("mysql-instances[{i}]");
             let Some(inst) = self.mysql_instances[i].as_mut() else {
@@ -777,43 +766,31 @@ impl TaskConfig {
                     self.task_mode
                 ));
             }
-            let refs: [(&str, &Vec<String>, u32, &str, &dyn Fn(&str) -> bool); 4] = [
+            for (key, names, c, global, known) in [
                 (
                     "route-rules",
                     &inst.route_rules,
                     code::ROUTE_NOT_FOUND,
                     "routes",
-                    &|n| self.routes.contains_key(n),
+                    &known_routes,
                 ),
                 (
                     "filter-rules",
                     &inst.filter_rules,
                     code::FILTER_NOT_FOUND,
                     "filters",
-                    &|n| self.filters.contains_key(n),
+                    &known_filters,
                 ),
                 (
                     "column-mapping-rules",
                     &inst.column_mapping_rules,
                     code::COLUMN_MAPPING_NOT_FOUND,
                     "column-mappings",
-                    &|n| self.column_mappings.contains_key(n),
+                    &known_mappings,
                 ),
-                (
-                    "expression-filters",
-                    &inst.expression_filters,
-                    code::EXPR_NOT_FOUND,
-                    "expression-filter",
-                    &|n| self.expression_filter.contains_key(n),
-                ),
-            ];
-            for (key, names, c, global, exists) in refs {
-                // DM checks expression filters after the unit configs; keep that order below.
-                if key == "expression-filters" {
-                    continue;
-                }
+            ] {
                 for (k, n) in names.iter().enumerate() {
-                    if !exists(n) {
+                    if !known.contains(n) {
                         return Err(err(
                             ix,
                             &format!("{p}.{key}[{k}]"),

@@ -26,15 +26,12 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-#[test]
-fn every_valid_task_file_loads() {
-    let mut failures = Vec::new();
-    let files = yaml_files(&corpus().join("tasks-valid"));
-    for f in &files {
-        if let Err(e) = config::load_task_file(f) {
-            failures.push(e.to_string());
-        }
-    }
+fn assert_all_load<T>(sub: &str, load: fn(&Path) -> Result<T, config::ConfigError>) {
+    let files = yaml_files(&corpus().join(sub));
+    let failures: Vec<String> = files
+        .iter()
+        .filter_map(|f| load(f).err().map(|e| e.to_string()))
+        .collect();
     assert!(
         failures.is_empty(),
         "{} of {} failed:\n{}",
@@ -45,21 +42,13 @@ fn every_valid_task_file_loads() {
 }
 
 #[test]
+fn every_valid_task_file_loads() {
+    assert_all_load("tasks-valid", config::load_task_file);
+}
+
+#[test]
 fn every_valid_source_file_loads() {
-    let mut failures = Vec::new();
-    let files = yaml_files(&corpus().join("sources-valid"));
-    for f in &files {
-        if let Err(e) = config::load_source_file(f) {
-            failures.push(e.to_string());
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} failed:\n{}",
-        failures.len(),
-        files.len(),
-        failures.join("\n")
-    );
+    assert_all_load("sources-valid", config::load_source_file);
 }
 
 #[test]

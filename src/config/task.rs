@@ -470,6 +470,20 @@ fn string_map<'de, D: serde::Deserializer<'de>>(
         .collect())
 }
 
+/// An instance's effective unit config: the named global one (a missing name is `missing`'s
+/// error), else the inline one, else DM's defaults.
+fn resolve_unit<'a, T: Clone + Default>(
+    name: &str,
+    inline: &'a mut Option<T>,
+    globals: &BTreeMap<String, T>,
+    missing: impl FnOnce(&str) -> ConfigError,
+) -> Result<&'a mut T, ConfigError> {
+    if !name.is_empty() {
+        *inline = Some(globals.get(name).cloned().ok_or_else(|| missing(name))?);
+    }
+    Ok(inline.get_or_insert_with(T::default))
+}
+
 fn err(ix: &PosIndex, path: &str, code: u32, msg: impl Into<String>) -> ConfigError {
     ConfigError::new(code, msg).at(ix.best(path))
 }
@@ -818,43 +832,34 @@ impl TaskConfig {
                 ));
             }
             // Unit configs: by name from the global maps, inline, or DM's defaults; then *-thread.
-            if !inst.mydumper_config_name.is_empty() {
-                match mydumpers.get(&inst.mydumper_config_name) {
-                    Some(c) => inst.mydumper = Some(c.clone()),
-                    None => {
-                        return Err(err(
-                            ix,
-                            &format!("{p}.mydumper-config-name"),
-                            code::MYDUMPER_NOT_FOUND,
-                            format!(
-                                "mysql-instance({i})'s mydumper config {:?} does not exist in mydumpers",
-                                inst.mydumper_config_name
-                            ),
-                        ));
-                    }
+            let unit = |key: &'static str, c: u32, global: &'static str| {
+                let path = format!("{p}.{key}-config-name");
+                move |name: &str| {
+                    err(
+                        ix,
+                        &path,
+                        c,
+                        format!(
+                            "mysql-instance({i})'s {key} config {name:?} does not exist in {global}"
+                        ),
+                    )
                 }
-            }
-            let dumper = inst.mydumper.get_or_insert_with(MydumperConfig::default);
+            };
+            let dumper = resolve_unit(
+                &inst.mydumper_config_name,
+                &mut inst.mydumper,
+                &mydumpers,
+                unit("mydumper", code::MYDUMPER_NOT_FOUND, "mydumpers"),
+            )?;
             if inst.mydumper_thread != 0 {
                 dumper.threads = inst.mydumper_thread;
             }
-            if !inst.loader_config_name.is_empty() {
-                match loaders.get(&inst.loader_config_name) {
-                    Some(c) => inst.loader = Some(c.clone()),
-                    None => {
-                        return Err(err(
-                            ix,
-                            &format!("{p}.loader-config-name"),
-                            code::LOADER_NOT_FOUND,
-                            format!(
-                                "mysql-instance({i})'s loader config {:?} does not exist in loaders",
-                                inst.loader_config_name
-                            ),
-                        ));
-                    }
-                }
-            }
-            let loader = inst.loader.get_or_insert_with(LoaderConfig::default);
+            let loader = resolve_unit(
+                &inst.loader_config_name,
+                &mut inst.loader,
+                &loaders,
+                unit("loader", code::LOADER_NOT_FOUND, "loaders"),
+            )?;
             if inst.loader_thread != 0 {
                 loader.pool_size = inst.loader_thread;
             }
@@ -862,23 +867,12 @@ impl TaskConfig {
             if !loader.dir.ends_with(&suffix) {
                 loader.dir.push_str(&suffix);
             }
-            if !inst.syncer_config_name.is_empty() {
-                match syncers.get(&inst.syncer_config_name) {
-                    Some(c) => inst.syncer = Some(c.clone()),
-                    None => {
-                        return Err(err(
-                            ix,
-                            &format!("{p}.syncer-config-name"),
-                            code::SYNCER_NOT_FOUND,
-                            format!(
-                                "mysql-instance({i})'s syncer config {:?} does not exist in syncers",
-                                inst.syncer_config_name
-                            ),
-                        ));
-                    }
-                }
-            }
-            let syncer = inst.syncer.get_or_insert_with(SyncerConfig::default);
+            let syncer = resolve_unit(
+                &inst.syncer_config_name,
+                &mut inst.syncer,
+                &syncers,
+                unit("syncer", code::SYNCER_NOT_FOUND, "syncers"),
+            )?;
             if inst.syncer_thread != 0 {
                 syncer.worker_count = inst.syncer_thread;
             }

@@ -3,6 +3,7 @@
 //! Components:
 //! - [`pb`] — DM's `pb` protocol (`pb.Master`, `pb.Worker`), generated from `proto/`; wire types
 //!   stay at the edge, the rest of the crate works on its own domain types.
+//! - [`binlog`] — reading a MariaDB binary log (the sync unit's source of changes).
 //! - [`config`] — task and source files as DM reads them: keys, defaults, checks, error codes.
 //! - [`password`] — DM-compatible password encryption and `${ENV}` resolution.
 //! - [`version`] — the build banner printed by `-V`.
@@ -10,6 +11,7 @@
 //!
 //! Binaries in `src/bin/` only parse flags and call into this library.
 
+pub mod binlog;
 pub mod config;
 pub mod ctl;
 pub mod password;

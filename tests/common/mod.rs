@@ -39,6 +39,17 @@ fn find(names: &[&str]) -> PathBuf {
     panic!("{INSTALL_HINT} (looked for {names:?})");
 }
 
+/// The child gets SIGKILL when the thread that spawned it (the keeper) ends with the process.
+fn with_parent_death_signal(cmd: &mut Command) {
+    // SAFETY: prctl is async-signal-safe and touches only the child being set up.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
 type SpawnRequest = (Command, std::sync::mpsc::Sender<std::io::Result<Child>>);
 
 /// Spawns `cmd` from one thread that lives as long as the test process. `PR_SET_PDEATHSIG`
@@ -136,11 +147,16 @@ impl MariaDb {
         )
         .map_err(|e| e.to_string())?;
         let defaults = format!("--defaults-file={}", d.join("my.cnf").display());
-        let out = Command::new(&install_db)
+        let mut install = Command::new(&install_db);
+        install
             .arg(&defaults)
             .arg("--auth-root-authentication-method=normal")
             .arg("--skip-test-db")
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        with_parent_death_signal(&mut install);
+        let out = spawn_from_keeper(install)
+            .and_then(|c| c.wait_with_output())
             .map_err(|e| format!("run {}: {e}", install_db.display()))?;
         if !out.status.success() {
             return Err(format!(
@@ -153,12 +169,7 @@ impl MariaDb {
         cmd.arg(&defaults)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        with_parent_death_signal(&mut cmd);
         let child = spawn_from_keeper(cmd).map_err(|e| format!("spawn mariadbd: {e}"))?;
         let mut db = MariaDb {
             child: Some(child),

@@ -133,15 +133,7 @@ fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
         ConfigError::new(code::READ_FILE, format!("read config file: {e}")).in_file(&label)
     })?;
     if meta.len() > yaml::MAX_FILE_BYTES as u64 {
-        return Err(ConfigError::new(
-            code::READ_FILE,
-            format!(
-                "file is {} bytes, larger than the {} MiB a config file may be",
-                meta.len(),
-                yaml::MAX_FILE_BYTES / (1024 * 1024)
-            ),
-        )
-        .in_file(label));
+        return Err(yaml::too_large(meta.len()).in_file(label));
     }
     std::fs::read(path).map_err(|e| {
         ConfigError::new(code::READ_FILE, format!("read config file: {e}")).in_file(label)

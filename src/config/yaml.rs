@@ -144,17 +144,21 @@ impl PosIndex {
     }
 }
 
+/// The error for a file over [`MAX_FILE_BYTES`].
+pub fn too_large(len: u64) -> ConfigError {
+    ConfigError::new(
+        code::READ_FILE,
+        format!(
+            "file is {len} bytes, larger than the {} MiB a config file may be",
+            MAX_FILE_BYTES / (1024 * 1024)
+        ),
+    )
+}
+
 /// Checks size and encoding of raw file bytes and returns the text.
 pub fn text_of(bytes: &[u8]) -> Result<&str, ConfigError> {
     if bytes.len() > MAX_FILE_BYTES {
-        return Err(ConfigError::new(
-            code::READ_FILE,
-            format!(
-                "file is {} bytes, larger than the {} MiB a config file may be",
-                bytes.len(),
-                MAX_FILE_BYTES / (1024 * 1024)
-            ),
-        ));
+        return Err(too_large(bytes.len() as u64));
     }
     std::str::from_utf8(bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()]

@@ -80,14 +80,18 @@ pub fn run(raw: Vec<String>) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if let Some(plain) = &cli.encrypt {
-        return encrypt(plain);
+        return print_cipher_result(password::encrypt(plain));
     }
     if let Some(cipher) = &cli.decrypt {
-        return decrypt(cipher);
+        return print_cipher_result(password::decrypt(cipher));
     }
     match cli.command {
-        Some(Command::Encrypt { plain_text }) => encrypt(&plain_text),
-        Some(Command::Decrypt { cipher_text }) => decrypt(&cipher_text),
+        Some(Command::Encrypt { plain_text }) => {
+            print_cipher_result(password::encrypt(&plain_text))
+        }
+        Some(Command::Decrypt { cipher_text }) => {
+            print_cipher_result(password::decrypt(&cipher_text))
+        }
         Some(Command::CheckTask(a)) => check::run(&a, cli.master_addr.as_deref(), &cli.rpc_timeout),
         None => {
             use clap::CommandFactory;
@@ -97,23 +101,11 @@ pub fn run(raw: Vec<String>) -> ExitCode {
     }
 }
 
-fn encrypt(plain: &str) -> ExitCode {
-    match password::encrypt(plain) {
-        Ok(c) => {
-            println!("{c}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn decrypt(cipher: &str) -> ExitCode {
-    match password::decrypt(cipher) {
-        Ok(p) => {
-            println!("{p}");
+/// Prints an encrypt/decrypt result: the text on stdout, or the DM-coded error on stderr.
+fn print_cipher_result(r: Result<String, password::CipherError>) -> ExitCode {
+    match r {
+        Ok(text) => {
+            println!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => {

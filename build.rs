@@ -17,12 +17,17 @@ fn git(args: &[&str]) -> String {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto/dmmaster.proto");
     println!("cargo:rerun-if-changed=proto/dmworker.proto");
+    println!("cargo:rerun-if-changed=proto/dmrs.proto");
     println!("cargo:rerun-if-changed=.git/HEAD");
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
         .compile_protos(
-            &["proto/dmmaster.proto", "proto/dmworker.proto"],
+            &[
+                "proto/dmmaster.proto",
+                "proto/dmworker.proto",
+                "proto/dmrs.proto",
+            ],
             &["proto"],
         )?;
 

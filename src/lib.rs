@@ -16,6 +16,7 @@ pub mod checker;
 pub mod config;
 pub mod ctl;
 pub mod dml;
+pub mod logging;
 pub mod master;
 pub mod password;
 pub mod rules;
@@ -26,4 +27,10 @@ pub mod worker;
 #[allow(clippy::all, missing_docs)]
 pub mod pb {
     tonic::include_proto!("pb");
+}
+
+/// dm-rs's own master → worker protocol (`proto/dmrs.proto`): desired state pushed as keepalive.
+#[allow(clippy::all, missing_docs)]
+pub mod dmrs {
+    tonic::include_proto!("dmrs");
 }

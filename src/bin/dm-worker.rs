@@ -1,8 +1,7 @@
-//! dm-worker: runs subtasks for the source bound to it (`dm_rs` library). This build only has the
-//! flag surface; the worker arrives with the cluster work (issue #3).
+//! dm-worker: runs the subtasks of the source the master binds to it (`dm_rs::worker`).
 use clap::Parser;
 
-/// dm-worker: runs the dump, load and sync units of the subtasks bound to it.
+/// dm-worker: registers with dm-master and runs the sync unit of the subtasks bound to it.
 #[derive(Parser)]
 #[command(name = "dm-worker", disable_version_flag = true)]
 struct Args {
@@ -12,23 +11,39 @@ struct Args {
     /// Worker name, unique in the cluster.
     #[arg(long)]
     name: Option<String>,
-    /// Address to serve pb.Worker on.
+    /// Address to serve the worker on.
     #[arg(long = "worker-addr", default_value = "127.0.0.1:8262")]
     worker_addr: String,
     /// Master address to join.
-    #[arg(long)]
-    join: Option<String>,
+    #[arg(long, default_value = "127.0.0.1:8261")]
+    join: String,
+    /// Log level (error, warn, info, debug); RUST_LOG overrides it.
+    #[arg(long = "log-level", short = 'L', default_value = "info")]
+    log_level: String,
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let args = Args::parse_from(dm_rs::ctl::args::normalize(std::env::args().collect()));
     if args.version {
         println!("{}", dm_rs::version::banner());
         return std::process::ExitCode::SUCCESS;
     }
-    eprintln!(
-        "dm-worker: serving {} is not implemented in this build yet; only -V works",
-        args.worker_addr
-    );
-    std::process::ExitCode::FAILURE
+    dm_rs::logging::init(&args.log_level);
+    let name = args
+        .name
+        .unwrap_or_else(|| format!("worker-{}", args.worker_addr.replace([':', '.'], "-")));
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("dm-worker: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(dm_rs::worker::run_process(&name, &args.worker_addr, &args.join)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dm-worker: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -223,6 +223,13 @@ impl SourceConfig {
         c.from.password = password::MASK.into();
         serde_norway::to_string(&c).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
+
+    /// The normalised config as YAML with the password DM-encrypted (master → worker).
+    pub fn to_yaml_sealed(&self) -> String {
+        let mut c = self.clone();
+        c.from.password = password::encrypt(&c.from.plain_password()).unwrap_or_default();
+        serde_norway::to_string(&c).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
 }
 
 #[cfg(test)]

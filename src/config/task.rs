@@ -1197,6 +1197,16 @@ impl TaskConfig {
         }
         serde_norway::to_string(&c).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
+
+    /// The normalised config as YAML with the password DM-encrypted: what the master hands a
+    /// worker (it loads again to the same config, and no plaintext crosses the wire).
+    pub fn to_yaml_sealed(&self) -> String {
+        let mut c = self.clone();
+        if let Some(db) = c.target_database.as_mut() {
+            db.password = password::encrypt(&db.plain_password()).unwrap_or_default();
+        }
+        serde_norway::to_string(&c).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
 }
 
 #[cfg(test)]

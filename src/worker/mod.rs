@@ -1,1 +1,400 @@
-//! (being written)
+//! dm-worker: runs the subtasks of the one source the master bound to it.
+//!
+//! The master pushes the worker's whole desired state ([`crate::dmrs::AssignRequest`]: the
+//! bound source and its subtasks with their expected stages) about once a second; the worker
+//! makes its subtasks match it (level-triggered) and answers status queries. A ticker reaps
+//! finished units, runs auto-resumes, and fences the worker: without a push for
+//! [`FENCE_AFTER`] it stops everything, so a source is never run by two workers once the
+//! master has re-bound it. The worker decides nothing about scheduling.
+//!
+//! Used in-process by `dm-master --with-worker` and by `src/bin/dm-worker.rs`.
+
+pub mod error;
+pub mod subtask;
+pub mod sync;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::source::SourceConfig;
+use crate::config::task::TaskConfig;
+use crate::dmrs::{self, AssignRequest, AssignResponse};
+use crate::pb::{self, Stage};
+use subtask::SubTask;
+
+/// Without a push from the master for this long, the worker stops its subtasks.
+pub const FENCE_AFTER: Duration = Duration::from_secs(6);
+/// How often the ticker runs.
+pub const TICK: Duration = Duration::from_millis(100);
+
+struct Bound {
+    source_id: String,
+    yaml: String,
+    cfg: Arc<SourceConfig>,
+}
+
+#[derive(Default)]
+struct Inner {
+    bound: Option<Bound>,
+    subtasks: BTreeMap<String, SubTask>,
+    /// Subtasks being stopped (a stop-task, or replaced by a new start): their units must
+    /// end before a subtask of the same name starts again.
+    retiring: Vec<SubTask>,
+    /// Specs waiting for a retiring subtask of the same name to end.
+    last_assign: Option<Instant>,
+}
+
+pub struct Worker {
+    pub name: String,
+    inner: Mutex<Inner>,
+}
+
+impl Worker {
+    pub fn new(name: &str) -> Arc<Worker> {
+        Arc::new(Worker {
+            name: name.to_string(),
+            inner: Mutex::new(Inner::default()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes the worker match the master's desired state.
+    pub fn assign(&self, req: AssignRequest) -> AssignResponse {
+        let mut inner = self.lock();
+        inner.last_assign = Some(Instant::now());
+        let mut msgs = Vec::new();
+
+        // The bound source.
+        let same_source = inner
+            .bound
+            .as_ref()
+            .is_some_and(|b| b.source_id == req.source_id && b.yaml == req.source_yaml);
+        if !same_source {
+            let old: Vec<String> = inner.subtasks.keys().cloned().collect();
+            for name in old {
+                if let Some(mut st) = inner.subtasks.remove(&name) {
+                    st.stop();
+                    inner.retiring.push(st);
+                }
+            }
+            inner.bound = None;
+            if !req.source_id.is_empty() {
+                match crate::config::parse_source(req.source_yaml.as_bytes()) {
+                    Ok(l) => {
+                        tracing::info!(worker = %self.name, source = %req.source_id, "bound to source");
+                        inner.bound = Some(Bound {
+                            source_id: req.source_id.clone(),
+                            yaml: req.source_yaml.clone(),
+                            cfg: Arc::new(l.config),
+                        });
+                    }
+                    Err(e) => {
+                        return AssignResponse {
+                            result: false,
+                            msg: format!("source {}: {e}", req.source_id),
+                        };
+                    }
+                }
+            }
+        }
+        let Some(source) = inner.bound.as_ref().map(|b| b.cfg.clone()) else {
+            return AssignResponse {
+                result: true,
+                msg: String::new(),
+            };
+        };
+
+        // Subtasks no longer wanted: stop.
+        let wanted: std::collections::BTreeSet<&str> =
+            req.subtasks.iter().map(|s| s.name.as_str()).collect();
+        let gone: Vec<String> = inner
+            .subtasks
+            .keys()
+            .filter(|n| !wanted.contains(n.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(mut st) = inner.subtasks.remove(&name) {
+                tracing::info!(task = %name, "stopping subtask");
+                st.stop();
+                inner.retiring.push(st);
+            }
+        }
+
+        for spec in &req.subtasks {
+            if let Err(m) = self.apply_spec(&mut inner, &source, spec) {
+                msgs.push(format!("{}: {m}", spec.name));
+            }
+        }
+        AssignResponse {
+            result: msgs.is_empty(),
+            msg: msgs.join("; "),
+        }
+    }
+
+    fn apply_spec(
+        &self,
+        inner: &mut Inner,
+        source: &Arc<SourceConfig>,
+        spec: &dmrs::SubTaskSpec,
+    ) -> Result<(), String> {
+        let load = || -> Result<Arc<TaskConfig>, String> {
+            crate::config::parse_task(spec.task_yaml.as_bytes())
+                .map(|l| Arc::new(l.config))
+                .map_err(|e| e.to_string())
+        };
+        // A new start of the task replaces the old subtask.
+        if inner
+            .subtasks
+            .get(&spec.name)
+            .is_some_and(|st| st.start_id != spec.start_id)
+            && let Some(mut old) = inner.subtasks.remove(&spec.name)
+        {
+            old.stop();
+            inner.retiring.push(old);
+        }
+        if !inner.subtasks.contains_key(&spec.name) {
+            let cfg = load()?;
+            let mut st = SubTask::new(
+                &spec.name,
+                &self.name,
+                source.clone(),
+                cfg,
+                spec.start_id,
+                spec.config_rev,
+                spec.stage_rev,
+                spec.remove_meta,
+            );
+            if spec.expect == Stage::Paused as i32 {
+                st.stage = Stage::Paused;
+            }
+            inner.subtasks.insert(spec.name.clone(), st);
+        }
+        let blocked = inner.retiring.iter().any(|r| r.name == spec.name);
+        let Some(st) = inner.subtasks.get_mut(&spec.name) else {
+            return Ok(());
+        };
+        if st.config_rev != spec.config_rev {
+            let cfg = load()?;
+            st.update(cfg, spec.config_rev).map_err(|(c, m)| format!("[code={c}] {m}"))?;
+        }
+        let user_asked = st.stage_rev != spec.stage_rev;
+        st.stage_rev = spec.stage_rev;
+        if spec.expect == Stage::Running as i32 {
+            match st.stage {
+                Stage::New if !blocked => {
+                    st.start_unit();
+                }
+                Stage::Paused if !st.is_alive() && !blocked => {
+                    // A user pause is undone by the expected stage; an error pause only
+                    // by a resume-task (or the auto-resume timer).
+                    if !st.paused_by_error() || user_asked {
+                        st.resume().map_err(|(c, m)| format!("[code={c}] {m}"))?;
+                    }
+                }
+                _ => {}
+            }
+        } else if spec.expect == Stage::Paused as i32 {
+            match st.stage {
+                Stage::Running | Stage::Resuming => {
+                    st.pause().map_err(|(c, m)| format!("[code={c}] {m}"))?;
+                }
+                Stage::Paused if user_asked => {
+                    let _ = st.pause();
+                }
+                Stage::New => st.stage = Stage::Paused,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// One tick: reap units, auto-resume, start subtasks that waited for a retiring one,
+    /// fence when the master is silent.
+    pub fn tick(&self) {
+        let mut inner = self.lock();
+        inner.retiring.retain_mut(|st| !st.reap());
+        let fenced = inner
+            .last_assign
+            .is_some_and(|t| t.elapsed() > FENCE_AFTER);
+        if fenced && (inner.bound.is_some() || !inner.subtasks.is_empty()) {
+            tracing::warn!(worker = %self.name, "no word from the master for {:?}: stopping all subtasks", FENCE_AFTER);
+            let names: Vec<String> = inner.subtasks.keys().cloned().collect();
+            for n in names {
+                if let Some(mut st) = inner.subtasks.remove(&n) {
+                    st.stop();
+                    inner.retiring.push(st);
+                }
+            }
+            inner.bound = None;
+        }
+        let Inner {
+            subtasks, retiring, ..
+        } = &mut *inner;
+        for st in subtasks.values_mut() {
+            st.reap();
+            if st.stage == Stage::New && !retiring.iter().any(|r| r.name == st.name) {
+                // Waited for the old run of the same name: start now.
+                st.start_unit();
+            }
+        }
+    }
+
+    /// Runs [`Worker::tick`] forever on the current runtime.
+    pub fn spawn_ticker(self: &Arc<Self>) {
+        let w = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(TICK);
+            loop {
+                iv.tick().await;
+                match w.upgrade() {
+                    Some(w) => w.tick(),
+                    None => return,
+                }
+            }
+        });
+    }
+
+    /// DM's worker QueryStatus: the source and its subtasks (one task when `name` is set).
+    pub fn query_status(&self, name: &str) -> pb::QueryStatusResponse {
+        let inner = self.lock();
+        let Some(b) = inner.bound.as_ref() else {
+            return pb::QueryStatusResponse {
+                result: false,
+                msg: "[code=40070] no mysql source is being handled in the worker".into(),
+                source_status: None,
+                sub_task_status: Vec::new(),
+            };
+        };
+        let mut subs = Vec::new();
+        for st in inner.subtasks.values() {
+            if name.is_empty() || st.name == name {
+                subs.push(st.status());
+            }
+        }
+        let msg = if inner.subtasks.is_empty() {
+            "no sub task started".to_string()
+        } else {
+            String::new()
+        };
+        if !name.is_empty() && subs.is_empty() {
+            subs.push(pb::SubTaskStatus {
+                name: name.to_string(),
+                status: Some(pb::sub_task_status::Status::Msg(format!(
+                    "no sub task with name {name} has started"
+                ))),
+                ..Default::default()
+            });
+        }
+        pb::QueryStatusResponse {
+            result: true,
+            msg,
+            source_status: Some(pb::SourceStatus {
+                source: b.source_id.clone(),
+                worker: self.name.clone(),
+                result: None,
+                relay_status: None,
+            }),
+            sub_task_status: subs,
+        }
+    }
+
+    /// The bound source, if any.
+    pub fn source(&self) -> Option<String> {
+        self.lock().bound.as_ref().map(|b| b.source_id.clone())
+    }
+}
+
+/// The worker's gRPC face (`dmrs.WorkerControl`).
+pub struct ControlService(pub Arc<Worker>);
+
+#[tonic::async_trait]
+impl dmrs::worker_control_server::WorkerControl for ControlService {
+    async fn assign(
+        &self,
+        req: tonic::Request<AssignRequest>,
+    ) -> Result<tonic::Response<AssignResponse>, tonic::Status> {
+        Ok(tonic::Response::new(self.0.assign(req.into_inner())))
+    }
+
+    async fn query_status(
+        &self,
+        req: tonic::Request<pb::QueryStatusRequest>,
+    ) -> Result<tonic::Response<pb::QueryStatusResponse>, tonic::Status> {
+        Ok(tonic::Response::new(
+            self.0.query_status(&req.into_inner().name),
+        ))
+    }
+}
+
+/// A dm-worker process: serves WorkerControl on `addr` and registers with the master at
+/// `join` (retrying until the master answers), then runs until the process is stopped.
+pub async fn run_process(name: &str, addr: &str, join: &str) -> anyhow::Result<()> {
+    let worker = Worker::new(name);
+    worker.spawn_ticker();
+    let sock: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--worker-addr {addr}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(sock)
+        .await
+        .map_err(|e| anyhow::anyhow!("listen on {addr}: {e}"))?;
+    tracing::info!(worker = %name, %addr, "dm-worker listening");
+    let svc = dmrs::worker_control_server::WorkerControlServer::new(ControlService(worker.clone()));
+    let server = tonic::transport::Server::builder()
+        .add_service(svc)
+        .serve_with_incoming(tokio_stream_listener(listener));
+    let reg = register_loop(name.to_string(), addr.to_string(), join.to_string());
+    tokio::select! {
+        r = server => r.map_err(|e| anyhow::anyhow!("worker server: {e}")),
+        _ = reg => Ok(()),
+    }
+}
+
+/// Registers with the master until it succeeds, then re-registers whenever the master has
+/// not pushed anything for a while (a restarted master learns of the worker again).
+async fn register_loop(name: String, addr: String, join: String) {
+    let url = if join.starts_with("http") {
+        join.clone()
+    } else {
+        format!("http://{join}")
+    };
+    loop {
+        match crate::pb::master_client::MasterClient::connect(url.clone()).await {
+            Ok(mut c) => {
+                let r = c
+                    .register_worker(pb::RegisterWorkerRequest {
+                        name: name.clone(),
+                        address: addr.clone(),
+                    })
+                    .await;
+                match r {
+                    Ok(resp) if resp.get_ref().result => {
+                        tracing::info!(worker = %name, master = %join, "registered with the master");
+                    }
+                    Ok(resp) => {
+                        tracing::warn!(worker = %name, "master refused registration: {}", resp.get_ref().msg)
+                    }
+                    Err(e) => tracing::warn!(worker = %name, "register: {e}"),
+                }
+            }
+            Err(e) => tracing::warn!(worker = %name, master = %join, "cannot reach the master: {e}"),
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+}
+
+fn tokio_stream_listener(
+    l: tokio::net::TcpListener,
+) -> impl futures_util::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures_util::stream::unfold(l, |l| async move {
+        let r = l.accept().await.map(|(s, _)| {
+            let _ = s.set_nodelay(true);
+            s
+        });
+        Some((r, l))
+    })
+}

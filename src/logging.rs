@@ -1,0 +1,11 @@
+//! Process logging for the binaries: tracing to stderr, level from `--log-level` or RUST_LOG.
+
+/// Installs the subscriber once; later calls do nothing.
+pub fn init(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},h2=warn,tonic=warn,hyper=warn,tower=warn,mysql_async=warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

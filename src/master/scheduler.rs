@@ -1,0 +1,498 @@
+//! The master's in-memory view of the cluster, written through to the [`Store`]: sources,
+//! tasks, subtasks with their expected stage, workers and bindings. One push round
+//! ([`Scheduler::round`]) sends every worker its desired state; the answers are the
+//! keepalive. A worker silent for [`OFFLINE_AFTER`] goes offline and its source is bound
+//! again to a free worker. Only this module decides bindings.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tonic::transport::Channel;
+
+use super::store::{self, SourceRecord, Store, SubTaskRecord, TaskRecord, WorkerRecord};
+use crate::config::source::SourceConfig;
+use crate::config::task::TaskConfig;
+use crate::dmrs::{self, AssignRequest, SubTaskSpec, worker_control_client::WorkerControlClient};
+use crate::pb::{self, Stage};
+use crate::worker::Worker;
+
+/// A worker that has not answered a push for this long is offline (longer than the worker's
+/// own fence, so it has stopped its subtasks by then).
+pub const OFFLINE_AFTER: Duration = Duration::from_secs(8);
+/// How often every worker gets its desired state.
+pub const ROUND_EVERY: Duration = Duration::from_secs(1);
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub struct SourceEntry {
+    pub rec: SourceRecord,
+    /// None when the stored file no longer loads (e.g. a `${ENV}` the master lacks now).
+    pub cfg: Option<SourceConfig>,
+    pub error: String,
+}
+
+pub struct TaskEntry {
+    pub rec: TaskRecord,
+    pub cfg: Option<TaskConfig>,
+    pub error: String,
+}
+
+pub struct WorkerEntry {
+    pub rec: WorkerRecord,
+    pub online: bool,
+    pub last_ok: Option<Instant>,
+    /// When the master started watching it (registration or master start).
+    pub since: Instant,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub sources: BTreeMap<String, SourceEntry>,
+    pub tasks: BTreeMap<String, TaskEntry>,
+    /// key: (task, source)
+    pub subtasks: BTreeMap<(String, String), SubTaskRecord>,
+    pub workers: BTreeMap<String, WorkerEntry>,
+    /// source → worker
+    pub bindings: BTreeMap<String, String>,
+}
+
+impl State {
+    pub fn worker_of(&self, source: &str) -> Option<&str> {
+        self.bindings.get(source).map(|s| s.as_str())
+    }
+
+    pub fn source_of(&self, worker: &str) -> Option<&str> {
+        self.bindings
+            .iter()
+            .find(|(_, w)| w.as_str() == worker)
+            .map(|(s, _)| s.as_str())
+    }
+
+    /// Sources of a task, in order.
+    pub fn task_sources(&self, task: &str) -> Vec<String> {
+        self.subtasks
+            .keys()
+            .filter(|(t, _)| t == task)
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+}
+
+pub struct Scheduler {
+    pub store: Store,
+    pub state: Mutex<State>,
+    pub local: Option<Arc<Worker>>,
+    clients: Mutex<BTreeMap<String, WorkerControlClient<Channel>>>,
+    round_lock: tokio::sync::Mutex<()>,
+}
+
+pub fn load_source(yaml: &str) -> Result<SourceConfig, String> {
+    crate::config::parse_source(yaml.as_bytes())
+        .map(|l| l.config)
+        .map_err(|e| e.to_string())
+}
+
+pub fn load_task(yaml: &str) -> Result<TaskConfig, String> {
+    crate::config::parse_task(yaml.as_bytes())
+        .map(|l| l.config)
+        .map_err(|e| e.to_string())
+}
+
+impl Scheduler {
+    /// Opens the store and rebuilds the state from it.
+    pub fn open(store: Store, local: Option<Arc<Worker>>) -> Result<Scheduler, store::StoreError> {
+        let mut st = State::default();
+        let now = Instant::now();
+        for (_, rec) in store.all::<SourceRecord>(store::SOURCES)? {
+            let (cfg, error) = match load_source(&rec.yaml) {
+                Ok(c) => (Some(c), String::new()),
+                Err(e) => {
+                    tracing::error!(source = %rec.id, "stored source no longer loads: {e}");
+                    (None, e)
+                }
+            };
+            st.sources.insert(rec.id.clone(), SourceEntry { rec, cfg, error });
+        }
+        for (_, rec) in store.all::<TaskRecord>(store::TASKS)? {
+            let (cfg, error) = match load_task(&rec.yaml) {
+                Ok(c) => (Some(c), String::new()),
+                Err(e) => {
+                    tracing::error!(task = %rec.name, "stored task no longer loads: {e}");
+                    (None, e)
+                }
+            };
+            st.tasks.insert(rec.name.clone(), TaskEntry { rec, cfg, error });
+        }
+        for (_, rec) in store.all::<SubTaskRecord>(store::SUBTASKS)? {
+            st.subtasks
+                .insert((rec.task.clone(), rec.source.clone()), rec);
+        }
+        for (_, rec) in store.all::<WorkerRecord>(store::WORKERS)? {
+            st.workers.insert(
+                rec.name.clone(),
+                WorkerEntry {
+                    rec,
+                    online: false,
+                    last_ok: None,
+                    since: now,
+                },
+            );
+        }
+        for (s, w) in store.all::<String>(store::BINDINGS)? {
+            st.bindings.insert(s, w);
+        }
+        if let Some(w) = &local {
+            let rec = WorkerRecord {
+                name: w.name.clone(),
+                addr: "(in-process)".into(),
+            };
+            store.put(store::WORKERS, &rec.name, &rec)?;
+            st.workers.insert(
+                rec.name.clone(),
+                WorkerEntry {
+                    rec,
+                    online: true,
+                    last_ok: Some(now),
+                    since: now,
+                },
+            );
+        }
+        Ok(Scheduler {
+            store,
+            state: Mutex::new(st),
+            local,
+            clients: Mutex::new(BTreeMap::new()),
+            round_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The desired state of one worker.
+    fn desired(&self, st: &State, worker: &str) -> AssignRequest {
+        let mut req = AssignRequest {
+            worker_name: worker.to_string(),
+            ..Default::default()
+        };
+        let Some(source) = st.source_of(worker) else {
+            return req;
+        };
+        let Some(src) = st.sources.get(source).and_then(|s| s.cfg.as_ref()) else {
+            return req;
+        };
+        req.source_id = source.to_string();
+        req.source_yaml = src.to_yaml_sealed();
+        for ((task, s), rec) in &st.subtasks {
+            if s != source {
+                continue;
+            }
+            let Some(t) = st.tasks.get(task) else {
+                continue;
+            };
+            let Some(cfg) = t.cfg.as_ref() else {
+                continue;
+            };
+            req.subtasks.push(SubTaskSpec {
+                name: task.clone(),
+                task_yaml: cfg.to_yaml_sealed(),
+                expect: rec.expect,
+                start_id: rec.start_id,
+                remove_meta: rec.remove_meta,
+                config_rev: t.rec.config_rev,
+                stage_rev: rec.stage_rev,
+            });
+        }
+        req
+    }
+
+    fn client(&self, addr: &str) -> Option<WorkerControlClient<Channel>> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = clients.get(addr) {
+            return Some(c.clone());
+        }
+        let url = format!("http://{addr}");
+        let ch = tonic::transport::Endpoint::from_shared(url)
+            .ok()?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(CALL_TIMEOUT)
+            .connect_lazy();
+        let c = WorkerControlClient::new(ch);
+        clients.insert(addr.to_string(), c.clone());
+        Some(c)
+    }
+
+    /// Pushes every worker its desired state, updates liveness, re-binds sources.
+    pub async fn round(&self) {
+        let _g = self.round_lock.lock().await;
+        let calls: Vec<(String, String, AssignRequest)> = {
+            let st = self.lock();
+            st.workers
+                .values()
+                .map(|w| {
+                    (
+                        w.rec.name.clone(),
+                        w.rec.addr.clone(),
+                        self.desired(&st, &w.rec.name),
+                    )
+                })
+                .collect()
+        };
+        let futs = calls.into_iter().map(|(name, addr, req)| async move {
+            let ok = if let Some(l) = self.local.as_ref().filter(|l| l.name == name) {
+                let r = l.assign(req);
+                if !r.result {
+                    tracing::warn!(worker = %name, "assign: {}", r.msg);
+                }
+                true
+            } else if let Some(mut c) = self.client(&addr) {
+                match tokio::time::timeout(CALL_TIMEOUT, c.assign(req)).await {
+                    Ok(Ok(r)) => {
+                        if !r.get_ref().result {
+                            tracing::warn!(worker = %name, "assign: {}", r.get_ref().msg);
+                        }
+                        true
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(worker = %name, "push failed: {e}");
+                        false
+                    }
+                    Err(_) => false,
+                }
+            } else {
+                false
+            };
+            (name, ok)
+        });
+        let results = futures_util::future::join_all(futs).await;
+        let mut changed = false;
+        {
+            let mut st = self.lock();
+            let now = Instant::now();
+            for (name, ok) in results {
+                if let Some(w) = st.workers.get_mut(&name) {
+                    if ok {
+                        if !w.online {
+                            tracing::info!(worker = %name, "worker online");
+                        }
+                        w.online = true;
+                        w.last_ok = Some(now);
+                    } else {
+                        let last = w.last_ok.unwrap_or(w.since);
+                        if w.online && now.duration_since(last) > OFFLINE_AFTER {
+                            tracing::warn!(worker = %name, "worker offline");
+                            w.online = false;
+                        } else if !w.online && w.last_ok.is_none() && now.duration_since(w.since) > OFFLINE_AFTER {
+                            w.online = false;
+                        }
+                    }
+                }
+            }
+            // Unbind sources of offline workers (after the grace period).
+            let offline: Vec<(String, String)> = st
+                .bindings
+                .iter()
+                .filter(|(_, w)| {
+                    st.workers.get(*w).is_none_or(|e| {
+                        !e.online && now.duration_since(e.last_ok.unwrap_or(e.since)) > OFFLINE_AFTER
+                    })
+                })
+                .map(|(s, w)| (s.clone(), w.clone()))
+                .collect();
+            for (s, w) in offline {
+                tracing::warn!(source = %s, worker = %w, "worker is offline: unbinding its source");
+                st.bindings.remove(&s);
+                let _ = self.store.delete(store::BINDINGS, &s);
+                changed = true;
+            }
+            if self.bind_free(&mut st) {
+                changed = true;
+            }
+        }
+        if changed {
+            // Tell the newly bound workers at once.
+            drop(_g);
+            Box::pin(self.round()).await;
+        }
+    }
+
+    /// Binds every unbound source to a free online worker. Returns whether anything changed.
+    pub fn bind_free(&self, st: &mut State) -> bool {
+        let mut changed = false;
+        let unbound: Vec<String> = st
+            .sources
+            .keys()
+            .filter(|s| !st.bindings.contains_key(*s))
+            .cloned()
+            .collect();
+        for s in unbound {
+            let free = st
+                .workers
+                .values()
+                .filter(|w| w.online && !st.bindings.values().any(|b| *b == w.rec.name))
+                .map(|w| w.rec.name.clone())
+                .next();
+            if let Some(w) = free {
+                tracing::info!(source = %s, worker = %w, "source bound");
+                let _ = self.store.put(store::BINDINGS, &s, &w);
+                st.bindings.insert(s, w);
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// The push loop; runs forever.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            self.round().await;
+            tokio::time::sleep(ROUND_EVERY).await;
+        }
+    }
+
+    /// A worker's QueryStatus (None when it cannot be asked).
+    pub async fn query_worker(&self, worker: &str, task: &str) -> Option<pb::QueryStatusResponse> {
+        if let Some(l) = self.local.as_ref().filter(|l| l.name == worker) {
+            return Some(l.query_status(task));
+        }
+        let addr = self.lock().workers.get(worker)?.rec.addr.clone();
+        let mut c = self.client(&addr)?;
+        match tokio::time::timeout(
+            CALL_TIMEOUT,
+            c.query_status(pb::QueryStatusRequest {
+                name: task.to_string(),
+            }),
+        )
+        .await
+        {
+            Ok(Ok(r)) => Some(r.into_inner()),
+            _ => None,
+        }
+    }
+
+    /// The stage of (task, source) as its worker reports it: None when the worker has no
+    /// such subtask; Err when the source is unbound or the worker cannot be asked.
+    pub async fn subtask_status(
+        &self,
+        task: &str,
+        source: &str,
+    ) -> Result<Option<pb::SubTaskStatus>, String> {
+        let worker = self
+            .lock()
+            .worker_of(source)
+            .map(|s| s.to_string())
+            .ok_or_else(|| format!("source {source} is not bound to any worker"))?;
+        let r = self
+            .query_worker(&worker, task)
+            .await
+            .ok_or_else(|| format!("worker {worker} of source {source} does not answer"))?;
+        if r.source_status.as_ref().is_none_or(|s| s.source != source) {
+            return Ok(None);
+        }
+        Ok(r.sub_task_status.into_iter().find(|s| {
+            s.name == task && !matches!(s.status, Some(pb::sub_task_status::Status::Msg(_)))
+        }))
+    }
+
+    /// Waits (≤ `timeout`) until each source's subtask reaches `expect` (None = gone).
+    /// Returns per-source messages for those that did not.
+    pub async fn wait_stage(
+        &self,
+        task: &str,
+        sources: &[String],
+        expect: Option<Stage>,
+        timeout: Duration,
+    ) -> BTreeMap<String, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut pending = BTreeMap::new();
+            for s in sources {
+                match self.subtask_status(task, s).await {
+                    Err(e) => {
+                        pending.insert(s.clone(), e);
+                    }
+                    Ok(st) => {
+                        let stage = st.as_ref().map(|x| x.stage);
+                        let errors: Vec<String> = st
+                            .as_ref()
+                            .and_then(|x| x.result.as_ref())
+                            .map(|r| {
+                                r.errors
+                                    .iter()
+                                    .map(|e| format!("[code={}:class={}:scope={}:level={}], Message: {}, RawCause: {}, Workaround: {}", e.err_code, e.err_class, e.err_scope, e.err_level, e.message, e.raw_cause, e.workaround))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        let ok = match expect {
+                            None => stage.is_none(),
+                            Some(Stage::Running) => {
+                                stage == Some(Stage::Running as i32)
+                                    || stage == Some(Stage::Finished as i32)
+                            }
+                            Some(e) => stage == Some(e as i32),
+                        };
+                        if !ok {
+                            if expect == Some(Stage::Running)
+                                && stage == Some(Stage::Paused as i32)
+                                && !errors.is_empty()
+                            {
+                                // Paused by an error: report it now.
+                                return BTreeMap::from([(s.clone(), errors.join("; "))]);
+                            }
+                            pending.insert(
+                                s.clone(),
+                                format!(
+                                    "subtask is {} (expected {})",
+                                    stage
+                                        .and_then(|x| Stage::try_from(x).ok())
+                                        .map(|x| x.as_str_name())
+                                        .unwrap_or("absent"),
+                                    expect.map(|e| e.as_str_name()).unwrap_or("absent")
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            if pending.is_empty() || Instant::now() >= deadline {
+                return pending;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Registers (or re-registers) a worker process.
+    pub fn register(&self, name: &str, addr: &str) -> Result<(), String> {
+        let mut st = self.lock();
+        if self.local.as_ref().is_some_and(|l| l.name == name) {
+            return Err(format!("worker name {name} is taken by the master's own worker"));
+        }
+        let rec = WorkerRecord {
+            name: name.to_string(),
+            addr: addr.to_string(),
+        };
+        let known = st.workers.get(name).is_some_and(|w| w.rec == rec);
+        if !known {
+            self.store
+                .put(store::WORKERS, name, &rec)
+                .map_err(|e| e.to_string())?;
+            self.clients
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(addr);
+            tracing::info!(worker = %name, %addr, "worker registered");
+            st.workers.insert(
+                name.to_string(),
+                WorkerEntry {
+                    rec,
+                    online: false,
+                    last_ok: None,
+                    since: Instant::now(),
+                },
+            );
+        }
+        Ok(())
+    }
+}
+

@@ -1,0 +1,131 @@
+//! The error a processing unit stops with: DM's terror shape (code, class, scope, level,
+//! message, raw cause, workaround), plus whether an automatic resume may fix it.
+
+use crate::pb;
+
+/// Codes dm-rs uses (DM's numbering where DM has the same error).
+pub mod code {
+    /// DM `ErrDBDriverError`: a database connection failed or broke.
+    pub const DB_DRIVER: i32 = 10001;
+    /// DM `ErrDBExecuteFailed`: the downstream refused a statement.
+    pub const DB_EXECUTE: i32 = 10006;
+    /// The upstream binlog could not be read or decoded.
+    pub const BINLOG_READ: i32 = 36069;
+    /// The task's configuration cannot be run (e.g. no start position for an incremental task).
+    pub const UNIT_CONFIG: i32 = 36001;
+    /// A DDL statement could not be parsed or routed.
+    pub const DDL: i32 = 36009;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitError {
+    pub code: i32,
+    pub class: &'static str,
+    pub scope: &'static str,
+    pub level: &'static str,
+    pub message: String,
+    pub raw_cause: String,
+    pub workaround: String,
+    /// A connection problem or a lock wait: auto-resume retries with backoff.
+    pub retryable: bool,
+}
+
+impl std::fmt::Display for UnitError {
+    /// DM's terror text: `[code=N:class=C:scope=S:level=L], Message: …, RawCause: …, Workaround: …`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "[code={}:class={}:scope={}:level={}], Message: {}",
+            self.code, self.class, self.scope, self.level, self.message
+        )?;
+        if !self.raw_cause.is_empty() {
+            write!(f, ", RawCause: {}", self.raw_cause)?;
+        }
+        if !self.workaround.is_empty() {
+            write!(f, ", Workaround: {}", self.workaround)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UnitError {}
+
+impl UnitError {
+    pub fn new(code: i32, scope: &'static str, message: impl Into<String>) -> UnitError {
+        UnitError {
+            code,
+            class: "sync-unit",
+            scope,
+            level: "high",
+            message: message.into(),
+            raw_cause: String::new(),
+            workaround: String::new(),
+            retryable: false,
+        }
+    }
+
+    pub fn cause(mut self, c: impl std::fmt::Display) -> Self {
+        self.raw_cause = c.to_string();
+        self
+    }
+
+    pub fn workaround(mut self, w: impl Into<String>) -> Self {
+        self.workaround = w.into();
+        self
+    }
+
+    pub fn retryable(mut self, r: bool) -> Self {
+        self.retryable = r;
+        self
+    }
+
+    /// A MySQL/MariaDB client error, classified: connection problems, lock wait timeouts and
+    /// deadlocks are retryable; a statement the server refuses is not.
+    pub fn from_mysql(
+        scope: &'static str,
+        what: impl Into<String>,
+        e: &mysql_async::Error,
+    ) -> UnitError {
+        let (code, retryable) = match e {
+            mysql_async::Error::Server(s) => match s.code {
+                // lock wait timeout, deadlock, server shutting down, too many connections
+                1205 | 1213 | 1053 | 1040 | 1152 | 1158 | 1159 | 1160 | 1161 => {
+                    (code::DB_EXECUTE, true)
+                }
+                _ => (code::DB_EXECUTE, false),
+            },
+            mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => (code::DB_DRIVER, true),
+            _ => (code::DB_DRIVER, false),
+        };
+        let class = if scope == "upstream" { "sync-unit" } else { "database" };
+        let workaround = if retryable {
+            "dm-rs retries automatically; check that the database is up and reachable".to_string()
+        } else if scope == "downstream" {
+            "Fix the downstream (or the task's routes/filters), then run `resume-task`.".to_string()
+        } else {
+            String::new()
+        };
+        UnitError {
+            code,
+            class,
+            scope,
+            level: "high",
+            message: what.into(),
+            raw_cause: e.to_string(),
+            workaround,
+            retryable,
+        }
+    }
+
+    pub fn to_pb(&self) -> pb::ProcessError {
+        pb::ProcessError {
+            err_code: self.code,
+            err_class: self.class.to_string(),
+            err_scope: self.scope.to_string(),
+            err_level: self.level.to_string(),
+            message: self.message.clone(),
+            raw_cause: self.raw_cause.clone(),
+            workaround: self.workaround.clone(),
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Applying row changes downstream in parallel, as DM's syncer does: causality by primary /
+//! unique key decides which changes may run concurrently, each change goes to queue
+//! `crc32(group) % worker-count`, and each queue applies up to `batch` changes in one
+//! downstream transaction (consecutive INSERTs into one table become one multi-row
+//! statement). A change whose keys belong to two different groups is a conflict: every queue
+//! is drained first ([`Applier::flush`]), then the groups start afresh. DDL and checkpoints
+//! also drain all queues first.
+//!
+//! Each transaction also records, in the queue's checkpoint row, the furthest binlog position
+//! it applied (see `checkpoint.rs`): that makes crash recovery exact.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Pool};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::super::error::UnitError;
+use super::checkpoint::CheckpointTable;
+use crate::binlog::Position;
+use crate::binlog::rows::RowChange;
+use crate::dml::{self, TargetTable, Value};
+
+/// One row change, ready to apply.
+pub struct Change {
+    pub table: Arc<TargetTable>,
+    pub change: RowChange,
+    pub safe_mode: bool,
+    /// End position of the binlog event it came from.
+    pub pos: Position,
+}
+
+enum Job {
+    Change(Change),
+    Flush(oneshot::Sender<()>),
+}
+
+pub struct Applier {
+    queues: Vec<mpsc::Sender<Job>>,
+    handles: Vec<Option<JoinHandle<Result<(), UnitError>>>>,
+    /// key → group key
+    causality: HashMap<String, String>,
+    pending: usize,
+}
+
+impl Applier {
+    pub async fn start(
+        pool: &Pool,
+        ckpt: &CheckpointTable,
+        worker_count: usize,
+        batch: usize,
+        queue_size: usize,
+    ) -> Result<Applier, UnitError> {
+        let n = worker_count.max(1);
+        let mut queues = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n {
+            let conn = pool
+                .get_conn()
+                .await
+                .map_err(|e| UnitError::from_mysql("downstream", "connect to the downstream", &e))?;
+            let (tx, rx) = mpsc::channel(queue_size.max(1));
+            let q = Queue {
+                id: i,
+                conn,
+                ckpt: ckpt.clone(),
+                batch: batch.max(1),
+            };
+            handles.push(Some(tokio::spawn(q.run(rx))));
+            queues.push(tx);
+        }
+        Ok(Applier {
+            queues,
+            handles,
+            causality: HashMap::new(),
+            pending: 0,
+        })
+    }
+
+    /// Queues one change; drains everything first when its keys conflict.
+    pub async fn push(&mut self, c: Change) -> Result<(), UnitError> {
+        let keys = match &c.change {
+            RowChange::Insert(r) => dml::row_keys(&c.table, r),
+            RowChange::Delete(r) => dml::row_keys(&c.table, r),
+            RowChange::Update { before, after } => {
+                let mut k = dml::row_keys(&c.table, before);
+                for x in dml::row_keys(&c.table, after) {
+                    if !k.contains(&x) {
+                        k.push(x);
+                    }
+                }
+                k
+            }
+        };
+        let mut group: Option<String> = None;
+        let mut conflict = false;
+        for k in &keys {
+            if let Some(g) = self.causality.get(k) {
+                match &group {
+                    None => group = Some(g.clone()),
+                    Some(cur) if cur != g => conflict = true,
+                    _ => {}
+                }
+            }
+        }
+        if conflict {
+            self.flush().await?;
+            group = None;
+        }
+        let group = group.unwrap_or_else(|| keys.first().cloned().unwrap_or_default());
+        for k in keys {
+            self.causality.entry(k).or_insert_with(|| group.clone());
+        }
+        let q = (crc32fast::hash(group.as_bytes()) as usize) % self.queues.len();
+        if self.queues[q].send(Job::Change(c)).await.is_err() {
+            return Err(self.queue_error(q).await);
+        }
+        self.pending += 1;
+        Ok(())
+    }
+
+    /// Changes queued since the last flush.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// Waits until every queued change is committed downstream.
+    pub async fn flush(&mut self) -> Result<(), UnitError> {
+        let mut acks = Vec::with_capacity(self.queues.len());
+        for (i, q) in self.queues.iter().enumerate() {
+            let (tx, rx) = oneshot::channel();
+            if q.send(Job::Flush(tx)).await.is_err() {
+                return Err(self.queue_error(i).await);
+            }
+            acks.push(rx);
+        }
+        for (i, rx) in acks.into_iter().enumerate() {
+            if rx.await.is_err() {
+                return Err(self.queue_error(i).await);
+            }
+        }
+        self.causality.clear();
+        self.pending = 0;
+        Ok(())
+    }
+
+    async fn queue_error(&mut self, i: usize) -> UnitError {
+        let fallback = || {
+            UnitError::new(
+                super::super::error::code::DB_EXECUTE,
+                "downstream",
+                "an apply queue stopped",
+            )
+        };
+        match self.handles.get_mut(i).and_then(|h| h.take()) {
+            Some(h) => match h.await {
+                Ok(Err(e)) => e,
+                Ok(Ok(())) => fallback(),
+                Err(j) => fallback().cause(j),
+            },
+            None => fallback(),
+        }
+    }
+
+    /// Stops the queues (after a flush, nothing is lost).
+    pub async fn close(mut self) {
+        self.queues.clear();
+        for h in self.handles.iter_mut().filter_map(|h| h.take()) {
+            let _ = h.await;
+        }
+    }
+}
+
+struct Queue {
+    id: usize,
+    conn: Conn,
+    ckpt: CheckpointTable,
+    batch: usize,
+}
+
+impl Queue {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>) -> Result<(), UnitError> {
+        let mut batch: Vec<Change> = Vec::with_capacity(self.batch);
+        let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
+        while let Some(job) = rx.recv().await {
+            match job {
+                Job::Change(c) => batch.push(c),
+                Job::Flush(a) => acks.push(a),
+            }
+            // Take what is already waiting, up to a batch; a flush ends the batch.
+            while batch.len() < self.batch && acks.is_empty() {
+                match rx.try_recv() {
+                    Ok(Job::Change(c)) => batch.push(c),
+                    Ok(Job::Flush(a)) => acks.push(a),
+                    Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.apply(&batch).await?;
+                batch.clear();
+            }
+            for a in acks.drain(..) {
+                let _ = a.send(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply(&mut self, batch: &[Change]) -> Result<(), UnitError> {
+        let mut sql = String::with_capacity(256 * batch.len());
+        sql.push_str("BEGIN;\n");
+        let mut i = 0;
+        let mut stmts: Vec<String> = Vec::new();
+        while i < batch.len() {
+            let c = &batch[i];
+            match &c.change {
+                RowChange::Insert(_) => {
+                    // Consecutive inserts into the same table: one statement.
+                    let mut j = i;
+                    let mut rows: Vec<&[Value]> = Vec::new();
+                    while j < batch.len()
+                        && Arc::ptr_eq(&batch[j].table, &c.table)
+                        && batch[j].safe_mode == c.safe_mode
+                        && rows.len() < 1000
+                    {
+                        match &batch[j].change {
+                            RowChange::Insert(r) if same_shape(r, rows.first().copied()) => {
+                                rows.push(r)
+                            }
+                            _ => break,
+                        }
+                        j += 1;
+                    }
+                    dml::insert_sql(&c.table, &rows, c.safe_mode, &mut sql);
+                    sql.push_str(";\n");
+                    i = j;
+                }
+                RowChange::Update { before, after } => {
+                    stmts.clear();
+                    dml::update_sql(&c.table, before, after, c.safe_mode, &mut stmts);
+                    for s in &stmts {
+                        sql.push_str(s);
+                        sql.push_str(";\n");
+                    }
+                    i += 1;
+                }
+                RowChange::Delete(r) => {
+                    dml::delete_sql(&c.table, r, &mut sql);
+                    sql.push_str(";\n");
+                    i += 1;
+                }
+            }
+        }
+        if let Some(last) = batch.last() {
+            sql.push_str(&self.ckpt.queue_sql(self.id, &last.pos));
+            sql.push_str(";\n");
+        }
+        sql.push_str("COMMIT");
+        if let Err(e) = self.conn.query_drop(&sql).await {
+            let _ = self.conn.query_drop("ROLLBACK").await;
+            let first = sql.lines().nth(1).unwrap_or("").chars().take(300).collect::<String>();
+            let mut err = UnitError::from_mysql(
+                "downstream",
+                format!("execute statement failed: {first}"),
+                &e,
+            );
+            if !err.retryable {
+                err.workaround = "Fix the downstream table (or the task's routes/filters), then run `resume-task`; `query-status` shows the statement.".into();
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+}
+
+/// Rows of a multi-row INSERT must list the same columns (Missing columns are left out).
+fn same_shape(r: &[Value], first: Option<&[Value]>) -> bool {
+    match first {
+        None => true,
+        Some(f) => {
+            f.len() == r.len()
+                && f.iter()
+                    .zip(r)
+                    .all(|(a, b)| matches!(a, Value::Missing) == matches!(b, Value::Missing))
+        }
+    }
+}

@@ -46,7 +46,7 @@ impl ServerVersion {
         } else {
             s
         };
-        let head = s.split(|c: char| c == '-' || c == '+' || c == ' ').next()?;
+        let head = s.split(['-', '+', ' ']).next()?;
         let mut parts = head.split('.');
         let major = parts.next()?.parse().ok()?;
         let minor = parts.next()?.parse().ok()?;
@@ -76,6 +76,9 @@ impl ServerVersion {
         self.mariadb && self.at_least(10, 5)
     }
 }
+
+/// An item that judges one global variable's value (`None`: the server has no such variable).
+pub type VariableItem = fn(&Server, Option<&str>) -> CheckItem;
 
 /// Everything an item needs to know about the server beside the value itself.
 #[derive(Debug, Clone)]
@@ -411,7 +414,7 @@ mod tests {
 
     #[test]
     fn variable_items() {
-        type F = fn(&Server, Option<&str>) -> CheckItem;
+        type F = VariableItem;
         let cases: Vec<(F, Option<&str>, CheckState, &str)> = vec![
             (server_id, Some("1"), CheckState::Success, ""),
             (server_id, Some("0"), CheckState::Failure, "server_id is 0"),

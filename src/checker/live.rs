@@ -259,7 +259,7 @@ async fn check_source_inner(opts: Opts, task_mode: &str, ignore: &[String]) -> C
                 None => continue,
             },
             _ => {
-                let (var, f): (&str, fn(&Server, Option<&str>) -> CheckItem) = match name {
+                let (var, f): (&str, items::VariableItem) = match name {
                     names::SERVER_ID => ("server_id", items::server_id),
                     names::BINLOG_ENABLE => ("log_bin", items::binlog_enable),
                     names::BINLOG_FORMAT => ("binlog_format", items::binlog_format),

@@ -238,7 +238,8 @@ mod tests {
 
     #[test]
     fn counts_and_passed() {
-        let cases: Vec<(&[CheckState], (usize, usize, usize, usize), bool)> = vec![
+        type Counts = (usize, usize, usize, usize);
+        let cases: Vec<(&[CheckState], Counts, bool)> = vec![
             (&[], (0, 0, 0, 0), true),
             (&[S, S], (2, 2, 0, 0), true),
             (&[S, W], (2, 1, 0, 1), true),

@@ -6,6 +6,13 @@
 //! GTID_LIST (163) and BINLOG_CHECKPOINT (161) events arrive undecoded and are parsed here; and the
 //! first fake ROTATE carries the 4 checksum bytes glued to the file name. The sync unit (worker)
 //! is the caller; this module never writes anywhere.
+//!
+//! - [`compress`] — MariaDB's compressed events (165–171) back to plain ones (call
+//!   [`compress::uncompress`] on every event before [`decode`]).
+//! - [`rows`] — rows events to full rows of [`crate::dml::Value`] with the table metadata.
+
+pub mod compress;
+pub mod rows;
 
 use std::fmt;
 

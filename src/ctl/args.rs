@@ -17,11 +17,29 @@ const SINGLE_DASH_LONG: &[&str] = &[
     "more",
 ];
 
+/// Global flags that take a value in the next argument (so that argument is not the command).
+const GLOBAL_WITH_VALUE: &[&str] = &[
+    "master-addr",
+    "rpc-timeout",
+    "encrypt",
+    "decrypt",
+    "config",
+    "ssl-ca",
+    "ssl-cert",
+    "ssl-key",
+];
+
+/// Commands whose own `-w`/`--worker` means "worker member", not DM v1's source flag.
+const MEMBER_COMMANDS: &[&str] = &["list-member", "offline-member"];
+
 /// Rewrites `-master-addr x` / `-master-addr=x` to their two-dash forms, and the seed's `-w`
-/// (DM v1's `--worker`) to `-s` (DM v2's `--source`).
+/// (DM v1's `--worker`) to `-s` (DM v2's `--source`), except in the member commands where
+/// `--worker` is a flag of its own.
 pub fn normalize(raw: Vec<String>) -> Vec<String> {
     let mut out = Vec::with_capacity(raw.len());
     let mut after_separator = false;
+    let mut command: Option<String> = None;
+    let mut value_next = false;
     for (i, a) in raw.into_iter().enumerate() {
         if i == 0 || after_separator {
             out.push(a);
@@ -30,6 +48,23 @@ pub fn normalize(raw: Vec<String>) -> Vec<String> {
         if a == "--" {
             after_separator = true;
             out.push(a);
+            continue;
+        }
+        if command.is_none() {
+            if value_next {
+                value_next = false;
+            } else if !a.starts_with('-') {
+                command = Some(a.clone());
+            } else {
+                let name = a.trim_start_matches('-');
+                value_next = !name.contains('=') && GLOBAL_WITH_VALUE.contains(&name);
+            }
+        }
+        let member_cmd = command
+            .as_deref()
+            .is_some_and(|c| MEMBER_COMMANDS.contains(&c));
+        if member_cmd && (a == "-w" || a == "-worker" || a == "--worker") {
+            out.push(if a == "-w" { a } else { "--worker".into() });
             continue;
         }
         if a == "-w" {
@@ -93,6 +128,65 @@ mod tests {
         );
         assert_eq!(n(&["dmctl", "-worker=s1"]), ["dmctl", "--source=s1"]);
         assert_eq!(n(&["dmctl", "--worker", "s1"]), ["dmctl", "--source", "s1"]);
+    }
+
+    #[test]
+    fn member_commands_keep_their_worker_flag() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (
+                &["dmctl", "list-member", "--worker"],
+                &["dmctl", "list-member", "--worker"],
+            ),
+            (
+                &["dmctl", "list-member", "-worker", "-n", "w1"],
+                &["dmctl", "list-member", "--worker", "-n", "w1"],
+            ),
+            (
+                &[
+                    "dmctl",
+                    "-master-addr",
+                    "x:1",
+                    "offline-member",
+                    "-w",
+                    "--name",
+                    "w1",
+                ],
+                &[
+                    "dmctl",
+                    "--master-addr",
+                    "x:1",
+                    "offline-member",
+                    "-w",
+                    "--name",
+                    "w1",
+                ],
+            ),
+            (
+                &[
+                    "dmctl",
+                    "--master-addr",
+                    "list-member",
+                    "query-status",
+                    "-w",
+                    "s1",
+                ],
+                &[
+                    "dmctl",
+                    "--master-addr",
+                    "list-member",
+                    "query-status",
+                    "-s",
+                    "s1",
+                ],
+            ),
+            (
+                &["dmctl", "--rpc-timeout=5s", "pause-task", "-w", "s1", "t"],
+                &["dmctl", "--rpc-timeout=5s", "pause-task", "-s", "s1", "t"],
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(n(input), *want, "{input:?}");
+        }
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! `dmctl check-task`: offline validation of task files, or DM's precheck on the master.
+//!
+//! Called by [`super::dispatch`]. Files are always validated locally first; an invalid file is
+//! reported as `file:line:col: [code=N] msg` and never sent to the master.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
+use super::master::{self, FAIL, OK, Target};
 use crate::config::{self, Kind};
 
 /// Arguments of `check-task`.
@@ -12,10 +15,15 @@ pub struct CheckTaskArgs {
     #[arg(long)]
     pub offline: bool,
     /// Most errors the master's precheck reports (online mode).
-    #[arg(long = "error", default_value_t = 10)]
+    #[arg(
+        short = 'e',
+        long = "error",
+        default_value_t = 10,
+        value_name = "count"
+    )]
     pub error_count: i64,
     /// Most warnings the master's precheck reports (online mode).
-    #[arg(long = "warn", default_value_t = 10)]
+    #[arg(long = "warn", default_value_t = 10, value_name = "count")]
     pub warn_count: i64,
     /// Task files (source files are recognised and checked as such).
     #[arg(required = true, value_name = "CONFIG-FILE")]
@@ -50,8 +58,9 @@ fn check_file(path: &std::path::Path) -> Result<(String, Vec<String>), String> {
     }
 }
 
-/// Runs `check-task`. Offline: exit 0 when every file is valid, 1 otherwise.
-pub fn run(args: &CheckTaskArgs, master_addr: Option<&str>, rpc_timeout: &str) -> ExitCode {
+/// Runs `check-task`. Offline: exit 0 when every file is valid, 1 otherwise. Online: the
+/// master's answer for each file, exit 0 when every one passed.
+pub fn run(args: &CheckTaskArgs, target: &Target) -> u8 {
     let mut ok = true;
     let mut valid = Vec::new();
     for f in &args.files {
@@ -72,20 +81,14 @@ pub fn run(args: &CheckTaskArgs, master_addr: Option<&str>, rpc_timeout: &str) -
         }
     }
     if args.offline || !ok {
-        return if ok {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        };
+        return if ok { OK } else { FAIL };
     }
-    let Some(addr) = master_addr else {
+    if target.addr.is_none() {
         eprintln!(
             "check-task needs --master-addr for the master's precheck, or --offline to validate the files only"
         );
-        return ExitCode::FAILURE;
-    };
-    let timeout = config::source::parse_go_duration(rpc_timeout)
-        .unwrap_or(std::time::Duration::from_secs(600));
+        return FAIL;
+    }
     let mut all_passed = true;
     for f in valid {
         let task = match std::fs::read_to_string(&f) {
@@ -101,29 +104,14 @@ pub fn run(args: &CheckTaskArgs, master_addr: Option<&str>, rpc_timeout: &str) -
             err_cnt: args.error_count,
             warn_cnt: args.warn_count,
         };
-        match super::client::call(
-            addr,
-            timeout,
-            |mut c| async move { c.check_task(req).await },
-        ) {
+        match target.call(|mut c| async move { c.check_task(req).await }) {
             Ok(resp) => {
-                all_passed &= resp.result;
-                println!(
-                    "{}",
-                    super::client::dm_json(
-                        &serde_json::json!({"result": resp.result, "msg": resp.msg})
-                    )
-                );
+                let code =
+                    master::print_with_check_msg(&resp, &resp.msg, resp.result, |r, m| r.msg = m);
+                all_passed &= code == OK;
             }
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::FAILURE;
-            }
+            Err(code) => return code,
         }
     }
-    if all_passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if all_passed { OK } else { FAIL }
 }

@@ -1,4 +1,6 @@
-//! The gRPC connection from dmctl to dm-master (`pb.Master`), and DM's JSON printing style.
+//! The gRPC connection from dmctl to dm-master (`pb.Master`): one blocking call per command.
+//!
+//! Called by the dmctl commands; it never retries and never prints (callers print the error).
 
 use std::future::Future;
 use std::time::Duration;
@@ -63,15 +65,4 @@ where
             Ok(Ok(resp)) => Ok(resp.into_inner()),
         }
     })
-}
-
-/// JSON as dmctl prints it: 4-space indentation.
-pub fn dm_json(v: &serde_json::Value) -> String {
-    let mut out = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-    if serde::Serialize::serialize(v, &mut ser).is_err() {
-        return v.to_string();
-    }
-    String::from_utf8(out).unwrap_or_else(|_| v.to_string())
 }

@@ -1,19 +1,29 @@
 //! dmctl: DM's command-line client. `src/bin/dmctl.rs` hands the raw arguments to [`run`].
 //!
 //! DM-compatible surface: `-V`, `-encrypt`/`-decrypt` and `-master-addr` with one dash or two
-//! (DM's `argsNeedAdjust`), the `encrypt`/`decrypt` subcommands, `help [command]`, and the seed's
-//! `-w` accepted wherever DM v2 takes `-s`. Commands print results on stdout and return the
-//! process exit code; they never print a password.
+//! (DM's `argsNeedAdjust`), the `encrypt`/`decrypt` subcommands, `help [command]`, the seed's
+//! `-w` accepted wherever DM v2 takes `-s`, the cluster commands of [`master`] (each one
+//! `pb.Master` RPC, printed as DM prints it, see [`jsonpb`]), `check-task`, and the interactive
+//! shell ([`interactive`]) when only `--master-addr` is given. Commands print results on stdout
+//! and return the exit code (0 result true, 1 result false / unreachable / bad file, 2 usage);
+//! they never print a password and never exit the process themselves.
 
 pub mod args;
 pub mod check;
 pub mod client;
+pub mod interactive;
+pub mod jsonpb;
+pub mod master;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use crate::password;
+
+/// The RPC timeout when `--rpc-timeout` is not given (DM's default).
+pub const DEFAULT_RPC_TIMEOUT: &str = "10m";
 
 /// DM control.
 #[derive(Debug, Parser)]
@@ -21,7 +31,7 @@ use crate::password;
     name = "dmctl",
     about = "DM control: manages dm-rs (TiDB Data Migration) clusters, tasks and sources",
     disable_version_flag = true,
-    after_help = "Flags may be written with one dash or two (-master-addr or --master-addr).\nUse \"dmctl help <command>\" for more information about a command."
+    after_help = "Flags may be written with one dash or two (-master-addr or --master-addr).\nWith --master-addr and no command, dmctl opens an interactive shell.\nUse \"dmctl help <command>\" for more information about a command."
 )]
 pub struct Cli {
     /// Print version information and exit.
@@ -30,9 +40,9 @@ pub struct Cli {
     /// Master API server address, host:port (e.g. 127.0.0.1:8261).
     #[arg(long = "master-addr", env = "DM_MASTER_ADDR", global = true)]
     pub master_addr: Option<String>,
-    /// RPC timeout, a Go duration (e.g. 10m, 30s).
-    #[arg(long = "rpc-timeout", default_value = "10m", global = true)]
-    pub rpc_timeout: String,
+    /// RPC timeout for each call to the master, a Go duration (e.g. 10m, 30s). Default 10m.
+    #[arg(long = "rpc-timeout", global = true, value_name = "DURATION")]
+    pub rpc_timeout: Option<String>,
     /// Encrypt a plaintext password and exit (same as `dmctl encrypt`).
     #[arg(long = "encrypt", value_name = "PLAIN-TEXT")]
     pub encrypt: Option<String>,
@@ -56,28 +66,159 @@ pub enum Command {
         /// A DM ciphertext, e.g. from `dmctl encrypt`.
         cipher_text: String,
     },
-    /// Checks task configuration files: offline (no master) or as a precheck on the master.
-    #[command(name = "check-task")]
+    /// Checks the configuration file of the task: offline (no master) or the master's precheck.
+    #[command(
+        name = "check-task",
+        override_usage = "check-task <config-file> [--error count] [--warn count] [--offline]"
+    )]
     CheckTask(check::CheckTaskArgs),
+    /// `create`/`update`/`stop`/`show` upstream MySQL/MariaDB source.
+    #[command(
+        name = "operate-source",
+        override_usage = "operate-source <operate-type> [config-file ...] [-s source ...]"
+    )]
+    OperateSource(master::OperateSourceArgs),
+    /// Starts a task as defined in the configuration file.
+    #[command(
+        name = "start-task",
+        override_usage = "start-task [-s source ...] [--remove-meta] <config-file>"
+    )]
+    StartTask(master::StartTaskArgs),
+    /// Pauses a specified running task or all (sub)tasks bound to a source.
+    #[command(
+        name = "pause-task",
+        override_usage = "pause-task [-s source ...] [task-name | task-file]"
+    )]
+    PauseTask(master::OperateTaskArgs),
+    /// Resumes a specified paused task or all (sub)tasks bound to a source.
+    #[command(
+        name = "resume-task",
+        override_usage = "resume-task [-s source ...] [task-name | task-file]"
+    )]
+    ResumeTask(master::OperateTaskArgs),
+    /// Stops a specified task or all (sub)tasks bound to a source.
+    #[command(
+        name = "stop-task",
+        override_usage = "stop-task [-s source ...] [task-name | task-file]"
+    )]
+    StopTask(master::OperateTaskArgs),
+    /// Updates a task's configuration (validated here, then sent to the master).
+    #[command(
+        name = "update-task",
+        override_usage = "update-task [-s source ...] <config-file>"
+    )]
+    UpdateTask(master::UpdateTaskArgs),
+    /// Queries task status.
+    #[command(
+        name = "query-status",
+        override_usage = "query-status [-s source ...] [task-name | task-file] [--more]"
+    )]
+    QueryStatus(master::QueryStatusArgs),
+    /// Gets the configuration.
+    #[command(
+        name = "get-config",
+        override_usage = "get-config <task | master | worker | source> <name> [--file filename]"
+    )]
+    GetConfig(master::GetConfigArgs),
+    /// Lists member information.
+    #[command(
+        name = "list-member",
+        override_usage = "list-member [--leader] [--master] [--worker] [--name master-name/worker-name ...]"
+    )]
+    ListMember(master::ListMemberArgs),
+    /// Offlines member which has been closed.
+    #[command(
+        name = "offline-member",
+        override_usage = "offline-member <--master/--worker | --type master|worker> <--name master-name/worker-name>"
+    )]
+    OfflineMember(master::OfflineMemberArgs),
 }
 
 /// Runs dmctl with the process arguments (program name first).
 pub fn run(raw: Vec<String>) -> ExitCode {
-    let args = args::normalize(raw);
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match parse(raw) {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return ExitCode::from(code),
     };
+    if cli.command.is_none()
+        && !cli.version
+        && cli.encrypt.is_none()
+        && cli.decrypt.is_none()
+        && cli.master_addr.is_some()
+    {
+        let target = match target(&cli, None) {
+            Ok(t) => t,
+            Err(code) => return ExitCode::from(code),
+        };
+        let code = interactive::run(|words| {
+            let argv = std::iter::once("dmctl".to_string()).chain(words).collect();
+            let _ = run_line(argv, &target);
+        });
+        return ExitCode::from(code);
+    }
+    ExitCode::from(dispatch(cli, None))
+}
+
+/// Normalises and parses a command line; on error prints clap's message and returns the code.
+fn parse(raw: Vec<String>) -> Result<Cli, u8> {
+    let args = args::normalize(raw);
+    Cli::try_parse_from(args).map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            master::USAGE
+        } else {
+            master::OK
+        }
+    })
+}
+
+/// Runs one line of the interactive shell (program name first) against the session's master.
+fn run_line(argv: Vec<String>, session: &master::Target) -> u8 {
+    match parse(argv) {
+        Ok(cli)
+            if cli.command.is_none()
+                && !cli.version
+                && cli.encrypt.is_none()
+                && cli.decrypt.is_none() =>
+        {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            master::OK
+        }
+        Ok(cli) => dispatch(cli, Some(session)),
+        Err(code) => code,
+    }
+}
+
+/// The master to talk to: the command line's `--master-addr`/`--rpc-timeout`, else the session's.
+fn target(cli: &Cli, session: Option<&master::Target>) -> Result<master::Target, u8> {
+    let timeout = match (&cli.rpc_timeout, session) {
+        (Some(t), _) => parse_timeout(t)?,
+        (None, Some(s)) => s.timeout,
+        (None, None) => parse_timeout(DEFAULT_RPC_TIMEOUT)?,
+    };
+    let addr = cli
+        .master_addr
+        .clone()
+        .or_else(|| session.and_then(|s| s.addr.clone()));
+    Ok(master::Target { addr, timeout })
+}
+
+fn parse_timeout(t: &str) -> Result<Duration, u8> {
+    match crate::config::source::parse_go_duration(t) {
+        Some(d) if !d.is_zero() => Ok(d),
+        _ => {
+            eprintln!("invalid --rpc-timeout {t:?}: want a Go duration such as 10m or 30s");
+            Err(master::USAGE)
+        }
+    }
+}
+
+/// Runs a parsed command line and returns its exit code.
+fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
     if cli.version {
         println!("{}", crate::version::banner());
-        return ExitCode::SUCCESS;
+        return master::OK;
     }
     if let Some(plain) = &cli.encrypt {
         return print_cipher_result(password::encrypt(plain));
@@ -85,6 +226,10 @@ pub fn run(raw: Vec<String>) -> ExitCode {
     if let Some(cipher) = &cli.decrypt {
         return print_cipher_result(password::decrypt(cipher));
     }
+    let t = match target(&cli, session) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     match cli.command {
         Some(Command::Encrypt { plain_text }) => {
             print_cipher_result(password::encrypt(&plain_text))
@@ -92,25 +237,35 @@ pub fn run(raw: Vec<String>) -> ExitCode {
         Some(Command::Decrypt { cipher_text }) => {
             print_cipher_result(password::decrypt(&cipher_text))
         }
-        Some(Command::CheckTask(a)) => check::run(&a, cli.master_addr.as_deref(), &cli.rpc_timeout),
+        Some(Command::CheckTask(a)) => check::run(&a, &t),
+        Some(Command::OperateSource(a)) => master::operate_source(&a, &t),
+        Some(Command::StartTask(a)) => master::start_task(&a, &t),
+        Some(Command::PauseTask(a)) => master::operate_task(crate::pb::TaskOp::Pause, &a, &t),
+        Some(Command::ResumeTask(a)) => master::operate_task(crate::pb::TaskOp::Resume, &a, &t),
+        Some(Command::StopTask(a)) => master::operate_task(crate::pb::TaskOp::Stop, &a, &t),
+        Some(Command::UpdateTask(a)) => master::update_task(&a, &t),
+        Some(Command::QueryStatus(a)) => master::query_status(&a, &t),
+        Some(Command::GetConfig(a)) => master::get_config(&a, &t),
+        Some(Command::ListMember(a)) => master::list_member(&a, &t),
+        Some(Command::OfflineMember(a)) => master::offline_member(&a, &t),
         None => {
             use clap::CommandFactory;
             let _ = Cli::command().print_help();
-            ExitCode::SUCCESS
+            master::OK
         }
     }
 }
 
 /// Prints an encrypt/decrypt result: the text on stdout, or the DM-coded error on stderr.
-fn print_cipher_result(r: Result<String, password::CipherError>) -> ExitCode {
+fn print_cipher_result(r: Result<String, password::CipherError>) -> u8 {
     match r {
         Ok(text) => {
             println!("{text}");
-            ExitCode::SUCCESS
+            master::OK
         }
         Err(e) => {
             eprintln!("{e}");
-            ExitCode::FAILURE
+            master::FAIL
         }
     }
 }

@@ -1,0 +1,611 @@
+//! The precheck items as pure functions: observed server values in, one [`CheckItem`] out, with
+//! DM's item names, messages and an instruction that says how to fix the problem.
+//!
+//! Called by [`super::live`] after it has read the values from the server. Never does I/O and
+//! never fails: a missing value is itself a finding.
+
+use super::grants::Privileges;
+use super::{CheckItem, CheckState};
+
+/// DM's checking-item names (the values of `ignore-checking-items`), plus our own MariaDB items.
+pub mod names {
+    pub const VERSION: &str = "version";
+    pub const SERVER_ID: &str = "server_id";
+    pub const BINLOG_ENABLE: &str = "binlog_enable";
+    pub const BINLOG_FORMAT: &str = "binlog_format";
+    pub const BINLOG_ROW_IMAGE: &str = "binlog_row_image";
+    pub const REPLICATION_PRIVILEGE: &str = "replication_privilege";
+    pub const DUMP_PRIVILEGE: &str = "dump_privilege";
+    /// Ours: MariaDB/MySQL 8 `binlog_row_metadata` (column names in row events come from it).
+    pub const BINLOG_ROW_METADATA: &str = "binlog_row_metadata";
+    /// Ours: the source could not be reached; every other source item is then left out.
+    pub const SOURCE_CONNECTION: &str = "source_connection";
+    /// Ours: the target could not be reached.
+    pub const TARGET_CONNECTION: &str = "target_connection";
+    /// DM's `target_privilege`: the user can create the meta schema and its tables.
+    pub const TARGET_PRIVILEGE: &str = "target_privilege";
+}
+
+/// A server version as reported by `SELECT VERSION()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServerVersion {
+    pub mariadb: bool,
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl ServerVersion {
+    /// Parses `10.11.19-MariaDB-0+deb12u1`, `5.5.5-10.4.8-MariaDB-log`, `8.0.36`, `5.7.44-log`.
+    pub fn parse(raw: &str) -> Option<ServerVersion> {
+        let mariadb = raw.to_ascii_lowercase().contains("mariadb");
+        let s = raw.trim();
+        // MariaDB < 11 behind some proxies reports a fake "5.5.5-" prefix.
+        let s = if mariadb {
+            s.strip_prefix("5.5.5-").unwrap_or(s)
+        } else {
+            s
+        };
+        let head = s.split(['-', '+', ' ']).next()?;
+        let mut parts = head.split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        let patch = parts
+            .next()
+            .map(|p| {
+                p.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        Some(ServerVersion {
+            mariadb,
+            major,
+            minor,
+            patch,
+        })
+    }
+
+    fn at_least(&self, major: u32, minor: u32) -> bool {
+        (self.major, self.minor) >= (major, minor)
+    }
+
+    /// MariaDB ≥ 10.5 names the "show binlog status" privilege BINLOG MONITOR.
+    pub fn has_binlog_monitor(&self) -> bool {
+        self.mariadb && self.at_least(10, 5)
+    }
+}
+
+/// An item that judges one global variable's value (`None`: the server has no such variable).
+pub type VariableItem = fn(&Server, Option<&str>) -> CheckItem;
+
+/// Everything an item needs to know about the server beside the value itself.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// DM's extra text: `address of db instance - host:port`.
+    pub extra: String,
+    /// The parsed version, when it could be read.
+    pub version: Option<ServerVersion>,
+}
+
+impl Server {
+    pub fn new(host: &str, port: u16, version: Option<ServerVersion>) -> Server {
+        Server {
+            extra: format!("address of db instance - {host}:{port}"),
+            version,
+        }
+    }
+
+    fn mariadb(&self) -> bool {
+        self.version.is_none_or(|v| v.mariadb)
+    }
+
+    /// The my.cnf section to name in instructions.
+    fn cnf_section(&self) -> &'static str {
+        if self.mariadb() {
+            "[mariadbd]"
+        } else {
+            "[mysqld]"
+        }
+    }
+
+    fn item(&self, name: &str, desc: &str) -> CheckItem {
+        CheckItem {
+            name: name.to_string(),
+            desc: desc.to_string(),
+            state: CheckState::Success,
+            message: String::new(),
+            instruction: String::new(),
+            extra: self.extra.clone(),
+        }
+    }
+}
+
+fn fail(mut item: CheckItem, state: CheckState, message: String, instruction: String) -> CheckItem {
+    item.state = state;
+    item.message = message;
+    item.instruction = instruction;
+    item
+}
+
+/// An item whose value could not be read (`cause` is the error text).
+pub fn unreadable(server: &Server, name: &str, desc: &str, cause: &str) -> CheckItem {
+    fail(
+        server.item(name, desc),
+        CheckState::Failure,
+        format!("could not read the value: {cause}"),
+        "make sure the user can connect and run SHOW GLOBAL VARIABLES and SHOW GRANTS".to_string(),
+    )
+}
+
+/// `version`: MariaDB ≥ 10.1, MySQL ≥ 5.6.
+pub fn version(server: &Server, raw: &str) -> CheckItem {
+    let item = server.item(names::VERSION, "check whether mysql version is satisfied");
+    let Some(v) = ServerVersion::parse(raw) else {
+        return fail(
+            item,
+            CheckState::Warning,
+            format!("cannot parse the server version {raw:?}"),
+            "use MariaDB >= 10.1 or MySQL >= 5.6".to_string(),
+        );
+    };
+    let (min_major, min_minor, flavor) = if v.mariadb {
+        (10, 1, "MariaDB")
+    } else {
+        (5, 6, "MySQL")
+    };
+    if !v.at_least(min_major, min_minor) {
+        return fail(
+            item,
+            CheckState::Failure,
+            format!(
+                "version required at least {flavor} {min_major}.{min_minor}.0 but got {}.{}.{}",
+                v.major, v.minor, v.patch
+            ),
+            format!("upgrade the server to {flavor} {min_major}.{min_minor} or later"),
+        );
+    }
+    item
+}
+
+/// `server_id`: set and non-zero.
+pub fn server_id(server: &Server, value: Option<&str>) -> CheckItem {
+    let item = server.item(
+        names::SERVER_ID,
+        "check whether mysql server_id has been set > 1",
+    );
+    let fix = format!(
+        "set `server_id = <unique non-zero number>` under {} in my.cnf and restart, or run `SET GLOBAL server_id = <n>`",
+        server.cnf_section()
+    );
+    match value.map(str::trim) {
+        None => fail(item, CheckState::Failure, "server_id not set".into(), fix),
+        Some("0") => fail(item, CheckState::Failure, "server_id is 0".into(), fix),
+        Some(v) if v.parse::<u64>().is_err() => fail(
+            item,
+            CheckState::Failure,
+            format!("server_id is {v:?}, not a number"),
+            fix,
+        ),
+        Some(_) => item,
+    }
+}
+
+/// `binlog_enable`: `log_bin` is ON.
+pub fn binlog_enable(server: &Server, value: Option<&str>) -> CheckItem {
+    let item = server.item(
+        names::BINLOG_ENABLE,
+        "check whether mysql binlog is enabled",
+    );
+    let v = value.unwrap_or("").trim();
+    if v.eq_ignore_ascii_case("ON") || v == "1" {
+        return item;
+    }
+    fail(
+        item,
+        CheckState::Failure,
+        format!(
+            "log_bin is {}, and should be ON",
+            if v.is_empty() { "not set" } else { v }
+        ),
+        format!(
+            "set `log_bin = mariadb-bin` (and a non-zero `server_id`) under {} in my.cnf and restart the server",
+            server.cnf_section()
+        ),
+    )
+}
+
+/// `binlog_format`: ROW.
+pub fn binlog_format(server: &Server, value: Option<&str>) -> CheckItem {
+    let item = server.item(
+        names::BINLOG_FORMAT,
+        "check whether mysql binlog_format is ROW",
+    );
+    let v = value.unwrap_or("").trim();
+    if v.eq_ignore_ascii_case("ROW") {
+        return item;
+    }
+    fail(
+        item,
+        CheckState::Failure,
+        format!("binlog_format is {v}, and should be ROW"),
+        format!(
+            "set `binlog_format = ROW` under {} in my.cnf and restart, or run `SET GLOBAL binlog_format = 'ROW'` (new sessions only)",
+            server.cnf_section()
+        ),
+    )
+}
+
+/// `binlog_row_image`: FULL (servers without the variable always log full images).
+pub fn binlog_row_image(server: &Server, value: Option<&str>) -> CheckItem {
+    let item = server.item(
+        names::BINLOG_ROW_IMAGE,
+        "check whether mysql binlog_row_image is FULL",
+    );
+    let Some(v) = value.map(str::trim) else {
+        return item;
+    };
+    if v.eq_ignore_ascii_case("FULL") {
+        return item;
+    }
+    fail(
+        item,
+        CheckState::Failure,
+        format!("binlog_row_image is {v}, and should be FULL"),
+        format!(
+            "set `binlog_row_image = FULL` under {} in my.cnf and restart, or run `SET GLOBAL binlog_row_image = 'FULL'` (new sessions only)",
+            server.cnf_section()
+        ),
+    )
+}
+
+/// `binlog_row_metadata` (ours): FULL, else a warning — without it row events carry no column
+/// names and the sync unit must map columns by position against the current table schema.
+pub fn binlog_row_metadata(server: &Server, value: Option<&str>) -> CheckItem {
+    let item = server.item(
+        names::BINLOG_ROW_METADATA,
+        "check whether binlog_row_metadata is FULL (column names in row events)",
+    );
+    let fix = format!(
+        "set `binlog_row_metadata = FULL` under {} in my.cnf, or run `SET GLOBAL binlog_row_metadata = 'FULL'` (new sessions only)",
+        server.cnf_section()
+    );
+    match value.map(str::trim) {
+        Some(v) if v.eq_ignore_ascii_case("FULL") => item,
+        Some(v) => fail(
+            item,
+            CheckState::Warning,
+            format!(
+                "binlog_row_metadata is {v}: row events carry no column names, columns are matched by position against the current table schema"
+            ),
+            fix,
+        ),
+        None => fail(
+            item,
+            CheckState::Warning,
+            "the server has no binlog_row_metadata (needs MariaDB >= 10.5 or MySQL >= 8.0.1): columns are matched by position against the current table schema".into(),
+            "upgrade the server to get binlog_row_metadata, or keep upstream table schemas unchanged while the task catches up".into(),
+        ),
+    }
+}
+
+fn grant_instruction(privs: &Privileges, missing: &[&str]) -> String {
+    let user = privs
+        .user
+        .clone()
+        .unwrap_or_else(|| "'user'@'%'".to_string());
+    format!("GRANT {} ON *.* TO {user};", missing.join(", "))
+}
+
+/// `replication_privilege`: REPLICATION SLAVE, and REPLICATION CLIENT or BINLOG MONITOR, on `*.*`
+/// (or ALL PRIVILEGES).
+pub fn replication_privilege(server: &Server, privs: &Privileges) -> CheckItem {
+    let item = server.item(
+        names::REPLICATION_PRIVILEGE,
+        "check replication privileges of source DB",
+    );
+    let mut missing = Vec::new();
+    if !privs.has_global("REPLICATION SLAVE") {
+        missing.push("REPLICATION SLAVE");
+    }
+    if !privs.has_global("REPLICATION CLIENT") && !privs.has_global("BINLOG MONITOR") {
+        let binlog_monitor = server.version.is_some_and(|v| v.has_binlog_monitor());
+        missing.push(if binlog_monitor {
+            "BINLOG MONITOR"
+        } else {
+            "REPLICATION CLIENT"
+        });
+    }
+    if missing.is_empty() {
+        return item;
+    }
+    fail(
+        item,
+        CheckState::Failure,
+        format!("lack of {} privilege", missing.join(",")),
+        grant_instruction(privs, &missing),
+    )
+}
+
+/// `dump_privilege`: SELECT and RELOAD on `*.*` (SELECT only on some databases is a warning: it
+/// must cover every table the task migrates).
+pub fn dump_privilege(server: &Server, privs: &Privileges) -> CheckItem {
+    let item = server.item(names::DUMP_PRIVILEGE, "check dump privileges of source DB");
+    let mut missing = Vec::new();
+    if !privs.has_global("RELOAD") {
+        missing.push("RELOAD");
+    }
+    let select_global = privs.has_global("SELECT");
+    if !select_global && !privs.has_somewhere("SELECT") {
+        missing.push("SELECT");
+    }
+    if !missing.is_empty() {
+        return fail(
+            item,
+            CheckState::Failure,
+            format!("lack of {} privilege", missing.join(",")),
+            grant_instruction(privs, &missing),
+        );
+    }
+    if !select_global {
+        return fail(
+            item,
+            CheckState::Warning,
+            "SELECT is granted only on some databases or tables".into(),
+            format!(
+                "make sure SELECT covers every migrated table, or run {}",
+                grant_instruction(privs, &["SELECT"])
+            ),
+        );
+    }
+    item
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn maria() -> Server {
+        Server::new("127.0.0.1", 3306, ServerVersion::parse("10.11.6-MariaDB"))
+    }
+
+    fn mysql() -> Server {
+        Server::new("10.0.0.1", 3307, ServerVersion::parse("8.0.36"))
+    }
+
+    #[test]
+    fn parses_versions() {
+        let cases = [
+            ("10.11.19-MariaDB-0+deb12u1", Some((true, 10, 11, 19))),
+            ("5.5.5-10.4.8-MariaDB-log", Some((true, 10, 4, 8))),
+            ("8.0.36", Some((false, 8, 0, 36))),
+            ("5.7.44-log", Some((false, 5, 7, 44))),
+            ("11.4", Some((false, 11, 4, 0))),
+            ("garbage", None),
+            ("", None),
+        ];
+        for (raw, want) in cases {
+            let got = ServerVersion::parse(raw).map(|v| (v.mariadb, v.major, v.minor, v.patch));
+            assert_eq!(got, want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn version_item() {
+        let cases = [
+            ("10.11.19-MariaDB", CheckState::Success),
+            ("10.1.48-MariaDB", CheckState::Success),
+            ("10.0.38-MariaDB", CheckState::Failure),
+            ("5.6.51", CheckState::Success),
+            ("5.5.62", CheckState::Failure),
+            ("8.0.36", CheckState::Success),
+            ("what", CheckState::Warning),
+        ];
+        for (raw, want) in cases {
+            let item = version(&maria(), raw);
+            assert_eq!(item.state, want, "{raw}: {item:?}");
+            assert_eq!(item.name, "version");
+            if want != CheckState::Success {
+                assert!(!item.instruction.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn variable_items() {
+        type F = VariableItem;
+        let cases: Vec<(F, Option<&str>, CheckState, &str)> = vec![
+            (server_id, Some("1"), CheckState::Success, ""),
+            (server_id, Some("0"), CheckState::Failure, "server_id is 0"),
+            (server_id, None, CheckState::Failure, "server_id not set"),
+            (binlog_enable, Some("ON"), CheckState::Success, ""),
+            (
+                binlog_enable,
+                Some("OFF"),
+                CheckState::Failure,
+                "log_bin is OFF, and should be ON",
+            ),
+            (
+                binlog_enable,
+                None,
+                CheckState::Failure,
+                "log_bin is not set, and should be ON",
+            ),
+            (binlog_format, Some("ROW"), CheckState::Success, ""),
+            (binlog_format, Some("row"), CheckState::Success, ""),
+            (
+                binlog_format,
+                Some("STATEMENT"),
+                CheckState::Failure,
+                "binlog_format is STATEMENT, and should be ROW",
+            ),
+            (
+                binlog_format,
+                Some("MIXED"),
+                CheckState::Failure,
+                "binlog_format is MIXED, and should be ROW",
+            ),
+            (binlog_row_image, Some("FULL"), CheckState::Success, ""),
+            (
+                binlog_row_image,
+                Some("MINIMAL"),
+                CheckState::Failure,
+                "binlog_row_image is MINIMAL, and should be FULL",
+            ),
+            (
+                binlog_row_image,
+                Some("NOBLOB"),
+                CheckState::Failure,
+                "binlog_row_image is NOBLOB, and should be FULL",
+            ),
+            (binlog_row_image, None, CheckState::Success, ""),
+            (binlog_row_metadata, Some("FULL"), CheckState::Success, ""),
+            (
+                binlog_row_metadata,
+                Some("MINIMAL"),
+                CheckState::Warning,
+                "binlog_row_metadata is MINIMAL",
+            ),
+            (
+                binlog_row_metadata,
+                Some("NO_LOG"),
+                CheckState::Warning,
+                "binlog_row_metadata is NO_LOG",
+            ),
+            (
+                binlog_row_metadata,
+                None,
+                CheckState::Warning,
+                "has no binlog_row_metadata",
+            ),
+        ];
+        for (f, value, state, msg) in cases {
+            let item = f(&maria(), value);
+            assert_eq!(item.state, state, "{value:?}: {item:?}");
+            assert!(item.message.contains(msg), "{value:?}: {item:?}");
+            assert_eq!(item.extra, "address of db instance - 127.0.0.1:3306");
+            if state == CheckState::Success {
+                assert!(item.message.is_empty() && item.instruction.is_empty());
+            } else if value.is_some() || item.name == "server_id" || item.name == "binlog_enable" {
+                assert!(item.instruction.contains("[mariadbd]"), "{item:?}");
+            } else {
+                assert!(!item.instruction.is_empty(), "{item:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn binlog_format_instruction_says_how_to_fix() {
+        let item = binlog_format(&maria(), Some("STATEMENT"));
+        assert_eq!(
+            item.instruction,
+            "set `binlog_format = ROW` under [mariadbd] in my.cnf and restart, or run `SET GLOBAL binlog_format = 'ROW'` (new sessions only)"
+        );
+        let item = binlog_format(&mysql(), Some("STATEMENT"));
+        assert!(item.instruction.contains("[mysqld]"));
+    }
+
+    #[test]
+    fn replication_privilege_item() {
+        // (grants, server, state, instruction)
+        let cases: Vec<(&[&str], Server, CheckState, &str)> = vec![
+            (
+                &["GRANT ALL PRIVILEGES ON *.* TO `root`@`%`"],
+                maria(),
+                CheckState::Success,
+                "",
+            ),
+            (
+                &["GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `dm`@`%`"],
+                maria(),
+                CheckState::Success,
+                "",
+            ),
+            (
+                &["GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO `dm`@`%`"],
+                mysql(),
+                CheckState::Success,
+                "",
+            ),
+            (
+                &["GRANT SELECT ON *.* TO `ro`@`%`"],
+                maria(),
+                CheckState::Failure,
+                "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `ro`@`%`;",
+            ),
+            (
+                &["GRANT SELECT ON *.* TO `ro`@`%`"],
+                mysql(),
+                CheckState::Failure,
+                "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO `ro`@`%`;",
+            ),
+            (
+                &["GRANT REPLICATION SLAVE ADMIN, REPLICA MONITOR ON *.* TO `a`@`%`"],
+                maria(),
+                CheckState::Failure,
+                "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `a`@`%`;",
+            ),
+            (
+                &["GRANT ALL PRIVILEGES ON `db`.* TO `a`@`%`"],
+                maria(),
+                CheckState::Failure,
+                "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `a`@`%`;",
+            ),
+            (
+                &[
+                    "GRANT `dm_role` TO `u`@`%`",
+                    "GRANT USAGE ON *.* TO `u`@`%`",
+                    "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `dm_role`",
+                ],
+                maria(),
+                CheckState::Success,
+                "",
+            ),
+        ];
+        for (lines, server, state, instruction) in cases {
+            let item = replication_privilege(&server, &Privileges::from_lines(lines));
+            assert_eq!(item.state, state, "{lines:?}: {item:?}");
+            assert_eq!(item.instruction, instruction, "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn dump_privilege_item() {
+        let cases: Vec<(&[&str], CheckState, &str)> = vec![
+            (
+                &["GRANT ALL PRIVILEGES ON *.* TO `root`@`%`"],
+                CheckState::Success,
+                "",
+            ),
+            (
+                &["GRANT SELECT, RELOAD ON *.* TO `d`@`%`"],
+                CheckState::Success,
+                "",
+            ),
+            (
+                &["GRANT SELECT ON *.* TO `d`@`%`"],
+                CheckState::Failure,
+                "lack of RELOAD privilege",
+            ),
+            (
+                &["GRANT USAGE ON *.* TO `d`@`%`"],
+                CheckState::Failure,
+                "lack of RELOAD,SELECT privilege",
+            ),
+            (
+                &[
+                    "GRANT RELOAD ON *.* TO `d`@`%`",
+                    "GRANT SELECT ON `shop`.* TO `d`@`%`",
+                ],
+                CheckState::Warning,
+                "SELECT is granted only on some",
+            ),
+        ];
+        for (lines, state, msg) in cases {
+            let item = dump_privilege(&maria(), &Privileges::from_lines(lines));
+            assert_eq!(item.state, state, "{lines:?}: {item:?}");
+            assert!(item.message.contains(msg), "{lines:?}: {item:?}");
+        }
+    }
+}

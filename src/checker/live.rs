@@ -1,0 +1,413 @@
+//! The checks that talk to servers: read variables and grants from an upstream, try to create the
+//! meta schema on the downstream, and hand the values to [`super::items`].
+//!
+//! Called through [`super::check_source`] / [`super::check_target`] by dm-master. Every network
+//! step has a timeout; every failure becomes a failed item, never an `Err` or a panic. It never
+//! writes to the upstream.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, Row};
+use tracing::{Instrument, debug, info_span};
+
+use super::grants::Privileges;
+use super::items::{self, Server, ServerVersion, names};
+use super::{CheckItem, CheckReport, CheckState};
+
+/// How long to wait for a connection to be established.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for one statement.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many nested roles to follow when gathering privileges.
+const MAX_ROLES: usize = 16;
+
+/// Why a step of a check could not be done (becomes an item's message).
+#[derive(Debug, thiserror::Error)]
+enum CheckError {
+    #[error("{0}")]
+    Sql(#[from] mysql_async::Error),
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("unexpected value in column {col} of `{sql}`")]
+    Value { sql: String, col: usize },
+}
+
+async fn connect(opts: Opts) -> Result<Conn, CheckError> {
+    tokio::time::timeout(CONNECT_TIMEOUT, Conn::new(opts))
+        .await
+        .map_err(|_| CheckError::Timeout(CONNECT_TIMEOUT))?
+        .map_err(CheckError::from)
+}
+
+async fn query_rows(conn: &mut Conn, sql: &str) -> Result<Vec<Row>, CheckError> {
+    tokio::time::timeout(QUERY_TIMEOUT, conn.query::<Row, _>(sql))
+        .await
+        .map_err(|_| CheckError::Timeout(QUERY_TIMEOUT))?
+        .map_err(CheckError::from)
+}
+
+async fn exec(conn: &mut Conn, sql: &str) -> Result<(), CheckError> {
+    tokio::time::timeout(QUERY_TIMEOUT, conn.query_drop(sql))
+        .await
+        .map_err(|_| CheckError::Timeout(QUERY_TIMEOUT))?
+        .map_err(CheckError::from)
+}
+
+/// Column `col` of `row` as text (`None` for SQL NULL).
+fn text(row: &Row, col: usize, sql: &str) -> Result<Option<String>, CheckError> {
+    let bad = || CheckError::Value {
+        sql: sql.to_string(),
+        col,
+    };
+    match row.as_ref(col) {
+        None => Err(bad()),
+        Some(mysql_async::Value::NULL) => Ok(None),
+        Some(mysql_async::Value::Bytes(b)) => Ok(Some(String::from_utf8_lossy(b).into_owned())),
+        Some(v) => Ok(Some(v.as_sql(true).trim_matches('\'').to_string())),
+    }
+}
+
+/// `SHOW GLOBAL VARIABLES LIKE 'name'`: the value, or `None` when the server has no such variable.
+async fn global_var(conn: &mut Conn, name: &str) -> Result<Option<String>, CheckError> {
+    let sql = format!("SHOW GLOBAL VARIABLES LIKE '{name}'");
+    let rows = query_rows(conn, &sql).await?;
+    match rows.first() {
+        None => Ok(None),
+        Some(row) => text(row, 1, &sql),
+    }
+}
+
+async fn single_value(conn: &mut Conn, sql: &str) -> Result<Option<String>, CheckError> {
+    let rows = query_rows(conn, sql).await?;
+    match rows.first() {
+        None => Ok(None),
+        Some(row) => text(row, 0, sql),
+    }
+}
+
+async fn grant_lines(conn: &mut Conn, sql: &str) -> Result<Vec<String>, CheckError> {
+    let mut out = Vec::new();
+    for row in query_rows(conn, sql).await? {
+        if let Some(line) = text(&row, 0, sql)? {
+            out.push(line);
+        }
+    }
+    Ok(out)
+}
+
+/// The user's privileges: `SHOW GRANTS FOR CURRENT_USER`, plus the grants of the session's
+/// active role(s) (the default role; `CURRENT_ROLE()`) and of roles granted to them, where the
+/// server lets us read them.
+async fn privileges(conn: &mut Conn) -> Result<Privileges, CheckError> {
+    let lines = grant_lines(conn, "SHOW GRANTS FOR CURRENT_USER").await?;
+    let mut privs = Privileges::from_lines(&lines);
+    // MariaDB: the role name or NULL; MySQL 8: `r`@`%`,… or NONE. Older servers: an error.
+    let mut pending: Vec<String> = match single_value(conn, "SELECT CURRENT_ROLE()").await {
+        Ok(Some(v)) if !v.eq_ignore_ascii_case("NONE") => v
+            .split(',')
+            .map(|r| super::grants::grantee_user(r.trim()))
+            .filter(|r| !r.is_empty())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut seen = BTreeSet::new();
+    while let Some(role) = pending.pop() {
+        if seen.len() >= MAX_ROLES || !seen.insert(role.clone()) {
+            continue;
+        }
+        let before: BTreeSet<String> = privs.roles.clone();
+        if !privs.has_grants_for(&role) {
+            let sql = format!("SHOW GRANTS FOR `{}`", role.replace('`', "``"));
+            match grant_lines(conn, &sql).await {
+                Ok(lines) => privs.add_lines(&lines),
+                Err(e) => debug!(role, error = %e, "cannot read the grants of a role"),
+            }
+        }
+        pending.extend(privs.roles.difference(&before).cloned());
+    }
+    Ok(privs)
+}
+
+fn address(opts: &Opts) -> (String, u16) {
+    (opts.ip_or_hostname().to_string(), opts.tcp_port())
+}
+
+fn connection_failure(
+    name: &str,
+    desc: &str,
+    host: &str,
+    port: u16,
+    user: &str,
+    cause: &str,
+) -> CheckItem {
+    CheckItem {
+        name: name.to_string(),
+        desc: desc.to_string(),
+        state: CheckState::Failure,
+        message: format!("cannot connect to {host}:{port} as {user:?}: {cause}"),
+        instruction: format!(
+            "make sure the server at {host}:{port} is running and reachable, and that the user and password in the configuration are right"
+        ),
+        extra: format!("address of db instance - {host}:{port}"),
+    }
+}
+
+/// Which source items a task mode needs (DM: `full` skips the binlog items and replication
+/// privilege, `incremental` skips the dump privilege).
+fn source_items(task_mode: &str) -> Vec<&'static str> {
+    let mode = task_mode.trim().to_ascii_lowercase();
+    let full = mode == "full";
+    let incremental = mode == "incremental";
+    let mut v = vec![names::VERSION];
+    if !incremental {
+        v.push(names::DUMP_PRIVILEGE);
+    }
+    if !full {
+        v.extend([
+            names::SERVER_ID,
+            names::BINLOG_ENABLE,
+            names::BINLOG_FORMAT,
+            names::BINLOG_ROW_IMAGE,
+            names::BINLOG_ROW_METADATA,
+            names::REPLICATION_PRIVILEGE,
+        ]);
+    }
+    v
+}
+
+/// Checks one upstream for a task in `task_mode` (`full`, `incremental` or `all`), skipping the
+/// items named in `ignore` (the task's `ignore-checking-items`; `all` skips everything and does not
+/// even connect). A connection failure is one failed item naming the address and the cause.
+pub async fn check_source(
+    source_id: &str,
+    opts: Opts,
+    task_mode: &str,
+    ignore: &[String],
+) -> CheckReport {
+    let span = info_span!("precheck", source = source_id);
+    check_source_inner(opts, task_mode, ignore)
+        .instrument(span)
+        .await
+}
+
+async fn check_source_inner(opts: Opts, task_mode: &str, ignore: &[String]) -> CheckReport {
+    let ignored = |name: &str| ignore.iter().any(|i| i == "all" || i == name);
+    let wanted: Vec<&str> = source_items(task_mode)
+        .into_iter()
+        .filter(|n| !ignored(n))
+        .collect();
+    let mut report = CheckReport::default();
+    if wanted.is_empty() {
+        return report;
+    }
+    let (host, port) = address(&opts);
+    let user = opts.user().unwrap_or("").to_string();
+    let mut conn = match connect(opts).await {
+        Ok(c) => c,
+        Err(e) => {
+            report.items.push(connection_failure(
+                names::SOURCE_CONNECTION,
+                "check whether the source database can be connected",
+                &host,
+                port,
+                &user,
+                &e.to_string(),
+            ));
+            return report;
+        }
+    };
+
+    let raw_version = single_value(&mut conn, "SELECT VERSION()").await;
+    let version = match &raw_version {
+        Ok(Some(v)) => ServerVersion::parse(v),
+        _ => None,
+    };
+    let server = Server::new(&host, port, version);
+    let privs = if wanted
+        .iter()
+        .any(|n| *n == names::REPLICATION_PRIVILEGE || *n == names::DUMP_PRIVILEGE)
+    {
+        Some(privileges(&mut conn).await)
+    } else {
+        None
+    };
+
+    for name in wanted {
+        let item = match name {
+            names::VERSION => match &raw_version {
+                Ok(v) => items::version(&server, v.as_deref().unwrap_or("")),
+                Err(e) => items::unreadable(
+                    &server,
+                    name,
+                    "check whether mysql version is satisfied",
+                    &e.to_string(),
+                ),
+            },
+            names::REPLICATION_PRIVILEGE | names::DUMP_PRIVILEGE => match &privs {
+                Some(Ok(p)) if name == names::REPLICATION_PRIVILEGE => {
+                    items::replication_privilege(&server, p)
+                }
+                Some(Ok(p)) => items::dump_privilege(&server, p),
+                Some(Err(e)) => items::unreadable(
+                    &server,
+                    name,
+                    "check privileges of source DB",
+                    &e.to_string(),
+                ),
+                None => continue,
+            },
+            _ => {
+                let (var, f): (&str, items::VariableItem) = match name {
+                    names::SERVER_ID => ("server_id", items::server_id),
+                    names::BINLOG_ENABLE => ("log_bin", items::binlog_enable),
+                    names::BINLOG_FORMAT => ("binlog_format", items::binlog_format),
+                    names::BINLOG_ROW_IMAGE => ("binlog_row_image", items::binlog_row_image),
+                    names::BINLOG_ROW_METADATA => {
+                        ("binlog_row_metadata", items::binlog_row_metadata)
+                    }
+                    _ => continue,
+                };
+                match global_var(&mut conn, var).await {
+                    Ok(v) => f(&server, v.as_deref()),
+                    Err(e) => {
+                        items::unreadable(&server, name, &format!("check {var}"), &e.to_string())
+                    }
+                }
+            }
+        };
+        report.items.push(item);
+    }
+    let _ = conn.disconnect().await;
+    report
+}
+
+/// Checks the downstream: it is reachable with the task's target-database credentials, and the
+/// user can create the meta schema (`CREATE DATABASE IF NOT EXISTS`) and a table in it (a scratch
+/// table is created and dropped again).
+pub async fn check_target(opts: Opts, meta_schema: &str) -> CheckReport {
+    let span = info_span!("precheck", target = %opts.ip_or_hostname());
+    check_target_inner(opts, meta_schema).instrument(span).await
+}
+
+async fn check_target_inner(opts: Opts, meta_schema: &str) -> CheckReport {
+    let (host, port) = address(&opts);
+    let user = opts.user().unwrap_or("").to_string();
+    let desc = "check whether the target database can be connected";
+    let mut report = CheckReport::default();
+    let mut conn = match connect(opts).await {
+        Ok(c) => c,
+        Err(e) => {
+            report.items.push(connection_failure(
+                names::TARGET_CONNECTION,
+                desc,
+                &host,
+                port,
+                &user,
+                &e.to_string(),
+            ));
+            return report;
+        }
+    };
+    let server = Server::new(&host, port, None);
+    report.items.push(CheckItem {
+        name: names::TARGET_CONNECTION.to_string(),
+        desc: desc.to_string(),
+        state: CheckState::Success,
+        message: String::new(),
+        instruction: String::new(),
+        extra: server.extra.clone(),
+    });
+
+    let schema = format!("`{}`", meta_schema.replace('`', "``"));
+    let table = format!("{schema}.`dm_rs_precheck`");
+    let mut item = CheckItem {
+        name: names::TARGET_PRIVILEGE.to_string(),
+        desc: format!(
+            "check whether the target user can create the meta schema {meta_schema} and tables in it"
+        ),
+        state: CheckState::Success,
+        message: String::new(),
+        instruction: String::new(),
+        extra: server.extra.clone(),
+    };
+    let grant = format!(
+        "GRANT CREATE, DROP, SELECT, INSERT, UPDATE, DELETE ON {schema}.* TO '{user}'@'%'; (plus the privileges to write the migrated tables)"
+    );
+    let steps = [
+        format!("CREATE DATABASE IF NOT EXISTS {schema}"),
+        format!("CREATE TABLE IF NOT EXISTS {table} (id INT PRIMARY KEY)"),
+    ];
+    for sql in &steps {
+        if let Err(e) = exec(&mut conn, sql).await {
+            item.state = CheckState::Failure;
+            item.message = format!("`{sql}` failed: {e}");
+            item.instruction = grant.clone();
+            break;
+        }
+    }
+    if item.state == CheckState::Success
+        && let Err(e) = exec(&mut conn, &format!("DROP TABLE IF EXISTS {table}")).await
+    {
+        item.state = CheckState::Warning;
+        item.message = format!("cannot drop the scratch table {table}: {e}");
+        item.instruction = format!("drop {table} by hand; {grant}");
+    }
+    report.items.push(item);
+    let _ = conn.disconnect().await;
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_per_task_mode() {
+        let cases: [(&str, &[&str]); 4] = [
+            ("full", &["version", "dump_privilege"]),
+            (
+                "incremental",
+                &[
+                    "version",
+                    "server_id",
+                    "binlog_enable",
+                    "binlog_format",
+                    "binlog_row_image",
+                    "binlog_row_metadata",
+                    "replication_privilege",
+                ],
+            ),
+            (
+                "all",
+                &[
+                    "version",
+                    "dump_privilege",
+                    "server_id",
+                    "binlog_enable",
+                    "binlog_format",
+                    "binlog_row_image",
+                    "binlog_row_metadata",
+                    "replication_privilege",
+                ],
+            ),
+            (
+                "ALL",
+                &[
+                    "version",
+                    "dump_privilege",
+                    "server_id",
+                    "binlog_enable",
+                    "binlog_format",
+                    "binlog_row_image",
+                    "binlog_row_metadata",
+                    "replication_privilege",
+                ],
+            ),
+        ];
+        for (mode, want) in cases {
+            assert_eq!(source_items(mode), want, "{mode}");
+        }
+    }
+}

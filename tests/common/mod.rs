@@ -50,6 +50,14 @@ fn with_parent_death_signal(cmd: &mut Command) {
     }
 }
 
+pub mod cluster;
+
+/// Spawns a child tied to the test process (PR_SET_PDEATHSIG from the keeper thread).
+pub fn spawn_child(mut cmd: Command) -> std::io::Result<Child> {
+    with_parent_death_signal(&mut cmd);
+    spawn_from_keeper(cmd)
+}
+
 type SpawnRequest = (Command, std::sync::mpsc::Sender<std::io::Result<Child>>);
 
 /// Spawns `cmd` from one thread that lives as long as the test process. `PR_SET_PDEATHSIG`

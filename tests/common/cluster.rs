@@ -1,0 +1,207 @@
+//! Cluster harness: the real `dm-master`, `dm-worker` and `dmctl` binaries on free loopback
+//! ports, each stopped by its PID on drop (and tied to the test process with
+//! PR_SET_PDEATHSIG through the same keeper thread as the MariaDB servers).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{free_port, spawn_child};
+
+pub struct Proc {
+    pub child: Option<Child>,
+    pub log: PathBuf,
+    pub name: String,
+}
+
+impl Proc {
+    fn spawn(bin: &str, args: &[String], log: PathBuf, name: &str) -> Proc {
+        let out = std::fs::File::create(&log).expect("create log file");
+        let err = out.try_clone().expect("clone log file");
+        let mut cmd = Command::new(bin);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        let child = spawn_child(cmd).unwrap_or_else(|e| panic!("start {bin}: {e}"));
+        Proc {
+            child: Some(child),
+            log,
+            name: name.to_string(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// SIGKILL (a crash).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGKILL);
+            }
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after 5 s.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(5) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub struct Master {
+    pub proc: Proc,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    with_worker: bool,
+}
+
+pub fn wait_port(addr: &str, timeout: Duration) {
+    let t = Instant::now();
+    while t.elapsed() < timeout {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on {addr} after {timeout:?}");
+}
+
+impl Master {
+    pub fn start(dir: &Path, with_worker: bool) -> Master {
+        let addr = format!("127.0.0.1:{}", free_port());
+        Self::start_at(dir, &addr, with_worker)
+    }
+
+    pub fn start_at(dir: &Path, addr: &str, with_worker: bool) -> Master {
+        let data_dir = dir.join("master-data");
+        let mut args = vec![
+            "--master-addr".to_string(),
+            addr.to_string(),
+            "--data-dir".to_string(),
+            data_dir.display().to_string(),
+        ];
+        if with_worker {
+            args.push("--with-worker".into());
+        }
+        let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        let proc = Proc::spawn(
+            env!("CARGO_BIN_EXE_dm-master"),
+            &args,
+            dir.join(format!("master-{n}.log")),
+            "dm-master",
+        );
+        wait_port(addr, Duration::from_secs(20));
+        Master {
+            proc,
+            addr: addr.to_string(),
+            data_dir,
+            with_worker,
+        }
+    }
+
+    /// Stops the process and starts it again on the same address and data dir.
+    pub fn restart(&mut self, dir: &Path) {
+        self.proc.stop();
+        let m = Master::start_at(dir, &self.addr, self.with_worker);
+        *self = m;
+    }
+}
+
+pub struct WorkerProc {
+    pub proc: Proc,
+    pub name: String,
+    pub addr: String,
+    pub join: String,
+}
+
+impl WorkerProc {
+    pub fn start(dir: &Path, name: &str, join: &str) -> WorkerProc {
+        let addr = format!("127.0.0.1:{}", free_port());
+        Self::start_at(dir, name, &addr, join)
+    }
+
+    pub fn start_at(dir: &Path, name: &str, addr: &str, join: &str) -> WorkerProc {
+        let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        let proc = Proc::spawn(
+            env!("CARGO_BIN_EXE_dm-worker"),
+            &[
+                "--name".into(),
+                name.into(),
+                "--worker-addr".into(),
+                addr.into(),
+                "--join".into(),
+                join.into(),
+            ],
+            dir.join(format!("worker-{name}-{n}.log")),
+            name,
+        );
+        wait_port(addr, Duration::from_secs(20));
+        WorkerProc {
+            proc,
+            name: name.to_string(),
+            addr: addr.to_string(),
+            join: join.to_string(),
+        }
+    }
+
+    pub fn restart(&mut self, dir: &Path) {
+        self.proc.stop();
+        *self = WorkerProc::start_at(dir, &self.name.clone(), &self.addr.clone(), &self.join.clone());
+    }
+}
+
+pub struct CtlOut {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CtlOut {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("dmctl output is not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs `dmctl --master-addr ADDR args...`.
+pub fn dmctl(addr: &str, args: &[&str]) -> CtlOut {
+    let out = Command::new(env!("CARGO_BIN_EXE_dmctl"))
+        .arg("--master-addr")
+        .arg(addr)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run dmctl");
+    CtlOut {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}

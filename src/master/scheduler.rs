@@ -13,7 +13,7 @@ use tonic::transport::Channel;
 use super::store::{self, SourceRecord, Store, SubTaskRecord, TaskRecord, WorkerRecord};
 use crate::config::source::SourceConfig;
 use crate::config::task::TaskConfig;
-use crate::dmrs::{self, AssignRequest, SubTaskSpec, worker_control_client::WorkerControlClient};
+use crate::dmrs::{AssignRequest, SubTaskSpec, worker_control_client::WorkerControlClient};
 use crate::pb::{self, Stage};
 use crate::worker::Worker;
 

@@ -729,7 +729,7 @@ impl Master for MasterService {
                 let mut resp = Vec::new();
                 {
                     let mut st = self.sched.lock();
-                    for (yaml, cfg) in &parsed {
+                    for (_, cfg) in &parsed {
                         let id = cfg.source_id.clone();
                         let exists = st.sources.contains_key(&id);
                         if op == pb::SourceOp::StartSource && exists {

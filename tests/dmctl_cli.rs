@@ -151,3 +151,255 @@ fn check_task_against_an_unreachable_master_fails_clearly() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--master-addr"), "{}", stderr(&o));
 }
+
+/// An address nothing listens on: every master call must fail to connect.
+const NOWHERE: &str = "127.0.0.1:1";
+
+fn dmctl_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dmctl"))
+        .args(args)
+        .env_remove("DM_MASTER_ADDR")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn dmctl");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().expect("wait dmctl")
+}
+
+fn first_valid_task() -> String {
+    corpus("tasks-valid")
+        .into_iter()
+        .next()
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+fn first_valid_source() -> String {
+    corpus("sources-valid")
+        .into_iter()
+        .next()
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+#[test]
+fn every_cluster_command_reports_an_unreachable_master() {
+    let task = first_valid_task();
+    let source = first_valid_source();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["operate-source", "create", &source],
+        vec!["operate-source", "show"],
+        vec!["operate-source", "stop", "mysql-replica-01"],
+        vec!["start-task", &task],
+        vec!["start-task", "-s", "s1,s2", "--remove-meta", &task],
+        vec!["pause-task", "test"],
+        vec!["resume-task", "-s", "s1", "test"],
+        vec!["stop-task", &task],
+        vec!["pause-task", "-s", "s1"],
+        vec!["update-task", &task],
+        vec!["query-status"],
+        vec!["query-status", "-s", "s1", "test", "--more"],
+        vec!["get-config", "task", "test"],
+        vec!["list-member", "--worker", "-n", "w1"],
+        vec!["offline-member", "--type", "worker", "--name", "w1"],
+        vec!["offline-member", "--master", "--name", "m1"],
+        vec!["check-task", &task],
+    ];
+    for cmd in commands {
+        let mut args = vec!["-master-addr", NOWHERE, "--rpc-timeout", "5s"];
+        args.extend(cmd.iter().copied());
+        let o = dmctl(&args);
+        assert_eq!(o.status.code(), Some(1), "{cmd:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("can not connect to master {NOWHERE}: ")),
+            "{cmd:?}: {}",
+            stderr(&o)
+        );
+        assert_eq!(stdout(&o), "", "{cmd:?}");
+    }
+}
+
+#[test]
+fn invalid_files_are_rejected_before_any_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_source = dir.path().join("source.yaml");
+    std::fs::write(&bad_source, "source-id: \"\"\nfrom:\n  host: 127.0.0.1\n").unwrap();
+    let bad_task = corpus("invalid")
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("20023")
+        })
+        .unwrap();
+    let bad_task = bad_task.display().to_string();
+    let bad_source = bad_source.display().to_string();
+    let missing = dir.path().join("missing.yaml").display().to_string();
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (vec!["start-task", &bad_task], &bad_task, "[code=20023]"),
+        (vec!["update-task", &bad_task], &bad_task, "[code=20023]"),
+        (
+            vec!["operate-source", "create", &bad_source],
+            &bad_source,
+            "[code=",
+        ),
+        (
+            vec!["operate-source", "update", &bad_source],
+            &bad_source,
+            "[code=",
+        ),
+        (vec!["start-task", &missing], &missing, "[code=20018]"),
+        (
+            vec!["operate-source", "create", &missing],
+            &missing,
+            "[code=20018]",
+        ),
+    ];
+    for (cmd, file, code) in cases {
+        let mut args = vec!["--master-addr", NOWHERE];
+        args.extend(cmd.iter().copied());
+        let o = dmctl(&args);
+        assert_eq!(o.status.code(), Some(1), "{cmd:?}");
+        let err = stderr(&o);
+        let line = err.lines().next().unwrap_or_default();
+        assert!(
+            line.starts_with(&format!("{file}:")) && line.contains(code),
+            "{cmd:?}: {err}"
+        );
+        assert!(
+            !err.contains("can not connect"),
+            "{cmd:?} called the master: {err}"
+        );
+    }
+    let lib = dm_rs::config::load_task_file(Path::new(&bad_task))
+        .unwrap_err()
+        .to_string();
+    let o = dmctl(&["--master-addr", NOWHERE, "start-task", &bad_task]);
+    assert_eq!(stderr(&o).trim_end(), lib);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["operate-source", "start", "x.yaml"],
+        vec!["operate-source", "create"],
+        vec!["operate-source"],
+        vec!["get-config", "subtask", "t"],
+        vec!["get-config", "task"],
+        vec!["query-status", "a", "b"],
+        vec!["start-task"],
+        vec!["pause-task", "-s", "a", "-s", "b"],
+        vec!["pause-task"],
+        vec!["offline-member", "--name", "w1"],
+        vec!["offline-member", "--master", "--worker", "--name", "w1"],
+        vec!["offline-member", "--type", "worker"],
+        vec!["offline-member", "--type", "tidb", "--name", "x"],
+        vec!["list-member", "extra"],
+        vec!["query-status", "--rpc-timeout", "soon"],
+    ];
+    for cmd in cases {
+        let mut args = vec!["--master-addr", NOWHERE];
+        args.extend(cmd.iter().copied());
+        let o = dmctl(&args);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {}", stdout(&o));
+        assert!(!stderr(&o).contains("can not connect"), "{cmd:?}");
+    }
+}
+
+#[test]
+fn help_shows_dm_usage_lines() {
+    let cases = [
+        (
+            "operate-source",
+            "operate-source <operate-type> [config-file ...]",
+        ),
+        (
+            "start-task",
+            "start-task [-s source ...] [--remove-meta] <config-file>",
+        ),
+        (
+            "pause-task",
+            "pause-task [-s source ...] [task-name | task-file]",
+        ),
+        (
+            "resume-task",
+            "resume-task [-s source ...] [task-name | task-file]",
+        ),
+        (
+            "stop-task",
+            "stop-task [-s source ...] [task-name | task-file]",
+        ),
+        ("update-task", "update-task [-s source ...] <config-file>"),
+        (
+            "query-status",
+            "query-status [-s source ...] [task-name | task-file] [--more]",
+        ),
+        (
+            "get-config",
+            "get-config <task | master | worker | source> <name> [--file filename]",
+        ),
+        (
+            "list-member",
+            "list-member [--leader] [--master] [--worker] [--name master-name/worker-name ...]",
+        ),
+        ("offline-member", "offline-member <--master/--worker"),
+        (
+            "check-task",
+            "check-task <config-file> [--error count] [--warn count]",
+        ),
+    ];
+    let all = stdout(&dmctl(&["--help"]));
+    for (cmd, usage) in cases {
+        assert!(all.contains(cmd), "{cmd} missing from --help");
+        for args in [vec!["help", cmd], vec![cmd, "--help"]] {
+            let o = dmctl(&args);
+            assert!(o.status.success(), "{args:?}");
+            assert!(stdout(&o).contains(usage), "{args:?}: {}", stdout(&o));
+        }
+    }
+}
+
+#[test]
+fn interactive_mode_reads_stdin_and_survives_errors() {
+    let task = first_valid_task();
+    let input = format!(
+        "query-status\n\n  list-member --worker\nno-such-command\nstart-task '{task}'\nget-config task 'unterminated\nhelp\nexit\nquery-status\n"
+    );
+    let o = dmctl_stdin(&["--master-addr", NOWHERE], &input);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    let unreachable = err
+        .lines()
+        .filter(|l| l.starts_with(&format!("can not connect to master {NOWHERE}: ")))
+        .count();
+    assert_eq!(unreachable, 3, "{err}");
+    assert!(err.contains("no-such-command"), "{err}");
+    assert!(err.contains("unterminated ' quote"), "{err}");
+    assert!(
+        stdout(&o).contains("query-status"),
+        "help listed the commands"
+    );
+
+    // end of input leaves like `exit`; a line's own --master-addr wins over the session's
+    let o = dmctl_stdin(
+        &["-master-addr", NOWHERE],
+        "query-status --master-addr 127.0.0.1:2\n",
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("can not connect to master 127.0.0.1:2: "),
+        "{}",
+        stderr(&o)
+    );
+}

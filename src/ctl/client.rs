@@ -49,9 +49,7 @@ where
             .await
             .map_err(|e| ClientError::Connect {
                 addr: addr.into(),
-                why: std::error::Error::source(&e)
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| e.to_string()),
+                why: cause_chain(&e),
             })?;
         match tokio::time::timeout(timeout, f(MasterClient::new(channel))).await {
             Err(_) => Err(ClientError::Timeout {
@@ -65,4 +63,23 @@ where
             Ok(Ok(resp)) => Ok(resp.into_inner()),
         }
     })
+}
+
+/// The causes under a transport error, innermost last ("tcp connect error: Connection refused
+/// (os error 111)"); the outermost "transport error" says nothing and is left out.
+fn cause_chain(e: &tonic::transport::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = std::error::Error::source(e);
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = cause.source();
+    }
+    if parts.is_empty() {
+        e.to_string()
+    } else {
+        parts.join(": ")
+    }
 }

@@ -63,17 +63,25 @@ pub fn print_with_check_msg<T: ToJson + Clone>(
     result: bool,
     set_msg: impl Fn(&mut T, String),
 ) -> u8 {
+    println!("{}", render_with_check_msg(resp, msg, set_msg));
+    if result { OK } else { FAIL }
+}
+
+/// The text [`print_with_check_msg`] prints.
+fn render_with_check_msg<T: ToJson + Clone>(
+    resp: &T,
+    msg: &str,
+    set_msg: impl Fn(&mut T, String),
+) -> String {
     if !msg.contains(CHECK_MSG_HEADER) {
-        return print_result(resp, result);
+        return jsonpb::print_response(resp);
     }
     const PLACEHOLDER: &str = "PLACEHOLDER";
     let mut copy = resp.clone();
     set_msg(&mut copy, PLACEHOLDER.to_string());
-    let printed = jsonpb::print_response(&copy)
+    jsonpb::print_response(&copy)
         .replacen(PLACEHOLDER, msg, 1)
-        .replacen("detail: {", "   \tdetail: {", 1);
-    println!("{printed}");
-    if result { OK } else { FAIL }
+        .replacen("detail: {", "   \tdetail: {", 1)
 }
 
 /// Reads a file as text for sending; errors are printed.
@@ -878,6 +886,30 @@ mod tests {
             sources: vec![failed],
         };
         assert!(summarize(&resp).is_none());
+    }
+
+    #[test]
+    fn precheck_reports_are_printed_raw_like_dm() {
+        let set = |r: &mut pb::CheckTaskResponse, m: String| r.msg = m;
+        let plain = pb::CheckTaskResponse {
+            result: true,
+            msg: "check pass!!!".into(),
+        };
+        assert_eq!(
+            render_with_check_msg(&plain, &plain.msg, set),
+            "{\n    \"result\": true,\n    \"msg\": \"check pass!!!\"\n}"
+        );
+        let report = format!("{CHECK_MSG_HEADER} [\"x\"]:\ndetail: {{\n  \"a\": 1\n}}");
+        let failed = pb::CheckTaskResponse {
+            result: false,
+            msg: report.clone(),
+        };
+        assert_eq!(
+            render_with_check_msg(&failed, &failed.msg, set),
+            format!(
+                "{{\n    \"result\": false,\n    \"msg\": \"{CHECK_MSG_HEADER} [\"x\"]:\n   \tdetail: {{\n  \"a\": 1\n}}\"\n}}"
+            )
+        );
     }
 
     #[test]

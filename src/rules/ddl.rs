@@ -376,16 +376,16 @@ impl<'a> Parser<'a> {
     /// `ident` or `ident.ident`; unqualified names take the default schema.
     fn table_name(&mut self) -> Option<NameRef> {
         let first = self.ident_at(self.pos)?.clone();
-        if self.is_punct_at(self.pos + 1, b'.') {
-            if let Some(second) = self.ident_at(self.pos + 2).cloned() {
-                self.pos += 3;
-                return Some(NameRef {
-                    start: first.start,
-                    end: second.end,
-                    name: TableName::new(first.text, second.text),
-                    inserted: false,
-                });
-            }
+        if self.is_punct_at(self.pos + 1, b'.')
+            && let Some(second) = self.ident_at(self.pos + 2).cloned()
+        {
+            self.pos += 3;
+            return Some(NameRef {
+                start: first.start,
+                end: second.end,
+                name: TableName::new(first.text, second.text),
+                inserted: false,
+            });
         }
         self.pos += 1;
         Some(NameRef {

@@ -865,6 +865,41 @@ mod tests {
                 "RENAME USER a TO b",
                 &[(K::Other, &[], "RENAME USER a TO b")],
             ),
+            (
+                "RENAME TABLE IF EXISTS a WAIT 1 TO b",
+                &[(
+                    K::RenameTable,
+                    &[("db", "a"), ("db", "b")],
+                    "RENAME TABLE IF EXISTS `S_db`.`T_a` WAIT 1 TO `S_db`.`T_b`",
+                )],
+            ),
+            (
+                "/*M!100301 CREATE TABLE t (a int) */",
+                &[(
+                    K::CreateTable,
+                    &[("db", "t")],
+                    "/*M!100301 CREATE TABLE `S_db`.`T_t` (a int) */",
+                )],
+            ),
+            (
+                "DROP TABLE db1 . t1;",
+                &[(K::DropTable, &[("db1", "t1")], "DROP TABLE `S_db1`.`T_t1`;")],
+            ),
+            (
+                "DROP TABLE /* c */ a /* d */, b",
+                &[
+                    (
+                        K::DropTable,
+                        &[("db", "a")],
+                        "DROP TABLE /* c */ `S_db`.`T_a`",
+                    ),
+                    (
+                        K::DropTable,
+                        &[("db", "b")],
+                        "DROP TABLE /* c */ `S_db`.`T_b`",
+                    ),
+                ],
+            ),
             // ALTER TABLE
             (
                 "ALTER TABLE t ADD COLUMN c int, RENAME COLUMN a TO b",

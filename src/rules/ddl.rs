@@ -376,16 +376,16 @@ impl<'a> Parser<'a> {
     /// `ident` or `ident.ident`; unqualified names take the default schema.
     fn table_name(&mut self) -> Option<NameRef> {
         let first = self.ident_at(self.pos)?.clone();
-        if self.is_punct_at(self.pos + 1, b'.') {
-            if let Some(second) = self.ident_at(self.pos + 2).cloned() {
-                self.pos += 3;
-                return Some(NameRef {
-                    start: first.start,
-                    end: second.end,
-                    name: TableName::new(first.text, second.text),
-                    inserted: false,
-                });
-            }
+        if self.is_punct_at(self.pos + 1, b'.')
+            && let Some(second) = self.ident_at(self.pos + 2).cloned()
+        {
+            self.pos += 3;
+            return Some(NameRef {
+                start: first.start,
+                end: second.end,
+                name: TableName::new(first.text, second.text),
+                inserted: false,
+            });
         }
         self.pos += 1;
         Some(NameRef {
@@ -864,6 +864,41 @@ mod tests {
             (
                 "RENAME USER a TO b",
                 &[(K::Other, &[], "RENAME USER a TO b")],
+            ),
+            (
+                "RENAME TABLE IF EXISTS a WAIT 1 TO b",
+                &[(
+                    K::RenameTable,
+                    &[("db", "a"), ("db", "b")],
+                    "RENAME TABLE IF EXISTS `S_db`.`T_a` WAIT 1 TO `S_db`.`T_b`",
+                )],
+            ),
+            (
+                "/*M!100301 CREATE TABLE t (a int) */",
+                &[(
+                    K::CreateTable,
+                    &[("db", "t")],
+                    "/*M!100301 CREATE TABLE `S_db`.`T_t` (a int) */",
+                )],
+            ),
+            (
+                "DROP TABLE db1 . t1;",
+                &[(K::DropTable, &[("db1", "t1")], "DROP TABLE `S_db1`.`T_t1`;")],
+            ),
+            (
+                "DROP TABLE /* c */ a /* d */, b",
+                &[
+                    (
+                        K::DropTable,
+                        &[("db", "a")],
+                        "DROP TABLE /* c */ `S_db`.`T_a`",
+                    ),
+                    (
+                        K::DropTable,
+                        &[("db", "b")],
+                        "DROP TABLE /* c */ `S_db`.`T_b`",
+                    ),
+                ],
             ),
             // ALTER TABLE
             (

@@ -38,8 +38,9 @@ fn exec(url: &str, sqls: &[&str]) {
 fn contents(url: &str, table: &str) -> Option<Vec<Vec<Option<String>>>> {
     rt().block_on(async {
         let mut c = mysql_async::Conn::from_url(url).await.unwrap();
-        let rows: Result<Vec<mysql_async::Row>, _> =
-            c.query(format!("SELECT * FROM {table} ORDER BY 1, 2")).await;
+        let rows: Result<Vec<mysql_async::Row>, _> = c
+            .query(format!("SELECT * FROM {table} ORDER BY 1, 2"))
+            .await;
         let out = match rows {
             Ok(rows) => Some(
                 rows.into_iter()
@@ -67,7 +68,10 @@ fn master_pos(url: &str) -> (String, u64) {
     rt().block_on(async {
         let mut c = mysql_async::Conn::from_url(url).await.unwrap();
         let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
-        let r = (row.get::<String, _>(0).unwrap(), row.get::<u64, _>(1).unwrap());
+        let r = (
+            row.get::<String, _>(0).unwrap(),
+            row.get::<u64, _>(1).unwrap(),
+        );
         c.disconnect().await.unwrap();
         r
     })
@@ -87,12 +91,18 @@ fn wait_synced(addr: &str, task: &str, up: &str) -> serde_json::Value {
     while t.elapsed() < Duration::from_secs(60) {
         let (f, p) = master_pos(up);
         last = subtask(addr, task);
-        if last["sync"]["syncerBinlog"] == format!("({f}, {p})") {
+        if last["sync"]["syncerBinlog"] == format!("({f}, {p})")
+            && last["sync"]["masterBinlog"] == format!("({f}, {p})")
+            && last["sync"]["synced"] == true
+        {
             return last;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    panic!("task {task} did not catch up with {:?}: {last:#}", master_pos(up));
+    panic!(
+        "task {task} did not catch up with {:?}: {last:#}",
+        master_pos(up)
+    );
 }
 
 fn wait_stage(addr: &str, task: &str, stage: &str) -> serde_json::Value {
@@ -117,17 +127,30 @@ const TABLES: &[(&str, &str)] = &[
 
 fn assert_same(up: &str, down: &str, what: &str) {
     for (u, d) in TABLES {
-        let a = contents(up, u);
-        let b = contents(down, d);
-        assert!(a.is_some(), "{what}: upstream {u} missing");
-        assert_eq!(a, b, "{what}: {u} (upstream) and {d} (downstream) differ");
+        assert!(contents(up, u).is_some(), "{what}: upstream {u} missing");
+        assert!(
+            contents(down, d).is_some(),
+            "{what}: downstream {d} missing"
+        );
+        same_table(up, down, u, d, what);
     }
     // Outside the allow list: never created downstream.
-    assert_eq!(contents(down, "shop.audit_log"), None, "{what}: audit_log leaked");
+    assert_eq!(
+        contents(down, "shop.audit_log"),
+        None,
+        "{what}: audit_log leaked"
+    );
     assert_eq!(contents(down, "other.t"), None, "{what}: other.t leaked");
 }
 
-fn write_files(dir: &Path, up: &MariaDb, down: &MariaDb, file: &str, pos: u64, extra: &str) -> (String, String) {
+fn write_files(
+    dir: &Path,
+    up: &MariaDb,
+    down: &MariaDb,
+    file: &str,
+    pos: u64,
+    extra: &str,
+) -> (String, String) {
     let source = dir.join("source.yaml");
     std::fs::write(
         &source,
@@ -138,7 +161,17 @@ fn write_files(dir: &Path, up: &MariaDb, down: &MariaDb, file: &str, pos: u64, e
     )
     .unwrap();
     let task = dir.join("task.yaml");
-    std::fs::write(&task, task_yaml(down, file, pos, "    ignore-tables:\n      - db-name: shop\n        tbl-name: audit_log\n", extra)).unwrap();
+    std::fs::write(
+        &task,
+        task_yaml(
+            down,
+            file,
+            pos,
+            "    ignore-tables:\n      - db-name: shop\n        tbl-name: audit_log\n",
+            extra,
+        ),
+    )
+    .unwrap();
     (source.display().to_string(), task.display().to_string())
 }
 
@@ -161,8 +194,10 @@ fn burst(up: &str, from: i64, n: i64) {
             c.query_drop(format!(
                 "BEGIN; INSERT INTO shop.customers VALUES ({i}, 'c{i}', {i}.25, NULL); \
                  UPDATE shop.customers SET balance = balance + 1 WHERE id = {}; \
-                 INSERT INTO shop.events (kind, note) VALUES ('burst', 'n{i}'); COMMIT",
-                i - 1
+                 INSERT INTO shop.orders_archive VALUES ({i}, {i}, 'B-{i}', {i}.5); \
+                 DELETE FROM shop.orders_archive WHERE id = {}; COMMIT",
+                i - 1,
+                i - 7
             ))
             .await
             .unwrap();
@@ -189,7 +224,7 @@ fn cluster_replicates_and_survives_pause_stop_kill_and_master_restart() {
 
     // Source and binding.
     let out = dmctl(&addr, &["operate-source", "create", &source]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    ok(&out, &addr);
     let t = Instant::now();
     loop {
         let lm = dmctl(&addr, &["list-member", "--worker"]).json();
@@ -199,13 +234,16 @@ fn cluster_replicates_and_survives_pause_stop_kill_and_master_restart() {
             assert_eq!(w["name"], "worker-a");
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(20), "worker never bound: {lm:#}");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "worker never bound: {lm:#}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
     // Start the task, then write upstream: DDL, DML, a routed table, filtered tables.
     let out = dmctl(&addr, &["start-task", &task]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    ok(&out, &addr);
     exec(
         &u,
         &[
@@ -252,43 +290,81 @@ fn cluster_replicates_and_survives_pause_stop_kill_and_master_restart() {
 
     // Pause: nothing moves; resume: caught up.
     let out = dmctl(&addr, &["pause-task", "shop-sync"]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    ok(&out, &addr);
     wait_stage(&addr, "shop-sync", "Paused");
     let before = contents(&d, "shop.customers");
-    exec(&u, &["INSERT INTO shop.customers VALUES (100, 'paused', 1, NULL)"]);
+    exec(
+        &u,
+        &["INSERT INTO shop.customers VALUES (100, 'paused', 1, NULL)"],
+    );
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(contents(&d, "shop.customers"), before, "rows moved while paused");
+    assert_eq!(
+        contents(&d, "shop.customers"),
+        before,
+        "rows moved while paused"
+    );
 
     // update-task on the paused task: a changed worker-count is refused, naming the field…
     std::fs::write(
         dir.path().join("task-wc.yaml"),
-        task_yaml(&down, &file, pos, "    ignore-tables:\n      - db-name: shop\n        tbl-name: audit_log\n", "8"),
+        task_yaml(
+            &down,
+            &file,
+            pos,
+            "    ignore-tables:\n      - db-name: shop\n        tbl-name: audit_log\n",
+            "8",
+        ),
     )
     .unwrap();
-    let out = dmctl(&addr, &["update-task", &dir.path().join("task-wc.yaml").display().to_string()]);
+    let out = dmctl(
+        &addr,
+        &[
+            "update-task",
+            &dir.path().join("task-wc.yaml").display().to_string(),
+        ],
+    );
     assert_ne!(out.code, 0);
     assert!(out.stdout.contains("worker-count"), "{}", out.stdout);
     // …a changed block-allow-list is taken: audit_log becomes allowed after resume.
-    std::fs::write(dir.path().join("task-ba.yaml"), task_yaml(&down, &file, pos, "", "4")).unwrap();
-    let out = dmctl(&addr, &["update-task", &dir.path().join("task-ba.yaml").display().to_string()]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    std::fs::write(
+        dir.path().join("task-ba.yaml"),
+        task_yaml(&down, &file, pos, "", "4"),
+    )
+    .unwrap();
+    let out = dmctl(
+        &addr,
+        &[
+            "update-task",
+            &dir.path().join("task-ba.yaml").display().to_string(),
+        ],
+    );
+    ok(&out, &addr);
     // No back-fill: the DBA creates the table downstream before resuming.
-    exec(&d, &["CREATE TABLE shop.audit_log (id INT PRIMARY KEY AUTO_INCREMENT, msg TEXT)"]);
+    exec(
+        &d,
+        &["CREATE TABLE shop.audit_log (id INT PRIMARY KEY AUTO_INCREMENT, msg TEXT)"],
+    );
     let out = dmctl(&addr, &["resume-task", "shop-sync"]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    exec(&u, &["INSERT INTO shop.audit_log (id, msg) VALUES (50, 'now replicated')"]);
+    ok(&out, &addr);
+    exec(
+        &u,
+        &["INSERT INTO shop.audit_log (id, msg) VALUES (50, 'now replicated')"],
+    );
     wait_synced(&addr, "shop-sync", &u);
     assert_same_except_audit(&u, &d, "after resume");
     assert_eq!(
         contents(&d, "shop.audit_log"),
-        Some(vec![vec![Some("50".into()), Some("'now replicated'".into())]]),
+        Some(vec![vec![
+            Some("'50'".into()),
+            Some("'now replicated'".into())
+        ]]),
         "the newly allowed table replicates new rows only"
     );
 
     // stop-task, writes, start-task: resumes from the checkpoint (events has no key: any
     // duplicate or gap shows).
     let out = dmctl(&addr, &["stop-task", "shop-sync"]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    ok(&out, &addr);
     let out = dmctl(&addr, &["query-status", "shop-sync"]);
     assert_ne!(out.code, 0, "a stopped task is gone: {}", out.stdout);
     exec(
@@ -298,8 +374,14 @@ fn cluster_replicates_and_survives_pause_stop_kill_and_master_restart() {
             "UPDATE shop.customers SET name = 'renamed' WHERE id = 3",
         ],
     );
-    let out = dmctl(&addr, &["start-task", &dir.path().join("task-ba.yaml").display().to_string()]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let out = dmctl(
+        &addr,
+        &[
+            "start-task",
+            &dir.path().join("task-ba.yaml").display().to_string(),
+        ],
+    );
+    ok(&out, &addr);
     wait_synced(&addr, "shop-sync", &u);
     assert_same_except_audit(&u, &d, "after stop/start");
 
@@ -312,7 +394,12 @@ fn cluster_replicates_and_survives_pause_stop_kill_and_master_restart() {
     worker.proc.kill9();
     std::thread::sleep(Duration::from_millis(500));
     let dir_path = dir.path().to_path_buf();
-    worker = WorkerProc::start_at(&dir_path, "worker-a", &worker.addr.clone(), &master.addr.clone());
+    worker = WorkerProc::start_at(
+        &dir_path,
+        "worker-a",
+        &worker.addr.clone(),
+        &master.addr.clone(),
+    );
     writer.join().unwrap();
     wait_synced(&addr, "shop-sync", &u);
     assert_same_except_audit(&u, &d, "after kill -9 of the worker");
@@ -327,24 +414,61 @@ fn cluster_replicates_and_survives_pause_stop_kill_and_master_restart() {
         if st["stage"] == "Paused" {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "after the master restart: {st:#}");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "after the master restart: {st:#}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let cfg = dmctl(&addr, &["get-config", "task", "shop-sync"]);
     assert_eq!(cfg.code, 0, "{}{}", cfg.stdout, cfg.stderr);
     assert!(cfg.stdout.contains("shop-sync"));
     let out = dmctl(&addr, &["resume-task", "shop-sync"]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    exec(&u, &["INSERT INTO shop.customers VALUES (5000, 'after master restart', 1, NULL)"]);
+    ok(&out, &addr);
+    exec(
+        &u,
+        &["INSERT INTO shop.customers VALUES (5000, 'after master restart', 1, NULL)"],
+    );
     wait_synced(&addr, "shop-sync", &u);
     assert_same_except_audit(&u, &d, "after the master restart");
     drop(worker);
     drop(master);
 }
 
+/// A dmctl call must succeed; on failure show the task's full status too.
+fn ok(out: &common::cluster::CtlOut, addr: &str) {
+    if out.code != 0 {
+        let qs = dmctl(addr, &["query-status", "shop-sync"]);
+        panic!(
+            "dmctl exit {}:\n{}\n{}\nquery-status:\n{}",
+            out.code, out.stdout, out.stderr, qs.stdout
+        );
+    }
+}
+
+/// Compares two tables' contents, reporting only the first difference.
+fn same_table(up: &str, down: &str, u: &str, d: &str, what: &str) {
+    let a = contents(up, u).unwrap_or_default();
+    let b = contents(down, d).unwrap_or_default();
+    if a != b {
+        let first = a
+            .iter()
+            .zip(&b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len()));
+        panic!(
+            "{what}: {u} ({} rows upstream) and {d} ({} rows downstream) differ at row {first}: {:?} vs {:?}",
+            a.len(),
+            b.len(),
+            a.get(first),
+            b.get(first)
+        );
+    }
+}
+
 fn assert_same_except_audit(up: &str, down: &str, what: &str) {
     for (u, d) in TABLES {
-        assert_eq!(contents(up, u), contents(down, d), "{what}: {u} vs {d}");
+        same_table(up, down, u, d, what);
     }
     assert_eq!(contents(down, "other.t"), None, "{what}: other.t leaked");
 }

@@ -30,7 +30,7 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse_from(dm_rs::ctl::args::normalize(std::env::args().collect()));
+    let args = Args::parse_from(dm_rs::logging::long_flags(std::env::args().collect()));
     if args.version {
         println!("{}", dm_rs::version::banner());
         return std::process::ExitCode::SUCCESS;

@@ -23,7 +23,7 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse_from(dm_rs::ctl::args::normalize(std::env::args().collect()));
+    let args = Args::parse_from(dm_rs::logging::long_flags(std::env::args().collect()));
     if args.version {
         println!("{}", dm_rs::version::banner());
         return std::process::ExitCode::SUCCESS;
@@ -39,7 +39,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match rt.block_on(dm_rs::worker::run_process(&name, &args.worker_addr, &args.join)) {
+    match rt.block_on(dm_rs::worker::run_process(
+        &name,
+        &args.worker_addr,
+        &args.join,
+    )) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("dm-worker: {e:#}");

@@ -111,7 +111,8 @@ impl Scheduler {
                     (None, e)
                 }
             };
-            st.sources.insert(rec.id.clone(), SourceEntry { rec, cfg, error });
+            st.sources
+                .insert(rec.id.clone(), SourceEntry { rec, cfg, error });
         }
         for (_, rec) in store.all::<TaskRecord>(store::TASKS)? {
             let (cfg, error) = match load_task(&rec.yaml) {
@@ -121,7 +122,8 @@ impl Scheduler {
                     (None, e)
                 }
             };
-            st.tasks.insert(rec.name.clone(), TaskEntry { rec, cfg, error });
+            st.tasks
+                .insert(rec.name.clone(), TaskEntry { rec, cfg, error });
         }
         for (_, rec) in store.all::<SubTaskRecord>(store::SUBTASKS)? {
             st.subtasks
@@ -283,7 +285,10 @@ impl Scheduler {
                         if w.online && now.duration_since(last) > OFFLINE_AFTER {
                             tracing::warn!(worker = %name, "worker offline");
                             w.online = false;
-                        } else if !w.online && w.last_ok.is_none() && now.duration_since(w.since) > OFFLINE_AFTER {
+                        } else if !w.online
+                            && w.last_ok.is_none()
+                            && now.duration_since(w.since) > OFFLINE_AFTER
+                        {
                             w.online = false;
                         }
                     }
@@ -295,7 +300,8 @@ impl Scheduler {
                 .iter()
                 .filter(|(_, w)| {
                     st.workers.get(*w).is_none_or(|e| {
-                        !e.online && now.duration_since(e.last_ok.unwrap_or(e.since)) > OFFLINE_AFTER
+                        !e.online
+                            && now.duration_since(e.last_ok.unwrap_or(e.since)) > OFFLINE_AFTER
                     })
                 })
                 .map(|(s, w)| (s.clone(), w.clone()))
@@ -466,7 +472,9 @@ impl Scheduler {
     pub fn register(&self, name: &str, addr: &str) -> Result<(), String> {
         let mut st = self.lock();
         if self.local.as_ref().is_some_and(|l| l.name == name) {
-            return Err(format!("worker name {name} is taken by the master's own worker"));
+            return Err(format!(
+                "worker name {name} is taken by the master's own worker"
+            ));
         }
         let rec = WorkerRecord {
             name: name.to_string(),
@@ -495,4 +503,3 @@ impl Scheduler {
         Ok(())
     }
 }
-

@@ -29,7 +29,12 @@ fn ok<T>(t: T) -> Res<T> {
     Ok(Response::new(t))
 }
 
-fn cwr(result: bool, msg: impl Into<String>, source: &str, worker: &str) -> pb::CommonWorkerResponse {
+fn cwr(
+    result: bool,
+    msg: impl Into<String>,
+    source: &str,
+    worker: &str,
+) -> pb::CommonWorkerResponse {
     pb::CommonWorkerResponse {
         result,
         msg: msg.into(),
@@ -215,7 +220,11 @@ impl Master for MasterService {
             if !missing.is_empty() {
                 return ok(fail(format!(
                     "[code=20031] source {} in deployment configuration not found: create it first with `operate-source create <source.yaml>`",
-                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    missing
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
             let unbound: Vec<&String> = sources
@@ -263,9 +272,10 @@ impl Master for MasterService {
                 .get(&cfg.name)
                 .map(|t| t.rec.config_rev)
                 .unwrap_or(1);
+            // Stored normalised, password DM-encrypted: a restarted master needs no `${ENV}`.
             let rec = TaskRecord {
                 name: cfg.name.clone(),
-                yaml: req.task.clone(),
+                yaml: cfg.to_yaml_sealed(),
                 config_rev: rev,
             };
             let mut ops = vec![(
@@ -410,7 +420,10 @@ impl Master for MasterService {
         })
     }
 
-    async fn update_task(&self, req: Request<pb::UpdateTaskRequest>) -> Res<pb::UpdateTaskResponse> {
+    async fn update_task(
+        &self,
+        req: Request<pb::UpdateTaskRequest>,
+    ) -> Res<pb::UpdateTaskResponse> {
         let req = req.into_inner();
         let fail = |msg: String| pb::UpdateTaskResponse {
             result: false,
@@ -434,7 +447,12 @@ impl Master for MasterService {
             }
         };
         let new_sources: Vec<String> = new.instances().map(|i| i.source_id.clone()).collect();
-        if new_sources != old.instances().map(|i| i.source_id.clone()).collect::<Vec<_>>() {
+        if new_sources
+            != old
+                .instances()
+                .map(|i| i.source_id.clone())
+                .collect::<Vec<_>>()
+        {
             return ok(fail(format!(
                 "update-task cannot add or remove sources (mysql-instances) of task {}: use `start-task -s SOURCE` / `stop-task -s SOURCE`",
                 new.name
@@ -488,7 +506,7 @@ impl Master for MasterService {
             let Some(t) = st.tasks.get_mut(&new.name) else {
                 return ok(fail(format!("task {} disappeared", new.name)));
             };
-            t.rec.yaml = req.task.clone();
+            t.rec.yaml = new.to_yaml_sealed();
             t.rec.config_rev += 1;
             t.cfg = Some(new.clone());
             if let Err(e) = self.sched.store.put(store::TASKS, &new.name, &t.rec) {
@@ -615,7 +633,10 @@ impl Master for MasterService {
         })
     }
 
-    async fn show_ddl_locks(&self, _: Request<pb::ShowDdlLocksRequest>) -> Res<pb::ShowDdlLocksResponse> {
+    async fn show_ddl_locks(
+        &self,
+        _: Request<pb::ShowDdlLocksRequest>,
+    ) -> Res<pb::ShowDdlLocksResponse> {
         ok(pb::ShowDdlLocksResponse {
             result: true,
             msg: "no DDL lock exists".into(),
@@ -623,7 +644,10 @@ impl Master for MasterService {
         })
     }
 
-    async fn unlock_ddl_lock(&self, _: Request<pb::UnlockDdlLockRequest>) -> Res<pb::UnlockDdlLockResponse> {
+    async fn unlock_ddl_lock(
+        &self,
+        _: Request<pb::UnlockDdlLockRequest>,
+    ) -> Res<pb::UnlockDdlLockResponse> {
         ok(pb::UnlockDdlLockResponse {
             result: false,
             msg: "[code=38019] lock not found: dm-rs does not run sharding DDL locks yet".into(),
@@ -685,8 +709,16 @@ impl Master for MasterService {
                 ),
             });
         }
-        let err_cnt = if req.err_cnt > 0 { req.err_cnt as usize } else { 10 };
-        let warn_cnt = if req.warn_cnt > 0 { req.warn_cnt as usize } else { 10 };
+        let err_cnt = if req.err_cnt > 0 {
+            req.err_cnt as usize
+        } else {
+            10
+        };
+        let warn_cnt = if req.warn_cnt > 0 {
+            req.warn_cnt as usize
+        } else {
+            10
+        };
         match crate::master::precheck(&cfg, &targets).await {
             None => ok(pb::CheckTaskResponse {
                 result: true,
@@ -724,7 +756,9 @@ impl Master for MasterService {
                     }
                 }
                 if parsed.is_empty() {
-                    return ok(fail("operate-source create needs at least one source config file".into()));
+                    return ok(fail(
+                        "operate-source create needs at least one source config file".into(),
+                    ));
                 }
                 let mut resp = Vec::new();
                 {
@@ -754,11 +788,11 @@ impl Master for MasterService {
                             }
                         }
                     }
-                    for (yaml, cfg) in parsed {
+                    for (_, cfg) in parsed {
                         let id = cfg.source_id.clone();
                         let rec = SourceRecord {
                             id: id.clone(),
-                            yaml,
+                            yaml: cfg.to_yaml_sealed(),
                         };
                         if let Err(e) = self.sched.store.put(store::SOURCES, &id, &rec) {
                             return ok(fail(e.to_string()));
@@ -856,7 +890,12 @@ impl Master for MasterService {
                     }
                     match st.worker_of(&id) {
                         Some(w) => resp.push(cwr(true, "", &id, w)),
-                        None => resp.push(cwr(true, "source is added but is not bound to any worker", &id, "")),
+                        None => resp.push(cwr(
+                            true,
+                            "source is added but is not bound to any worker",
+                            &id,
+                            "",
+                        )),
                     }
                 }
                 ok(pb::OperateSourceResponse {
@@ -894,7 +933,10 @@ impl Master for MasterService {
         if req.r#type != "worker" {
             return ok(pb::OfflineMemberResponse {
                 result: false,
-                msg: format!("dm-rs runs a single master; cannot offline {} {}", req.r#type, req.name),
+                msg: format!(
+                    "dm-rs runs a single master; cannot offline {} {}",
+                    req.r#type, req.name
+                ),
             });
         }
         let mut st = self.sched.lock();
@@ -905,7 +947,10 @@ impl Master for MasterService {
             }),
             Some(w) if w.online => ok(pb::OfflineMemberResponse {
                 result: false,
-                msg: format!("dm-worker {} is still online: stop the process first", req.name),
+                msg: format!(
+                    "dm-worker {} is still online: stop the process first",
+                    req.name
+                ),
             }),
             Some(_) => {
                 st.workers.remove(&req.name);
@@ -930,14 +975,20 @@ impl Master for MasterService {
         }
     }
 
-    async fn operate_leader(&self, _: Request<pb::OperateLeaderRequest>) -> Res<pb::OperateLeaderResponse> {
+    async fn operate_leader(
+        &self,
+        _: Request<pb::OperateLeaderRequest>,
+    ) -> Res<pb::OperateLeaderResponse> {
         ok(pb::OperateLeaderResponse {
             result: false,
             msg: "dm-rs runs a single master: there is no leader to evict".into(),
         })
     }
 
-    async fn list_member(&self, req: Request<pb::ListMemberRequest>) -> Res<pb::ListMemberResponse> {
+    async fn list_member(
+        &self,
+        req: Request<pb::ListMemberRequest>,
+    ) -> Res<pb::ListMemberResponse> {
         let req = req.into_inner();
         let all = !req.leader && !req.master && !req.worker;
         let st = self.sched.lock();
@@ -1007,7 +1058,10 @@ impl Master for MasterService {
         })
     }
 
-    async fn operate_schema(&self, _: Request<pb::OperateSchemaRequest>) -> Res<pb::OperateSchemaResponse> {
+    async fn operate_schema(
+        &self,
+        _: Request<pb::OperateSchemaRequest>,
+    ) -> Res<pb::OperateSchemaResponse> {
         ok(pb::OperateSchemaResponse {
             result: false,
             msg: "operate-schema is not supported by dm-rs yet".into(),
@@ -1047,12 +1101,22 @@ impl Master for MasterService {
         let cfg = match t {
             pb::CfgType::TaskType => match st.tasks.get(&req.name) {
                 Some(TaskEntry { cfg: Some(c), .. }) => c.to_yaml_masked(),
-                Some(e) => return ok(fail(format!("task {} does not load: {}", req.name, e.error))),
+                Some(e) => {
+                    return ok(fail(format!(
+                        "task {} does not load: {}",
+                        req.name, e.error
+                    )));
+                }
                 None => return ok(fail(format!("[code=38032] task {} not found", req.name))),
             },
             pb::CfgType::SourceType => match st.sources.get(&req.name) {
                 Some(SourceEntry { cfg: Some(c), .. }) => c.to_yaml_masked(),
-                Some(e) => return ok(fail(format!("source {} does not load: {}", req.name, e.error))),
+                Some(e) => {
+                    return ok(fail(format!(
+                        "source {} does not load: {}",
+                        req.name, e.error
+                    )));
+                }
                 None => return ok(fail(format!("source {} not found", req.name))),
             },
             pb::CfgType::MasterType => {
@@ -1062,7 +1126,10 @@ impl Master for MasterService {
                 format!("name: {}\nmaster-addr: {}\n", self.name, self.addr)
             }
             pb::CfgType::WorkerType => match st.workers.get(&req.name) {
-                Some(w) => format!("name: {}\nworker-addr: {}\njoin: {}\n", w.rec.name, w.rec.addr, self.addr),
+                Some(w) => format!(
+                    "name: {}\nworker-addr: {}\njoin: {}\n",
+                    w.rec.name, w.rec.addr, self.addr
+                ),
                 None => return ok(fail(format!("worker {} not found", req.name))),
             },
             pb::CfgType::InvalidType => return ok(fail("invalid config type".into())),
@@ -1074,15 +1141,22 @@ impl Master for MasterService {
         })
     }
 
-    async fn handle_error(&self, _: Request<pb::HandleErrorRequest>) -> Res<pb::HandleErrorResponse> {
+    async fn handle_error(
+        &self,
+        _: Request<pb::HandleErrorRequest>,
+    ) -> Res<pb::HandleErrorResponse> {
         ok(pb::HandleErrorResponse {
             result: false,
-            msg: "handle-error is not supported by dm-rs yet: fix the downstream and `resume-task`".into(),
+            msg: "handle-error is not supported by dm-rs yet: fix the downstream and `resume-task`"
+                .into(),
             sources: vec![],
         })
     }
 
-    async fn get_master_cfg(&self, _: Request<pb::GetMasterCfgRequest>) -> Res<pb::GetMasterCfgResponse> {
+    async fn get_master_cfg(
+        &self,
+        _: Request<pb::GetMasterCfgRequest>,
+    ) -> Res<pb::GetMasterCfgResponse> {
         ok(pb::GetMasterCfgResponse {
             cfg: format!("name: {}\nmaster-addr: {}\n", self.name, self.addr),
         })
@@ -1098,7 +1172,10 @@ impl Master for MasterService {
         if busy {
             return ok(pb::TransferSourceResponse {
                 result: false,
-                msg: format!("source {} has running tasks: stop them before transferring it", req.source),
+                msg: format!(
+                    "source {} has running tasks: stop them before transferring it",
+                    req.source
+                ),
             });
         }
         let free = st.workers.get(&req.worker).is_some_and(|w| w.online)
@@ -1106,18 +1183,27 @@ impl Master for MasterService {
         if !st.sources.contains_key(&req.source) || !free {
             return ok(pb::TransferSourceResponse {
                 result: false,
-                msg: format!("source {} or free worker {} not found", req.source, req.worker),
+                msg: format!(
+                    "source {} or free worker {} not found",
+                    req.source, req.worker
+                ),
             });
         }
         st.bindings.insert(req.source.clone(), req.worker.clone());
-        let _ = self.sched.store.put(store::BINDINGS, &req.source, &req.worker);
+        let _ = self
+            .sched
+            .store
+            .put(store::BINDINGS, &req.source, &req.worker);
         ok(pb::TransferSourceResponse {
             result: true,
             msg: String::new(),
         })
     }
 
-    async fn operate_relay(&self, _: Request<pb::OperateRelayRequest>) -> Res<pb::OperateRelayResponse> {
+    async fn operate_relay(
+        &self,
+        _: Request<pb::OperateRelayRequest>,
+    ) -> Res<pb::OperateRelayResponse> {
         ok(pb::OperateRelayResponse {
             result: false,
             msg: "relay log is not supported by dm-rs yet".into(),
@@ -1151,9 +1237,15 @@ mod tests {
         assert!(non_updatable_changes(&old, &new_ba).is_empty());
         let wc = task("syncers:\n  g: {worker-count: 4}\n");
         let bad = non_updatable_changes(&old, &wc);
-        assert_eq!(bad, vec!["syncers.*.worker-count (mysql-instances[0] \"s1\")".to_string()]);
+        assert_eq!(
+            bad,
+            vec!["syncers.*.worker-count (mysql-instances[0] \"s1\")".to_string()]
+        );
         let mut port = old.clone();
         port.target_database.as_mut().unwrap().port = 3307;
-        assert_eq!(non_updatable_changes(&old, &port), vec!["target-database.port".to_string()]);
+        assert_eq!(
+            non_updatable_changes(&old, &port),
+            vec!["target-database.port".to_string()]
+        );
     }
 }

@@ -20,14 +20,14 @@ pub const WORKERS: Table = TableDefinition::new("workers");
 pub const BINDINGS: Table = TableDefinition::new("bindings");
 pub const COUNTERS: Table = TableDefinition::new("counters");
 
-/// A created source: the file as the user gave it (`${ENV}` references kept, resolved on load).
+/// A created source: normalised, its password DM-encrypted (no `${ENV}` needed on restart).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SourceRecord {
     pub id: String,
     pub yaml: String,
 }
 
-/// A started task: the file as given, and a revision bumped by update-task.
+/// A started task: normalised, password DM-encrypted, and a revision bumped by update-task.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TaskRecord {
     pub name: String,

@@ -97,7 +97,11 @@ impl UnitError {
             mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => (code::DB_DRIVER, true),
             _ => (code::DB_DRIVER, false),
         };
-        let class = if scope == "upstream" { "sync-unit" } else { "database" };
+        let class = if scope == "upstream" {
+            "sync-unit"
+        } else {
+            "database"
+        };
         let workaround = if retryable {
             "dm-rs retries automatically; check that the database is up and reachable".to_string()
         } else if scope == "downstream" {

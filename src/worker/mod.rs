@@ -30,8 +30,15 @@ pub const TICK: Duration = Duration::from_millis(100);
 
 struct Bound {
     source_id: String,
-    yaml: String,
     cfg: Arc<SourceConfig>,
+}
+
+fn same_config(a: &SourceConfig, b: &SourceConfig) -> bool {
+    let mut a = a.clone();
+    let mut b = b.clone();
+    a.from.password = a.from.plain_password();
+    b.from.password = b.from.plain_password();
+    a == b
 }
 
 #[derive(Default)]
@@ -69,10 +76,26 @@ impl Worker {
         let mut msgs = Vec::new();
 
         // The bound source.
-        let same_source = inner
-            .bound
-            .as_ref()
-            .is_some_and(|b| b.source_id == req.source_id && b.yaml == req.source_yaml);
+        // The master re-encrypts the password each time (random IV): compare configs with the
+        // password in clear, not the text.
+        let incoming = if req.source_id.is_empty() {
+            None
+        } else {
+            match crate::config::parse_source(req.source_yaml.as_bytes()) {
+                Ok(l) => Some(l.config),
+                Err(e) => {
+                    return AssignResponse {
+                        result: false,
+                        msg: format!("source {}: {e}", req.source_id),
+                    };
+                }
+            }
+        };
+        let same_source = match (&inner.bound, &incoming) {
+            (Some(b), Some(c)) => b.source_id == req.source_id && same_config(&b.cfg, c),
+            (None, None) => true,
+            _ => false,
+        };
         if !same_source {
             let old: Vec<String> = inner.subtasks.keys().cloned().collect();
             for name in old {
@@ -82,23 +105,12 @@ impl Worker {
                 }
             }
             inner.bound = None;
-            if !req.source_id.is_empty() {
-                match crate::config::parse_source(req.source_yaml.as_bytes()) {
-                    Ok(l) => {
-                        tracing::info!(worker = %self.name, source = %req.source_id, "bound to source");
-                        inner.bound = Some(Bound {
-                            source_id: req.source_id.clone(),
-                            yaml: req.source_yaml.clone(),
-                            cfg: Arc::new(l.config),
-                        });
-                    }
-                    Err(e) => {
-                        return AssignResponse {
-                            result: false,
-                            msg: format!("source {}: {e}", req.source_id),
-                        };
-                    }
-                }
+            if let Some(cfg) = incoming {
+                tracing::info!(worker = %self.name, source = %req.source_id, "bound to source");
+                inner.bound = Some(Bound {
+                    source_id: req.source_id.clone(),
+                    cfg: Arc::new(cfg),
+                });
             }
         }
         let Some(source) = inner.bound.as_ref().map(|b| b.cfg.clone()) else {
@@ -180,7 +192,8 @@ impl Worker {
         };
         if st.config_rev != spec.config_rev {
             let cfg = load()?;
-            st.update(cfg, spec.config_rev).map_err(|(c, m)| format!("[code={c}] {m}"))?;
+            st.update(cfg, spec.config_rev)
+                .map_err(|(c, m)| format!("[code={c}] {m}"))?;
         }
         let user_asked = st.stage_rev != spec.stage_rev;
         st.stage_rev = spec.stage_rev;
@@ -218,9 +231,7 @@ impl Worker {
     pub fn tick(&self) {
         let mut inner = self.lock();
         inner.retiring.retain_mut(|st| !st.reap());
-        let fenced = inner
-            .last_assign
-            .is_some_and(|t| t.elapsed() > FENCE_AFTER);
+        let fenced = inner.last_assign.is_some_and(|t| t.elapsed() > FENCE_AFTER);
         if fenced && (inner.bound.is_some() || !inner.subtasks.is_empty()) {
             tracing::warn!(worker = %self.name, "no word from the master for {:?}: stopping all subtasks", FENCE_AFTER);
             let names: Vec<String> = inner.subtasks.keys().cloned().collect();
@@ -381,7 +392,9 @@ async fn register_loop(name: String, addr: String, join: String) {
                     Err(e) => tracing::warn!(worker = %name, "register: {e}"),
                 }
             }
-            Err(e) => tracing::warn!(worker = %name, master = %join, "cannot reach the master: {e}"),
+            Err(e) => {
+                tracing::warn!(worker = %name, master = %join, "cannot reach the master: {e}")
+            }
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
     }

@@ -173,7 +173,12 @@ impl WorkerProc {
 
     pub fn restart(&mut self, dir: &Path) {
         self.proc.stop();
-        *self = WorkerProc::start_at(dir, &self.name.clone(), &self.addr.clone(), &self.join.clone());
+        *self = WorkerProc::start_at(
+            dir,
+            &self.name.clone(),
+            &self.addr.clone(),
+            &self.join.clone(),
+        );
     }
 }
 
@@ -185,8 +190,12 @@ pub struct CtlOut {
 
 impl CtlOut {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("dmctl output is not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "dmctl output is not JSON ({e}):\n{}\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 

@@ -57,10 +57,9 @@ impl Applier {
         let mut queues = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
         for i in 0..n {
-            let conn = pool
-                .get_conn()
-                .await
-                .map_err(|e| UnitError::from_mysql("downstream", "connect to the downstream", &e))?;
+            let conn = pool.get_conn().await.map_err(|e| {
+                UnitError::from_mysql("downstream", "connect to the downstream", &e)
+            })?;
             let (tx, rx) = mpsc::channel(queue_size.max(1));
             let q = Queue {
                 id: i,
@@ -260,7 +259,13 @@ impl Queue {
         sql.push_str("COMMIT");
         if let Err(e) = self.conn.query_drop(&sql).await {
             let _ = self.conn.query_drop("ROLLBACK").await;
-            let first = sql.lines().nth(1).unwrap_or("").chars().take(300).collect::<String>();
+            let first = sql
+                .lines()
+                .nth(1)
+                .unwrap_or("")
+                .chars()
+                .take(300)
+                .collect::<String>();
             let mut err = UnitError::from_mysql(
                 "downstream",
                 format!("execute statement failed: {first}"),

@@ -9,8 +9,8 @@
 //! global point and it may already be applied (re-applied idempotently in safe mode); events
 //! after it certainly are not.
 
-use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
+use mysql_async::prelude::Queryable;
 
 use super::super::error::UnitError;
 use crate::binlog::Position;
@@ -144,7 +144,12 @@ impl CheckpointTable {
     }
 
     /// The statement that saves the global point.
-    pub fn save_global_sql(&self, p: &Position, gtid: &str, exit_safe: Option<&Position>) -> String {
+    pub fn save_global_sql(
+        &self,
+        p: &Position,
+        gtid: &str,
+        exit_safe: Option<&Position>,
+    ) -> String {
         let (en, ep) = exit_safe
             .map(|e| (e.file.as_str(), e.pos))
             .unwrap_or(("", 0));

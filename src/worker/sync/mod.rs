@@ -167,10 +167,7 @@ fn downstream_init(db: &DbConfig) -> Vec<String> {
             continue;
         }
         if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            init.push(format!(
-                "SET SESSION {k} = {}",
-                checkpoint::lit(v)
-            ));
+            init.push(format!("SET SESSION {k} = {}", checkpoint::lit(v)));
         }
     }
     init.push(format!("SET SESSION time_zone = {}", checkpoint::lit(&tz)));
@@ -213,7 +210,10 @@ struct Unit {
 }
 
 fn gtid_string(g: &BTreeMap<u32, binlog::MariaGtid>) -> String {
-    g.values().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
+    g.values()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Runs the unit until `cancel` turns true (then flushes and returns Ok) or an error.
@@ -242,9 +242,8 @@ async fn run_inner(ctx: UnitCtx, mut cancel: watch::Receiver<bool>) -> Result<()
     let workers = syncer.worker_count.clamp(1, 256) as usize;
     let pool = Pool::new(
         OptsBuilder::from_opts(db_opts(&target, downstream_init(&target))).pool_opts(
-            PoolOpts::default().with_constraints(
-                PoolConstraints::new(0, workers + 4).unwrap_or_default(),
-            ),
+            PoolOpts::default()
+                .with_constraints(PoolConstraints::new(0, workers + 4).unwrap_or_default()),
         ),
     );
     let mut ddl_conn = pool
@@ -319,8 +318,7 @@ async fn run_inner(ctx: UnitCtx, mut cancel: watch::Receiver<bool>) -> Result<()
             );
         }
     }
-    ctx.stats
-        .set_syncer(start.clone(), gtid_string(&gtids), 0);
+    ctx.stats.set_syncer(start.clone(), gtid_string(&gtids), 0);
     let mut unit = Unit {
         permanent_safe: syncer.safe_mode,
         safe_until_pos,
@@ -350,7 +348,8 @@ async fn run_inner(ctx: UnitCtx, mut cancel: watch::Receiver<bool>) -> Result<()
         unit.ctx.source.server_id
     } else {
         // A stable id per source and task, outside the usual small range.
-        400_000_000 + (crc32fast::hash(format!("{}/{}", task.name, source_id).as_bytes()) % 100_000_000)
+        400_000_000
+            + (crc32fast::hash(format!("{}/{}", task.name, source_id).as_bytes()) % 100_000_000)
     };
     let r = unit.stream(&mut cancel, server_id, start).await;
     poller.abort();
@@ -372,7 +371,8 @@ async fn poll_master(opts: Opts, stats: Arc<SyncStats>) {
         }
         if let Some(c) = conn.as_mut() {
             let st: Result<Option<mysql_async::Row>, _> = c.query_first("SHOW MASTER STATUS").await;
-            let g: Result<Option<String>, _> = c.query_first("SELECT @@GLOBAL.gtid_binlog_pos").await;
+            let g: Result<Option<String>, _> =
+                c.query_first("SELECT @@GLOBAL.gtid_binlog_pos").await;
             match (st, g) {
                 (Ok(Some(row)), Ok(g)) => {
                     let file: Option<String> = row.get(0);
@@ -560,7 +560,9 @@ impl Unit {
         self.ctx
             .stats
             .set_syncer(self.committed.clone(), gtid, self.last_ts);
-        self.ctx.stats.add_events(std::mem::take(&mut self.events_since_flush));
+        self.ctx
+            .stats
+            .add_events(std::mem::take(&mut self.events_since_flush));
         self.last_flush = Instant::now();
         self.dirty = false;
         Ok(())
@@ -634,7 +636,11 @@ impl Unit {
         }
         match self.up_conn.as_mut() {
             Some(c) => Ok(c),
-            None => Err(UnitError::new(code::DB_DRIVER, "upstream", "no upstream connection")),
+            None => Err(UnitError::new(
+                code::DB_DRIVER,
+                "upstream",
+                "no upstream connection",
+            )),
         }
     }
 
@@ -690,11 +696,9 @@ impl Unit {
             checkpoint::lit(&ts),
             checkpoint::lit(&tt)
         );
-        let rows: Vec<(String, String, i64)> = self
-            .ddl_conn
-            .query(q)
-            .await
-            .map_err(|e| UnitError::from_mysql("downstream", "read the downstream table's keys", &e))?;
+        let rows: Vec<(String, String, i64)> = self.ddl_conn.query(q).await.map_err(|e| {
+            UnitError::from_mysql("downstream", "read the downstream table's keys", &e)
+        })?;
         let mut indexes: BTreeMap<String, (bool, Vec<Option<usize>>)> = BTreeMap::new();
         for (idx, col, non_unique) in rows {
             if non_unique != 0 {
@@ -788,7 +792,8 @@ impl Unit {
                         &e,
                     );
                     if !err.retryable {
-                        err.workaround = "Fix the downstream so the DDL can run, then `resume-task`.".into();
+                        err.workaround =
+                            "Fix the downstream so the DDL can run, then `resume-task`.".into();
                     }
                     return Err(err);
                 }

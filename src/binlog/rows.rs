@@ -8,8 +8,9 @@
 //! from the metadata (BIGINT UNSIGNED max is not −1), TIMESTAMP arrives as unix seconds text,
 //! YEAR as `1900+n` text, ENUM as its index, SET as little-endian bytes, BIT as big-endian bytes,
 //! BINARY(n) without its trailing zero bytes, and TIME(1..4) wrongly when negative (so TIME(n)
-//! columns are read as raw bytes and decoded here). A column absent from a MINIMAL/NOBLOB image becomes
-//! [`Value::Missing`]: this module never invents data, and never panics on a malformed event.
+//! columns are read as raw bytes and decoded here). A column absent from a MINIMAL/NOBLOB image
+//! becomes [`Value::Missing`]: this module never invents data, and its own code never panics on
+//! a malformed event (errors are [`RowsError`]).
 
 use mysql_async::binlog::BinlogVersion;
 use mysql_async::binlog::events::{

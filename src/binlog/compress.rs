@@ -238,7 +238,8 @@ mod tests {
 
     #[test]
     fn lenenc_table() {
-        let cases: Vec<(&[u8], Option<(u64, usize)>)> = vec![
+        type Case<'a> = (&'a [u8], Option<(u64, usize)>);
+        let cases: Vec<Case> = vec![
             (&[5], Some((5, 1))),
             (&[0xfc, 0x01, 0x02], Some((0x0201, 3))),
             (&[0xfd, 1, 0, 0], Some((1, 4))),

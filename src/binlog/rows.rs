@@ -7,10 +7,15 @@
 //! event. mysql_common's quirks are fixed here (crates.md §2): integers get their signedness
 //! from the metadata (BIGINT UNSIGNED max is not −1), TIMESTAMP arrives as unix seconds text,
 //! YEAR as `1900+n` text, ENUM as its index, SET as little-endian bytes, BIT as big-endian bytes,
-//! BINARY(n) without its trailing zero bytes. A column absent from a MINIMAL/NOBLOB image becomes
-//! [`Value::Missing`]: this module never invents data, and never panics on a malformed event.
+//! BINARY(n) without its trailing zero bytes, and TIME(1..4) wrongly when negative (so TIME(n)
+//! columns are read as raw bytes and decoded here). A column absent from a MINIMAL/NOBLOB image
+//! becomes [`Value::Missing`]: this module never invents data, and its own code never panics on
+//! a malformed event (errors are [`RowsError`]).
 
-use mysql_async::binlog::events::{OptionalMetadataField, RowsEventData, TableMapEvent};
+use mysql_async::binlog::BinlogVersion;
+use mysql_async::binlog::events::{
+    Event, EventData, FormatDescriptionEvent, OptionalMetadataField, RowsEventData, TableMapEvent,
+};
 use mysql_async::binlog::value::BinlogValue;
 use mysql_async::consts::ColumnType;
 
@@ -34,6 +39,8 @@ pub struct ColumnMeta {
     pub binary: bool,
     /// For CHAR/BINARY: the column's byte length (from the table map).
     pub max_len: usize,
+    /// Fractional-second digits of TIME/DATETIME/TIMESTAMP (from the table map), else 0.
+    pub decimals: u8,
     /// ENUM or SET member strings (FULL metadata only).
     pub members: Vec<String>,
     /// The column may hold NULL.
@@ -130,6 +137,12 @@ impl TableMeta {
                 } else {
                     0
                 };
+                let decimals = match column_type {
+                    ColumnType::MYSQL_TYPE_TIME2
+                    | ColumnType::MYSQL_TYPE_DATETIME2
+                    | ColumnType::MYSQL_TYPE_TIMESTAMP2 => meta.first().copied().unwrap_or(0),
+                    _ => 0,
+                };
                 ColumnMeta {
                     name: None,
                     unsigned: false,
@@ -137,6 +150,7 @@ impl TableMeta {
                     charset: None,
                     binary: false,
                     max_len,
+                    decimals,
                     members: Vec::new(),
                     nullable: nulls.get(i).map(|b| *b).unwrap_or(true),
                 }
@@ -274,6 +288,13 @@ pub fn decode_rows(
         table: meta.table.clone(),
         which,
     };
+    let rebuilt;
+    let tme = if meta.columns.iter().any(time2_by_hand) {
+        rebuilt = time2_as_bytes(tme, meta).map_err(malformed)?;
+        &rebuilt
+    } else {
+        tme
+    };
     let mut out = Vec::new();
     for item in ev.rows(tme) {
         let (before, after) = item.map_err(malformed)?;
@@ -301,6 +322,148 @@ pub fn decode_rows(
         });
     }
     Ok(out)
+}
+
+/// TIME(n) columns we decode ourselves: mysql_common 0.37 gets negative TIME(1..4) wrong (and
+/// overflows on TIME(1|2) — a panic in debug builds).
+fn time2_by_hand(c: &ColumnMeta) -> bool {
+    c.column_type == ColumnType::MYSQL_TYPE_TIME2 && (1..=4).contains(&c.decimals)
+}
+
+/// Storage bytes of a TIME2 value with `dec` fractional digits.
+fn time2_len(dec: u8) -> u8 {
+    3 + dec.div_ceil(2)
+}
+
+/// The table map again, with every TIME(n) column declared as BIT of the same byte width, so
+/// mysql_common hands its raw bytes over for [`time2_from_bytes`]. The optional metadata is
+/// dropped: decoding needs none of it (signedness is applied from `meta` in [`convert`]).
+fn time2_as_bytes(
+    tme: &TableMapEvent<'_>,
+    meta: &TableMeta,
+) -> std::io::Result<TableMapEvent<'static>> {
+    let n = meta.columns.len();
+    let mut types = Vec::with_capacity(n);
+    let mut metadata = Vec::new();
+    for (i, c) in meta.columns.iter().enumerate() {
+        if c.column_type == ColumnType::MYSQL_TYPE_TIME2 {
+            types.push(ColumnType::MYSQL_TYPE_BIT as u8);
+            metadata.extend_from_slice(&[0, time2_len(c.decimals)]);
+            continue;
+        }
+        let raw = tme
+            .get_raw_column_type(i)
+            .ok()
+            .flatten()
+            .ok_or_else(|| bad_map("unknown column type"))?;
+        types.push(raw as u8);
+        metadata.extend_from_slice(tme.get_column_metadata(i).unwrap_or(&[]));
+    }
+    let mut body = Vec::new();
+    body.extend_from_slice(&tme.table_id().to_le_bytes()[..6]);
+    body.extend_from_slice(&[0, 0]);
+    for name in [tme.database_name_raw(), tme.table_name_raw()] {
+        let len = u8::try_from(name.len()).map_err(|_| bad_map("name too long"))?;
+        body.push(len);
+        body.extend_from_slice(name);
+        body.push(0);
+    }
+    put_lenenc(n as u64, &mut body);
+    body.extend_from_slice(&types);
+    put_lenenc(metadata.len() as u64, &mut body);
+    body.extend_from_slice(&metadata);
+    let nulls = tme.null_bitmask();
+    let mut bits = vec![0u8; n.div_ceil(8)];
+    for i in 0..n {
+        if nulls.get(i).map(|b| *b).unwrap_or(true) {
+            bits[i / 8] |= 1 << (i % 8);
+        }
+    }
+    body.extend_from_slice(&bits);
+    let size = u32::try_from(19 + body.len()).map_err(|_| bad_map("too large"))?;
+    let mut raw = Vec::with_capacity(size as usize);
+    raw.extend_from_slice(&0u32.to_le_bytes());
+    raw.push(19); // TABLE_MAP_EVENT
+    raw.extend_from_slice(&0u32.to_le_bytes());
+    raw.extend_from_slice(&size.to_le_bytes());
+    raw.extend_from_slice(&0u32.to_le_bytes());
+    raw.extend_from_slice(&0u16.to_le_bytes());
+    raw.extend_from_slice(&body);
+    let fde = FormatDescriptionEvent::new(BinlogVersion::Version4);
+    let ev = Event::read(&fde, &raw[..])?;
+    match ev.read_data()? {
+        Some(EventData::TableMapEvent(t)) => Ok(t.into_owned()),
+        _ => Err(bad_map("did not re-read as a table map")),
+    }
+}
+
+fn bad_map(what: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("table map: {what}"),
+    )
+}
+
+fn put_lenenc(v: u64, out: &mut Vec<u8>) {
+    match v {
+        0..=250 => out.push(v as u8),
+        251..=0xffff => {
+            out.push(0xfc);
+            out.extend_from_slice(&(v as u16).to_le_bytes());
+        }
+        0x1_0000..=0xff_ffff => {
+            out.push(0xfd);
+            out.extend_from_slice(&v.to_le_bytes()[..3]);
+        }
+        _ => {
+            out.push(0xfe);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+}
+
+/// A TIME2 value from its storage bytes (`dec` fractional digits): big-endian, offset by
+/// 0x800000 (whole part) / 0x800000000000 (dec 5–6); a negative value with a fraction borrows
+/// one from the whole part.
+pub fn time2_from_bytes(b: &[u8], dec: u8) -> Option<Value> {
+    if b.len() != time2_len(dec) as usize {
+        return None;
+    }
+    let be = |s: &[u8]| s.iter().fold(0i64, |acc, x| (acc << 8) | *x as i64);
+    let int = be(&b[..3]) - 0x80_0000;
+    let packed = match dec {
+        0 => int << 24,
+        1 | 2 => {
+            let f = b[3] as i64;
+            let (int, f) = if int < 0 && f > 0 {
+                (int + 1, f - 0x100)
+            } else {
+                (int, f)
+            };
+            (int << 24) + f * 10_000
+        }
+        3 | 4 => {
+            let f = be(&b[3..5]);
+            let (int, f) = if int < 0 && f > 0 {
+                (int + 1, f - 0x1_0000)
+            } else {
+                (int, f)
+            };
+            (int << 24) + f * 100
+        }
+        5 | 6 => be(&b[..6]) - 0x8000_0000_0000,
+        _ => return None,
+    };
+    let negative = packed < 0;
+    let p = packed.unsigned_abs();
+    let hms = p >> 24;
+    Some(Value::Time {
+        negative,
+        hours: ((hms >> 12) & 0x3ff) as u32,
+        minute: ((hms >> 6) & 0x3f) as u8,
+        second: (hms & 0x3f) as u8,
+        micros: (p & 0xff_ffff) as u32,
+    })
 }
 
 /// One row image (only the present columns, in order) → a full row.
@@ -422,6 +585,10 @@ pub fn convert(v: Option<&BinlogValue<'_>>, col: &ColumnMeta) -> Result<Value, S
             _ => return Err(bad()),
         },
         MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => match v {
+            // Raw bytes from the rebuilt table map (see `time2_as_bytes`).
+            V::Bytes(b) if t == MYSQL_TYPE_TIME2 => {
+                time2_from_bytes(b, col.decimals).ok_or_else(bad)?
+            }
             V::Time(negative, days, hours, minute, second, micros) => Value::Time {
                 negative: *negative,
                 hours: days * 24 + *hours as u32,
@@ -511,6 +678,7 @@ mod tests {
             charset: None,
             binary: false,
             max_len: 0,
+            decimals: 0,
             members: vec![],
             nullable: true,
         }
@@ -635,6 +803,62 @@ mod tests {
             let got = convert(Some(&BinlogValue::Value(v.clone())), &c);
             assert_eq!(got, Ok(want), "{v:?} as {:?}", c.column_type);
         }
+    }
+
+    fn time(negative: bool, hours: u32, minute: u8, second: u8, micros: u32) -> Value {
+        Value::Time {
+            negative,
+            hours,
+            minute,
+            second,
+            micros,
+        }
+    }
+
+    #[test]
+    fn time2_storage_bytes_decode_including_negative_fractions() {
+        let max6 = ((((838i64 << 12) | (59 << 6) | 59) << 24) + 999_999 + 0x8000_0000_0000)
+            .to_be_bytes()[2..]
+            .to_vec();
+        let cases: Vec<(Vec<u8>, u8, Option<Value>)> = vec![
+            (vec![0x80, 0x10, 0x83], 0, Some(time(false, 1, 2, 3, 0))),
+            (vec![0x7f, 0xef, 0x7d], 0, Some(time(true, 1, 2, 3, 0))),
+            (
+                vec![0x80, 0x00, 0x01, 50],
+                2,
+                Some(time(false, 0, 0, 1, 500_000)),
+            ),
+            (
+                vec![0x7f, 0xff, 0xfe, 0xce],
+                2,
+                Some(time(true, 0, 0, 1, 500_000)),
+            ),
+            (
+                vec![0x7f, 0xff, 0xff, 0xff],
+                1,
+                Some(time(true, 0, 0, 0, 10_000)),
+            ),
+            (
+                vec![0x7f, 0xff, 0xfe, 0xec, 0x78],
+                4,
+                Some(time(true, 0, 0, 1, 500_000)),
+            ),
+            (max6, 6, Some(time(false, 838, 59, 59, 999_999))),
+            (vec![0x80, 0x00, 0x00, 0x00], 3, None),
+            (vec![0x80, 0x00], 0, None),
+        ];
+        for (b, dec, want) in cases {
+            assert_eq!(time2_from_bytes(&b, dec), want, "{b:02x?} dec {dec}");
+        }
+        let mut c = col(ColumnType::MYSQL_TYPE_TIME2, false);
+        c.decimals = 2;
+        assert_eq!(
+            convert(
+                Some(&BinlogValue::Value(V::Bytes(vec![0x7f, 0xff, 0xfe, 0xce]))),
+                &c
+            ),
+            Ok(time(true, 0, 0, 1, 500_000))
+        );
     }
 
     #[test]

@@ -202,12 +202,12 @@ impl Worker {
                 Stage::New if !blocked => {
                     st.start_unit();
                 }
-                Stage::Paused if !st.is_alive() && !blocked => {
-                    // A user pause is undone by the expected stage; an error pause only
-                    // by a resume-task (or the auto-resume timer).
-                    if !st.paused_by_error() || user_asked {
-                        st.resume().map_err(|(c, m)| format!("[code={c}] {m}"))?;
-                    }
+                // A user pause is undone by the expected stage; an error pause only by a
+                // resume-task (or the auto-resume timer).
+                Stage::Paused
+                    if !st.is_alive() && !blocked && (!st.paused_by_error() || user_asked) =>
+                {
+                    st.resume().map_err(|(c, m)| format!("[code={c}] {m}"))?;
                 }
                 _ => {}
             }

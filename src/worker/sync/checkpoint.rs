@@ -36,6 +36,9 @@ pub fn lit(s: &str) -> String {
     o
 }
 
+/// cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid
+type CheckpointRow = (String, String, Option<String>, Option<u64>, Option<String>);
+
 #[derive(Debug, Clone)]
 pub struct CheckpointTable {
     /// `` `meta`.`task_syncer_checkpoint` ``
@@ -113,7 +116,7 @@ impl CheckpointTable {
     }
 
     pub async fn load(&self, conn: &mut Conn) -> Result<Option<Saved>, UnitError> {
-        let rows: Vec<(String, String, Option<String>, Option<u64>, Option<String>)> = conn
+        let rows: Vec<CheckpointRow> = conn
             .query(format!(
                 "SELECT cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid FROM {} WHERE id = {}",
                 self.table,
@@ -130,10 +133,11 @@ impl CheckpointTable {
             let p = Position { file: name, pos };
             if schema.is_empty() && table.is_empty() {
                 global = Some((p, gtid.unwrap_or_default()));
-            } else if schema.is_empty() && table.starts_with("#queue-") {
-                if furthest.as_ref().is_none_or(|f| p > *f) {
-                    furthest = Some(p);
-                }
+            } else if schema.is_empty()
+                && table.starts_with("#queue-")
+                && furthest.as_ref().is_none_or(|f| p > *f)
+            {
+                furthest = Some(p);
             }
         }
         Ok(global.map(|(g, gtid)| Saved {

@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # The quickstart ("main job"): installs what is missing, builds dm-rs, starts an upstream MariaDB
-# (binlog on, ROW) on 127.0.0.1:13306 and a downstream on 127.0.0.1:13307, validates the example
-# task directory, writes rows upstream and shows where the binlog stands.
-# Every server it starts is stopped by its PID when the script ends (or on Ctrl-C);
+# (binlog on, ROW) on 127.0.0.1:13306 and a downstream on 127.0.0.1:13307, starts
+# `dm-master --with-worker` on 127.0.0.1:8261, creates the example source, starts the example
+# task (examples/tasks/shop.yaml), writes rows upstream, waits until they are replicated and
+# shows query-status and the downstream rows.
+# Every process it starts is stopped by its PID when the script ends (or on Ctrl-C);
 # pass --keep to leave them running (their PIDs are printed, with the command that stops them).
-#
-# Not yet here: dm-master --with-worker, operate-source, start-task and query-status. They land
-# with the cluster work (issue #3); this script then runs them on the same pair.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:/usr/sbin:$PATH"
@@ -23,9 +22,9 @@ cleanup() {
   if [ "$KEEP" -eq 0 ]; then
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done; done
-    [ ${#PIDS[@]} -gt 0 ] && echo "quickstart: stopped mariadbd ${PIDS[*]}"
+    [ ${#PIDS[@]} -gt 0 ] && echo "quickstart: stopped ${PIDS[*]}"
   else
-    echo "quickstart: left running: mariadbd ${PIDS[*]} (stop with: kill ${PIDS[*]})"
+    echo "quickstart: left running: ${PIDS[*]} (stop with: kill ${PIDS[*]})"
   fi
 }
 trap cleanup EXIT
@@ -63,16 +62,40 @@ echo "quickstart: validating examples/tasks"
 $DMCTL check-task --offline examples/tasks/*.yaml
 
 UP="mariadb -h127.0.0.1 -P13306 -uroot"
+DOWN="mariadb -h127.0.0.1 -P13307 -uroot"
+MASTER=127.0.0.1:8261
+CTL="$DMCTL --master-addr $MASTER"
+
+rm -rf "$WORK/dm-master"
+target/debug/dm-master --master-addr "$MASTER" --data-dir "$WORK/dm-master" --with-worker \
+  >"$WORK/dm-master.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/8261) 2>/dev/null && break; sleep 0.1; done
+echo "quickstart: dm-master (with its worker) up on $MASTER (pid $!, log $WORK/dm-master.log)"
+
+echo "quickstart: \$ dmctl operate-source create examples/tasks/source-mariadb-01.yaml"
+$CTL operate-source create examples/tasks/source-mariadb-01.yaml
+echo "quickstart: \$ dmctl start-task examples/tasks/shop.yaml"
+$CTL start-task examples/tasks/shop.yaml
+
 $UP -e "CREATE DATABASE shop;
 CREATE TABLE shop.orders (id INT PRIMARY KEY, item VARCHAR(64), qty INT);
 CREATE TABLE shop.orders_archive (id INT PRIMARY KEY, item VARCHAR(64), qty INT);
 CREATE TABLE shop.audit_log (id INT AUTO_INCREMENT PRIMARY KEY, note TEXT);
 INSERT INTO shop.orders VALUES (1,'apple',3),(2,'pear',5),(3,'plum',7);
 INSERT INTO shop.orders_archive VALUES (100,'fig',1);
-INSERT INTO shop.audit_log (note) VALUES ('created');"
-echo "quickstart: upstream rows written; binlog now at:"
-$UP -e "SHOW MASTER STATUS; SELECT @@binlog_format, @@binlog_row_image;"
-echo "quickstart: next (issue #3): dm-master --with-worker, then"
-echo "  $DMCTL --master-addr 127.0.0.1:8261 operate-source create examples/tasks/source-mariadb-01.yaml"
-echo "  $DMCTL --master-addr 127.0.0.1:8261 start-task examples/tasks/shop.yaml"
-echo "  $DMCTL --master-addr 127.0.0.1:8261 query-status shop"
+INSERT INTO shop.audit_log (note) VALUES ('created');
+UPDATE shop.orders SET qty = qty + 1 WHERE id = 2;
+DELETE FROM shop.orders WHERE id = 3;"
+echo "quickstart: upstream rows written"
+
+want=$($UP -N -e "SHOW MASTER STATUS" | awk '{print "(" $1 ", " $2 ")"}')
+for _ in $(seq 1 100); do
+  $CTL query-status shop | grep -q "\"syncerBinlog\": \"$want\"" && break
+  sleep 0.2
+done
+echo "quickstart: \$ dmctl query-status shop"
+$CTL query-status shop
+echo "quickstart: downstream now holds (orders_archive is routed to orders_history; audit_log is not replicated):"
+$DOWN -e "SELECT * FROM shop.orders; SELECT * FROM shop.orders_history; SHOW TABLES FROM shop;"
+echo "quickstart: try it: $CTL pause-task shop | resume-task shop | query-status | list-member"

@@ -21,7 +21,9 @@ fn exec(url: &str, sqls: &[&str]) {
     rt().block_on(async {
         let mut c = mysql_async::Conn::from_url(url).await.unwrap();
         for s in sqls {
-            c.query_drop(*s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+            c.query_drop(*s)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
         }
         c.disconnect().await.unwrap();
     })
@@ -40,7 +42,10 @@ fn master_pos(url: &str) -> (String, u64) {
     rt().block_on(async {
         let mut c = mysql_async::Conn::from_url(url).await.unwrap();
         let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
-        (row.get::<String, _>(0).unwrap(), row.get::<u64, _>(1).unwrap())
+        (
+            row.get::<String, _>(0).unwrap(),
+            row.get::<u64, _>(1).unwrap(),
+        )
     })
 }
 
@@ -68,14 +73,23 @@ fn user_errors_are_clear_and_a_refused_statement_pauses_until_fixed() {
     // Task not found.
     let out = dmctl(&addr, &["pause-task", "nosuch"]);
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(out.stdout.contains("task nosuch has no source or not exist"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("task nosuch has no source or not exist"),
+        "{}",
+        out.stdout
+    );
 
     // Source not created.
     let (file, pos) = master_pos(&u);
     std::fs::write(p("t1.yaml"), task("t1", "src-a", down.port, &file, pos)).unwrap();
     let out = dmctl(&addr, &["start-task", &p("t1.yaml")]);
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(out.stdout.contains("20031") && out.stdout.contains("src-a"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("20031") && out.stdout.contains("src-a"),
+        "{}",
+        out.stdout
+    );
 
     // Upstream unreachable: the precheck of start-task names the address.
     let dead = common::free_port();
@@ -89,14 +103,21 @@ fn user_errors_are_clear_and_a_refused_statement_pauses_until_fixed() {
     std::fs::write(p("t2.yaml"), task("t2", "src-dead", down.port, &file, pos)).unwrap();
     let out = dmctl(&addr, &["start-task", &p("t2.yaml")]);
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(out.stdout.contains(&format!("127.0.0.1:{dead}")), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("127.0.0.1:{dead}")),
+        "{}",
+        out.stdout
+    );
     let out = dmctl(&addr, &["operate-source", "stop", "src-dead"]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
 
     // Upstream misconfigured (STATEMENT binlog): the precheck says how to fix it.
     std::fs::write(
         p("src.yaml"),
-        format!("source-id: src-a\nfrom: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n", up.port),
+        format!(
+            "source-id: src-a\nfrom: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n",
+            up.port
+        ),
     )
     .unwrap();
     let out = dmctl(&addr, &["operate-source", "create", &p("src.yaml")]);
@@ -112,7 +133,13 @@ fn user_errors_are_clear_and_a_refused_statement_pauses_until_fixed() {
 
     // Downstream refuses a statement: a NOT NULL column without default that the upstream
     // does not have (strict mode) → the task pauses with the error; fixed → resumed → equal.
-    exec(&u, &["CREATE DATABASE app", "CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(10))"]);
+    exec(
+        &u,
+        &[
+            "CREATE DATABASE app",
+            "CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(10))",
+        ],
+    );
     exec(
         &d,
         &[
@@ -132,13 +159,19 @@ fn user_errors_are_clear_and_a_refused_statement_pauses_until_fixed() {
         if st["stage"] == "Paused" {
             break st;
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "never paused: {st:#}");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "never paused: {st:#}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     let err = &st["result"]["errors"][0];
     assert_eq!(err["ErrCode"], 10006, "{st:#}");
     assert_eq!(err["ErrScope"], "downstream", "{st:#}");
-    assert!(err["RawCause"].as_str().unwrap().contains("extra"), "{st:#}");
+    assert!(
+        err["RawCause"].as_str().unwrap().contains("extra"),
+        "{st:#}"
+    );
     assert!(!err["Workaround"].as_str().unwrap().is_empty(), "{st:#}");
     let summary = dmctl(&addr, &["query-status"]).json();
     assert!(
@@ -148,7 +181,10 @@ fn user_errors_are_clear_and_a_refused_statement_pauses_until_fixed() {
             .starts_with("Error - Some error occurred in subtask"),
         "{summary:#}"
     );
-    exec(&d, &["ALTER TABLE app.t MODIFY extra INT NOT NULL DEFAULT 0"]);
+    exec(
+        &d,
+        &["ALTER TABLE app.t MODIFY extra INT NOT NULL DEFAULT 0"],
+    );
     let out = dmctl(&addr, &["resume-task", "t1"]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let t = Instant::now();
@@ -157,7 +193,10 @@ fn user_errors_are_clear_and_a_refused_statement_pauses_until_fixed() {
         if got == rows(&u, "SELECT id, v FROM app.t ORDER BY id") {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "not replicated after the fix: {got:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "not replicated after the fix: {got:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     drop(master);

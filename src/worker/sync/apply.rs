@@ -210,46 +210,20 @@ impl Queue {
     async fn apply(&mut self, batch: &[Change]) -> Result<(), UnitError> {
         let mut sql = String::with_capacity(256 * batch.len());
         sql.push_str("BEGIN;\n");
-        let mut i = 0;
-        let mut stmts: Vec<String> = Vec::new();
-        while i < batch.len() {
-            let c = &batch[i];
-            match &c.change {
-                RowChange::Insert(_) => {
-                    // Consecutive inserts into the same table: one statement.
-                    let mut j = i;
-                    let mut rows: Vec<&[Value]> = Vec::new();
-                    while j < batch.len()
-                        && Arc::ptr_eq(&batch[j].table, &c.table)
-                        && batch[j].safe_mode == c.safe_mode
-                        && rows.len() < 1000
-                    {
-                        match &batch[j].change {
-                            RowChange::Insert(r) if same_shape(r, rows.first().copied()) => {
-                                rows.push(r)
-                            }
-                            _ => break,
-                        }
-                        j += 1;
-                    }
-                    dml::insert_sql(&c.table, &rows, c.safe_mode, &mut sql);
-                    sql.push_str(";\n");
-                    i = j;
-                }
-                RowChange::Update { before, after } => {
-                    stmts.clear();
-                    dml::update_sql(&c.table, before, after, c.safe_mode, &mut stmts);
-                    for s in &stmts {
-                        sql.push_str(s);
-                        sql.push_str(";\n");
-                    }
-                    i += 1;
-                }
-                RowChange::Delete(r) => {
-                    dml::delete_sql(&c.table, r, &mut sql);
-                    sql.push_str(";\n");
-                    i += 1;
-                }
+        // Group by table, keeping first-appearance order. Changes of one row always belong to
+        // one table, so grouping keeps every row's own order.
+        let mut groups: Vec<(&Arc<TargetTable>, Vec<&Change>)> = Vec::new();
+        for c in batch {
+            match groups.iter_mut().find(|(t, _)| Arc::ptr_eq(t, &c.table)) {
+                Some((_, v)) => v.push(c),
+                None => groups.push((&c.table, vec![c])),
+            }
+        }
+        for (table, changes) in &groups {
+            if compactable(table, changes) {
+                compact(table, changes, &mut sql);
+            } else {
+                sequential(changes, &mut sql);
             }
         }
         if let Some(last) = batch.last() {
@@ -277,6 +251,138 @@ impl Queue {
             return Err(err);
         }
         Ok(())
+    }
+}
+
+/// A table's changes can be merged per row when the table has a primary key and every row
+/// image is complete (no column missing from a MINIMAL/NOBLOB image).
+fn compactable(t: &TargetTable, changes: &[&Change]) -> bool {
+    !t.pk.is_empty()
+        && changes.iter().all(|c| match &c.change {
+            RowChange::Insert(r) | RowChange::Delete(r) => complete(r, &t.pk),
+            RowChange::Update { before, after } => {
+                complete(before, &t.pk) && after.iter().all(|v| !v.is_missing())
+            }
+        })
+}
+
+fn complete(r: &[Value], pk: &[usize]) -> bool {
+    r.iter().all(|v| !v.is_missing()) && pk.iter().all(|&i| i < r.len())
+}
+
+fn pk_of(t: &TargetTable, r: &[Value]) -> Vec<Value> {
+    t.pk.iter()
+        .map(|&i| r.get(i).cloned().unwrap_or(Value::Missing))
+        .collect()
+}
+
+/// DM's "compact" + "multiple rows" (RFC 20211008): each row's changes in the batch reduce to
+/// its final state — gone, or this image — written as one `DELETE … WHERE pk IN (…)` and one
+/// multi-row `REPLACE`. Deletes go first: a row that ends up present is written by REPLACE,
+/// which also clears any row its unique keys collide with.
+fn compact(t: &TargetTable, changes: &[&Change], sql: &mut String) {
+    let mut order: Vec<Vec<Value>> = Vec::new();
+    let mut fin: HashMap<Vec<Value>, Option<&[Value]>> = HashMap::new();
+    let mut steps: Vec<(Vec<Value>, Option<&[Value]>)> = Vec::new();
+    for c in changes {
+        match &c.change {
+            RowChange::Insert(r) => steps.push((pk_of(t, r), Some(r))),
+            RowChange::Delete(r) => steps.push((pk_of(t, r), None)),
+            RowChange::Update { before, after } => {
+                let (kb, ka) = (pk_of(t, before), pk_of(t, after));
+                if kb != ka {
+                    steps.push((kb, None));
+                }
+                steps.push((ka, Some(after)));
+            }
+        }
+    }
+    for (k, v) in steps {
+        if !fin.contains_key(&k) {
+            order.push(k.clone());
+        }
+        fin.insert(k, v);
+    }
+    let deletes: Vec<&Vec<Value>> = order
+        .iter()
+        .filter(|k| matches!(fin.get(*k), Some(None)))
+        .collect();
+    let upserts: Vec<&[Value]> = order
+        .iter()
+        .filter_map(|k| fin.get(k).copied().flatten())
+        .collect();
+    if !deletes.is_empty() {
+        sql.push_str("DELETE FROM ");
+        t.write_name(sql);
+        sql.push_str(" WHERE (");
+        for (n, &i) in t.pk.iter().enumerate() {
+            if n > 0 {
+                sql.push(',');
+            }
+            dml::quote_ident(&t.columns[i], sql);
+        }
+        sql.push_str(") IN (");
+        for (n, k) in deletes.iter().enumerate() {
+            if n > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            for (m, v) in k.iter().enumerate() {
+                if m > 0 {
+                    sql.push(',');
+                }
+                v.write_sql(sql);
+            }
+            sql.push(')');
+        }
+        sql.push_str(");\n");
+    }
+    for chunk in upserts.chunks(1000) {
+        dml::insert_sql(t, chunk, true, sql);
+        sql.push_str(";\n");
+    }
+}
+
+/// Statements one by one, in order (tables without a primary key, partial row images).
+fn sequential(changes: &[&Change], sql: &mut String) {
+    let mut stmts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < changes.len() {
+        let c = changes[i];
+        match &c.change {
+            RowChange::Insert(_) => {
+                // Consecutive inserts into the same table: one statement.
+                let mut j = i;
+                let mut rows: Vec<&[Value]> = Vec::new();
+                while j < changes.len() && changes[j].safe_mode == c.safe_mode && rows.len() < 1000
+                {
+                    match &changes[j].change {
+                        RowChange::Insert(r) if same_shape(r, rows.first().copied()) => {
+                            rows.push(r)
+                        }
+                        _ => break,
+                    }
+                    j += 1;
+                }
+                dml::insert_sql(&c.table, &rows, c.safe_mode, sql);
+                sql.push_str(";\n");
+                i = j;
+            }
+            RowChange::Update { before, after } => {
+                stmts.clear();
+                dml::update_sql(&c.table, before, after, c.safe_mode, &mut stmts);
+                for s in &stmts {
+                    sql.push_str(s);
+                    sql.push_str(";\n");
+                }
+                i += 1;
+            }
+            RowChange::Delete(r) => {
+                dml::delete_sql(&c.table, r, sql);
+                sql.push_str(";\n");
+                i += 1;
+            }
+        }
     }
 }
 

@@ -32,6 +32,9 @@ pub struct Change {
     pub pos: Position,
 }
 
+/// How long a queue waits for more changes to fill a batch.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
+
 enum Job {
     Change(Change),
     Flush(oneshot::Sender<()>),
@@ -188,12 +191,23 @@ impl Queue {
                 Job::Change(c) => batch.push(c),
                 Job::Flush(a) => acks.push(a),
             }
-            // Take what is already waiting, up to a batch; a flush ends the batch.
+            // Take what is waiting, up to a batch; wait at most GATHER for more while the
+            // stream is busy (bigger transactions, fewer round trips); a flush ends the batch.
+            let deadline = tokio::time::Instant::now() + GATHER;
             while batch.len() < self.batch && acks.is_empty() {
-                match rx.try_recv() {
-                    Ok(Job::Change(c)) => batch.push(c),
-                    Ok(Job::Flush(a)) => acks.push(a),
-                    Err(_) => break,
+                let job = match rx.try_recv() {
+                    Ok(j) => j,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        match tokio::time::timeout_at(deadline, rx.recv()).await {
+                            Ok(Some(j)) => j,
+                            _ => break,
+                        }
+                    }
+                };
+                match job {
+                    Job::Change(c) => batch.push(c),
+                    Job::Flush(a) => acks.push(a),
                 }
             }
             if !batch.is_empty() {

@@ -195,6 +195,8 @@ struct Unit {
     applier: Applier,
     schemas: SchemaCache,
     upstream_columns: HashMap<(String, String), Vec<String>>,
+    /// table id → (binlog table meta, downstream table), until the next DDL.
+    by_table_id: HashMap<u64, (Arc<TableMeta>, Arc<TargetTable>)>,
     permanent_safe: bool,
     safe_until_pos: Option<Position>,
     safe_until_time: Option<Instant>,
@@ -332,6 +334,7 @@ async fn run_inner(ctx: UnitCtx, mut cancel: watch::Receiver<bool>) -> Result<()
         applier,
         schemas: HashMap::new(),
         upstream_columns: HashMap::new(),
+        by_table_id: HashMap::new(),
         committed: start.clone(),
         gtids,
         cur_gtid: None,
@@ -600,7 +603,26 @@ impl Unit {
         if self.rules.skip_event(&schema, &table, ev_type, None) {
             return Ok(());
         }
-        let meta = TableMeta::from_tme(tme);
+        // Table maps keep their id until the table changes (a DDL clears the cache).
+        let tid = ev.table_id();
+        let cached = self
+            .by_table_id
+            .get(&tid)
+            .filter(|(m, _)| {
+                m.schema == schema
+                    && m.table == table
+                    && m.columns.len() as u64 == tme.columns_count()
+            })
+            .cloned();
+        let (meta, target) = match cached {
+            Some(x) => x,
+            None => {
+                let meta = Arc::new(TableMeta::from_tme(tme));
+                let target = self.target_table(&schema, &table, &meta).await?;
+                self.by_table_id.insert(tid, (meta.clone(), target.clone()));
+                (meta, target)
+            }
+        };
         let changes = rows::decode_rows(ev, tme, &meta).map_err(|e| {
             UnitError::new(
                 code::BINLOG_READ,
@@ -609,7 +631,6 @@ impl Unit {
             )
             .cause(e)
         })?;
-        let target = self.target_table(&schema, &table, &meta).await?;
         let safe = self.safe_mode();
         let n = changes.len() as i64;
         for change in changes {
@@ -801,6 +822,7 @@ impl Unit {
             self.events_since_flush += 1;
             self.schemas.clear();
             self.upstream_columns.clear();
+            self.by_table_id.clear();
         }
         Ok(())
     }

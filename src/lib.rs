@@ -8,6 +8,11 @@
 //! - [`password`] — DM-compatible password encryption and `${ENV}` resolution.
 //! - [`version`] — the build banner printed by `-V`.
 //! - [`ctl`] — dmctl: argument handling and the commands, called by `src/bin/dmctl.rs`.
+//! - [`master`] — dm-master: durable state (redb), scheduling of sources onto workers, `pb.Master`.
+//! - [`worker`] — dm-worker: the subtask stage machine and the Sync unit.
+//! - [`rules`] — routes, block-allow-list, binlog filters and DDL rewriting (shared by units).
+//! - [`dml`] — row changes as downstream SQL; [`checker`] — the upstream/downstream precheck.
+//! - [`dmrs`] — dm-rs's own master → worker protocol; [`logging`] — the binaries' tracing setup.
 //!
 //! Binaries in `src/bin/` only parse flags and call into this library.
 

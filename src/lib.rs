@@ -24,6 +24,7 @@ pub mod dml;
 pub mod logging;
 pub mod master;
 pub mod password;
+pub mod reconcile;
 pub mod rules;
 pub mod version;
 pub mod worker;

@@ -1100,7 +1100,24 @@ impl Master for MasterService {
         };
         let cfg = match t {
             pb::CfgType::TaskType => match st.tasks.get(&req.name) {
-                Some(TaskEntry { cfg: Some(c), .. }) => c.to_yaml_masked(),
+                Some(TaskEntry { cfg: Some(c), .. }) => {
+                    // dm-rs: a salted fingerprint of the password, so the reconciler can tell
+                    // whether it changed without the master ever showing it.
+                    let mut salt = [0u8; 8];
+                    let _ = getrandom::fill(&mut salt);
+                    let salt: String = salt.iter().map(|b| format!("{b:02x}")).collect();
+                    let plain = c
+                        .target_database
+                        .as_ref()
+                        .map(|d| d.plain_password())
+                        .unwrap_or_default();
+                    format!(
+                        "{}{}{}\n",
+                        c.to_yaml_masked(),
+                        crate::reconcile::model::FINGERPRINT_COMMENT,
+                        crate::reconcile::model::fingerprint(&salt, &plain)
+                    )
+                }
                 Some(e) => {
                     return ok(fail(format!(
                         "task {} does not load: {}",

@@ -1,0 +1,312 @@
+//! The reconciler's data model, shared by every stage: desired state (files), policy, live
+//! state (master), and the plan. Everything here is plain data (serde), so a plan can be
+//! saved with `plan -out FILE`, printed as versioned JSON, and applied later exactly.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::source::SourceConfig;
+use crate::config::task::TaskConfig;
+
+/// Version of the JSON schema of [`Plan`] (`--output json`, `plan -out`).
+pub const PLAN_SCHEMA_VERSION: u32 = 1;
+
+/// A task file of the directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredTask {
+    pub name: String,
+    pub file: PathBuf,
+    /// Loaded and normalised by the foundation's config model (`${ENV}` resolved).
+    pub config: TaskConfig,
+}
+
+/// A source file of the directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredSource {
+    pub id: String,
+    pub file: PathBuf,
+    pub config: SourceConfig,
+}
+
+/// A file that cannot be used: what is wrong, already in `file:line:col: [code=N] …` form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileError {
+    pub file: PathBuf,
+    pub message: String,
+}
+
+/// The directory: what the cluster should be.
+#[derive(Debug, Clone, Default)]
+pub struct DesiredState {
+    pub dir: PathBuf,
+    pub tasks: BTreeMap<String, DesiredTask>,
+    pub sources: BTreeMap<String, DesiredSource>,
+    pub errors: Vec<FileError>,
+    /// Task names that a broken file may define (a duplicate name, or a file that failed to
+    /// load but whose `name:` could be read): the planner leaves these tasks alone — it never
+    /// deletes them, even with prune.
+    pub broken_names: BTreeSet<String>,
+    pub policy: Policy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DesiredStage {
+    #[default]
+    Running,
+    Paused,
+}
+
+/// A per-task override of `reconcile.yaml`: `name` is a task name or a glob (`*`, `?`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskPolicy {
+    pub pattern: String,
+    pub stage: Option<DesiredStage>,
+    pub protect: bool,
+}
+
+/// `reconcile.yaml` at the directory's root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Stop tasks the master has and the directory does not (default off).
+    pub prune: bool,
+    /// Undo drift found at a resync: resume a task paused by hand or by an error (default on).
+    pub self_heal: bool,
+    /// Allow stop + start --remove-meta (checkpoint lost) when a change needs it (default off).
+    pub allow_reset: bool,
+    pub tasks: Vec<TaskPolicy>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            prune: false,
+            self_heal: true,
+            allow_reset: false,
+            tasks: Vec::new(),
+        }
+    }
+}
+
+/// One task on one source, as query-status reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveSubtask {
+    pub source: String,
+    /// DM's stage name: "Running", "Paused", "New", … ("" when the worker does not report it).
+    pub stage: String,
+    /// Set when the subtask is paused by an error: the error text.
+    pub error: Option<String>,
+}
+
+/// A task the master has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveTask {
+    pub name: String,
+    /// The stored config (get-config), normalised; None when it could not be read.
+    pub config: Option<TaskConfig>,
+    pub config_error: Option<String>,
+    /// The master's salted fingerprint of the target password (see [`fingerprint`]).
+    pub password_fingerprint: Option<String>,
+    pub subtasks: Vec<LiveSubtask>,
+}
+
+/// The cluster as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveState {
+    pub tasks: BTreeMap<String, LiveTask>,
+    /// Sources created on the master.
+    pub sources: BTreeSet<String>,
+}
+
+impl LiveTask {
+    /// A digest of what the plan was made against (config and stages): a saved plan is stale
+    /// when it changed.
+    pub fn digest(&self) -> String {
+        let mut h = Sha256::new();
+        if let Some(c) = &self.config {
+            h.update(serde_json::to_string(c).unwrap_or_default());
+        }
+        h.update(
+            self.password_fingerprint
+                .as_deref()
+                .unwrap_or("")
+                .split(':')
+                .nth(1)
+                .unwrap_or(""),
+        );
+        for s in &self.subtasks {
+            h.update(format!("|{}={}:{}", s.source, s.stage, s.error.is_some()));
+        }
+        hex(&h.finalize())
+    }
+}
+
+impl LiveState {
+    /// Digest of one task's live state ("absent" when the master does not have it).
+    pub fn task_digest(&self, name: &str) -> String {
+        self.tasks
+            .get(name)
+            .map(|t| t.digest())
+            .unwrap_or_else(|| "absent".into())
+    }
+}
+
+/// What a change does to a task (the transitions document's classes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeClass {
+    /// Nothing to do.
+    None,
+    /// pause-task / resume-task to match the desired stage (or self-heal).
+    Stage,
+    /// pause → update-task → resume (or update-task alone on a task that stays paused).
+    Online,
+    /// start-task -s NEW.
+    AddSource,
+    /// stop-task -s GONE.
+    RemoveSource,
+    /// stop-task → start-task, checkpoint kept.
+    Restart,
+    /// stop-task → start-task --remove-meta, checkpoint lost.
+    Reset,
+    /// A new task: start-task.
+    Create,
+    /// A task no longer in the directory: stop-task (prune only).
+    Delete,
+}
+
+/// What happens to the task's checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckpointFate {
+    Kept,
+    Lost,
+    New,
+    /// The task leaves the master; the downstream meta tables stay.
+    Left,
+}
+
+/// One master operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Step {
+    CreateSource {
+        source: String,
+        /// The source file, normalised, password DM-encrypted.
+        yaml: String,
+    },
+    /// start-task; `sources` empty = all of the task's sources.
+    StartTask {
+        task: String,
+        sources: Vec<String>,
+        remove_meta: bool,
+        /// The task file, normalised, password DM-encrypted (never plaintext in a plan).
+        yaml: String,
+    },
+    StopTask {
+        task: String,
+        sources: Vec<String>,
+    },
+    PauseTask {
+        task: String,
+        sources: Vec<String>,
+    },
+    ResumeTask {
+        task: String,
+        sources: Vec<String>,
+    },
+    UpdateTask {
+        task: String,
+        yaml: String,
+    },
+}
+
+/// The plan for one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskPlan {
+    pub task: String,
+    /// The strongest class among the changes.
+    pub class: ChangeClass,
+    pub steps: Vec<Step>,
+    /// Why: the changed fields (e.g. `block-allow-list.shop-only.do-dbs`), or the stage drift.
+    pub fields: Vec<String>,
+    /// One line a person reads first.
+    pub summary: String,
+    pub checkpoint: CheckpointFate,
+    /// Things the user cannot see otherwise (no back-fill, checkpoint loss, meta ignored…).
+    pub warnings: Vec<String>,
+    /// Set when the change is needed but not allowed (reset without allow-reset, protected
+    /// task, …): no steps then.
+    pub refused: Option<String>,
+    /// Differences that need nothing (deprecated keys DM ignores, password spelling).
+    pub ignored: Vec<String>,
+    /// Unified YAML diff live → desired, passwords masked.
+    pub diff: String,
+    /// [`LiveState::task_digest`] at plan time.
+    pub live_digest: String,
+    /// The file the desired task came from (None for a delete).
+    pub file: Option<PathBuf>,
+}
+
+/// The plan for a whole directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub version: u32,
+    pub dir: PathBuf,
+    /// Source steps (operate-source create) run before task steps.
+    pub sources: Vec<Step>,
+    /// Every task of the directory or the master, no-ops included, in name order.
+    pub tasks: Vec<TaskPlan>,
+    pub errors: Vec<FileError>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        !self.sources.is_empty() || self.tasks.iter().any(|t| !t.steps.is_empty())
+    }
+
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `salt:sha256(salt ‖ password)` — how the master shows which password it holds without
+/// showing it (a comment line of get-config); the reconciler compares it with the desired
+/// password's fingerprint under the same salt.
+pub fn fingerprint(salt: &str, plain: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update(plain.as_bytes());
+    format!("{salt}:{}", hex(&h.finalize()))
+}
+
+/// Whether `fp` (`salt:hash`) is the fingerprint of `plain`.
+pub fn fingerprint_matches(fp: &str, plain: &str) -> bool {
+    match fp.split_once(':') {
+        Some((salt, _)) => fingerprint(salt, plain) == fp,
+        None => false,
+    }
+}
+
+/// The marker of the fingerprint comment in get-config's output.
+pub const FINGERPRINT_COMMENT: &str = "# dm-rs password-fingerprint: ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_compare_by_value() {
+        let fp = fingerprint("abcd", "secret");
+        assert!(fingerprint_matches(&fp, "secret"));
+        assert!(!fingerprint_matches(&fp, "Secret"));
+        assert!(!fingerprint_matches("garbage", "secret"));
+    }
+}

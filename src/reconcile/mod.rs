@@ -9,4 +9,7 @@
 //! documents which change needs which transition; the planner's tests keep the two in
 //! agreement.
 
+pub mod desired;
+pub mod diff;
 pub mod model;
+pub mod plan;

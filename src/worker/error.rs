@@ -76,6 +76,10 @@ impl UnitError {
 
     pub fn retryable(mut self, r: bool) -> Self {
         self.retryable = r;
+        if r && self.workaround.is_empty() {
+            self.workaround =
+                "dm-rs retries automatically; check that the database is up and reachable".into();
+        }
         self
     }
 

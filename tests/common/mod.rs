@@ -230,6 +230,17 @@ impl MariaDb {
         format!("mysql://root@127.0.0.1:{}", self.port)
     }
 
+    /// Starts the server again after [`MariaDb::stop`], same data dir and port.
+    pub fn start_again(&mut self) {
+        let mariadbd = find(&["mariadbd", "mysqld"]);
+        let defaults = format!("--defaults-file={}", self.dir.path().join("my.cnf").display());
+        let mut cmd = Command::new(&mariadbd);
+        cmd.arg(&defaults).stdout(Stdio::null()).stderr(Stdio::null());
+        with_parent_death_signal(&mut cmd);
+        self.child = Some(spawn_from_keeper(cmd).expect("spawn mariadbd"));
+        self.wait_ready().expect("mariadbd restarts");
+    }
+
     /// Stops the server by its PID: SIGTERM, then SIGKILL after 20 s.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

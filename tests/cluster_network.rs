@@ -1,0 +1,129 @@
+//! A network failure: the upstream goes away while a task runs. The task pauses with a
+//! retryable error that says what happened, resumes by itself once the upstream is back, and
+//! the downstream ends equal to the upstream (no row lost or doubled).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::MariaDb;
+use common::cluster::{Master, dmctl};
+use mysql_async::prelude::*;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn exec(url: &str, sqls: &[String]) {
+    rt().block_on(async {
+        let mut c = mysql_async::Conn::from_url(url).await.unwrap();
+        for s in sqls {
+            c.query_drop(s.as_str()).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+        c.disconnect().await.unwrap();
+    })
+}
+
+fn rows(url: &str) -> Vec<(i64, String)> {
+    rt().block_on(async {
+        let mut c = mysql_async::Conn::from_url(url).await.unwrap();
+        let r = c.query("SELECT id, v FROM app.t ORDER BY id").await.unwrap_or_default();
+        c.disconnect().await.unwrap();
+        r
+    })
+}
+
+fn status(addr: &str) -> serde_json::Value {
+    dmctl(addr, &["query-status", "net"]).json()["sources"][0]["subTaskStatus"][0].clone()
+}
+
+fn wait<F: Fn(&serde_json::Value) -> bool>(addr: &str, what: &str, secs: u64, f: F) -> serde_json::Value {
+    let t = Instant::now();
+    loop {
+        let st = status(addr);
+        if f(&st) {
+            return st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(secs), "{what}: {st:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn upstream_outage_pauses_with_a_message_and_auto_resumes_without_loss() {
+    let (mut up, down) = std::thread::scope(|s| {
+        let up = s.spawn(|| MariaDb::upstream(31));
+        let down = s.spawn(MariaDb::downstream);
+        (up.join().unwrap(), down.join().unwrap())
+    });
+    let (u, d) = (up.url(), down.url());
+    let dir = tempfile::tempdir().unwrap();
+    let (file, pos): (String, u64) = rt().block_on(async {
+        let mut c = mysql_async::Conn::from_url(u.clone()).await.unwrap();
+        let r: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
+        (r.get(0).unwrap(), r.get(1).unwrap())
+    });
+    std::fs::write(
+        dir.path().join("src.yaml"),
+        format!("source-id: s1\nfrom: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n", up.port),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("task.yaml"),
+        format!(
+            "name: net\ntask-mode: incremental\ntarget-database: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n\
+mysql-instances:\n  - source-id: s1\n    meta: {{binlog-name: {file}, binlog-pos: {pos}}}\n",
+            down.port
+        ),
+    )
+    .unwrap();
+    let master = Master::start(dir.path(), true);
+    let addr = master.addr.clone();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    assert_eq!(dmctl(&addr, &["operate-source", "create", &p("src.yaml")]).code, 0);
+    let out = dmctl(&addr, &["start-task", &p("task.yaml")]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    exec(
+        &u,
+        &[
+            "CREATE DATABASE app".into(),
+            "CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(20))".into(),
+            "INSERT INTO app.t VALUES (1, 'before')".into(),
+        ],
+    );
+    let t = Instant::now();
+    while rows(&d) != rows(&u) {
+        assert!(t.elapsed() < Duration::from_secs(30), "not replicated");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The upstream goes away: the task pauses with a retryable error naming the cause.
+    up.stop();
+    let st = wait(&addr, "paused by the outage", 30, |st| {
+        st["stage"] == "Paused" && st["result"]["errors"][0]["ErrCode"].is_number()
+    });
+    let err = &st["result"]["errors"][0];
+    assert_eq!(err["ErrScope"], "upstream", "{st:#}");
+    assert!(!err["Message"].as_str().unwrap_or("").is_empty(), "{st:#}");
+    assert!(err["Workaround"].as_str().unwrap_or("").contains("retries"), "{}", st);
+
+    // Back: it resumes by itself (auto-resume with backoff) and catches up.
+    up.start_again();
+    exec(
+        &u,
+        &(2..=50)
+            .map(|i| format!("INSERT INTO app.t VALUES ({i}, 'after')"))
+            .collect::<Vec<_>>(),
+    );
+    wait(&addr, "auto-resumed", 60, |st| st["stage"] == "Running");
+    let t = Instant::now();
+    while rows(&d) != rows(&u) {
+        assert!(t.elapsed() < Duration::from_secs(60), "not caught up: {:?}", rows(&d).len());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(rows(&d).len(), 50);
+    drop(master);
+}

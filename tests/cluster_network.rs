@@ -21,7 +21,9 @@ fn exec(url: &str, sqls: &[String]) {
     rt().block_on(async {
         let mut c = mysql_async::Conn::from_url(url).await.unwrap();
         for s in sqls {
-            c.query_drop(s.as_str()).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+            c.query_drop(s.as_str())
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
         }
         c.disconnect().await.unwrap();
     })
@@ -30,7 +32,10 @@ fn exec(url: &str, sqls: &[String]) {
 fn rows(url: &str) -> Vec<(i64, String)> {
     rt().block_on(async {
         let mut c = mysql_async::Conn::from_url(url).await.unwrap();
-        let r = c.query("SELECT id, v FROM app.t ORDER BY id").await.unwrap_or_default();
+        let r = c
+            .query("SELECT id, v FROM app.t ORDER BY id")
+            .await
+            .unwrap_or_default();
         c.disconnect().await.unwrap();
         r
     })
@@ -40,7 +45,12 @@ fn status(addr: &str) -> serde_json::Value {
     dmctl(addr, &["query-status", "net"]).json()["sources"][0]["subTaskStatus"][0].clone()
 }
 
-fn wait<F: Fn(&serde_json::Value) -> bool>(addr: &str, what: &str, secs: u64, f: F) -> serde_json::Value {
+fn wait<F: Fn(&serde_json::Value) -> bool>(
+    addr: &str,
+    what: &str,
+    secs: u64,
+    f: F,
+) -> serde_json::Value {
     let t = Instant::now();
     loop {
         let st = status(addr);
@@ -68,7 +78,10 @@ fn upstream_outage_pauses_with_a_message_and_auto_resumes_without_loss() {
     });
     std::fs::write(
         dir.path().join("src.yaml"),
-        format!("source-id: s1\nfrom: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n", up.port),
+        format!(
+            "source-id: s1\nfrom: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n",
+            up.port
+        ),
     )
     .unwrap();
     std::fs::write(
@@ -83,7 +96,10 @@ mysql-instances:\n  - source-id: s1\n    meta: {{binlog-name: {file}, binlog-pos
     let master = Master::start(dir.path(), true);
     let addr = master.addr.clone();
     let p = |n: &str| dir.path().join(n).display().to_string();
-    assert_eq!(dmctl(&addr, &["operate-source", "create", &p("src.yaml")]).code, 0);
+    assert_eq!(
+        dmctl(&addr, &["operate-source", "create", &p("src.yaml")]).code,
+        0
+    );
     let out = dmctl(&addr, &["start-task", &p("task.yaml")]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     exec(
@@ -108,7 +124,11 @@ mysql-instances:\n  - source-id: s1\n    meta: {{binlog-name: {file}, binlog-pos
     let err = &st["result"]["errors"][0];
     assert_eq!(err["ErrScope"], "upstream", "{st:#}");
     assert!(!err["Message"].as_str().unwrap_or("").is_empty(), "{st:#}");
-    assert!(err["Workaround"].as_str().unwrap_or("").contains("retries"), "{}", st);
+    assert!(
+        err["Workaround"].as_str().unwrap_or("").contains("retries"),
+        "{}",
+        st
+    );
 
     // Back: it resumes by itself (auto-resume with backoff) and catches up.
     up.start_again();
@@ -121,7 +141,11 @@ mysql-instances:\n  - source-id: s1\n    meta: {{binlog-name: {file}, binlog-pos
     wait(&addr, "auto-resumed", 60, |st| st["stage"] == "Running");
     let t = Instant::now();
     while rows(&d) != rows(&u) {
-        assert!(t.elapsed() < Duration::from_secs(60), "not caught up: {:?}", rows(&d).len());
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "not caught up: {:?}",
+            rows(&d).len()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(rows(&d).len(), 50);

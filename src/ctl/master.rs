@@ -206,6 +206,9 @@ pub struct StartTaskArgs {
     /// Whether to remove the task's meta data (checkpoints, shard DDL state) first.
     #[arg(long = "remove-meta")]
     pub remove_meta: bool,
+    /// dm-rs: create the subtasks Paused (no connection until `resume-task`).
+    #[arg(long = "paused")]
+    pub paused: bool,
     /// The task configuration file.
     #[arg(value_name = "config-file")]
     pub file: PathBuf,
@@ -221,6 +224,7 @@ pub fn start_task(a: &StartTaskArgs, t: &Target) -> u8 {
         task,
         sources: a.source.sources.clone(),
         remove_meta: a.remove_meta,
+        dmrs_start_paused: a.paused,
     };
     match t.call(|mut c| async move { c.start_task(req).await }) {
         Ok(resp) => print_with_check_msg(&resp, &resp.msg, resp.result, |r, m| r.msg = m),

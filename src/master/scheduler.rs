@@ -181,11 +181,12 @@ impl Scheduler {
         let Some(source) = st.source_of(worker) else {
             return req;
         };
-        let Some(src) = st.sources.get(source).and_then(|s| s.cfg.as_ref()) else {
+        let Some(src) = st.sources.get(source).filter(|s| s.cfg.is_some()) else {
             return req;
         };
         req.source_id = source.to_string();
-        req.source_yaml = src.to_yaml_sealed();
+        // The stored form is already normalised with the password sealed.
+        req.source_yaml = src.rec.yaml.clone();
         for ((task, s), rec) in &st.subtasks {
             if s != source {
                 continue;
@@ -193,12 +194,12 @@ impl Scheduler {
             let Some(t) = st.tasks.get(task) else {
                 continue;
             };
-            let Some(cfg) = t.cfg.as_ref() else {
+            if t.cfg.is_none() {
                 continue;
-            };
+            }
             req.subtasks.push(SubTaskSpec {
                 name: task.clone(),
-                task_yaml: cfg.to_yaml_sealed(),
+                task_yaml: t.rec.yaml.clone(),
                 expect: rec.expect,
                 start_id: rec.start_id,
                 remove_meta: rec.remove_meta,

@@ -292,7 +292,11 @@ impl Master for MasterService {
                 let sub = SubTaskRecord {
                     task: cfg.name.clone(),
                     source: s.clone(),
-                    expect: Stage::Running as i32,
+                    expect: if req.dmrs_start_paused {
+                        Stage::Paused as i32
+                    } else {
+                        Stage::Running as i32
+                    },
                     start_id,
                     remove_meta: req.remove_meta,
                     stage_rev: 0,
@@ -321,8 +325,13 @@ impl Master for MasterService {
             }
         }
         tracing::info!(task = %cfg.name, sources = ?new_sources, "task started");
+        let expect = if req.dmrs_start_paused {
+            Stage::Paused
+        } else {
+            Stage::Running
+        };
         let (all, resp) = self
-            .push_and_wait(&cfg.name, &new_sources, Some(Stage::Running))
+            .push_and_wait(&cfg.name, &new_sources, Some(expect))
             .await;
         ok(pb::StartTaskResponse {
             result: all,

@@ -233,9 +233,14 @@ impl MariaDb {
     /// Starts the server again after [`MariaDb::stop`], same data dir and port.
     pub fn start_again(&mut self) {
         let mariadbd = find(&["mariadbd", "mysqld"]);
-        let defaults = format!("--defaults-file={}", self.dir.path().join("my.cnf").display());
+        let defaults = format!(
+            "--defaults-file={}",
+            self.dir.path().join("my.cnf").display()
+        );
         let mut cmd = Command::new(&mariadbd);
-        cmd.arg(&defaults).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.arg(&defaults)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         with_parent_death_signal(&mut cmd);
         self.child = Some(spawn_from_keeper(cmd).expect("spawn mariadbd"));
         self.wait_ready().expect("mariadbd restarts");

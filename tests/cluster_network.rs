@@ -151,3 +151,103 @@ mysql-instances:\n  - source-id: s1\n    meta: {{binlog-name: {file}, binlog-pos
     assert_eq!(rows(&d).len(), 50);
     drop(master);
 }
+
+#[test]
+fn incremental_task_can_start_after_a_gtid() {
+    let (up, down) = std::thread::scope(|s| {
+        let up = s.spawn(|| MariaDb::upstream(32));
+        let down = s.spawn(MariaDb::downstream);
+        (up.join().unwrap(), down.join().unwrap())
+    });
+    let (u, d) = (up.url(), down.url());
+    let ddl = [
+        "CREATE DATABASE app".to_string(),
+        "CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(20))".to_string(),
+    ];
+    exec(&u, &ddl);
+    exec(&d, &ddl);
+    exec(
+        &u,
+        &["INSERT INTO app.t VALUES (1, 'before'), (2, 'before')".into()],
+    );
+    let gtid: String = rt().block_on(async {
+        let mut c = mysql_async::Conn::from_url(u.clone()).await.unwrap();
+        c.query_first("SELECT @@GLOBAL.gtid_binlog_pos")
+            .await
+            .unwrap()
+            .unwrap()
+    });
+    exec(
+        &u,
+        &[
+            "INSERT INTO app.t VALUES (3, 'after')".into(),
+            "UPDATE app.t SET v = 'changed' WHERE id = 1".into(),
+        ],
+    );
+    // The downstream holds the state at the GTID (as a dump would have left it).
+    exec(
+        &d,
+        &["INSERT INTO app.t VALUES (1, 'before'), (2, 'before')".into()],
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("src.yaml"),
+        format!(
+            "source-id: s1\nfrom: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n",
+            up.port
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("task.yaml"),
+        format!(
+            "name: net\ntask-mode: incremental\ntarget-database: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n\
+mysql-instances:\n  - source-id: s1\n    meta: {{binlog-gtid: '{gtid}'}}\n",
+            down.port
+        ),
+    )
+    .unwrap();
+    let master = Master::start(dir.path(), true);
+    let addr = master.addr.clone();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    assert_eq!(
+        dmctl(&addr, &["operate-source", "create", &p("src.yaml")]).code,
+        0
+    );
+    let out = dmctl(&addr, &["start-task", &p("task.yaml")]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let t = Instant::now();
+    while rows(&d) != rows(&u) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "not replicated from the GTID: {:?} {}",
+            rows(&d),
+            status(&addr)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The checkpoint is a real position: stop, write, start resumes exactly.
+    assert_eq!(dmctl(&addr, &["stop-task", "net"]).code, 0);
+    exec(&u, &["INSERT INTO app.t VALUES (4, 'later')".into()]);
+    let out = dmctl(&addr, &["start-task", &p("task.yaml")]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let t = Instant::now();
+    while rows(&d) != rows(&u) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "not resumed: {:?}",
+            rows(&d)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let st = status(&addr);
+    assert!(
+        st["sync"]["syncerBinlog"]
+            .as_str()
+            .unwrap()
+            .starts_with("(mariadb-bin."),
+        "{st}"
+    );
+    drop(master);
+}

@@ -117,6 +117,19 @@ pub fn fix_rotate_name(raw: &[u8], requested: &str) -> String {
     {
         return requested.to_string();
     }
+    // A GTID start requests no file: binlog names end in digits, the checksum bytes rarely do.
+    // Binlog names end in `.NNNNNN`; with 4 checksum bytes glued on, the dot is not 7th from
+    // the end any more.
+    let looks_named = |b: &[u8]| {
+        b.len() >= 7 && b[b.len() - 7] == b'.' && b[b.len() - 6..].iter().all(u8::is_ascii_digit)
+    };
+    if requested.is_empty()
+        && raw.len() > 4
+        && !looks_named(raw)
+        && looks_named(&raw[..raw.len() - 4])
+    {
+        return String::from_utf8_lossy(&raw[..raw.len() - 4]).to_string();
+    }
     String::from_utf8_lossy(raw).to_string()
 }
 
@@ -187,6 +200,26 @@ pub async fn open(
     conn.get_binlog_stream(req).await
 }
 
+/// Opens a binlog stream right after the MariaDB GTID state `gtid_state` (`d-s-n[,…]`),
+/// through `@slave_connect_state` (MariaDB answers MySQL's COM_BINLOG_DUMP_GTID with an
+/// error). The first (fake) ROTATE names the file the stream starts in.
+pub async fn open_gtid(
+    opts: Opts,
+    server_id: u32,
+    gtid_state: &str,
+) -> Result<BinlogStream, mysql_async::Error> {
+    let mut conn = Conn::new(opts).await?;
+    conn.query_drop("SET @mariadb_slave_capability=4").await?;
+    let escaped = gtid_state.replace(['\'', '\\'], "");
+    conn.query_drop(format!("SET @slave_connect_state='{escaped}'"))
+        .await?;
+    conn.query_drop("SET @slave_gtid_strict_mode=1").await?;
+    let req = BinlogStreamRequest::new(server_id)
+        .with_filename(&b""[..])
+        .with_pos(4u64);
+    conn.get_binlog_stream(req).await
+}
+
 /// Reads the next event, or `None` at the end of a non-blocking stream.
 pub async fn next_event(stream: &mut BinlogStream) -> Option<Result<Event, mysql_async::Error>> {
     stream.next().await
@@ -236,6 +269,12 @@ mod tests {
         assert_eq!(
             fix_rotate_name(b"mariadb-bin.000002", "mariadb-bin.000001"),
             "mariadb-bin.000002"
+        );
+        // A GTID start asks for no file: the name's shape tells.
+        assert_eq!(fix_rotate_name(&raw, ""), "mariadb-bin.000001");
+        assert_eq!(
+            fix_rotate_name(b"mariadb-bin.000003", ""),
+            "mariadb-bin.000003"
         );
         assert_eq!(
             Position {

@@ -271,20 +271,25 @@ async fn run_inner(ctx: UnitCtx, mut cancel: watch::Receiver<bool>) -> Result<()
                 .find(|i| i.source_id == source_id)
                 .and_then(|i| i.meta.clone())
                 .unwrap_or_default();
-            if meta.binlog_name.is_empty() {
+            if meta.binlog_name.is_empty() && meta.binlog_gtid.trim().is_empty() {
                 return Err(UnitError::new(
                     code::UNIT_CONFIG,
                     "internal",
                     format!(
-                        "no checkpoint for task {} and its mysql-instances meta has no binlog-name",
+                        "no checkpoint for task {} and its mysql-instances meta has neither binlog-name nor binlog-gtid",
                         task.name
                     ),
                 )
-                .workaround("Set meta.binlog-name and meta.binlog-pos for the source (SHOW MASTER STATUS on the upstream gives them); GTID-only starts are not supported yet."));
+                .workaround("Set meta.binlog-name and meta.binlog-pos (SHOW MASTER STATUS on the upstream), or meta.binlog-gtid (SELECT @@gtid_binlog_pos)."));
             }
+            // An empty file name means "start after meta.binlog-gtid".
             let pos = Position {
                 file: meta.binlog_name.clone(),
-                pos: u64::from(meta.binlog_pos.max(4)),
+                pos: if meta.binlog_name.is_empty() {
+                    4
+                } else {
+                    u64::from(meta.binlog_pos.max(4))
+                },
             };
             tracing::info!(start = %pos, "first run: starting from the task's meta");
             (
@@ -424,11 +429,18 @@ impl Unit {
             u.code = code::BINLOG_READ;
             u
         };
-        let mut stream = binlog::open(self.up_opts.clone(), server_id, &start, false)
-            .await
-            .map_err(|e| up_err("open the upstream binlog stream", &e))?;
+        let opened = if start.file.is_empty() {
+            let state = gtid_string(&self.gtids);
+            tracing::info!(gtid = %state, "starting after the meta's GTID");
+            binlog::open_gtid(self.up_opts.clone(), server_id, &state).await
+        } else {
+            binlog::open(self.up_opts.clone(), server_id, &start, false).await
+        };
+        let mut stream = opened.map_err(|e| up_err("open the upstream binlog stream", &e))?;
         let mut cur_file = start.file.clone();
         let mut in_txn = false;
+        // Started after a GTID: the position is unknown until the first event group begins.
+        let mut gtid_start_pending = start.file.is_empty();
         loop {
             if *cancel.borrow() {
                 return Ok(());
@@ -464,6 +476,24 @@ impl Unit {
             let decoded = binlog::decode(&ev, &cur_file).map_err(|e| {
                 UnitError::new(code::BINLOG_READ, "upstream", "decode a binlog event").cause(e)
             })?;
+            if gtid_start_pending {
+                match &decoded {
+                    Decoded::Rotate(p) => cur_file = p.file.clone(),
+                    Decoded::Gtid(_) if log_pos > 0 && !cur_file.is_empty() => {
+                        gtid_start_pending = false;
+                        let size = u64::from(ev.header().event_size());
+                        self.committed = Position {
+                            file: cur_file.clone(),
+                            pos: log_pos.saturating_sub(size),
+                        };
+                        tracing::info!(position = %self.committed, "GTID start resolved to a position");
+                    }
+                    _ => continue,
+                }
+                if gtid_start_pending {
+                    continue;
+                }
+            }
             match decoded {
                 Decoded::Rotate(p) => {
                     cur_file = p.file.clone();

@@ -179,9 +179,10 @@ fn task_yaml(down: &MariaDb, file: &str, pos: u64, ignore: &str, syncer: &str) -
     format!(
         "name: shop-sync\ntask-mode: incremental\nmeta-schema: dm_meta\n\
 target-database:\n  host: 127.0.0.1\n  port: {}\n  user: root\n  password: ''\n\
-mysql-instances:\n  - source-id: mariadb-01\n    meta:\n      binlog-name: {file}\n      binlog-pos: {pos}\n    block-allow-list: shop-only\n    route-rules: [archive]\n    syncer-config-name: global\n\
+mysql-instances:\n  - source-id: mariadb-01\n    meta:\n      binlog-name: {file}\n      binlog-pos: {pos}\n    block-allow-list: shop-only\n    route-rules: [archive]\n    filter-rules: [keep-ledger]\n    syncer-config-name: global\n\
 block-allow-list:\n  shop-only:\n    do-dbs: [shop]\n{ignore}\
 routes:\n  archive:\n    schema-pattern: shop\n    table-pattern: orders_archive\n    target-schema: shop\n    target-table: orders_history\n\
+filters:\n  keep-ledger:\n    schema-pattern: shop\n    table-pattern: ledger\n    events: [delete]\n    action: Ignore\n\
 syncers:\n  global:\n    worker-count: {syncer}\n    batch: 50\n",
         down.port
     )
@@ -252,6 +253,10 @@ fn cluster_replicates_and_survives_pause_stop_kill_and_master_restart() {
             "CREATE TABLE shop.orders_archive (id BIGINT PRIMARY KEY, customer_id INT, order_no VARCHAR(32), amount DOUBLE, UNIQUE KEY uk_no (order_no))",
             "CREATE TABLE shop.audit_log (id INT PRIMARY KEY AUTO_INCREMENT, msg TEXT)",
             "CREATE TABLE shop.events (kind VARCHAR(16), note VARCHAR(64))",
+            "CREATE TABLE shop.ledger (id INT PRIMARY KEY, amount INT)",
+            "INSERT INTO shop.ledger VALUES (1, 10), (2, 20), (3, 30)",
+            "UPDATE shop.ledger SET amount = 21 WHERE id = 2",
+            "DELETE FROM shop.ledger WHERE id = 1",
             "CREATE TABLE shop.tmp_items (id INT PRIMARY KEY, label VARCHAR(20))",
             "RENAME TABLE shop.tmp_items TO shop.items",
             "CREATE TABLE shop.dropme (id INT)",
@@ -279,6 +284,18 @@ fn cluster_replicates_and_survives_pause_stop_kill_and_master_restart() {
     assert_eq!(st["unit"], "Sync", "{st:#}");
     assert_eq!(st["sync"]["synced"], true, "{st:#}");
     assert_same(&u, &d, "after the first writes");
+    // The binlog filter ignores DELETEs on shop.ledger: the deleted row stays downstream.
+    assert_eq!(
+        contents(&d, "shop.ledger").map(|r| r.len()),
+        Some(3),
+        "filter: deletes on ledger are ignored"
+    );
+    assert_eq!(contents(&u, "shop.ledger").map(|r| r.len()), Some(2));
+    assert_eq!(
+        contents(&d, "shop.ledger").unwrap()[1],
+        vec![Some("'2'".to_string()), Some("'21'".to_string())],
+        "filter: updates on ledger still replicate"
+    );
     let summary = dmctl(&addr, &["query-status"]).json();
     assert_eq!(summary["tasks"][0]["taskName"], "shop-sync", "{summary:#}");
     assert_eq!(summary["tasks"][0]["taskStatus"], "Running", "{summary:#}");

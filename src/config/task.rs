@@ -1198,6 +1198,30 @@ impl TaskConfig {
         serde_norway::to_string(&c).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
 
+    /// The task without the instances of `gone` (stop-task -s): global rules no remaining
+    /// instance refers to are dropped too, so the result still passes DM's unused-global check.
+    pub fn without_sources(&self, gone: &[String]) -> TaskConfig {
+        let mut c = self.clone();
+        c.mysql_instances
+            .retain(|i| i.as_ref().is_some_and(|i| !gone.contains(&i.source_id)));
+        let insts: Vec<MySqlInstance> = c.mysql_instances.iter().flatten().cloned().collect();
+        let uses = |f: &dyn Fn(&MySqlInstance) -> Vec<String>| -> BTreeSet<String> {
+            insts.iter().flat_map(f).collect()
+        };
+        let routes = uses(&|i| i.route_rules.clone());
+        let filters = uses(&|i| i.filter_rules.clone());
+        let maps = uses(&|i| i.column_mapping_rules.clone());
+        let exprs = uses(&|i| i.expression_filters.clone());
+        let lists = uses(&|i| vec![i.block_allow_list.clone(), i.black_white_list.clone()]);
+        c.routes.retain(|k, _| routes.contains(k));
+        c.filters.retain(|k, _| filters.contains(k));
+        c.column_mappings.retain(|k, _| maps.contains(k));
+        c.expression_filter.retain(|k, _| exprs.contains(k));
+        c.block_allow_list.retain(|k, _| lists.contains(k));
+        c.black_white_list.retain(|k, _| lists.contains(k));
+        c
+    }
+
     /// The normalised config as YAML with the password DM-encrypted: what the master hands a
     /// worker (it loads again to the same config, and no plaintext crosses the wire).
     pub fn to_yaml_sealed(&self) -> String {

@@ -265,6 +265,64 @@ impl Master for MasterService {
             return ok(fail(report.to_dm_json(10, 10)));
         }
         let new_sources: Vec<String> = precheck_targets.into_iter().map(|(s, _)| s).collect();
+        // Adding sources to a running task (start-task -s NEW): the fields update-task cannot
+        // change must be what the task already runs with; the stored config becomes the old one
+        // plus the new instances (their rules added), so a later update-task still sees any rule
+        // change for the running sources.
+        let mut to_store = cfg.clone();
+        {
+            let st = self.sched.lock();
+            if let Some(old) = st.tasks.get(&cfg.name).and_then(|t| t.cfg.as_ref())
+                && !st.task_sources(&cfg.name).is_empty()
+            {
+                let mut old_cmp = old.clone();
+                old_cmp.mysql_instances.retain(|i| {
+                    i.as_ref()
+                        .is_some_and(|i| !new_sources.contains(&i.source_id))
+                });
+                let diff = non_updatable_changes(&old_cmp, &cfg.without_sources(&new_sources));
+                if !diff.is_empty() {
+                    return ok(fail(format!(
+                        "task {} already runs on {:?} with a different config (changed: {}); update or stop it before adding sources",
+                        cfg.name,
+                        st.task_sources(&cfg.name),
+                        diff.join(", ")
+                    )));
+                }
+                let mut merged = old.clone();
+                for i in cfg
+                    .instances()
+                    .filter(|i| new_sources.contains(&i.source_id))
+                {
+                    merged.mysql_instances.push(Some(i.clone()));
+                }
+                for (k, v) in &cfg.routes {
+                    merged.routes.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+                for (k, v) in &cfg.filters {
+                    merged.filters.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+                for (k, v) in &cfg.column_mappings {
+                    merged
+                        .column_mappings
+                        .entry(k.clone())
+                        .or_insert_with(|| v.clone());
+                }
+                for (k, v) in &cfg.expression_filter {
+                    merged
+                        .expression_filter
+                        .entry(k.clone())
+                        .or_insert_with(|| v.clone());
+                }
+                for (k, v) in &cfg.block_allow_list {
+                    merged
+                        .block_allow_list
+                        .entry(k.clone())
+                        .or_insert_with(|| v.clone());
+                }
+                to_store = merged;
+            }
+        }
         {
             let mut st = self.sched.lock();
             let rev = st
@@ -275,7 +333,7 @@ impl Master for MasterService {
             // Stored normalised, password DM-encrypted: a restarted master needs no `${ENV}`.
             let rec = TaskRecord {
                 name: cfg.name.clone(),
-                yaml: cfg.to_yaml_sealed(),
+                yaml: to_store.to_yaml_sealed(),
                 config_rev: rev,
             };
             let mut ops = vec![(
@@ -315,7 +373,7 @@ impl Master for MasterService {
                 cfg.name.clone(),
                 TaskEntry {
                     rec,
-                    cfg: Some(cfg.clone()),
+                    cfg: Some(to_store),
                     error: String::new(),
                 },
             );
@@ -414,6 +472,19 @@ impl Master for MasterService {
             if expect.is_none() && st.task_sources(&req.name).is_empty() {
                 st.tasks.remove(&req.name);
                 ops.push((store::TASKS, req.name.clone(), None));
+            } else if expect.is_none()
+                && let Some(t) = st.tasks.get_mut(&req.name)
+                && let Some(cfg) = t.cfg.as_ref()
+            {
+                // stop-task -s SRC: the source leaves the task's stored config as well.
+                let rest = cfg.without_sources(&sources);
+                t.rec.yaml = rest.to_yaml_sealed();
+                t.cfg = Some(rest);
+                ops.push((
+                    store::TASKS,
+                    req.name.clone(),
+                    Some(serde_json::to_string(&t.rec).unwrap_or_default()),
+                ));
             }
             if let Err(e) = self.sched.store.write(&ops) {
                 return ok(fail(e.to_string()));

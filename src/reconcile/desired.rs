@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::model::{DesiredState, DesiredStage, FileError, Policy};
+use super::model::{DesiredStage, DesiredState, FileError, Policy};
 
 /// Loads every `*.yaml`/`*.yml` under `dir` (recursively) and `reconcile.yaml` at its root.
 pub fn load_dir(dir: &Path) -> DesiredState {

@@ -9,6 +9,7 @@
 //! documents which change needs which transition; the planner's tests keep the two in
 //! agreement.
 
+pub mod admin;
 pub mod apply;
 pub mod desired;
 pub mod diff;
@@ -16,3 +17,4 @@ pub mod live;
 pub mod model;
 pub mod output;
 pub mod plan;
+pub mod watch;

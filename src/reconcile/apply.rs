@@ -862,7 +862,13 @@ mod tests {
             source: source.into(),
             worker: "w".into(),
         };
-        let cases: Vec<(bool, &str, Vec<pb::CommonWorkerResponse>, Result<(), &str>)> = vec![
+        type Case<'a> = (
+            bool,
+            &'a str,
+            Vec<pb::CommonWorkerResponse>,
+            Result<(), &'a str>,
+        );
+        let cases: Vec<Case> = vec![
             (true, "", vec![], Ok(())),
             (
                 false,

@@ -15,6 +15,16 @@ const SINGLE_DASH_LONG: &[&str] = &[
     "source",
     "worker",
     "more",
+    "out",
+    "detailed-exitcode",
+    "output",
+    "yes",
+    "auto-approve",
+    "timeout",
+    "interval",
+    "admin-addr",
+    "debounce",
+    "verbose",
 ];
 
 /// Global flags that take a value in the next argument (so that argument is not the command).

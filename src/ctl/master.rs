@@ -573,7 +573,7 @@ pub fn get_config(a: &GetConfigArgs, t: &Target) -> u8 {
 }
 
 /// Writes a file readable by its owner only (it may hold a masked or encrypted password).
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);

@@ -4,8 +4,9 @@
 //! (DM's `argsNeedAdjust`), the `encrypt`/`decrypt` subcommands, `help [command]`, the seed's
 //! `-w` accepted wherever DM v2 takes `-s`, the cluster commands of [`master`] (each one
 //! `pb.Master` RPC, printed as DM prints it, see [`jsonpb`]), `check-task`, and the interactive
-//! shell ([`interactive`]) when only `--master-addr` is given. Commands print results on stdout
-//! and return the exit code (0 result true, 1 result false / unreachable / bad file, 2 usage);
+//! shell ([`interactive`]) when only `--master-addr` is given, and the declarative `plan`,
+//! `apply` and `reconcile` of [`reconcile`] (a directory of task files is the desired state).
+//! Commands print results on stdout and return the exit code (0 result true, 1 result false / unreachable / bad file, 2 usage);
 //! they never print a password and never exit the process themselves.
 
 pub mod args;
@@ -14,6 +15,7 @@ pub mod client;
 pub mod interactive;
 pub mod jsonpb;
 pub mod master;
+pub mod reconcile;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -132,6 +134,24 @@ pub enum Command {
         override_usage = "offline-member <--master/--worker | --type master|worker> <--name master-name/worker-name>"
     )]
     OfflineMember(master::OfflineMemberArgs),
+    /// Shows what `apply` would change to make the cluster match a directory of task files.
+    #[command(
+        name = "plan",
+        override_usage = "plan <DIR> [--out FILE] [--detailed-exitcode] [--output text|json]"
+    )]
+    Plan(reconcile::PlanArgs),
+    /// Makes the cluster match a directory (plan, confirm, apply) or applies a saved plan.
+    #[command(
+        name = "apply",
+        override_usage = "apply <DIR | PLANFILE> [--yes] [--output text|json] [--timeout 60s]"
+    )]
+    Apply(reconcile::ApplyArgs),
+    /// Keeps the cluster matching a directory: watches it, resyncs every interval.
+    #[command(
+        name = "reconcile",
+        override_usage = "reconcile <DIR> [--interval 30s] [--admin-addr 127.0.0.1:PORT] [--debounce 500ms]"
+    )]
+    Reconcile(reconcile::ReconcileArgs),
 }
 
 /// Runs dmctl with the process arguments (program name first).
@@ -248,6 +268,9 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         Some(Command::GetConfig(a)) => master::get_config(&a, &t),
         Some(Command::ListMember(a)) => master::list_member(&a, &t),
         Some(Command::OfflineMember(a)) => master::offline_member(&a, &t),
+        Some(Command::Plan(a)) => reconcile::run_plan(&a, &t),
+        Some(Command::Apply(a)) => reconcile::run_apply(&a, &t),
+        Some(Command::Reconcile(a)) => reconcile::run_reconcile(&a, &t),
         None => {
             use clap::CommandFactory;
             let _ = Cli::command().print_help();

@@ -9,7 +9,12 @@
 //! documents which change needs which transition; the planner's tests keep the two in
 //! agreement.
 
+pub mod admin;
+pub mod apply;
 pub mod desired;
 pub mod diff;
+pub mod live;
 pub mod model;
+pub mod output;
 pub mod plan;
+pub mod watch;

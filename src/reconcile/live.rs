@@ -1,0 +1,465 @@
+//! Live state: what the master has, read with as few RPCs as possible.
+//!
+//! Called by the dmctl `plan`/`apply`/`reconcile` commands and by [`super::watch`] at the start
+//! of every round, and by [`super::apply`] before a saved plan runs. One `QueryStatus` (no task
+//! name: every task on every source) gives the tasks and their stages, one
+//! `OperateSource{ShowSource}` the sources, then one `GetCfg` per task (up to
+//! [`CONFIG_CONCURRENCY`] in flight on one channel) the stored configs with the master's
+//! password fingerprint. It only reads: it never changes the master, and never sees a password
+//! (the master masks it; only the salted fingerprint comes back).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::transport::Channel;
+
+use super::model::{FINGERPRINT_COMMENT, LiveState, LiveSubtask, LiveTask};
+use crate::config;
+use crate::pb;
+use crate::pb::master_client::MasterClient;
+
+/// How many `GetCfg` calls run at once.
+pub const CONFIG_CONCURRENCY: usize = 32;
+
+/// How long connecting to the master may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The master could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("can not connect to master {addr}: {why}")]
+    Connect { addr: String, why: String },
+    #[error("master {addr} did not answer {what} within {timeout:?}")]
+    Timeout {
+        addr: String,
+        what: &'static str,
+        timeout: Duration,
+    },
+    #[error("master {addr} returned an error for {what}: {status}")]
+    Status {
+        addr: String,
+        what: &'static str,
+        status: String,
+    },
+    #[error("master {addr}: {what} failed: {msg}")]
+    Refused {
+        addr: String,
+        what: &'static str,
+        msg: String,
+    },
+    #[error("can not start the async runtime: {0}")]
+    Runtime(String),
+}
+
+/// How many RPCs a fetch made (the status calls must not grow with the number of tasks).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveStats {
+    pub status_calls: u64,
+    pub source_calls: u64,
+    pub config_calls: u64,
+}
+
+/// A fetch's result: the state, the RPC counts, and the sources whose worker did not answer
+/// (their subtasks are missing from the state).
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    pub state: LiveState,
+    pub stats: LiveStats,
+    pub unreachable_sources: Vec<String>,
+}
+
+/// A connected master client (one channel, cloned per call).
+#[derive(Debug, Clone)]
+pub struct MasterConn {
+    pub addr: String,
+    pub timeout: Duration,
+    pub client: MasterClient<Channel>,
+}
+
+impl MasterConn {
+    /// Connects to `addr` (host:port or a URL); `timeout` bounds every later RPC.
+    pub async fn connect(addr: &str, timeout: Duration) -> Result<MasterConn, LiveError> {
+        let url = if addr.contains("://") {
+            addr.to_string()
+        } else {
+            format!("http://{addr}")
+        };
+        let endpoint = Channel::from_shared(url).map_err(|e| LiveError::Connect {
+            addr: addr.into(),
+            why: e.to_string(),
+        })?;
+        let channel = endpoint
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(timeout)
+            .connect()
+            .await
+            .map_err(|e| LiveError::Connect {
+                addr: addr.into(),
+                why: cause_chain(&e),
+            })?;
+        Ok(MasterConn {
+            addr: addr.to_string(),
+            timeout,
+            client: MasterClient::new(channel),
+        })
+    }
+
+    /// Runs one RPC with the timeout, mapping transport errors.
+    pub async fn call<T, F, Fut>(&self, what: &'static str, f: F) -> Result<T, LiveError>
+    where
+        F: FnOnce(MasterClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        match tokio::time::timeout(self.timeout, f(self.client.clone())).await {
+            Err(_) => Err(LiveError::Timeout {
+                addr: self.addr.clone(),
+                what,
+                timeout: self.timeout,
+            }),
+            Ok(Err(status)) if status.code() == tonic::Code::Unavailable => {
+                Err(LiveError::Connect {
+                    addr: self.addr.clone(),
+                    why: status.message().to_string(),
+                })
+            }
+            Ok(Err(status)) => Err(LiveError::Status {
+                addr: self.addr.clone(),
+                what,
+                status: status.message().to_string(),
+            }),
+            Ok(Ok(r)) => Ok(r.into_inner()),
+        }
+    }
+}
+
+/// The causes under a transport error ("tcp connect error: Connection refused …").
+fn cause_chain(e: &tonic::transport::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = std::error::Error::source(e);
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = cause.source();
+    }
+    if parts.is_empty() {
+        e.to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
+/// Reads the master's live state (blocking; builds its own runtime).
+pub fn fetch(addr: &str, timeout: Duration) -> Result<LiveState, LiveError> {
+    fetch_counted(addr, timeout).map(|f| f.state)
+}
+
+/// Like [`fetch`], with the RPC counts.
+pub fn fetch_counted(addr: &str, timeout: Duration) -> Result<Fetched, LiveError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| LiveError::Runtime(e.to_string()))?;
+    rt.block_on(async {
+        let conn = MasterConn::connect(addr, timeout).await?;
+        fetch_with(&conn).await
+    })
+}
+
+/// Reads the live state over an existing connection.
+pub async fn fetch_with(conn: &MasterConn) -> Result<Fetched, LiveError> {
+    let mut stats = LiveStats::default();
+    let status_req = pb::QueryStatusListRequest {
+        name: String::new(),
+        sources: vec![],
+    };
+    let source_req = pb::OperateSourceRequest {
+        op: pb::SourceOp::ShowSource as i32,
+        config: vec![],
+        source_id: vec![],
+    };
+    let (status, shown) = tokio::join!(
+        conn.call("query-status", |mut c| async move {
+            c.query_status(status_req).await
+        }),
+        conn.call("operate-source show", |mut c| async move {
+            c.operate_source(source_req).await
+        }),
+    );
+    stats.status_calls += 1;
+    stats.source_calls += 1;
+    let status = status?;
+    let shown = shown?;
+    if !status.result {
+        return Err(LiveError::Refused {
+            addr: conn.addr.clone(),
+            what: "query-status",
+            msg: status.msg,
+        });
+    }
+    if !shown.result {
+        return Err(LiveError::Refused {
+            addr: conn.addr.clone(),
+            what: "operate-source show",
+            msg: shown.msg,
+        });
+    }
+    let (subtasks, unreachable_sources) = subtasks_from_status(&status);
+    let sources: BTreeSet<String> = shown
+        .sources
+        .iter()
+        .filter(|s| s.result && !s.source.is_empty())
+        .map(|s| s.source.clone())
+        .collect();
+
+    let sem = Arc::new(tokio::sync::Semaphore::new(CONFIG_CONCURRENCY));
+    let mut set = tokio::task::JoinSet::new();
+    for name in subtasks.keys() {
+        let (conn, sem, name) = (conn.clone(), sem.clone(), name.clone());
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let req = pb::GetCfgRequest {
+                r#type: pb::CfgType::TaskType as i32,
+                name: name.clone(),
+            };
+            let r = conn
+                .call("get-config", |mut c| async move { c.get_cfg(req).await })
+                .await;
+            (name, r)
+        });
+    }
+    let mut configs: BTreeMap<String, Result<pb::GetCfgResponse, LiveError>> = BTreeMap::new();
+    while let Some(joined) = set.join_next().await {
+        stats.config_calls += 1;
+        if let Ok((name, r)) = joined {
+            configs.insert(name, r);
+        }
+    }
+    let mut tasks = BTreeMap::new();
+    for (name, subs) in subtasks {
+        let (config, config_error, password_fingerprint) = match configs.remove(&name) {
+            Some(Ok(r)) if r.result => {
+                let (yaml, fp) = split_fingerprint(&r.cfg);
+                match config::parse_task(yaml.as_bytes()) {
+                    Ok(l) => (Some(l.config), None, fp),
+                    Err(e) => (None, Some(e.to_string()), fp),
+                }
+            }
+            Some(Ok(r)) => (None, Some(r.msg), None),
+            Some(Err(e @ LiveError::Connect { .. })) => return Err(e),
+            Some(Err(e)) => (None, Some(e.to_string()), None),
+            None => (None, Some("get-config did not finish".into()), None),
+        };
+        tasks.insert(
+            name.clone(),
+            LiveTask {
+                name,
+                config,
+                config_error,
+                password_fingerprint,
+                subtasks: subs,
+            },
+        );
+    }
+    Ok(Fetched {
+        state: LiveState { tasks, sources },
+        stats,
+        unreachable_sources,
+    })
+}
+
+/// DM's stage name of a `pb::Stage` value ("" for 0 or an unknown value).
+pub fn stage_name(v: i32) -> String {
+    match pb::Stage::try_from(v) {
+        Ok(pb::Stage::InvalidStage) | Err(_) => String::new(),
+        Ok(s) => s.as_str_name().to_string(),
+    }
+}
+
+/// A subtask's error text: the first error's code and message, the others counted.
+pub fn error_text(r: &Option<pb::ProcessResult>) -> Option<String> {
+    let errors = &r.as_ref()?.errors;
+    let first = errors.first()?;
+    let mut text = if first.err_code != 0 {
+        format!("[code={}] {}", first.err_code, first.message)
+    } else {
+        first.message.clone()
+    };
+    if !first.raw_cause.is_empty() {
+        text.push_str(&format!(": {}", first.raw_cause));
+    }
+    if errors.len() > 1 {
+        text.push_str(&format!(" (and {} more)", errors.len() - 1));
+    }
+    Some(text)
+}
+
+/// Tasks and their subtasks from one query-status answer, plus the sources that did not
+/// answer. Subtasks are in source order.
+pub fn subtasks_from_status(
+    resp: &pb::QueryStatusListResponse,
+) -> (BTreeMap<String, Vec<LiveSubtask>>, Vec<String>) {
+    let mut tasks: BTreeMap<String, Vec<LiveSubtask>> = BTreeMap::new();
+    let mut unreachable = Vec::new();
+    for src in &resp.sources {
+        let source = src
+            .source_status
+            .as_ref()
+            .map(|s| s.source.clone())
+            .unwrap_or_default();
+        if !src.result {
+            unreachable.push(source.clone());
+        }
+        for st in &src.sub_task_status {
+            if st.name.is_empty() {
+                continue;
+            }
+            tasks.entry(st.name.clone()).or_default().push(LiveSubtask {
+                source: source.clone(),
+                stage: stage_name(st.stage),
+                error: error_text(&st.result),
+            });
+        }
+    }
+    for subs in tasks.values_mut() {
+        subs.sort_by(|a, b| a.source.cmp(&b.source));
+    }
+    (tasks, unreachable)
+}
+
+/// Splits get-config's task YAML into the YAML and the fingerprint of its comment line.
+pub fn split_fingerprint(cfg: &str) -> (String, Option<String>) {
+    let mut fp = None;
+    let mut yaml = String::with_capacity(cfg.len());
+    for line in cfg.lines() {
+        match line.strip_prefix(FINGERPRINT_COMMENT) {
+            Some(rest) if fp.is_none() => fp = Some(rest.trim().to_string()),
+            _ => {
+                yaml.push_str(line);
+                yaml.push('\n');
+            }
+        }
+    }
+    (yaml, fp.filter(|f| !f.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(name: &str, stage: pb::Stage, err: Option<&str>) -> pb::SubTaskStatus {
+        pb::SubTaskStatus {
+            name: name.into(),
+            stage: stage as i32,
+            result: err.map(|m| pb::ProcessResult {
+                is_canceled: false,
+                errors: vec![pb::ProcessError {
+                    err_code: 36069,
+                    message: m.into(),
+                    ..Default::default()
+                }],
+                detail: vec![],
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn src(id: &str, result: bool, subs: Vec<pb::SubTaskStatus>) -> pb::QueryStatusResponse {
+        pb::QueryStatusResponse {
+            result,
+            msg: String::new(),
+            source_status: Some(pb::SourceStatus {
+                source: id.into(),
+                ..Default::default()
+            }),
+            sub_task_status: subs,
+        }
+    }
+
+    #[test]
+    fn status_gives_each_task_its_subtasks_stages_and_errors() {
+        use pb::Stage::*;
+        let resp = pb::QueryStatusListResponse {
+            result: true,
+            msg: String::new(),
+            sources: vec![
+                src(
+                    "s2",
+                    true,
+                    vec![sub("a", Running, None), sub("b", Paused, Some("boom"))],
+                ),
+                src("s1", true, vec![sub("a", Paused, None)]),
+                src("s3", false, vec![]),
+                src("s4", true, vec![sub("c", InvalidStage, None)]),
+            ],
+        };
+        let (tasks, unreachable) = subtasks_from_status(&resp);
+        let s = |source: &str, stage: &str, error: Option<&str>| LiveSubtask {
+            source: source.into(),
+            stage: stage.into(),
+            error: error.map(str::to_string),
+        };
+        let cases: &[(&str, Vec<LiveSubtask>)] = &[
+            ("a", vec![s("s1", "Paused", None), s("s2", "Running", None)]),
+            ("b", vec![s("s2", "Paused", Some("[code=36069] boom"))]),
+            ("c", vec![s("s4", "", None)]),
+        ];
+        for (name, want) in cases {
+            assert_eq!(tasks.get(*name), Some(want), "{name}");
+        }
+        assert_eq!(tasks.len(), 3);
+        assert_eq!(unreachable, vec!["s3".to_string()]);
+    }
+
+    #[test]
+    fn fingerprint_comment_is_split_from_the_yaml() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            (
+                "name: t\n# dm-rs password-fingerprint: ab:cd\n",
+                "name: t\n",
+                Some("ab:cd"),
+            ),
+            ("name: t\n", "name: t\n", None),
+            (
+                "name: t\n# dm-rs password-fingerprint: \n",
+                "name: t\n",
+                None,
+            ),
+            (
+                "# other comment\nname: t",
+                "# other comment\nname: t\n",
+                None,
+            ),
+        ];
+        for (input, yaml, fp) in cases {
+            let (y, f) = split_fingerprint(input);
+            assert_eq!(y, *yaml, "{input:?}");
+            assert_eq!(f.as_deref(), *fp, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn stage_names_are_dm_names() {
+        let cases = [
+            (pb::Stage::Running as i32, "Running"),
+            (pb::Stage::Paused as i32, "Paused"),
+            (0, ""),
+            (99, ""),
+        ];
+        for (v, want) in cases {
+            assert_eq!(stage_name(v), want);
+        }
+    }
+
+    #[test]
+    fn unreachable_master_is_named_in_the_error() {
+        let e = fetch("127.0.0.1:1", Duration::from_secs(2)).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("can not connect to master 127.0.0.1:1: "),
+            "{text}"
+        );
+    }
+}

@@ -470,6 +470,7 @@ async fn run_step(conn: &MasterConn, step: &Step, opts: &ApplyOptions) -> Result
                 task: yaml.clone(),
                 sources: sources.clone(),
                 remove_meta: *remove_meta,
+                dmrs_start_paused: false,
             };
             let r = conn
                 .call("start-task", |mut c| async move { c.start_task(req).await })

@@ -96,6 +96,15 @@ fn diff_paths(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &mu
 /// The fields a new task config changes that update-task cannot apply, as readable paths
 /// (e.g. `syncers.*.worker-count (mysql-instances[0] "s1")`).
 pub fn non_updatable_changes(old: &TaskConfig, new: &TaskConfig) -> Vec<String> {
+    // Passwords compare by value: the same password sealed twice reads differently.
+    let unseal = |c: &TaskConfig| {
+        let mut c = c.clone();
+        if let Some(db) = c.target_database.as_mut() {
+            db.password = db.plain_password();
+        }
+        c
+    };
+    let (old, new) = (&unseal(old), &unseal(new));
     let (Ok(mut a), Ok(mut b)) = (serde_json::to_value(old), serde_json::to_value(new)) else {
         return vec!["(the task cannot be compared)".into()];
     };
@@ -1183,9 +1192,21 @@ impl Master for MasterService {
                 Some(TaskEntry { cfg: Some(c), .. }) => {
                     // dm-rs: a salted fingerprint of the password, so the reconciler can tell
                     // whether it changed without the master ever showing it.
-                    let mut salt = [0u8; 8];
-                    let _ = getrandom::fill(&mut salt);
-                    let salt: String = salt.iter().map(|b| format!("{b:02x}")).collect();
+                    // Stable while the stored task is unchanged (a saved plan's digest must
+                    // not change between two reads), different for every stored version.
+                    let salt = {
+                        use sha2::Digest;
+                        let rec = st
+                            .tasks
+                            .get(&req.name)
+                            .map(|t| t.rec.yaml.as_str())
+                            .unwrap_or("");
+                        let h = sha2::Sha256::digest(format!("{}\u{0}{rec}", req.name).as_bytes());
+                        h.iter()
+                            .take(8)
+                            .map(|b| format!("{b:02x}"))
+                            .collect::<String>()
+                    };
                     let plain = c
                         .target_database
                         .as_ref()
@@ -1337,6 +1358,17 @@ mod tests {
         assert_eq!(
             bad,
             vec!["syncers.*.worker-count (mysql-instances[0] \"s1\")".to_string()]
+        );
+        let mut sealed = old.clone();
+        sealed.target_database.as_mut().unwrap().password = crate::password::encrypt("").unwrap();
+        assert!(
+            non_updatable_changes(&old, &sealed).is_empty(),
+            "same password, sealed"
+        );
+        sealed.target_database.as_mut().unwrap().password = crate::password::encrypt("x").unwrap();
+        assert_eq!(
+            non_updatable_changes(&old, &sealed),
+            vec!["target-database.password".to_string()]
         );
         let mut port = old.clone();
         port.target_database.as_mut().unwrap().port = 3307;

@@ -496,13 +496,13 @@ fn apply_runs_every_step_kind_and_isolates_failures() {
     let out = dmctl(&addr, &["apply", &empty.display().to_string()]);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("pass --yes"), "{}", out.stderr);
-    // plan of a directory with nothing to change: 0 even with --detailed-exitcode.
+    // plan of an empty directory: an error (never "delete everything"), exit 1.
     let out = dmctl(
         &addr,
         &["plan", &empty.display().to_string(), "--detailed-exitcode"],
     );
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("Plan: 0 to create"), "{}", out.stdout);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("no task or source files"), "{}", out.stdout);
     drop(master);
 }
 

@@ -502,7 +502,11 @@ fn apply_runs_every_step_kind_and_isolates_failures() {
         &["plan", &empty.display().to_string(), "--detailed-exitcode"],
     );
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("no task or source files"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("no task or source files"),
+        "{}",
+        out.stdout
+    );
     drop(master);
 }
 

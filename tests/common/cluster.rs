@@ -16,7 +16,7 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn spawn(bin: &str, args: &[String], log: PathBuf, name: &str) -> Proc {
+    pub fn spawn(bin: &str, args: &[String], log: PathBuf, name: &str) -> Proc {
         let out = std::fs::File::create(&log).expect("create log file");
         let err = out.try_clone().expect("clone log file");
         let mut cmd = Command::new(bin);

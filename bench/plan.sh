@@ -42,6 +42,8 @@ source-id: bench-src
 from: {host: 127.0.0.1, port: $DEAD, user: root, password: ''}
 YAML
 "${CTL[@]}" operate-source create "$WORK/tasks/source.yaml" >/dev/null
+# The desired state says paused, as the master holds them: the plan has nothing to do.
+printf 'tasks:\n  - name: "*"\n    stage: paused\n' >"$WORK/tasks/reconcile.yaml"
 
 gen_task() { # name
   cat <<YAML

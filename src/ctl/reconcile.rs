@@ -176,7 +176,20 @@ pub fn run_plan(a: &PlanArgs, t: &Target) -> u8 {
         return FAIL;
     }
     if a.output == "json" {
-        println!("{}", output::plan_json(&p));
+        // The printed document also says how many master calls the live state took.
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&output::plan_json(&p)).unwrap_or_default();
+        if let Some(o) = doc.as_object_mut() {
+            o.insert(
+                "live_stats".into(),
+                serde_json::json!({
+                    "status_calls": fetched.stats.status_calls,
+                    "source_calls": fetched.stats.source_calls,
+                    "config_calls": fetched.stats.config_calls,
+                }),
+            );
+        }
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         print!("{}", output::plan_text(&p, style(a.verbose)));
         if let Some(out) = &a.out {

@@ -98,4 +98,7 @@ echo "quickstart: \$ dmctl query-status shop"
 $CTL query-status shop
 echo "quickstart: downstream now holds (orders_archive is routed to orders_history; audit_log is not replicated):"
 $DOWN -e "SELECT * FROM shop.orders; SELECT * FROM shop.orders_history; SHOW TABLES FROM shop;"
+echo "quickstart: \$ dmctl plan examples/tasks   (the directory is the desired state: nothing to change)"
+$CTL plan examples/tasks
 echo "quickstart: try it: $CTL pause-task shop | resume-task shop | query-status | list-member"
+echo "quickstart:         $CTL reconcile examples/tasks   (then edit examples/tasks/shop.yaml)"

@@ -292,8 +292,7 @@ fn pk_of(t: &TargetTable, r: &[Value]) -> Vec<Value> {
 
 /// DM's "compact" + "multiple rows" (RFC 20211008): each row's changes in the batch reduce to
 /// its final state — gone, or this image — written as one `DELETE … WHERE pk IN (…)` and one
-/// multi-row `REPLACE`. Deletes go first: a row that ends up present is written by REPLACE,
-/// which also clears any row its unique keys collide with.
+/// multi-row upsert (`INSERT … ON DUPLICATE KEY UPDATE`). Deletes go first.
 fn compact(t: &TargetTable, changes: &[&Change], sql: &mut String) {
     let mut order: Vec<Vec<Value>> = Vec::new();
     let mut fin: HashMap<Vec<Value>, Option<&[Value]>> = HashMap::new();
@@ -352,8 +351,34 @@ fn compact(t: &TargetTable, changes: &[&Change], sql: &mut String) {
         sql.push_str(");\n");
     }
     for chunk in upserts.chunks(1000) {
-        dml::insert_sql(t, chunk, true, sql);
+        upsert_sql(t, chunk, sql);
         sql.push_str(";\n");
+    }
+}
+
+/// `INSERT … ON DUPLICATE KEY UPDATE c = VALUES(c), …` (DM's safe-mode form since its RFC
+/// 20211008): an existing row is updated in place, which costs the downstream less than
+/// REPLACE's delete + insert.
+fn upsert_sql(t: &TargetTable, rows: &[&[Value]], sql: &mut String) {
+    let before = sql.len();
+    dml::insert_sql(t, rows, false, sql);
+    if sql.len() == before {
+        return;
+    }
+    sql.push_str(" ON DUPLICATE KEY UPDATE ");
+    let mut first = true;
+    for (i, c) in t.columns.iter().enumerate() {
+        if rows.iter().all(|r| r.get(i).is_none_or(|v| v.is_missing())) {
+            continue;
+        }
+        if !first {
+            sql.push(',');
+        }
+        first = false;
+        dml::quote_ident(c, sql);
+        sql.push_str("=VALUES(");
+        dml::quote_ident(c, sql);
+        sql.push(')');
     }
 }
 

@@ -315,11 +315,26 @@ fn plan_and_apply_take_a_directory_through_every_transition() {
     assert_eq!(stages(&addr, "t2"), vec!["Running", "Running"]);
     std::fs::remove_file(dir.join("broken.yaml")).unwrap();
 
+    // create a task the policy wants paused: it is created Paused (never runs).
+    write(
+        &dir,
+        "reconcile.yaml",
+        "prune: true\ntasks:\n  - name: t3\n    stage: paused\n",
+    );
+    let t3 = task_yaml(&spec(&one, &["log"], 4)).replace("name: t1", "name: t3");
+    write(&dir, "t3.yaml", &t3);
+    let out = dmctl(&addr, &["apply", &dirs, "--yes"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(stages(&addr, "t3"), vec!["Paused"]);
+    std::fs::remove_file(dir.join("t3.yaml")).unwrap();
+    write(&dir, "reconcile.yaml", "prune: true\n");
+
     // delete with prune.
     std::fs::remove_file(dir.join("t2.yaml")).unwrap();
     let out = dmctl(&addr, &["apply", &dirs, "--yes"]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(stages(&addr, "t2").is_empty());
+    assert!(stages(&addr, "t3").is_empty());
     assert_eq!(stages(&addr, "t1"), vec!["Running"]);
     drop(master);
 }

@@ -313,14 +313,25 @@ async fn run_task(conn: &MasterConn, tp: &TaskPlan, opts: &ApplyOptions) -> Task
     let _enter = span.enter();
     // Sources paused by this plan and not resumed yet (for the update-task rollback).
     let mut paused: Option<Vec<String>> = None;
-    for step in &tp.steps {
+    let mut skip_next = false;
+    for (i, step) in tp.steps.iter().enumerate() {
+        if std::mem::take(&mut skip_next) {
+            continue;
+        }
         let line = output::describe(step);
         if opts.cancel.is_cancelled() {
             result.outcome = Outcome::Skipped;
             result.message = Some(PREEMPTED.into());
             return result;
         }
-        match run_step(conn, step, opts).await {
+        // start-task followed by pause-task of the same sources: create the subtasks Paused
+        // at once (`start-task --paused`), so they never open a connection.
+        let start_paused = matches!(
+            (step, tp.steps.get(i + 1)),
+            (Step::StartTask { task, sources, .. }, Some(Step::PauseTask { task: t2, sources: s2 }))
+                if task == t2 && sources == s2
+        );
+        match run_step_with(conn, step, opts, start_paused).await {
             Ok(()) => {
                 tracing::info!(step = %line, "step done");
                 result.steps.push(StepResult {
@@ -328,6 +339,19 @@ async fn run_task(conn: &MasterConn, tp: &TaskPlan, opts: &ApplyOptions) -> Task
                     ok: true,
                     message: None,
                 });
+                if start_paused && let Some(next) = tp.steps.get(i + 1) {
+                    result.steps.push(StepResult {
+                        step: output::describe(next),
+                        ok: true,
+                        message: Some("created paused by start-task --paused".into()),
+                    });
+                    paused = match next {
+                        Step::PauseTask { sources, .. } => Some(sources.clone()),
+                        _ => paused,
+                    };
+                    skip_next = true;
+                    continue;
+                }
                 match step {
                     Step::PauseTask { sources, .. } => paused = Some(sources.clone()),
                     Step::ResumeTask { .. } | Step::StopTask { .. } => paused = None,
@@ -458,6 +482,15 @@ fn check_answer(
 }
 
 async fn run_step(conn: &MasterConn, step: &Step, opts: &ApplyOptions) -> Result<(), StepError> {
+    run_step_with(conn, step, opts, false).await
+}
+
+async fn run_step_with(
+    conn: &MasterConn,
+    step: &Step,
+    opts: &ApplyOptions,
+    start_paused: bool,
+) -> Result<(), StepError> {
     match step {
         Step::CreateSource { source, yaml } => create_source(conn, source, yaml, opts).await,
         Step::StartTask {
@@ -470,7 +503,7 @@ async fn run_step(conn: &MasterConn, step: &Step, opts: &ApplyOptions) -> Result
                 task: yaml.clone(),
                 sources: sources.clone(),
                 remove_meta: *remove_meta,
-                dmrs_start_paused: false,
+                dmrs_start_paused: start_paused,
             };
             let r = conn
                 .call("start-task", |mut c| async move { c.start_task(req).await })
@@ -483,7 +516,12 @@ async fn run_step(conn: &MasterConn, step: &Step, opts: &ApplyOptions) -> Result
             } else {
                 sources.clone()
             };
-            wait_stage(conn, task, &expect_sources, Expect::Running, opts).await
+            let expect = if start_paused {
+                Expect::Paused
+            } else {
+                Expect::Running
+            };
+            wait_stage(conn, task, &expect_sources, expect, opts).await
         }
         Step::PauseTask { task, sources } => {
             operate(conn, pb::TaskOp::Pause, task, sources, opts).await

@@ -2,8 +2,9 @@
 //! separate dm-worker process replicate an incremental task upstream → downstream through
 //! INSERT / UPDATE / DELETE / DDL, a routed table and a table outside the allow list; then
 //! pause / resume, stop / start from the checkpoint, kill -9 of the worker during a write
-//! burst, a master restart, and update-task's rules. Every data check compares the full
-//! contents of each table (row by row) between upstream and downstream.
+//! burst (including a table with no key: exact too), a master restart, and update-task's rules.
+//! Every data check compares the full contents of each table (row by row) between upstream and
+//! downstream. Set DMRS_KEEP_LOGS=FILE to keep the processes' logs of the kill -9 phase.
 
 mod common;
 
@@ -196,7 +197,8 @@ fn burst(up: &str, from: i64, n: i64) {
                 "BEGIN; INSERT INTO shop.customers VALUES ({i}, 'c{i}', {i}.25, NULL); \
                  UPDATE shop.customers SET balance = balance + 1 WHERE id = {}; \
                  INSERT INTO shop.orders_archive VALUES ({i}, {i}, 'B-{i}', {i}.5); \
-                 DELETE FROM shop.orders_archive WHERE id = {}; COMMIT",
+                 DELETE FROM shop.orders_archive WHERE id = {}; \
+                 INSERT INTO shop.events (kind, note) VALUES ('burst', 'n{i}'), ('burst', 'n{i}'); COMMIT",
                 i - 1,
                 i - 7
             ))
@@ -419,6 +421,16 @@ fn cluster_replicates_and_survives_pause_stop_kill_and_master_restart() {
     );
     writer.join().unwrap();
     wait_synced(&addr, "shop-sync", &u);
+    if let Ok(keep) = std::env::var("DMRS_KEEP_LOGS") {
+        let mut all = String::new();
+        for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            if e.path().extension().is_some_and(|x| x == "log") {
+                all.push_str(&format!("==== {}\n", e.path().display()));
+                all.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+        std::fs::write(keep, all).unwrap();
+    }
     assert_same_except_audit(&u, &d, "after kill -9 of the worker");
 
     // Restart dm-master: sources, tasks and stages survive.

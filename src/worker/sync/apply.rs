@@ -37,6 +37,9 @@ const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
 
 enum Job {
     Change(Change),
+    /// All rows of one binlog event for a keyless table: never split across transactions,
+    /// so a queue's committed position tells exactly which of them are downstream.
+    Group(Vec<Change>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -46,6 +49,9 @@ pub struct Applier {
     /// key → group key
     causality: HashMap<String, String>,
     pending: usize,
+    /// After a crash: per queue, the last position it committed in the previous run (same
+    /// worker count). Keyless-table changes at or before it are already downstream.
+    applied: Vec<Option<Position>>,
 }
 
 impl Applier {
@@ -66,6 +72,7 @@ impl Applier {
             let (tx, rx) = mpsc::channel(queue_size.max(1));
             let q = Queue {
                 id: i,
+                of: n,
                 conn,
                 ckpt: ckpt.clone(),
                 batch: batch.max(1),
@@ -78,7 +85,45 @@ impl Applier {
             handles,
             causality: HashMap::new(),
             pending: 0,
+            applied: vec![None; n],
         })
+    }
+
+    /// Tells the applier what each queue committed in a previous run (queue index → position),
+    /// when that run had the same number of queues.
+    pub fn set_applied(&mut self, queues: &std::collections::BTreeMap<usize, Position>) {
+        for (i, p) in queues {
+            if let Some(slot) = self.applied.get_mut(*i) {
+                *slot = Some(p.clone());
+            }
+        }
+    }
+
+    /// Queues all rows of one event of a table with no primary or unique key as one unit, on
+    /// the table's queue; skips them when that queue committed them before a crash.
+    pub async fn push_keyless(&mut self, changes: Vec<Change>) -> Result<(), UnitError> {
+        let Some(first) = changes.first() else {
+            return Ok(());
+        };
+        let mut name = String::new();
+        first.table.write_name(&mut name);
+        let q = (crc32fast::hash(name.as_bytes()) as usize) % self.queues.len();
+        if self.applied[q].as_ref().is_some_and(|a| first.pos <= *a) {
+            return Ok(());
+        }
+        // The table's key is its name: a conflict with another group means a flush first.
+        if let Some(g) = self.causality.get(&name)
+            && *g != name
+        {
+            self.flush().await?;
+        }
+        self.causality.insert(name.clone(), name);
+        let n = changes.len();
+        if self.queues[q].send(Job::Group(changes)).await.is_err() {
+            return Err(self.queue_error(q).await);
+        }
+        self.pending += n;
+        Ok(())
     }
 
     /// Queues one change; drains everything first when its keys conflict.
@@ -177,6 +222,7 @@ impl Applier {
 
 struct Queue {
     id: usize,
+    of: usize,
     conn: Conn,
     ckpt: CheckpointTable,
     batch: usize,
@@ -189,6 +235,7 @@ impl Queue {
         while let Some(job) = rx.recv().await {
             match job {
                 Job::Change(c) => batch.push(c),
+                Job::Group(g) => batch.extend(g),
                 Job::Flush(a) => acks.push(a),
             }
             // Take what is waiting, up to a batch; wait at most GATHER for more while the
@@ -207,6 +254,7 @@ impl Queue {
                 };
                 match job {
                     Job::Change(c) => batch.push(c),
+                    Job::Group(g) => batch.extend(g),
                     Job::Flush(a) => acks.push(a),
                 }
             }
@@ -241,11 +289,29 @@ impl Queue {
             }
         }
         if let Some(last) = batch.last() {
-            sql.push_str(&self.ckpt.queue_sql(self.id, &last.pos));
+            sql.push_str(&self.ckpt.queue_sql(self.id, self.of, &last.pos));
             sql.push_str(";\n");
         }
         sql.push_str("COMMIT");
-        if let Err(e) = self.conn.query_drop(&sql).await {
+        // Deadlocks and lock wait timeouts between queues (InnoDB next-key locks can collide
+        // on disjoint keys) are retried here, the whole transaction again.
+        let mut attempt = 0u32;
+        let result = loop {
+            match self.conn.query_drop(&sql).await {
+                Ok(()) => break Ok(()),
+                Err(mysql_async::Error::Server(e))
+                    if matches!(e.code, 1213 | 1205) && attempt < 8 =>
+                {
+                    let _ = self.conn.query_drop("ROLLBACK").await;
+                    attempt += 1;
+                    tracing::debug!(queue = self.id, attempt, "retrying after {}", e.message);
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt)))
+                        .await;
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        if let Err(e) = result {
             let _ = self.conn.query_drop("ROLLBACK").await;
             let first = sql
                 .lines()

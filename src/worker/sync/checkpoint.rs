@@ -3,11 +3,14 @@
 //!
 //! The global row (`cp_schema = ''`, `cp_table = ''`, `is_global = 1`) is the position to
 //! resume reading from: everything before it is applied downstream. Each apply queue also
-//! keeps one row (`cp_table = '#queue-N'`), updated inside the same downstream transaction
+//! keeps one row (`cp_table = '#queue-I/N'`: queue I of N), updated inside the same downstream transaction
 //! as the rows it applies, holding the furthest binlog position that queue has committed.
 //! After a crash, the largest of those is the exact safe-mode exit point: events between the
 //! global point and it may already be applied (re-applied idempotently in safe mode); events
-//! after it certainly are not.
+//! after it certainly are not. Rows of a table with no primary or unique key always go to the
+//! same queue, a whole binlog event at a time, so that queue's position also says exactly which
+//! of them are downstream: a restart with the same worker-count skips them instead of inserting
+//! them twice.
 
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
@@ -55,6 +58,14 @@ pub struct Saved {
     pub gtid: String,
     /// The furthest position any apply queue committed, when past the global point.
     pub exit_safe: Option<Position>,
+    /// Per queue count N: the last position each queue I of N committed.
+    pub queues: std::collections::BTreeMap<usize, std::collections::BTreeMap<usize, Position>>,
+}
+
+/// `#queue-I/N` → (I, N).
+fn parse_queue_name(t: &str) -> Option<(usize, usize)> {
+    let (i, n) = t.strip_prefix("#queue-")?.split_once('/')?;
+    Some((i.parse().ok()?, n.parse().ok()?))
 }
 
 fn down(what: &str, e: &mysql_async::Error) -> UnitError {
@@ -126,6 +137,10 @@ impl CheckpointTable {
             .map_err(|e| down("read the checkpoint", &e))?;
         let mut global = None;
         let mut furthest: Option<Position> = None;
+        let mut queues: std::collections::BTreeMap<
+            usize,
+            std::collections::BTreeMap<usize, Position>,
+        > = Default::default();
         for (schema, table, name, pos, gtid) in rows {
             let (Some(name), Some(pos)) = (name, pos) else {
                 continue;
@@ -133,17 +148,20 @@ impl CheckpointTable {
             let p = Position { file: name, pos };
             if schema.is_empty() && table.is_empty() {
                 global = Some((p, gtid.unwrap_or_default()));
-            } else if schema.is_empty()
-                && table.starts_with("#queue-")
-                && furthest.as_ref().is_none_or(|f| p > *f)
-            {
-                furthest = Some(p);
+            } else if schema.is_empty() && table.starts_with("#queue-") {
+                if let Some((i, n)) = parse_queue_name(&table) {
+                    queues.entry(n).or_default().insert(i, p.clone());
+                }
+                if furthest.as_ref().is_none_or(|f| p > *f) {
+                    furthest = Some(p);
+                }
             }
         }
         Ok(global.map(|(g, gtid)| Saved {
             exit_safe: furthest.filter(|f| *f > g),
             global: g,
             gtid,
+            queues,
         }))
     }
 
@@ -184,12 +202,16 @@ impl CheckpointTable {
             .map_err(|e| down("save the checkpoint", &e))
     }
 
-    /// The statement an apply queue runs inside each of its transactions.
-    pub fn queue_sql(&self, queue: usize, p: &Position) -> String {
+    /// The statement an apply queue runs inside each of its transactions. The position only
+    /// moves forward: a replay after a crash must not lower what an earlier run committed.
+    pub fn queue_sql(&self, queue: usize, of: usize, p: &Position) -> String {
         format!(
             "INSERT INTO {t} (id, cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, table_info, is_global) \
-             VALUES ({id}, '', '#queue-{queue}', {n}, {p}, '', '{{}}', 0) \
-             ON DUPLICATE KEY UPDATE binlog_name = VALUES(binlog_name), binlog_pos = VALUES(binlog_pos)",
+             VALUES ({id}, '', '#queue-{queue}/{of}', {n}, {p}, '', '{{}}', 0) \
+             ON DUPLICATE KEY UPDATE \
+             binlog_gtid = IF(@dmrs_adv := ((VALUES(binlog_name), VALUES(binlog_pos)) > (binlog_name, binlog_pos)), '', binlog_gtid), \
+             binlog_name = IF(@dmrs_adv, VALUES(binlog_name), binlog_name), \
+             binlog_pos = IF(@dmrs_adv, VALUES(binlog_pos), binlog_pos)",
             t = self.table,
             id = lit(&self.id),
             n = lit(&p.file),

@@ -260,6 +260,10 @@ async fn run_inner(ctx: UnitCtx, mut cancel: watch::Receiver<bool>) -> Result<()
     }
     let saved = ckpt.load(&mut ddl_conn).await?;
     let flush_interval = Duration::from_secs(syncer.checkpoint_flush_interval.max(1) as u64);
+    let applied_queues = saved
+        .as_ref()
+        .and_then(|s| s.queues.get(&workers).cloned())
+        .unwrap_or_default();
     let (start, gtid, safe_until_pos, safe_until_time) = match saved {
         Some(s) => {
             tracing::info!(checkpoint = %s.global, exit_safe = ?s.exit_safe.as_ref().map(|p| p.to_string()), "resuming from the checkpoint");
@@ -300,7 +304,7 @@ async fn run_inner(ctx: UnitCtx, mut cancel: watch::Receiver<bool>) -> Result<()
             )
         }
     };
-    let applier = Applier::start(
+    let mut applier = Applier::start(
         &pool,
         &ckpt,
         workers,
@@ -308,6 +312,7 @@ async fn run_inner(ctx: UnitCtx, mut cancel: watch::Receiver<bool>) -> Result<()
         syncer.queue_size.max(1) as usize,
     )
     .await?;
+    applier.set_applied(&applied_queues);
     let up_opts = db_opts(&ctx.source.from, Vec::new());
     let mut gtids = BTreeMap::new();
     for g in gtid.split(',').filter(|s| !s.trim().is_empty()) {
@@ -663,6 +668,21 @@ impl Unit {
         })?;
         let safe = self.safe_mode();
         let n = changes.len() as i64;
+        if target.pk.is_empty() && target.unique_keys.is_empty() {
+            let group = changes
+                .into_iter()
+                .map(|change| Change {
+                    table: target.clone(),
+                    change,
+                    safe_mode: safe,
+                    pos: pos.clone(),
+                })
+                .collect();
+            self.applier.push_keyless(group).await?;
+            self.events_since_flush += n;
+            self.dirty = true;
+            return Ok(());
+        }
         for change in changes {
             self.applier
                 .push(Change {

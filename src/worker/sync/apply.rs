@@ -33,7 +33,7 @@ pub struct Change {
 }
 
 /// How long a queue waits for more changes to fill a batch.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
+const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
 
 enum Job {
     Change(Change),
@@ -238,7 +238,7 @@ impl Queue {
                 Job::Group(g) => batch.extend(g),
                 Job::Flush(a) => acks.push(a),
             }
-            // Take what is waiting, up to a batch; wait at most GATHER for more while the
+            // Take what is waiting, up to a batch; wait at most GATHER (10 ms) for more while the
             // stream is busy (bigger transactions, fewer round trips); a flush ends the batch.
             let deadline = tokio::time::Instant::now() + GATHER;
             while batch.len() < self.batch && acks.is_empty() {
@@ -304,7 +304,7 @@ impl Queue {
                 {
                     let _ = self.conn.query_drop("ROLLBACK").await;
                     attempt += 1;
-                    tracing::debug!(queue = self.id, attempt, "retrying after {}", e.message);
+                    tracing::info!(queue = self.id, attempt, "retrying after {}", e.message);
                     tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt)))
                         .await;
                 }

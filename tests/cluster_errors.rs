@@ -8,26 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::MariaDb;
 use common::cluster::{Master, dmctl};
+use common::sql::{exec, master_pos, rt};
 use mysql_async::prelude::*;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn exec(url: &str, sqls: &[&str]) {
-    rt().block_on(async {
-        let mut c = mysql_async::Conn::from_url(url).await.unwrap();
-        for s in sqls {
-            c.query_drop(*s)
-                .await
-                .unwrap_or_else(|e| panic!("{s}: {e}"));
-        }
-        c.disconnect().await.unwrap();
-    })
-}
 
 fn rows(url: &str, q: &str) -> Vec<(i64, String)> {
     rt().block_on(async {
@@ -35,17 +17,6 @@ fn rows(url: &str, q: &str) -> Vec<(i64, String)> {
         let r = c.query(q).await.unwrap();
         c.disconnect().await.unwrap();
         r
-    })
-}
-
-fn master_pos(url: &str) -> (String, u64) {
-    rt().block_on(async {
-        let mut c = mysql_async::Conn::from_url(url).await.unwrap();
-        let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
-        (
-            row.get::<String, _>(0).unwrap(),
-            row.get::<u64, _>(1).unwrap(),
-        )
     })
 }
 

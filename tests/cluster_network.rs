@@ -8,26 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::MariaDb;
 use common::cluster::{Master, dmctl};
+use common::sql::{exec, rt};
 use mysql_async::prelude::*;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn exec(url: &str, sqls: &[String]) {
-    rt().block_on(async {
-        let mut c = mysql_async::Conn::from_url(url).await.unwrap();
-        for s in sqls {
-            c.query_drop(s.as_str())
-                .await
-                .unwrap_or_else(|e| panic!("{s}: {e}"));
-        }
-        c.disconnect().await.unwrap();
-    })
-}
 
 fn rows(url: &str) -> Vec<(i64, String)> {
     rt().block_on(async {
@@ -105,9 +87,9 @@ mysql-instances:\n  - source-id: s1\n    meta: {{binlog-name: {file}, binlog-pos
     exec(
         &u,
         &[
-            "CREATE DATABASE app".into(),
-            "CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(20))".into(),
-            "INSERT INTO app.t VALUES (1, 'before')".into(),
+            "CREATE DATABASE app",
+            "CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(20))",
+            "INSERT INTO app.t VALUES (1, 'before')",
         ],
     );
     let t = Instant::now();
@@ -168,7 +150,7 @@ fn incremental_task_can_start_after_a_gtid() {
     exec(&d, &ddl);
     exec(
         &u,
-        &["INSERT INTO app.t VALUES (1, 'before'), (2, 'before')".into()],
+        &["INSERT INTO app.t VALUES (1, 'before'), (2, 'before')"],
     );
     let gtid: String = rt().block_on(async {
         let mut c = mysql_async::Conn::from_url(u.clone()).await.unwrap();
@@ -180,14 +162,14 @@ fn incremental_task_can_start_after_a_gtid() {
     exec(
         &u,
         &[
-            "INSERT INTO app.t VALUES (3, 'after')".into(),
-            "UPDATE app.t SET v = 'changed' WHERE id = 1".into(),
+            "INSERT INTO app.t VALUES (3, 'after')",
+            "UPDATE app.t SET v = 'changed' WHERE id = 1",
         ],
     );
     // The downstream holds the state at the GTID (as a dump would have left it).
     exec(
         &d,
-        &["INSERT INTO app.t VALUES (1, 'before'), (2, 'before')".into()],
+        &["INSERT INTO app.t VALUES (1, 'before'), (2, 'before')"],
     );
 
     let dir = tempfile::tempdir().unwrap();
@@ -229,7 +211,7 @@ mysql-instances:\n  - source-id: s1\n    meta: {{binlog-gtid: '{gtid}'}}\n",
     }
     // The checkpoint is a real position: stop, write, start resumes exactly.
     assert_eq!(dmctl(&addr, &["stop-task", "net"]).code, 0);
-    exec(&u, &["INSERT INTO app.t VALUES (4, 'later')".into()]);
+    exec(&u, &["INSERT INTO app.t VALUES (4, 'later')"]);
     let out = dmctl(&addr, &["start-task", &p("task.yaml")]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let t = Instant::now();

@@ -43,111 +43,40 @@ fn cwr(
     }
 }
 
-/// Fields update-task may change (DM's Syncer.Update rebuilds exactly these).
-const UPDATABLE: &[&str] = &[
-    "routes",
-    "filters",
-    "column-mappings",
-    "block-allow-list",
-    "black-white-list",
-    "expression-filter",
-];
-const UPDATABLE_INSTANCE: &[&str] = &[
-    "route-rules",
-    "filter-rules",
-    "column-mapping-rules",
-    "block-allow-list",
-    "black-white-list",
-    "expression-filters",
-];
-
-fn diff_paths(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &mut Vec<String>) {
-    use serde_json::Value as V;
-    match (a, b) {
-        (V::Object(x), V::Object(y)) => {
-            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            for k in keys {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                match (x.get(k), y.get(k)) {
-                    (Some(l), Some(r)) => diff_paths(l, r, &p, out),
-                    _ => out.push(p),
-                }
-            }
-        }
-        (V::Array(x), V::Array(y)) if x.len() == y.len() => {
-            for (i, (l, r)) in x.iter().zip(y).enumerate() {
-                diff_paths(l, r, &format!("{path}[{i}]"), out);
-            }
-        }
-        _ => {
-            if a != b {
-                out.push(path.to_string());
-            }
-        }
-    }
-}
-
 /// The fields a new task config changes that update-task cannot apply, as readable paths
-/// (e.g. `syncers.*.worker-count (mysql-instances[0] "s1")`).
+/// (e.g. `syncers.*.worker-count (mysql-instance "s1")`). The same field-by-field diff and the
+/// same classification as the reconciler's planner (`src/reconcile/transitions.md`): only the
+/// "online" fields (routes, filters, column-mappings, block-allow-list, expression-filter and
+/// the instances' rule lists — what DM's Syncer.Update rebuilds) may change; deprecated keys DM
+/// ignores are ignored here too. Passwords compare by value.
 pub fn non_updatable_changes(old: &TaskConfig, new: &TaskConfig) -> Vec<String> {
-    // Passwords compare by value: the same password sealed twice reads differently.
-    let unseal = |c: &TaskConfig| {
-        let mut c = c.clone();
-        if let Some(db) = c.target_database.as_mut() {
-            db.password = db.plain_password();
-        }
-        c
-    };
-    let (old, new) = (&unseal(old), &unseal(new));
-    let (Ok(mut a), Ok(mut b)) = (serde_json::to_value(old), serde_json::to_value(new)) else {
-        return vec!["(the task cannot be compared)".into()];
-    };
-    for v in [&mut a, &mut b] {
-        if let Some(o) = v.as_object_mut() {
-            for k in UPDATABLE {
-                o.remove(*k);
-            }
-            if let Some(serde_json::Value::Array(insts)) = o.get_mut("mysql-instances") {
-                for i in insts.iter_mut().filter_map(|i| i.as_object_mut()) {
-                    for k in UPDATABLE_INSTANCE {
-                        i.remove(*k);
-                    }
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    diff_paths(&a, &b, "", &mut out);
-    out.into_iter()
+    use crate::reconcile::{diff, model::ChangeClass, plan};
+    let (changed, _ignored) = diff::config_paths(new, old);
+    let mut out: Vec<String> = changed
+        .into_iter()
+        .filter(|p| plan::classify(p) != ChangeClass::Online)
         .map(|p| {
-            // mysql-instances[i].syncer.x → syncers.*.x, as the user wrote it.
+            // mysql-instances[SRC].syncer.x → syncers.*.x, as the user wrote it.
             for (unit, global) in [
                 ("syncer", "syncers"),
                 ("loader", "loaders"),
                 ("mydumper", "mydumpers"),
             ] {
                 if let Some(rest) = p.strip_prefix("mysql-instances[")
-                    && let Some((idx, tail)) = rest.split_once(']')
+                    && let Some((src, tail)) = rest.split_once(']')
                     && let Some(field) = tail.strip_prefix(&format!(".{unit}."))
                 {
-                    let src = idx
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(|i| new.mysql_instances.get(i).cloned().flatten())
-                        .map(|m| m.source_id)
-                        .unwrap_or_default();
-                    return format!("{global}.*.{field} (mysql-instances[{idx}] \"{src}\")");
+                    return format!("{global}.*.{field} (mysql-instance \"{src}\")");
                 }
             }
             p
         })
-        .collect()
+        .collect();
+    let plain = |c: &TaskConfig| c.target_database.as_ref().map(|d| d.plain_password());
+    if plain(old) != plain(new) {
+        out.push("target-database.password".into());
+    }
+    out
 }
 
 impl MasterService {
@@ -1357,7 +1286,7 @@ mod tests {
         let bad = non_updatable_changes(&old, &wc);
         assert_eq!(
             bad,
-            vec!["syncers.*.worker-count (mysql-instances[0] \"s1\")".to_string()]
+            vec!["syncers.*.worker-count (mysql-instance \"s1\")".to_string()]
         );
         let mut sealed = old.clone();
         sealed.target_database.as_mut().unwrap().password = crate::password::encrypt("").unwrap();

@@ -51,6 +51,7 @@ fn with_parent_death_signal(cmd: &mut Command) {
 }
 
 pub mod cluster;
+pub mod sql;
 
 /// Spawns a child tied to the test process (PR_SET_PDEATHSIG from the keeper thread).
 pub fn spawn_child(mut cmd: Command) -> std::io::Result<Child> {

@@ -44,6 +44,37 @@ fn wait<F: Fn(&serde_json::Value) -> bool>(
     }
 }
 
+/// Writes source `s1` (the upstream) and task `net` (to the downstream, starting at `meta`),
+/// starts a master with its worker, creates the source and starts the task.
+fn start_net_task(dir: &std::path::Path, up: &MariaDb, down: &MariaDb, meta: &str) -> Master {
+    std::fs::write(
+        dir.join("src.yaml"),
+        format!(
+            "source-id: s1\nfrom: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n",
+            up.port
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("task.yaml"),
+        format!(
+            "name: net\ntask-mode: incremental\ntarget-database: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n\
+mysql-instances:\n  - source-id: s1\n    meta: {meta}\n",
+            down.port
+        ),
+    )
+    .unwrap();
+    let master = Master::start(dir, true);
+    let p = |n: &str| dir.join(n).display().to_string();
+    assert_eq!(
+        dmctl(&master.addr, &["operate-source", "create", &p("src.yaml")]).code,
+        0
+    );
+    let out = dmctl(&master.addr, &["start-task", &p("task.yaml")]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    master
+}
+
 #[test]
 fn upstream_outage_pauses_with_a_message_and_auto_resumes_without_loss() {
     let (mut up, down) = std::thread::scope(|s| {
@@ -58,32 +89,9 @@ fn upstream_outage_pauses_with_a_message_and_auto_resumes_without_loss() {
         let r: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
         (r.get(0).unwrap(), r.get(1).unwrap())
     });
-    std::fs::write(
-        dir.path().join("src.yaml"),
-        format!(
-            "source-id: s1\nfrom: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n",
-            up.port
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("task.yaml"),
-        format!(
-            "name: net\ntask-mode: incremental\ntarget-database: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n\
-mysql-instances:\n  - source-id: s1\n    meta: {{binlog-name: {file}, binlog-pos: {pos}}}\n",
-            down.port
-        ),
-    )
-    .unwrap();
-    let master = Master::start(dir.path(), true);
+    let meta = format!("{{binlog-name: {file}, binlog-pos: {pos}}}");
+    let master = start_net_task(dir.path(), &up, &down, &meta);
     let addr = master.addr.clone();
-    let p = |n: &str| dir.path().join(n).display().to_string();
-    assert_eq!(
-        dmctl(&addr, &["operate-source", "create", &p("src.yaml")]).code,
-        0
-    );
-    let out = dmctl(&addr, &["start-task", &p("task.yaml")]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     exec(
         &u,
         &[
@@ -173,32 +181,14 @@ fn incremental_task_can_start_after_a_gtid() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("src.yaml"),
-        format!(
-            "source-id: s1\nfrom: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n",
-            up.port
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("task.yaml"),
-        format!(
-            "name: net\ntask-mode: incremental\ntarget-database: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n\
-mysql-instances:\n  - source-id: s1\n    meta: {{binlog-gtid: '{gtid}'}}\n",
-            down.port
-        ),
-    )
-    .unwrap();
-    let master = Master::start(dir.path(), true);
+    let master = start_net_task(
+        dir.path(),
+        &up,
+        &down,
+        &format!("{{binlog-gtid: '{gtid}'}}"),
+    );
     let addr = master.addr.clone();
     let p = |n: &str| dir.path().join(n).display().to_string();
-    assert_eq!(
-        dmctl(&addr, &["operate-source", "create", &p("src.yaml")]).code,
-        0
-    );
-    let out = dmctl(&addr, &["start-task", &p("task.yaml")]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let t = Instant::now();
     while rows(&d) != rows(&u) {
         assert!(

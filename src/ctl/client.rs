@@ -67,7 +67,7 @@ where
 
 /// The causes under a transport error, innermost last ("tcp connect error: Connection refused
 /// (os error 111)"); the outermost "transport error" says nothing and is left out.
-fn cause_chain(e: &tonic::transport::Error) -> String {
+pub(crate) fn cause_chain(e: &tonic::transport::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = std::error::Error::source(e);
     while let Some(cause) = next {

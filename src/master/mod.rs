@@ -51,16 +51,9 @@ pub async fn run(opts: MasterOpts) -> anyhow::Result<()> {
         name: opts.name.clone(),
         addr: opts.master_addr.clone(),
     };
-    let incoming = futures_util::stream::unfold(listener, |l| async move {
-        let r = l.accept().await.map(|(s, _)| {
-            let _ = s.set_nodelay(true);
-            s
-        });
-        Some((r, l))
-    });
     tonic::transport::Server::builder()
         .add_service(crate::pb::master_server::MasterServer::new(svc))
-        .serve_with_incoming(incoming)
+        .serve_with_incoming(crate::worker::incoming(listener))
         .await
         .map_err(|e| anyhow::anyhow!("master server: {e}"))
 }

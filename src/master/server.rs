@@ -79,6 +79,13 @@ pub fn non_updatable_changes(old: &TaskConfig, new: &TaskConfig) -> Vec<String> 
     out
 }
 
+/// Adds the entries of `from` that `into` lacks (existing ones stay as they are).
+fn merge_missing<V: Clone>(into: &mut BTreeMap<String, V>, from: &BTreeMap<String, V>) {
+    for (k, v) in from {
+        into.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+}
+
 impl MasterService {
     fn parse_task(&self, yaml: &str) -> Result<TaskConfig, String> {
         load_task(yaml)
@@ -234,30 +241,11 @@ impl Master for MasterService {
                 {
                     merged.mysql_instances.push(Some(i.clone()));
                 }
-                for (k, v) in &cfg.routes {
-                    merged.routes.entry(k.clone()).or_insert_with(|| v.clone());
-                }
-                for (k, v) in &cfg.filters {
-                    merged.filters.entry(k.clone()).or_insert_with(|| v.clone());
-                }
-                for (k, v) in &cfg.column_mappings {
-                    merged
-                        .column_mappings
-                        .entry(k.clone())
-                        .or_insert_with(|| v.clone());
-                }
-                for (k, v) in &cfg.expression_filter {
-                    merged
-                        .expression_filter
-                        .entry(k.clone())
-                        .or_insert_with(|| v.clone());
-                }
-                for (k, v) in &cfg.block_allow_list {
-                    merged
-                        .block_allow_list
-                        .entry(k.clone())
-                        .or_insert_with(|| v.clone());
-                }
+                merge_missing(&mut merged.routes, &cfg.routes);
+                merge_missing(&mut merged.filters, &cfg.filters);
+                merge_missing(&mut merged.column_mappings, &cfg.column_mappings);
+                merge_missing(&mut merged.expression_filter, &cfg.expression_filter);
+                merge_missing(&mut merged.block_allow_list, &cfg.block_allow_list);
                 to_store = merged;
             }
         }
@@ -769,10 +757,11 @@ impl Master for MasterService {
                 let mut parsed = Vec::new();
                 for yaml in &req.config {
                     match load_source(yaml) {
-                        Ok(c) => parsed.push((yaml.clone(), c)),
+                        Ok(c) => parsed.push(c),
                         Err(e) => return ok(fail(e)),
                     }
                 }
+                let ids: Vec<String> = parsed.iter().map(|c| c.source_id.clone()).collect();
                 if parsed.is_empty() {
                     return ok(fail(
                         "operate-source create needs at least one source config file".into(),
@@ -781,7 +770,7 @@ impl Master for MasterService {
                 let mut resp = Vec::new();
                 {
                     let mut st = self.sched.lock();
-                    for (_, cfg) in &parsed {
+                    for cfg in &parsed {
                         let id = cfg.source_id.clone();
                         let exists = st.sources.contains_key(&id);
                         if op == pb::SourceOp::StartSource && exists {
@@ -806,7 +795,7 @@ impl Master for MasterService {
                             }
                         }
                     }
-                    for (_, cfg) in parsed {
+                    for cfg in parsed {
                         let id = cfg.source_id.clone();
                         let rec = SourceRecord {
                             id: id.clone(),
@@ -829,17 +818,15 @@ impl Master for MasterService {
                 }
                 self.sched.round().await;
                 let st = self.sched.lock();
-                for yaml in &req.config {
-                    if let Ok(c) = load_source(yaml) {
-                        match st.worker_of(&c.source_id) {
-                            Some(w) => resp.push(cwr(true, "", &c.source_id, w)),
-                            None => resp.push(cwr(
-                                true,
-                                "source is added but there is no free worker to bind",
-                                &c.source_id,
-                                "",
-                            )),
-                        }
+                for id in &ids {
+                    match st.worker_of(id) {
+                        Some(w) => resp.push(cwr(true, "", id, w)),
+                        None => resp.push(cwr(
+                            true,
+                            "source is added but there is no free worker to bind",
+                            id,
+                            "",
+                        )),
                     }
                 }
                 ok(pb::OperateSourceResponse {

@@ -96,7 +96,7 @@ impl MasterConn {
             .await
             .map_err(|e| LiveError::Connect {
                 addr: addr.into(),
-                why: cause_chain(&e),
+                why: crate::ctl::client::cause_chain(&e),
             })?;
         Ok(MasterConn {
             addr: addr.to_string(),
@@ -130,24 +130,6 @@ impl MasterConn {
             }),
             Ok(Ok(r)) => Ok(r.into_inner()),
         }
-    }
-}
-
-/// The causes under a transport error ("tcp connect error: Connection refused …").
-fn cause_chain(e: &tonic::transport::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = std::error::Error::source(e);
-    while let Some(cause) = next {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = cause.source();
-    }
-    if parts.is_empty() {
-        e.to_string()
-    } else {
-        parts.join(": ")
     }
 }
 

@@ -17,6 +17,10 @@ pub mod code {
     pub const DDL: i32 = 36009;
 }
 
+/// The workaround every retryable error carries.
+const RETRY_WORKAROUND: &str =
+    "dm-rs retries automatically; check that the database is up and reachable";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitError {
     pub code: i32,
@@ -77,8 +81,7 @@ impl UnitError {
     pub fn retryable(mut self, r: bool) -> Self {
         self.retryable = r;
         if r && self.workaround.is_empty() {
-            self.workaround =
-                "dm-rs retries automatically; check that the database is up and reachable".into();
+            self.workaround = RETRY_WORKAROUND.into();
         }
         self
     }
@@ -107,7 +110,7 @@ impl UnitError {
             "database"
         };
         let workaround = if retryable {
-            "dm-rs retries automatically; check that the database is up and reachable".to_string()
+            RETRY_WORKAROUND.to_string()
         } else if scope == "downstream" {
             "Fix the downstream (or the task's routes/filters), then run `resume-task`.".to_string()
         } else {

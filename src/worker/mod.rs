@@ -48,7 +48,7 @@ struct Inner {
     /// Subtasks being stopped (a stop-task, or replaced by a new start): their units must
     /// end before a subtask of the same name starts again.
     retiring: Vec<SubTask>,
-    /// Specs waiting for a retiring subtask of the same name to end.
+    /// When the master last pushed (for fencing).
     last_assign: Option<Instant>,
 }
 
@@ -357,7 +357,7 @@ pub async fn run_process(name: &str, addr: &str, join: &str) -> anyhow::Result<(
     let svc = dmrs::worker_control_server::WorkerControlServer::new(ControlService(worker.clone()));
     let server = tonic::transport::Server::builder()
         .add_service(svc)
-        .serve_with_incoming(tokio_stream_listener(listener));
+        .serve_with_incoming(incoming(listener));
     let reg = register_loop(name.to_string(), addr.to_string(), join.to_string());
     tokio::select! {
         r = server => r.map_err(|e| anyhow::anyhow!("worker server: {e}")),
@@ -400,7 +400,8 @@ async fn register_loop(name: String, addr: String, join: String) {
     }
 }
 
-fn tokio_stream_listener(
+/// A listener's accepted connections (TCP_NODELAY set) as the stream tonic serves from.
+pub fn incoming(
     l: tokio::net::TcpListener,
 ) -> impl futures_util::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
     futures_util::stream::unfold(l, |l| async move {

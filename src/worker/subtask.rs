@@ -52,7 +52,6 @@ pub struct SubTask {
     pub stats: Arc<SyncStats>,
     remove_meta: bool,
     run: Option<Running>,
-    last_error: Option<UnitError>,
     backoff: Duration,
     resume_at: Option<Instant>,
 }
@@ -83,7 +82,6 @@ impl SubTask {
             stats: Arc::new(SyncStats::default()),
             remove_meta,
             run: None,
-            last_error: None,
             backoff: AUTO_RESUME_MIN,
             resume_at: None,
         }
@@ -241,7 +239,6 @@ impl SubTask {
                         tracing::info!(task = %self.name, "auto-resume in {:?}", self.backoff);
                         self.backoff = (self.backoff * 2).min(AUTO_RESUME_MAX);
                     }
-                    self.last_error = Some(e);
                 }
             }
         }

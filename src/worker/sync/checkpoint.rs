@@ -20,7 +20,9 @@ use crate::binlog::Position;
 
 /// Quotes an identifier with backquotes.
 pub fn quote(id: &str) -> String {
-    format!("`{}`", id.replace('`', "``"))
+    let mut s = String::with_capacity(id.len() + 2);
+    crate::dml::quote_ident(id, &mut s);
+    s
 }
 
 /// Escapes a string for a single-quoted SQL literal.

@@ -6,7 +6,7 @@ mod common;
 
 use common::MariaDb;
 use dm_rs::binlog::Position;
-use dm_rs::worker::sync::checkpoint::CheckpointTable;
+use dm_rs::worker::units::sync::checkpoint::CheckpointTable;
 use mysql_async::prelude::*;
 
 #[test]

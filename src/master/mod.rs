@@ -69,13 +69,13 @@ pub async fn precheck(
     }
     let mut report = CheckReport { items: Vec::new() };
     for (id, src) in sources {
-        let opts = crate::worker::sync::db_opts(&src.from, Vec::new());
+        let opts = crate::worker::units::sync::db_opts(&src.from, Vec::new());
         report.merge(
             checker::check_source(id, opts, &task.task_mode, &task.ignore_checking_items).await,
         );
     }
     if let Some(t) = &task.target_database {
-        let opts = crate::worker::sync::db_opts(t, Vec::new());
+        let opts = crate::worker::units::sync::db_opts(t, Vec::new());
         report.merge(checker::check_target(opts, &task.meta_schema).await);
     }
     Some(report)

@@ -11,7 +11,7 @@
 
 pub mod error;
 pub mod subtask;
-pub mod sync;
+pub mod units;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

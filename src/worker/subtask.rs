@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::error::UnitError;
-use super::sync::{self, SyncStats, UnitCtx};
+use super::units::sync::{self, SyncStats, UnitCtx};
 use crate::config::source::SourceConfig;
 use crate::config::task::TaskConfig;
 use crate::pb::{self, Stage};

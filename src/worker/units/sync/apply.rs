@@ -17,11 +17,11 @@ use mysql_async::{Conn, Pool};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::super::error::UnitError;
 use super::checkpoint::CheckpointTable;
 use crate::binlog::Position;
 use crate::binlog::rows::RowChange;
 use crate::dml::{self, TargetTable, Value};
+use crate::worker::error::UnitError;
 
 /// One row change, ready to apply.
 pub struct Change {
@@ -196,7 +196,7 @@ impl Applier {
     async fn queue_error(&mut self, i: usize) -> UnitError {
         let fallback = || {
             UnitError::new(
-                super::super::error::code::DB_EXECUTE,
+                crate::worker::error::code::DB_EXECUTE,
                 "downstream",
                 "an apply queue stopped",
             )

@@ -25,7 +25,6 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 use tokio::sync::watch;
 
-use super::error::{UnitError, code};
 use crate::binlog::rows::{self, TableMeta};
 use crate::binlog::{self, Decoded, Position};
 use crate::config::source::SourceConfig;
@@ -33,6 +32,7 @@ use crate::config::task::{DbConfig, SyncerConfig, TaskConfig};
 use crate::dml::TargetTable;
 use crate::pb;
 use crate::rules::{DdlKind, EventType, TableName, TableRules};
+use crate::worker::error::{UnitError, code};
 use apply::{Applier, Change};
 use checkpoint::{CheckpointTable, quote};
 
@@ -795,9 +795,8 @@ impl Unit {
                 uks.push(cols);
             }
         }
-        if pk.is_empty() && !meta.primary_key.is_empty() {
-            pk = meta.primary_key.clone();
-        }
+        // Never borrow the upstream's key: the SQL shape and causality follow the downstream
+        // table (a downstream table without a key is written as keyless).
         let t = Arc::new(TargetTable {
             schema: ts,
             table: tt,

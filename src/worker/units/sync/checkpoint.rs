@@ -15,8 +15,8 @@
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
-use super::super::error::UnitError;
 use crate::binlog::Position;
+use crate::worker::error::UnitError;
 
 /// Quotes an identifier with backquotes.
 pub fn quote(id: &str) -> String {

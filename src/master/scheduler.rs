@@ -361,7 +361,7 @@ impl Scheduler {
     /// A worker's QueryStatus (None when it cannot be asked).
     pub async fn query_worker(&self, worker: &str, task: &str) -> Option<pb::QueryStatusResponse> {
         if let Some(l) = self.local.as_ref().filter(|l| l.name == worker) {
-            return Some(l.query_status(task));
+            return Some(l.query_status(task).await);
         }
         let addr = self.lock().workers.get(worker)?.rec.addr.clone();
         let mut c = self.client(&addr)?;

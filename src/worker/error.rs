@@ -1,7 +1,12 @@
 //! The error a processing unit stops with: DM's terror shape (code, class, scope, level,
 //! message, raw cause, workaround), plus whether an automatic resume may fix it.
+//!
+//! The class is typed ([`ErrClass`]): a database error is `database`, anything else is the
+//! class of the unit that stopped (`sync-unit`, `dump-unit`, `load-unit`), set by the subtask
+//! from the unit's kind ([`UnitError::in_unit`]). The scope is typed too ([`Scope`]).
 
 use crate::pb;
+use crate::worker::units::UnitKind;
 
 /// Codes dm-rs uses (DM's numbering where DM has the same error).
 pub mod code {
@@ -15,6 +20,56 @@ pub mod code {
     pub const UNIT_CONFIG: i32 = 36001;
     /// A DDL statement could not be parsed or routed.
     pub const DDL: i32 = 36009;
+    /// Another run of the task claimed the source (owner epoch moved on): this run stops.
+    pub const FENCED: i32 = 36070;
+    /// The unit's task ended abnormally (a bug): DM's ErrNotSet class of error.
+    pub const CRASHED: i32 = 36071;
+}
+
+/// DM's error scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Upstream,
+    Downstream,
+    Internal,
+}
+
+impl Scope {
+    /// DM's text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Upstream => "upstream",
+            Scope::Downstream => "downstream",
+            Scope::Internal => "internal",
+        }
+    }
+
+    fn parse(s: &str) -> Scope {
+        match s {
+            "upstream" => Scope::Upstream,
+            "downstream" => Scope::Downstream,
+            _ => Scope::Internal,
+        }
+    }
+}
+
+/// DM's error class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrClass {
+    /// A downstream database error.
+    Database,
+    /// The unit's own class.
+    Unit(UnitKind),
+}
+
+impl ErrClass {
+    /// DM's text (`database`, `sync-unit`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrClass::Database => "database",
+            ErrClass::Unit(k) => k.class(),
+        }
+    }
 }
 
 /// The workaround every retryable error carries.
@@ -24,8 +79,8 @@ const RETRY_WORKAROUND: &str =
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitError {
     pub code: i32,
-    pub class: &'static str,
-    pub scope: &'static str,
+    pub class: ErrClass,
+    pub scope: Scope,
     pub level: &'static str,
     pub message: String,
     pub raw_cause: String,
@@ -40,7 +95,11 @@ impl std::fmt::Display for UnitError {
         write!(
             f,
             "[code={}:class={}:scope={}:level={}], Message: {}",
-            self.code, self.class, self.scope, self.level, self.message
+            self.code,
+            self.class.as_str(),
+            self.scope.as_str(),
+            self.level,
+            self.message
         )?;
         if !self.raw_cause.is_empty() {
             write!(f, ", RawCause: {}", self.raw_cause)?;
@@ -58,14 +117,22 @@ impl UnitError {
     pub fn new(code: i32, scope: &'static str, message: impl Into<String>) -> UnitError {
         UnitError {
             code,
-            class: "sync-unit",
-            scope,
+            class: ErrClass::Unit(UnitKind::Sync),
+            scope: Scope::parse(scope),
             level: "high",
             message: message.into(),
             raw_cause: String::new(),
             workaround: String::new(),
             retryable: false,
         }
+    }
+
+    /// Sets the class of a non-database error to the unit's.
+    pub fn in_unit(mut self, kind: UnitKind) -> Self {
+        if let ErrClass::Unit(_) = self.class {
+            self.class = ErrClass::Unit(kind);
+        }
+        self
     }
 
     pub fn cause(mut self, c: impl std::fmt::Display) -> Self {
@@ -105,9 +172,9 @@ impl UnitError {
             _ => (code::DB_DRIVER, false),
         };
         let class = if scope == "upstream" {
-            "sync-unit"
+            ErrClass::Unit(UnitKind::Sync)
         } else {
-            "database"
+            ErrClass::Database
         };
         let workaround = if retryable {
             RETRY_WORKAROUND.to_string()
@@ -119,7 +186,7 @@ impl UnitError {
         UnitError {
             code,
             class,
-            scope,
+            scope: Scope::parse(scope),
             level: "high",
             message: what.into(),
             raw_cause: e.to_string(),
@@ -131,12 +198,32 @@ impl UnitError {
     pub fn to_pb(&self) -> pb::ProcessError {
         pb::ProcessError {
             err_code: self.code,
-            err_class: self.class.to_string(),
-            err_scope: self.scope.to_string(),
+            err_class: self.class.as_str().to_string(),
+            err_scope: self.scope.as_str().to_string(),
             err_level: self.level.to_string(),
             message: self.message.clone(),
             raw_cause: self.raw_cause.clone(),
             workaround: self.workaround.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_follows_the_unit_and_database_errors_stay_database() {
+        let e = UnitError::new(code::UNIT_CONFIG, "internal", "x").in_unit(UnitKind::Load);
+        assert_eq!(e.to_pb().err_class, "load-unit");
+        assert_eq!(e.to_pb().err_scope, "internal");
+        let io = mysql_async::Error::Io(mysql_async::IoError::Io(std::io::Error::other("reset")));
+        let d = UnitError::from_mysql("downstream", "apply", &io).in_unit(UnitKind::Sync);
+        assert_eq!(d.to_pb().err_class, "database");
+        assert!(d.retryable, "a broken connection is retryable");
+        assert_eq!(
+            d.to_string().split(", Message").next(),
+            Some("[code=10001:class=database:scope=downstream:level=high]")
+        );
     }
 }

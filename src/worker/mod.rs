@@ -13,6 +13,9 @@ pub mod error;
 pub mod subtask;
 pub mod units;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,7 +24,8 @@ use crate::config::source::SourceConfig;
 use crate::config::task::TaskConfig;
 use crate::dmrs::{self, AssignRequest, AssignResponse};
 use crate::pb::{self, Stage};
-use subtask::SubTask;
+use subtask::{Expect, SubTask};
+use units::Factory;
 
 /// Without a push from the master for this long, the worker stops its subtasks.
 pub const FENCE_AFTER: Duration = Duration::from_secs(6);
@@ -55,13 +59,24 @@ struct Inner {
 pub struct Worker {
     pub name: String,
     inner: Mutex<Inner>,
+    /// Builds the units of each subtask run (the real units; tests pass scripted ones).
+    factory: Factory,
 }
+
+/// How long query-status waits for a just-started unit to know its positions.
+pub const STATUS_READY_WAIT: Duration = Duration::from_secs(3);
 
 impl Worker {
     pub fn new(name: &str) -> Arc<Worker> {
+        Self::with_factory(name, units::real_factory())
+    }
+
+    /// A worker whose subtasks run the units `factory` builds.
+    pub fn with_factory(name: &str, factory: Factory) -> Arc<Worker> {
         Arc::new(Worker {
             name: name.to_string(),
             inner: Mutex::new(Inner::default()),
+            factory,
         })
     }
 
@@ -71,8 +86,13 @@ impl Worker {
 
     /// Makes the worker match the master's desired state.
     pub fn assign(&self, req: AssignRequest) -> AssignResponse {
+        self.assign_at(req, Instant::now())
+    }
+
+    /// [`Worker::assign`] received at `now` (tests drive the fencing clock).
+    pub fn assign_at(&self, req: AssignRequest, now: Instant) -> AssignResponse {
         let mut inner = self.lock();
-        inner.last_assign = Some(Instant::now());
+        inner.last_assign = Some(now);
         let mut msgs = Vec::new();
 
         // The bound source.
@@ -171,7 +191,7 @@ impl Worker {
         }
         if !inner.subtasks.contains_key(&spec.name) {
             let cfg = load()?;
-            let mut st = SubTask::new(
+            let st = SubTask::new(
                 &spec.name,
                 &self.name,
                 source.clone(),
@@ -180,10 +200,8 @@ impl Worker {
                 spec.config_rev,
                 spec.stage_rev,
                 spec.remove_meta,
+                self.factory.clone(),
             );
-            if spec.expect == Stage::Paused as i32 {
-                st.stage = Stage::Paused;
-            }
             inner.subtasks.insert(spec.name.clone(), st);
         }
         let blocked = inner.retiring.iter().any(|r| r.name == spec.name);
@@ -192,46 +210,34 @@ impl Worker {
         };
         if st.config_rev != spec.config_rev {
             let cfg = load()?;
-            st.update(cfg, spec.config_rev)
-                .map_err(|(c, m)| format!("[code={c}] {m}"))?;
+            st.update(cfg, spec.config_rev).map_err(|e| e.to_string())?;
         }
         let user_asked = st.stage_rev != spec.stage_rev;
         st.stage_rev = spec.stage_rev;
-        if spec.expect == Stage::Running as i32 {
-            match st.stage {
-                Stage::New if !blocked => {
-                    st.start_unit();
-                }
-                // A user pause is undone by the expected stage; an error pause only by a
-                // resume-task (or the auto-resume timer).
-                Stage::Paused
-                    if !st.is_alive() && !blocked && (!st.paused_by_error() || user_asked) =>
-                {
-                    st.resume().map_err(|(c, m)| format!("[code={c}] {m}"))?;
-                }
-                _ => {}
-            }
-        } else if spec.expect == Stage::Paused as i32 {
-            match st.stage {
-                Stage::Running | Stage::Resuming => {
-                    st.pause().map_err(|(c, m)| format!("[code={c}] {m}"))?;
-                }
-                Stage::Paused if user_asked => {
-                    let _ = st.pause();
-                }
-                Stage::New => st.stage = Stage::Paused,
-                _ => {}
-            }
-        }
-        Ok(())
+        let expect = if spec.expect == Stage::Paused as i32 {
+            Expect::Paused
+        } else if spec.expect == Stage::Running as i32 {
+            Expect::Running
+        } else {
+            return Ok(());
+        };
+        st.follow(expect, user_asked, blocked)
+            .map_err(|e| e.to_string())
     }
 
     /// One tick: reap units, auto-resume, start subtasks that waited for a retiring one,
     /// fence when the master is silent.
     pub fn tick(&self) {
+        self.tick_at(Instant::now())
+    }
+
+    /// [`Worker::tick`] at a given time (tests drive the fencing clock).
+    pub fn tick_at(&self, now: Instant) {
         let mut inner = self.lock();
-        inner.retiring.retain_mut(|st| !st.reap());
-        let fenced = inner.last_assign.is_some_and(|t| t.elapsed() > FENCE_AFTER);
+        inner.retiring.retain_mut(|st| !st.reap_at(now));
+        let fenced = inner
+            .last_assign
+            .is_some_and(|t| now.saturating_duration_since(t) > FENCE_AFTER);
         if fenced && (inner.bound.is_some() || !inner.subtasks.is_empty()) {
             tracing::warn!(worker = %self.name, "no word from the master for {:?}: stopping all subtasks", FENCE_AFTER);
             let names: Vec<String> = inner.subtasks.keys().cloned().collect();
@@ -247,10 +253,10 @@ impl Worker {
             subtasks, retiring, ..
         } = &mut *inner;
         for st in subtasks.values_mut() {
-            st.reap();
-            if st.stage == Stage::New && !retiring.iter().any(|r| r.name == st.name) {
+            st.reap_at(now);
+            if !retiring.iter().any(|r| r.name == st.name) {
                 // Waited for the old run of the same name: start now.
-                st.start_unit();
+                st.start_if_new();
             }
         }
     }
@@ -271,7 +277,28 @@ impl Worker {
     }
 
     /// DM's worker QueryStatus: the source and its subtasks (one task when `name` is set).
-    pub fn query_status(&self, name: &str) -> pb::QueryStatusResponse {
+    /// A unit that has just started gets up to [`STATUS_READY_WAIT`] to learn its positions,
+    /// so a Running Sync unit never shows an empty position.
+    pub async fn query_status(&self, name: &str) -> pb::QueryStatusResponse {
+        let waiting: Vec<Arc<dyn units::UnitStatus>> = {
+            let inner = self.lock();
+            inner
+                .subtasks
+                .values()
+                .filter(|st| name.is_empty() || st.name == name)
+                .filter(|st| st.is_alive())
+                .map(|st| st.unit_status())
+                .filter(|u| !u.ready())
+                .collect()
+        };
+        for u in waiting {
+            let _ = tokio::time::timeout(STATUS_READY_WAIT, u.wait_ready()).await;
+        }
+        self.status_now(name)
+    }
+
+    /// The status as it is now (no waiting).
+    pub fn status_now(&self, name: &str) -> pb::QueryStatusResponse {
         let inner = self.lock();
         let Some(b) = inner.bound.as_ref() else {
             return pb::QueryStatusResponse {
@@ -337,7 +364,7 @@ impl dmrs::worker_control_server::WorkerControl for ControlService {
         req: tonic::Request<pb::QueryStatusRequest>,
     ) -> Result<tonic::Response<pb::QueryStatusResponse>, tonic::Status> {
         Ok(tonic::Response::new(
-            self.0.query_status(&req.into_inner().name),
+            self.0.query_status(&req.into_inner().name).await,
         ))
     }
 }

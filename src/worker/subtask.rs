@@ -1,20 +1,24 @@
-//! One task on one source, on the worker: DM's subtask stage machine.
+//! One task on one source, on the worker: DM's subtask stage machine, and the runner of the
+//! task mode's units ([`crate::worker::units`]).
 //!
-//! Stages: New → Running ⇄ (Pausing) Paused ⇄ (Resuming) Running; Stopping → removed;
-//! Finished when the unit ends by itself. A unit error pauses the subtask with a
-//! ProcessError; retryable errors resume automatically with exponential backoff unless the
-//! user paused the task (DM's `isCanceled`). All methods are quick and never wait for the
-//! unit: stopping it is a signal, and [`SubTask::reap`] (called by the worker's ticker)
-//! collects the result. The incremental task's only unit is Sync.
+//! Stages: New → Running ⇄ (Pausing) Paused ⇄ (Resuming) Running; Stopping → Stopped (then
+//! removed); Finished when the last unit ends by itself. This file is the only place stages
+//! change. A unit error pauses the subtask with a ProcessError; retryable errors resume
+//! automatically with exponential backoff unless the user paused the task (DM's
+//! `isCanceled`). All methods are quick and never wait for a unit: stopping it is a signal
+//! (a [`CancellationToken`]), and [`SubTask::reap`] (called by the worker's ticker) collects
+//! the result. A run goes through the units from the one that was current (a resumed
+//! `all` task does not dump again), each one `init` → `process` → `close`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
-use super::error::UnitError;
-use super::units::sync::{self, SyncStats, UnitCtx};
+use super::error::{UnitError, code as ecode};
+use super::units::{self, Factory, Shared, UnitCtx, UnitExit, UnitKind, UnitStatus};
 use crate::config::source::SourceConfig;
 use crate::config::task::TaskConfig;
 use crate::pb::{self, Stage};
@@ -29,13 +33,28 @@ pub mod code {
     pub const UPDATE_NOT_PAUSED: i32 = 40052;
 }
 
+/// A refused stage change: DM's code and message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("[code={code}] {message}")]
+pub struct StageError {
+    pub code: i32,
+    pub message: String,
+}
+
 /// First auto-resume delay; doubles up to [`AUTO_RESUME_MAX`].
 pub const AUTO_RESUME_MIN: Duration = Duration::from_secs(1);
 pub const AUTO_RESUME_MAX: Duration = Duration::from_secs(30);
 
+/// The stage the master expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Running,
+    Paused,
+}
+
 struct Running {
-    cancel: watch::Sender<bool>,
-    handle: JoinHandle<Result<(), UnitError>>,
+    cancel: CancellationToken,
+    handle: JoinHandle<Result<UnitExit, UnitError>>,
 }
 
 pub struct SubTask {
@@ -47,10 +66,14 @@ pub struct SubTask {
     pub stage_rev: u64,
     pub cfg: Arc<TaskConfig>,
     pub source: Arc<SourceConfig>,
-    pub stage: Stage,
+    stage: Stage,
     pub result: Option<pb::ProcessResult>,
-    pub stats: Arc<SyncStats>,
-    remove_meta: bool,
+    kinds: Vec<UnitKind>,
+    /// Index into `kinds` of the unit running (or to run next).
+    current: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+    factory: Factory,
+    reset_token: Option<String>,
     run: Option<Running>,
     backoff: Duration,
     resume_at: Option<Instant>,
@@ -67,7 +90,11 @@ impl SubTask {
         config_rev: u64,
         stage_rev: u64,
         remove_meta: bool,
+        factory: Factory,
     ) -> SubTask {
+        // An unknown task mode is caught by config checks before; run it as incremental's
+        // units would fail loudly in init instead of silently doing nothing.
+        let kinds = units::units_for(&cfg.task_mode).unwrap_or_else(|_| vec![UnitKind::Sync]);
         SubTask {
             name: name.to_string(),
             source_id: source.source_id.clone(),
@@ -79,45 +106,103 @@ impl SubTask {
             source,
             stage: Stage::New,
             result: None,
-            stats: Arc::new(SyncStats::default()),
-            remove_meta,
+            kinds,
+            current: Arc::new(AtomicUsize::new(0)),
+            shared: Arc::new(Shared::default()),
+            factory,
+            reset_token: remove_meta.then(|| format!("start-{start_id}")),
             run: None,
             backoff: AUTO_RESUME_MIN,
             resume_at: None,
         }
     }
 
-    /// Starts (or restarts) the unit. Caller checks the stage.
-    pub fn start_unit(&mut self) {
-        let (tx, rx) = watch::channel(false);
+    pub fn stage(&self) -> Stage {
+        self.stage
+    }
+
+    /// Starts (or restarts) the units from the current one. Caller checks the stage.
+    fn start_run(&mut self) {
+        let cancel = CancellationToken::new();
         let ctx = UnitCtx {
             task: self.cfg.clone(),
             source: self.source.clone(),
-            stats: self.stats.clone(),
-            remove_meta: std::mem::take(&mut self.remove_meta),
             worker: self.worker.clone(),
+            reset_token: self.reset_token.clone(),
         };
         let span = tracing::info_span!("subtask", task = %self.name, source = %self.source_id, worker = %self.worker);
-        let handle = tokio::spawn(tracing::Instrument::instrument(sync::run(ctx, rx), span));
-        self.run = Some(Running { cancel: tx, handle });
+        let fut = run_units(
+            ctx,
+            self.kinds.clone(),
+            self.current.clone(),
+            self.factory.clone(),
+            self.shared.clone(),
+            cancel.clone(),
+        );
+        let handle = tokio::spawn(tracing::Instrument::instrument(fut, span));
+        self.run = Some(Running { cancel, handle });
         self.stage = Stage::Running;
         self.result = None;
         self.resume_at = None;
-        tracing::info!(task = %self.name, source = %self.source_id, "subtask unit started");
+        tracing::info!(task = %self.name, source = %self.source_id, "subtask units started");
     }
 
     pub fn is_alive(&self) -> bool {
         self.run.is_some()
     }
 
+    /// Makes the subtask follow the master's expected stage. `user_asked`: the stage revision
+    /// changed (a pause-task/resume-task), which also resumes a task paused by an error;
+    /// `blocked`: an earlier run of the same name is still stopping, so nothing starts yet.
+    pub fn follow(
+        &mut self,
+        expect: Expect,
+        user_asked: bool,
+        blocked: bool,
+    ) -> Result<(), StageError> {
+        match expect {
+            Expect::Running => match self.stage {
+                Stage::New if !blocked => {
+                    self.start_run();
+                    Ok(())
+                }
+                // A user pause is undone by the expected stage; an error pause only by a
+                // resume-task (or the auto-resume timer).
+                Stage::Paused
+                    if !self.is_alive() && !blocked && (!self.paused_by_error() || user_asked) =>
+                {
+                    self.resume()
+                }
+                _ => Ok(()),
+            },
+            Expect::Paused => match self.stage {
+                Stage::Running | Stage::Resuming => self.pause(),
+                Stage::Paused if user_asked => self.pause(),
+                // Created paused: never runs until resumed.
+                Stage::New => {
+                    self.stage = Stage::Paused;
+                    Ok(())
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// Called by the ticker for a New subtask that waited for a retiring run of its name.
+    pub fn start_if_new(&mut self) {
+        if self.stage == Stage::New {
+            self.start_run();
+        }
+    }
+
     /// Pause: Running → Pausing (→ Paused when the unit has flushed and ended). A subtask
     /// already paused by an error is marked canceled, so it does not auto-resume.
-    pub fn pause(&mut self) -> Result<(), (i32, String)> {
+    pub fn pause(&mut self) -> Result<(), StageError> {
         match self.stage {
-            Stage::Running => {
+            Stage::Running | Stage::Resuming => {
                 self.stage = Stage::Pausing;
                 if let Some(r) = &self.run {
-                    let _ = r.cancel.send(true);
+                    r.cancel.cancel();
                 }
                 Ok(())
             }
@@ -131,128 +216,135 @@ impl SubTask {
                 Ok(())
             }
             Stage::Pausing => Ok(()),
-            s => Err((
-                code::NOT_RUNNING,
-                format!(
+            s => Err(StageError {
+                code: code::NOT_RUNNING,
+                message: format!(
                     "current stage is {} but not running, invalid",
                     s.as_str_name()
                 ),
-            )),
+            }),
         }
     }
 
-    /// Resume: Paused → Resuming → Running (a fresh unit run from the checkpoint).
-    pub fn resume(&mut self) -> Result<(), (i32, String)> {
+    /// Resume: Paused → Resuming → Running (a fresh run from the checkpoint).
+    pub fn resume(&mut self) -> Result<(), StageError> {
         match self.stage {
             Stage::Paused if self.run.is_none() => {
-                self.stage = Stage::Resuming;
                 self.backoff = AUTO_RESUME_MIN;
-                self.start_unit();
+                self.start_run();
                 Ok(())
             }
             Stage::New => {
-                self.start_unit();
+                self.start_run();
                 Ok(())
             }
             Stage::Running | Stage::Resuming => Ok(()),
-            s => Err((
-                code::NOT_PAUSED,
-                format!(
+            s => Err(StageError {
+                code: code::NOT_PAUSED,
+                message: format!(
                     "current stage is {} but not paused, invalid",
                     s.as_str_name()
                 ),
-            )),
+            }),
         }
     }
 
-    /// Stop: signal the unit; the worker drops the subtask once [`SubTask::reap`] sees it end.
+    /// Stop: signal the units; the worker drops the subtask once [`SubTask::reap`] sees them end.
     pub fn stop(&mut self) {
-        if matches!(self.stage, Stage::Stopped | Stage::Finished) && self.run.is_none() {
+        if self.run.is_none() {
             self.stage = Stage::Stopped;
             return;
         }
         self.stage = Stage::Stopping;
         if let Some(r) = &self.run {
-            let _ = r.cancel.send(true);
+            r.cancel.cancel();
         }
     }
 
     /// Replace the config of a Paused subtask (update-task); the next resume runs with it.
-    pub fn update(&mut self, cfg: Arc<TaskConfig>, rev: u64) -> Result<(), (i32, String)> {
+    pub fn update(&mut self, cfg: Arc<TaskConfig>, rev: u64) -> Result<(), StageError> {
         if self.stage != Stage::Paused && self.stage != Stage::New {
-            return Err((
-                code::UPDATE_NOT_PAUSED,
-                format!(
+            return Err(StageError {
+                code: code::UPDATE_NOT_PAUSED,
+                message: format!(
                     "can only update task on Paused stage, but current stage is {}",
                     self.stage.as_str_name()
                 ),
-            ));
+            });
         }
         self.cfg = cfg;
         self.config_rev = rev;
         Ok(())
     }
 
-    /// Collects a finished unit and moves the stage on; runs due auto-resumes.
+    /// Collects a finished run and moves the stage on; runs due auto-resumes.
     /// Returns true when the subtask is gone (stopped) and can be dropped.
     pub fn reap(&mut self) -> bool {
+        self.reap_at(Instant::now())
+    }
+
+    /// [`SubTask::reap`] at a given time (tests drive the auto-resume clock).
+    pub fn reap_at(&mut self, now: Instant) -> bool {
         if let Some(r) = &self.run
             && r.handle.is_finished()
+            && let Some(r) = self.run.take()
         {
-            let Some(r) = self.run.take() else {
-                return false;
-            };
             let outcome = match futures_util::FutureExt::now_or_never(r.handle) {
                 Some(Ok(res)) => res,
                 Some(Err(join)) => Err(UnitError::new(
-                    super::error::code::UNIT_CONFIG,
+                    ecode::CRASHED,
                     "internal",
-                    "sync unit crashed",
+                    "a unit's task ended abnormally",
                 )
                 .cause(join)),
-                None => Ok(()),
+                None => Ok(UnitExit::Cancelled),
             };
-            match outcome {
-                Ok(()) => {
-                    self.stage = match self.stage {
-                        Stage::Pausing => Stage::Paused,
-                        Stage::Stopping => Stage::Stopped,
-                        _ => Stage::Finished,
-                    };
-                }
-                Err(e) => {
-                    tracing::warn!(task = %self.name, source = %self.source_id, error = %e, "subtask paused by an error");
-                    let stopping = self.stage == Stage::Stopping;
-                    let user_paused = self.stage == Stage::Pausing;
-                    self.result = Some(pb::ProcessResult {
-                        is_canceled: user_paused,
-                        errors: vec![e.to_pb()],
-                        detail: Vec::new(),
-                    });
-                    self.stage = if stopping {
-                        Stage::Stopped
-                    } else {
-                        Stage::Paused
-                    };
-                    if e.retryable && !user_paused && !stopping {
-                        self.resume_at = Some(Instant::now() + self.backoff);
-                        tracing::info!(task = %self.name, "auto-resume in {:?}", self.backoff);
-                        self.backoff = (self.backoff * 2).min(AUTO_RESUME_MAX);
-                    }
-                }
-            }
+            self.on_exit(outcome, now);
         }
         if self.stage == Stage::Paused
             && self.run.is_none()
             && let Some(at) = self.resume_at
-            && Instant::now() >= at
+            && now >= at
             && !self.result.as_ref().is_some_and(|r| r.is_canceled)
         {
             tracing::info!(task = %self.name, source = %self.source_id, "auto-resume");
-            self.stage = Stage::Resuming;
-            self.start_unit();
+            self.start_run();
         }
         self.stage == Stage::Stopped && self.run.is_none()
+    }
+
+    /// The stage after a run ended.
+    fn on_exit(&mut self, outcome: Result<UnitExit, UnitError>, now: Instant) {
+        match outcome {
+            Ok(exit) => {
+                self.stage = match (self.stage, exit) {
+                    (Stage::Stopping, _) => Stage::Stopped,
+                    (Stage::Pausing, _) => Stage::Paused,
+                    (_, UnitExit::Finished) => Stage::Finished,
+                    (_, UnitExit::Cancelled) => Stage::Paused,
+                };
+            }
+            Err(e) => {
+                tracing::warn!(task = %self.name, source = %self.source_id, error = %e, "subtask paused by an error");
+                let stopping = self.stage == Stage::Stopping;
+                let user_paused = self.stage == Stage::Pausing;
+                self.result = Some(pb::ProcessResult {
+                    is_canceled: user_paused,
+                    errors: vec![e.to_pb()],
+                    detail: Vec::new(),
+                });
+                self.stage = if stopping {
+                    Stage::Stopped
+                } else {
+                    Stage::Paused
+                };
+                if e.retryable && !user_paused && !stopping {
+                    self.resume_at = Some(now + self.backoff);
+                    tracing::info!(task = %self.name, "auto-resume in {:?}", self.backoff);
+                    self.backoff = (self.backoff * 2).min(AUTO_RESUME_MAX);
+                }
+            }
+        }
     }
 
     /// Paused by an error (not by the user).
@@ -260,14 +352,29 @@ impl SubTask {
         self.stage == Stage::Paused && self.result.as_ref().is_some_and(|r| !r.errors.is_empty())
     }
 
+    /// The current unit's kind.
+    pub fn unit(&self) -> UnitKind {
+        let i = self.current.load(Ordering::Relaxed);
+        self.kinds
+            .get(i)
+            .or(self.kinds.last())
+            .copied()
+            .unwrap_or(UnitKind::Sync)
+    }
+
+    /// The current unit's status handle.
+    pub fn unit_status(&self) -> Arc<dyn UnitStatus> {
+        self.shared.status_of(self.unit())
+    }
+
     pub fn status(&self) -> pb::SubTaskStatus {
         pb::SubTaskStatus {
             name: self.name.clone(),
             stage: self.stage as i32,
-            unit: pb::UnitType::Sync as i32,
+            unit: self.unit().to_pb() as i32,
             result: self.result.clone(),
             unresolved_ddl_lock_id: String::new(),
-            status: Some(pb::sub_task_status::Status::Sync(self.stats.to_pb())),
+            status: Some(self.unit_status().to_pb()),
         }
     }
 }
@@ -275,7 +382,45 @@ impl SubTask {
 impl Drop for SubTask {
     fn drop(&mut self) {
         if let Some(r) = &self.run {
-            let _ = r.cancel.send(true);
+            r.cancel.cancel();
         }
     }
 }
+
+/// One run: the units from the current one on, each init → process → close.
+async fn run_units(
+    ctx: UnitCtx,
+    kinds: Vec<UnitKind>,
+    current: Arc<AtomicUsize>,
+    factory: Factory,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+) -> Result<UnitExit, UnitError> {
+    let from = current.load(Ordering::Relaxed);
+    for (i, kind) in kinds.iter().copied().enumerate().skip(from) {
+        current.store(i, Ordering::Relaxed);
+        let mut unit = factory(&ctx, kind, &shared).map_err(|e| e.in_unit(kind))?;
+        let r = match unit.init().await {
+            Ok(()) => unit.process(cancel.clone()).await,
+            Err(e) => Err(e),
+        };
+        unit.close().await;
+        match r {
+            Ok(UnitExit::Finished) => {
+                tracing::info!(unit = kind.class(), "unit finished");
+                if i + 1 < kinds.len() {
+                    current.store(i + 1, Ordering::Relaxed);
+                }
+            }
+            Ok(UnitExit::Cancelled) => return Ok(UnitExit::Cancelled),
+            Err(e) => return Err(e.in_unit(kind)),
+        }
+        if cancel.is_cancelled() {
+            return Ok(UnitExit::Cancelled);
+        }
+    }
+    Ok(UnitExit::Finished)
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -11,11 +11,34 @@
 //! same queue, a whole binlog event at a time, so that queue's position also says exactly which
 //! of them are downstream: a restart with the same worker-count skips them instead of inserting
 //! them twice.
+//!
+//! More rows of the same table, all with `cp_schema = ''` and a `#` name DM never uses:
+//! - `#owner`: the owner epoch (`binlog_pos`), the worker that claimed it (`binlog_name`) and
+//!   the last `--remove-meta` start it honoured (`binlog_gtid`, the reset token). Every run of
+//!   the unit claims the next epoch ([`CheckpointTable::claim`]) and every apply and checkpoint
+//!   transaction ends with a guard ([`CheckpointTable::guard_sql`]) that reads the epoch under a
+//!   shared lock and fails (MySQL error 1242) when another run has claimed the source since: a
+//!   fenced or partitioned old worker's late writes are refused by the downstream itself. The
+//!   claim's exclusive lock waits for every in-flight guarded transaction, so the new run loads
+//!   a checkpoint no old transaction can still change.
+//! - `#ddl`: a DDL in flight: written (guarded) before a DDL runs downstream and deleted in the
+//!   transaction that saves the checkpoint past it. A crash between the two leaves it, and the
+//!   next run replays that DDL tolerating "already exists / does not exist" errors.
+//!
+//! Per-table rows (`cp_schema`, `cp_table` = the upstream table, as DM) hold the table's
+//! structure as the schema tracker knew it at the global point (`table_info` JSON), so a
+//! resumed task decodes rows written before a later ALTER with the columns they had.
+
+use std::collections::BTreeMap;
 
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
 use crate::binlog::Position;
+use crate::rules::TableName;
+
+/// The MySQL error a failed owner guard raises ("Subquery returns more than 1 row").
+pub const GUARD_FAILED: u16 = 1242;
 use crate::worker::error::UnitError;
 
 /// Quotes an identifier with backquotes.
@@ -41,8 +64,15 @@ pub fn lit(s: &str) -> String {
     o
 }
 
-/// cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid
-type CheckpointRow = (String, String, Option<String>, Option<u64>, Option<String>);
+/// cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, table_info
+type CheckpointRow = (
+    String,
+    String,
+    Option<String>,
+    Option<u64>,
+    Option<String>,
+    Option<String>,
+);
 
 #[derive(Debug, Clone)]
 pub struct CheckpointTable {
@@ -51,6 +81,16 @@ pub struct CheckpointTable {
     pub schema: String,
     /// The row id: the source id.
     pub id: String,
+    /// The owner epoch this run claimed (0: not claimed; no guard).
+    pub epoch: u64,
+}
+
+/// What [`CheckpointTable::claim`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub epoch: u64,
+    /// The checkpoint was cleared (a `--remove-meta` start seen for the first time).
+    pub cleared: bool,
 }
 
 /// What a previous run left.
@@ -61,7 +101,23 @@ pub struct Saved {
     /// The furthest position any apply queue committed, when past the global point.
     pub exit_safe: Option<Position>,
     /// Per queue count N: the last position each queue I of N committed.
-    pub queues: std::collections::BTreeMap<usize, std::collections::BTreeMap<usize, Position>>,
+    pub queues: BTreeMap<usize, BTreeMap<usize, Position>>,
+    /// A DDL that was running when the previous run stopped: its event's end position.
+    pub ddl_in_flight: Option<Position>,
+    /// Per upstream table: the tracked structure (`table_info` JSON) at the global point.
+    pub tables: BTreeMap<TableName, String>,
+}
+
+/// A checkpoint save: the global point and the tables whose structure changed.
+#[derive(Debug, Clone, Default)]
+pub struct SavePoint<'a> {
+    pub global: Option<&'a Position>,
+    pub gtid: &'a str,
+    pub exit_safe: Option<&'a Position>,
+    /// Tables to write (`Some(json)`) or delete (`None`).
+    pub tables: Vec<(TableName, Option<String>)>,
+    /// Delete the DDL-in-flight marker (the DDL is behind the global point now).
+    pub clear_ddl: bool,
 }
 
 /// `#queue-I/N` → (I, N).
@@ -74,6 +130,21 @@ fn down(what: &str, e: &mysql_async::Error) -> UnitError {
     UnitError::from_mysql("downstream", what, e)
 }
 
+/// A downstream error of a guarded transaction: the guard's 1242 means another run owns the
+/// source now (not retryable: this run must stop).
+pub fn owner_error(what: &str, e: &mysql_async::Error, epoch: u64) -> UnitError {
+    match e {
+        mysql_async::Error::Server(s) if s.code == GUARD_FAILED => UnitError::new(
+            crate::worker::error::code::FENCED,
+            "internal",
+            format!("{what}: another run of this task has claimed the source since this one (owner epoch {epoch}); this run stops"),
+        )
+        .cause(e)
+        .workaround("Nothing to do when the source moved to another worker; otherwise `resume-task`."),
+        _ => down(what, e),
+    }
+}
+
 impl CheckpointTable {
     pub fn new(meta_schema: &str, task: &str, source_id: &str) -> CheckpointTable {
         CheckpointTable {
@@ -84,6 +155,86 @@ impl CheckpointTable {
             ),
             schema: meta_schema.to_string(),
             id: source_id.to_string(),
+            epoch: 0,
+        }
+    }
+
+    /// The guard every apply and checkpoint transaction runs last: fails with
+    /// [`GUARD_FAILED`] unless the owner epoch is still this run's. Empty when unclaimed.
+    pub fn guard_sql(&self) -> String {
+        if self.epoch == 0 {
+            return String::new();
+        }
+        format!(
+            "SELECT IF(COUNT(*) = 1, 1, (SELECT 1 UNION ALL SELECT 2)) FROM {t} \
+             WHERE id = {id} AND cp_schema = '' AND cp_table = '#owner' AND binlog_pos = {e} LOCK IN SHARE MODE",
+            t = self.table,
+            id = lit(&self.id),
+            e = self.epoch,
+        )
+    }
+
+    /// Claims the source for this run: the next owner epoch, recorded with the worker's name.
+    /// With `reset = Some(token)` (a `--remove-meta` start), the checkpoint is cleared first —
+    /// once per token: a later run of the same start (a worker restart, a fence, a rebind)
+    /// finds the token recorded and keeps the checkpoint.
+    pub async fn claim(
+        &mut self,
+        conn: &mut Conn,
+        worker: &str,
+        reset: Option<&str>,
+    ) -> Result<Claim, UnitError> {
+        let run = async {
+            conn.query_drop("BEGIN").await?;
+            let row: Option<(Option<u64>, Option<String>)> = conn
+                .query_first(format!(
+                    "SELECT binlog_pos, binlog_gtid FROM {} WHERE id = {} AND cp_schema = '' AND cp_table = '#owner' FOR UPDATE",
+                    self.table,
+                    lit(&self.id)
+                ))
+                .await?;
+            let (old_epoch, old_token) = match row {
+                Some((e, t)) => (e.unwrap_or(0), t.unwrap_or_default()),
+                None => (0, String::new()),
+            };
+            let mut token = old_token.clone();
+            let mut cleared = false;
+            if let Some(r) = reset
+                && r != old_token
+            {
+                conn.query_drop(format!(
+                    "DELETE FROM {} WHERE id = {}",
+                    self.table,
+                    lit(&self.id)
+                ))
+                .await?;
+                token = r.to_string();
+                cleared = true;
+            }
+            let epoch = old_epoch + 1;
+            conn.query_drop(format!(
+                "INSERT INTO {t} (id, cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, table_info, is_global) \
+                 VALUES ({id}, '', '#owner', {w}, {e}, {tok}, '{{}}', 0) \
+                 ON DUPLICATE KEY UPDATE binlog_name = VALUES(binlog_name), binlog_pos = VALUES(binlog_pos), binlog_gtid = VALUES(binlog_gtid)",
+                t = self.table,
+                id = lit(&self.id),
+                w = lit(worker),
+                e = epoch,
+                tok = lit(&token),
+            ))
+            .await?;
+            conn.query_drop("COMMIT").await?;
+            Ok::<_, mysql_async::Error>(Claim { epoch, cleared })
+        };
+        match run.await {
+            Ok(c) => {
+                self.epoch = c.epoch;
+                Ok(c)
+            }
+            Err(e) => {
+                let _ = conn.query_drop("ROLLBACK").await;
+                Err(down("claim the source in the checkpoint", &e))
+            }
         }
     }
 
@@ -131,7 +282,7 @@ impl CheckpointTable {
     pub async fn load(&self, conn: &mut Conn) -> Result<Option<Saved>, UnitError> {
         let rows: Vec<CheckpointRow> = conn
             .query(format!(
-                "SELECT cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid FROM {} WHERE id = {}",
+                "SELECT cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, CAST(table_info AS CHAR) FROM {} WHERE id = {}",
                 self.table,
                 lit(&self.id)
             ))
@@ -139,11 +290,10 @@ impl CheckpointTable {
             .map_err(|e| down("read the checkpoint", &e))?;
         let mut global = None;
         let mut furthest: Option<Position> = None;
-        let mut queues: std::collections::BTreeMap<
-            usize,
-            std::collections::BTreeMap<usize, Position>,
-        > = Default::default();
-        for (schema, table, name, pos, gtid) in rows {
+        let mut queues: BTreeMap<usize, BTreeMap<usize, Position>> = BTreeMap::new();
+        let mut ddl_in_flight = None;
+        let mut tables = BTreeMap::new();
+        for (schema, table, name, pos, gtid, info) in rows {
             let (Some(name), Some(pos)) = (name, pos) else {
                 continue;
             };
@@ -157,6 +307,10 @@ impl CheckpointTable {
                 if furthest.as_ref().is_none_or(|f| p > *f) {
                     furthest = Some(p);
                 }
+            } else if schema.is_empty() && table == "#ddl" {
+                ddl_in_flight = Some(p);
+            } else if !schema.is_empty() {
+                tables.insert(TableName::new(schema, table), info.unwrap_or_default());
             }
         }
         Ok(global.map(|(g, gtid)| Saved {
@@ -164,6 +318,8 @@ impl CheckpointTable {
             global: g,
             gtid,
             queues,
+            ddl_in_flight,
+            tables,
         }))
     }
 
@@ -199,13 +355,110 @@ impl CheckpointTable {
         gtid: &str,
         exit_safe: Option<&Position>,
     ) -> Result<(), UnitError> {
-        conn.query_drop(self.save_global_sql(p, gtid, exit_safe))
-            .await
-            .map_err(|e| down("save the checkpoint", &e))
+        self.save(
+            conn,
+            &SavePoint {
+                global: Some(p),
+                gtid,
+                exit_safe,
+                ..SavePoint::default()
+            },
+        )
+        .await
     }
 
-    /// The statement an apply queue runs inside each of its transactions. The position only
-    /// moves forward: a replay after a crash must not lower what an earlier run committed.
+    /// Saves a checkpoint in one guarded transaction: the global point, the changed tables'
+    /// structures and, when asked, the end of a DDL in flight.
+    pub async fn save(&self, conn: &mut Conn, sp: &SavePoint<'_>) -> Result<(), UnitError> {
+        let mut sql = String::from("BEGIN;\n");
+        if let Some(g) = sp.global {
+            sql.push_str(&self.save_global_sql(g, sp.gtid, sp.exit_safe));
+            sql.push_str(";\n");
+        }
+        for (t, info) in &sp.tables {
+            match info {
+                Some(json) => {
+                    let (n, p) = sp
+                        .global
+                        .map(|g| (g.file.as_str(), g.pos))
+                        .unwrap_or(("", 0));
+                    sql.push_str(&format!(
+                        "INSERT INTO {tb} (id, cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, table_info, is_global) \
+                         VALUES ({id}, {s}, {t}, {n}, {p}, '', {j}, 0) \
+                         ON DUPLICATE KEY UPDATE binlog_name = VALUES(binlog_name), binlog_pos = VALUES(binlog_pos), table_info = VALUES(table_info);\n",
+                        tb = self.table,
+                        id = lit(&self.id),
+                        s = lit(&t.schema),
+                        t = lit(&t.table),
+                        n = lit(n),
+                        j = lit(json),
+                    ));
+                }
+                None => sql.push_str(&format!(
+                    "DELETE FROM {tb} WHERE id = {id} AND cp_schema = {s} AND cp_table = {t};\n",
+                    tb = self.table,
+                    id = lit(&self.id),
+                    s = lit(&t.schema),
+                    t = lit(&t.table),
+                )),
+            }
+        }
+        if sp.clear_ddl {
+            sql.push_str(&format!(
+                "DELETE FROM {} WHERE id = {} AND cp_schema = '' AND cp_table = '#ddl';\n",
+                self.table,
+                lit(&self.id)
+            ));
+        }
+        self.run_guarded(conn, sql, "save the checkpoint").await
+    }
+
+    /// Records a DDL about to run downstream (its event's end position and text).
+    pub async fn begin_ddl(
+        &self,
+        conn: &mut Conn,
+        at: &Position,
+        sql: &str,
+    ) -> Result<(), UnitError> {
+        let text: String = sql.chars().take(4000).collect();
+        let stmt = format!(
+            "BEGIN;\nINSERT INTO {t} (id, cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, table_info, is_global) \
+             VALUES ({id}, '', '#ddl', {n}, {p}, {q}, '{{}}', 0) \
+             ON DUPLICATE KEY UPDATE binlog_name = VALUES(binlog_name), binlog_pos = VALUES(binlog_pos), binlog_gtid = VALUES(binlog_gtid);\n",
+            t = self.table,
+            id = lit(&self.id),
+            n = lit(&at.file),
+            p = at.pos,
+            q = lit(&text),
+        );
+        self.run_guarded(conn, stmt, "record the DDL in flight")
+            .await
+    }
+
+    async fn run_guarded(
+        &self,
+        conn: &mut Conn,
+        mut sql: String,
+        what: &str,
+    ) -> Result<(), UnitError> {
+        let guard = self.guard_sql();
+        if !guard.is_empty() {
+            sql.push_str(&guard);
+            sql.push_str(";\n");
+        }
+        sql.push_str("COMMIT");
+        match conn.query_drop(&sql).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = conn.query_drop("ROLLBACK").await;
+                Err(owner_error(what, &e, self.epoch))
+            }
+        }
+    }
+
+    /// The statements an apply queue runs inside each of its transactions: its position, then
+    /// the owner guard. The position only moves forward: a replay after a crash must not lower
+    /// what an earlier run committed.
     pub fn queue_sql(&self, queue: usize, of: usize, p: &Position) -> String {
         format!(
             "INSERT INTO {t} (id, cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, table_info, is_global) \
@@ -213,11 +466,15 @@ impl CheckpointTable {
              ON DUPLICATE KEY UPDATE \
              binlog_gtid = IF(@dmrs_adv := ((VALUES(binlog_name), VALUES(binlog_pos)) > (binlog_name, binlog_pos)), '', binlog_gtid), \
              binlog_name = IF(@dmrs_adv, VALUES(binlog_name), binlog_name), \
-             binlog_pos = IF(@dmrs_adv, VALUES(binlog_pos), binlog_pos)",
+             binlog_pos = IF(@dmrs_adv, VALUES(binlog_pos), binlog_pos){guard}",
             t = self.table,
             id = lit(&self.id),
             n = lit(&p.file),
             p = p.pos,
+            guard = match self.guard_sql() {
+                g if g.is_empty() => g,
+                g => format!(";\n{g}"),
+            },
         )
     }
 }

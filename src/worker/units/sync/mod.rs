@@ -1,148 +1,137 @@
 //! The Sync unit: streams the upstream binlog and applies it downstream.
 //!
-//! Reads from the checkpoint (or the task's `meta` on a first run), decodes events through
-//! the MariaDB layer ([`crate::binlog`]), applies the instance's block-allow-list, binlog
-//! filters and routes ([`crate::rules`]), turns row events into SQL ([`crate::dml`]) applied
-//! in parallel by [`apply::Applier`], runs DDL serially after draining every queue, and keeps
-//! the checkpoint in the downstream ([`checkpoint`]). Safe mode (idempotent REPLACE /
-//! DELETE+REPLACE) runs while re-reading events a previous run may have applied: up to the
-//! exact exit point left by a crashed run, or for 2 × checkpoint-flush-interval after the
-//! first start of a task (its meta position may be behind data already downstream), or
-//! always with `safe-mode: true`.
+//! One run ([`SyncUnit`], a [`crate::worker::units::Unit`]): `init` connects to the
+//! downstream, claims the source in the checkpoint (the owner epoch; a `--remove-meta` start
+//! clears the checkpoint here, once per start), loads the checkpoint (or the task's `meta` on a
+//! first run, saved at once so a crash before the first flush still leaves an exact exit
+//! point) and the tracked table structures. `process` reads events from a [`source`]
+//! ([`source::RemoteSource`] today), finds transaction boundaries with [`txn::TxnTracker`],
+//! applies the instance's block-allow-list, binlog filters and routes ([`crate::rules`]),
+//! decodes rows with the [`schema`] tracker's columns when the binlog carries no names
+//! (MariaDB's default `binlog_row_metadata=MINIMAL`), and hands them to
+//! [`apply::Applier`] (parallel queues, causality by the downstream table's keys). DDL runs
+//! serially after draining every queue, marked in the checkpoint while it runs.
+//! The checkpoint ([`checkpoint`]) is saved at transaction boundaries, at least every second
+//! under load and whenever the stream is quiet.
 //!
-//! It returns `Ok(())` when cancelled after a clean flush, or the error that stopped it; it
-//! never retries by itself (the subtask's auto-resume does).
+//! Safe mode (idempotent upserts and deletes) runs while re-reading events a previous run may
+//! have applied: up to the exact exit point left by a crashed run, or for 2 ×
+//! checkpoint-flush-interval after the first start of a task (its meta position may be behind
+//! data already downstream), or always with `safe-mode: true`.
+//!
+//! It never retries by itself: an error ends the run (the subtask's auto-resume retries the
+//! retryable ones).
 
 pub mod apply;
 pub mod checkpoint;
+pub mod schema;
+pub mod source;
+pub mod stats;
+pub mod txn;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mysql_async::binlog::events::{Event, EventData, RowsEventData};
+use mysql_async::binlog::events::{EventData, RowsEventData, TableMapEvent};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::binlog::rows::{self, TableMeta};
 use crate::binlog::{self, Decoded, Position};
-use crate::config::source::SourceConfig;
 use crate::config::task::{DbConfig, SyncerConfig, TaskConfig};
 use crate::dml::TargetTable;
-use crate::pb;
 use crate::rules::{DdlKind, EventType, TableName, TableRules};
 use crate::worker::error::{UnitError, code};
+use crate::worker::units::{BoxFuture, Unit, UnitCtx, UnitExit, UnitKind, UnitStatus};
 use apply::{Applier, Change};
-use checkpoint::{CheckpointTable, quote};
+use checkpoint::{CheckpointTable, SavePoint, quote};
+use schema::{SchemaTracker, TrackedTable};
+use source::{BinlogSource, Next, RemoteSource, StartAt};
+pub use stats::SyncStats;
+use txn::{Boundary, Ev, QueryKind, TxnTracker};
 
 /// How long the stream may be quiet before the unit drains its queues and saves the
 /// checkpoint (so an idle task is caught up and checkpointed).
 const IDLE: Duration = Duration::from_millis(100);
 /// Drain and checkpoint at least this often under load (keeps syncerBinlog fresh).
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How long the last flush of a cancelled run may take (a hung downstream must not keep a
+/// pause or a fence waiting; the checkpoint stays exact without it).
+const FINAL_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// A bound for the unit's small downstream and upstream queries (not for DDL or apply).
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What the unit needs to run.
-pub struct UnitCtx {
-    pub task: Arc<TaskConfig>,
-    pub source: Arc<SourceConfig>,
-    pub stats: Arc<SyncStats>,
-    pub remove_meta: bool,
-    pub worker: String,
+/// A downstream table, as the apply code needs it, for one shape of binlog row.
+type SchemaCache = HashMap<(String, String, Vec<String>), Arc<TargetTable>>;
+
+/// The Sync unit of one subtask run.
+pub struct SyncUnit {
+    ctx: UnitCtx,
+    stats: Arc<SyncStats>,
+    run: Option<Run>,
 }
 
-/// DM's SyncStatus, kept up to date by the running unit.
-#[derive(Default)]
-pub struct SyncStats {
-    inner: Mutex<StatsInner>,
-}
-
-#[derive(Default)]
-struct StatsInner {
-    total_events: i64,
-    started: Option<Instant>,
-    window_start: Option<Instant>,
-    window_events: i64,
-    recent_tps: i64,
-    master: Option<Position>,
-    master_gtid: String,
-    syncer: Option<Position>,
-    syncer_gtid: String,
-    last_event_ts: u32,
-}
-
-impl SyncStats {
-    fn lock(&self) -> std::sync::MutexGuard<'_, StatsInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn add_events(&self, n: i64) {
-        let mut s = self.lock();
-        let now = Instant::now();
-        s.started.get_or_insert(now);
-        s.total_events += n;
-        let ws = *s.window_start.get_or_insert(now);
-        s.window_events += n;
-        let el = now.duration_since(ws);
-        if el >= Duration::from_secs(10) {
-            s.recent_tps = (s.window_events as f64 / el.as_secs_f64()) as i64;
-            s.window_start = Some(now);
-            s.window_events = 0;
+impl SyncUnit {
+    pub fn new(ctx: UnitCtx, stats: Arc<SyncStats>) -> SyncUnit {
+        SyncUnit {
+            ctx,
+            stats,
+            run: None,
         }
     }
+}
 
-    fn set_master(&self, p: Position, gtid: String) {
-        let mut s = self.lock();
-        s.master = Some(p);
-        s.master_gtid = gtid;
+impl Unit for SyncUnit {
+    fn kind(&self) -> UnitKind {
+        UnitKind::Sync
     }
 
-    fn set_syncer(&self, p: Position, gtid: String, ts: u32) {
-        let mut s = self.lock();
-        s.syncer = Some(p);
-        s.syncer_gtid = gtid;
-        if ts != 0 {
-            s.last_event_ts = ts;
+    fn init(&mut self) -> BoxFuture<'_, Result<(), UnitError>> {
+        Box::pin(async move {
+            let run = Run::init(&self.ctx, self.stats.clone()).await?;
+            self.run = Some(run);
+            Ok(())
+        })
+    }
+
+    fn process(&mut self, cancel: CancellationToken) -> BoxFuture<'_, Result<UnitExit, UnitError>> {
+        Box::pin(async move {
+            let Some(run) = self.run.as_mut() else {
+                return Err(UnitError::new(
+                    code::UNIT_CONFIG,
+                    "internal",
+                    "the sync unit was not initialised",
+                ));
+            };
+            run.process(&cancel).await?;
+            Ok(UnitExit::Cancelled)
+        })
+    }
+
+    fn status(&self) -> Arc<dyn UnitStatus> {
+        self.stats.clone()
+    }
+
+    fn update(&mut self, task: Arc<TaskConfig>) -> Result<(), UnitError> {
+        let source_id = self.ctx.source.source_id.clone();
+        if let Some(run) = self.run.as_mut() {
+            run.rules = TableRules::new(&task, &source_id).map_err(|e| {
+                UnitError::new(code::UNIT_CONFIG, "internal", "invalid table rules").cause(e)
+            })?;
+            run.invalidate_tables();
         }
+        self.ctx.task = task;
+        Ok(())
     }
 
-    /// The syncer position (applied and checkpointed).
-    pub fn syncer(&self) -> Option<Position> {
-        self.lock().syncer.clone()
-    }
-
-    pub fn to_pb(&self) -> pb::SyncStatus {
-        let s = self.lock();
-        let total_tps = match s.started {
-            Some(t) if t.elapsed().as_secs_f64() > 0.0 => {
-                (s.total_events as f64 / t.elapsed().as_secs_f64()) as i64
+    fn close(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Some(run) = self.run.take() {
+                run.close().await;
             }
-            _ => 0,
-        };
-        let synced = s.master.is_some() && s.master == s.syncer;
-        let behind = if synced || s.last_event_ts == 0 {
-            0
-        } else {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
-            (now - s.last_event_ts as i64).max(0)
-        };
-        pb::SyncStatus {
-            total_events: s.total_events,
-            total_tps,
-            recent_tps: s.recent_tps,
-            master_binlog: s.master.as_ref().map(|p| p.to_string()).unwrap_or_default(),
-            master_binlog_gtid: s.master_gtid.clone(),
-            syncer_binlog: s.syncer.as_ref().map(|p| p.to_string()).unwrap_or_default(),
-            syncer_binlog_gtid: s.syncer_gtid.clone(),
-            blocking_dd_ls: Vec::new(),
-            unresolved_groups: Vec::new(),
-            synced,
-            binlog_type: "remote".into(),
-            seconds_behind_master: behind,
-        }
+        })
     }
 }
 
@@ -181,28 +170,35 @@ fn syncer_of(task: &TaskConfig, source_id: &str) -> SyncerConfig {
         .unwrap_or_default()
 }
 
-/// A downstream table, as the apply code needs it, for one shape of binlog row.
-type SchemaCache = HashMap<(String, String, Vec<String>), Arc<TargetTable>>;
-
-struct Unit {
-    ctx: UnitCtx,
+/// One run's state, from `init` to `close`.
+struct Run {
+    stats: Arc<SyncStats>,
     rules: TableRules,
     pool: Pool,
     ddl_conn: Conn,
     up_opts: Opts,
     up_conn: Option<Conn>,
+    server_id: u32,
+    start: Position,
     ckpt: CheckpointTable,
     applier: Applier,
     schemas: SchemaCache,
-    upstream_columns: HashMap<(String, String), Vec<String>>,
-    /// table id → (binlog table meta, downstream table), until the next DDL.
+    tracker: SchemaTracker,
+    /// Tracked tables whose structure the next checkpoint save must write (or delete).
+    tracker_dirty: BTreeSet<TableName>,
+    /// The unit's own table-map cache: table id → TABLE_MAP (until the next one for the id).
+    table_maps: HashMap<u64, TableMapEvent<'static>>,
+    /// table id → (decoded table meta, downstream table), until the next DDL.
     by_table_id: HashMap<u64, (Arc<TableMeta>, Arc<TargetTable>)>,
     permanent_safe: bool,
     safe_until_pos: Option<Position>,
     safe_until_time: Option<Instant>,
-    /// Position after the last complete transaction read (what the checkpoint becomes).
-    committed: Position,
-    /// GTID state (per domain) at `committed`.
+    txn: TxnTracker,
+    /// The end position of a DDL a previous run started and may have finished.
+    ddl_replay: Option<Position>,
+    /// A DDL ran since the last save: the save clears its marker.
+    ddl_done: bool,
+    /// GTID state (per domain) at `txn.committed()`.
     gtids: BTreeMap<u32, binlog::MariaGtid>,
     cur_gtid: Option<binlog::MariaGtid>,
     last_ts: u32,
@@ -211,197 +207,188 @@ struct Unit {
     events_since_flush: i64,
 }
 
-fn gtid_string(g: &BTreeMap<u32, binlog::MariaGtid>) -> String {
-    g.values()
-        .map(|x| x.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Runs the unit until `cancel` turns true (then flushes and returns Ok) or an error.
-pub async fn run(ctx: UnitCtx, cancel: watch::Receiver<bool>) -> Result<(), UnitError> {
-    let result = run_inner(ctx, cancel).await;
-    if let Err(e) = &result {
-        tracing::warn!(error = %e, "sync unit stopped");
-    }
-    result
-}
-
-async fn run_inner(ctx: UnitCtx, mut cancel: watch::Receiver<bool>) -> Result<(), UnitError> {
-    let task = ctx.task.clone();
-    let source_id = ctx.source.source_id.clone();
-    let syncer = syncer_of(&task, &source_id);
-    let Some(target) = task.target_database.clone() else {
-        return Err(UnitError::new(
-            code::UNIT_CONFIG,
-            "internal",
-            "the task has no target-database",
-        ));
-    };
-    let rules = TableRules::new(&task, &source_id).map_err(|e| {
-        UnitError::new(code::UNIT_CONFIG, "internal", "invalid table rules").cause(e)
-    })?;
-    let workers = syncer.worker_count.clamp(1, 256) as usize;
-    let pool = Pool::new(
-        OptsBuilder::from_opts(db_opts(&target, downstream_init(&target))).pool_opts(
-            PoolOpts::default()
-                .with_constraints(PoolConstraints::new(0, workers + 4).unwrap_or_default()),
-        ),
-    );
-    let mut ddl_conn = pool
-        .get_conn()
-        .await
-        .map_err(|e| UnitError::from_mysql("downstream", "connect to the downstream", &e))?;
-    let ckpt = CheckpointTable::new(&task.meta_schema, &task.name, &source_id);
-    ckpt.create(&mut ddl_conn).await?;
-    if ctx.remove_meta {
-        tracing::info!("removing the checkpoint (--remove-meta)");
-        ckpt.clear(&mut ddl_conn).await?;
-    }
-    let saved = ckpt.load(&mut ddl_conn).await?;
-    let flush_interval = Duration::from_secs(syncer.checkpoint_flush_interval.max(1) as u64);
-    let applied_queues = saved
-        .as_ref()
-        .and_then(|s| s.queues.get(&workers).cloned())
-        .unwrap_or_default();
-    let (start, gtid, safe_until_pos, safe_until_time) = match saved {
-        Some(s) => {
-            tracing::info!(checkpoint = %s.global, exit_safe = ?s.exit_safe.as_ref().map(|p| p.to_string()), "resuming from the checkpoint");
-            (s.global, s.gtid, s.exit_safe, None)
+impl Run {
+    async fn init(ctx: &UnitCtx, stats: Arc<SyncStats>) -> Result<Run, UnitError> {
+        let task = ctx.task.clone();
+        let source_id = ctx.source.source_id.clone();
+        let syncer = syncer_of(&task, &source_id);
+        let Some(target) = task.target_database.clone() else {
+            return Err(UnitError::new(
+                code::UNIT_CONFIG,
+                "internal",
+                "the task has no target-database",
+            ));
+        };
+        let rules = TableRules::new(&task, &source_id).map_err(|e| {
+            UnitError::new(code::UNIT_CONFIG, "internal", "invalid table rules").cause(e)
+        })?;
+        let workers = syncer.worker_count.clamp(1, 256) as usize;
+        let pool = Pool::new(
+            OptsBuilder::from_opts(db_opts(&target, downstream_init(&target))).pool_opts(
+                PoolOpts::default()
+                    .with_constraints(PoolConstraints::new(0, workers + 4).unwrap_or_default()),
+            ),
+        );
+        let mut ddl_conn =
+            timed("downstream", "connect to the downstream", pool.get_conn()).await?;
+        let mut ckpt = CheckpointTable::new(&task.meta_schema, &task.name, &source_id);
+        ckpt.create(&mut ddl_conn).await?;
+        let claim = ckpt
+            .claim(&mut ddl_conn, &ctx.worker, ctx.reset_token.as_deref())
+            .await?;
+        if claim.cleared {
+            tracing::info!(token = ?ctx.reset_token, "checkpoint removed (--remove-meta, once for this start)");
         }
-        None => {
-            let meta = task
-                .instances()
-                .find(|i| i.source_id == source_id)
-                .and_then(|i| i.meta.clone())
-                .unwrap_or_default();
-            if meta.binlog_name.is_empty() && meta.binlog_gtid.trim().is_empty() {
-                return Err(UnitError::new(
-                    code::UNIT_CONFIG,
-                    "internal",
-                    format!(
-                        "no checkpoint for task {} and its mysql-instances meta has neither binlog-name nor binlog-gtid",
-                        task.name
-                    ),
-                )
-                .workaround("Set meta.binlog-name and meta.binlog-pos (SHOW MASTER STATUS on the upstream), or meta.binlog-gtid (SELECT @@gtid_binlog_pos)."));
-            }
-            // An empty file name means "start after meta.binlog-gtid".
-            let pos = Position {
-                file: meta.binlog_name.clone(),
-                pos: if meta.binlog_name.is_empty() {
-                    4
-                } else {
-                    u64::from(meta.binlog_pos.max(4))
-                },
-            };
-            tracing::info!(start = %pos, "first run: starting from the task's meta");
-            (
-                pos,
-                meta.binlog_gtid.clone(),
-                None,
-                Some(Instant::now() + flush_interval * 2),
-            )
-        }
-    };
-    let mut applier = Applier::start(
-        &pool,
-        &ckpt,
-        workers,
-        syncer.batch.max(1) as usize,
-        syncer.queue_size.max(1) as usize,
-    )
-    .await?;
-    applier.set_applied(&applied_queues);
-    let up_opts = db_opts(&ctx.source.from, Vec::new());
-    let mut gtids = BTreeMap::new();
-    for g in gtid.split(',').filter(|s| !s.trim().is_empty()) {
-        let parts: Vec<&str> = g.trim().split('-').collect();
-        if let [d, s, n] = parts[..]
-            && let (Ok(d), Ok(s), Ok(n)) = (d.parse(), s.parse(), n.parse())
-        {
-            gtids.insert(
-                d,
-                binlog::MariaGtid {
-                    domain: d,
-                    server: s,
-                    seq: n,
-                },
-            );
-        }
-    }
-    ctx.stats.set_syncer(start.clone(), gtid_string(&gtids), 0);
-    let mut unit = Unit {
-        permanent_safe: syncer.safe_mode,
-        safe_until_pos,
-        safe_until_time,
-        rules,
-        pool,
-        ddl_conn,
-        up_opts: up_opts.clone(),
-        up_conn: None,
-        ckpt,
-        applier,
-        schemas: HashMap::new(),
-        upstream_columns: HashMap::new(),
-        by_table_id: HashMap::new(),
-        committed: start.clone(),
-        gtids,
-        cur_gtid: None,
-        last_ts: 0,
-        last_flush: Instant::now(),
-        dirty: false,
-        events_since_flush: 0,
-        ctx,
-    };
-
-    // The master's position, for query-status.
-    let poller = tokio::spawn(poll_master(up_opts.clone(), unit.ctx.stats.clone()));
-    let server_id = if unit.ctx.source.server_id != 0 {
-        unit.ctx.source.server_id
-    } else {
-        // A stable id per source and task, outside the usual small range.
-        400_000_000
-            + (crc32fast::hash(format!("{}/{}", task.name, source_id).as_bytes()) % 100_000_000)
-    };
-    let r = unit.stream(&mut cancel, server_id, start).await;
-    poller.abort();
-    let r = match r {
-        Ok(()) => unit.flush().await,
-        Err(e) => Err(e),
-    };
-    unit.applier.close().await;
-    drop(unit.ddl_conn);
-    let _ = unit.pool.disconnect().await;
-    r
-}
-
-async fn poll_master(opts: Opts, stats: Arc<SyncStats>) {
-    let mut conn: Option<Conn> = None;
-    loop {
-        if conn.is_none() {
-            conn = Conn::new(opts.clone()).await.ok();
-        }
-        if let Some(c) = conn.as_mut() {
-            let st: Result<Option<mysql_async::Row>, _> = c.query_first("SHOW MASTER STATUS").await;
-            let g: Result<Option<String>, _> =
-                c.query_first("SELECT @@GLOBAL.gtid_binlog_pos").await;
-            match (st, g) {
-                (Ok(Some(row)), Ok(g)) => {
-                    let file: Option<String> = row.get(0);
-                    let pos: Option<u64> = row.get(1);
-                    if let (Some(file), Some(pos)) = (file, pos) {
-                        stats.set_master(Position { file, pos }, g.unwrap_or_default());
+        tracing::info!(epoch = claim.epoch, "claimed the source in the checkpoint");
+        let saved = ckpt.load(&mut ddl_conn).await?;
+        let flush_interval = Duration::from_secs(syncer.checkpoint_flush_interval.max(1) as u64);
+        let applied_queues = saved
+            .as_ref()
+            .and_then(|s| s.queues.get(&workers).cloned())
+            .unwrap_or_default();
+        let mut tracker = SchemaTracker::default();
+        let mut ddl_replay = None;
+        let fresh = saved.is_none();
+        let (start, gtid, safe_until_pos, safe_until_time) = match saved {
+            Some(s) => {
+                tracing::info!(checkpoint = %s.global, exit_safe = ?s.exit_safe.as_ref().map(|p| p.to_string()), ddl_in_flight = ?s.ddl_in_flight.as_ref().map(|p| p.to_string()), "resuming from the checkpoint");
+                for (t, json) in &s.tables {
+                    match TrackedTable::from_json(json) {
+                        Ok(tt) => tracker.set(t.clone(), tt),
+                        Err(e) => {
+                            tracing::warn!(table = %t.quoted(), error = %e, "ignoring an unreadable tracked table structure")
+                        }
                     }
                 }
-                _ => conn = None,
+                ddl_replay = s.ddl_in_flight.clone().filter(|d| *d > s.global);
+                // Safe mode up to the furthest point a previous run may have reached: its
+                // queues' positions, or the DDL it was running.
+                let exit = match (s.exit_safe, ddl_replay.clone()) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                (s.global, s.gtid, exit, None)
             }
+            None => {
+                let meta = task
+                    .instances()
+                    .find(|i| i.source_id == source_id)
+                    .and_then(|i| i.meta.clone())
+                    .unwrap_or_default();
+                if meta.binlog_name.is_empty() && meta.binlog_gtid.trim().is_empty() {
+                    return Err(UnitError::new(
+                        code::UNIT_CONFIG,
+                        "internal",
+                        format!(
+                            "no checkpoint for task {} and its mysql-instances meta has neither binlog-name nor binlog-gtid",
+                            task.name
+                        ),
+                    )
+                    .workaround("Set meta.binlog-name and meta.binlog-pos (SHOW MASTER STATUS on the upstream), or meta.binlog-gtid (SELECT @@gtid_binlog_pos)."));
+                }
+                // An empty file name means "start after meta.binlog-gtid".
+                let pos = Position {
+                    file: meta.binlog_name.clone(),
+                    pos: if meta.binlog_name.is_empty() {
+                        4
+                    } else {
+                        u64::from(meta.binlog_pos.max(4))
+                    },
+                };
+                tracing::info!(start = %pos, "first run: starting from the task's meta");
+                (
+                    pos,
+                    meta.binlog_gtid.clone(),
+                    None,
+                    Some(Instant::now() + flush_interval * 2),
+                )
+            }
+        };
+        let gtids = parse_gtids(&gtid);
+        if fresh && !start.file.is_empty() {
+            // Saved before anything is applied: a crash before the first flush still finds
+            // the queues' exit points relative to a global point.
+            ckpt.save_global(&mut ddl_conn, &start, &gtid_string(&gtids), None)
+                .await?;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut applier = Applier::start(
+            &pool,
+            &ckpt,
+            workers,
+            syncer.batch.max(1) as usize,
+            syncer.queue_size.max(1) as usize,
+        )
+        .await?;
+        applier.set_applied(&applied_queues);
+        let up_opts = db_opts(&ctx.source.from, Vec::new());
+        // The positions query-status shows from now on: where this run starts, and the
+        // upstream's (read once here, then polled).
+        stats.set_syncer(start.clone(), gtid_string(&gtids), 0);
+        let mut up_conn = None;
+        if let Ok(Ok(mut c)) = tokio::time::timeout(QUERY_TIMEOUT, Conn::new(up_opts.clone())).await
+        {
+            if let Ok(Ok(Some((p, g)))) =
+                tokio::time::timeout(QUERY_TIMEOUT, master_status(&mut c)).await
+            {
+                stats.set_master(p, g);
+            }
+            up_conn = Some(c);
+        }
+        if stats.master().is_none() {
+            // Never an empty position: until the upstream answers, it is at least here.
+            stats.set_master(start.clone(), gtid_string(&gtids));
+        }
+        stats.notify_ready();
+        let server_id = if ctx.source.server_id != 0 {
+            ctx.source.server_id
+        } else {
+            // A stable id per source and task, outside the usual small range.
+            400_000_000
+                + (crc32fast::hash(format!("{}/{}", task.name, source_id).as_bytes()) % 100_000_000)
+        };
+        Ok(Run {
+            stats,
+            rules,
+            pool,
+            ddl_conn,
+            up_opts,
+            up_conn,
+            server_id,
+            start: start.clone(),
+            ckpt,
+            applier,
+            schemas: HashMap::new(),
+            tracker,
+            tracker_dirty: BTreeSet::new(),
+            table_maps: HashMap::new(),
+            by_table_id: HashMap::new(),
+            permanent_safe: syncer.safe_mode,
+            safe_until_pos,
+            safe_until_time,
+            txn: TxnTracker::new(start),
+            ddl_replay,
+            ddl_done: false,
+            gtids,
+            cur_gtid: None,
+            last_ts: 0,
+            last_flush: Instant::now(),
+            dirty: false,
+            events_since_flush: 0,
+        })
     }
-}
 
-impl Unit {
+    async fn close(self) {
+        self.applier.close().await;
+        drop(self.ddl_conn);
+        drop(self.up_conn);
+        let _ = tokio::time::timeout(QUERY_TIMEOUT, self.pool.disconnect()).await;
+    }
+
+    fn invalidate_tables(&mut self) {
+        self.schemas.clear();
+        self.by_table_id.clear();
+    }
+
     fn safe_mode(&mut self) -> bool {
         if self.permanent_safe {
             return true;
@@ -414,7 +401,7 @@ impl Unit {
             tracing::info!("safe mode ends (start window over)");
         }
         if let Some(p) = &self.safe_until_pos {
-            if self.committed < *p {
+            if self.txn.committed() < p {
                 return true;
             }
             tracing::info!(exit = %p, "safe mode ends (exit point passed)");
@@ -423,75 +410,83 @@ impl Unit {
         false
     }
 
-    async fn stream(
-        &mut self,
-        cancel: &mut watch::Receiver<bool>,
-        server_id: u32,
-        start: Position,
-    ) -> Result<(), UnitError> {
-        let up_err = |what: &str, e: &mysql_async::Error| {
-            let mut u = UnitError::from_mysql("upstream", what.to_string(), e);
-            u.code = code::BINLOG_READ;
-            u
-        };
-        let opened = if start.file.is_empty() {
+    /// Streams until cancelled (then saves the checkpoint) or an error.
+    async fn process(&mut self, cancel: &CancellationToken) -> Result<(), UnitError> {
+        let poller = tokio::spawn(tracing::Instrument::instrument(
+            poll_master(self.up_opts.clone(), self.stats.clone()),
+            tracing::Span::current(),
+        ));
+        let r = self.stream(cancel).await;
+        poller.abort();
+        match r {
+            Ok(()) => match tokio::time::timeout(FINAL_FLUSH_TIMEOUT, self.flush()).await {
+                Ok(r) => r,
+                Err(_) => Err(UnitError::new(
+                    code::DB_EXECUTE,
+                    "downstream",
+                    format!(
+                        "the last checkpoint save did not finish within {FINAL_FLUSH_TIMEOUT:?}"
+                    ),
+                )
+                .retryable(true)),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn stream(&mut self, cancel: &CancellationToken) -> Result<(), UnitError> {
+        let at = if self.start.file.is_empty() {
             let state = gtid_string(&self.gtids);
             tracing::info!(gtid = %state, "starting after the meta's GTID");
-            binlog::open_gtid(self.up_opts.clone(), server_id, &state).await
+            StartAt::Gtid(state)
         } else {
-            binlog::open(self.up_opts.clone(), server_id, &start, false).await
+            StartAt::Position(self.start.clone())
         };
-        let mut stream = opened.map_err(|e| up_err("open the upstream binlog stream", &e))?;
-        let mut cur_file = start.file.clone();
-        let mut in_txn = false;
+        let mut source: Box<dyn BinlogSource> = Box::new(tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            s = RemoteSource::open(self.up_opts.clone(), self.server_id, &at) => s?,
+        });
         // Started after a GTID: the position is unknown until the first event group begins.
-        let mut gtid_start_pending = start.file.is_empty();
+        let mut gtid_start_pending = self.start.file.is_empty();
+        let mut file = self.start.file.clone();
         loop {
-            if *cancel.borrow() {
+            if cancel.is_cancelled() {
                 return Ok(());
             }
             let next = tokio::select! {
-                _ = cancel.changed() => return Ok(()),
-                r = tokio::time::timeout(IDLE, binlog::next_event(&mut stream)) => r,
+                _ = cancel.cancelled() => return Ok(()),
+                r = source.next(IDLE) => r?,
             };
             let ev = match next {
-                Err(_) => {
+                Next::Quiet => {
                     // Quiet: catch up the checkpoint.
-                    if self.dirty && !in_txn {
+                    if self.dirty && !self.txn.in_txn() {
                         self.flush().await?;
                     }
                     continue;
                 }
-                Ok(None) => {
-                    return Err(UnitError::new(
-                        code::BINLOG_READ,
-                        "upstream",
-                        "the upstream closed the binlog stream",
-                    )
-                    .retryable(true));
-                }
-                Ok(Some(Err(e))) => return Err(up_err("read the upstream binlog", &e)),
-                Ok(Some(Ok(ev))) => ev,
+                Next::Event(ev) => ev,
             };
-            let ev: Event = binlog::compress::uncompress(ev).map_err(|e| {
-                UnitError::new(code::BINLOG_READ, "upstream", "decompress a binlog event").cause(e)
-            })?;
             let log_pos = u64::from(ev.header().log_pos());
             let ts = ev.header().timestamp();
-            let decoded = binlog::decode(&ev, &cur_file).map_err(|e| {
+            let decoded = binlog::decode(&ev, &file).map_err(|e| {
                 UnitError::new(code::BINLOG_READ, "upstream", "decode a binlog event").cause(e)
             })?;
             if gtid_start_pending {
                 match &decoded {
-                    Decoded::Rotate(p) => cur_file = p.file.clone(),
-                    Decoded::Gtid(_) if log_pos > 0 && !cur_file.is_empty() => {
+                    Decoded::Rotate(p) => file = p.file.clone(),
+                    Decoded::Gtid(_) if log_pos > 0 && !file.is_empty() => {
                         gtid_start_pending = false;
                         let size = u64::from(ev.header().event_size());
-                        self.committed = Position {
-                            file: cur_file.clone(),
+                        let at = Position {
+                            file: file.clone(),
                             pos: log_pos.saturating_sub(size),
                         };
-                        tracing::info!(position = %self.committed, "GTID start resolved to a position");
+                        tracing::info!(position = %at, "GTID start resolved to a position");
+                        self.txn.reset(at);
+                        // The first real point: saved now, so a crash before the first flush
+                        // resumes from a position, with the queues' exit points.
+                        self.flush().await?;
                     }
                     _ => continue,
                 }
@@ -499,77 +494,76 @@ impl Unit {
                     continue;
                 }
             }
-            match decoded {
+            let step = match decoded {
                 Decoded::Rotate(p) => {
-                    cur_file = p.file.clone();
-                    if !in_txn {
-                        self.committed = p;
-                        self.dirty = true;
-                    }
+                    file = p.file.clone();
+                    Ev::Rotate(p)
                 }
                 Decoded::Gtid(g) => {
                     self.cur_gtid = Some(g.gtid);
-                    in_txn = !g.is_standalone();
-                }
-                Decoded::GtidList(_) | Decoded::Checkpoint(_) | Decoded::Skip(_) => {
-                    if !in_txn && log_pos > 0 {
-                        self.committed = Position {
-                            file: cur_file.clone(),
-                            pos: log_pos,
-                        };
-                        self.dirty = true;
+                    Ev::Gtid {
+                        standalone: g.is_standalone(),
                     }
                 }
+                Decoded::GtidList(_) | Decoded::Checkpoint(_) | Decoded::Skip(_) => Ev::Other,
                 Decoded::Event(data) => match data {
+                    EventData::TableMapEvent(tme) => {
+                        self.table_maps.insert(tme.table_id(), tme.into_owned());
+                        Ev::TableMap
+                    }
                     EventData::RowsEvent(rows_ev) => {
                         let pos = Position {
-                            file: cur_file.clone(),
+                            file: file.clone(),
                             pos: log_pos,
                         };
-                        self.rows(&stream, &rows_ev, pos).await?;
+                        self.rows(&rows_ev, pos).await?;
                         self.last_ts = ts;
+                        Ev::Rows
                     }
-                    EventData::XidEvent(_) => {
-                        in_txn = false;
-                        self.end_txn(&cur_file, log_pos, ts).await?;
-                    }
+                    EventData::XidEvent(_) => Ev::Xid,
+                    EventData::XaPrepareLogEvent(_) => Ev::XaPrepare,
+                    EventData::HeartbeatEvent => Ev::Heartbeat,
                     EventData::QueryEvent(q) => {
                         let sql = q.query();
-                        let trimmed = sql.trim();
-                        if trimmed.eq_ignore_ascii_case("BEGIN") {
-                            in_txn = true;
-                        } else if trimmed.eq_ignore_ascii_case("COMMIT") {
-                            in_txn = false;
-                            self.end_txn(&cur_file, log_pos, ts).await?;
-                        } else {
+                        let kind = txn::classify_query(&sql);
+                        let own_statement = kind == QueryKind::Statement
+                            && (!self.txn.in_txn() || self.txn_standalone_pending());
+                        if own_statement {
                             let schema = q.schema().to_string();
                             let sql = sql.to_string();
-                            self.ddl(&schema, &sql).await?;
-                            in_txn = false;
-                            self.end_txn(&cur_file, log_pos, ts).await?;
-                            // DM flushes the checkpoint right after a DDL.
-                            self.flush().await?;
-                        }
-                    }
-                    _ => {
-                        if !in_txn && log_pos > 0 {
-                            self.committed = Position {
-                                file: cur_file.clone(),
+                            let end = Position {
+                                file: file.clone(),
                                 pos: log_pos,
                             };
-                            self.dirty = true;
+                            self.statement(&schema, &sql, &end, cancel).await?;
                         }
+                        Ev::Query(kind)
                     }
+                    _ => Ev::Other,
                 },
+            };
+            let is_statement = matches!(step, Ev::Query(QueryKind::Statement));
+            if self.txn.on(&step, log_pos) == Boundary::End {
+                self.end_txn(ts).await?;
+                if is_statement && self.ddl_done {
+                    // DM saves the checkpoint right after a DDL.
+                    self.flush().await?;
+                }
+            } else if !self.txn.in_txn() && !matches!(step, Ev::Heartbeat) {
+                self.dirty = true;
             }
         }
     }
 
-    async fn end_txn(&mut self, file: &str, log_pos: u64, ts: u32) -> Result<(), UnitError> {
-        self.committed = Position {
-            file: file.to_string(),
-            pos: log_pos,
-        };
+    /// After a standalone GTID, the next statement is its whole group.
+    fn txn_standalone_pending(&self) -> bool {
+        // The tracker ends a standalone group at its first statement; `in_txn` with a pending
+        // standalone flag is only visible through the boundary it returns. A statement inside
+        // BEGIN…COMMIT is not one of its own.
+        self.txn.standalone()
+    }
+
+    async fn end_txn(&mut self, ts: u32) -> Result<(), UnitError> {
         if let Some(g) = self.cur_gtid.take() {
             self.gtids.insert(g.domain, g);
         }
@@ -583,40 +577,43 @@ impl Unit {
         Ok(())
     }
 
-    /// Drains every queue and saves the global checkpoint at `committed`.
+    /// Drains every queue and saves the checkpoint at the last complete transaction, with
+    /// the changed table structures, clearing a finished DDL's marker.
     async fn flush(&mut self) -> Result<(), UnitError> {
         self.applier.flush().await?;
         let gtid = gtid_string(&self.gtids);
-        self.ckpt
-            .save_global(
-                &mut self.ddl_conn,
-                &self.committed,
-                &gtid,
-                self.safe_until_pos.as_ref(),
-            )
-            .await?;
-        self.ctx
-            .stats
-            .set_syncer(self.committed.clone(), gtid, self.last_ts);
-        self.ctx
-            .stats
+        let committed = self.txn.committed().clone();
+        let tables = std::mem::take(&mut self.tracker_dirty)
+            .into_iter()
+            .map(|t| {
+                let json = self.tracker.get(&t).map(|x| x.to_json());
+                (t, json)
+            })
+            .collect();
+        let save = SavePoint {
+            global: Some(&committed),
+            gtid: &gtid,
+            exit_safe: self.safe_until_pos.as_ref(),
+            tables,
+            clear_ddl: self.ddl_done,
+        };
+        self.ckpt.save(&mut self.ddl_conn, &save).await?;
+        self.ddl_done = false;
+        self.stats.set_syncer(committed, gtid, self.last_ts);
+        self.stats
             .add_events(std::mem::take(&mut self.events_since_flush));
         self.last_flush = Instant::now();
         self.dirty = false;
         Ok(())
     }
 
-    async fn rows(
-        &mut self,
-        stream: &mysql_async::BinlogStream,
-        ev: &RowsEventData<'_>,
-        pos: Position,
-    ) -> Result<(), UnitError> {
-        let Some(tme) = stream.get_tme(ev.table_id()) else {
+    async fn rows(&mut self, ev: &RowsEventData<'_>, pos: Position) -> Result<(), UnitError> {
+        let tid = ev.table_id();
+        let Some(tme) = self.table_maps.get(&tid) else {
             return Err(UnitError::new(
                 code::BINLOG_READ,
                 "upstream",
-                format!("rows event for unknown table id {}", ev.table_id()),
+                format!("rows event for unknown table id {tid}"),
             ));
         };
         let schema = tme.database_name().to_string();
@@ -638,25 +635,27 @@ impl Unit {
         if self.rules.skip_event(&schema, &table, ev_type, None) {
             return Ok(());
         }
-        // Table maps keep their id until the table changes (a DDL clears the cache).
-        let tid = ev.table_id();
+        let columns = tme.columns_count();
         let cached = self
             .by_table_id
             .get(&tid)
             .filter(|(m, _)| {
-                m.schema == schema
-                    && m.table == table
-                    && m.columns.len() as u64 == tme.columns_count()
+                m.schema == schema && m.table == table && m.columns.len() as u64 == columns
             })
             .cloned();
         let (meta, target) = match cached {
             Some(x) => x,
             None => {
-                let meta = Arc::new(TableMeta::from_tme(tme));
+                let mut meta = TableMeta::from_tme(tme);
+                self.complete_meta(&mut meta).await?;
+                let meta = Arc::new(meta);
                 let target = self.target_table(&schema, &table, &meta).await?;
                 self.by_table_id.insert(tid, (meta.clone(), target.clone()));
                 (meta, target)
             }
+        };
+        let Some(tme) = self.table_maps.get(&tid) else {
+            return Ok(());
         };
         let changes = rows::decode_rows(ev, tme, &meta).map_err(|e| {
             UnitError::new(
@@ -679,30 +678,63 @@ impl Unit {
                 })
                 .collect();
             self.applier.push_keyless(group).await?;
-            self.events_since_flush += n;
-            self.dirty = true;
-            return Ok(());
-        }
-        for change in changes {
-            self.applier
-                .push(Change {
-                    table: target.clone(),
-                    change,
-                    safe_mode: safe,
-                    pos: pos.clone(),
-                })
-                .await?;
+        } else {
+            for change in changes {
+                self.applier
+                    .push(Change {
+                        table: target.clone(),
+                        change,
+                        safe_mode: safe,
+                        pos: pos.clone(),
+                    })
+                    .await?;
+            }
         }
         self.events_since_flush += n;
         self.dirty = true;
         Ok(())
     }
 
+    /// Fills column names (and signedness) the binlog lacks (MINIMAL metadata) from the schema
+    /// tracker, seeding it from the upstream the first time a table is seen.
+    async fn complete_meta(&mut self, meta: &mut TableMeta) -> Result<(), UnitError> {
+        if meta.columns.iter().all(|c| c.name.is_some()) {
+            return Ok(());
+        }
+        let t = TableName::new(meta.schema.clone(), meta.table.clone());
+        for attempt in 0..2 {
+            if attempt == 1 || self.tracker.get(&t).is_none() {
+                let seeded = self.read_upstream_table(&t).await?;
+                tracing::info!(table = %t.quoted(), columns = seeded.columns.len(), "schema tracker: table structure read from the upstream");
+                self.tracker.set(t.clone(), seeded);
+                self.tracker_dirty.insert(t.clone());
+            }
+            if let Some(tracked) = self.tracker.get(&t)
+                && schema::merge_into(meta, tracked).is_ok()
+            {
+                return Ok(());
+            }
+        }
+        Err(UnitError::new(
+            code::BINLOG_READ,
+            "upstream",
+            format!(
+                "{}: the binlog row has {} columns, but neither the tracked structure nor the upstream's current one has as many, and the binlog carries no column names",
+                t.quoted(),
+                meta.columns.len()
+            ),
+        )
+        .workaround("Set binlog_row_metadata=FULL on the upstream (SET GLOBAL binlog_row_metadata='FULL'), then resume-task."))
+    }
+
     async fn upstream(&mut self) -> Result<&mut Conn, UnitError> {
         if self.up_conn.is_none() {
-            let c = Conn::new(self.up_opts.clone())
-                .await
-                .map_err(|e| UnitError::from_mysql("upstream", "connect to the upstream", &e))?;
+            let c = timed(
+                "upstream",
+                "connect to the upstream",
+                Conn::new(self.up_opts.clone()),
+            )
+            .await?;
             self.up_conn = Some(c);
         }
         match self.up_conn.as_mut() {
@@ -715,6 +747,22 @@ impl Unit {
         }
     }
 
+    async fn read_upstream_table(&mut self, t: &TableName) -> Result<TrackedTable, UnitError> {
+        let q = format!(
+            "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
+            checkpoint::lit(&t.schema),
+            checkpoint::lit(&t.table)
+        );
+        let conn = self.upstream().await?;
+        let rows: Vec<(String, String)> = timed(
+            "upstream",
+            "read the upstream table's columns",
+            conn.query(q),
+        )
+        .await?;
+        Ok(TrackedTable::from_information_schema(&rows))
+    }
+
     /// The downstream table for an upstream table and row shape (cached until the next DDL).
     async fn target_table(
         &mut self,
@@ -723,41 +771,11 @@ impl Unit {
         meta: &TableMeta,
     ) -> Result<Arc<TargetTable>, UnitError> {
         let (ts, tt) = self.rules.route(schema, table);
-        let mut columns: Vec<String> = meta
+        let columns: Vec<String> = meta
             .columns
             .iter()
             .map(|c| c.name.clone().unwrap_or_default())
             .collect();
-        if columns.iter().any(|c| c.is_empty()) {
-            // No binlog_row_metadata=FULL: column names from the upstream's current schema.
-            let key = (schema.to_string(), table.to_string());
-            if !self.upstream_columns.contains_key(&key) {
-                let q = format!(
-                    "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
-                    checkpoint::lit(schema),
-                    checkpoint::lit(table)
-                );
-                let conn = self.upstream().await?;
-                let names: Vec<String> = conn.query(q).await.map_err(|e| {
-                    UnitError::from_mysql("upstream", "read the upstream table's columns", &e)
-                })?;
-                self.upstream_columns.insert(key.clone(), names);
-            }
-            let names = self.upstream_columns.get(&key).cloned().unwrap_or_default();
-            if names.len() != columns.len() {
-                return Err(UnitError::new(
-                    code::BINLOG_READ,
-                    "upstream",
-                    format!(
-                        "`{schema}`.`{table}`: the binlog row has {} columns but the table has {} now, and the binlog carries no column names",
-                        columns.len(),
-                        names.len()
-                    ),
-                )
-                .workaround("Set binlog_row_metadata=FULL on the upstream (SET GLOBAL binlog_row_metadata='FULL'), then resume-task."));
-            }
-            columns = names;
-        }
         let key = (ts.clone(), tt.clone(), columns.clone());
         if let Some(t) = self.schemas.get(&key) {
             return Ok(t.clone());
@@ -767,9 +785,12 @@ impl Unit {
             checkpoint::lit(&ts),
             checkpoint::lit(&tt)
         );
-        let rows: Vec<(String, String, i64)> = self.ddl_conn.query(q).await.map_err(|e| {
-            UnitError::from_mysql("downstream", "read the downstream table's keys", &e)
-        })?;
+        let rows: Vec<(String, String, i64)> = timed(
+            "downstream",
+            "read the downstream table's keys",
+            self.ddl_conn.query(q),
+        )
+        .await?;
         let mut indexes: BTreeMap<String, (bool, Vec<Option<usize>>)> = BTreeMap::new();
         for (idx, col, non_unique) in rows {
             if non_unique != 0 {
@@ -808,16 +829,25 @@ impl Unit {
         Ok(t)
     }
 
-    async fn ddl(&mut self, schema: &str, sql: &str) -> Result<(), UnitError> {
+    /// A statement of its own (DDL, or anything else outside a transaction): runs the DDL the
+    /// task replicates, marked in the checkpoint while it runs, then updates the schema
+    /// tracker (whether or not the DDL was replicated: the upstream table changed).
+    async fn statement(
+        &mut self,
+        schema: &str,
+        sql: &str,
+        end: &Position,
+        cancel: &CancellationToken,
+    ) -> Result<(), UnitError> {
         let ddls = crate::rules::split_ddl(sql, schema).map_err(|e| {
             UnitError::new(code::DDL, "internal", format!("parse DDL: {sql}")).cause(e)
         })?;
+        let mut run: Vec<(DdlKind, String, TableName)> = Vec::new();
         for d in ddls {
             if d.kind == DdlKind::Other || d.tables.is_empty() {
-                tracing::debug!(sql, "statement ignored (not a replicated DDL)");
                 continue;
             }
-            let first = &d.tables[0];
+            let first = d.tables[0].clone();
             let allowed = if first.table.is_empty() {
                 self.rules.allow_schema(&first.schema)
             } else {
@@ -828,7 +858,7 @@ impl Unit {
                     .rules
                     .skip_event(&first.schema, &first.table, d.event_type(), Some(sql))
             {
-                tracing::debug!(sql, "DDL filtered out");
+                tracing::debug!(kind = ?d.kind, table = %first.quoted(), "DDL filtered out");
                 continue;
             }
             let rules = &self.rules;
@@ -839,40 +869,177 @@ impl Unit {
                     table: t,
                 }
             });
+            run.push((d.kind, stmt, first));
+        }
+        if !run.is_empty() {
             self.applier.flush().await?;
-            if matches!(d.kind, DdlKind::CreateTable | DdlKind::RenameTable) {
-                // A routed table may land in a schema that does not exist downstream yet.
-                let (s, _) = self.rules.route(&first.schema, &first.table);
-                let _ = self
-                    .ddl_conn
-                    .query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", quote(&s)))
-                    .await;
+            self.ckpt.begin_ddl(&mut self.ddl_conn, end, sql).await?;
+            self.ddl_done = true;
+            let replay = self.ddl_replay.as_ref() == Some(end);
+            for (kind, stmt, first) in run {
+                self.execute_ddl(kind, &stmt, &first, replay, cancel)
+                    .await?;
+                self.events_since_flush += 1;
             }
-            tracing::info!(ddl = %stmt, "executing DDL downstream");
-            if let Err(e) = self.ddl_conn.query_drop(&stmt).await {
-                let replay = self.safe_mode();
-                let idempotent = matches!(&e, mysql_async::Error::Server(s)
-                    if matches!(s.code, 1007 | 1008 | 1050 | 1051 | 1054 | 1060 | 1061 | 1068 | 1091 | 1146));
-                if replay && idempotent {
-                    tracing::info!(ddl = %stmt, error = %e, "DDL already applied (replay in safe mode); skipped");
-                } else {
-                    let mut err = UnitError::from_mysql(
-                        "downstream",
-                        format!("execute DDL failed: {stmt}"),
-                        &e,
-                    );
-                    if !err.retryable {
-                        err.workaround =
-                            "Fix the downstream so the DDL can run, then `resume-task`.".into();
+        }
+        if self.ddl_replay.as_ref().is_some_and(|d| d <= end) {
+            self.ddl_replay = None;
+        }
+        match self.tracker.apply_ddl(sql, schema) {
+            Ok(effect) => {
+                for t in effect
+                    .changed
+                    .into_iter()
+                    .chain(effect.dropped)
+                    .chain(effect.unknown)
+                {
+                    if !self.rules.allow_table(&t.schema, &t.table) {
+                        self.tracker.forget(&t);
                     }
-                    return Err(err);
+                    self.tracker_dirty.insert(t);
                 }
             }
-            self.events_since_flush += 1;
-            self.schemas.clear();
-            self.upstream_columns.clear();
-            self.by_table_id.clear();
+            Err(e) => tracing::warn!(error = %e, "schema tracker: statement not understood"),
+        }
+        self.invalidate_tables();
+        Ok(())
+    }
+
+    async fn execute_ddl(
+        &mut self,
+        kind: DdlKind,
+        stmt: &str,
+        first: &TableName,
+        replay: bool,
+        cancel: &CancellationToken,
+    ) -> Result<(), UnitError> {
+        if matches!(kind, DdlKind::CreateTable | DdlKind::RenameTable) {
+            // A routed table may land in a schema that does not exist downstream yet.
+            let (s, _) = self.rules.route(&first.schema, &first.table);
+            let _ = timed(
+                "downstream",
+                "create the target schema",
+                self.ddl_conn
+                    .query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", quote(&s))),
+            )
+            .await;
+        }
+        tracing::info!(ddl = %stmt, "executing DDL downstream");
+        // A DDL may wait long for a metadata lock: pause, stop and fence cancel the wait (the
+        // DDL marker makes the replay of a DDL that finished anyway harmless).
+        let r = tokio::select! {
+            r = self.ddl_conn.query_drop(stmt) => r,
+            _ = cancel.cancelled() => {
+                return Err(UnitError::new(
+                    code::DB_EXECUTE,
+                    "downstream",
+                    format!("cancelled while executing DDL: {stmt}"),
+                )
+                .retryable(true));
+            }
+        };
+        if let Err(e) = r {
+            let idempotent = matches!(&e, mysql_async::Error::Server(s)
+                if matches!(s.code, 1007 | 1008 | 1050 | 1051 | 1054 | 1060 | 1061 | 1068 | 1091 | 1146));
+            if idempotent && (replay || self.safe_mode()) {
+                tracing::info!(ddl = %stmt, error = %e, "DDL already applied (replay of a DDL a previous run ran); skipped");
+                return Ok(());
+            }
+            let mut err = checkpoint::owner_error(
+                &format!("execute DDL failed: {stmt}"),
+                &e,
+                self.ckpt.epoch,
+            );
+            if !err.retryable {
+                err.workaround =
+                    "Fix the downstream so the DDL can run, then `resume-task`.".into();
+            }
+            return Err(err);
         }
         Ok(())
+    }
+}
+
+fn gtid_string(g: &BTreeMap<u32, binlog::MariaGtid>) -> String {
+    g.values()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_gtids(s: &str) -> BTreeMap<u32, binlog::MariaGtid> {
+    let mut gtids = BTreeMap::new();
+    for g in s.split(',').filter(|s| !s.trim().is_empty()) {
+        let parts: Vec<&str> = g.trim().split('-').collect();
+        if let [d, s, n] = parts[..]
+            && let (Ok(d), Ok(s), Ok(n)) = (d.parse(), s.parse(), n.parse())
+        {
+            gtids.insert(
+                d,
+                binlog::MariaGtid {
+                    domain: d,
+                    server: s,
+                    seq: n,
+                },
+            );
+        }
+    }
+    gtids
+}
+
+/// Runs a query future with [`QUERY_TIMEOUT`]; a timeout is a retryable error.
+async fn timed<T>(
+    scope: &'static str,
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, mysql_async::Error>>,
+) -> Result<T, UnitError> {
+    match tokio::time::timeout(QUERY_TIMEOUT, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(UnitError::from_mysql(scope, what.to_string(), &e)),
+        Err(_) => Err(UnitError::new(
+            code::DB_DRIVER,
+            scope,
+            format!("{what}: no answer within {QUERY_TIMEOUT:?}"),
+        )
+        .retryable(true)),
+    }
+}
+
+/// Reads the upstream's current position (SHOW MASTER STATUS) and GTID state.
+pub async fn master_status(
+    conn: &mut Conn,
+) -> Result<Option<(Position, String)>, mysql_async::Error> {
+    let row: Option<mysql_async::Row> = conn.query_first("SHOW MASTER STATUS").await?;
+    let g: Option<String> = conn.query_first("SELECT @@GLOBAL.gtid_binlog_pos").await?;
+    Ok(row.and_then(|row| {
+        let file: Option<String> = row.get(0);
+        let pos: Option<u64> = row.get(1);
+        match (file, pos) {
+            (Some(file), Some(pos)) => Some((Position { file, pos }, g.unwrap_or_default())),
+            _ => None,
+        }
+    }))
+}
+
+/// Keeps the upstream's position fresh for query-status (every 500 ms, each call bounded).
+async fn poll_master(opts: Opts, stats: Arc<SyncStats>) {
+    let mut conn: Option<Conn> = None;
+    loop {
+        if conn.is_none() {
+            conn = tokio::time::timeout(QUERY_TIMEOUT, Conn::new(opts.clone()))
+                .await
+                .ok()
+                .and_then(|r| r.ok());
+        }
+        if let Some(c) = conn.as_mut() {
+            match tokio::time::timeout(QUERY_TIMEOUT, master_status(c)).await {
+                Ok(Ok(Some((p, g)))) => {
+                    stats.set_master(p, g);
+                    stats.notify_ready();
+                }
+                _ => conn = None,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

@@ -1,0 +1,162 @@
+//! Where the sync unit's binlog events come from: the [`BinlogSource`] seam.
+//!
+//! [`RemoteSource`] reads the upstream over the replication protocol (today's only source;
+//! the relay log will be a second implementation). It opens the stream with a connect
+//! timeout, asks MariaDB for a heartbeat every [`HEARTBEAT`] (`@master_heartbeat_period`),
+//! and turns a connection that stays silent past [`READ_DEADLINE`] — no event, no heartbeat —
+//! into a retryable error, so a half-open upstream pauses and auto-resumes the task instead
+//! of leaving it "Running" forever. Events come back decompressed; decoding (and the table
+//! map cache) is the unit's.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use mysql_async::binlog::events::Event;
+use mysql_async::prelude::Queryable;
+use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Opts};
+use tokio::time::Instant;
+
+use crate::binlog::Position;
+use crate::worker::error::{UnitError, code};
+
+/// How often the upstream sends a heartbeat on an idle stream.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// A stream silent this long (no event, no heartbeat) is broken.
+pub const READ_DEADLINE: Duration = Duration::from_secs(15);
+/// How long opening the stream (connect, handshake, dump request) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What [`BinlogSource::next`] yields.
+pub enum Next {
+    Event(Box<Event>),
+    /// Nothing arrived within the caller's wait (the stream is alive).
+    Quiet,
+}
+
+/// A boxed future, as the seam's methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A stream of binlog events.
+pub trait BinlogSource: Send {
+    /// The next event, or [`Next::Quiet`] when none came within `wait`; an error when the
+    /// stream broke or went silent past its read deadline.
+    fn next(&mut self, wait: Duration) -> BoxFuture<'_, Result<Next, UnitError>>;
+}
+
+/// Where a remote stream starts.
+pub enum StartAt {
+    Position(Position),
+    /// Right after this MariaDB GTID state (`d-s-n[,…]`).
+    Gtid(String),
+}
+
+/// The upstream's binlog over the replication protocol.
+pub struct RemoteSource {
+    stream: BinlogStream,
+    last_seen: Instant,
+    deadline: Duration,
+}
+
+fn up_err(what: &str, e: &mysql_async::Error) -> UnitError {
+    let mut u = UnitError::from_mysql("upstream", what.to_string(), e);
+    u.code = code::BINLOG_READ;
+    u
+}
+
+impl RemoteSource {
+    /// Opens the stream as replica `server_id`, with [`CONNECT_TIMEOUT`], [`HEARTBEAT`] and
+    /// [`READ_DEADLINE`].
+    pub async fn open(opts: Opts, server_id: u32, at: &StartAt) -> Result<RemoteSource, UnitError> {
+        Self::open_with(opts, server_id, at, HEARTBEAT, READ_DEADLINE).await
+    }
+
+    /// [`RemoteSource::open`] with explicit heartbeat period and read deadline.
+    pub async fn open_with(
+        opts: Opts,
+        server_id: u32,
+        at: &StartAt,
+        heartbeat: Duration,
+        deadline: Duration,
+    ) -> Result<RemoteSource, UnitError> {
+        let open = async {
+            let mut conn = Conn::new(opts).await?;
+            conn.query_drop("SET @mariadb_slave_capability=4").await?;
+            conn.query_drop(format!(
+                "SET @master_heartbeat_period={}",
+                heartbeat.as_nanos()
+            ))
+            .await?;
+            let req = match at {
+                StartAt::Position(p) => BinlogStreamRequest::new(server_id)
+                    .with_filename(p.file.as_bytes())
+                    .with_pos(p.pos),
+                StartAt::Gtid(state) => {
+                    let escaped = state.replace(['\'', '\\'], "");
+                    conn.query_drop(format!("SET @slave_connect_state='{escaped}'"))
+                        .await?;
+                    conn.query_drop("SET @slave_gtid_strict_mode=1").await?;
+                    BinlogStreamRequest::new(server_id)
+                        .with_filename(&b""[..])
+                        .with_pos(4u64)
+                }
+            };
+            conn.get_binlog_stream(req).await
+        };
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, open).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(up_err("open the upstream binlog stream", &e)),
+            Err(_) => {
+                return Err(UnitError::new(
+                    code::BINLOG_READ,
+                    "upstream",
+                    format!(
+                        "open the upstream binlog stream: no answer within {CONNECT_TIMEOUT:?}"
+                    ),
+                )
+                .retryable(true));
+            }
+        };
+        Ok(RemoteSource {
+            stream,
+            last_seen: Instant::now(),
+            deadline,
+        })
+    }
+}
+
+impl BinlogSource for RemoteSource {
+    fn next(&mut self, wait: Duration) -> BoxFuture<'_, Result<Next, UnitError>> {
+        Box::pin(async move {
+            let until = (Instant::now() + wait).min(self.last_seen + self.deadline);
+            match tokio::time::timeout_at(until, self.stream.next()).await {
+                Ok(Some(Ok(ev))) => {
+                    self.last_seen = Instant::now();
+                    let ev = crate::binlog::compress::uncompress(ev).map_err(|e| {
+                        UnitError::new(code::BINLOG_READ, "upstream", "decompress a binlog event")
+                            .cause(e)
+                    })?;
+                    Ok(Next::Event(Box::new(ev)))
+                }
+                Ok(Some(Err(e))) => Err(up_err("read the upstream binlog", &e)),
+                Ok(None) => Err(UnitError::new(
+                    code::BINLOG_READ,
+                    "upstream",
+                    "the upstream closed the binlog stream",
+                )
+                .retryable(true)),
+                Err(_) if self.last_seen.elapsed() >= self.deadline => Err(UnitError::new(
+                    code::BINLOG_READ,
+                    "upstream",
+                    format!(
+                        "no binlog event and no heartbeat from the upstream for {:?}: the connection is broken",
+                        self.deadline
+                    ),
+                )
+                .retryable(true)),
+                Err(_) => Ok(Next::Quiet),
+            }
+        })
+    }
+}

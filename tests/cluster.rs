@@ -12,81 +12,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::MariaDb;
+use common::check::{contents, same_table, subtask, wait_stage, wait_synced};
 use common::cluster::{Master, WorkerProc, dmctl};
 use common::sql::{exec, master_pos, rt};
 use mysql_async::prelude::*;
-
-/// Every row of a table as text, in primary-key (or full-row) order; None when the table
-/// does not exist.
-fn contents(url: &str, table: &str) -> Option<Vec<Vec<Option<String>>>> {
-    rt().block_on(async {
-        let mut c = mysql_async::Conn::from_url(url).await.unwrap();
-        let rows: Result<Vec<mysql_async::Row>, _> = c
-            .query(format!("SELECT * FROM {table} ORDER BY 1, 2"))
-            .await;
-        let out = match rows {
-            Ok(rows) => Some(
-                rows.into_iter()
-                    .map(|r| {
-                        (0..r.len())
-                            .map(|i| {
-                                r.as_ref(i).and_then(|v| match v {
-                                    mysql_async::Value::NULL => None,
-                                    v => Some(v.as_sql(true)),
-                                })
-                            })
-                            .collect()
-                    })
-                    .collect(),
-            ),
-            Err(mysql_async::Error::Server(e)) if e.code == 1146 || e.code == 1049 => None,
-            Err(e) => panic!("{table}: {e}"),
-        };
-        c.disconnect().await.unwrap();
-        out
-    })
-}
-
-/// The first subtask status of `task` in the full query-status output.
-fn subtask(addr: &str, task: &str) -> serde_json::Value {
-    let out = dmctl(addr, &["query-status", task]);
-    let j = out.json();
-    j["sources"][0]["subTaskStatus"][0].clone()
-}
-
-/// Waits until the task's syncerBinlog equals the upstream's SHOW MASTER STATUS.
-fn wait_synced(addr: &str, task: &str, up: &str) -> serde_json::Value {
-    let t = Instant::now();
-    let mut last = serde_json::Value::Null;
-    while t.elapsed() < Duration::from_secs(60) {
-        let (f, p) = master_pos(up);
-        last = subtask(addr, task);
-        if last["sync"]["syncerBinlog"] == format!("({f}, {p})")
-            && last["sync"]["masterBinlog"] == format!("({f}, {p})")
-            && last["sync"]["synced"] == true
-        {
-            return last;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!(
-        "task {task} did not catch up with {:?}: {last:#}",
-        master_pos(up)
-    );
-}
-
-fn wait_stage(addr: &str, task: &str, stage: &str) -> serde_json::Value {
-    let t = Instant::now();
-    let mut last = serde_json::Value::Null;
-    while t.elapsed() < Duration::from_secs(30) {
-        last = subtask(addr, task);
-        if last["stage"] == stage {
-            return last;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("task {task} is not {stage}: {last:#}");
-}
 
 const TABLES: &[(&str, &str)] = &[
     ("shop.customers", "shop.customers"),
@@ -440,26 +369,6 @@ fn ok(out: &common::cluster::CtlOut, addr: &str) {
         panic!(
             "dmctl exit {}:\n{}\n{}\nquery-status:\n{}",
             out.code, out.stdout, out.stderr, qs.stdout
-        );
-    }
-}
-
-/// Compares two tables' contents, reporting only the first difference.
-fn same_table(up: &str, down: &str, u: &str, d: &str, what: &str) {
-    let a = contents(up, u).unwrap_or_default();
-    let b = contents(down, d).unwrap_or_default();
-    if a != b {
-        let first = a
-            .iter()
-            .zip(&b)
-            .position(|(x, y)| x != y)
-            .unwrap_or(a.len().min(b.len()));
-        panic!(
-            "{what}: {u} ({} rows upstream) and {d} ({} rows downstream) differ at row {first}: {:?} vs {:?}",
-            a.len(),
-            b.len(),
-            a.get(first),
-            b.get(first)
         );
     }
 }

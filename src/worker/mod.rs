@@ -10,6 +10,7 @@
 //! Used in-process by `dm-master --with-worker` and by `src/bin/dm-worker.rs`.
 
 pub mod error;
+pub mod failpoint;
 pub mod subtask;
 pub mod units;
 

@@ -17,10 +17,22 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(bin: &str, args: &[String], log: PathBuf, name: &str) -> Proc {
+        Self::spawn_env(bin, args, &[], log, name)
+    }
+
+    /// [`Proc::spawn`] with extra environment variables.
+    pub fn spawn_env(
+        bin: &str,
+        args: &[String],
+        env: &[(&str, &str)],
+        log: PathBuf,
+        name: &str,
+    ) -> Proc {
         let out = std::fs::File::create(&log).expect("create log file");
         let err = out.try_clone().expect("clone log file");
         let mut cmd = Command::new(bin);
         cmd.args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err));
@@ -148,8 +160,19 @@ impl WorkerProc {
     }
 
     pub fn start_at(dir: &Path, name: &str, addr: &str, join: &str) -> WorkerProc {
+        Self::start_env(dir, name, addr, join, &[])
+    }
+
+    /// [`WorkerProc::start_at`] with extra environment variables (e.g. `DMRS_FAILPOINTS`).
+    pub fn start_env(
+        dir: &Path,
+        name: &str,
+        addr: &str,
+        join: &str,
+        env: &[(&str, &str)],
+    ) -> WorkerProc {
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
-        let proc = Proc::spawn(
+        let proc = Proc::spawn_env(
             env!("CARGO_BIN_EXE_dm-worker"),
             &[
                 "--name".into(),
@@ -159,6 +182,7 @@ impl WorkerProc {
                 "--join".into(),
                 join.into(),
             ],
+            env,
             dir.join(format!("worker-{name}-{n}.log")),
             name,
         );

@@ -50,7 +50,9 @@ fn with_parent_death_signal(cmd: &mut Command) {
     }
 }
 
+pub mod check;
 pub mod cluster;
+pub mod proxy;
 pub mod sql;
 
 /// Spawns a child tied to the test process (PR_SET_PDEATHSIG from the keeper thread).

@@ -325,10 +325,11 @@ impl Run {
         // upstream's (read once here, then polled).
         stats.set_syncer(start.clone(), gtid_string(&gtids), 0);
         let mut up_conn = None;
-        if let Ok(Ok(mut c)) = tokio::time::timeout(QUERY_TIMEOUT, Conn::new(up_opts.clone())).await
+        if let Ok(Ok(mut c)) =
+            tokio::time::timeout(source::CONNECT_TIMEOUT, Conn::new(up_opts.clone())).await
         {
             if let Ok(Ok(Some((p, g)))) =
-                tokio::time::timeout(QUERY_TIMEOUT, master_status(&mut c)).await
+                tokio::time::timeout(source::CONNECT_TIMEOUT, master_status(&mut c)).await
             {
                 stats.set_master(p, g);
             }

@@ -15,6 +15,7 @@
 
 pub mod apply;
 pub mod checkpoint;
+pub mod schema;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

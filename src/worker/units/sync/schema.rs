@@ -753,6 +753,7 @@ fn create_columns(rest: &[Tok], sql: &str) -> Option<Vec<TrackedColumn>> {
         return None;
     }
     let tail = rest.get(close + 1..)?;
+    split_commas(tail)?; // the options' parentheses balance
     if depth0(tail).any(|t| is_kw(t, "AS") || is_kw(t, "TABLE") || is_kw(t, "VALUES")) {
         return None;
     }
@@ -1111,4 +1112,867 @@ fn apply_alter(old: &[TrackedColumn], ops: &[AlterOp]) -> Option<Vec<TrackedColu
         }
     }
     (!new.is_empty() && !has_duplicates(&column_names(&new))).then_some(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binlog::rows::ColumnMeta;
+    use mysql_async::consts::ColumnType;
+
+    /// `"id+ a b"`: columns in order, `+` = UNSIGNED.
+    fn cols(spec: &str) -> Vec<TrackedColumn> {
+        spec.split_whitespace()
+            .map(|w| TrackedColumn {
+                name: w.trim_end_matches('+').to_string(),
+                unsigned: w.ends_with('+'),
+            })
+            .collect()
+    }
+
+    fn table(spec: &str) -> TrackedTable {
+        TrackedTable {
+            columns: cols(spec),
+        }
+    }
+
+    /// `"db.t"`.
+    fn tn(s: &str) -> TableName {
+        let (schema, table) = s.split_once('.').unwrap_or(("", s));
+        TableName::new(schema, table)
+    }
+
+    fn tns(list: &[&str]) -> Vec<TableName> {
+        list.iter().map(|s| tn(s)).collect()
+    }
+
+    fn tracker(tables: &[(&str, &str)]) -> SchemaTracker {
+        let mut t = SchemaTracker::default();
+        for (name, spec) in tables {
+            t.set(tn(name), table(spec));
+        }
+        t
+    }
+
+    fn effect(changed: &[&str], dropped: &[&str], unknown: &[&str]) -> DdlEffect {
+        DdlEffect {
+            changed: tns(changed),
+            dropped: tns(dropped),
+            unknown: tns(unknown),
+        }
+    }
+
+    /// Each case creates `db.t`: `Some(columns)` or `None` = unknown.
+    #[test]
+    fn create_table_tracks_the_columns_in_order() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("CREATE TABLE t (id int, name varchar(10))", Some("id name")),
+            (
+                "create table `t` (`id` bigint unsigned not null auto_increment, `v` int(10) zerofill, primary key (`id`))",
+                Some("id+ v+"),
+            ),
+            (
+                "CREATE TABLE IF NOT EXISTS db.t (a INT UNSIGNED, b DECIMAL(10,2) UNSIGNED, c FLOAT, d TINYINT SIGNED)",
+                Some("a+ b+ c d"),
+            ),
+            (
+                "CREATE TABLE t (a int COMMENT 'x (y, z) unsigned', b varchar(5) DEFAULT 'a,b', c enum('x','y,z') NOT NULL, d set('FIRST','AFTER'))",
+                Some("a b c d"),
+            ),
+            (
+                "CREATE TABLE t (a int, b int AS (a * (a + 1)) VIRTUAL, c bigint GENERATED ALWAYS AS (cast(a as unsigned)) STORED)",
+                Some("a b c"),
+            ),
+            (
+                "CREATE TABLE t (id int, KEY k (id), UNIQUE KEY u (id), INDEX (id), CONSTRAINT fk FOREIGN KEY (id) REFERENCES p (id) ON DELETE CASCADE, FOREIGN KEY (id) REFERENCES p(id), CHECK (id > 0), CONSTRAINT c CHECK (id < 10), FULLTEXT KEY f (id), SPATIAL INDEX s (id), PERIOD FOR p(id, id), UNIQUE (id))",
+                Some("id"),
+            ),
+            (
+                "/* lead */ CREATE TABLE /*!32312 IF NOT EXISTS*/ t ( -- first\n a int, # second\n b int /* inline, c int */ ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 /*!50100 PARTITION BY RANGE (a) (PARTITION p0 VALUES LESS THAN (10)) */;",
+                Some("a b"),
+            ),
+            (
+                "CREATE OR REPLACE TABLE t (`select` int, `a``b` int unsigned, \"c\" int)",
+                Some("select a`b+ c"),
+            ),
+            (
+                "CREATE TABLE t (s serial, b bool, y year, d double precision unsigned, m mediumint(8) unsigned zerofill)",
+                Some("s+ b y d+ m+"),
+            ),
+            ("CREATE TABLE t (A int, `é` int)", Some("A é")),
+            (
+                "CREATE TABLE t (a int check (a in (1,2)), b int default (a + 1) invisible, c int references p (id))",
+                Some("a b c"),
+            ),
+            ("CREATE TABLE t(a int)ENGINE=MyISAM", Some("a")),
+            (
+                "CREATE TABLE t (a int, b int) PARTITION BY LIST (a) (PARTITION p0 VALUES IN (1, 2), PARTITION p1 VALUES IN (3))",
+                Some("a b"),
+            ),
+            ("CREATE TABLE t (a int) SELECT 1 AS a", None),
+            ("CREATE TABLE t AS SELECT * FROM s", None),
+            ("CREATE TABLE t SELECT 1", None),
+            ("CREATE TABLE t (a int) IGNORE SELECT * FROM s", None),
+            ("CREATE TABLE t (a int) REPLACE AS SELECT * FROM s", None),
+            ("CREATE TABLE t (SELECT 1)", None),
+            ("CREATE TABLE t AS TABLE s", None),
+            ("CREATE TABLE t (a int) AS VALUES (1)", None),
+            ("CREATE TABLE t LIKE missing", None),
+            ("CREATE TABLE t (a int, b int) WITH SYSTEM VERSIONING", None),
+            ("CREATE TABLE t (a int, a int)", None),
+            ("CREATE TABLE t (a int, A int)", None),
+            ("CREATE TABLE t (a int,)", None),
+            ("CREATE TABLE t ()", None),
+            ("CREATE TABLE t (a int", None),
+            ("CREATE TABLE t (a int))", None),
+            ("CREATE TABLE t", None),
+            ("CREATE TABLE t (a)", None),
+            ("CREATE TABLE t (a int FIRST)", None),
+            ("CREATE TABLE t (PRIMARY KEY (a))", None),
+            ("CREATE TABLE t ('a' int)", None),
+        ];
+        for &(sql, want) in cases {
+            let mut tr = SchemaTracker::default();
+            let fx = tr
+                .apply_ddl(sql, "db")
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            match want {
+                Some(spec) => {
+                    assert_eq!(fx, effect(&["db.t"], &[], &[]), "{sql}");
+                    assert_eq!(tr.get(&tn("db.t")), Some(&table(spec)), "{sql}");
+                }
+                None => {
+                    assert_eq!(fx, effect(&[], &[], &["db.t"]), "{sql}");
+                    assert_eq!(tr.get(&tn("db.t")), None, "{sql}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn create_table_replaces_unless_if_not_exists() {
+        // (statement, columns of db.t after it, reported as changed)
+        let cases: &[(&str, &str, bool)] = &[
+            ("CREATE TABLE IF NOT EXISTS t (a int)", "x", false),
+            ("CREATE TABLE IF NOT EXISTS t LIKE s", "x", false),
+            ("CREATE TABLE t (a int)", "a", true),
+            ("CREATE OR REPLACE TABLE t (b int unsigned)", "b+", true),
+            ("CREATE TABLE t LIKE s", "id+ v", true),
+            ("CREATE TABLE db.t (LIKE `db`.`s`)", "id+ v", true),
+        ];
+        for &(sql, want, changed) in cases {
+            let mut tr = tracker(&[("db.t", "x"), ("db.s", "id+ v")]);
+            let fx = tr.apply_ddl(sql, "db").expect("tokenizes");
+            let want_fx = if changed {
+                effect(&["db.t"], &[], &[])
+            } else {
+                DdlEffect::default()
+            };
+            assert_eq!(fx, want_fx, "{sql}");
+            assert_eq!(tr.get(&tn("db.t")), Some(&table(want)), "{sql}");
+            assert_eq!(tr.get(&tn("db.s")), Some(&table("id+ v")), "{sql}");
+        }
+        // LIKE into another schema; LIKE with trailing garbage is not understood
+        let mut tr = tracker(&[("db.s", "id+ v")]);
+        let fx = tr.apply_ddl("CREATE TABLE o.t LIKE s", "db").expect("ok");
+        assert_eq!(fx, effect(&["o.t"], &[], &[]));
+        assert_eq!(tr.get(&tn("o.t")), Some(&table("id+ v")));
+        let fx = tr.apply_ddl("CREATE TABLE u (LIKE s", "db").expect("ok");
+        assert_eq!(fx, effect(&[], &[], &["db.u"]));
+    }
+
+    #[test]
+    fn temporary_and_nameless_creates_change_nothing() {
+        for sql in [
+            "CREATE TEMPORARY TABLE t (a int)",
+            "CREATE OR REPLACE TEMPORARY TABLE t (a int)",
+            "CREATE TABLE",
+            "CREATE TABLE (a int)",
+            "DROP TEMPORARY TABLE IF EXISTS t /* generated by server */",
+        ] {
+            let mut tr = tracker(&[("db.t", "x")]);
+            let fx = tr.apply_ddl(sql, "db").expect("tokenizes");
+            assert!(fx.is_empty(), "{sql}: {fx:?}");
+            assert_eq!(tr.get(&tn("db.t")), Some(&table("x")), "{sql}");
+        }
+    }
+
+    /// Each case alters `db.t` = `id+ a b c`: `Some(columns)` or `None` = unknown.
+    #[test]
+    fn alter_table_follows_mariadb_column_semantics() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("ALTER TABLE t ADD COLUMN d int", Some("id+ a b c d")),
+            (
+                "ALTER TABLE t ADD d int unsigned FIRST",
+                Some("d+ id+ a b c"),
+            ),
+            ("ALTER TABLE t ADD d int AFTER a", Some("id+ a d b c")),
+            (
+                "ALTER TABLE t ADD COLUMN (d int, e bigint unsigned, INDEX (d))",
+                Some("id+ a b c d e+"),
+            ),
+            (
+                "ALTER TABLE t ADD IF NOT EXISTS a int unsigned, ADD COLUMN IF NOT EXISTS d int",
+                Some("id+ a b c d"),
+            ),
+            (
+                "ALTER TABLE t ADD COLUMN IF NOT EXISTS d int, ADD COLUMN IF NOT EXISTS D bigint unsigned",
+                Some("id+ a b c d"),
+            ),
+            ("ALTER TABLE t DROP COLUMN a", Some("id+ b c")),
+            (
+                "ALTER TABLE t DROP a, DROP COLUMN IF EXISTS zz, DROP b RESTRICT",
+                Some("id+ c"),
+            ),
+            ("ALTER TABLE t CHANGE a a2 varchar(10)", Some("id+ a2 b c")),
+            // R8: same column count, renamed and reordered
+            (
+                "ALTER TABLE t CHANGE COLUMN a a2 int, MODIFY b int AFTER id",
+                Some("id+ b a2 c"),
+            ),
+            (
+                "ALTER TABLE t CHANGE a b int, CHANGE b a int",
+                Some("id+ b a c"),
+            ),
+            (
+                "ALTER TABLE t CHANGE IF EXISTS zz z int, CHANGE id id int",
+                Some("id a b c"),
+            ),
+            ("ALTER TABLE t MODIFY COLUMN c int FIRST", Some("c id+ a b")),
+            (
+                "ALTER TABLE t MODIFY a int(11) unsigned",
+                Some("id+ a+ b c"),
+            ),
+            ("ALTER TABLE t MODIFY IF EXISTS zz int", Some("id+ a b c")),
+            (
+                "ALTER TABLE t MODIFY id bigint unsigned zerofill FIRST",
+                Some("id+ a b c"),
+            ),
+            (
+                "ALTER TABLE t RENAME COLUMN a TO x, RENAME COLUMN b TO a",
+                Some("id+ x a c"),
+            ),
+            ("ALTER TABLE t RENAME COLUMN A TO z", Some("id+ z b c")),
+            ("ALTER TABLE t ADD z int AFTER A", Some("id+ a z b c")),
+            (
+                "ALTER TABLE t DROP a, ADD a bigint unsigned",
+                Some("id+ b c a+"),
+            ),
+            (
+                "ALTER TABLE t ADD d int FIRST, ADD e int AFTER d",
+                Some("d e id+ a b c"),
+            ),
+            (
+                "ALTER TABLE t CHANGE a a2 int, ADD d int AFTER a2",
+                Some("id+ a2 d b c"),
+            ),
+            (
+                "ALTER TABLE t ADD d int, CHANGE a a2 int AFTER d",
+                Some("id+ b c d a2"),
+            ),
+            (
+                "ALTER TABLE t ALTER COLUMN a SET DEFAULT 1, ALTER b DROP DEFAULT",
+                Some("id+ a b c"),
+            ),
+            (
+                "ALTER ONLINE IGNORE TABLE IF EXISTS t WAIT 5 ADD d int, ALGORITHM=INPLACE, LOCK=NONE",
+                Some("id+ a b c d"),
+            ),
+            (
+                "ALTER TABLE t ADD INDEX i (a), ADD UNIQUE KEY u (b), ADD PRIMARY KEY (id), ADD CONSTRAINT fk FOREIGN KEY (a) REFERENCES p (id), ADD CHECK (a > 0), ADD FULLTEXT (b), ADD SPATIAL (c), ADD KEY IF NOT EXISTS k (a)",
+                Some("id+ a b c"),
+            ),
+            (
+                "ALTER TABLE t DROP INDEX i, DROP KEY k, DROP PRIMARY KEY, DROP FOREIGN KEY fk, DROP CONSTRAINT c1, DROP CHECK ck",
+                Some("id+ a b c"),
+            ),
+            (
+                "ALTER TABLE t ENGINE=InnoDB ROW_FORMAT=DYNAMIC, DEFAULT CHARSET=utf8mb4, CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin, COMMENT='add (x)', AUTO_INCREMENT=10, FORCE",
+                Some("id+ a b c"),
+            ),
+            (
+                "ALTER TABLE t RENAME INDEX i TO j, RENAME KEY k TO l, ALTER INDEX i INVISIBLE",
+                Some("id+ a b c"),
+            ),
+            (
+                "ALTER TABLE t PARTITION BY HASH (id) PARTITIONS 4",
+                Some("id+ a b c"),
+            ),
+            (
+                "ALTER TABLE t ADD PARTITION (PARTITION p3 VALUES LESS THAN (40)), DROP PARTITION p0",
+                Some("id+ a b c"),
+            ),
+            (
+                "ALTER TABLE t REORGANIZE PARTITION p0 INTO (PARTITION x VALUES LESS THAN (5), PARTITION y VALUES LESS THAN (10))",
+                Some("id+ a b c"),
+            ),
+            ("ALTER TABLE t ORDER BY a", Some("id+ a b c")),
+            (
+                "/*!40000 ALTER TABLE `t` DISABLE KEYS */",
+                Some("id+ a b c"),
+            ),
+            ("ALTER TABLE t", Some("id+ a b c")),
+            ("ALTER TABLE t WITHOUT VALIDATION", Some("id+ a b c")),
+            (
+                "ALTER TABLE t ADD COLUMN d enum('FIRST','AFTER') DEFAULT 'FIRST' COMMENT 'after a'",
+                Some("id+ a b c d"),
+            ),
+            (
+                "ALTER TABLE t ADD d int AS (a + (b * 2)) VIRTUAL AFTER `c`",
+                Some("id+ a b c d"),
+            ),
+            ("ALTER TABLE t ADD period int", Some("id+ a b c period")),
+            ("ALTER TABLE t ADD PERIOD FOR p(a, b)", Some("id+ a b c")),
+            (
+                "ALTER TABLE t ADD d int PARTITION BY HASH (id)",
+                Some("id+ a b c d"),
+            ),
+            ("ALTER TABLE db.t ADD d serial;", Some("id+ a b c d+")),
+            // could not have succeeded on the tracked table, or not understood
+            ("ALTER TABLE t DROP zz", None),
+            ("ALTER TABLE t CHANGE zz z int", None),
+            ("ALTER TABLE t MODIFY zz int", None),
+            ("ALTER TABLE t RENAME COLUMN zz TO z", None),
+            ("ALTER TABLE t ADD a int", None),
+            ("ALTER TABLE t ADD d int AFTER zz", None),
+            ("ALTER TABLE t CHANGE a b int", None),
+            ("ALTER TABLE t DROP a, CHANGE a x int", None),
+            ("ALTER TABLE t RENAME COLUMN a TO x, MODIFY a int", None),
+            ("ALTER TABLE t MODIFY a int AFTER a", None),
+            ("ALTER TABLE t ALTER COLUMN zz SET DEFAULT 1", None),
+            ("ALTER TABLE t DROP id, DROP a, DROP b, DROP c", None),
+            ("ALTER TABLE t ADD SYSTEM VERSIONING", None),
+            ("ALTER TABLE t WITH SYSTEM VERSIONING", None),
+            (
+                "ALTER TABLE t ADD COLUMN ts timestamp(6) GENERATED ALWAYS AS ROW START, ADD PERIOD FOR SYSTEM_TIME(ts, te)",
+                None,
+            ),
+            ("ALTER TABLE t FROBNICATE", None),
+            ("ALTER TABLE t ADD COLUMN", None),
+            ("ALTER TABLE t ADD", None),
+            ("ALTER TABLE t ADD d", None),
+            ("ALTER TABLE t ADD (d int", None),
+            ("ALTER TABLE t ADD (d int) junk", None),
+            ("ALTER TABLE t ADD d int,", None),
+            ("ALTER TABLE t ADD d int FIRST junk", None),
+            ("ALTER TABLE t ADD d int AFTER", None),
+            ("ALTER TABLE t ENGINE=InnoDB ADD d int", None),
+            ("ALTER TABLE t DROP COLUMN a b", None),
+            ("ALTER TABLE t RENAME COLUMN a x", None),
+            ("ALTER TABLE t ALTER COLUMN a", None),
+            ("ALTER TABLE t WITH VALIDATION junk", None),
+            ("ALTER TABLE t ADD \"d\" int, ADD 'e' int", None),
+        ];
+        for &(sql, want) in cases {
+            let mut tr = tracker(&[("db.t", "id+ a b c"), ("db.other", "x")]);
+            let fx = tr
+                .apply_ddl(sql, "db")
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            match want {
+                Some(spec) => {
+                    let want_fx = if spec == "id+ a b c" {
+                        DdlEffect::default()
+                    } else {
+                        effect(&["db.t"], &[], &[])
+                    };
+                    assert_eq!(fx, want_fx, "{sql}");
+                    assert_eq!(tr.get(&tn("db.t")), Some(&table(spec)), "{sql}");
+                }
+                None => {
+                    assert_eq!(fx, effect(&[], &[], &["db.t"]), "{sql}");
+                    assert_eq!(tr.get(&tn("db.t")), None, "{sql}");
+                }
+            }
+            assert_eq!(tr.get(&tn("db.other")), Some(&table("x")), "{sql}");
+        }
+    }
+
+    #[test]
+    fn alter_table_rename_moves_the_table() {
+        // (statement, effect, table → columns afterwards; "-" = not tracked)
+        type Case<'a> = (
+            &'a str,
+            (&'a [&'a str], &'a [&'a str], &'a [&'a str]),
+            &'a [(&'a str, &'a str)],
+        );
+        let cases: &[Case] = &[
+            (
+                "ALTER TABLE t RENAME TO u",
+                (&["db.u"], &["db.t"], &[]),
+                &[("db.t", "-"), ("db.u", "id a")],
+            ),
+            (
+                "ALTER TABLE t ADD d int unsigned, RENAME AS o.u",
+                (&["o.u"], &["db.t"], &[]),
+                &[("db.t", "-"), ("o.u", "id a d+")],
+            ),
+            (
+                "alter table t rename v",
+                (&["db.v"], &["db.t"], &[]),
+                &[("db.t", "-"), ("db.v", "id a")],
+            ),
+            (
+                "ALTER TABLE t RENAME TO t",
+                (&[], &[], &[]),
+                &[("db.t", "id a")],
+            ),
+            (
+                "ALTER TABLE t RENAME TO x, ADD d int",
+                (&["db.x"], &["db.t"], &[]),
+                &[("db.t", "-"), ("db.x", "id a d")],
+            ),
+            (
+                "ALTER TABLE t FROBNICATE, RENAME TO x",
+                (&[], &[], &["db.t", "db.x"]),
+                &[("db.t", "-"), ("db.x", "-")],
+            ),
+            (
+                "ALTER TABLE t DROP zz, RENAME TO u",
+                (&[], &[], &["db.t", "db.u"]),
+                &[("db.t", "-"), ("db.u", "-")],
+            ),
+            // not tracked: nothing to change, a rename moves the name
+            ("ALTER TABLE y ADD d int", (&[], &[], &[]), &[("db.y", "-")]),
+            (
+                "ALTER TABLE y FROBNICATE",
+                (&[], &[], &[]),
+                &[("db.y", "-")],
+            ),
+            (
+                "ALTER TABLE y RENAME TO x",
+                (&[], &["db.y"], &["db.x"]),
+                &[("db.x", "-"), ("db.t", "id a")],
+            ),
+        ];
+        for (sql, (changed, dropped, unknown), after) in cases {
+            let mut tr = tracker(&[("db.t", "id a"), ("db.x", "old")]);
+            let fx = tr.apply_ddl(sql, "db").expect("tokenizes");
+            assert_eq!(fx, effect(changed, dropped, unknown), "{sql}");
+            for (name, spec) in *after {
+                let want = (*spec != "-").then(|| table(spec));
+                assert_eq!(tr.get(&tn(name)).cloned(), want, "{sql}: {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn drop_rename_and_database_statements() {
+        let start: &[(&str, &str)] = &[
+            ("db.a", "a1"),
+            ("db.b", "b1"),
+            ("db.c", "c1"),
+            ("other.a", "oa"),
+        ];
+        // (statement, effect, table → columns afterwards; "-" = not tracked)
+        type Case<'a> = (
+            &'a str,
+            (&'a [&'a str], &'a [&'a str], &'a [&'a str]),
+            &'a [(&'a str, &'a str)],
+        );
+        let cases: &[Case] = &[
+            (
+                "DROP TABLE a, other.a",
+                (&[], &["db.a", "other.a"], &[]),
+                &[("db.a", "-"), ("other.a", "-"), ("db.b", "b1")],
+            ),
+            (
+                "DROP TABLE IF EXISTS `a` /* generated by server */",
+                (&[], &["db.a"], &[]),
+                &[("db.a", "-"), ("other.a", "oa")],
+            ),
+            (
+                "drop tables if exists a, zz restrict",
+                (&[], &["db.a", "db.zz"], &[]),
+                &[("db.a", "-")],
+            ),
+            (
+                "DROP DATABASE db",
+                (&[], &["db.a", "db.b", "db.c"], &[]),
+                &[("db.a", "-"), ("db.c", "-"), ("other.a", "oa")],
+            ),
+            (
+                "DROP SCHEMA IF EXISTS `other`",
+                (&[], &["other.a"], &[]),
+                &[("other.a", "-"), ("db.a", "a1")],
+            ),
+            (
+                "CREATE OR REPLACE DATABASE other",
+                (&[], &["other.a"], &[]),
+                &[("other.a", "-")],
+            ),
+            ("DROP DATABASE DB", (&[], &[], &[]), &[("db.a", "a1")]),
+            (
+                "RENAME TABLE a TO x",
+                (&["db.x"], &["db.a"], &[]),
+                &[("db.a", "-"), ("db.x", "a1")],
+            ),
+            (
+                "RENAME TABLE a TO tmp, b TO a, tmp TO b",
+                (&["db.a", "db.b"], &["db.tmp"], &[]),
+                &[("db.a", "b1"), ("db.b", "a1"), ("db.tmp", "-")],
+            ),
+            (
+                "RENAME TABLES db.a WAIT 3 TO other.z, c NOWAIT TO d;",
+                (&["db.d", "other.z"], &["db.a", "db.c"], &[]),
+                &[("other.z", "a1"), ("db.d", "c1")],
+            ),
+            (
+                "RENAME TABLE zz TO a",
+                (&[], &["db.zz"], &["db.a"]),
+                &[("db.a", "-")],
+            ),
+            (
+                "RENAME TABLE a TO x, b",
+                (&[], &[], &["db.a", "db.x"]),
+                &[("db.a", "-"), ("db.b", "b1")],
+            ),
+            ("RENAME TABLE a TO", (&[], &[], &[]), &[("db.a", "a1")]),
+            ("CREATE SEQUENCE a", (&[], &[], &["db.a"]), &[("db.a", "-")]),
+            (
+                "DROP SEQUENCE IF EXISTS b",
+                (&[], &["db.b"], &[]),
+                &[("db.b", "-")],
+            ),
+            ("TRUNCATE TABLE a", (&[], &[], &[]), &[("db.a", "a1")]),
+            ("truncate a", (&[], &[], &[]), &[("db.a", "a1")]),
+            (
+                "CREATE INDEX i ON a (x)",
+                (&[], &[], &[]),
+                &[("db.a", "a1")],
+            ),
+            ("CREATE UNIQUE INDEX i ON a (x)", (&[], &[], &[]), &[]),
+            ("DROP INDEX i ON a", (&[], &[], &[]), &[("db.a", "a1")]),
+            ("CREATE DATABASE db", (&[], &[], &[]), &[("db.a", "a1")]),
+            ("ALTER DATABASE db CHARACTER SET utf8", (&[], &[], &[]), &[]),
+            (
+                "ALTER SEQUENCE a RESTART 1",
+                (&[], &[], &[]),
+                &[("db.a", "a1")],
+            ),
+        ];
+        for (sql, (changed, dropped, unknown), after) in cases {
+            let mut tr = tracker(start);
+            let fx = tr.apply_ddl(sql, "db").expect("tokenizes");
+            assert_eq!(fx, effect(changed, dropped, unknown), "{sql}");
+            for (name, spec) in *after {
+                let want = (*spec != "-").then(|| table(spec));
+                assert_eq!(tr.get(&tn(name)).cloned(), want, "{sql}: {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn statements_that_are_not_table_ddl_change_nothing() {
+        for sql in [
+            "",
+            "   ",
+            ";",
+            "BEGIN",
+            "COMMIT",
+            "SAVEPOINT s1",
+            "ROLLBACK TO SAVEPOINT s1",
+            "XA START 'x'",
+            "GRANT ALL ON *.* TO 'u'@'%'",
+            "INSERT INTO a VALUES (1)",
+            "UPDATE a SET x = 1",
+            "CREATE VIEW a AS SELECT 1",
+            "CREATE OR REPLACE VIEW a AS SELECT 1",
+            "DROP VIEW a",
+            "FLUSH TABLES",
+            "SET NAMES utf8",
+            "CREATE USER u",
+            "ALTER USER u IDENTIFIED BY 'p'",
+            "RENAME USER a TO b",
+            "DROP USER a",
+            "ANALYZE TABLE a",
+            "OPTIMIZE TABLE a",
+            "CREATE DEFINER=`root`@`%` PROCEDURE p() BEGIN DROP TABLE a; END",
+            "DROP PROCEDURE p",
+            "CREATE TRIGGER tr BEFORE INSERT ON a FOR EACH ROW SET NEW.x = 1",
+            "# just a comment",
+        ] {
+            let mut tr = tracker(&[("db.a", "x")]);
+            let fx = tr.apply_ddl(sql, "db").expect("tokenizes");
+            assert!(fx.is_empty(), "{sql}: {fx:?}");
+            assert_eq!(tr.get(&tn("db.a")), Some(&table("x")), "{sql}");
+        }
+    }
+
+    #[test]
+    fn table_names_are_case_sensitive_and_default_to_the_schema() {
+        let mut tr = tracker(&[("db.T", "a")]);
+        let fx = tr.apply_ddl("ALTER TABLE t ADD x int", "db").expect("ok");
+        assert!(fx.is_empty());
+        let fx = tr.apply_ddl("ALTER TABLE T ADD x int", "DB").expect("ok");
+        assert!(fx.is_empty());
+        let fx = tr.apply_ddl("DROP TABLE db.t", "").expect("ok");
+        assert_eq!(fx, effect(&[], &["db.t"], &[]));
+        assert_eq!(tr.get(&tn("db.T")), Some(&table("a")));
+        let fx = tr.apply_ddl("ALTER TABLE T ADD x int", "db").expect("ok");
+        assert_eq!(fx, effect(&["db.T"], &[], &[]));
+        assert_eq!(tr.get(&tn("db.T")), Some(&table("a x")));
+        // no default schema: the name stays unqualified
+        let fx = tr.apply_ddl("CREATE TABLE u (a int)", "").expect("ok");
+        assert_eq!(fx.changed, [TableName::new("", "u")]);
+        // forget
+        tr.forget(&tn("db.T"));
+        assert_eq!(tr.get(&tn("db.T")), None);
+    }
+
+    #[test]
+    fn untokenizable_text_is_an_error_and_changes_nothing() {
+        for sql in [
+            "CREATE TABLE `t (a int)",
+            "ALTER TABLE t ADD c varchar(3) DEFAULT 'x",
+            "DROP TABLE t /* never closed",
+            "ALTER TABLE t ADD c int COMMENT \"x\\\"",
+        ] {
+            let mut tr = tracker(&[("db.t", "a")]);
+            match tr.apply_ddl(sql, "db") {
+                Err(SchemaError::Tokenize(_)) => {}
+                other => panic!("{sql}: {other:?}"),
+            }
+            assert_eq!(tr.get(&tn("db.t")), Some(&table("a")), "{sql}");
+        }
+    }
+
+    #[test]
+    fn truncated_and_garbage_statements_never_panic() {
+        let corpus = [
+            "CREATE TABLE IF NOT EXISTS `db`.`t` (`id` bigint unsigned NOT NULL AUTO_INCREMENT, c enum('a','b') DEFAULT 'a,b' COMMENT 'x (y)', g int AS (id * (id + 1)) VIRTUAL, PRIMARY KEY (`id`), CONSTRAINT fk FOREIGN KEY (c) REFERENCES p (c)) ENGINE=InnoDB /*!50100 PARTITION BY HASH (id) */",
+            "ALTER ONLINE IGNORE TABLE IF EXISTS t WAIT 1 ADD COLUMN IF NOT EXISTS (d int, e int unsigned), CHANGE COLUMN IF EXISTS a a2 int FIRST, MODIFY b int AFTER a2, DROP COLUMN IF EXISTS c, RENAME COLUMN x TO y, RENAME TO u, ALTER c SET DEFAULT 1, ADD INDEX (d), ALGORITHM=INPLACE",
+            "RENAME TABLE a TO tmp, b TO a, tmp TO b",
+            "DROP TABLE IF EXISTS a, b /* generated by server */",
+            "CREATE TABLE t LIKE s",
+            "CREATE TABLE t (LIKE s)",
+            "DROP DATABASE IF EXISTS db",
+            "CREATE OR REPLACE DATABASE db",
+            "ALTER TABLE t ADD d int AFTER `é`",
+        ];
+        let garbage = [
+            ")))(((",
+            ",,,",
+            "(",
+            ")",
+            ".",
+            "ALTER TABLE . ADD",
+            "ALTER TABLE t ADD ((((",
+            "ALTER TABLE t ADD ()",
+            "ALTER TABLE t CHANGE",
+            "ALTER TABLE t RENAME",
+            "ALTER TABLE t RENAME COLUMN",
+            "ALTER TABLE t ,,, RENAME TO",
+            "CREATE TABLE t (a int))) SELECT (((",
+            "CREATE TABLE t ( , , )",
+            "CREATE TABLE t (LIKE",
+            "RENAME TABLE , TO",
+            "RENAME TABLE a TO b TO c",
+            "DROP TABLE ,",
+            "DROP DATABASE",
+            "\"\"",
+            "ALTER TABLE \"\" ADD \"\" int",
+            "CREATE TABLE t (\"\" int)",
+            "ALTER TABLE t ADD c int AFTER FIRST FIRST",
+            "ALTER TABLE t MODIFY FIRST",
+            "/*!",
+            "/*!50100 ALTER TABLE t ADD c int",
+            "é ü ; ; ;",
+        ];
+        let seeds: &[(&str, &str)] = &[
+            ("db.t", "a b+ c x"),
+            ("db.a", "a"),
+            ("db.b", "b"),
+            ("db.s", "s"),
+        ];
+        let mut inputs: Vec<String> = garbage.iter().map(|s| s.to_string()).collect();
+        for sql in corpus {
+            for (i, _) in sql.char_indices() {
+                inputs.push(sql[..i].to_string());
+                inputs.push(sql[i..].to_string());
+            }
+        }
+        // deterministic token soup
+        let words = [
+            "ALTER", "TABLE", "ADD", "DROP", "CHANGE", "MODIFY", "RENAME", "TO", "COLUMN", "(",
+            ")", ",", "FIRST", "AFTER", "a", "b", "int", "unsigned", "IF", "EXISTS", "NOT", ".",
+            "CREATE", "LIKE", "SELECT", "`q`", "'s'", "INDEX", "KEY", ";",
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..2000 {
+            let mut sql = String::new();
+            for _ in 0..(x % 12) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                sql.push_str(words[(x % words.len() as u64) as usize]);
+                sql.push(' ');
+            }
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            inputs.push(sql);
+        }
+        for sql in &inputs {
+            let mut tr = tracker(seeds);
+            let _ = tr.apply_ddl(sql, "db");
+            // whatever happened, every tracked table is still a valid one
+            for name in ["db.t", "db.a", "db.b", "db.s", "db.u", "db.tmp"] {
+                if let Some(t) = tr.get(&tn(name)) {
+                    assert!(!t.columns.is_empty(), "{sql}: {name}");
+                    assert!(!has_duplicates(&column_names(&t.columns)), "{sql}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn information_schema_rows_give_names_and_unsigned() {
+        let rows: Vec<(String, String)> = [
+            ("id", "bigint(20) unsigned"),
+            ("z", "int(10) unsigned zerofill"),
+            ("Z2", "tinyint(3) zerofill"),
+            ("e", "enum('unsigned','x')"),
+            ("q", "enum('it''s unsigned')"),
+            ("bs", "set('a\\')"),
+            ("d", "decimal(10,2)"),
+            ("f", "float unsigned"),
+            ("n", "varchar(10)"),
+            ("u", "INT UNSIGNED"),
+        ]
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
+        assert_eq!(
+            TrackedTable::from_information_schema(&rows),
+            table("id+ z+ Z2+ e q bs d f+ n u+")
+        );
+        assert_eq!(
+            TrackedTable::from_information_schema(&[]),
+            TrackedTable { columns: vec![] }
+        );
+    }
+
+    #[test]
+    fn table_json_round_trips() {
+        let t = table("id+ a`b é \"q\"");
+        let json = t.to_json();
+        assert_eq!(TrackedTable::from_json(&json).expect("parses"), t);
+        assert_eq!(
+            table("id+ v").to_json(),
+            r#"{"columns":[{"name":"id","unsigned":true},{"name":"v","unsigned":false}]}"#
+        );
+        for bad in ["", "nope", "{}", r#"{"columns":[{"name":"a"}]}"#, "[1]"] {
+            assert!(
+                matches!(TrackedTable::from_json(bad), Err(SchemaError::Json(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    fn meta(columns: &[(Option<&str>, ColumnType, bool)]) -> TableMeta {
+        TableMeta {
+            schema: "db".into(),
+            table: "t".into(),
+            columns: columns
+                .iter()
+                .map(|(name, column_type, unsigned)| ColumnMeta {
+                    name: name.map(str::to_string),
+                    unsigned: *unsigned,
+                    column_type: *column_type,
+                    charset: None,
+                    binary: false,
+                    max_len: 0,
+                    decimals: 0,
+                    members: Vec::new(),
+                    nullable: true,
+                })
+                .collect(),
+            primary_key: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn merge_into_fills_names_and_unsigned_without_full_metadata() {
+        use ColumnType::{
+            MYSQL_TYPE_LONG as LONG, MYSQL_TYPE_LONGLONG as LONGLONG,
+            MYSQL_TYPE_NEWDECIMAL as DECIMAL, MYSQL_TYPE_VARCHAR as VARCHAR,
+        };
+        type Cols<'a> = &'a [(Option<&'a str>, ColumnType, bool)];
+        // (binlog columns, tracked, result or error)
+        let cases: &[(Cols, &str, Result<Cols, SchemaMismatch>)] = &[
+            // NO_LOG: names and signedness from the tracker
+            (
+                &[
+                    (None, LONGLONG, false),
+                    (None, VARCHAR, false),
+                    (None, DECIMAL, false),
+                ],
+                "id+ name d+",
+                Ok(&[
+                    (Some("id"), LONGLONG, true),
+                    (Some("name"), VARCHAR, false),
+                    (Some("d"), DECIMAL, true),
+                ]),
+            ),
+            // MINIMAL: the binlog's own UNSIGNED bits stay
+            (
+                &[(None, LONG, true), (None, LONG, false)],
+                "a b",
+                Ok(&[(Some("a"), LONG, true), (Some("b"), LONG, false)]),
+            ),
+            // some names: only the missing ones are filled
+            (
+                &[(Some("x"), LONG, false), (None, LONG, false)],
+                "a b+",
+                Ok(&[(Some("x"), LONG, false), (Some("b"), LONG, true)]),
+            ),
+            // FULL: the binlog is the truth, even when the tracker disagrees
+            (
+                &[(Some("x"), LONG, false)],
+                "a+ b",
+                Ok(&[(Some("x"), LONG, false)]),
+            ),
+            (&[], "a", Ok(&[])),
+            (
+                &[(None, LONG, false)],
+                "a b",
+                Err(SchemaMismatch::ColumnCount {
+                    schema: "db".into(),
+                    table: "t".into(),
+                    binlog: 1,
+                    tracked: 2,
+                }),
+            ),
+            (
+                &[(None, LONG, false), (None, VARCHAR, false)],
+                "a b+",
+                Err(SchemaMismatch::NotNumeric {
+                    schema: "db".into(),
+                    table: "t".into(),
+                    column: "b".into(),
+                    ordinal: 2,
+                }),
+            ),
+        ];
+        for (binlog, tracked, want) in cases {
+            let mut m = meta(binlog);
+            let got = merge_into(&mut m, &table(tracked));
+            match want {
+                Ok(after) => {
+                    assert_eq!(got, Ok(()), "{binlog:?} / {tracked}");
+                    assert_eq!(m, meta(after), "{binlog:?} / {tracked}");
+                }
+                Err(e) => {
+                    assert_eq!(got.as_ref(), Err(e), "{binlog:?} / {tracked}");
+                    assert_eq!(m, meta(binlog), "unchanged on error: {tracked}");
+                }
+            }
+        }
+        let msg =
+            merge_into(&mut meta(&[(None, LONG, false)]), &table("a b")).map_err(|e| e.to_string());
+        assert_eq!(
+            msg,
+            Err("`db`.`t`: the binlog row has 1 columns but the tracked schema has 2".to_string())
+        );
+    }
 }

@@ -110,15 +110,15 @@ pub enum SchemaMismatch {
         binlog: usize,
         tracked: usize,
     },
-    #[error(
-        "`{schema}`.`{table}`: tracked column {column:?} (column {ordinal}) is UNSIGNED but the binlog's column {ordinal} is not a number"
-    )]
-    NotNumeric {
+    #[error("`{schema}`.`{table}`: column {ordinal} ({column:?} in the tracked schema) {detail}")]
+    Column {
         schema: String,
         table: String,
-        column: String,
         /// 1-based, as information_schema's ORDINAL_POSITION.
         ordinal: usize,
+        /// The tracked name.
+        column: String,
+        detail: &'static str,
     },
 }
 
@@ -432,9 +432,10 @@ impl SchemaTracker {
 
 /// Fills the names (where the binlog has none) and signedness of `meta`'s columns from
 /// `tracked`. With `binlog_row_metadata=FULL` (every column named) the binlog is the truth and
-/// `meta` is left as it is. Otherwise the column counts must agree, and a column the tracker
-/// says is UNSIGNED must be a number in the binlog; UNSIGNED is only ever added (MINIMAL
-/// metadata's own signedness bits are kept). On an error `meta` is unchanged.
+/// `meta` is left as it is. Otherwise the column counts must agree, a column the tracker says is
+/// UNSIGNED must be a number in the binlog, and a column the binlog says is UNSIGNED (MINIMAL
+/// metadata carries signedness) must be UNSIGNED in the tracker too. On an error `meta` is
+/// unchanged.
 pub fn merge_into(meta: &mut TableMeta, tracked: &TrackedTable) -> Result<(), SchemaMismatch> {
     if meta.columns.iter().all(|c| c.name.is_some()) {
         return Ok(());
@@ -449,20 +450,27 @@ pub fn merge_into(meta: &mut TableMeta, tracked: &TrackedTable) -> Result<(), Sc
     }
     let pairs = meta.columns.iter().zip(&tracked.columns).enumerate();
     for (i, (col, t)) in pairs {
-        if t.unsigned && !col.column_type.is_numeric_type() {
-            return Err(SchemaMismatch::NotNumeric {
-                schema: meta.schema.clone(),
-                table: meta.table.clone(),
-                column: t.name.clone(),
-                ordinal: i + 1,
-            });
-        }
+        let detail = if t.unsigned && !col.column_type.is_numeric_type() {
+            "is UNSIGNED in the tracked schema but not a number in the binlog"
+        } else if col.unsigned && !t.unsigned {
+            "is UNSIGNED in the binlog but signed in the tracked schema"
+        } else {
+            continue;
+        };
+        return Err(SchemaMismatch::Column {
+            schema: meta.schema.clone(),
+            table: meta.table.clone(),
+            ordinal: i + 1,
+            column: t.name.clone(),
+            detail,
+        });
     }
     for (col, t) in meta.columns.iter_mut().zip(&tracked.columns) {
         if col.name.is_none() {
             col.name = Some(t.name.clone());
         }
-        col.unsigned |= t.unsigned;
+        // Checked above: the binlog's own UNSIGNED bits (if any) agree.
+        col.unsigned = t.unsigned;
     }
     Ok(())
 }
@@ -1914,11 +1922,22 @@ mod tests {
                     (Some("d"), DECIMAL, true),
                 ]),
             ),
-            // MINIMAL: the binlog's own UNSIGNED bits stay
+            // MINIMAL: the binlog's own UNSIGNED bits agree
+            (
+                &[(None, LONG, true), (None, LONG, false)],
+                "a+ b",
+                Ok(&[(Some("a"), LONG, true), (Some("b"), LONG, false)]),
+            ),
             (
                 &[(None, LONG, true), (None, LONG, false)],
                 "a b",
-                Ok(&[(Some("a"), LONG, true), (Some("b"), LONG, false)]),
+                Err(SchemaMismatch::Column {
+                    schema: "db".into(),
+                    table: "t".into(),
+                    ordinal: 1,
+                    column: "a".into(),
+                    detail: "is UNSIGNED in the binlog but signed in the tracked schema",
+                }),
             ),
             // some names: only the missing ones are filled
             (
@@ -1946,11 +1965,12 @@ mod tests {
             (
                 &[(None, LONG, false), (None, VARCHAR, false)],
                 "a b+",
-                Err(SchemaMismatch::NotNumeric {
+                Err(SchemaMismatch::Column {
                     schema: "db".into(),
                     table: "t".into(),
-                    column: "b".into(),
                     ordinal: 2,
+                    column: "b".into(),
+                    detail: "is UNSIGNED in the tracked schema but not a number in the binlog",
                 }),
             ),
         ];
@@ -1973,6 +1993,12 @@ mod tests {
         assert_eq!(
             msg,
             Err("`db`.`t`: the binlog row has 1 columns but the tracked schema has 2".to_string())
+        );
+        let msg = merge_into(&mut meta(&[(None, VARCHAR, false)]), &table("v+"))
+            .map_err(|e| e.to_string());
+        assert_eq!(
+            msg,
+            Err("`db`.`t`: column 1 (\"v\" in the tracked schema) is UNSIGNED in the tracked schema but not a number in the binlog".to_string())
         );
     }
 }

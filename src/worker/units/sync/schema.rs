@@ -37,7 +37,8 @@
 //! - `CREATE [OR REPLACE] TABLE [IF NOT EXISTS] t (…)`: the column definitions in order, UNSIGNED
 //!   when the definition says UNSIGNED or ZEROFILL (or the type is SERIAL); index, key,
 //!   constraint, foreign key, check and period lines are not columns. IF NOT EXISTS with `t`
-//!   tracked: no change. `… LIKE s`: a copy of `s` when tracked, else `t` unknown.
+//!   tracked: no change (untracked: `t` is taken to be new, and gets the statement's columns).
+//!   `… LIKE s`: a copy of `s` when tracked, else `t` unknown.
 //!   `… [AS] SELECT`, `… AS TABLE`/`VALUES` and system-versioned tables: `t` unknown.
 //! - `ALTER [ONLINE|OFFLINE] [IGNORE] TABLE [IF EXISTS] t [WAIT n|NOWAIT]` with any
 //!   comma-separated mix of `ADD [COLUMN] [IF NOT EXISTS] c def [FIRST|AFTER x]`,

@@ -158,28 +158,37 @@ impl Ddl {
 // ---------------------------------------------------------------------------------------------
 // Tokenizer
 
+/// What a token is. Shared with the sync unit's schema tracker (`worker::units::sync::schema`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TokKind {
+pub(crate) enum TokKind {
+    /// A bare word: keyword, unquoted identifier or number.
     Word,
+    /// A backquoted identifier.
     Quoted,
+    /// A `'…'` or `"…"` string (its text is not kept).
     Str,
+    /// Any other single byte: `(`, `)`, `,`, `.`, `;`, `=`, …
     Punct(u8),
 }
 
+/// One token: its kind, byte span in the statement, and text.
 #[derive(Debug, Clone)]
-struct Tok {
-    kind: TokKind,
-    start: usize,
-    end: usize,
+pub(crate) struct Tok {
+    pub(crate) kind: TokKind,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
     /// Word text, or the unescaped content of a backquoted identifier.
-    text: String,
+    pub(crate) text: String,
 }
 
 fn is_word_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
 }
 
-fn tokenize(sql: &str) -> Result<Vec<Tok>, DdlError> {
+/// Splits SQL text into tokens, skipping whitespace and comments and reading the contents of
+/// `/*!NNNNN … */` and `/*M!NNNNNN … */` as SQL. Errors only on an unterminated quote,
+/// identifier or comment.
+pub(crate) fn tokenize(sql: &str) -> Result<Vec<Tok>, DdlError> {
     let b = sql.as_bytes();
     let slice = |a: usize, z: usize| sql.get(a..z).unwrap_or_default().to_string();
     let mut toks = Vec::new();

@@ -36,6 +36,28 @@ struct Cluster {
     addr: String,
 }
 
+impl Drop for Cluster {
+    /// A failing test shows the end of the worker's and the master's logs.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if std::env::var_os("DMRS_KEEP_LOGS").is_some() {
+                let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+                eprintln!("logs kept in {}", dir.keep().display());
+            }
+            for (name, text) in [
+                ("worker", self.worker.proc.log_text()),
+                ("master", self.master.proc.log_text()),
+            ] {
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                eprintln!("---- {name} log (last lines) ----");
+                for l in tail.into_iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
+}
+
 fn ok(out: &CtlOut, what: &str) {
     assert_eq!(out.code, 0, "{what}: {}{}", out.stdout, out.stderr);
 }
@@ -294,16 +316,16 @@ fn a_half_open_upstream_pauses_with_a_retryable_error_and_recovers() {
     proxy.freeze();
     exec(&u, &["INSERT INTO ho.t VALUES (2, 'while frozen')"]);
     let st = wait_status(&c.addr, "ho", Duration::from_secs(90), |st| {
-        st["stage"] == "Paused" || st["result"]["errors"][0]["message"].is_string()
+        st["stage"] == "Paused" || st["result"]["errors"][0]["Message"].is_string()
     });
     let err = &st["result"]["errors"][0];
-    let msg = err["message"].as_str().unwrap_or_default();
+    let msg = err["Message"].as_str().unwrap_or_default();
     assert!(
         msg.contains("no binlog event and no heartbeat") || msg.contains("no answer within"),
         "{st:#}"
     );
     assert!(
-        err["workaround"]
+        err["Workaround"]
             .as_str()
             .unwrap_or_default()
             .contains("retries automatically"),
@@ -432,11 +454,12 @@ fn a_crash_right_after_a_ddl_resumes_and_stays_running() {
 
 #[test]
 fn minimal_row_metadata_decodes_rows_behind_an_alter_that_reorders_columns() {
-    // Its own upstream: MariaDB's default binlog_row_metadata (MINIMAL: no column names).
+    // Its own upstream at MariaDB's default binlog_row_metadata (NO_LOG: no column names,
+    // no signedness).
     let up = MariaDb::upstream(22);
     let (_, down) = pair();
     let (u, d) = (up.url(), down.url());
-    exec(&u, &["SET GLOBAL binlog_row_metadata = 'MINIMAL'"]);
+    exec(&u, &["SET GLOBAL binlog_row_metadata = 'NO_LOG'"]);
     let c = cluster(up.port);
     let task = task_file(c.dir.path(), "mm", "mm", &u, down, "");
     ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");

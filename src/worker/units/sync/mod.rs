@@ -882,6 +882,7 @@ impl Run {
                     .await?;
                 self.events_since_flush += 1;
             }
+            crate::worker::failpoint::hit("sync-after-ddl");
         }
         if self.ddl_replay.as_ref().is_some_and(|d| d <= end) {
             self.ddl_replay = None;

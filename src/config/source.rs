@@ -187,6 +187,10 @@ impl SourceConfig {
                 ),
             ));
         }
+        if let Some(sec) = &self.from.security {
+            sec.check_pairs("from.security")
+                .map_err(|e| e.at(ix.best("from.security")))?;
+        }
         if self.from.port == 0 {
             self.from.port = 3306;
         }
@@ -220,7 +224,7 @@ impl SourceConfig {
     /// The normalised config as YAML with the password shown as `******`.
     pub fn to_yaml_masked(&self) -> String {
         let mut c = self.clone();
-        c.from.password = password::MASK.into();
+        c.from.mask_secrets();
         serde_norway::to_string(&c).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
 

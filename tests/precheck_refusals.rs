@@ -78,3 +78,20 @@ async fn an_unreadable_tls_file_of_a_source_fails_the_precheck() {
     );
     assert_eq!(item.extra, "source s1");
 }
+
+#[tokio::test]
+async fn cert_allowed_cn_of_a_source_fails_the_precheck() {
+    let (id, src) = source(", security: {cert-allowed-cn: [dm]}");
+    let report = match precheck(&task(""), &[(id, src)]).await {
+        Some(r) => r,
+        None => panic!("precheck skipped"),
+    };
+    assert!(!report.passed());
+    assert!(
+        report.items[0]
+            .message
+            .contains("from.security.cert-allowed-cn is not supported"),
+        "{}",
+        report.items[0].message
+    );
+}

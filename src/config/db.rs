@@ -89,7 +89,8 @@ pub struct Security {
     #[serde(deserialize_with = "y::string")]
     pub ssl_key: String,
     /// DM checks the server certificate's common name against this list; dm-rs cannot yet,
-    /// so a non-empty list is refused by [`super::TaskConfig::unsupported`].
+    /// so a non-empty list is refused by [`super::TaskConfig::unsupported`] and
+    /// [`super::SourceConfig::unsupported`].
     #[serde(deserialize_with = "y::strings")]
     pub cert_allowed_cn: Vec<String>,
     /// The CA as PEM text, instead of `ssl-ca`.

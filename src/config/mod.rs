@@ -9,8 +9,9 @@
 //!
 //! - [`task`] / [`source`] — the two file kinds; [`db`] — connection settings (`target-database`,
 //!   a source's `from`) and the one way to connect with them (timeout, keepalive, TLS).
-//! - [`TaskConfig::unsupported`] — the keys dm-rs parses but cannot run yet; start-task and
-//!   check-task refuse a task using them (parsing and `dmctl plan` still work).
+//! - [`TaskConfig::unsupported`] / [`SourceConfig::unsupported`] — the keys dm-rs parses but
+//!   cannot run yet; start-task and check-task refuse a task using them (parsing and
+//!   `dmctl plan` still work).
 //!
 //! Apart from [`db::DbConfig::connect`] this module does no network I/O. It never prints a
 //! password: `Debug` of every config shows `******`.

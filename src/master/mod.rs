@@ -93,8 +93,8 @@ pub async fn precheck(
 }
 
 /// What start-task and check-task refuse before any server is asked, as failed `config` items:
-/// the task's keys dm-rs cannot run yet ([`TaskConfig::unsupported`]) and TLS files of the
-/// target or a source that cannot be read ([`crate::config::DbConfig::tls_check`]).
+/// the task's and the sources' keys dm-rs cannot run yet ([`TaskConfig::unsupported`],
+/// [`SourceConfig::unsupported`]) and TLS files of the target or a source that cannot be read ([`crate::config::DbConfig::tls_check`]).
 pub fn config_refusals(task: &TaskConfig, sources: &[(String, SourceConfig)]) -> Vec<CheckItem> {
     let item = |extra: String, e: crate::config::ConfigError| {
         CheckItem {
@@ -117,6 +117,9 @@ pub fn config_refusals(task: &TaskConfig, sources: &[(String, SourceConfig)]) ->
         items.push(item(format!("task {}", task.name), e));
     }
     for (id, src) in sources {
+        for e in src.unsupported() {
+            items.push(item(format!("source {id}"), e));
+        }
         if let Err(e) = src.from.tls_check("from") {
             items.push(item(format!("source {id}"), e));
         }

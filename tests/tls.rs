@@ -159,3 +159,43 @@ async fn an_unreadable_tls_file_names_the_key_and_the_file() {
         Ok(_) => panic!("connected"),
     }
 }
+
+#[tokio::test]
+async fn the_precheck_reaches_a_require_ssl_downstream_through_security() {
+    let certs = TestCerts::generate();
+    let server = MariaDb::downstream_tls(&certs);
+    root_exec(
+        &server,
+        &TestCerts::create_user_sql("tls_user", "tls-pw", false),
+    )
+    .await;
+    let task = |security: &str| {
+        let y = format!(
+            "name: t\ntask-mode: incremental\ntarget-database:\n  host: 127.0.0.1\n  port: {}\n  user: tls_user\n  password: tls-pw\n{security}mysql-instances:\n  - source-id: s1\n    meta: {{binlog-gtid: 0-1-1}}\n",
+            server.port
+        );
+        match dm_rs::config::parse_task(y.as_bytes()) {
+            Ok(l) => l.config,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let with_tls = task(&format!(
+        "  security:\n    ssl-ca: {}\n",
+        certs.ca.display()
+    ));
+    let report = dm_rs::master::precheck(&with_tls, &[])
+        .await
+        .unwrap_or_default();
+    assert!(
+        report.passed() && !report.items.is_empty(),
+        "{}",
+        report.to_dm_json(10, 10)
+    );
+    let report = dm_rs::master::precheck(&task(""), &[])
+        .await
+        .unwrap_or_default();
+    assert!(
+        !report.passed(),
+        "plain TCP must be refused for a REQUIRE SSL user"
+    );
+}

@@ -56,6 +56,141 @@ impl fmt::Display for MariaGtid {
     }
 }
 
+/// Why a text is not a MariaDB GTID or GTID set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GtidParseError {
+    #[error(
+        "{0:?} is a MySQL GTID set (uuid:interval); dm-rs reads MariaDB binlogs, whose GTIDs are domain-server-sequence, e.g. 0-1-42 (SELECT @@gtid_binlog_pos on the upstream)"
+    )]
+    MySqlForm(String),
+    #[error("{0:?} is not a MariaDB GTID: expected domain-server-sequence, e.g. 0-1-42")]
+    Malformed(String),
+    #[error("{gtid:?}: {part} {value:?} is not a number in range")]
+    Number {
+        gtid: String,
+        part: &'static str,
+        value: String,
+    },
+    #[error(
+        "domain {domain} appears twice ({first} and {second}); a GTID position has one GTID per domain"
+    )]
+    DuplicateDomain {
+        domain: u32,
+        first: MariaGtid,
+        second: MariaGtid,
+    },
+    #[error("empty GTID in list {0:?} (a stray comma?)")]
+    Empty(String),
+}
+
+impl std::str::FromStr for MariaGtid {
+    type Err = GtidParseError;
+
+    /// `domain-server-sequence`, each a decimal number (`0-1-42`); blanks around are ignored.
+    fn from_str(s: &str) -> Result<MariaGtid, GtidParseError> {
+        let t = s.trim();
+        if t.contains(':') {
+            return Err(GtidParseError::MySqlForm(t.to_string()));
+        }
+        let parts: Vec<&str> = t.split('-').collect();
+        let [d, srv, n] = parts[..] else {
+            return Err(GtidParseError::Malformed(t.to_string()));
+        };
+        fn num<T: std::str::FromStr>(
+            gtid: &str,
+            part: &'static str,
+            v: &str,
+        ) -> Result<T, GtidParseError> {
+            // Digits only: `str::parse` would accept a leading `+`.
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(GtidParseError::Malformed(gtid.to_string()));
+            }
+            v.parse().map_err(|_| GtidParseError::Number {
+                gtid: gtid.to_string(),
+                part,
+                value: v.to_string(),
+            })
+        }
+        Ok(MariaGtid {
+            domain: num(t, "domain", d)?,
+            server: num(t, "server_id", srv)?,
+            seq: num(t, "sequence", n)?,
+        })
+    }
+}
+
+/// A MariaDB GTID position: at most one GTID per replication domain, as in `@@gtid_binlog_pos`
+/// or `@@gtid_slave_pos` (`0-1-42,1-2-7`). Parsed with `str::parse`; displays in domain order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GtidSet {
+    by_domain: std::collections::BTreeMap<u32, MariaGtid>,
+}
+
+impl GtidSet {
+    /// True for the empty position (the empty string).
+    pub fn is_empty(&self) -> bool {
+        self.by_domain.is_empty()
+    }
+
+    /// The GTIDs keyed by domain.
+    pub fn by_domain(&self) -> &std::collections::BTreeMap<u32, MariaGtid> {
+        &self.by_domain
+    }
+
+    /// The GTIDs in domain order.
+    pub fn iter(&self) -> impl Iterator<Item = &MariaGtid> {
+        self.by_domain.values()
+    }
+}
+
+impl From<GtidSet> for std::collections::BTreeMap<u32, MariaGtid> {
+    fn from(set: GtidSet) -> Self {
+        set.by_domain
+    }
+}
+
+impl std::str::FromStr for GtidSet {
+    type Err = GtidParseError;
+
+    /// A comma-separated list of [`MariaGtid`]s; the empty (or blank) string is the empty set.
+    /// A MySQL UUID set, a stray comma or a domain given twice is an error.
+    fn from_str(s: &str) -> Result<GtidSet, GtidParseError> {
+        let mut set = GtidSet::default();
+        if s.trim().is_empty() {
+            return Ok(set);
+        }
+        if s.contains(':') {
+            return Err(GtidParseError::MySqlForm(s.trim().to_string()));
+        }
+        for part in s.split(',') {
+            if part.trim().is_empty() {
+                return Err(GtidParseError::Empty(s.trim().to_string()));
+            }
+            let g: MariaGtid = part.parse()?;
+            if let Some(first) = set.by_domain.insert(g.domain, g) {
+                return Err(GtidParseError::DuplicateDomain {
+                    domain: g.domain,
+                    first,
+                    second: g,
+                });
+            }
+        }
+        Ok(set)
+    }
+}
+
+impl fmt::Display for GtidSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, g) in self.by_domain.values().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{g}")?;
+        }
+        Ok(())
+    }
+}
+
 /// MariaDB's GTID event: the GTID and its flags (0x01 standalone, 0x20 DDL, 0x08 transactional…).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GtidEvent {
@@ -284,5 +419,68 @@ mod tests {
             .to_string(),
             "(f, 4)"
         );
+    }
+
+    #[test]
+    fn gtid_sets_parse_from_mariadb_positions() {
+        let g = |d, s, n| MariaGtid {
+            domain: d,
+            server: s,
+            seq: n,
+        };
+        let ok: [(&str, &[MariaGtid], &str); 7] = [
+            ("", &[], ""),
+            ("  ", &[], ""),
+            ("0-1-42", &[g(0, 1, 42)], "0-1-42"),
+            (" 0-1-42 ", &[g(0, 1, 42)], "0-1-42"),
+            ("1-2-7,0-1-42", &[g(0, 1, 42), g(1, 2, 7)], "0-1-42,1-2-7"),
+            ("0-1-1, 2-3-4", &[g(0, 1, 1), g(2, 3, 4)], "0-1-1,2-3-4"),
+            (
+                "4294967295-4294967295-18446744073709551615",
+                &[g(u32::MAX, u32::MAX, u64::MAX)],
+                "4294967295-4294967295-18446744073709551615",
+            ),
+        ];
+        for (text, want, shown) in ok {
+            let set: GtidSet = match text.parse() {
+                Ok(s) => s,
+                Err(e) => panic!("{text:?}: {e}"),
+            };
+            assert_eq!(set.iter().copied().collect::<Vec<_>>(), want, "{text:?}");
+            assert_eq!(set.to_string(), shown, "{text:?}");
+            assert_eq!(set.is_empty(), want.is_empty());
+        }
+    }
+
+    #[test]
+    fn malformed_gtid_sets_are_errors_not_nothing() {
+        let bad: [(&str, &str); 12] = [
+            (
+                "3ccc475b-2343-11e7-be21-6c0b84d59f30:1-14",
+                "MySQL GTID set",
+            ),
+            ("0-1", "not a MariaDB GTID"),
+            ("0-1-2-3", "not a MariaDB GTID"),
+            ("0_1_2", "not a MariaDB GTID"),
+            ("0-1-x", "not a MariaDB GTID"),
+            ("0-1-+5", "not a MariaDB GTID"),
+            ("-1-2", "not a MariaDB GTID"),
+            ("0-1-2,", "empty GTID"),
+            (",0-1-2", "empty GTID"),
+            ("0-1-2,,1-1-1", "empty GTID"),
+            (
+                "4294967296-1-2",
+                "domain \"4294967296\" is not a number in range",
+            ),
+            ("0-1-2,0-2-3", "domain 0 appears twice (0-1-2 and 0-2-3)"),
+        ];
+        for (text, want) in bad {
+            match text.parse::<GtidSet>() {
+                Ok(s) => panic!("{text:?} parsed as {s}"),
+                Err(e) => assert!(e.to_string().contains(want), "{text:?}: {e}"),
+            }
+        }
+        assert!("0-1-2".parse::<MariaGtid>().is_ok());
+        assert!("0-1-2,1-1-1".parse::<MariaGtid>().is_err());
     }
 }

@@ -24,6 +24,9 @@ pub mod names {
     pub const TARGET_CONNECTION: &str = "target_connection";
     /// DM's `target_privilege`: the user can create the meta schema and its tables.
     pub const TARGET_PRIVILEGE: &str = "target_privilege";
+    /// Ours: the task or a source uses a setting dm-rs cannot honour (a key it does not run
+    /// yet, a TLS file it cannot read). Never skipped by `ignore-checking-items`.
+    pub const CONFIG: &str = "config";
 }
 
 /// A server version as reported by `SELECT VERSION()`.

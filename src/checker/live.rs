@@ -16,8 +16,6 @@ use super::grants::Privileges;
 use super::items::{self, Server, ServerVersion, names};
 use super::{CheckItem, CheckReport, CheckState};
 
-/// How long to wait for a connection to be established.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for one statement.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many nested roles to follow when gathering privileges.
@@ -28,17 +26,24 @@ const MAX_ROLES: usize = 16;
 enum CheckError {
     #[error("{0}")]
     Sql(#[from] mysql_async::Error),
+    #[error("{0}")]
+    Connect(#[from] crate::config::ConnectError),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
     #[error("unexpected value in column {col} of `{sql}`")]
     Value { sql: String, col: usize },
 }
 
+/// One connection within `config::CONNECT_TIMEOUT` (`config::db::connect_opts`). The cause is kept
+/// without the address, which the item's message already names.
 async fn connect(opts: Opts) -> Result<Conn, CheckError> {
-    tokio::time::timeout(CONNECT_TIMEOUT, Conn::new(opts))
-        .await
-        .map_err(|_| CheckError::Timeout(CONNECT_TIMEOUT))?
-        .map_err(CheckError::from)
+    use crate::config::ConnectError;
+    match crate::config::db::connect_opts(opts).await {
+        Ok(c) => Ok(c),
+        Err(ConnectError::Sql { source, .. }) => Err(CheckError::Sql(source)),
+        Err(ConnectError::Timeout { timeout, .. }) => Err(CheckError::Timeout(timeout)),
+        Err(e) => Err(CheckError::Connect(e)),
+    }
 }
 
 async fn query_rows(conn: &mut Conn, sql: &str) -> Result<Vec<Row>, CheckError> {

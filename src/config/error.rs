@@ -11,6 +11,9 @@ pub struct Pos {
 
 /// DM config error codes (`errors.toml`, class `config`) used by the checks in this module.
 pub mod code {
+    /// DM's `ErrConnInvalidTLSConfig` ("invalid TLS config"): a `security` block that cannot
+    /// work (a file that cannot be read, a certificate without its key).
+    pub const TLS_CONFIG: u32 = 11112;
     pub const CHECK_ITEM: u32 = 20001;
     pub const YAML: u32 = 20003;
     pub const EMPTY_SOURCE_ID: u32 = 20005;
@@ -50,6 +53,9 @@ pub mod code {
     pub const ROUTE_GEN: u32 = 20045;
     pub const COLUMN_MAPPING_GEN: u32 = 20046;
     pub const CHUNK_FILESIZE: u32 = 20047;
+    /// dm-rs's own (DM has no such code): a key dm-rs parses but cannot run yet; see
+    /// `TaskConfig::unsupported`.
+    pub const UNSUPPORTED: u32 = 20900;
 }
 
 /// One failed check. Displays as `file:line:col: [code=N] message`, leaving out what is unknown.

@@ -187,6 +187,10 @@ impl SourceConfig {
                 ),
             ));
         }
+        if let Some(sec) = &self.from.security {
+            sec.check_pairs("from.security")
+                .map_err(|e| e.at(ix.best("from.security")))?;
+        }
         if self.from.port == 0 {
             self.from.port = 3306;
         }
@@ -217,10 +221,31 @@ impl SourceConfig {
         Ok(())
     }
 
+    /// The settings of this source dm-rs parses but cannot honour yet (see
+    /// [`super::TaskConfig::unsupported`]): `from.security.cert-allowed-cn`.
+    pub fn unsupported(&self) -> Vec<ConfigError> {
+        let mut out = Vec::new();
+        if self
+            .from
+            .security
+            .as_ref()
+            .is_some_and(|s| !s.cert_allowed_cn.is_empty())
+        {
+            out.push(ConfigError::new(
+                code::UNSUPPORTED,
+                format!(
+                    "source {}: from.security.cert-allowed-cn is not supported by dm-rs yet: the server certificate is verified against ssl-ca and the host name, but its common name is not checked; remove cert-allowed-cn",
+                    self.source_id
+                ),
+            ));
+        }
+        out
+    }
+
     /// The normalised config as YAML with the password shown as `******`.
     pub fn to_yaml_masked(&self) -> String {
         let mut c = self.clone();
-        c.from.password = password::MASK.into();
+        c.from.mask_secrets();
         serde_norway::to_string(&c).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
 

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{ConfigError, code};
+pub use super::db::{DbConfig, Security};
+use super::error::{ConfigError, Pos, code};
 use super::yaml::{self as y, PosIndex};
 use crate::password;
 
@@ -57,52 +58,6 @@ pub const FILTER_EVENTS: &[&str] = &[
     "alter view",
     "null event",
 ];
-
-/// Downstream or upstream connection settings (DM's `DBConfig`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
-pub struct DbConfig {
-    #[serde(deserialize_with = "y::string")]
-    pub host: String,
-    pub port: u16,
-    #[serde(deserialize_with = "y::string")]
-    pub user: String,
-    /// As written (plaintext or DM ciphertext), after `${ENV}` resolution.
-    #[serde(deserialize_with = "y::string")]
-    pub password: String,
-    /// Deprecated in DM; kept so that files using it still load.
-    pub max_allowed_packet: Option<i64>,
-    #[serde(deserialize_with = "string_map")]
-    pub session: BTreeMap<String, String>,
-    pub security: Option<Security>,
-}
-
-impl DbConfig {
-    /// The password in clear text (DM's decrypt-or-plaintext). Never log the result.
-    pub fn plain_password(&self) -> String {
-        password::decrypt_or_plaintext(&self.password)
-    }
-}
-
-/// TLS settings of a connection.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
-pub struct Security {
-    #[serde(deserialize_with = "y::string")]
-    pub ssl_ca: String,
-    #[serde(deserialize_with = "y::string")]
-    pub ssl_cert: String,
-    #[serde(deserialize_with = "y::string")]
-    pub ssl_key: String,
-    #[serde(deserialize_with = "y::strings")]
-    pub cert_allowed_cn: Vec<String>,
-    #[serde(deserialize_with = "y::string")]
-    pub ssl_ca_bytes: String,
-    #[serde(deserialize_with = "y::string")]
-    pub ssl_key_bytes: String,
-    #[serde(deserialize_with = "y::string")]
-    pub ssl_cert_bytes: String,
-}
 
 /// Where an incremental task starts when it has no checkpoint yet.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -419,7 +374,51 @@ pub struct TaskConfig {
     #[serde(deserialize_with = "y::boolean")]
     pub remove_meta: bool,
     pub tidb: Option<TidbConfig>,
+    /// Where the loader found the keys [`TaskConfig::unsupported`] reports (not part of the
+    /// config: never serialized, ignored by `==`).
+    #[serde(skip)]
+    pub positions: KeyPositions,
 }
+
+/// Line and column of some keys in the file a config was loaded from, for checks that run after
+/// loading. Not part of the config's meaning: two values always compare equal, so the
+/// reconciler's diffs and update-task's comparisons never see it.
+#[derive(Debug, Clone, Default)]
+pub struct KeyPositions(BTreeMap<String, Pos>);
+
+impl KeyPositions {
+    /// The position of a YAML path (e.g. `column-mappings`), when the loader recorded it.
+    pub fn get(&self, path: &str) -> Option<Pos> {
+        self.0.get(path).copied()
+    }
+
+    fn record(&mut self, ix: &PosIndex, paths: &[&str]) {
+        for p in paths {
+            if let Some(pos) = ix.best(p) {
+                self.0.insert((*p).to_string(), pos);
+            }
+        }
+    }
+}
+
+impl PartialEq for KeyPositions {
+    fn eq(&self, _: &KeyPositions) -> bool {
+        true
+    }
+}
+
+impl Eq for KeyPositions {}
+
+/// The keys [`TaskConfig::unsupported`] may report, recorded by [`TaskConfig::adjust`].
+const UNSUPPORTED_KEYS: &[&str] = &[
+    "column-mappings",
+    "expression-filter",
+    "is-sharding",
+    "shard-mode",
+    "online-ddl",
+    "online-ddl-scheme",
+    "target-database.security.cert-allowed-cn",
+];
 
 impl Default for TaskConfig {
     fn default() -> Self {
@@ -454,11 +453,12 @@ impl Default for TaskConfig {
             ansi_quotes: false,
             remove_meta: false,
             tidb: None,
+            positions: KeyPositions::default(),
         }
     }
 }
 
-fn string_map<'de, D: serde::Deserializer<'de>>(
+pub(super) fn string_map<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<BTreeMap<String, String>, D::Error> {
     #[derive(Deserialize)]
@@ -567,6 +567,15 @@ impl TaskConfig {
     /// DM's `adjust()`: fills defaults and runs every check in DM's order, stopping at the first
     /// failure. Deprecated settings are reset with a warning pushed onto `warnings`.
     pub fn adjust(&mut self, ix: &PosIndex, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+        let present: Vec<&str> = UNSUPPORTED_KEYS
+            .iter()
+            .copied()
+            .filter(|k| match k.rsplit_once('.') {
+                Some((parent, key)) => ix.key(parent, key).is_some(),
+                None => ix.key("", k).is_some(),
+            })
+            .collect();
+        self.positions.record(ix, &present);
         if self.name.is_empty() {
             return Err(err(
                 ix,
@@ -662,6 +671,14 @@ impl TaskConfig {
                 "must specify target-database",
             ));
         }
+        if let Some(sec) = self
+            .target_database
+            .as_ref()
+            .and_then(|d| d.security.as_ref())
+        {
+            sec.check_pairs("target-database.security")
+                .map_err(|e| e.at(ix.best("target-database.security")))?;
+        }
         if self.mysql_instances.is_empty() {
             return Err(err(
                 ix,
@@ -716,6 +733,16 @@ impl TaskConfig {
                     format!(
                         "mysql-instance({i})'s meta must specify `binlog-name` (position mode) or `binlog-gtid` (GTID mode)"
                     ),
+                ));
+            }
+            if let Some(meta) = &inst.meta
+                && let Err(e) = meta.binlog_gtid.parse::<crate::binlog::GtidSet>()
+            {
+                return Err(err(
+                    ix,
+                    &format!("{p}.meta.binlog-gtid"),
+                    code::META_INVALID,
+                    format!("mysql-instance({i})'s meta binlog-gtid: {e}"),
                 ));
             }
             for (name_key, inline_key, has_name, has_inline, c) in [
@@ -1184,6 +1211,76 @@ impl TaskConfig {
         Ok(())
     }
 
+    /// The settings this task uses that dm-rs parses but cannot run yet, one error per key,
+    /// each naming the key (and its line and column when the task was loaded from text).
+    /// Empty when the task can run. dm-master's precheck refuses a task with any of these at
+    /// start-task and check-task, whatever `ignore-checking-items` says; loading (check-task
+    /// --offline, `dmctl plan`) still accepts them, as DM does.
+    ///
+    /// Refused: `column-mappings` and `expression-filter` (rows would be written unmapped and
+    /// unfiltered), sharding (`is-sharding: true` / `shard-mode`: no DDL coordination across
+    /// shards), online DDL (`online-ddl: true` / `online-ddl-scheme`: gh-ost/pt-osc shadow
+    /// tables would be replicated as-is), and `target-database.security.cert-allowed-cn`
+    /// (the server certificate's common name is not checked).
+    pub fn unsupported(&self) -> Vec<ConfigError> {
+        let mut out = Vec::new();
+        let mut refuse = |keys: &[&str], what: String| {
+            let pos = keys.iter().find_map(|k| self.positions.get(k));
+            out.push(ConfigError::new(code::UNSUPPORTED, what).at(pos));
+        };
+        if !self.column_mappings.is_empty() {
+            let names: Vec<&str> = self.column_mappings.keys().map(String::as_str).collect();
+            refuse(
+                &["column-mappings"],
+                format!(
+                    "column-mappings ({}) is not supported by dm-rs yet: rows would be written unmapped; remove the rules (and the instances' column-mapping-rules) or use DM",
+                    names.join(", ")
+                ),
+            );
+        }
+        if !self.expression_filter.is_empty() {
+            let names: Vec<&str> = self.expression_filter.keys().map(String::as_str).collect();
+            refuse(
+                &["expression-filter"],
+                format!(
+                    "expression-filter ({}) is not supported by dm-rs yet: no row would be filtered; remove it (and the instances' expression-filters) or use DM",
+                    names.join(", ")
+                ),
+            );
+        }
+        if self.is_sharding || !self.shard_mode.is_empty() {
+            refuse(
+                &["shard-mode", "is-sharding"],
+                format!(
+                    "is-sharding / shard-mode ({}) is not supported by dm-rs yet: sharding DDL is not coordinated across sources; remove is-sharding and shard-mode or use DM",
+                    if self.shard_mode.is_empty() {
+                        "pessimistic"
+                    } else {
+                        &self.shard_mode
+                    }
+                ),
+            );
+        }
+        if self.online_ddl || !self.online_ddl_scheme.is_empty() {
+            refuse(
+                &["online-ddl", "online-ddl-scheme"],
+                "online-ddl / online-ddl-scheme is not supported by dm-rs yet: gh-ost/pt-osc shadow and trash tables would be replicated as plain tables; remove online-ddl and online-ddl-scheme or use DM".into(),
+            );
+        }
+        if self
+            .target_database
+            .as_ref()
+            .and_then(|d| d.security.as_ref())
+            .is_some_and(|s| !s.cert_allowed_cn.is_empty())
+        {
+            refuse(
+                &["target-database.security.cert-allowed-cn"],
+                "target-database.security.cert-allowed-cn is not supported by dm-rs yet: the server certificate is verified against ssl-ca and the host name, but its common name is not checked; remove cert-allowed-cn".into(),
+            );
+        }
+        out
+    }
+
     /// All instances, after [`TaskConfig::adjust`] (which refuses null ones).
     pub fn instances(&self) -> impl Iterator<Item = &MySqlInstance> {
         self.mysql_instances.iter().flatten()
@@ -1193,7 +1290,7 @@ impl TaskConfig {
     pub fn to_yaml_masked(&self) -> String {
         let mut c = self.clone();
         if let Some(db) = c.target_database.as_mut() {
-            db.password = password::MASK.into();
+            db.mask_secrets();
         }
         serde_norway::to_string(&c).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }

@@ -13,7 +13,7 @@ pub mod store;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::checker::{self, CheckReport};
+use crate::checker::{self, CheckItem, CheckReport, CheckState};
 use crate::config::source::SourceConfig;
 use crate::config::task::TaskConfig;
 use crate::worker::Worker;
@@ -58,25 +58,71 @@ pub async fn run(opts: MasterOpts) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("master server: {e}"))
 }
 
-/// The precheck of start-task and check-task: each source's upstream and the downstream.
-/// None when the task ignores all checking items.
+/// The precheck of start-task and check-task: first what the configs ask for that dm-rs cannot
+/// do ([`config_refusals`]: always, even with `ignore-checking-items: ["all"]`), then each
+/// source's upstream and the downstream. None when the task ignores all checking items and
+/// nothing is refused.
 pub async fn precheck(
     task: &TaskConfig,
     sources: &[(String, SourceConfig)],
 ) -> Option<CheckReport> {
-    if task.ignore_checking_items.iter().any(|i| i == "all") {
-        return None;
+    let mut report = CheckReport {
+        items: config_refusals(task, sources),
+    };
+    let all_ignored = task.ignore_checking_items.iter().any(|i| i == "all");
+    if all_ignored {
+        return (!report.items.is_empty()).then_some(report);
     }
-    let mut report = CheckReport { items: Vec::new() };
+    // A connection whose TLS files cannot be read was refused above; dialling it would only
+    // repeat that failure less clearly.
     for (id, src) in sources {
-        let opts = crate::worker::units::sync::db_opts(&src.from, Vec::new());
+        if src.from.tls_check("from").is_err() {
+            continue;
+        }
+        let opts = src.from.mysql_opts(Vec::new());
         report.merge(
             checker::check_source(id, opts, &task.task_mode, &task.ignore_checking_items).await,
         );
     }
-    if let Some(t) = &task.target_database {
-        let opts = crate::worker::units::sync::db_opts(t, Vec::new());
-        report.merge(checker::check_target(opts, &task.meta_schema).await);
+    if let Some(t) = &task.target_database
+        && t.tls_check("target-database").is_ok()
+    {
+        report.merge(checker::check_target(t.mysql_opts(Vec::new()), &task.meta_schema).await);
     }
     Some(report)
+}
+
+/// What start-task and check-task refuse before any server is asked, as failed `config` items:
+/// the task's and the sources' keys dm-rs cannot run yet ([`TaskConfig::unsupported`],
+/// [`SourceConfig::unsupported`]) and TLS files of the target or a source that cannot be read ([`crate::config::DbConfig::tls_check`]).
+pub fn config_refusals(task: &TaskConfig, sources: &[(String, SourceConfig)]) -> Vec<CheckItem> {
+    let item = |extra: String, e: crate::config::ConfigError| {
+        CheckItem {
+        name: checker::names::CONFIG.to_string(),
+        desc: "check whether dm-rs supports every setting of the task".to_string(),
+        state: CheckState::Failure,
+        message: e.to_string(),
+        instruction: "change the task or source file as the message says; ignore-checking-items does not skip this".to_string(),
+        extra,
+    }
+    };
+    let mut items: Vec<CheckItem> = task
+        .unsupported()
+        .into_iter()
+        .map(|e| item(format!("task {}", task.name), e))
+        .collect();
+    if let Some(t) = &task.target_database
+        && let Err(e) = t.tls_check("target-database")
+    {
+        items.push(item(format!("task {}", task.name), e));
+    }
+    for (id, src) in sources {
+        for e in src.unsupported() {
+            items.push(item(format!("source {id}"), e));
+        }
+        if let Err(e) = src.from.tls_check("from") {
+            items.push(item(format!("source {id}"), e));
+        }
+    }
+    items
 }

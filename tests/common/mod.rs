@@ -7,6 +7,11 @@
 //! panics) and removes the data dir; the server is also tied to the spawning thread with
 //! `PR_SET_PDEATHSIG`, so a killed test binary leaves no mariadbd behind. A test that needs
 //! MariaDB and cannot find it fails with a message saying what to install.
+//!
+//! [`MariaDb::start_with_args`] starts either kind with extra server options; [`tls`] makes a
+//! throwaway CA with server and client certificates for a TLS server, e.g.
+//! `let certs = tls::TestCerts::generate(); let db = MariaDb::upstream_tls(1, &certs);` and
+//! `DbConfig { security: Some(certs.security_ca_only()), .. }` on the client side.
 #![allow(dead_code)]
 
 use std::os::unix::process::CommandExt;
@@ -54,6 +59,7 @@ pub mod check;
 pub mod cluster;
 pub mod proxy;
 pub mod sql;
+pub mod tls;
 
 /// Spawns a child tied to the test process (PR_SET_PDEATHSIG from the keeper thread).
 pub fn spawn_child(mut cmd: Command) -> std::io::Result<Child> {
@@ -114,10 +120,32 @@ impl MariaDb {
         Self::start(0, false)
     }
 
+    /// An upstream (`binlog`) or downstream with extra server options, each `name=value` or
+    /// `--name=value` (e.g. `--ssl-ca=/tmp/ca.pem`). They go into the server's my.cnf, so
+    /// [`MariaDb::start_again`] keeps them.
+    pub fn start_with_args(server_id: u32, binlog: bool, args: &[String]) -> MariaDb {
+        Self::start_inner(server_id, binlog, args)
+    }
+
+    /// An upstream serving TLS with `certs` (clients may still connect without TLS unless their
+    /// user is created `REQUIRE SSL` / `REQUIRE X509`).
+    pub fn upstream_tls(server_id: u32, certs: &tls::TestCerts) -> MariaDb {
+        Self::start_inner(server_id, true, &certs.server_args())
+    }
+
+    /// A downstream serving TLS with `certs`.
+    pub fn downstream_tls(certs: &tls::TestCerts) -> MariaDb {
+        Self::start_inner(0, false, &certs.server_args())
+    }
+
     fn start(server_id: u32, binlog: bool) -> MariaDb {
+        Self::start_inner(server_id, binlog, &[])
+    }
+
+    fn start_inner(server_id: u32, binlog: bool, args: &[String]) -> MariaDb {
         let mut last_err = String::new();
         for _ in 0..3 {
-            match Self::try_start(server_id, binlog) {
+            match Self::try_start(server_id, binlog, args) {
                 Ok(db) => return db,
                 Err(e) => last_err = e,
             }
@@ -125,7 +153,7 @@ impl MariaDb {
         panic!("could not start mariadbd: {last_err}");
     }
 
-    fn try_start(server_id: u32, binlog: bool) -> Result<MariaDb, String> {
+    fn try_start(server_id: u32, binlog: bool, args: &[String]) -> Result<MariaDb, String> {
         let mariadbd = find(&["mariadbd", "mysqld"]);
         let install_db = find(&["mariadb-install-db", "mysql_install_db"]);
         let dir = tempfile::Builder::new()
@@ -150,6 +178,10 @@ impl MariaDb {
             ));
         } else {
             cnf.push_str("server_id=9999\n");
+        }
+        for a in args {
+            cnf.push_str(a.trim_start_matches("--"));
+            cnf.push('\n');
         }
         std::fs::write(d.join("my.cnf"), cnf).map_err(|e| e.to_string())?;
         std::fs::write(

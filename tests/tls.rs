@@ -1,0 +1,201 @@
+//! TLS to MariaDB through `DbConfig::security`: a real `mariadbd` serving TLS with certificates
+//! made by the test (rcgen), users created `REQUIRE SSL` / `REQUIRE X509`, and connections made
+//! the way dm-rs makes them (`DbConfig::connect`, which uses `DbConfig::mysql_opts`).
+
+mod common;
+
+use common::MariaDb;
+use common::tls::TestCerts;
+use dm_rs::config::{ConnectError, DbConfig, Security};
+use mysql_async::prelude::Queryable;
+
+fn db(server: &MariaDb, user: &str, password: &str, security: Option<Security>) -> DbConfig {
+    DbConfig {
+        host: "127.0.0.1".into(),
+        port: server.port,
+        user: user.into(),
+        password: password.into(),
+        security,
+        ..DbConfig::default()
+    }
+}
+
+async fn root_exec(server: &MariaDb, sql: &[String]) {
+    let mut c = mysql_async::Conn::from_url(server.url())
+        .await
+        .expect("root connects without TLS");
+    for s in sql {
+        c.query_drop(s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+    let _ = c.disconnect().await;
+}
+
+async fn ssl_cipher(db: &DbConfig) -> Result<String, ConnectError> {
+    let mut c = db.connect("target-database", Vec::new()).await?;
+    let row: Option<(String, String)> = c
+        .query_first("SHOW STATUS LIKE 'Ssl_cipher'")
+        .await
+        .expect("SHOW STATUS");
+    let _ = c.disconnect().await;
+    Ok(row.map(|(_, v)| v).unwrap_or_default())
+}
+
+fn refused(r: Result<String, ConnectError>, what: &str) -> String {
+    match r {
+        Ok(cipher) => panic!("{what}: connected (cipher {cipher:?})"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn require_ssl_user_connects_with_security_and_is_refused_without() {
+    let certs = TestCerts::generate();
+    let server = MariaDb::downstream_tls(&certs);
+    root_exec(
+        &server,
+        &TestCerts::create_user_sql("tls_user", "tls-pw", false),
+    )
+    .await;
+
+    // (a) ssl-ca only: TLS, the server verified against our CA.
+    let with_tls = db(
+        &server,
+        "tls_user",
+        "tls-pw",
+        Some(certs.security_ca_only()),
+    );
+    let cipher = ssl_cipher(&with_tls)
+        .await
+        .unwrap_or_else(|e| panic!("TLS connect: {e}\n{}", server.error_log()));
+    assert!(!cipher.is_empty(), "Ssl_cipher is empty over TLS");
+
+    // (b) no security block (or an empty one): plain TCP, which the user may not use.
+    for security in [None, Some(Security::default())] {
+        let msg = refused(
+            ssl_cipher(&db(&server, "tls_user", "tls-pw", security)).await,
+            "REQUIRE SSL user without TLS",
+        );
+        assert!(msg.contains("Access denied"), "{msg}");
+    }
+
+    // A server whose certificate is not from the trusted CA is refused by the client.
+    let other = TestCerts::generate_named("some other CA");
+    let msg = refused(
+        ssl_cipher(&db(
+            &server,
+            "tls_user",
+            "tls-pw",
+            Some(other.security_ca_only()),
+        ))
+        .await,
+        "server certificate from an untrusted CA",
+    );
+    assert!(msg.to_lowercase().contains("certificate"), "{msg}");
+}
+
+#[tokio::test]
+async fn require_x509_user_needs_the_client_certificate() {
+    let certs = TestCerts::generate();
+    let server = MariaDb::upstream_tls(7, &certs);
+    root_exec(
+        &server,
+        &TestCerts::create_user_sql("x509_user", "x-pw", true),
+    )
+    .await;
+
+    let with_cert = db(
+        &server,
+        "x509_user",
+        "x-pw",
+        Some(certs.security_with_client()),
+    );
+    let cipher = ssl_cipher(&with_cert)
+        .await
+        .unwrap_or_else(|e| panic!("TLS + client certificate: {e}\n{}", server.error_log()));
+    assert!(!cipher.is_empty());
+
+    // TLS without a client certificate is not enough for REQUIRE X509.
+    let msg = refused(
+        ssl_cipher(&db(
+            &server,
+            "x509_user",
+            "x-pw",
+            Some(certs.security_ca_only()),
+        ))
+        .await,
+        "REQUIRE X509 user without a client certificate",
+    );
+    assert!(msg.contains("Access denied"), "{msg}");
+}
+
+#[tokio::test]
+async fn an_unreadable_tls_file_names_the_key_and_the_file() {
+    let certs = TestCerts::generate();
+    let mut security = certs.security_with_client();
+    security.ssl_key = certs
+        .dir
+        .path()
+        .join("missing-key.pem")
+        .display()
+        .to_string();
+    // Nothing listens on the port: the file check must fail before any dialling.
+    let d = DbConfig {
+        host: "127.0.0.1".into(),
+        port: common::free_port(),
+        user: "u".into(),
+        security: Some(security.clone()),
+        ..DbConfig::default()
+    };
+    match d.connect("from", Vec::new()).await {
+        Err(ConnectError::Config(e)) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("[code=11112] from.security.ssl-key")
+                    && msg.contains(&security.ssl_key),
+                "{msg}"
+            );
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("connected"),
+    }
+}
+
+#[tokio::test]
+async fn the_precheck_reaches_a_require_ssl_downstream_through_security() {
+    let certs = TestCerts::generate();
+    let server = MariaDb::downstream_tls(&certs);
+    root_exec(
+        &server,
+        &TestCerts::create_user_sql("tls_user", "tls-pw", false),
+    )
+    .await;
+    let task = |security: &str| {
+        let y = format!(
+            "name: t\ntask-mode: incremental\ntarget-database:\n  host: 127.0.0.1\n  port: {}\n  user: tls_user\n  password: tls-pw\n{security}mysql-instances:\n  - source-id: s1\n    meta: {{binlog-gtid: 0-1-1}}\n",
+            server.port
+        );
+        match dm_rs::config::parse_task(y.as_bytes()) {
+            Ok(l) => l.config,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let with_tls = task(&format!(
+        "  security:\n    ssl-ca: {}\n",
+        certs.ca.display()
+    ));
+    let report = dm_rs::master::precheck(&with_tls, &[])
+        .await
+        .unwrap_or_default();
+    assert!(
+        report.passed() && !report.items.is_empty(),
+        "{}",
+        report.to_dm_json(10, 10)
+    );
+    let report = dm_rs::master::precheck(&task(""), &[])
+        .await
+        .unwrap_or_default();
+    assert!(
+        !report.passed(),
+        "plain TCP must be refused for a REQUIRE SSL user"
+    );
+}

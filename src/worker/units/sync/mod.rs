@@ -135,18 +135,6 @@ impl Unit for SyncUnit {
     }
 }
 
-/// Connection options for a DM DBConfig (password decrypted here, never logged).
-pub fn db_opts(db: &DbConfig, init: Vec<String>) -> Opts {
-    OptsBuilder::default()
-        .ip_or_hostname(db.host.clone())
-        .tcp_port(db.port)
-        .user(Some(db.user.clone()))
-        .pass(Some(db.plain_password()))
-        .prefer_socket(false)
-        .init(init)
-        .into()
-}
-
 fn downstream_init(db: &DbConfig) -> Vec<String> {
     let mut init = vec!["SET SESSION foreign_key_checks = 0".to_string()];
     let mut tz = "+00:00".to_string();
@@ -224,7 +212,7 @@ impl Run {
         })?;
         let workers = syncer.worker_count.clamp(1, 256) as usize;
         let pool = Pool::new(
-            OptsBuilder::from_opts(db_opts(&target, downstream_init(&target))).pool_opts(
+            OptsBuilder::from_opts(target.mysql_opts(downstream_init(&target))).pool_opts(
                 PoolOpts::default()
                     .with_constraints(PoolConstraints::new(0, workers + 4).unwrap_or_default()),
             ),
@@ -304,7 +292,14 @@ impl Run {
                 )
             }
         };
-        let gtids = parse_gtids(&gtid);
+        // The config check refuses a malformed meta.binlog-gtid; a checkpoint's own GTID text
+        // was written by this unit.
+        let gtids: BTreeMap<u32, binlog::MariaGtid> = gtid
+            .parse::<binlog::GtidSet>()
+            .map_err(|e| {
+                UnitError::new(code::UNIT_CONFIG, "internal", format!("GTID set {gtid:?}")).cause(e)
+            })?
+            .into();
         if fresh && !start.file.is_empty() {
             // Saved before anything is applied: a crash before the first flush still finds
             // the queues' exit points relative to a global point.
@@ -320,7 +315,7 @@ impl Run {
         )
         .await?;
         applier.set_applied(&applied_queues);
-        let up_opts = db_opts(&ctx.source.from, Vec::new());
+        let up_opts = ctx.source.from.mysql_opts(Vec::new());
         // The positions query-status shows from now on: where this run starts, and the
         // upstream's (read once here, then polled).
         stats.set_syncer(start.clone(), gtid_string(&gtids), 0);
@@ -967,26 +962,6 @@ fn gtid_string(g: &BTreeMap<u32, binlog::MariaGtid>) -> String {
         .map(|x| x.to_string())
         .collect::<Vec<_>>()
         .join(",")
-}
-
-fn parse_gtids(s: &str) -> BTreeMap<u32, binlog::MariaGtid> {
-    let mut gtids = BTreeMap::new();
-    for g in s.split(',').filter(|s| !s.trim().is_empty()) {
-        let parts: Vec<&str> = g.trim().split('-').collect();
-        if let [d, s, n] = parts[..]
-            && let (Ok(d), Ok(s), Ok(n)) = (d.parse(), s.parse(), n.parse())
-        {
-            gtids.insert(
-                d,
-                binlog::MariaGtid {
-                    domain: d,
-                    server: s,
-                    seq: n,
-                },
-            );
-        }
-    }
-    gtids
 }
 
 /// Runs a query future with [`QUERY_TIMEOUT`]; a timeout is a retryable error.

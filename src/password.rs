@@ -10,6 +10,7 @@
 use aes::cipher::{AsyncStreamCipher, KeyIvInit};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest, Sha256};
 
 /// What `get-config`, plans and logs show in place of any password.
 pub const MASK: &str = "******";
@@ -113,6 +114,23 @@ pub fn resolve(value: &str) -> Result<String, MissingEnv> {
         None => Ok(value.to_string()),
     }
 }
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `salt:sha256(salt ‖ password)` — how the master shows which password it holds without
+/// showing it (a comment line of get-config); the reconciler compares it with the desired
+/// password's fingerprint under the same salt.
+pub fn fingerprint(salt: &str, plain: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update(plain.as_bytes());
+    format!("{salt}:{}", hex(&h.finalize()))
+}
+
+/// The marker of the fingerprint comment in get-config's output.
+pub const FINGERPRINT_COMMENT: &str = "# dm-rs password-fingerprint: ";
 
 #[cfg(test)]
 mod tests {

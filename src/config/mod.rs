@@ -9,6 +9,7 @@
 //!
 //! This module does no network I/O and never prints a password.
 
+pub mod changes;
 pub mod error;
 pub mod source;
 pub mod task;

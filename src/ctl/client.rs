@@ -49,7 +49,7 @@ where
             .await
             .map_err(|e| ClientError::Connect {
                 addr: addr.into(),
-                why: cause_chain(&e),
+                why: crate::rpc::cause_chain(&e),
             })?;
         match tokio::time::timeout(timeout, f(MasterClient::new(channel))).await {
             Err(_) => Err(ClientError::Timeout {
@@ -63,23 +63,4 @@ where
             Ok(Ok(resp)) => Ok(resp.into_inner()),
         }
     })
-}
-
-/// The causes under a transport error, innermost last ("tcp connect error: Connection refused
-/// (os error 111)"); the outermost "transport error" says nothing and is left out.
-pub(crate) fn cause_chain(e: &tonic::transport::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = std::error::Error::source(e);
-    while let Some(cause) = next {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = cause.source();
-    }
-    if parts.is_empty() {
-        e.to_string()
-    } else {
-        parts.join(": ")
-    }
 }

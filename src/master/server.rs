@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 
 use super::scheduler::{Scheduler, SourceEntry, TaskEntry, load_source, load_task};
 use super::store::{self, SourceRecord, SubTaskRecord, TaskRecord};
+use crate::config::changes::non_updatable_changes;
 use crate::config::task::TaskConfig;
 use crate::pb::{self, Stage, TaskOp, master_server::Master};
 
@@ -41,42 +42,6 @@ fn cwr(
         source: source.to_string(),
         worker: worker.to_string(),
     }
-}
-
-/// The fields a new task config changes that update-task cannot apply, as readable paths
-/// (e.g. `syncers.*.worker-count (mysql-instance "s1")`). The same field-by-field diff and the
-/// same classification as the reconciler's planner (`src/reconcile/transitions.md`): only the
-/// "online" fields (routes, filters, column-mappings, block-allow-list, expression-filter and
-/// the instances' rule lists — what DM's Syncer.Update rebuilds) may change; deprecated keys DM
-/// ignores are ignored here too. Passwords compare by value.
-pub fn non_updatable_changes(old: &TaskConfig, new: &TaskConfig) -> Vec<String> {
-    use crate::reconcile::{diff, model::ChangeClass, plan};
-    let (changed, _ignored) = diff::config_paths(new, old);
-    let mut out: Vec<String> = changed
-        .into_iter()
-        .filter(|p| plan::classify(p) != ChangeClass::Online)
-        .map(|p| {
-            // mysql-instances[SRC].syncer.x → syncers.*.x, as the user wrote it.
-            for (unit, global) in [
-                ("syncer", "syncers"),
-                ("loader", "loaders"),
-                ("mydumper", "mydumpers"),
-            ] {
-                if let Some(rest) = p.strip_prefix("mysql-instances[")
-                    && let Some((src, tail)) = rest.split_once(']')
-                    && let Some(field) = tail.strip_prefix(&format!(".{unit}."))
-                {
-                    return format!("{global}.*.{field} (mysql-instance \"{src}\")");
-                }
-            }
-            p
-        })
-        .collect();
-    let plain = |c: &TaskConfig| c.target_database.as_ref().map(|d| d.plain_password());
-    if plain(old) != plain(new) {
-        out.push("target-database.password".into());
-    }
-    out
 }
 
 /// Adds the entries of `from` that `into` lacks (existing ones stay as they are).
@@ -1131,8 +1096,8 @@ impl Master for MasterService {
                     format!(
                         "{}{}{}\n",
                         c.to_yaml_masked(),
-                        crate::reconcile::model::FINGERPRINT_COMMENT,
-                        crate::reconcile::model::fingerprint(&salt, &plain)
+                        crate::password::FINGERPRINT_COMMENT,
+                        crate::password::fingerprint(&salt, &plain)
                     )
                 }
                 Some(e) => {
@@ -1242,55 +1207,5 @@ impl Master for MasterService {
             result: false,
             msg: "relay log is not supported by dm-rs yet".into(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn task(extra: &str) -> TaskConfig {
-        let y = format!(
-            "name: t\ntask-mode: incremental\ntarget-database: {{host: 127.0.0.1, port: 3306, user: root, password: ''}}\n\
-             mysql-instances:\n  - source-id: s1\n    meta: {{binlog-name: b.000001, binlog-pos: 4}}\n    block-allow-list: ba\n    syncer-config-name: g\n\
-             block-allow-list:\n  ba: {{do-dbs: [shop]}}\n{extra}"
-        );
-        crate::config::parse_task(y.as_bytes()).unwrap().config
-    }
-
-    #[test]
-    fn update_task_allows_rules_and_names_other_fields() {
-        let old = task("syncers:\n  g: {worker-count: 16}\n");
-        let mut new_ba = old.clone();
-        new_ba
-            .block_allow_list
-            .get_mut("ba")
-            .unwrap()
-            .do_dbs
-            .push("crm".into());
-        assert!(non_updatable_changes(&old, &new_ba).is_empty());
-        let wc = task("syncers:\n  g: {worker-count: 4}\n");
-        let bad = non_updatable_changes(&old, &wc);
-        assert_eq!(
-            bad,
-            vec!["syncers.*.worker-count (mysql-instance \"s1\")".to_string()]
-        );
-        let mut sealed = old.clone();
-        sealed.target_database.as_mut().unwrap().password = crate::password::encrypt("").unwrap();
-        assert!(
-            non_updatable_changes(&old, &sealed).is_empty(),
-            "same password, sealed"
-        );
-        sealed.target_database.as_mut().unwrap().password = crate::password::encrypt("x").unwrap();
-        assert_eq!(
-            non_updatable_changes(&old, &sealed),
-            vec!["target-database.password".to_string()]
-        );
-        let mut port = old.clone();
-        port.target_database.as_mut().unwrap().port = 3307;
-        assert_eq!(
-            non_updatable_changes(&old, &port),
-            vec!["target-database.port".to_string()]
-        );
     }
 }

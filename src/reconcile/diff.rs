@@ -1,4 +1,5 @@
-//! Field-by-field comparison of a desired task config with the live one.
+//! Field-by-field comparison of a desired task config with the live one (the walk itself,
+//! [`config_paths`], and the list of ignored fields live in [`crate::config::changes`]).
 //!
 //! Called by the planner ([`super::plan`]) and by the engine's `diff` command. Both configs are
 //! already normalised by the foundation's config model (defaults filled, unit configs inlined,
@@ -7,9 +8,10 @@
 //! Fields DM ignores go to `ignored`, never to `changed`. The password is compared only through
 //! the master's salted fingerprint. Pure: no I/O, and it never returns or prints a password.
 
-use serde_json::Value;
-
 use super::model::{LiveTask, fingerprint_matches};
+pub use crate::config::changes::{
+    IGNORED_FIELDS, config_paths, generic_path, is_ignored_field, path_under,
+};
 use crate::config::task::TaskConfig;
 
 /// What differs between a desired config and the live task.
@@ -24,148 +26,6 @@ pub struct FieldDiff {
     pub ignored: Vec<String>,
     /// The target password differs by value.
     pub password_changed: bool,
-}
-
-/// Fields DM reads but ignores (deprecated), as path patterns: `mysql-instances[]` stands for
-/// any instance. A difference there is reported in `ignored`.
-pub const IGNORED_FIELDS: &[&str] = &[
-    "enable-heartbeat",
-    "heartbeat-update-interval",
-    "heartbeat-report-interval",
-    "timezone",
-    "ansi-quotes",
-    "remove-meta",
-    "online-ddl-scheme",
-    "black-white-list",
-    "target-database.max-allowed-packet",
-    "mysql-instances[].black-white-list",
-    "mysql-instances[].syncer.max-retry",
-    "mysql-instances[].syncer.disable-detect",
-    "mysql-instances[].syncer.enable-ansi-quotes",
-];
-
-/// `mysql-instances[<source-id>].rest` → `mysql-instances[].rest` (the pattern form).
-pub fn generic_path(path: &str) -> String {
-    if let Some(rest) = path.strip_prefix("mysql-instances[")
-        && let Some((_, tail)) = rest.split_once(']')
-    {
-        return format!("mysql-instances[]{tail}");
-    }
-    path.to_string()
-}
-
-/// Whether `path` is `pattern` or lies below it (`a.b` is below `a`; `a[x]` is below `a`).
-pub fn path_under(path: &str, pattern: &str) -> bool {
-    path == pattern
-        || path
-            .strip_prefix(pattern)
-            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
-}
-
-/// Whether a changed field is one DM ignores.
-pub fn is_ignored_field(path: &str) -> bool {
-    let g = generic_path(path);
-    IGNORED_FIELDS.iter().any(|p| path_under(&g, p))
-}
-
-fn walk(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            for k in keys {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                match (x.get(k), y.get(k)) {
-                    (Some(l), Some(r)) => walk(l, r, &p, out),
-                    (None, None) => {}
-                    _ => out.push(p),
-                }
-            }
-        }
-        _ => {
-            if a != b {
-                out.push(path.to_string());
-            }
-        }
-    }
-}
-
-fn instances(v: &mut Value) -> Vec<(String, Value)> {
-    let Some(Value::Array(list)) = v.as_object_mut().and_then(|o| o.remove("mysql-instances"))
-    else {
-        return Vec::new();
-    };
-    list.into_iter()
-        .enumerate()
-        .map(|(i, inst)| {
-            let id = inst
-                .get("source-id")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("#{i}"));
-            (id, inst)
-        })
-        .collect()
-}
-
-fn drop_password(v: &mut Value) {
-    if let Some(db) = v.get_mut("target-database").and_then(Value::as_object_mut) {
-        db.remove("password");
-    }
-}
-
-/// The paths at which two normalised configs differ (password left out), split into changed
-/// and ignored, plus a note when the instances' order differs.
-pub fn config_paths(desired: &TaskConfig, live: &TaskConfig) -> (Vec<String>, Vec<String>) {
-    let (Ok(mut d), Ok(mut l)) = (serde_json::to_value(desired), serde_json::to_value(live)) else {
-        return (vec!["(the configs cannot be compared)".into()], Vec::new());
-    };
-    drop_password(&mut d);
-    drop_password(&mut l);
-    let di = instances(&mut d);
-    let li = instances(&mut l);
-    let mut raw = Vec::new();
-    walk(&l, &d, "", &mut raw);
-    for (id, dv) in &di {
-        let p = format!("mysql-instances[{id}]");
-        match li.iter().find(|(lid, _)| lid == id) {
-            Some((_, lv)) => walk(lv, dv, &p, &mut raw),
-            None => raw.push(p),
-        }
-    }
-    for (id, _) in &li {
-        if !di.iter().any(|(did, _)| did == id) {
-            raw.push(format!("mysql-instances[{id}]"));
-        }
-    }
-    let mut ignored = Vec::new();
-    let common_d: Vec<&String> = di
-        .iter()
-        .map(|(id, _)| id)
-        .filter(|id| li.iter().any(|(l, _)| l == *id))
-        .collect();
-    let common_l: Vec<&String> = li
-        .iter()
-        .map(|(id, _)| id)
-        .filter(|id| di.iter().any(|(d, _)| d == *id))
-        .collect();
-    if common_d != common_l {
-        ignored.push("mysql-instances: order differs (DM does not depend on it)".to_string());
-    }
-    let mut changed = Vec::new();
-    for p in raw {
-        if is_ignored_field(&p) {
-            ignored.push(format!("{p}: deprecated, DM ignores it"));
-        } else {
-            changed.push(p);
-        }
-    }
-    (changed, ignored)
 }
 
 /// Compares the desired config with the live task's (normalised both). A live task without a
@@ -362,18 +222,5 @@ mysql-instances:
         assert_eq!(unified(Some(&desired), Some(&desired)), "");
         let created = unified(Some(&desired), None);
         assert!(created.contains("+name: shop"), "{created}");
-    }
-
-    #[test]
-    fn generic_paths_and_prefixes() {
-        assert_eq!(
-            generic_path("mysql-instances[a.b].syncer.batch"),
-            "mysql-instances[].syncer.batch"
-        );
-        assert_eq!(generic_path("routes.r1"), "routes.r1");
-        assert!(path_under("routes.r1.target-schema", "routes"));
-        assert!(path_under("routes", "routes"));
-        assert!(!path_under("routes2", "routes"));
-        assert!(path_under("mysql-instances[]", "mysql-instances"));
     }
 }

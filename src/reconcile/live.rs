@@ -96,7 +96,7 @@ impl MasterConn {
             .await
             .map_err(|e| LiveError::Connect {
                 addr: addr.into(),
-                why: crate::ctl::client::cause_chain(&e),
+                why: crate::rpc::cause_chain(&e),
             })?;
         Ok(MasterConn {
             addr: addr.to_string(),

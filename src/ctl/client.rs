@@ -32,24 +32,12 @@ where
         .enable_all()
         .build()
         .map_err(|e| ClientError::Runtime(e.to_string()))?;
-    let url = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
     rt.block_on(async {
-        let endpoint = Channel::from_shared(url).map_err(|e| ClientError::Connect {
-            addr: addr.into(),
-            why: e.to_string(),
-        })?;
-        let channel = endpoint
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(timeout)
-            .connect()
+        let channel = crate::rpc::connect(addr, crate::rpc::CONNECT_TIMEOUT, timeout)
             .await
             .map_err(|e| ClientError::Connect {
                 addr: addr.into(),
-                why: crate::rpc::cause_chain(&e),
+                why: e.why().to_string(),
             })?;
         match tokio::time::timeout(timeout, f(MasterClient::new(channel))).await {
             Err(_) => Err(ClientError::Timeout {

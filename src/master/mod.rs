@@ -53,7 +53,7 @@ pub async fn run(opts: MasterOpts) -> anyhow::Result<()> {
     };
     tonic::transport::Server::builder()
         .add_service(crate::pb::master_server::MasterServer::new(svc))
-        .serve_with_incoming(crate::worker::incoming(listener))
+        .serve_with_incoming(crate::rpc::incoming(listener))
         .await
         .map_err(|e| anyhow::anyhow!("master server: {e}"))
 }

@@ -22,7 +22,10 @@ use crate::worker::Worker;
 pub const OFFLINE_AFTER: Duration = Duration::from_secs(8);
 /// How often every worker gets its desired state.
 pub const ROUND_EVERY: Duration = Duration::from_secs(1);
+/// Bound of every call to a worker.
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// Bound of a connection attempt to a worker.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct SourceEntry {
     pub rec: SourceRecord,
@@ -215,12 +218,13 @@ impl Scheduler {
         if let Some(c) = clients.get(addr) {
             return Some(c.clone());
         }
-        let url = format!("http://{addr}");
-        let ch = tonic::transport::Endpoint::from_shared(url)
-            .ok()?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(CALL_TIMEOUT)
-            .connect_lazy();
+        let ch = match crate::rpc::connect_lazy(addr, CONNECT_TIMEOUT, CALL_TIMEOUT) {
+            Ok(ch) => ch,
+            Err(e) => {
+                tracing::warn!(%addr, "worker address: {e}");
+                return None;
+            }
+        };
         let c = WorkerControlClient::new(ch);
         clients.insert(addr.to_string(), c.clone());
         Some(c)

@@ -80,23 +80,11 @@ pub struct MasterConn {
 impl MasterConn {
     /// Connects to `addr` (host:port or a URL); `timeout` bounds every later RPC.
     pub async fn connect(addr: &str, timeout: Duration) -> Result<MasterConn, LiveError> {
-        let url = if addr.contains("://") {
-            addr.to_string()
-        } else {
-            format!("http://{addr}")
-        };
-        let endpoint = Channel::from_shared(url).map_err(|e| LiveError::Connect {
-            addr: addr.into(),
-            why: e.to_string(),
-        })?;
-        let channel = endpoint
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(timeout)
-            .connect()
+        let channel = crate::rpc::connect(addr, CONNECT_TIMEOUT, timeout)
             .await
             .map_err(|e| LiveError::Connect {
                 addr: addr.into(),
-                why: crate::rpc::cause_chain(&e),
+                why: e.why().to_string(),
             })?;
         Ok(MasterConn {
             addr: addr.to_string(),

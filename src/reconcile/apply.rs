@@ -503,6 +503,7 @@ async fn run_step_with(
                 task: yaml.clone(),
                 sources: sources.clone(),
                 remove_meta: *remove_meta,
+                start_time: String::new(),
                 dmrs_start_paused: start_paused,
             };
             let r = conn
@@ -588,6 +589,7 @@ async fn create_source(
         op: pb::SourceOp::StartSource as i32,
         config: vec![yaml.to_string()],
         source_id: vec![],
+        worker_name: String::new(),
     };
     let r = conn
         .call("operate-source create", |mut c| async move {
@@ -602,6 +604,7 @@ async fn create_source(
             op: pb::SourceOp::ShowSource as i32,
             config: vec![],
             source_id: vec![source.to_string()],
+            worker_name: String::new(),
         };
         let r = conn
             .call("operate-source show", |mut c| async move {

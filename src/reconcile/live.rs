@@ -149,6 +149,7 @@ pub async fn fetch_with(conn: &MasterConn) -> Result<Fetched, LiveError> {
         op: pb::SourceOp::ShowSource as i32,
         config: vec![],
         source_id: vec![],
+        worker_name: String::new(),
     };
     let (status, shown) = tokio::join!(
         conn.call("query-status", |mut c| async move {

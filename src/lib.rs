@@ -36,6 +36,22 @@ pub mod worker;
 #[allow(clippy::all, missing_docs)]
 pub mod pb {
     tonic::include_proto!("pb");
+
+    /// By hand (build.rs skips the derived one): the password to compare is never shown.
+    impl std::fmt::Debug for GetCfgRequest {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let mut d = f.debug_struct("GetCfgRequest");
+            match CfgType::try_from(self.r#type) {
+                Ok(t) => d.field("r#type", &t),
+                Err(_) => d.field("r#type", &self.r#type),
+            };
+            d.field("name", &self.name);
+            if self.dmrs_compare_password.is_some() {
+                d.field("dmrs_compare_password", &crate::password::MASK);
+            }
+            d.finish()
+        }
+    }
 }
 
 /// dm-rs's own master → worker protocol (`proto/dmrs.proto`): desired state pushed as keepalive.

@@ -556,6 +556,7 @@ pub fn get_config(a: &GetConfigArgs, t: &Target) -> u8 {
     let req = pb::GetCfgRequest {
         r#type: tp as i32,
         name: a.name.clone(),
+        dmrs_compare_password: None,
     };
     let mut resp = match t.call(|mut c| async move { c.get_cfg(req).await }) {
         Ok(r) => r,

@@ -59,6 +59,14 @@ pub enum MasterError {
         "update-task can only change routes, filters, column-mappings, block-allow-list and expression-filter (and the instances' rule lists); task {task} also changes: {changed}. Apply that with `stop-task` then `start-task` (the checkpoint is kept)"
     )]
     NotUpdatable { task: String, changed: String },
+    #[error("[code=38032] task {0} not found")]
+    TaskConfigNotFound(String),
+    #[error("task {task} does not load: {why}")]
+    TaskDoesNotLoad { task: String, why: String },
+    #[error("source {0} not found")]
+    SourceConfigNotFound(String),
+    #[error("source {source_id} does not load: {why}")]
+    SourceDoesNotLoad { source_id: String, why: String },
     #[error("task {0} disappeared")]
     TaskDisappeared(String),
     #[error("source {0} is not bound to any worker")]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::MasterError;
-use super::scheduler::{Scheduler, SourceEntry, TaskEntry};
+use super::scheduler::Scheduler;
 use super::sources::SourceChange;
 use super::tasks::{Outcome, SourceOutcome, StartTask, TaskOperation};
 use crate::pb::{self, master_server::Master};
@@ -460,61 +460,27 @@ impl Master for MasterService {
     async fn get_cfg(&self, req: Request<pb::GetCfgRequest>) -> Res<pb::GetCfgResponse> {
         let req = req.into_inner();
         let t = pb::CfgType::try_from(req.r#type).unwrap_or(pb::CfgType::InvalidType);
-        let st = self.sched.lock();
         let fail = |msg: String| pb::GetCfgResponse {
             result: false,
             msg,
             cfg: String::new(),
+            dmrs_password_matches: None,
         };
+        let mut matches = None;
         let cfg = match t {
-            pb::CfgType::TaskType => match st.tasks.get(&req.name) {
-                Some(TaskEntry { cfg: Some(c), .. }) => {
-                    // dm-rs: a salted fingerprint of the password, so the reconciler can tell
-                    // whether it changed without the master ever showing it.
-                    // Stable while the stored task is unchanged (a saved plan's digest must
-                    // not change between two reads), different for every stored version.
-                    let salt = {
-                        use sha2::Digest;
-                        let rec = st
-                            .tasks
-                            .get(&req.name)
-                            .map(|t| t.rec.yaml.as_str())
-                            .unwrap_or("");
-                        let h = sha2::Sha256::digest(format!("{}\u{0}{rec}", req.name).as_bytes());
-                        h.iter()
-                            .take(8)
-                            .map(|b| format!("{b:02x}"))
-                            .collect::<String>()
-                    };
-                    let plain = c
-                        .target_database
-                        .as_ref()
-                        .map(|d| d.plain_password())
-                        .unwrap_or_default();
-                    format!(
-                        "{}{}{}\n",
-                        c.to_yaml_masked(),
-                        crate::password::FINGERPRINT_COMMENT,
-                        crate::password::fingerprint(&salt, &plain)
-                    )
+            pb::CfgType::TaskType => {
+                let compare = req.dmrs_compare_password.as_deref();
+                match self.sched.task_config(&req.name, compare) {
+                    Ok((cfg, m)) => {
+                        matches = m;
+                        cfg
+                    }
+                    Err(e) => return ok(fail(e.to_string())),
                 }
-                Some(e) => {
-                    return ok(fail(format!(
-                        "task {} does not load: {}",
-                        req.name, e.error
-                    )));
-                }
-                None => return ok(fail(format!("[code=38032] task {} not found", req.name))),
-            },
-            pb::CfgType::SourceType => match st.sources.get(&req.name) {
-                Some(SourceEntry { cfg: Some(c), .. }) => c.to_yaml_masked(),
-                Some(e) => {
-                    return ok(fail(format!(
-                        "source {} does not load: {}",
-                        req.name, e.error
-                    )));
-                }
-                None => return ok(fail(format!("source {} not found", req.name))),
+            }
+            pb::CfgType::SourceType => match self.sched.source_config(&req.name) {
+                Ok(cfg) => cfg,
+                Err(e) => return ok(fail(e.to_string())),
             },
             pb::CfgType::MasterType => {
                 if req.name != self.name {
@@ -522,7 +488,7 @@ impl Master for MasterService {
                 }
                 format!("name: {}\nmaster-addr: {}\n", self.name, self.addr)
             }
-            pb::CfgType::WorkerType => match st.workers.get(&req.name) {
+            pb::CfgType::WorkerType => match self.sched.lock().workers.get(&req.name) {
                 Some(w) => format!(
                     "name: {}\nworker-addr: {}\njoin: {}\n",
                     w.rec.name, w.rec.addr, self.addr
@@ -535,6 +501,7 @@ impl Master for MasterService {
             result: true,
             msg: String::new(),
             cfg,
+            dmrs_password_matches: matches,
         })
     }
 

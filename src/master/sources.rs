@@ -312,4 +312,20 @@ impl Scheduler {
         self.bind_free().await;
         Ok(())
     }
+
+    /// The stored source config as get-config shows it (normalised, password masked).
+    pub fn source_config(&self, id: &str) -> Result<String, MasterError> {
+        let st = self.lock();
+        let e = st
+            .sources
+            .get(id)
+            .ok_or_else(|| MasterError::SourceConfigNotFound(id.to_string()))?;
+        e.cfg
+            .as_ref()
+            .map(|c| c.to_yaml_masked())
+            .ok_or_else(|| MasterError::SourceDoesNotLoad {
+                source_id: id.to_string(),
+                why: e.error.clone(),
+            })
+    }
 }

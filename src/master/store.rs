@@ -1,6 +1,9 @@
 //! The master's durable state in redb, under `--data-dir`: sources, tasks, subtasks (expected
 //! stage and ids), workers and bindings, so a restarted master keeps everything.
 //!
+//! The data dir is 0700 and its files 0600: they hold sealed passwords and the master's
+//! secret key (`fingerprint.key`, behind get-config's password fingerprint).
+//!
 //! Values are JSON documents under string keys; the scheduler keeps the same state in memory
 //! and writes through here on every change, before answering the client. Nothing else reads
 //! or writes the file.
@@ -132,9 +135,43 @@ pub fn del_op(t: Table, key: &str) -> Op {
     (t, key.to_string(), None)
 }
 
-/// The redb file `<data-dir>/dm-master.redb`.
+/// The redb file `<data-dir>/dm-master.redb`, and the master's secret key
+/// `<data-dir>/fingerprint.key` (32 random bytes, 0600, created once).
 pub struct Store {
     db: Database,
+    key: [u8; 32],
+}
+
+/// The file of the key behind get-config's password fingerprint.
+pub const KEY_FILE: &str = "fingerprint.key";
+
+/// Reads the master's secret key, creating it (0600) on first start.
+fn load_or_create_key(dir: &Path) -> Result<[u8; 32], StoreError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(KEY_FILE);
+    let err = |e: String| db_err(format!("{}: {e}", path.display()));
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            private_file(&path)?;
+            <[u8; 32]>::try_from(bytes.as_slice())
+                .map_err(|_| err(format!("expected 32 bytes, found {}", bytes.len())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| err(e.to_string()))?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| err(e.to_string()))?;
+            f.write_all(&key).map_err(|e| err(e.to_string()))?;
+            f.sync_all().map_err(|e| err(e.to_string()))?;
+            Ok(key)
+        }
+        Err(e) => Err(err(e.to_string())),
+    }
 }
 
 impl Store {
@@ -145,12 +182,19 @@ impl Store {
         let path = dir.join("dm-master.redb");
         let db = Database::create(&path).map_err(|e| db_err(format!("{}: {e}", path.display())))?;
         private_file(&path)?;
+        let key = load_or_create_key(dir)?;
         let txn = db.begin_write().map_err(db_err)?;
         for t in [SOURCES, TASKS, SUBTASKS, WORKERS, BINDINGS, COUNTERS] {
             txn.open_table(t).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)?;
-        Ok(Store { db })
+        Ok(Store { db, key })
+    }
+
+    /// A fingerprint of `parts` under the master's secret key (see
+    /// [`crate::password::keyed_fingerprint`]); the key itself is never handed out.
+    pub fn fingerprint(&self, parts: &[&str]) -> String {
+        crate::password::keyed_fingerprint(&self.key, parts)
     }
 
     /// Applies puts (`Some`) and deletes (`None`) in one transaction (fsynced: call it
@@ -272,6 +316,22 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("dm-master.redb")), 0o600);
+        assert_eq!(mode(&dir.join(KEY_FILE)), 0o600);
+    }
+
+    #[test]
+    fn the_key_is_created_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open(dir.path()).unwrap().fingerprint(&["t", "pw"]);
+        let b = Store::open(dir.path()).unwrap().fingerprint(&["t", "pw"]);
+        assert_eq!(a, b, "the same key after a restart");
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(
+            a,
+            Store::open(other.path()).unwrap().fingerprint(&["t", "pw"])
+        );
+        std::fs::write(dir.path().join(KEY_FILE), b"short").unwrap();
+        assert!(Store::open(dir.path()).is_err());
     }
 
     #[test]

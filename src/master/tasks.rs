@@ -549,4 +549,40 @@ impl Scheduler {
             },
         })
     }
+
+    /// The stored task config as get-config shows it: normalised, password masked, and a
+    /// comment line with a fingerprint of the stored version under the master's secret key
+    /// (stable while the stored task is unchanged, so a saved plan's digest holds; useless
+    /// for guessing the password). With `compare` (a password, DM-sealed or plain), also
+    /// whether it is the task's target-database password, compared by value here.
+    pub fn task_config(
+        &self,
+        name: &str,
+        compare: Option<&str>,
+    ) -> Result<(String, Option<bool>), MasterError> {
+        let st = self.lock();
+        let t = st
+            .tasks
+            .get(name)
+            .ok_or_else(|| MasterError::TaskConfigNotFound(name.to_string()))?;
+        let c = t.cfg.as_ref().ok_or_else(|| MasterError::TaskDoesNotLoad {
+            task: name.to_string(),
+            why: t.error.clone(),
+        })?;
+        let plain = c
+            .target_database
+            .as_ref()
+            .map(|d| d.plain_password())
+            .unwrap_or_default();
+        let fp = self.store.fingerprint(&[name, &t.rec.yaml, &plain]);
+        let text = format!(
+            "{}{}{fp}\n",
+            c.to_yaml_masked(),
+            crate::password::FINGERPRINT_COMMENT
+        );
+        Ok((
+            text,
+            compare.map(|p| crate::password::same_password(p, &plain)),
+        ))
+    }
 }

@@ -184,7 +184,8 @@ pub async fn apply_saved(plan: &Plan, addr: &str, opts: &ApplyOptions) -> ApplyR
         Ok(c) => c,
         Err(e) => return ApplyReport::failed(e.to_string(), plan.errors.clone()),
     };
-    let live = match live::fetch_with(&conn).await {
+    // No directory here: passwords are not compared, only the digests are checked.
+    let live = match live::fetch_with(&conn, &live::Passwords::new()).await {
         Ok(f) => f.state,
         Err(e) => return ApplyReport::failed(e.to_string(), plan.errors.clone()),
     };
@@ -967,6 +968,7 @@ mod tests {
                 config: None,
                 config_error: None,
                 password_fingerprint: None,
+                password_matches: None,
                 subtasks: vec![LiveSubtask {
                     source: "s1".into(),
                     stage: "Paused".into(),

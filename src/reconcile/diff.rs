@@ -6,9 +6,9 @@
 //! deprecated aliases folded), so the comparison walks their JSON form: objects key by key,
 //! `mysql-instances` matched by `source-id` (not by index), every other array compared whole.
 //! Fields DM ignores go to `ignored`, never to `changed`. The password is compared only through
-//! the master's salted fingerprint. Pure: no I/O, and it never returns or prints a password.
+//! the master's answer (it compares by value; see [`super::live`]). Pure: no I/O, and it never returns or prints a password.
 
-use super::model::{LiveTask, fingerprint_matches};
+use super::model::LiveTask;
 pub use crate::config::changes::{
     IGNORED_FIELDS, config_paths, generic_path, is_ignored_field, path_under,
 };
@@ -35,16 +35,12 @@ pub fn compare(desired: &TaskConfig, live: &LiveTask) -> FieldDiff {
         return FieldDiff::default();
     };
     let (changed, mut ignored) = config_paths(desired, lc);
-    let plain = desired
-        .target_database
-        .as_ref()
-        .map(|d| d.plain_password())
-        .unwrap_or_default();
-    let password_changed = match &live.password_fingerprint {
-        Some(fp) => !fingerprint_matches(fp, &plain),
+    // The master compared the desired password with the stored one (live::fetch sent it).
+    let password_changed = match live.password_matches {
+        Some(same) => !same,
         None => {
             ignored.push(
-                "target-database.password: the master gave no fingerprint, so it was not compared"
+                "target-database.password: the master did not compare it, so it was not compared"
                     .to_string(),
             );
             false
@@ -72,7 +68,6 @@ pub fn unified(desired: Option<&TaskConfig>, live: Option<&TaskConfig>) -> Strin
 mod tests {
     use super::*;
     use crate::config::parse_task;
-    use crate::reconcile::model::fingerprint;
 
     const BASE: &str = "name: shop
 task-mode: incremental
@@ -95,12 +90,14 @@ mysql-instances:
         }
     }
 
-    fn live(text: &str, password: Option<&str>) -> LiveTask {
+    /// A live task as fetched: `matches` is the master's answer to the password comparison.
+    fn live(text: &str, matches: Option<bool>) -> LiveTask {
         LiveTask {
             name: "shop".into(),
             config: Some(cfg(text)),
             config_error: None,
-            password_fingerprint: password.map(|p| fingerprint("0011", p)),
+            password_fingerprint: matches.map(|_| "hmac-sha256:00".to_string()),
+            password_matches: matches,
             subtasks: Vec::new(),
         }
     }
@@ -163,7 +160,7 @@ mysql-instances:
         ];
         for (what, from, to, changed, ignored) in cases {
             let desired = cfg(&BASE.replace(from, to));
-            let d = compare(&desired, &live(BASE, Some("secret")));
+            let d = compare(&desired, &live(BASE, Some(true)));
             assert_eq!(d.changed, *changed, "{what}");
             assert_eq!(d.ignored, *ignored, "{what}");
             assert!(!d.password_changed, "{what}");
@@ -185,26 +182,39 @@ mysql-instances:
     block-allow-list: shop-only
     meta: {binlog-name: mysql-bin.000001, binlog-pos: 4}
 ";
-        let d = compare(&cfg(swapped), &live(BASE, Some("secret")));
+        let d = compare(&cfg(swapped), &live(BASE, Some(true)));
         assert!(d.changed.is_empty(), "{:?}", d.changed);
         assert_eq!(d.ignored.len(), 1);
         assert!(d.ignored[0].contains("order"));
     }
 
     #[test]
-    fn password_by_fingerprint() {
+    fn password_by_the_masters_answer() {
         let encrypted = crate::password::encrypt("secret").unwrap();
         let spelled = BASE.replace("password: secret", &format!("password: '{encrypted}'"));
+        // (desired file, does the master hold "secret" and answer?, changed, ignored)
         let cases = [
-            (BASE.to_string(), Some("secret"), false, 0),
-            (spelled, Some("secret"), false, 0),
-            (BASE.replace("secret", "other"), Some("secret"), true, 0),
-            (BASE.to_string(), None, false, 1),
+            (BASE.to_string(), true, false, 0),
+            (spelled, true, false, 0),
+            (BASE.replace("secret", "other"), true, true, 0),
+            (BASE.to_string(), false, false, 1),
         ];
-        for (text, fp, changed, ignored) in cases {
+        for (text, asked, changed, ignored) in cases {
+            let desired = cfg(&text);
+            // What the master answers: the desired password (as live::fetch sends it, sealed)
+            // compared by value with the stored "secret".
+            let sent = desired
+                .target_database
+                .as_ref()
+                .map(|d| crate::password::encrypt(&d.plain_password()).unwrap())
+                .unwrap();
+            let answer = asked.then(|| crate::password::same_password(&sent, "secret"));
             // The live side always shows the mask, as get-config prints it.
-            let l = live(&BASE.replace("password: secret", "password: '******'"), fp);
-            let d = compare(&cfg(&text), &l);
+            let l = live(
+                &BASE.replace("password: secret", "password: '******'"),
+                answer,
+            );
+            let d = compare(&desired, &l);
             assert_eq!(d.password_changed, changed, "{text}");
             assert!(d.changed.is_empty());
             assert_eq!(d.ignored.len(), ignored);

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 pub use crate::config::changes::ChangeClass;
 use crate::config::source::SourceConfig;
 use crate::config::task::TaskConfig;
-pub use crate::password::{FINGERPRINT_COMMENT, fingerprint};
+pub use crate::password::FINGERPRINT_COMMENT;
 
 /// Version of the JSON schema of [`Plan`] (`--output json`, `plan -out`).
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
@@ -110,8 +110,13 @@ pub struct LiveTask {
     /// The stored config (get-config), normalised; None when it could not be read.
     pub config: Option<TaskConfig>,
     pub config_error: Option<String>,
-    /// The master's salted fingerprint of the target password (see [`fingerprint`]).
+    /// The master's fingerprint of the stored target password, under a key only the master
+    /// has (`hmac-sha256:…`): opaque here, it only tells that the stored password changed
+    /// (it is part of [`LiveTask::digest`]).
     pub password_fingerprint: Option<String>,
+    /// The master's answer to "is the desired password the stored one?" (compared by value
+    /// on the master); None when it was not asked or could not answer.
+    pub password_matches: Option<bool>,
     pub subtasks: Vec<LiveSubtask>,
 }
 
@@ -248,26 +253,5 @@ impl Plan {
 
     pub fn has_errors(&self) -> bool {
         !self.errors.is_empty()
-    }
-}
-
-/// Whether `fp` (`salt:hash`) is the fingerprint of `plain`.
-pub fn fingerprint_matches(fp: &str, plain: &str) -> bool {
-    match fp.split_once(':') {
-        Some((salt, _)) => fingerprint(salt, plain) == fp,
-        None => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fingerprints_compare_by_value() {
-        let fp = fingerprint("abcd", "secret");
-        assert!(fingerprint_matches(&fp, "secret"));
-        assert!(!fingerprint_matches(&fp, "Secret"));
-        assert!(!fingerprint_matches("garbage", "secret"));
     }
 }

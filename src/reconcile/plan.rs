@@ -622,7 +622,7 @@ mod tests {
 
     use super::*;
     use crate::config::parse_task;
-    use crate::reconcile::model::{DesiredSource, FileError, Policy, TaskPolicy, fingerprint};
+    use crate::reconcile::model::{DesiredSource, FileError, Policy, TaskPolicy};
 
     const BASE: &str = "name: shop
 task-mode: incremental
@@ -676,13 +676,34 @@ mysql-instances:
         ("mariadb-02", "Running", None),
     ];
 
+    /// The planner over the live state as `live::fetch` returns it: the master, which holds
+    /// "secret" for every task, has compared each desired task's password by value.
+    fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
+        let mut live = live.clone();
+        for (name, t) in live.tasks.iter_mut() {
+            if t.password_fingerprint.is_some()
+                && let Some(d) = desired.tasks.get(name)
+            {
+                let plain = d
+                    .config
+                    .target_database
+                    .as_ref()
+                    .map(|db| db.plain_password());
+                t.password_matches = Some(plain.as_deref() == Some("secret"));
+            }
+        }
+        super::plan(desired, &live)
+    }
+
     fn live_task(name: &str, text: &str, subs: &[Sub]) -> LiveTask {
         LiveTask {
             name: name.into(),
-            // As get-config shows it: password masked, fingerprint beside it.
+            // As get-config shows it: password masked, fingerprint beside it; the master
+            // holds "secret" (its answer to the comparison is filled in by `plan` below).
             config: Some(cfg(&text.replace("password: secret", "password: '******'"))),
             config_error: None,
-            password_fingerprint: Some(fingerprint("a1b2", "secret")),
+            password_fingerprint: Some("hmac-sha256:a1b2".into()),
+            password_matches: None,
             subtasks: subs
                 .iter()
                 .map(|(s, st, e)| LiveSubtask {

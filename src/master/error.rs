@@ -47,6 +47,8 @@ pub enum MasterError {
         sources: Vec<String>,
         changed: String,
     },
+    #[error("sources {0:?} haven't been added")]
+    SourcesNotAdded(Vec<String>),
     #[error("task {0} has no source or not exist, please check the task name and status")]
     TaskNotFound(String),
     #[error("[code=38041] invalid op {op} on {task}")]

@@ -3,7 +3,6 @@
 //! [`MasterError`] back into DM's response shapes and messages. Handlers never write the store
 //! and never decide anything; a refusal is `result: false` with the error's text.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
@@ -112,48 +111,9 @@ impl Master for MasterService {
             msg,
             sources: vec![],
         };
-        let (sources, task_names) = {
-            let st = self.sched.lock();
-            if !req.sources.is_empty() {
-                let unknown: Vec<&String> = req
-                    .sources
-                    .iter()
-                    .filter(|s| !st.sources.contains_key(*s))
-                    .collect();
-                if !unknown.is_empty() {
-                    return ok(fail(format!("sources {unknown:?} haven't been added")));
-                }
-            }
-            let mut sources: Vec<String> = if !req.name.is_empty() {
-                let s = st.task_sources(&req.name);
-                if s.is_empty() {
-                    return ok(fail(format!(
-                        "task {} has no source or not exist, please check the task name and status",
-                        req.name
-                    )));
-                }
-                s
-            } else {
-                st.sources.keys().cloned().collect()
-            };
-            if !req.sources.is_empty() {
-                sources.retain(|s| req.sources.contains(s));
-            }
-            sources.sort();
-            let names: BTreeMap<String, Vec<String>> = sources
-                .iter()
-                .map(|s| {
-                    (
-                        s.clone(),
-                        st.subtasks
-                            .keys()
-                            .filter(|(t, src)| src == s && (req.name.is_empty() || *t == req.name))
-                            .map(|(t, _)| t.clone())
-                            .collect(),
-                    )
-                })
-                .collect();
-            (sources, names)
+        let (sources, task_names) = match self.sched.status_targets(&req.name, &req.sources) {
+            Ok(t) => t,
+            Err(e) => return ok(fail(e.to_string())),
         };
         let mut out = Vec::new();
         for s in sources {

@@ -329,3 +329,58 @@ impl Scheduler {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::master::store::Store;
+
+    const SOURCE: &str =
+        "source-id: s1\nfrom: {host: 127.0.0.1, port: 3306, user: root, password: pw}\n";
+
+    #[tokio::test]
+    async fn sources_are_stored_before_memory_and_worker_names_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Scheduler::open(Store::open(dir.path()).unwrap(), None, "m:1").unwrap();
+        let e = s
+            .create_sources(SourceChange::Create, &[SOURCE.into()], "w9")
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("worker w9: no such worker"), "{e}");
+        assert!(s.lock().sources.is_empty(), "nothing created");
+        let e = s
+            .create_sources(SourceChange::Update, &[SOURCE.into()], "w9")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, MasterError::WorkerNameOnlyOnCreate("update")),
+            "{e}"
+        );
+
+        let out = s
+            .create_sources(SourceChange::Create, &[SOURCE.into()], "")
+            .await
+            .unwrap();
+        assert_eq!(out[0].source, "s1");
+        assert!(out[0].worker.is_empty() && out[0].msg.contains("no free worker"));
+        let stored: Vec<(String, SourceRecord)> = s.store.all(store::SOURCES).unwrap();
+        assert_eq!(stored.len(), 1);
+        assert!(
+            !stored[0].1.yaml.contains("pw\n"),
+            "sealed: {}",
+            stored[0].1.yaml
+        );
+        assert!(s.source_config("s1").unwrap().contains("******"));
+
+        s.stop_sources(&["s1".into()], &[]).await.unwrap();
+        assert!(s.lock().sources.is_empty());
+        assert!(
+            s.store
+                .all::<SourceRecord>(store::SOURCES)
+                .unwrap()
+                .is_empty()
+        );
+        let e = s.stop_sources(&["s1".into()], &[]).await.unwrap_err();
+        assert_eq!(e.to_string(), "[code=46008] source s1 not exist");
+    }
+}

@@ -176,6 +176,21 @@ impl Scheduler {
         };
         {
             let _changes = self.change().await;
+            // Another start-task of the same task may have won while this one prechecked.
+            let raced: Vec<String> = {
+                let st = self.lock();
+                new_sources
+                    .iter()
+                    .filter(|s| st.subtasks.contains_key(&(cfg.name.clone(), (*s).clone())))
+                    .cloned()
+                    .collect()
+            };
+            if !raced.is_empty() {
+                return Err(MasterError::SubtasksExist {
+                    task: cfg.name.clone(),
+                    sources: raced,
+                });
+            }
             let to_store = self.config_to_store(&cfg, &new_sources)?;
             let rev = self
                 .lock()
@@ -584,5 +599,101 @@ impl Scheduler {
             text,
             compare.map(|p| crate::password::same_password(p, &plain)),
         ))
+    }
+
+    /// What query-status asks the workers: the sources (sorted) — those of `task`, or all when
+    /// it is empty, narrowed to `only` when given — each with the task names it runs.
+    pub fn status_targets(
+        &self,
+        task: &str,
+        only: &[String],
+    ) -> Result<(Vec<String>, BTreeMap<String, Vec<String>>), MasterError> {
+        let st = self.lock();
+        let unknown: Vec<String> = only
+            .iter()
+            .filter(|s| !st.sources.contains_key(*s))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(MasterError::SourcesNotAdded(unknown));
+        }
+        let mut sources: Vec<String> = if task.is_empty() {
+            st.sources.keys().cloned().collect()
+        } else {
+            let s = st.task_sources(task);
+            if s.is_empty() {
+                return Err(MasterError::TaskNotFound(task.to_string()));
+            }
+            s
+        };
+        if !only.is_empty() {
+            sources.retain(|s| only.contains(s));
+        }
+        sources.sort();
+        let names = sources
+            .iter()
+            .map(|s| {
+                let tasks = st
+                    .subtasks
+                    .keys()
+                    .filter(|(t, src)| src == s && (task.is_empty() || t == task))
+                    .map(|(t, _)| t.clone())
+                    .collect();
+                (s.clone(), tasks)
+            })
+            .collect();
+        Ok((sources, names))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::master::store::Store;
+
+    const TASK: &str = "name: t\ntask-mode: incremental\ntarget-database: {host: 127.0.0.1, port: 3306, user: root, password: ''}\n\
+mysql-instances:\n  - source-id: s1\n    meta: {binlog-name: b.000001, binlog-pos: 4}\n";
+
+    fn sched(dir: &std::path::Path) -> Scheduler {
+        Scheduler::open(Store::open(dir).unwrap(), None, "127.0.0.1:8261").unwrap()
+    }
+
+    #[test]
+    fn delete_is_stop_and_other_ops_are_refused() {
+        let op = |o| TaskOperation::from_pb(o, "t");
+        assert_eq!(op(pb::TaskOp::Delete).unwrap(), TaskOperation::Stop);
+        assert_eq!(op(pb::TaskOp::Stop).unwrap(), TaskOperation::Stop);
+        assert_eq!(op(pb::TaskOp::Pause).unwrap(), TaskOperation::Pause);
+        let e = op(pb::TaskOp::AutoResume).unwrap_err();
+        assert_eq!(e.to_string(), "[code=38041] invalid op AutoResume on t");
+    }
+
+    #[tokio::test]
+    async fn start_task_refuses_before_storing_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = sched(dir.path());
+        let start = |start_time: &str| StartTask {
+            yaml: TASK.into(),
+            start_time: start_time.into(),
+            ..Default::default()
+        };
+        let e = s
+            .start_task(start("2024-01-01 00:00:00"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, MasterError::StartTimeUnsupported(_)), "{e}");
+        let e = s.start_task(start("")).await.unwrap_err();
+        assert!(e.to_string().starts_with("[code=20031] source s1 "), "{e}");
+        let e = s
+            .check_task(TASK, 0, 0, "2024-01-01 00:00:00")
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("start-time"), "{e}");
+        let e = s
+            .operate_task(TaskOperation::Stop, "t", &[])
+            .await
+            .unwrap_err();
+        assert!(matches!(e, MasterError::TaskNotFound(_)), "{e}");
+        assert!(s.lock().tasks.is_empty());
     }
 }

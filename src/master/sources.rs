@@ -365,11 +365,7 @@ mod tests {
         assert!(out[0].worker.is_empty() && out[0].msg.contains("no free worker"));
         let stored: Vec<(String, SourceRecord)> = s.store.all(store::SOURCES).unwrap();
         assert_eq!(stored.len(), 1);
-        assert!(
-            !stored[0].1.yaml.contains("pw\n"),
-            "sealed: {}",
-            stored[0].1.yaml
-        );
+        assert!(!stored[0].1.yaml.contains("password: pw"), "stored sealed");
         assert!(s.source_config("s1").unwrap().contains("******"));
 
         s.stop_sources(&["s1".into()], &[]).await.unwrap();

@@ -2,7 +2,8 @@
 //! MariaDB, over the wire with a tonic client: `OperateSource` with `workerName` binds to that
 //! worker (or is refused with a reason), `startTime` on start-task / check-task is refused with
 //! a clear message (never silently dropped), and `OperateTask` with op `Delete` (7) stops the
-//! task exactly as `Stop` does.
+//! task exactly as `Stop` does. On the way, get-config's password comparison on the master and
+//! what the planner makes of it.
 
 mod common;
 
@@ -146,13 +147,78 @@ fn dm6_fields_worker_name_start_time_and_delete() {
         // Delete (7) stops the task as Stop does.
         let r = c
             .start_task(pb::StartTaskRequest {
-                task,
+                task: task.clone(),
                 ..Default::default()
             })
             .await
             .unwrap()
             .into_inner();
         assert!(r.result, "{r:?}");
+
+        // The password is compared on the master: get-config answers for the password sent
+        // (sealed or plain) and shows only a keyed fingerprint.
+        let ask = |compare: Option<String>| {
+            let mut c = c.clone();
+            async move {
+                c.get_cfg(pb::GetCfgRequest {
+                    r#type: pb::CfgType::TaskType as i32,
+                    name: "t6".into(),
+                    dmrs_compare_password: compare,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+            }
+        };
+        let same = ask(Some(dm_rs::password::encrypt("").unwrap())).await;
+        assert_eq!(same.dmrs_password_matches, Some(true), "{same:?}");
+        assert!(
+            same.cfg
+                .contains("# dm-rs password-fingerprint: hmac-sha256:")
+        );
+        assert_eq!(
+            ask(Some("other".into())).await.dmrs_password_matches,
+            Some(false)
+        );
+        let plain = ask(None).await;
+        assert_eq!(plain.dmrs_password_matches, None);
+        assert_eq!(
+            plain.cfg, same.cfg,
+            "stable while the stored task is unchanged"
+        );
+        // …and the planner sees a changed password, and nothing when it is the same.
+        let files = tempfile::tempdir().unwrap();
+        let plan_for = |password: &str| {
+            let yaml = task.replace("password: ''", &format!("password: '{password}'"));
+            std::fs::write(files.path().join("t6.yaml"), yaml).unwrap();
+            let desired = dm_rs::reconcile::desired::load_dir(files.path());
+            let passwords = dm_rs::reconcile::live::desired_passwords(&desired);
+            let addr = master.addr.clone();
+            let live = std::thread::spawn(move || {
+                dm_rs::reconcile::live::fetch(&addr, Duration::from_secs(10), &passwords)
+            })
+            .join()
+            .unwrap()
+            .expect("fetch live state");
+            let p = dm_rs::reconcile::plan::plan(&desired, &live);
+            p.tasks
+                .into_iter()
+                .find(|t| t.task == "t6")
+                .expect("t6 planned")
+        };
+        let changed = plan_for("n3w");
+        assert!(
+            changed
+                .fields
+                .iter()
+                .any(|f| f == "target-database.password"),
+            "{:?}",
+            changed.fields
+        );
+        let equal = plan_for("");
+        assert!(equal.fields.is_empty(), "{:?}", equal.fields);
+        assert!(equal.steps.is_empty(), "{:?}", equal.steps);
+
         let r = c
             .operate_task(pb::OperateTaskRequest {
                 op: 7,

@@ -112,7 +112,7 @@ impl Master for MasterService {
             sources: vec![],
         };
         let (sources, task_names) = match self.sched.status_targets(&req.name, &req.sources) {
-            Ok(t) => t,
+            Ok(t) => (t.sources, t.tasks),
             Err(e) => return ok(fail(e.to_string())),
         };
         let mut out = Vec::new();

@@ -84,6 +84,13 @@ impl TaskOperation {
     }
 }
 
+/// The sources query-status asks, in order, and the task names each runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusTargets {
+    pub sources: Vec<String>,
+    pub tasks: BTreeMap<String, Vec<String>>,
+}
+
 /// check-task's answer: `passed` is DM's `result`, `msg` its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckOutcome {
@@ -607,7 +614,7 @@ impl Scheduler {
         &self,
         task: &str,
         only: &[String],
-    ) -> Result<(Vec<String>, BTreeMap<String, Vec<String>>), MasterError> {
+    ) -> Result<StatusTargets, MasterError> {
         let st = self.lock();
         let unknown: Vec<String> = only
             .iter()
@@ -642,7 +649,10 @@ impl Scheduler {
                 (s.clone(), tasks)
             })
             .collect();
-        Ok((sources, names))
+        Ok(StatusTargets {
+            sources,
+            tasks: names,
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! The gRPC connection from dmctl to dm-master (`pb.Master`): one blocking call per command.
 //!
-//! Called by the dmctl commands; it never retries and never prints (callers print the error).
+//! Called by the dmctl commands; the connection itself comes from [`crate::rpc`]. It never
+//! retries and never prints (callers print the error).
 
 use std::future::Future;
 use std::time::Duration;

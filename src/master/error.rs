@@ -122,6 +122,9 @@ pub enum MasterError {
     WorkerStillOnline(String),
     #[error("worker name {0} is taken by the master's own worker")]
     WorkerNameTaken(String),
+    /// A worker registered with an address that is not `host:port` or a URL.
+    #[error("worker address: {0}")]
+    WorkerAddress(#[from] crate::rpc::RpcError),
     #[error("{0}")]
     Store(#[from] StoreError),
 }

@@ -561,6 +561,8 @@ impl Scheduler {
         if self.local.as_ref().is_some_and(|l| l.name == name) {
             return Err(MasterError::WorkerNameTaken(name.to_string()));
         }
+        // An address the master could never push to is refused now, not retried every round.
+        crate::rpc::endpoint(addr, CONNECT_TIMEOUT, CALL_TIMEOUT)?;
         let rec = WorkerRecord {
             name: name.to_string(),
             addr: addr.to_string(),

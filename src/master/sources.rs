@@ -379,4 +379,17 @@ mod tests {
         let e = s.stop_sources(&["s1".into()], &[]).await.unwrap_err();
         assert_eq!(e.to_string(), "[code=46008] source s1 not exist");
     }
+
+    #[tokio::test]
+    async fn workers_register_with_a_usable_address_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Scheduler::open(Store::open(dir.path()).unwrap(), None, "m:1").unwrap();
+        let e = s.register("w1", "bad address\u{0}").await.unwrap_err();
+        assert!(matches!(e, MasterError::WorkerAddress(_)), "{e}");
+        assert!(s.lock().workers.is_empty());
+        s.register("w1", "127.0.0.1:1").await.unwrap();
+        let stored: Vec<(String, store::WorkerRecord)> = s.store.all(store::WORKERS).unwrap();
+        assert_eq!(stored[0].1.addr, "127.0.0.1:1");
+        assert!(s.lock().workers.contains_key("w1"));
+    }
 }

@@ -26,7 +26,7 @@ use crate::pb::master_client::MasterClient;
 pub const CONFIG_CONCURRENCY: usize = 32;
 
 /// How long connecting to the master may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CONNECT_TIMEOUT: Duration = crate::rpc::CONNECT_TIMEOUT;
 
 /// The master could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,8 @@
 //! - [`ctl`] — dmctl: argument handling and the commands, called by `src/bin/dmctl.rs`.
 //! - [`master`] — dm-master: durable state (redb), scheduling of sources onto workers, `pb.Master`.
 //! - [`worker`] — dm-worker: the subtask stage machine and the Sync unit.
+//! - [`reconcile`] — the declarative reconciler (`dmctl plan` / `apply` / `reconcile`).
+//! - [`rpc`] — gRPC plumbing: connections with timeouts, transport errors, the accept stream.
 //! - [`rules`] — routes, block-allow-list, binlog filters and DDL rewriting (shared by units).
 //! - [`dml`] — row changes as downstream SQL; [`checker`] — the upstream/downstream precheck.
 //! - [`dmrs`] — dm-rs's own master → worker protocol; [`logging`] — the binaries' tracing setup.
@@ -25,6 +27,7 @@ pub mod logging;
 pub mod master;
 pub mod password;
 pub mod reconcile;
+pub mod rpc;
 pub mod rules;
 pub mod version;
 pub mod worker;
@@ -33,6 +36,22 @@ pub mod worker;
 #[allow(clippy::all, missing_docs)]
 pub mod pb {
     tonic::include_proto!("pb");
+
+    /// By hand (build.rs skips the derived one): the password to compare is never shown.
+    impl std::fmt::Debug for GetCfgRequest {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let mut d = f.debug_struct("GetCfgRequest");
+            match CfgType::try_from(self.r#type) {
+                Ok(t) => d.field("r#type", &t),
+                Err(_) => d.field("r#type", &self.r#type),
+            };
+            d.field("name", &self.name);
+            if self.dmrs_compare_password.is_some() {
+                d.field("dmrs_compare_password", &crate::password::MASK);
+            }
+            d.finish()
+        }
+    }
 }
 
 /// dm-rs's own master → worker protocol (`proto/dmrs.proto`): desired state pushed as keepalive.

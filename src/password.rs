@@ -10,6 +10,7 @@
 use aes::cipher::{AsyncStreamCipher, KeyIvInit};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use sha2::Sha256;
 
 /// What `get-config`, plans and logs show in place of any password.
 pub const MASK: &str = "******";
@@ -114,9 +115,59 @@ pub fn resolve(value: &str) -> Result<String, MissingEnv> {
     }
 }
 
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `hmac-sha256:<hex>` of `parts` (each followed by a NUL) under `key`: how the master shows
+/// which password a task holds without showing it (a comment line of get-config). The key
+/// never leaves the master, so the value cannot be brute-forced offline; it only tells
+/// whether the stored password changed. Comparing a password by value is the master's job
+/// (get-config's `dmrsComparePassword`).
+pub fn keyed_fingerprint(key: &[u8], parts: &[&str]) -> String {
+    use hmac::Mac;
+    let mut m = match hmac::Hmac::<Sha256>::new_from_slice(key) {
+        Ok(m) => m,
+        // HMAC takes keys of any length; this arm is never taken.
+        Err(_) => return "hmac-sha256:".to_string(),
+    };
+    for p in parts {
+        m.update(p.as_bytes());
+        m.update(&[0]);
+    }
+    format!("hmac-sha256:{}", hex(&m.finalize().into_bytes()))
+}
+
+/// Whether a password as a file spells it (DM-sealed or plain) is `plain`, by value.
+pub fn same_password(spelled: &str, plain: &str) -> bool {
+    decrypt_or_plaintext(spelled) == plain
+}
+
+/// The marker of the fingerprint comment in get-config's output.
+pub const FINGERPRINT_COMMENT: &str = "# dm-rs password-fingerprint: ";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyed_fingerprints_depend_on_key_and_value() {
+        let a = keyed_fingerprint(&[1; 32], &["t", "secret"]);
+        assert!(a.starts_with("hmac-sha256:"), "{a}");
+        assert_eq!(a, keyed_fingerprint(&[1; 32], &["t", "secret"]));
+        assert_ne!(a, keyed_fingerprint(&[2; 32], &["t", "secret"]));
+        assert_ne!(a, keyed_fingerprint(&[1; 32], &["t", "Secret"]));
+        assert_ne!(a, keyed_fingerprint(&[1; 32], &["ts", "ecret"]));
+    }
+
+    #[test]
+    fn sealed_and_plain_compare_by_value() {
+        let sealed = encrypt("secret").unwrap();
+        assert!(same_password(&sealed, "secret"));
+        assert!(same_password("secret", "secret"));
+        assert!(!same_password(&sealed, "other"));
+        assert!(!same_password("", "secret"));
+    }
 
     #[test]
     fn dm_test_vector_decrypts() {

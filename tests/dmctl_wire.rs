@@ -125,6 +125,7 @@ impl Master for FakeMaster {
             result: true,
             msg: String::new(),
             cfg: "name: orders\npassword: '******'\n".into(),
+            dmrs_password_matches: None,
         }))
     }
 

@@ -166,7 +166,7 @@ fn run(plan: &Plan, addr: &str) -> apply::ApplyReport {
 }
 
 fn fetch(addr: &str) -> LiveState {
-    live::fetch(addr, Duration::from_secs(10)).expect("fetch live state")
+    live::fetch(addr, Duration::from_secs(10), &live::Passwords::new()).expect("fetch live state")
 }
 
 fn stages(live: &LiveState, task: &str) -> Vec<String> {
@@ -231,8 +231,14 @@ fn apply_runs_every_step_kind_and_isolates_failures() {
         vec![("t1".into(), Outcome::Ok), ("t2".into(), Outcome::Ok)]
     );
 
-    // live::fetch: one status call for every task, a config per task, the fingerprint.
-    let f = live::fetch_counted(&addr, Duration::from_secs(10)).unwrap();
+    // live::fetch: one status call for every task, a config per task, the fingerprint, and
+    // the master's answer to the password comparison (t1 asked with the stored '' sealed, t2
+    // with another password, t3 absent: not asked).
+    let passwords = live::Passwords::from([
+        ("t1".to_string(), dm_rs::password::encrypt("").unwrap()),
+        ("t2".to_string(), "x".to_string()),
+    ]);
+    let f = live::fetch_counted(&addr, Duration::from_secs(10), &passwords).unwrap();
     assert_eq!(f.stats.status_calls, 1);
     assert_eq!(f.stats.source_calls, 1);
     assert_eq!(f.stats.config_calls, 2);
@@ -245,11 +251,8 @@ fn apply_runs_every_step_kind_and_isolates_failures() {
         assert_eq!(cfg.name, name);
         assert_eq!(cfg.block_allow_list["ba"].do_dbs, vec![db.to_string()]);
         let fp = t.password_fingerprint.as_deref().expect("fingerprint");
-        assert!(dm_rs::reconcile::model::fingerprint_matches(fp, ""), "{fp}");
-        assert!(
-            !dm_rs::reconcile::model::fingerprint_matches(fp, "x"),
-            "{fp}"
-        );
+        assert!(fp.starts_with("hmac-sha256:"), "{fp}");
+        assert_eq!(t.password_matches, Some(name == "t1"), "{t:#?}");
     }
 
     exec(
@@ -463,8 +466,7 @@ fn apply_runs_every_step_kind_and_isolates_failures() {
     assert!(!live_now.tasks.contains_key("t3"));
 
     // An invalid file in the plan: the valid task is still applied, exit 1; text output.
-    // (A new task: a saved plan's digest of an existing task does not survive a re-fetch yet,
-    // because the master salts the password fingerprint afresh on every get-config.)
+    // (A new task, so the saved plan's digest check of existing tasks does not come into play.)
     let t4 = task_yaml("t4", "s1", down.port, &meta, "other", 4);
     let mut with_error = plan_of(
         vec![],

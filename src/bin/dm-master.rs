@@ -15,7 +15,8 @@ struct Args {
     /// Address to serve pb.Master on.
     #[arg(long = "master-addr", default_value = "127.0.0.1:8261")]
     master_addr: String,
-    /// Directory for the master's state.
+    /// Directory for the master's state (created 0700; its files, the redb store and the
+    /// secret key behind get-config's password fingerprint, are 0600).
     #[arg(long = "data-dir", default_value = "default.dm-master")]
     data_dir: String,
     /// Also run one dm-worker inside this process (the single-machine setup).

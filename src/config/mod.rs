@@ -16,6 +16,7 @@
 //! Apart from [`db::DbConfig::connect`] this module does no network I/O. It never prints a
 //! password: `Debug` of every config shows `******`.
 
+pub mod changes;
 pub mod db;
 pub mod error;
 pub mod source;

@@ -103,6 +103,7 @@ pub fn run(args: &CheckTaskArgs, target: &Target) -> u8 {
             task,
             err_cnt: args.error_count,
             warn_cnt: args.warn_count,
+            start_time: String::new(),
         };
         match target.call(|mut c| async move { c.check_task(req).await }) {
             Ok(resp) => {

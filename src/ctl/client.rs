@@ -1,6 +1,7 @@
 //! The gRPC connection from dmctl to dm-master (`pb.Master`): one blocking call per command.
 //!
-//! Called by the dmctl commands; it never retries and never prints (callers print the error).
+//! Called by the dmctl commands; the connection itself comes from [`crate::rpc`]. It never
+//! retries and never prints (callers print the error).
 
 use std::future::Future;
 use std::time::Duration;
@@ -32,24 +33,12 @@ where
         .enable_all()
         .build()
         .map_err(|e| ClientError::Runtime(e.to_string()))?;
-    let url = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
     rt.block_on(async {
-        let endpoint = Channel::from_shared(url).map_err(|e| ClientError::Connect {
-            addr: addr.into(),
-            why: e.to_string(),
-        })?;
-        let channel = endpoint
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(timeout)
-            .connect()
+        let channel = crate::rpc::connect(addr, crate::rpc::CONNECT_TIMEOUT, timeout)
             .await
             .map_err(|e| ClientError::Connect {
                 addr: addr.into(),
-                why: cause_chain(&e),
+                why: e.why().to_string(),
             })?;
         match tokio::time::timeout(timeout, f(MasterClient::new(channel))).await {
             Err(_) => Err(ClientError::Timeout {
@@ -63,23 +52,4 @@ where
             Ok(Ok(resp)) => Ok(resp.into_inner()),
         }
     })
-}
-
-/// The causes under a transport error, innermost last ("tcp connect error: Connection refused
-/// (os error 111)"); the outermost "transport error" says nothing and is left out.
-pub(crate) fn cause_chain(e: &tonic::transport::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = std::error::Error::source(e);
-    while let Some(cause) = next {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = cause.source();
-    }
-    if parts.is_empty() {
-        e.to_string()
-    } else {
-        parts.join(": ")
-    }
 }

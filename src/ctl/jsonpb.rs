@@ -811,6 +811,7 @@ mod tests {
                     result: true,
                     msg: String::new(),
                     cfg: "name: t\npassword: '******'\n".into(),
+                    dmrs_password_matches: None,
                 }),
                 "{\n    \"result\": true,\n    \"msg\": \"\",\n    \"cfg\": \"name: t\\npassword: '******'\\n\"\n}",
             ),

@@ -191,6 +191,7 @@ pub fn operate_source(a: &OperateSourceArgs, t: &Target) -> u8 {
         op: op as i32,
         config: configs,
         source_id: source_ids,
+        worker_name: String::new(),
     };
     match t.call(|mut c| async move { c.operate_source(req).await }) {
         Ok(resp) => print_result(&resp, resp.result),
@@ -224,6 +225,7 @@ pub fn start_task(a: &StartTaskArgs, t: &Target) -> u8 {
         task,
         sources: a.source.sources.clone(),
         remove_meta: a.remove_meta,
+        start_time: String::new(),
         dmrs_start_paused: a.paused,
     };
     match t.call(|mut c| async move { c.start_task(req).await }) {
@@ -554,6 +556,7 @@ pub fn get_config(a: &GetConfigArgs, t: &Target) -> u8 {
     let req = pb::GetCfgRequest {
         r#type: tp as i32,
         name: a.name.clone(),
+        dmrs_compare_password: None,
     };
     let mut resp = match t.call(|mut c| async move { c.get_cfg(req).await }) {
         Ok(r) => r,

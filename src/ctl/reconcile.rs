@@ -153,9 +153,10 @@ pub fn run_plan(a: &PlanArgs, t: &Target) -> u8 {
         Ok(r) => r,
         Err(c) => return c,
     };
+    let passwords = live::desired_passwords(&desired);
     let fetched = match rt.block_on(async {
         let conn = MasterConn::connect(&addr, t.timeout).await?;
-        live::fetch_with(&conn).await
+        live::fetch_with(&conn, &passwords).await
     }) {
         Ok(f) => f,
         Err(e) => {
@@ -273,9 +274,10 @@ pub fn run_apply(a: &ApplyArgs, t: &Target) -> u8 {
         return FAIL;
     }
     let desired = desired::load_dir(&a.target);
+    let passwords = live::desired_passwords(&desired);
     let conn_live = rt.block_on(async {
         let conn = MasterConn::connect(&addr, t.timeout).await?;
-        let f = live::fetch_with(&conn).await?;
+        let f = live::fetch_with(&conn, &passwords).await?;
         Ok::<_, live::LiveError>((conn, f))
     });
     let (conn, fetched) = match conn_live {

@@ -5,10 +5,17 @@
 //! Called by `src/bin/dm-master.rs`. The master never touches replicated data: it decides,
 //! the workers run. `--with-worker` runs one worker in the master's process (the
 //! single-machine setup of the quickstart).
+//!
+//! Layout: [`server`] translates `pb.Master` requests into the operations of [`tasks`] and
+//! [`sources`] (methods of [`scheduler::Scheduler`], which owns the state, the bindings and
+//! the pushes) and their [`MasterError`]s back; [`store`] is the redb file.
 
+pub mod error;
 pub mod scheduler;
 pub mod server;
+pub mod sources;
 pub mod store;
+pub mod tasks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,6 +24,7 @@ use crate::checker::{self, CheckItem, CheckReport, CheckState};
 use crate::config::source::SourceConfig;
 use crate::config::task::TaskConfig;
 use crate::worker::Worker;
+pub use error::MasterError;
 
 /// dm-master's settings (DM's flag names).
 #[derive(Debug, Clone)]
@@ -36,7 +44,7 @@ pub async fn run(opts: MasterOpts) -> anyhow::Result<()> {
         w.spawn_ticker();
         w
     });
-    let sched = Arc::new(scheduler::Scheduler::open(store, local)?);
+    let sched = Arc::new(scheduler::Scheduler::open(store, local, &opts.master_addr)?);
     let addr: std::net::SocketAddr = opts
         .master_addr
         .parse()
@@ -53,7 +61,7 @@ pub async fn run(opts: MasterOpts) -> anyhow::Result<()> {
     };
     tonic::transport::Server::builder()
         .add_service(crate::pb::master_server::MasterServer::new(svc))
-        .serve_with_incoming(crate::worker::incoming(listener))
+        .serve_with_incoming(crate::rpc::incoming(listener))
         .await
         .map_err(|e| anyhow::anyhow!("master server: {e}"))
 }

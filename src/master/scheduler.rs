@@ -3,6 +3,13 @@
 //! ([`Scheduler::round`]) sends every worker its desired state; the answers are the
 //! keepalive. A worker silent for [`OFFLINE_AFTER`] goes offline and its source is bound
 //! again to a free worker. Only this module decides bindings.
+//!
+//! Every change of durable state follows one pattern: take [`Scheduler::change`] (an async
+//! lock that orders changes), compute under the state's std `Mutex`, release it, write to the
+//! store ([`Scheduler::persist`], fsynced on a blocking thread), then apply the change in
+//! memory. The std `Mutex` is never held across a store write or an `.await`. The operations
+//! themselves are `Scheduler` methods in `tasks.rs` and `sources.rs`; `server.rs` only
+//! translates between the wire and these.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -10,7 +17,11 @@ use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
 
-use super::store::{self, SourceRecord, Store, SubTaskRecord, TaskRecord, WorkerRecord};
+use super::MasterError;
+use super::store::{
+    self, ExpectedStage, Op, SourceRecord, Store, StoreError, SubTaskRecord, TaskRecord,
+    WorkerRecord,
+};
 use crate::config::source::SourceConfig;
 use crate::config::task::TaskConfig;
 use crate::dmrs::{AssignRequest, SubTaskSpec, worker_control_client::WorkerControlClient};
@@ -22,7 +33,10 @@ use crate::worker::Worker;
 pub const OFFLINE_AFTER: Duration = Duration::from_secs(8);
 /// How often every worker gets its desired state.
 pub const ROUND_EVERY: Duration = Duration::from_secs(1);
+/// Bound of every call to a worker.
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// Bound of a connection attempt to a worker.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct SourceEntry {
     pub rec: SourceRecord,
@@ -79,28 +93,57 @@ impl State {
 }
 
 pub struct Scheduler {
-    pub store: Store,
+    pub store: Arc<Store>,
     pub state: Mutex<State>,
     pub local: Option<Arc<Worker>>,
+    /// The master's own address (`dm-worker --join` hints in messages).
+    pub addr: String,
     clients: Mutex<BTreeMap<String, WorkerControlClient<Channel>>>,
     round_lock: tokio::sync::Mutex<()>,
+    /// Orders the changes of durable state (see the module doc).
+    changes: tokio::sync::Mutex<()>,
 }
 
-pub fn load_source(yaml: &str) -> Result<SourceConfig, String> {
-    crate::config::parse_source(yaml.as_bytes())
-        .map(|l| l.config)
-        .map_err(|e| e.to_string())
+pub fn load_source(yaml: &str) -> Result<SourceConfig, crate::config::ConfigError> {
+    crate::config::parse_source(yaml.as_bytes()).map(|l| l.config)
 }
 
-pub fn load_task(yaml: &str) -> Result<TaskConfig, String> {
-    crate::config::parse_task(yaml.as_bytes())
-        .map(|l| l.config)
-        .map_err(|e| e.to_string())
+pub fn load_task(yaml: &str) -> Result<TaskConfig, crate::config::ConfigError> {
+    crate::config::parse_task(yaml.as_bytes()).map(|l| l.config)
+}
+
+/// The stage the worker is told to reach (the push protocol speaks `pb::Stage`).
+pub fn stage_to_pb(s: ExpectedStage) -> Stage {
+    match s {
+        ExpectedStage::Running => Stage::Running,
+        ExpectedStage::Paused => Stage::Paused,
+    }
+}
+
+/// Unbound sources paired with free online workers, in name order (no state change).
+fn free_bindings(st: &State) -> Vec<(String, String)> {
+    let mut taken: Vec<&str> = st.bindings.values().map(String::as_str).collect();
+    let mut out = Vec::new();
+    for s in st.sources.keys().filter(|s| !st.bindings.contains_key(*s)) {
+        let free = st
+            .workers
+            .values()
+            .find(|w| w.online && !taken.contains(&w.rec.name.as_str()));
+        if let Some(w) = free {
+            taken.push(&w.rec.name);
+            out.push((s.clone(), w.rec.name.clone()));
+        }
+    }
+    out
 }
 
 impl Scheduler {
-    /// Opens the store and rebuilds the state from it.
-    pub fn open(store: Store, local: Option<Arc<Worker>>) -> Result<Scheduler, store::StoreError> {
+    /// Opens the store and rebuilds the state from it. `addr` is the master's address.
+    pub fn open(
+        store: Store,
+        local: Option<Arc<Worker>>,
+        addr: &str,
+    ) -> Result<Scheduler, StoreError> {
         let mut st = State::default();
         let now = Instant::now();
         for (_, rec) in store.all::<SourceRecord>(store::SOURCES)? {
@@ -108,7 +151,7 @@ impl Scheduler {
                 Ok(c) => (Some(c), String::new()),
                 Err(e) => {
                     tracing::error!(source = %rec.id, "stored source no longer loads: {e}");
-                    (None, e)
+                    (None, e.to_string())
                 }
             };
             st.sources
@@ -119,7 +162,7 @@ impl Scheduler {
                 Ok(c) => (Some(c), String::new()),
                 Err(e) => {
                     tracing::error!(task = %rec.name, "stored task no longer loads: {e}");
-                    (None, e)
+                    (None, e.to_string())
                 }
             };
             st.tasks
@@ -160,16 +203,71 @@ impl Scheduler {
             );
         }
         Ok(Scheduler {
-            store,
+            store: Arc::new(store),
             state: Mutex::new(st),
             local,
+            addr: addr.to_string(),
             clients: Mutex::new(BTreeMap::new()),
             round_lock: tokio::sync::Mutex::new(()),
+            changes: tokio::sync::Mutex::new(()),
         })
     }
 
+    /// The in-memory state. Never hold the guard across a store write or an `.await`.
     pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The lock that orders changes of durable state; hold it from computing a change to
+    /// applying it in memory (never while calling [`Scheduler::round`]).
+    pub async fn change(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.changes.lock().await
+    }
+
+    /// Writes `ops` in one transaction on a blocking thread (redb fsyncs). A failure is
+    /// logged here and returned; the caller leaves memory unchanged then.
+    pub async fn persist(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let store = self.store.clone();
+        let r = match tokio::task::spawn_blocking(move || store.write(&ops)).await {
+            Ok(r) => r,
+            Err(e) => Err(StoreError::Db(format!("store writer stopped: {e}"))),
+        };
+        if let Err(e) = &r {
+            tracing::error!("master state not saved: {e}");
+        }
+        r
+    }
+
+    /// Binds every unbound source to a free online worker, durably. The caller holds
+    /// [`Scheduler::change`]. Returns whether anything changed.
+    pub async fn bind_free(&self) -> bool {
+        let plan = free_bindings(&self.lock());
+        if plan.is_empty() {
+            return false;
+        }
+        let ops: Result<Vec<Op>, StoreError> = plan
+            .iter()
+            .map(|(s, w)| store::put_op(store::BINDINGS, s, w))
+            .collect();
+        let saved = match ops {
+            Ok(ops) => self.persist(ops).await.is_ok(),
+            Err(e) => {
+                tracing::error!("bindings not saved: {e}");
+                false
+            }
+        };
+        if !saved {
+            return false;
+        }
+        let mut st = self.lock();
+        for (s, w) in plan {
+            tracing::info!(source = %s, worker = %w, "source bound");
+            st.bindings.insert(s, w);
+        }
+        true
     }
 
     /// The desired state of one worker.
@@ -200,7 +298,7 @@ impl Scheduler {
             req.subtasks.push(SubTaskSpec {
                 name: task.clone(),
                 task_yaml: t.rec.yaml.clone(),
-                expect: rec.expect,
+                expect: stage_to_pb(rec.expect) as i32,
                 start_id: rec.start_id,
                 remove_meta: rec.remove_meta,
                 config_rev: t.rec.config_rev,
@@ -215,12 +313,13 @@ impl Scheduler {
         if let Some(c) = clients.get(addr) {
             return Some(c.clone());
         }
-        let url = format!("http://{addr}");
-        let ch = tonic::transport::Endpoint::from_shared(url)
-            .ok()?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(CALL_TIMEOUT)
-            .connect_lazy();
+        let ch = match crate::rpc::connect_lazy(addr, CONNECT_TIMEOUT, CALL_TIMEOUT) {
+            Ok(ch) => ch,
+            Err(e) => {
+                tracing::warn!(%addr, "worker address: {e}");
+                return None;
+            }
+        };
         let c = WorkerControlClient::new(ch);
         clients.insert(addr.to_string(), c.clone());
         Some(c)
@@ -269,8 +368,8 @@ impl Scheduler {
             (name, ok)
         });
         let results = futures_util::future::join_all(futs).await;
-        let mut changed = false;
-        {
+        let changes = self.change().await;
+        let offline: Vec<(String, String)> = {
             let mut st = self.lock();
             let now = Instant::now();
             for (name, ok) in results {
@@ -295,9 +394,8 @@ impl Scheduler {
                     }
                 }
             }
-            // Unbind sources of offline workers (after the grace period).
-            let offline: Vec<(String, String)> = st
-                .bindings
+            // Sources of offline workers (after the grace period) are unbound.
+            st.bindings
                 .iter()
                 .filter(|(_, w)| {
                     st.workers.get(*w).is_none_or(|e| {
@@ -306,48 +404,33 @@ impl Scheduler {
                     })
                 })
                 .map(|(s, w)| (s.clone(), w.clone()))
+                .collect()
+        };
+        let mut changed = false;
+        if !offline.is_empty() {
+            let ops = offline
+                .iter()
+                .map(|(s, _)| store::del_op(store::BINDINGS, s))
                 .collect();
-            for (s, w) in offline {
-                tracing::warn!(source = %s, worker = %w, "worker is offline: unbinding its source");
-                st.bindings.remove(&s);
-                let _ = self.store.delete(store::BINDINGS, &s);
-                changed = true;
-            }
-            if self.bind_free(&mut st) {
+            // On failure the bindings stay (in memory and on disk) until the next round.
+            if self.persist(ops).await.is_ok() {
+                let mut st = self.lock();
+                for (s, w) in offline {
+                    tracing::warn!(source = %s, worker = %w, "worker is offline: unbinding its source");
+                    st.bindings.remove(&s);
+                }
                 changed = true;
             }
         }
+        if self.bind_free().await {
+            changed = true;
+        }
+        drop(changes);
         if changed {
             // Tell the newly bound workers at once.
             drop(_g);
             Box::pin(self.round()).await;
         }
-    }
-
-    /// Binds every unbound source to a free online worker. Returns whether anything changed.
-    pub fn bind_free(&self, st: &mut State) -> bool {
-        let mut changed = false;
-        let unbound: Vec<String> = st
-            .sources
-            .keys()
-            .filter(|s| !st.bindings.contains_key(*s))
-            .cloned()
-            .collect();
-        for s in unbound {
-            let free = st
-                .workers
-                .values()
-                .filter(|w| w.online && !st.bindings.values().any(|b| *b == w.rec.name))
-                .map(|w| w.rec.name.clone())
-                .next();
-            if let Some(w) = free {
-                tracing::info!(source = %s, worker = %w, "source bound");
-                let _ = self.store.put(store::BINDINGS, &s, &w);
-                st.bindings.insert(s, w);
-                changed = true;
-            }
-        }
-        changed
     }
 
     /// The push loop; runs forever.
@@ -384,16 +467,19 @@ impl Scheduler {
         &self,
         task: &str,
         source: &str,
-    ) -> Result<Option<pb::SubTaskStatus>, String> {
+    ) -> Result<Option<pb::SubTaskStatus>, MasterError> {
         let worker = self
             .lock()
             .worker_of(source)
             .map(|s| s.to_string())
-            .ok_or_else(|| format!("source {source} is not bound to any worker"))?;
-        let r = self
-            .query_worker(&worker, task)
-            .await
-            .ok_or_else(|| format!("worker {worker} of source {source} does not answer"))?;
+            .ok_or_else(|| MasterError::SourceUnbound(source.to_string()))?;
+        let r =
+            self.query_worker(&worker, task)
+                .await
+                .ok_or_else(|| MasterError::WorkerSilent {
+                    worker: worker.clone(),
+                    source_id: source.to_string(),
+                })?;
         if r.source_status.as_ref().is_none_or(|s| s.source != source) {
             return Ok(None);
         }
@@ -408,16 +494,17 @@ impl Scheduler {
         &self,
         task: &str,
         sources: &[String],
-        expect: Option<Stage>,
+        expect: Option<ExpectedStage>,
         timeout: Duration,
     ) -> BTreeMap<String, String> {
+        let expect = expect.map(stage_to_pb);
         let deadline = Instant::now() + timeout;
         loop {
             let mut pending = BTreeMap::new();
             for s in sources {
                 match self.subtask_status(task, s).await {
                     Err(e) => {
-                        pending.insert(s.clone(), e);
+                        pending.insert(s.clone(), e.to_string());
                     }
                     Ok(st) => {
                         let stage = st.as_ref().map(|x| x.stage);
@@ -470,37 +557,36 @@ impl Scheduler {
     }
 
     /// Registers (or re-registers) a worker process.
-    pub fn register(&self, name: &str, addr: &str) -> Result<(), String> {
-        let mut st = self.lock();
+    pub async fn register(&self, name: &str, addr: &str) -> Result<(), MasterError> {
         if self.local.as_ref().is_some_and(|l| l.name == name) {
-            return Err(format!(
-                "worker name {name} is taken by the master's own worker"
-            ));
+            return Err(MasterError::WorkerNameTaken(name.to_string()));
         }
+        // An address the master could never push to is refused now, not retried every round.
+        crate::rpc::endpoint(addr, CONNECT_TIMEOUT, CALL_TIMEOUT)?;
         let rec = WorkerRecord {
             name: name.to_string(),
             addr: addr.to_string(),
         };
-        let known = st.workers.get(name).is_some_and(|w| w.rec == rec);
-        if !known {
-            self.store
-                .put(store::WORKERS, name, &rec)
-                .map_err(|e| e.to_string())?;
-            self.clients
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(addr);
-            tracing::info!(worker = %name, %addr, "worker registered");
-            st.workers.insert(
-                name.to_string(),
-                WorkerEntry {
-                    rec,
-                    online: false,
-                    last_ok: None,
-                    since: Instant::now(),
-                },
-            );
+        let _changes = self.change().await;
+        if self.lock().workers.get(name).is_some_and(|w| w.rec == rec) {
+            return Ok(());
         }
+        self.persist(vec![store::put_op(store::WORKERS, name, &rec)?])
+            .await?;
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(addr);
+        tracing::info!(worker = %name, %addr, "worker registered");
+        self.lock().workers.insert(
+            name.to_string(),
+            WorkerEntry {
+                rec,
+                online: false,
+                last_ok: None,
+                since: Instant::now(),
+            },
+        );
         Ok(())
     }
 }

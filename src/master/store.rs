@@ -1,6 +1,9 @@
 //! The master's durable state in redb, under `--data-dir`: sources, tasks, subtasks (expected
 //! stage and ids), workers and bindings, so a restarted master keeps everything.
 //!
+//! The data dir is 0700 and its files 0600: they hold sealed passwords and the master's
+//! secret key (`fingerprint.key`, behind get-config's password fingerprint).
+//!
 //! Values are JSON documents under string keys; the scheduler keeps the same state in memory
 //! and writes through here on every change, before answering the client. Nothing else reads
 //! or writes the file.
@@ -35,13 +38,41 @@ pub struct TaskRecord {
     pub config_rev: u64,
 }
 
+/// The stage the master wants a subtask in. Stored by name ("Running", "Paused"); a store
+/// written before names were used holds DM's `pb::Stage` numbers, which still load. A stopped
+/// subtask has no record at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ExpectedStage {
+    Running,
+    Paused,
+}
+
+impl<'de> Deserialize<'de> for ExpectedStage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Name(String),
+            Number(i64),
+        }
+        match Form::deserialize(d)? {
+            Form::Name(n) if n == "Running" => Ok(ExpectedStage::Running),
+            Form::Name(n) if n == "Paused" => Ok(ExpectedStage::Paused),
+            // DM's pb.Stage: Running = 2, Paused = 3.
+            Form::Number(2) => Ok(ExpectedStage::Running),
+            Form::Number(3) => Ok(ExpectedStage::Paused),
+            Form::Name(n) => Err(serde::de::Error::custom(format!("unknown stage {n:?}"))),
+            Form::Number(n) => Err(serde::de::Error::custom(format!("unknown stage {n}"))),
+        }
+    }
+}
+
 /// One task on one source: what the worker bound to the source must run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SubTaskRecord {
     pub task: String,
     pub source: String,
-    /// Expected stage (`pb::Stage` as i32): Running or Paused.
-    pub expect: i32,
+    pub expect: ExpectedStage,
     pub start_id: u64,
     pub remove_meta: bool,
     pub stage_rev: u64,
@@ -68,6 +99,12 @@ pub struct WorkerRecord {
 pub enum StoreError {
     #[error("master state store: {0}")]
     Db(String),
+    #[error("master state store: cannot encode {table}/{key}: {cause}")]
+    Encode {
+        table: String,
+        key: String,
+        cause: String,
+    },
     #[error("master state store: bad record in {table}/{key}: {cause}")]
     Decode {
         table: String,
@@ -80,26 +117,89 @@ fn db_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Db(e.to_string())
 }
 
-/// The redb file `<data-dir>/dm-master.redb`.
+/// One change of a [`Store::write`]: a put (`Some(json)`) or a delete (`None`).
+pub type Op = (Table, String, Option<String>);
+
+/// A put of `v` as JSON under `key`.
+pub fn put_op<T: Serialize>(t: Table, key: &str, v: &T) -> Result<Op, StoreError> {
+    let json = serde_json::to_string(v).map_err(|e| StoreError::Encode {
+        table: format!("{t}"),
+        key: key.to_string(),
+        cause: e.to_string(),
+    })?;
+    Ok((t, key.to_string(), Some(json)))
+}
+
+/// A delete of `key`.
+pub fn del_op(t: Table, key: &str) -> Op {
+    (t, key.to_string(), None)
+}
+
+/// The redb file `<data-dir>/dm-master.redb`, and the master's secret key
+/// `<data-dir>/fingerprint.key` (32 random bytes, 0600, created once).
 pub struct Store {
     db: Database,
+    key: [u8; 32],
+}
+
+/// The file of the key behind get-config's password fingerprint.
+pub const KEY_FILE: &str = "fingerprint.key";
+
+/// Reads the master's secret key, creating it (0600) on first start.
+fn load_or_create_key(dir: &Path) -> Result<[u8; 32], StoreError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(KEY_FILE);
+    let err = |e: String| db_err(format!("{}: {e}", path.display()));
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            private_file(&path)?;
+            <[u8; 32]>::try_from(bytes.as_slice())
+                .map_err(|_| err(format!("expected 32 bytes, found {}", bytes.len())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| err(e.to_string()))?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| err(e.to_string()))?;
+            f.write_all(&key).map_err(|e| err(e.to_string()))?;
+            f.sync_all().map_err(|e| err(e.to_string()))?;
+            Ok(key)
+        }
+        Err(e) => Err(err(e.to_string())),
+    }
 }
 
 impl Store {
+    /// Opens (or creates) the store. The data dir is created 0700 and the redb file is kept
+    /// 0600: it holds the sources' and tasks' passwords (sealed, but under DM's public key).
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| db_err(format!("{}: {e}", dir.display())))?;
+        private_dir(dir)?;
         let path = dir.join("dm-master.redb");
         let db = Database::create(&path).map_err(|e| db_err(format!("{}: {e}", path.display())))?;
+        private_file(&path)?;
+        let key = load_or_create_key(dir)?;
         let txn = db.begin_write().map_err(db_err)?;
         for t in [SOURCES, TASKS, SUBTASKS, WORKERS, BINDINGS, COUNTERS] {
             txn.open_table(t).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)?;
-        Ok(Store { db })
+        Ok(Store { db, key })
     }
 
-    /// Applies puts (`Some`) and deletes (`None`) in one transaction.
-    pub fn write(&self, ops: &[(Table, String, Option<String>)]) -> Result<(), StoreError> {
+    /// A fingerprint of `parts` under the master's secret key (see
+    /// [`crate::password::keyed_fingerprint`]); the key itself is never handed out.
+    pub fn fingerprint(&self, parts: &[&str]) -> String {
+        crate::password::keyed_fingerprint(&self.key, parts)
+    }
+
+    /// Applies puts (`Some`) and deletes (`None`) in one transaction (fsynced: call it
+    /// outside any lock the request path shares).
+    pub fn write(&self, ops: &[Op]) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(db_err)?;
         for (t, k, v) in ops {
             let mut table = txn.open_table(*t).map_err(db_err)?;
@@ -116,8 +216,7 @@ impl Store {
     }
 
     pub fn put<T: Serialize>(&self, t: Table, key: &str, v: &T) -> Result<(), StoreError> {
-        let json = serde_json::to_string(v).map_err(db_err)?;
-        self.write(&[(t, key.to_string(), Some(json))])
+        self.write(&[put_op(t, key, v)?])
     }
 
     pub fn delete(&self, t: Table, key: &str) -> Result<(), StoreError> {
@@ -144,16 +243,39 @@ impl Store {
 
     /// Next value of a named counter (start ids), durable.
     pub fn next_id(&self, name: &str) -> Result<u64, StoreError> {
+        self.reserve_ids(name, 1)
+    }
+
+    /// Reserves `n` consecutive values of a named counter in one write; returns the first.
+    pub fn reserve_ids(&self, name: &str, n: u64) -> Result<u64, StoreError> {
         let cur: u64 = self
             .all::<u64>(COUNTERS)?
             .into_iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v)
             .unwrap_or(0);
-        let next = cur + 1;
-        self.put(COUNTERS, name, &next)?;
-        Ok(next)
+        self.put(COUNTERS, name, &(cur + n))?;
+        Ok(cur + 1)
     }
+}
+
+/// Creates `dir` (and its parents) 0700; an existing dir is narrowed to 0700.
+pub fn private_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let err = |e: std::io::Error| db_err(format!("{}: {e}", dir.display()));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(err)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
+}
+
+/// Narrows a file of the data dir to 0600.
+pub fn private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| db_err(format!("{}: {e}", path.display())))
 }
 
 #[cfg(test)]
@@ -183,5 +305,50 @@ mod tests {
         assert_eq!(s.next_id("start").unwrap(), 3);
         let b: Vec<(String, String)> = s.all(BINDINGS).unwrap();
         assert_eq!(b, vec![("s1".to_string(), "w1".to_string())]);
+    }
+
+    #[test]
+    fn data_dir_and_file_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("data");
+        drop(Store::open(&dir).unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("dm-master.redb")), 0o600);
+        assert_eq!(mode(&dir.join(KEY_FILE)), 0o600);
+    }
+
+    #[test]
+    fn the_key_is_created_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open(dir.path()).unwrap().fingerprint(&["t", "pw"]);
+        let b = Store::open(dir.path()).unwrap().fingerprint(&["t", "pw"]);
+        assert_eq!(a, b, "the same key after a restart");
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(
+            a,
+            Store::open(other.path()).unwrap().fingerprint(&["t", "pw"])
+        );
+        std::fs::write(dir.path().join(KEY_FILE), b"short").unwrap();
+        assert!(Store::open(dir.path()).is_err());
+    }
+
+    #[test]
+    fn stage_is_stored_by_name_and_old_numbers_load() {
+        let rec = SubTaskRecord {
+            task: "t".into(),
+            source: "s".into(),
+            expect: ExpectedStage::Paused,
+            start_id: 1,
+            remove_meta: false,
+            stage_rev: 0,
+        };
+        let json = serde_json::to_string(&rec).unwrap();
+        assert!(json.contains("\"expect\":\"Paused\""), "{json}");
+        let old = json.replace("\"Paused\"", "2");
+        let back: SubTaskRecord = serde_json::from_str(&old).unwrap();
+        assert_eq!(back.expect, ExpectedStage::Running);
+        assert!(serde_json::from_str::<SubTaskRecord>(&json.replace("Paused", "Lost")).is_err());
     }
 }

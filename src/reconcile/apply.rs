@@ -184,7 +184,8 @@ pub async fn apply_saved(plan: &Plan, addr: &str, opts: &ApplyOptions) -> ApplyR
         Ok(c) => c,
         Err(e) => return ApplyReport::failed(e.to_string(), plan.errors.clone()),
     };
-    let live = match live::fetch_with(&conn).await {
+    // No directory here: passwords are not compared, only the digests are checked.
+    let live = match live::fetch_with(&conn, &live::Passwords::new()).await {
         Ok(f) => f.state,
         Err(e) => return ApplyReport::failed(e.to_string(), plan.errors.clone()),
     };
@@ -503,6 +504,7 @@ async fn run_step_with(
                 task: yaml.clone(),
                 sources: sources.clone(),
                 remove_meta: *remove_meta,
+                start_time: String::new(),
                 dmrs_start_paused: start_paused,
             };
             let r = conn
@@ -588,6 +590,7 @@ async fn create_source(
         op: pb::SourceOp::StartSource as i32,
         config: vec![yaml.to_string()],
         source_id: vec![],
+        worker_name: String::new(),
     };
     let r = conn
         .call("operate-source create", |mut c| async move {
@@ -602,6 +605,7 @@ async fn create_source(
             op: pb::SourceOp::ShowSource as i32,
             config: vec![],
             source_id: vec![source.to_string()],
+            worker_name: String::new(),
         };
         let r = conn
             .call("operate-source show", |mut c| async move {
@@ -964,6 +968,7 @@ mod tests {
                 config: None,
                 config_error: None,
                 password_fingerprint: None,
+                password_matches: None,
                 subtasks: vec![LiveSubtask {
                     source: "s1".into(),
                     stage: "Paused".into(),

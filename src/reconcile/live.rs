@@ -5,8 +5,11 @@
 //! name: every task on every source) gives the tasks and their stages, one
 //! `OperateSource{ShowSource}` the sources, then one `GetCfg` per task (up to
 //! [`CONFIG_CONCURRENCY`] in flight on one channel) the stored configs with the master's
-//! password fingerprint. It only reads: it never changes the master, and never sees a password
-//! (the master masks it; only the salted fingerprint comes back).
+//! password fingerprint. Each `GetCfg` carries the directory's desired password of that task
+//! (sealed) in dm-rs's `dmrsComparePassword`, and the master answers whether it is the stored
+//! one: the comparison happens on the master, and nothing that could be brute-forced comes
+//! back (the config is masked; the fingerprint is keyed with a secret only the master has).
+//! It only reads: it never changes the master.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use std::time::Duration;
 
 use tonic::transport::Channel;
 
-use super::model::{FINGERPRINT_COMMENT, LiveState, LiveSubtask, LiveTask};
+use super::model::{DesiredState, FINGERPRINT_COMMENT, LiveState, LiveSubtask, LiveTask};
 use crate::config;
 use crate::pb;
 use crate::pb::master_client::MasterClient;
@@ -23,7 +26,7 @@ use crate::pb::master_client::MasterClient;
 pub const CONFIG_CONCURRENCY: usize = 32;
 
 /// How long connecting to the master may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CONNECT_TIMEOUT: Duration = crate::rpc::CONNECT_TIMEOUT;
 
 /// The master could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -80,23 +83,11 @@ pub struct MasterConn {
 impl MasterConn {
     /// Connects to `addr` (host:port or a URL); `timeout` bounds every later RPC.
     pub async fn connect(addr: &str, timeout: Duration) -> Result<MasterConn, LiveError> {
-        let url = if addr.contains("://") {
-            addr.to_string()
-        } else {
-            format!("http://{addr}")
-        };
-        let endpoint = Channel::from_shared(url).map_err(|e| LiveError::Connect {
-            addr: addr.into(),
-            why: e.to_string(),
-        })?;
-        let channel = endpoint
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(timeout)
-            .connect()
+        let channel = crate::rpc::connect(addr, CONNECT_TIMEOUT, timeout)
             .await
             .map_err(|e| LiveError::Connect {
                 addr: addr.into(),
-                why: crate::ctl::client::cause_chain(&e),
+                why: e.why().to_string(),
             })?;
         Ok(MasterConn {
             addr: addr.to_string(),
@@ -134,24 +125,52 @@ impl MasterConn {
 }
 
 /// Reads the master's live state (blocking; builds its own runtime).
-pub fn fetch(addr: &str, timeout: Duration) -> Result<LiveState, LiveError> {
-    fetch_counted(addr, timeout).map(|f| f.state)
+pub fn fetch(addr: &str, timeout: Duration, passwords: &Passwords) -> Result<LiveState, LiveError> {
+    fetch_counted(addr, timeout, passwords).map(|f| f.state)
 }
 
 /// Like [`fetch`], with the RPC counts.
-pub fn fetch_counted(addr: &str, timeout: Duration) -> Result<Fetched, LiveError> {
+pub fn fetch_counted(
+    addr: &str,
+    timeout: Duration,
+    passwords: &Passwords,
+) -> Result<Fetched, LiveError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| LiveError::Runtime(e.to_string()))?;
     rt.block_on(async {
         let conn = MasterConn::connect(addr, timeout).await?;
-        fetch_with(&conn).await
+        fetch_with(&conn, passwords).await
     })
 }
 
-/// Reads the live state over an existing connection.
-pub async fn fetch_with(conn: &MasterConn) -> Result<Fetched, LiveError> {
+/// Desired target passwords by task name, DM-sealed, for the master to compare.
+pub type Passwords = BTreeMap<String, String>;
+
+/// The desired target password of every task of the directory, sealed (a task whose password
+/// cannot be sealed is left out: its password is then reported as not compared).
+pub fn desired_passwords(desired: &DesiredState) -> Passwords {
+    desired
+        .tasks
+        .iter()
+        .filter_map(|(name, t)| {
+            let plain = t
+                .config
+                .target_database
+                .as_ref()
+                .map(|d| d.plain_password())
+                .unwrap_or_default();
+            crate::password::encrypt(&plain)
+                .ok()
+                .map(|sealed| (name.clone(), sealed))
+        })
+        .collect()
+}
+
+/// Reads the live state over an existing connection; `passwords` (task → desired password,
+/// sealed or plain) are compared by the master, see [`LiveTask::password_matches`].
+pub async fn fetch_with(conn: &MasterConn, passwords: &Passwords) -> Result<Fetched, LiveError> {
     let mut stats = LiveStats::default();
     let status_req = pb::QueryStatusListRequest {
         name: String::new(),
@@ -161,6 +180,7 @@ pub async fn fetch_with(conn: &MasterConn) -> Result<Fetched, LiveError> {
         op: pb::SourceOp::ShowSource as i32,
         config: vec![],
         source_id: vec![],
+        worker_name: String::new(),
     };
     let (status, shown) = tokio::join!(
         conn.call("query-status", |mut c| async move {
@@ -200,11 +220,13 @@ pub async fn fetch_with(conn: &MasterConn) -> Result<Fetched, LiveError> {
     let mut set = tokio::task::JoinSet::new();
     for name in subtasks.keys() {
         let (conn, sem, name) = (conn.clone(), sem.clone(), name.clone());
+        let compare = passwords.get(&name).cloned();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
             let req = pb::GetCfgRequest {
                 r#type: pb::CfgType::TaskType as i32,
                 name: name.clone(),
+                dmrs_compare_password: compare,
             };
             let r = conn
                 .call("get-config", |mut c| async move { c.get_cfg(req).await })
@@ -221,19 +243,20 @@ pub async fn fetch_with(conn: &MasterConn) -> Result<Fetched, LiveError> {
     }
     let mut tasks = BTreeMap::new();
     for (name, subs) in subtasks {
-        let (config, config_error, password_fingerprint) = match configs.remove(&name) {
-            Some(Ok(r)) if r.result => {
-                let (yaml, fp) = split_fingerprint(&r.cfg);
-                match config::parse_task(yaml.as_bytes()) {
-                    Ok(l) => (Some(l.config), None, fp),
-                    Err(e) => (None, Some(e.to_string()), fp),
+        let (config, config_error, password_fingerprint, password_matches) =
+            match configs.remove(&name) {
+                Some(Ok(r)) if r.result => {
+                    let (yaml, fp) = split_fingerprint(&r.cfg);
+                    match config::parse_task(yaml.as_bytes()) {
+                        Ok(l) => (Some(l.config), None, fp, r.dmrs_password_matches),
+                        Err(e) => (None, Some(e.to_string()), fp, r.dmrs_password_matches),
+                    }
                 }
-            }
-            Some(Ok(r)) => (None, Some(r.msg), None),
-            Some(Err(e @ LiveError::Connect { .. })) => return Err(e),
-            Some(Err(e)) => (None, Some(e.to_string()), None),
-            None => (None, Some("get-config did not finish".into()), None),
-        };
+                Some(Ok(r)) => (None, Some(r.msg), None, None),
+                Some(Err(e @ LiveError::Connect { .. })) => return Err(e),
+                Some(Err(e)) => (None, Some(e.to_string()), None, None),
+                None => (None, Some("get-config did not finish".into()), None, None),
+            };
         tasks.insert(
             name.clone(),
             LiveTask {
@@ -241,6 +264,7 @@ pub async fn fetch_with(conn: &MasterConn) -> Result<Fetched, LiveError> {
                 config,
                 config_error,
                 password_fingerprint,
+                password_matches,
                 subtasks: subs,
             },
         );
@@ -437,7 +461,7 @@ mod tests {
 
     #[test]
     fn unreachable_master_is_named_in_the_error() {
-        let e = fetch("127.0.0.1:1", Duration::from_secs(2)).unwrap_err();
+        let e = fetch("127.0.0.1:1", Duration::from_secs(2), &Passwords::new()).unwrap_err();
         let text = e.to_string();
         assert!(
             text.starts_with("can not connect to master 127.0.0.1:1: "),

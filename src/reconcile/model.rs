@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use crate::config::changes::ChangeClass;
 use crate::config::source::SourceConfig;
 use crate::config::task::TaskConfig;
+pub use crate::password::FINGERPRINT_COMMENT;
 
 /// Version of the JSON schema of [`Plan`] (`--output json`, `plan -out`).
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
@@ -108,8 +110,13 @@ pub struct LiveTask {
     /// The stored config (get-config), normalised; None when it could not be read.
     pub config: Option<TaskConfig>,
     pub config_error: Option<String>,
-    /// The master's salted fingerprint of the target password (see [`fingerprint`]).
+    /// The master's fingerprint of the stored target password, under a key only the master
+    /// has (`hmac-sha256:…`): opaque here, it only tells that the stored password changed
+    /// (it is part of [`LiveTask::digest`]).
     pub password_fingerprint: Option<String>,
+    /// The master's answer to "is the desired password the stored one?" (compared by value
+    /// on the master); None when it was not asked or could not answer.
+    pub password_matches: Option<bool>,
     pub subtasks: Vec<LiveSubtask>,
 }
 
@@ -140,7 +147,7 @@ impl LiveTask {
         for s in &self.subtasks {
             h.update(format!("|{}={}:{}", s.source, s.stage, s.error.is_some()));
         }
-        hex(&h.finalize())
+        h.finalize().iter().map(|x| format!("{x:02x}")).collect()
     }
 }
 
@@ -152,30 +159,6 @@ impl LiveState {
             .map(|t| t.digest())
             .unwrap_or_else(|| "absent".into())
     }
-}
-
-/// What a change does to a task (the transitions document's classes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ChangeClass {
-    /// Nothing to do.
-    None,
-    /// pause-task / resume-task to match the desired stage (or self-heal).
-    Stage,
-    /// pause → update-task → resume (or update-task alone on a task that stays paused).
-    Online,
-    /// start-task -s NEW.
-    AddSource,
-    /// stop-task -s GONE.
-    RemoveSource,
-    /// stop-task → start-task, checkpoint kept.
-    Restart,
-    /// stop-task → start-task --remove-meta, checkpoint lost.
-    Reset,
-    /// A new task: start-task.
-    Create,
-    /// A task no longer in the directory: stop-task (prune only).
-    Delete,
 }
 
 /// What happens to the task's checkpoint.
@@ -270,43 +253,5 @@ impl Plan {
 
     pub fn has_errors(&self) -> bool {
         !self.errors.is_empty()
-    }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// `salt:sha256(salt ‖ password)` — how the master shows which password it holds without
-/// showing it (a comment line of get-config); the reconciler compares it with the desired
-/// password's fingerprint under the same salt.
-pub fn fingerprint(salt: &str, plain: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(salt.as_bytes());
-    h.update(plain.as_bytes());
-    format!("{salt}:{}", hex(&h.finalize()))
-}
-
-/// Whether `fp` (`salt:hash`) is the fingerprint of `plain`.
-pub fn fingerprint_matches(fp: &str, plain: &str) -> bool {
-    match fp.split_once(':') {
-        Some((salt, _)) => fingerprint(salt, plain) == fp,
-        None => false,
-    }
-}
-
-/// The marker of the fingerprint comment in get-config's output.
-pub const FINGERPRINT_COMMENT: &str = "# dm-rs password-fingerprint: ";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fingerprints_compare_by_value() {
-        let fp = fingerprint("abcd", "secret");
-        assert!(fingerprint_matches(&fp, "secret"));
-        assert!(!fingerprint_matches(&fp, "Secret"));
-        assert!(!fingerprint_matches("garbage", "secret"));
     }
 }

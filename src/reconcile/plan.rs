@@ -3,7 +3,8 @@
 //! does to its checkpoint.
 //!
 //! Called by the engine's `plan`, `apply` and watch loop, and by tests. Which change needs
-//! which transition is decided by [`classify`] over the changed field paths of
+//! which transition is decided by [`classify`] (from [`crate::config::changes`], shared with
+//! the master's update-task) over the changed field paths of
 //! [`super::diff::compare`]; `transitions.md` beside this file documents it, and a unit test
 //! keeps the two in agreement. Every task of the directory or the master gets one
 //! [`TaskPlan`] (no-ops included), in name order.
@@ -14,82 +15,13 @@
 
 use std::collections::BTreeSet;
 
-use super::diff::{self, generic_path, is_ignored_field, path_under};
+use super::diff::{self, generic_path, path_under};
 use super::model::{
     ChangeClass, CheckpointFate, DesiredStage, DesiredState, DesiredTask, LiveState, LiveSubtask,
     LiveTask, PLAN_SCHEMA_VERSION, Plan, Step, TaskPlan,
 };
+pub use crate::config::changes::{FIELD_CLASSES, class_name, classify};
 use crate::config::task::TaskConfig;
-
-/// Field patterns and the class a change there needs (`mysql-instances[]` is any instance).
-/// A pattern covers the field and everything below it; the longest matching pattern wins; the
-/// pattern `mysql-instances[]` itself (a whole entry added or removed) matches only exactly.
-/// Fields in [`diff::IGNORED_FIELDS`] need nothing; any other field needs a restart (the safe
-/// default: stop and start keep the checkpoint and apply every setting).
-pub const FIELD_CLASSES: &[(&str, ChangeClass)] = &[
-    // What update-task applies (the master's `non_updatable_changes` allows exactly these).
-    ("routes", ChangeClass::Online),
-    ("filters", ChangeClass::Online),
-    ("column-mappings", ChangeClass::Online),
-    ("block-allow-list", ChangeClass::Online),
-    ("expression-filter", ChangeClass::Online),
-    ("mysql-instances[].route-rules", ChangeClass::Online),
-    ("mysql-instances[].filter-rules", ChangeClass::Online),
-    (
-        "mysql-instances[].column-mapping-rules",
-        ChangeClass::Online,
-    ),
-    ("mysql-instances[].block-allow-list", ChangeClass::Online),
-    ("mysql-instances[].expression-filters", ChangeClass::Online),
-    // Read when a subtask starts: stop + start, checkpoint kept.
-    ("case-sensitive", ChangeClass::Restart),
-    ("online-ddl", ChangeClass::Restart),
-    ("shadow-table-rules", ChangeClass::Restart),
-    ("trash-table-rules", ChangeClass::Restart),
-    ("ignore-checking-items", ChangeClass::Restart),
-    ("clean-dump-file", ChangeClass::Restart),
-    ("tidb", ChangeClass::Restart),
-    ("target-database", ChangeClass::Restart),
-    ("target-database.user", ChangeClass::Restart),
-    ("target-database.password", ChangeClass::Restart),
-    ("target-database.session", ChangeClass::Restart),
-    ("target-database.security", ChangeClass::Restart),
-    ("mysql-instances[].syncer", ChangeClass::Restart),
-    ("mysql-instances[].loader", ChangeClass::Restart),
-    ("mysql-instances[].mydumper", ChangeClass::Restart),
-    // Where the checkpoint lives or what it means: stop + start --remove-meta.
-    ("task-mode", ChangeClass::Reset),
-    ("meta-schema", ChangeClass::Reset),
-    ("target-database.host", ChangeClass::Reset),
-    ("target-database.port", ChangeClass::Reset),
-    ("is-sharding", ChangeClass::Reset),
-    ("shard-mode", ChangeClass::Reset),
-    // An instance added or removed (the planner tells which from the source lists).
-    ("mysql-instances[]", ChangeClass::AddSource),
-    // The start point: DM ignores it while a checkpoint exists (warned, no step).
-    ("mysql-instances[].meta", ChangeClass::None),
-];
-
-/// The class a single changed field path needs (`mysql-instances[<source-id>].…` or the
-/// generic `mysql-instances[].…`). Unknown fields need a restart.
-pub fn classify(path: &str) -> ChangeClass {
-    if is_ignored_field(path) {
-        return ChangeClass::None;
-    }
-    let g = generic_path(path);
-    FIELD_CLASSES
-        .iter()
-        .filter(|(p, _)| {
-            if p.ends_with("[]") {
-                g == *p
-            } else {
-                path_under(&g, p)
-            }
-        })
-        .max_by_key(|(p, _)| p.len())
-        .map(|(_, c)| *c)
-        .unwrap_or(ChangeClass::Restart)
-}
 
 /// Changes after which a table newly let through gets no back-fill of its existing rows.
 const BACKFILL_FIELDS: &[&str] = &[
@@ -110,21 +42,6 @@ fn under_any(path: &str, patterns: &[&str]) -> bool {
 
 fn is_instance_entry(path: &str) -> bool {
     generic_path(path) == "mysql-instances[]"
-}
-
-/// The kebab-case name of a class, as the plan's JSON spells it.
-pub fn class_name(c: ChangeClass) -> &'static str {
-    match c {
-        ChangeClass::None => "none",
-        ChangeClass::Stage => "stage",
-        ChangeClass::Online => "online",
-        ChangeClass::AddSource => "add-source",
-        ChangeClass::RemoveSource => "remove-source",
-        ChangeClass::Restart => "restart",
-        ChangeClass::Reset => "reset",
-        ChangeClass::Create => "create",
-        ChangeClass::Delete => "delete",
-    }
 }
 
 /// A step as a person would type it (`stop-task -s mariadb-02`).
@@ -705,7 +622,7 @@ mod tests {
 
     use super::*;
     use crate::config::parse_task;
-    use crate::reconcile::model::{DesiredSource, FileError, Policy, TaskPolicy, fingerprint};
+    use crate::reconcile::model::{DesiredSource, FileError, Policy, TaskPolicy};
 
     const BASE: &str = "name: shop
 task-mode: incremental
@@ -759,13 +676,34 @@ mysql-instances:
         ("mariadb-02", "Running", None),
     ];
 
+    /// The planner over the live state as `live::fetch` returns it: the master, which holds
+    /// "secret" for every task, has compared each desired task's password by value.
+    fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
+        let mut live = live.clone();
+        for (name, t) in live.tasks.iter_mut() {
+            if t.password_fingerprint.is_some()
+                && let Some(d) = desired.tasks.get(name)
+            {
+                let plain = d
+                    .config
+                    .target_database
+                    .as_ref()
+                    .map(|db| db.plain_password());
+                t.password_matches = Some(plain.as_deref() == Some("secret"));
+            }
+        }
+        super::plan(desired, &live)
+    }
+
     fn live_task(name: &str, text: &str, subs: &[Sub]) -> LiveTask {
         LiveTask {
             name: name.into(),
-            // As get-config shows it: password masked, fingerprint beside it.
+            // As get-config shows it: password masked, fingerprint beside it; the master
+            // holds "secret" (its answer to the comparison is filled in by `plan` below).
             config: Some(cfg(&text.replace("password: secret", "password: '******'"))),
             config_error: None,
-            password_fingerprint: Some(fingerprint("a1b2", "secret")),
+            password_fingerprint: Some("hmac-sha256:a1b2".into()),
+            password_matches: None,
             subtasks: subs
                 .iter()
                 .map(|(s, st, e)| LiveSubtask {
@@ -1546,33 +1484,6 @@ mysql-instances:
         let names: Vec<&str> = a.tasks.iter().map(|t| t.task.as_str()).collect();
         assert_eq!(names, ["alpha", "mid", "zeta"]);
         assert_eq!(a.version, PLAN_SCHEMA_VERSION);
-    }
-
-    #[test]
-    fn classify_fields() {
-        use ChangeClass as C;
-        let cases = [
-            ("block-allow-list.shop-only.do-dbs", C::Online),
-            ("routes.r1.target-schema", C::Online),
-            ("mysql-instances[mariadb-01].route-rules", C::Online),
-            (
-                "mysql-instances[mariadb-01].syncer.worker-count",
-                C::Restart,
-            ),
-            ("mysql-instances[mariadb-01].syncer.max-retry", C::None),
-            ("mysql-instances[mariadb-01].meta.binlog-pos", C::None),
-            ("mysql-instances[mariadb-01]", C::AddSource),
-            ("mysql-instances[mariadb-01].some-new-key", C::Restart),
-            ("target-database.port", C::Reset),
-            ("target-database.session.sql_mode", C::Restart),
-            ("target-database.password", C::Restart),
-            ("task-mode", C::Reset),
-            ("timezone", C::None),
-            ("a-field-from-the-future", C::Restart),
-        ];
-        for (p, want) in cases {
-            assert_eq!(classify(p), want, "{p}");
-        }
     }
 
     fn doc_rows() -> Vec<(String, ChangeClass)> {

@@ -149,7 +149,7 @@ async fn round(dir: &Path, addr: &str, opts: &ApplyOptions) -> Round {
         Ok(c) => c,
         Err(e) => return failed_round(e, &desired.errors),
     };
-    let fetched = match live::fetch_with(&conn).await {
+    let fetched = match live::fetch_with(&conn, &live::desired_passwords(&desired)).await {
         Ok(f) => f,
         Err(e) => return failed_round(e, &desired.errors),
     };
@@ -479,6 +479,7 @@ mod tests {
             config: None,
             config_error: None,
             password_fingerprint: None,
+            password_matches: None,
             subtasks: subs
                 .iter()
                 .enumerate()

@@ -25,6 +25,7 @@ use crate::config::source::SourceConfig;
 use crate::config::task::TaskConfig;
 use crate::dmrs::{self, AssignRequest, AssignResponse};
 use crate::pb::{self, Stage};
+use crate::rpc::incoming;
 use subtask::{Expect, SubTask};
 use units::Factory;
 
@@ -393,18 +394,15 @@ pub async fn run_process(name: &str, addr: &str, join: &str) -> anyhow::Result<(
     }
 }
 
-/// Registers with the master until it succeeds, then re-registers whenever the master has
-/// not pushed anything for a while (a restarted master learns of the worker again).
+/// Registers with the master every 3 s, for as long as the worker runs (a restarted master
+/// learns of the worker again at the next attempt). Each attempt has a connect and a request
+/// timeout, so an unreachable master delays nothing.
 async fn register_loop(name: String, addr: String, join: String) {
-    let url = if join.starts_with("http") {
-        join.clone()
-    } else {
-        format!("http://{join}")
-    };
+    const EVERY: Duration = Duration::from_secs(3);
     loop {
-        match crate::pb::master_client::MasterClient::connect(url.clone()).await {
-            Ok(mut c) => {
-                let r = c
+        match crate::rpc::connect(&join, crate::rpc::CONNECT_TIMEOUT, EVERY).await {
+            Ok(ch) => {
+                let r = crate::pb::master_client::MasterClient::new(ch)
                     .register_worker(pb::RegisterWorkerRequest {
                         name: name.clone(),
                         address: addr.clone(),
@@ -424,19 +422,6 @@ async fn register_loop(name: String, addr: String, join: String) {
                 tracing::warn!(worker = %name, master = %join, "cannot reach the master: {e}")
             }
         }
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep(EVERY).await;
     }
-}
-
-/// A listener's accepted connections (TCP_NODELAY set) as the stream tonic serves from.
-pub fn incoming(
-    l: tokio::net::TcpListener,
-) -> impl futures_util::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    futures_util::stream::unfold(l, |l| async move {
-        let r = l.accept().await.map(|(s, _)| {
-            let _ = s.set_nodelay(true);
-            s
-        });
-        Some((r, l))
-    })
 }

@@ -1,0 +1,395 @@
+//! Source and member operations as [`Scheduler`] methods: operate-source create / update /
+//! stop / show (create may name the worker, DM v6's `-w`), transfer-source and offline-member.
+//!
+//! Called by the gRPC handlers in `server.rs`. Same pattern as the task operations: checked and
+//! computed under the state lock, written to the store outside it, applied in memory, then the
+//! workers are pushed. Bindings change only here and in the scheduler's round.
+
+use super::MasterError;
+use super::scheduler::{Scheduler, SourceEntry, load_source};
+use super::store::{self, SourceRecord};
+use super::tasks::SourceOutcome;
+
+/// Which operate-source change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceChange {
+    Create,
+    Update,
+}
+
+impl SourceChange {
+    fn name(self) -> &'static str {
+        match self {
+            SourceChange::Create => "create",
+            SourceChange::Update => "update",
+        }
+    }
+}
+
+/// Tasks that have a subtask on `source`.
+fn tasks_on(st: &super::scheduler::State, source: &str) -> Vec<String> {
+    st.subtasks
+        .keys()
+        .filter(|(_, s)| s == source)
+        .map(|(t, _)| t.clone())
+        .collect()
+}
+
+impl Scheduler {
+    /// operate-source create / update: every file must load and pass the checks, or nothing
+    /// is stored. `worker` (create only, one file): bind the source to that worker, which must
+    /// be online and free; otherwise sources are bound to any free worker.
+    pub async fn create_sources(
+        &self,
+        change: SourceChange,
+        yamls: &[String],
+        worker: &str,
+    ) -> Result<Vec<SourceOutcome>, MasterError> {
+        let parsed = yamls
+            .iter()
+            .map(|y| load_source(y))
+            .collect::<Result<Vec<_>, _>>()?;
+        if parsed.is_empty() {
+            return Err(MasterError::NoSourceConfig);
+        }
+        if !worker.is_empty() {
+            if change != SourceChange::Create {
+                return Err(MasterError::WorkerNameOnlyOnCreate(change.name()));
+            }
+            if parsed.len() != 1 {
+                return Err(MasterError::WorkerNameNeedsOneSource(parsed.len()));
+            }
+        }
+        let ids: Vec<String> = parsed.iter().map(|c| c.source_id.clone()).collect();
+        {
+            let _changes = self.change().await;
+            let mut ops = Vec::new();
+            let mut records = Vec::new();
+            {
+                let st = self.lock();
+                for cfg in &parsed {
+                    let id = &cfg.source_id;
+                    let exists = st.sources.contains_key(id);
+                    match change {
+                        SourceChange::Create if exists => {
+                            return Err(MasterError::SourceExists(id.clone()));
+                        }
+                        SourceChange::Update if !exists => {
+                            return Err(MasterError::SourceMissing(id.clone()));
+                        }
+                        SourceChange::Update => {
+                            let used = tasks_on(&st, id);
+                            if !used.is_empty() {
+                                return Err(MasterError::SourceUsedByTasks {
+                                    source_id: id.clone(),
+                                    tasks: used,
+                                });
+                            }
+                        }
+                        SourceChange::Create => {}
+                    }
+                    let rec = SourceRecord {
+                        id: id.clone(),
+                        yaml: cfg.to_yaml_sealed(),
+                    };
+                    ops.push(store::put_op(store::SOURCES, id, &rec)?);
+                    records.push(rec);
+                }
+                if !worker.is_empty() {
+                    let why = match st.workers.get(worker) {
+                        None => Some("no such worker (see `list-member --worker`)".to_string()),
+                        Some(w) if !w.online => Some("the worker is offline".to_string()),
+                        Some(_) => st
+                            .source_of(worker)
+                            .map(|s| format!("the worker is bound to source {s}")),
+                    };
+                    if let Some(why) = why {
+                        return Err(MasterError::WorkerNotFree {
+                            source_id: ids[0].clone(),
+                            worker: worker.to_string(),
+                            why,
+                        });
+                    }
+                    ops.push(store::put_op(
+                        store::BINDINGS,
+                        &ids[0],
+                        &worker.to_string(),
+                    )?);
+                }
+            }
+            self.persist(ops).await?;
+            {
+                let mut st = self.lock();
+                for (rec, cfg) in records.into_iter().zip(parsed) {
+                    tracing::info!(source = %rec.id, "source {}d", change.name());
+                    st.sources.insert(
+                        rec.id.clone(),
+                        SourceEntry {
+                            rec,
+                            cfg: Some(cfg),
+                            error: String::new(),
+                        },
+                    );
+                }
+                if !worker.is_empty() {
+                    tracing::info!(source = %ids[0], %worker, "source bound");
+                    st.bindings.insert(ids[0].clone(), worker.to_string());
+                }
+            }
+            self.bind_free().await;
+        }
+        self.round().await;
+        let st = self.lock();
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let w = st.worker_of(id).unwrap_or("").to_string();
+                SourceOutcome {
+                    source: id.clone(),
+                    ok: true,
+                    msg: if w.is_empty() {
+                        "source is added but there is no free worker to bind".into()
+                    } else {
+                        String::new()
+                    },
+                    worker: w,
+                }
+            })
+            .collect())
+    }
+
+    /// operate-source stop: the sources (by id, or by their files) must exist and run no task.
+    pub async fn stop_sources(
+        &self,
+        ids: &[String],
+        yamls: &[String],
+    ) -> Result<Vec<SourceOutcome>, MasterError> {
+        let mut ids = ids.to_vec();
+        for y in yamls {
+            ids.push(load_source(y)?.source_id);
+        }
+        let out = {
+            let _changes = self.change().await;
+            let mut ops = Vec::new();
+            {
+                let st = self.lock();
+                for id in &ids {
+                    if !st.sources.contains_key(id) {
+                        return Err(MasterError::SourceNotExist(id.clone()));
+                    }
+                    let used = tasks_on(&st, id);
+                    if !used.is_empty() {
+                        return Err(MasterError::SourceStillUsed {
+                            source_id: id.clone(),
+                            tasks: used,
+                        });
+                    }
+                    ops.push(store::del_op(store::SOURCES, id));
+                    ops.push(store::del_op(store::BINDINGS, id));
+                }
+            }
+            self.persist(ops).await?;
+            let out = {
+                let mut st = self.lock();
+                ids.iter()
+                    .map(|id| {
+                        let worker = st.bindings.remove(id).unwrap_or_default();
+                        st.sources.remove(id);
+                        tracing::info!(source = %id, "source stopped");
+                        SourceOutcome {
+                            source: id.clone(),
+                            worker,
+                            ok: true,
+                            msg: String::new(),
+                        }
+                    })
+                    .collect()
+            };
+            self.bind_free().await;
+            out
+        };
+        self.round().await;
+        Ok(out)
+    }
+
+    /// operate-source show: every source (or those named) with its worker.
+    pub fn show_sources(&self, ids: &[String]) -> Vec<SourceOutcome> {
+        let st = self.lock();
+        let ids: Vec<String> = if ids.is_empty() {
+            st.sources.keys().cloned().collect()
+        } else {
+            ids.to_vec()
+        };
+        ids.into_iter()
+            .map(|id| {
+                let (ok, worker, msg) = if !st.sources.contains_key(&id) {
+                    (false, String::new(), format!("source {id} not exist"))
+                } else {
+                    match st.worker_of(&id) {
+                        Some(w) => (true, w.to_string(), String::new()),
+                        None => (
+                            true,
+                            String::new(),
+                            "source is added but is not bound to any worker".to_string(),
+                        ),
+                    }
+                };
+                SourceOutcome {
+                    source: id,
+                    worker,
+                    ok,
+                    msg,
+                }
+            })
+            .collect()
+    }
+
+    /// transfer-source: a source without subtasks moves to a free online worker.
+    pub async fn transfer_source(&self, source: &str, worker: &str) -> Result<(), MasterError> {
+        let _changes = self.change().await;
+        {
+            let st = self.lock();
+            if st.subtasks.keys().any(|(_, s)| s == source) {
+                return Err(MasterError::SourceBusy(source.to_string()));
+            }
+            let free =
+                st.workers.get(worker).is_some_and(|w| w.online) && st.source_of(worker).is_none();
+            if !st.sources.contains_key(source) || !free {
+                return Err(MasterError::TransferTarget {
+                    source_id: source.to_string(),
+                    worker: worker.to_string(),
+                });
+            }
+        }
+        self.persist(vec![store::put_op(
+            store::BINDINGS,
+            source,
+            &worker.to_string(),
+        )?])
+        .await?;
+        self.lock()
+            .bindings
+            .insert(source.to_string(), worker.to_string());
+        tracing::info!(%source, %worker, "source transferred");
+        Ok(())
+    }
+
+    /// offline-member --type worker: forgets an offline worker; its sources go to free ones.
+    pub async fn offline_worker(&self, kind: &str, name: &str) -> Result<(), MasterError> {
+        if kind != "worker" {
+            return Err(MasterError::OfflineNotWorker {
+                kind: kind.to_string(),
+                name: name.to_string(),
+            });
+        }
+        let _changes = self.change().await;
+        let sources: Vec<String> = {
+            let st = self.lock();
+            match st.workers.get(name) {
+                None => return Err(MasterError::WorkerNotExists(name.to_string())),
+                Some(w) if w.online => {
+                    return Err(MasterError::WorkerStillOnline(name.to_string()));
+                }
+                Some(_) => st
+                    .bindings
+                    .iter()
+                    .filter(|(_, w)| *w == name)
+                    .map(|(s, _)| s.clone())
+                    .collect(),
+            }
+        };
+        let mut ops = vec![store::del_op(store::WORKERS, name)];
+        ops.extend(sources.iter().map(|s| store::del_op(store::BINDINGS, s)));
+        self.persist(ops).await?;
+        {
+            let mut st = self.lock();
+            st.workers.remove(name);
+            for s in &sources {
+                st.bindings.remove(s);
+            }
+        }
+        tracing::info!(worker = %name, "worker offlined");
+        self.bind_free().await;
+        Ok(())
+    }
+
+    /// The stored source config as get-config shows it (normalised, password masked).
+    pub fn source_config(&self, id: &str) -> Result<String, MasterError> {
+        let st = self.lock();
+        let e = st
+            .sources
+            .get(id)
+            .ok_or_else(|| MasterError::SourceConfigNotFound(id.to_string()))?;
+        e.cfg
+            .as_ref()
+            .map(|c| c.to_yaml_masked())
+            .ok_or_else(|| MasterError::SourceDoesNotLoad {
+                source_id: id.to_string(),
+                why: e.error.clone(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::master::store::Store;
+
+    const SOURCE: &str =
+        "source-id: s1\nfrom: {host: 127.0.0.1, port: 3306, user: root, password: pw}\n";
+
+    #[tokio::test]
+    async fn sources_are_stored_before_memory_and_worker_names_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Scheduler::open(Store::open(dir.path()).unwrap(), None, "m:1").unwrap();
+        let e = s
+            .create_sources(SourceChange::Create, &[SOURCE.into()], "w9")
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("worker w9: no such worker"), "{e}");
+        assert!(s.lock().sources.is_empty(), "nothing created");
+        let e = s
+            .create_sources(SourceChange::Update, &[SOURCE.into()], "w9")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, MasterError::WorkerNameOnlyOnCreate("update")),
+            "{e}"
+        );
+
+        let out = s
+            .create_sources(SourceChange::Create, &[SOURCE.into()], "")
+            .await
+            .unwrap();
+        assert_eq!(out[0].source, "s1");
+        assert!(out[0].worker.is_empty() && out[0].msg.contains("no free worker"));
+        let stored: Vec<(String, SourceRecord)> = s.store.all(store::SOURCES).unwrap();
+        assert_eq!(stored.len(), 1);
+        assert!(!stored[0].1.yaml.contains("password: pw"), "stored sealed");
+        assert!(s.source_config("s1").unwrap().contains("******"));
+
+        s.stop_sources(&["s1".into()], &[]).await.unwrap();
+        assert!(s.lock().sources.is_empty());
+        assert!(
+            s.store
+                .all::<SourceRecord>(store::SOURCES)
+                .unwrap()
+                .is_empty()
+        );
+        let e = s.stop_sources(&["s1".into()], &[]).await.unwrap_err();
+        assert_eq!(e.to_string(), "[code=46008] source s1 not exist");
+    }
+
+    #[tokio::test]
+    async fn workers_register_with_a_usable_address_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Scheduler::open(Store::open(dir.path()).unwrap(), None, "m:1").unwrap();
+        let e = s.register("w1", "bad address\u{0}").await.unwrap_err();
+        assert!(matches!(e, MasterError::WorkerAddress(_)), "{e}");
+        assert!(s.lock().workers.is_empty());
+        s.register("w1", "127.0.0.1:1").await.unwrap();
+        let stored: Vec<(String, store::WorkerRecord)> = s.store.all(store::WORKERS).unwrap();
+        assert_eq!(stored[0].1.addr, "127.0.0.1:1");
+        assert!(s.lock().workers.contains_key("w1"));
+    }
+}

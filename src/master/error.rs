@@ -36,6 +36,9 @@ pub enum MasterError {
     },
     #[error("[code=46014] subtasks with name {task} for sources {sources:?} already exist")]
     SubtasksExist { task: String, sources: Vec<String> },
+    /// Keys dm-rs parses but cannot run yet (`TaskConfig::unsupported`), one per line.
+    #[error("{0}")]
+    Unsupported(String),
     /// The precheck's report (DM's JSON form).
     #[error("{0}")]
     PrecheckFailed(String),

@@ -452,6 +452,17 @@ impl Scheduler {
     /// A subtask that is not Paused gives a not-ok [`Outcome`], nothing changed.
     pub async fn update_task(&self, yaml: &str) -> Result<Outcome, MasterError> {
         let new = load_task(yaml)?;
+        // update-task has no precheck: refuse here what start-task's precheck refuses.
+        let refused = new.unsupported();
+        if !refused.is_empty() {
+            return Err(MasterError::Unsupported(
+                refused
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ));
+        }
         let (old, sources) = {
             let st = self.lock();
             match st.tasks.get(&new.name).and_then(|t| t.cfg.clone()) {

@@ -1,4 +1,5 @@
-//! Process logging for the binaries: tracing to stderr, level from `--log-level` or RUST_LOG.
+//! Process logging for the binaries: tracing to stderr, level from `--log-level` or RUST_LOG;
+//! colours only when stderr is a terminal (log files stay plain text).
 
 /// Installs the subscriber once; later calls do nothing.
 pub fn init(level: &str) {
@@ -10,6 +11,7 @@ pub fn init(level: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

@@ -1,0 +1,2 @@
+//! Table tests of the applier (pure: SQL text and routing, no database).
+use super::*;

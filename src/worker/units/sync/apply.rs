@@ -184,6 +184,14 @@ fn table_name(t: &TargetTable) -> String {
     s
 }
 
+/// Where a change goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Placement {
+    queue: usize,
+    /// Every queue must be drained before it is sent (a conflict, or a full map).
+    drain_first: bool,
+}
+
 /// DM's causality: key → group; a group always goes to the same queue.
 #[derive(Debug, Default)]
 struct Causality {
@@ -234,6 +242,57 @@ impl Causality {
 
     fn full(&self) -> bool {
         self.groups.len() >= MAX_CAUSALITY_KEYS
+    }
+
+    /// Where a keyed change goes: its group's queue; after draining every queue (the map
+    /// starts afresh) when its keys conflict or the map is full.
+    fn place_keyed(&mut self, c: &Change) -> Placement {
+        let mut keys = Vec::new();
+        change_keys(c, &mut keys);
+        self.place_or_drain(&keys, None)
+    }
+
+    /// Where an event with a row without a usable key goes: whole, to its table's queue
+    /// (after a drain on conflict); None when that queue committed it before a crash
+    /// (`applied`: per queue, the last position it committed in the previous run).
+    fn place_keyless(
+        &mut self,
+        changes: &[Change],
+        applied: &[Option<Position>],
+    ) -> Option<Placement> {
+        let first = changes.first()?;
+        let name = table_name(&first.table);
+        let q = self.queue_of(&name);
+        if applied
+            .get(q)
+            .and_then(|a| a.as_ref())
+            .is_some_and(|a| first.pos <= *a)
+        {
+            return None;
+        }
+        let mut keys = vec![name.clone()];
+        for c in changes {
+            change_keys(c, &mut keys);
+        }
+        Some(self.place_or_drain(&keys, Some(&name)))
+    }
+
+    fn place_or_drain(&mut self, keys: &[String], fixed: Option<&str>) -> Placement {
+        let mut drain_first = false;
+        if self.full() {
+            self.clear();
+            drain_first = true;
+        }
+        let queue = match self.place(keys, fixed) {
+            Some(q) => q,
+            None => {
+                self.clear();
+                drain_first = true;
+                // An empty map has no conflict.
+                self.place(keys, fixed).unwrap_or_default()
+            }
+        };
+        Placement { queue, drain_first }
     }
 
     fn clear(&mut self) {
@@ -391,60 +450,23 @@ impl Applier {
         }
         if changes.iter().all(keyed) {
             for c in changes {
-                self.push_keyed(c).await?;
+                let p = self.causality.place_keyed(&c);
+                self.execute(p, Unit::new(vec![c])).await?;
             }
             Ok(())
         } else {
-            self.push_group(changes).await
+            match self.causality.place_keyless(&changes, &self.applied) {
+                Some(p) => self.execute(p, Unit::new(changes)).await,
+                None => Ok(()),
+            }
         }
     }
 
-    async fn push_keyed(&mut self, c: Change) -> Result<(), UnitError> {
-        let mut keys = Vec::new();
-        change_keys(&c, &mut keys);
-        if self.causality.full() {
+    async fn execute(&mut self, p: Placement, unit: Unit) -> Result<(), UnitError> {
+        if p.drain_first {
             self.drain().await?;
         }
-        let q = match self.causality.place(&keys, None) {
-            Some(q) => q,
-            None => {
-                self.drain().await?;
-                self.causality.place(&keys, None).unwrap_or_default()
-            }
-        };
-        self.send(q, Unit::new(vec![c])).await
-    }
-
-    /// A whole event on its table's queue, in one transaction.
-    async fn push_group(&mut self, changes: Vec<Change>) -> Result<(), UnitError> {
-        let Some(first) = changes.first() else {
-            return Ok(());
-        };
-        let name = table_name(&first.table);
-        let q = self.causality.queue_of(&name);
-        if self
-            .applied
-            .get(q)
-            .and_then(|a| a.as_ref())
-            .is_some_and(|a| first.pos <= *a)
-        {
-            return Ok(());
-        }
-        let mut keys = vec![name.clone()];
-        for c in &changes {
-            change_keys(c, &mut keys);
-        }
-        if self.causality.full() {
-            self.drain().await?;
-        }
-        let q = match self.causality.place(&keys, Some(&name)) {
-            Some(q) => q,
-            None => {
-                self.drain().await?;
-                self.causality.place(&keys, Some(&name)).unwrap_or(q)
-            }
-        };
-        self.send(q, Unit::new(changes)).await
+        self.send(p.queue, unit).await
     }
 
     async fn send(&mut self, q: usize, unit: Unit) -> Result<(), UnitError> {
@@ -468,10 +490,12 @@ impl Applier {
     /// Waits until every queued change is committed downstream.
     pub async fn flush(&mut self) -> Result<(), UnitError> {
         self.dispatch_staged().await?;
-        self.drain().await
+        self.drain().await?;
+        self.causality.clear();
+        Ok(())
     }
 
-    /// Drains every queue and clears the causality map.
+    /// Drains every queue (the caller decides about the causality map).
     async fn drain(&mut self) -> Result<(), UnitError> {
         let mut acks = Vec::with_capacity(self.queues.len());
         for (i, q) in self.queues.iter().enumerate() {
@@ -486,7 +510,6 @@ impl Applier {
                 return Err(self.queue_error(i).await);
             }
         }
-        self.causality.clear();
         self.pending = 0;
         Ok(())
     }

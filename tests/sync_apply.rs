@@ -205,7 +205,7 @@ fn keyless_downstream_of_a_keyed_upstream_changes_exactly_the_matched_rows() {
         );
         session(
             &u,
-            &[format!("UPDATE ka.t SET v = CONCAT('x', v) WHERE g = 5")],
+            &["UPDATE ka.t SET v = CONCAT('x', v) WHERE g = 5".to_string()],
         );
     }
     session(

@@ -698,7 +698,7 @@ fn execute_error(packet: &str, e: &mysql_async::Error) -> UnitError {
 /// The statements of one transaction: per table (first-appearance order; the changes of one
 /// row always belong to one table, so every row keeps its own order), compacted or one by one.
 /// Fails when a statement cannot fit `max_allowed_packet`.
-fn statements(batch: &[&Change], limits: Limits) -> Result<Vec<String>, UnitError> {
+fn statements(batch: &[&Change], limits: Limits) -> Result<Vec<String>, TooBig> {
     let mut groups: Vec<(&Arc<TargetTable>, Vec<&Change>)> = Vec::new();
     for c in batch {
         match groups.iter_mut().find(|(t, _)| Arc::ptr_eq(t, &c.table)) {
@@ -715,23 +715,36 @@ fn statements(batch: &[&Change], limits: Limits) -> Result<Vec<String>, UnitErro
             sequential(changes, limits.bound, &mut out);
         }
         if let Some(big) = out[from..].iter().find(|s| s.len() > limits.max_statement) {
-            return Err(too_big(table, big.len(), limits));
+            return Err(TooBig {
+                table: table_name(table),
+                len: big.len(),
+                max: limits.max_statement,
+            });
         }
     }
     Ok(out)
 }
 
-fn too_big(t: &TargetTable, len: usize, limits: Limits) -> UnitError {
-    UnitError::new(
-        code::DB_EXECUTE,
-        "downstream",
-        format!(
-            "a statement for {} is {len} bytes, more than the downstream's max_allowed_packet allows ({} bytes with a {PACKET_MARGIN}-byte margin)",
-            table_name(t),
-            limits.max_statement
-        ),
-    )
-    .workaround("Raise max_allowed_packet on the downstream (SET GLOBAL max_allowed_packet = …, at least twice the row), then run `resume-task`.")
+/// A statement the downstream can never accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a statement for {table} is {len} bytes, more than the downstream's max_allowed_packet allows ({max} bytes with a {PACKET_MARGIN}-byte margin)"
+)]
+pub struct TooBig {
+    /// `` `schema`.`table` ``
+    pub table: String,
+    /// The statement's length in bytes.
+    pub len: usize,
+    /// The longest statement the downstream accepts.
+    pub max: usize,
+}
+
+impl From<TooBig> for UnitError {
+    fn from(e: TooBig) -> UnitError {
+        UnitError::new(code::DB_EXECUTE, "downstream", e.to_string()).workaround(
+            "Raise max_allowed_packet on the downstream (SET GLOBAL max_allowed_packet = …, at least twice the row's size plus 16 KiB), then run `resume-task`.",
+        )
+    }
 }
 
 /// Packs a transaction's statements into packets of at most `bound` bytes (a longer statement

@@ -458,6 +458,9 @@ fn a_statement_over_max_allowed_packet_is_a_clear_error_naming_the_table() {
         Ok(s) => panic!("expected an error, got {s:?}"),
         Err(e) => e,
     };
+    assert_eq!(err.table, "`s`.`t`");
+    assert_eq!(err.max, 1000);
+    let err = UnitError::from(err);
     assert_eq!(err.code, code::DB_EXECUTE);
     assert!(!err.retryable);
     assert!(err.message.contains("`s`.`t`"), "{}", err.message);

@@ -1,12 +1,19 @@
-//! Downstream SQL for row changes: values as SQL literals and the INSERT / UPDATE / DELETE
-//! statements the sync unit executes, plus the causality keys it uses to order conflicting rows.
+//! Downstream SQL for row changes: values as SQL literals; the INSERT / REPLACE / upsert
+//! (`INSERT … ON DUPLICATE KEY UPDATE`), UPDATE, DELETE and `DELETE … WHERE (key) IN (…)`
+//! statements the sync unit's applier executes; and the causality keys it uses to order
+//! conflicting rows and to tell keyed rows from rows without a usable key.
 //!
-//! The sync unit calls this with rows decoded by [`crate::binlog::rows`] and the downstream table
-//! it routed them to ([`TargetTable`]). Everything here is pure string building: no I/O, no
-//! schema look-ups. It must never render a value as anything other than a literal that MariaDB
-//! stores back bit-for-bit (strings and blobs are hex literals, so no escaping or charset
-//! conversion can go wrong), and it must never put a column whose value is unknown
+//! The applier (`worker::units::sync::apply`) calls this with rows decoded by
+//! [`crate::binlog::rows`] and the downstream table it routed them to ([`TargetTable`]); it
+//! decides safe mode and compaction, this module only builds text. Everything here is pure
+//! string building: no I/O, no schema look-ups. Multi-row statements are cut by a byte bound
+//! ([`insert_stmts`], [`delete_in_stmts`]); a single row longer than the bound still gets a
+//! statement of its own. It must never render a value as anything other than a literal that
+//! MariaDB stores back bit-for-bit (strings and blobs are hex literals, so no escaping or
+//! charset conversion can go wrong), and it must never put a column whose value is unknown
 //! ([`Value::Missing`], from a MINIMAL/NOBLOB row image) into a column list or a WHERE clause.
+//! A row whose only keys have a NULL part has no causality key ([`row_keys`] is empty): it
+//! cannot be identified downstream, and must not be written as if it could.
 
 use std::fmt::Write as _;
 
@@ -921,6 +928,58 @@ mod tests {
         for (t, row, want) in cases {
             assert_eq!(row_keys(&t, &row), want);
         }
+    }
+
+    #[test]
+    fn multi_row_statements_in_each_form_and_cut_by_bytes() {
+        let t = table(&[0, 1], &[]);
+        let r1 = [Value::Int(1), Value::Int(2), Value::Null];
+        let r2 = [Value::Int(3), Value::Int(4), Value::Bytes(b"ab".to_vec())];
+        let rows: Vec<&[Value]> = vec![&r1, &r2];
+        let cases: Vec<(InsertKind, usize, Vec<&str>)> = vec![
+            (
+                InsertKind::Insert,
+                1000,
+                vec!["INSERT INTO `s``1`.`t` (`id`,`u`,`v`) VALUES (1,2,NULL),(3,4,X'6162')"],
+            ),
+            (
+                InsertKind::Replace,
+                1000,
+                vec!["REPLACE INTO `s``1`.`t` (`id`,`u`,`v`) VALUES (1,2,NULL),(3,4,X'6162')"],
+            ),
+            (
+                InsertKind::Upsert,
+                1000,
+                vec![
+                    "INSERT INTO `s``1`.`t` (`id`,`u`,`v`) VALUES (1,2,NULL),(3,4,X'6162') ON DUPLICATE KEY UPDATE `id`=VALUES(`id`),`u`=VALUES(`u`),`v`=VALUES(`v`)",
+                ],
+            ),
+            (
+                InsertKind::Insert,
+                60,
+                vec![
+                    "INSERT INTO `s``1`.`t` (`id`,`u`,`v`) VALUES (1,2,NULL)",
+                    "INSERT INTO `s``1`.`t` (`id`,`u`,`v`) VALUES (3,4,X'6162')",
+                ],
+            ),
+        ];
+        for (kind, bound, want) in cases {
+            assert_eq!(
+                insert_stmts(&t, &rows, kind, bound),
+                want,
+                "{kind:?} {bound}"
+            );
+        }
+        let keys = vec![
+            vec![Value::Int(1), Value::Int(2)],
+            vec![Value::Int(3), Value::Int(4)],
+        ];
+        assert_eq!(
+            delete_in_stmts(&t, &t.pk, &keys, 1000),
+            vec!["DELETE FROM `s``1`.`t` WHERE (`id`,`u`) IN ((1,2),(3,4))"]
+        );
+        assert_eq!(delete_in_stmts(&t, &t.pk, &keys, 10).len(), 2);
+        assert!(delete_in_stmts(&t, &t.pk, &[], 10).is_empty());
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub struct Change {
 /// The default bound on one queue transaction's SQL, before `max_allowed_packet / 2` caps it.
 pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 << 20;
 
+/// MariaDB's default `max_allowed_packet`, assumed when the downstream does not say.
+const DEFAULT_MAX_ALLOWED_PACKET: usize = 16 << 20;
+
 /// Past this many keys in the causality map, the applier drains every queue and clears it.
 pub const MAX_CAUSALITY_KEYS: usize = 100_000;
 
@@ -110,6 +113,12 @@ struct Limits {
 
 impl Limits {
     fn new(max_batch_bytes: usize, max_allowed_packet: usize) -> Limits {
+        // Unknown (0): assume MariaDB's default.
+        let max_allowed_packet = if max_allowed_packet == 0 {
+            DEFAULT_MAX_ALLOWED_PACKET
+        } else {
+            max_allowed_packet
+        };
         let wanted = if max_batch_bytes == 0 {
             DEFAULT_MAX_BATCH_BYTES
         } else {

@@ -561,3 +561,45 @@ fn a_queue_cuts_transactions_by_bytes_but_never_splits_an_event_group() {
     }
     assert!(!g.open(3, bound), "batch of 3 reached");
 }
+
+#[test]
+fn the_byte_bound_is_at_most_half_of_max_allowed_packet() {
+    let mib = 1 << 20;
+    let cases: Vec<(usize, usize, Limits)> = vec![
+        (
+            0,
+            16 * mib,
+            Limits {
+                bound: 4 * mib,
+                max_statement: 16 * mib - PACKET_MARGIN,
+            },
+        ),
+        (
+            64 * mib,
+            16 * mib,
+            Limits {
+                bound: 8 * mib,
+                max_statement: 16 * mib - PACKET_MARGIN,
+            },
+        ),
+        (
+            100_000,
+            mib,
+            Limits {
+                bound: 100_000,
+                max_statement: mib - PACKET_MARGIN,
+            },
+        ),
+        (
+            0,
+            0,
+            Limits {
+                bound: 4 * mib,
+                max_statement: 16 * mib - PACKET_MARGIN,
+            },
+        ),
+    ];
+    for (wanted, packet, want) in cases {
+        assert_eq!(Limits::new(wanted, packet), want, "{wanted} {packet}");
+    }
+}

@@ -88,6 +88,7 @@ fn wait_synced(addr: &str, task: &str, up: &str) {
     wait_for(&format!("task {task} catches up"), 90, || {
         let (f, p) = master_pos(up);
         let st = subtask(addr, task);
+        assert_ne!(st["stage"], "Paused", "task {task} paused: {st:#}");
         let want = format!("({f}, {p})");
         if st["stage"] == "Running"
             && st["sync"]["syncerBinlog"] == want
@@ -106,8 +107,8 @@ fn ok(out: &common::cluster::CtlOut) {
 
 /// A source and an incremental task `name` on database `db` from the current upstream
 /// position, with a one-second checkpoint flush (so the first-start safe mode lasts 2 s) and
-/// safe mode off.
-fn start_task(dir: &Path, addr: &str, p: &Pair, name: &str, db: &str) {
+/// safe mode off, and `workers` apply queues.
+fn start_task(dir: &Path, addr: &str, p: &Pair, name: &str, db: &str, workers: u32) {
     let source = dir.join("source.yaml");
     std::fs::write(
         &source,
@@ -130,7 +131,7 @@ fn start_task(dir: &Path, addr: &str, p: &Pair, name: &str, db: &str) {
 target-database: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n\
 mysql-instances:\n  - source-id: src-{name}\n    meta: {{binlog-name: {file}, binlog-pos: {pos}}}\n    block-allow-list: only\n    syncer-config-name: s\n\
 block-allow-list:\n  only: {{do-dbs: [{db}]}}\n\
-syncers:\n  s: {{worker-count: 4, batch: 100, checkpoint-flush-interval: 1, safe-mode: false}}\n",
+syncers:\n  s: {{worker-count: {workers}, batch: 100, checkpoint-flush-interval: 1, safe-mode: false}}\n",
             p.down.port
         ),
     )
@@ -179,7 +180,7 @@ fn keyless_downstream_of_a_keyed_upstream_changes_exactly_the_matched_rows() {
             "INSERT INTO ka.t VALUES (5, 5, 'downstream only')".to_string(),
         ],
     );
-    start_task(dir.path(), &master.addr, &p, "keyless", "ka");
+    start_task(dir.path(), &master.addr, &p, "keyless", "ka", 4);
 
     // Bursts of multi-row UPDATEs and DELETEs (and a few INSERTs) in transactions.
     for round in 0..12 {
@@ -260,16 +261,18 @@ fn rows_larger_than_the_apply_byte_bound_replicate_equal() {
             ],
         );
     }
-    start_task(dir.path(), &master.addr, &p, "bigrows", "kb");
+    // One queue, so every row lands in the same transaction unless it is cut by bytes.
+    start_task(dir.path(), &master.addr, &p, "bigrows", "kb", 1);
     // One row of 3 MiB (6 MiB of SQL: over the default 4 MiB bound), then a transaction
-    // of eight 1 MiB rows (16 MiB of SQL together: over the downstream's max_allowed_packet
-    // if sent as one statement), then an update of the big row.
+    // of 24 rows of 1 MiB (48 MiB of SQL together: far over the downstream's 16 MiB
+    // max_allowed_packet if gathered into one transaction string), then an update of the
+    // big row.
     session(
         &u,
         &["INSERT INTO kb.t VALUES (1, REPEAT('a', 3 << 20))".into()],
     );
     let mut txn = vec!["BEGIN".to_string()];
-    for i in 0..8 {
+    for i in 0..24 {
         txn.push(format!(
             "INSERT INTO kb.t VALUES ({}, REPEAT(CHAR({}), 1 << 20))",
             10 + i,
@@ -285,7 +288,7 @@ fn rows_larger_than_the_apply_byte_bound_replicate_equal() {
     wait_synced(&master.addr, "bigrows", &u);
     let q = "SELECT id, LENGTH(b), MD5(b) FROM kb.t ORDER BY id";
     let want = rows(&u, q);
-    assert_eq!(want.len(), 9);
+    assert_eq!(want.len(), 25);
     assert_eq!(rows(&d, q), want);
     drop(master);
 }
@@ -306,7 +309,7 @@ fn a_duplicate_key_outside_safe_mode_pauses_with_1062_until_fixed() {
             ],
         );
     }
-    start_task(dir.path(), &master.addr, &p, "dupkey", "kc");
+    start_task(dir.path(), &master.addr, &p, "dupkey", "kc", 4);
     // The first start runs in safe mode for 2 × checkpoint-flush-interval; the unit notices
     // its end on the next event, so keep writing until it says so.
     wait_for("safe mode ends", 60, || {
@@ -350,6 +353,14 @@ fn a_duplicate_key_outside_safe_mode_pauses_with_1062_until_fixed() {
 
     exec(&d, &["DELETE FROM kc.t WHERE id = 7"]);
     ok(&dmctl(&master.addr, &["resume-task", "dupkey"]));
+    wait_for("the task runs again", 60, || {
+        let st = subtask(&master.addr, "dupkey");
+        if st["stage"] == "Running" {
+            Ok(())
+        } else {
+            Err(format!("{st:#}"))
+        }
+    });
     wait_synced(&master.addr, "dupkey", &u);
     for q in [
         "SELECT id, v FROM kc.t ORDER BY id",

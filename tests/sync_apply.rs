@@ -370,3 +370,114 @@ fn a_duplicate_key_outside_safe_mode_pauses_with_1062_until_fixed() {
     }
     drop(master);
 }
+
+/// The row count of a table.
+fn count(url: &str, table: &str) -> u64 {
+    rows(url, &format!("SELECT COUNT(*) FROM {table}"))
+        .first()
+        .and_then(|r| r.first())
+        .cloned()
+        .flatten()
+        .and_then(|c| c.trim_matches('\'').parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn rows_with_a_null_unique_key_stay_exact_across_a_kill_9() {
+    let p = pair();
+    let (u, d) = (p.up.url(), p.down.url());
+    let dir = tempfile::tempdir().unwrap();
+    let mut master = Master::start(dir.path(), true);
+    let addr = master.addr.clone();
+    // Upstream has a PK; downstream only a nullable UNIQUE key, so a row whose `u` is NULL
+    // cannot be identified there and must take the keyless path (exact by queue position).
+    exec(
+        &u,
+        &[
+            "CREATE DATABASE kd",
+            "CREATE TABLE kd.t (id INT PRIMARY KEY, u INT NULL UNIQUE, v VARCHAR(32))",
+        ],
+    );
+    exec(
+        &d,
+        &[
+            "CREATE DATABASE kd",
+            "CREATE TABLE kd.t (id INT NULL, u INT NULL, v VARCHAR(32), UNIQUE KEY uk (u))",
+        ],
+    );
+    start_task(dir.path(), &addr, &p, "nulluk", "kd", 4);
+    let q = "SELECT id, u, v FROM kd.t ORDER BY id, u, v";
+    // Each round: a burst, a kill -9 once part of it is downstream, a restart. The crash must
+    // land between a queue commit and the next global checkpoint at least once (the restart
+    // then logs a safe-mode exit point); rounds repeat until it has, at most five.
+    let mut hit = false;
+    for round in 0..5i64 {
+        // A checkpoint first, so the restart resumes from it rather than from the meta.
+        exec(
+            &u,
+            &[format!(
+                "INSERT INTO kd.t VALUES ({}, NULL, 'seed')",
+                -1 - round
+            )],
+        );
+        wait_synced(&addr, "nulluk", &u);
+        let before = count(&d, "kd.t");
+        let burst = {
+            let u = u.clone();
+            std::thread::spawn(move || {
+                for i in 0..150 {
+                    let (a, b) = (round * 1000 + 2 * i, round * 1000 + 2 * i + 1);
+                    session(
+                        &u,
+                        &[
+                            "BEGIN".into(),
+                            format!(
+                                "INSERT INTO kd.t VALUES ({a}, NULL, 'n{a}'), ({b}, {b}, 'k{b}')"
+                            ),
+                            format!(
+                                "UPDATE kd.t SET v = CONCAT(v, '+') WHERE id IN ({}, {})",
+                                a - 40,
+                                b - 40
+                            ),
+                            "COMMIT".into(),
+                        ],
+                    );
+                }
+            })
+        };
+        wait_for("part of the burst is downstream", 60, || {
+            let n = count(&d, "kd.t");
+            if n >= before + 60 {
+                Ok(())
+            } else {
+                Err(format!("{n} rows"))
+            }
+        });
+        master.proc.kill9();
+        master = Master::start_at(dir.path(), &addr, true);
+        burst.join().unwrap();
+        wait_synced(&addr, "nulluk", &u);
+        let log = master.proc.log_text();
+        let resumed = log
+            .lines()
+            .find(|l| l.contains("resuming from the checkpoint"))
+            .unwrap_or_else(|| panic!("round {round}: no resume from the checkpoint:\n{log}"))
+            .to_string();
+        let (want, got) = (rows(&u, q), rows(&d, q));
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "round {round}: duplicates or lost rows"
+        );
+        assert_eq!(got, want, "round {round}");
+        if resumed.contains("Some(") {
+            hit = true;
+            break;
+        }
+    }
+    assert!(
+        hit,
+        "no crash landed inside the safe-mode window in five rounds"
+    );
+    drop(master);
+}

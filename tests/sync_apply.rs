@@ -1,7 +1,9 @@
 //! The applier end to end, with the real binaries and MariaDB: a downstream table without a
 //! key (its upstream has a PK) under bursts of multi-row UPDATEs and DELETEs changes exactly
-//! the rows they matched; rows larger than the apply byte bound replicate equal; and outside
-//! safe mode a duplicate key pauses the task with DM's error instead of overwriting the row.
+//! the rows they matched; rows larger than the apply byte bound, and transactions far over the
+//! downstream's max_allowed_packet, replicate equal; outside safe mode a duplicate key pauses
+//! the task with DM's error instead of overwriting the row; and rows whose only downstream key
+//! is a NULL unique key stay exact across a kill -9 (no duplicates from the replay).
 //!
 //! The tests share one upstream/downstream MariaDB pair (each test has its own task, source,
 //! meta schema and database), and each runs its own dm-master with an embedded worker.

@@ -687,6 +687,7 @@ fn execute_error(packet: &str, e: &mysql_async::Error) -> UnitError {
         .lines()
         .find(|l| !l.starts_with("BEGIN"))
         .unwrap_or("")
+        .trim_end_matches(';')
         .chars()
         .take(300)
         .collect::<String>();

@@ -603,3 +603,40 @@ fn the_byte_bound_is_at_most_half_of_max_allowed_packet() {
         assert_eq!(Limits::new(wanted, packet), want, "{wanted} {packet}");
     }
 }
+
+#[test]
+fn a_refused_transaction_is_dms_10006_with_the_statement_and_a_workaround() {
+    let server = |code: u16, message: &str| {
+        mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: message.into(),
+            state: "23000".into(),
+        })
+    };
+    let packet = "BEGIN;\nINSERT INTO `s`.`t` (`id`) VALUES (7);\nCK;\nCOMMIT";
+    let cases: Vec<(mysql_async::Error, bool, &str)> = vec![
+        (
+            server(1062, "Duplicate entry '7' for key 'PRIMARY'"),
+            false,
+            "safe-mode",
+        ),
+        (server(1054, "Unknown column 'x'"), false, "resume-task"),
+        (server(1213, "Deadlock found"), true, "retries"),
+    ];
+    for (e, retryable, hint) in cases {
+        let err = execute_error(packet, &e);
+        assert_eq!(err.code, code::DB_EXECUTE, "{err}");
+        assert_eq!(err.retryable, retryable, "{err}");
+        assert!(err.workaround.contains(hint), "{err}");
+        assert!(
+            err.message
+                .ends_with("INSERT INTO `s`.`t` (`id`) VALUES (7)"),
+            "{err}"
+        );
+    }
+    let dup = execute_error(
+        packet,
+        &server(1062, "Duplicate entry '7' for key 'PRIMARY'"),
+    );
+    assert!(dup.raw_cause.contains("1062"), "{dup}");
+}

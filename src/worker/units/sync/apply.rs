@@ -151,6 +151,12 @@ enum Job {
     Flush(oneshot::Sender<()>),
 }
 
+/// True when `c` belongs to the same binlog event as `last` (same end position and table), or
+/// nothing is staged.
+fn same_event(last: Option<&Change>, c: &Change) -> bool {
+    last.is_none_or(|l| l.pos == c.pos && Arc::ptr_eq(&l.table, &c.table))
+}
+
 /// Estimated SQL bytes of one change.
 fn change_bytes(c: &Change) -> usize {
     let t = &c.table;
@@ -429,11 +435,7 @@ impl Applier {
     /// Transitional: one row of an event; rows of the same event (same table and position)
     /// are gathered and routed together by [`Applier::push_event`]'s rule.
     pub async fn push(&mut self, c: Change) -> Result<(), UnitError> {
-        let same_event = self
-            .staged
-            .last()
-            .is_none_or(|l| l.pos == c.pos && Arc::ptr_eq(&l.table, &c.table));
-        if !same_event {
+        if !same_event(self.staged.last(), &c) {
             self.dispatch_staged().await?;
         }
         self.staged.push(c);

@@ -36,7 +36,9 @@
 //!
 //! Each change keeps its own safe mode, also in a batch that mixes both. Other tables (no
 //! primary key, partial MINIMAL/NOBLOB images) get their statements one by one, in order, with
-//! consecutive INSERTs of the same shape merged into multi-row statements.
+//! consecutive INSERTs of the same shape and mode merged into multi-row statements; in safe
+//! mode those use DM's single-row forms (REPLACE; an UPDATE with a complete after image as
+//! DELETE + REPLACE), which never create a second row on a table without a key.
 //!
 //! **Bytes.** Multi-row statements are cut by bytes as well as by
 //! [`dml::MAX_ROWS_PER_STATEMENT`]; the statements of a transaction are sent in packets of at

@@ -38,7 +38,9 @@
 //! primary key, partial MINIMAL/NOBLOB images) get their statements one by one, in order, with
 //! consecutive INSERTs of the same shape and mode merged into multi-row statements; in safe
 //! mode those use DM's single-row forms (REPLACE; an UPDATE with a complete after image as
-//! DELETE + REPLACE), which never create a second row on a table without a key.
+//! DELETE + REPLACE). On a row without a usable key those are not idempotent (a replayed
+//! UPDATE would insert its after image again), which is why keyless events are skipped by
+//! queue position after a crash instead of being replayed.
 //!
 //! **Bytes.** Multi-row statements are cut by bytes as well as by
 //! [`dml::MAX_ROWS_PER_STATEMENT`]; the statements of a transaction are sent in packets of at

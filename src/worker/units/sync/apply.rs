@@ -1,5 +1,12 @@
 //! Applying row changes downstream in parallel, as DM's syncer does.
 //!
+//! The sync unit (`sync/mod.rs`) is the only caller: [`Applier::open`], then
+//! [`Applier::push_event`] per rows event, [`Applier::flush`] at checkpoints and before DDL,
+//! [`Applier::close`]. (`start`, `push` and `push_keyless` are the previous API, kept as thin
+//! shims until the caller moves.) It must never write a row without a usable key as a keyed
+//! row, never split such a row's event across transactions, and never turn an INSERT into an
+//! overwrite outside safe mode.
+//!
 //! **Routing.** [`Applier::push_event`] receives all rows of one binlog rows event. A row change
 //! is *keyed* when every image it carries (the before and the after image of an UPDATE) has a
 //! usable downstream key: the primary key, or a UNIQUE key with no NULL part
@@ -33,6 +40,9 @@
 //!   that keeps its key as an upsert, which re-creates a row that is missing downstream; a plain
 //!   UPDATE cannot create a row, so dm-rs keeps it. An UPDATE that changes the key is split into
 //!   a DELETE of the old key and an INSERT of the new one (as DM's compactor does).
+//!
+//! Compaction uses the primary key only: DM also compacts on a UNIQUE key whose columns are
+//! all NOT NULL, but the downstream table model here does not know nullability.
 //!
 //! Each change keeps its own safe mode, also in a batch that mixes both. Other tables (no
 //! primary key, partial MINIMAL/NOBLOB images) get their statements one by one, in order, with

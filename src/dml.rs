@@ -1,12 +1,19 @@
-//! Downstream SQL for row changes: values as SQL literals and the INSERT / UPDATE / DELETE
-//! statements the sync unit executes, plus the causality keys it uses to order conflicting rows.
+//! Downstream SQL for row changes: values as SQL literals; the INSERT / REPLACE / upsert
+//! (`INSERT … ON DUPLICATE KEY UPDATE`), UPDATE, DELETE and `DELETE … WHERE (key) IN (…)`
+//! statements the sync unit's applier executes; and the causality keys it uses to order
+//! conflicting rows and to tell keyed rows from rows without a usable key.
 //!
-//! The sync unit calls this with rows decoded by [`crate::binlog::rows`] and the downstream table
-//! it routed them to ([`TargetTable`]). Everything here is pure string building: no I/O, no
-//! schema look-ups. It must never render a value as anything other than a literal that MariaDB
-//! stores back bit-for-bit (strings and blobs are hex literals, so no escaping or charset
-//! conversion can go wrong), and it must never put a column whose value is unknown
+//! The applier (`worker::units::sync::apply`) calls this with rows decoded by
+//! [`crate::binlog::rows`] and the downstream table it routed them to ([`TargetTable`]); it
+//! decides safe mode and compaction, this module only builds text. Everything here is pure
+//! string building: no I/O, no schema look-ups. Multi-row statements are cut by a byte bound
+//! ([`insert_stmts`], [`delete_in_stmts`]); a single row longer than the bound still gets a
+//! statement of its own. It must never render a value as anything other than a literal that
+//! MariaDB stores back bit-for-bit (strings and blobs are hex literals, so no escaping or
+//! charset conversion can go wrong), and it must never put a column whose value is unknown
 //! ([`Value::Missing`], from a MINIMAL/NOBLOB row image) into a column list or a WHERE clause.
+//! A row whose only keys have a NULL part has no causality key ([`row_keys`] is empty): it
+//! cannot be identified downstream, and must not be written as if it could.
 
 use std::fmt::Write as _;
 
@@ -418,19 +425,22 @@ pub fn delete_sql(t: &TargetTable, before: &[Value], out: &mut String) {
 
 /// Causality keys of a row for conflict detection: the PK and each UNIQUE key with no NULL
 /// (or missing) part, each as `` `s`.`t`#<key no>:<literals> `` (key no 0 is the PK, 1.. the
-/// UNIQUE keys); a row with no usable key gives one key, the table name, so it conflicts with
-/// every other such row of the table.
+/// UNIQUE keys). Empty when the row has no usable key (no PK, and every UNIQUE key has a NULL
+/// or unknown part): such a row cannot be identified downstream, so the applier must write it
+/// through its keyless path (see `worker::units::sync::apply`), never as a keyed row.
+///
+/// String parts are folded before they become a key (ASCII letters to lower case, trailing
+/// spaces dropped), because the downstream may compare them under a `_ci` / PAD SPACE collation
+/// (`'abc'` = `'ABC '`): folding can only make two keys equal that the downstream might keep
+/// apart (a needless conflict, which is safe), never the opposite for ASCII text. Non-ASCII
+/// folding (accents, expansions such as `ß` = `ss`) is not modelled.
 pub fn row_keys(t: &TargetTable, row: &[Value]) -> Vec<String> {
     let mut name = String::new();
     t.write_name(&mut name);
     let mut keys = Vec::new();
     let all = std::iter::once(&t.pk).chain(t.unique_keys.iter());
     for (n, k) in all.enumerate() {
-        if k.is_empty()
-            || k.iter().any(|&i| {
-                i >= t.columns.len() || matches!(value_at(row, i), Value::Null | Value::Missing)
-            })
-        {
+        if !usable_key(t, k, row) {
             continue;
         }
         let mut key = format!("{name}#{n}:");
@@ -438,14 +448,200 @@ pub fn row_keys(t: &TargetTable, row: &[Value]) -> Vec<String> {
             if j > 0 {
                 key.push(',');
             }
-            value_at(row, i).write_sql(&mut key);
+            match value_at(row, i) {
+                Value::Bytes(b) => write_folded(b, &mut key),
+                v => v.write_sql(&mut key),
+            }
         }
         keys.push(key);
     }
-    if keys.is_empty() {
-        keys.push(name);
-    }
     keys
+}
+
+/// True when `row` has a usable key: the PK, or a UNIQUE key with no NULL or missing part.
+pub fn has_usable_key(t: &TargetTable, row: &[Value]) -> bool {
+    std::iter::once(&t.pk)
+        .chain(t.unique_keys.iter())
+        .any(|k| usable_key(t, k, row))
+}
+
+fn usable_key(t: &TargetTable, k: &[usize], row: &[Value]) -> bool {
+    !k.is_empty()
+        && k.iter().all(|&i| {
+            i < t.columns.len() && !matches!(value_at(row, i), Value::Null | Value::Missing)
+        })
+}
+
+/// A string key part, ASCII case folded and without trailing spaces, as hex.
+fn write_folded(b: &[u8], out: &mut String) {
+    let mut end = b.len();
+    while end > 0 && b[end - 1] == b' ' {
+        end -= 1;
+    }
+    let folded: Vec<u8> = b[..end].iter().map(|c| c.to_ascii_lowercase()).collect();
+    write_hex(&folded, out);
+}
+
+/// An estimate of the SQL text one row image takes in a statement (values plus column names
+/// and separators), used to cut transactions by bytes before the SQL is built.
+pub fn row_sql_len(t: &TargetTable, row: &[Value]) -> usize {
+    let mut n = 4;
+    for (i, v) in row.iter().enumerate() {
+        let name = t.columns.get(i).map_or(0, |c| c.len());
+        n += name + 4 + value_sql_len(v);
+    }
+    n
+}
+
+/// The exact length of [`Value::write_sql`]'s output for strings and blobs (the values that can
+/// be large); a fixed upper bound for the others.
+fn value_sql_len(v: &Value) -> usize {
+    match v {
+        Value::Bytes(b) => 2 * b.len() + 3,
+        Value::Decimal(s) => 2 * s.len() + 2,
+        _ => 28,
+    }
+}
+
+/// How [`insert_stmts`] writes rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertKind {
+    /// `INSERT INTO …`: a duplicate key fails (outside safe mode).
+    Insert,
+    /// `REPLACE INTO …` (safe mode, row images without a usable key or incomplete ones).
+    Replace,
+    /// `INSERT INTO … ON DUPLICATE KEY UPDATE c=VALUES(c), …` (DM's safe-mode form for complete
+    /// images of a keyed table: an existing row is updated in place).
+    Upsert,
+}
+
+/// At most this many rows go into one multi-row statement.
+pub const MAX_ROWS_PER_STATEMENT: usize = 1000;
+
+/// Multi-row INSERT / REPLACE / upsert statements for `rows`, each at most `max_bytes` long and
+/// [`MAX_ROWS_PER_STATEMENT`] rows, except that a single row longer than `max_bytes` gets a
+/// statement of its own. Columns missing from every row are left out; a column missing from
+/// only some rows gets `DEFAULT` there. Nothing when there is nothing to insert.
+pub fn insert_stmts(
+    t: &TargetTable,
+    rows: &[&[Value]],
+    kind: InsertKind,
+    max_bytes: usize,
+) -> Vec<String> {
+    let cols: Vec<usize> = (0..t.columns.len())
+        .filter(|&i| rows.iter().any(|r| !value_at(r, i).is_missing()))
+        .collect();
+    if rows.is_empty() || cols.is_empty() {
+        return Vec::new();
+    }
+    let mut head = String::from(if kind == InsertKind::Replace {
+        "REPLACE INTO "
+    } else {
+        "INSERT INTO "
+    });
+    t.write_name(&mut head);
+    head.push_str(" (");
+    for (n, &i) in cols.iter().enumerate() {
+        if n > 0 {
+            head.push(',');
+        }
+        quote_ident(&t.columns[i], &mut head);
+    }
+    head.push_str(") VALUES ");
+    let mut tail = String::new();
+    if kind == InsertKind::Upsert {
+        tail.push_str(" ON DUPLICATE KEY UPDATE ");
+        for (n, &i) in cols.iter().enumerate() {
+            if n > 0 {
+                tail.push(',');
+            }
+            quote_ident(&t.columns[i], &mut tail);
+            tail.push_str("=VALUES(");
+            quote_ident(&t.columns[i], &mut tail);
+            tail.push(')');
+        }
+    }
+    let tuples = rows.iter().map(|row| {
+        let mut s = String::from("(");
+        for (n, &i) in cols.iter().enumerate() {
+            if n > 0 {
+                s.push(',');
+            }
+            value_at(row, i).write_sql(&mut s);
+        }
+        s.push(')');
+        s
+    });
+    pack(&head, tuples, &tail, max_bytes)
+}
+
+/// `DELETE FROM `s`.`t` WHERE (`k1`,…) IN ((…),(…))` for the key values `keys` (each in the
+/// order of `key_cols`), cut like [`insert_stmts`].
+pub fn delete_in_stmts(
+    t: &TargetTable,
+    key_cols: &[usize],
+    keys: &[Vec<Value>],
+    max_bytes: usize,
+) -> Vec<String> {
+    if keys.is_empty() || key_cols.is_empty() {
+        return Vec::new();
+    }
+    let mut head = String::from("DELETE FROM ");
+    t.write_name(&mut head);
+    head.push_str(" WHERE (");
+    for (n, &i) in key_cols.iter().enumerate() {
+        if n > 0 {
+            head.push(',');
+        }
+        quote_ident(t.columns.get(i).map_or("", |c| c.as_str()), &mut head);
+    }
+    head.push_str(") IN (");
+    let tuples = keys.iter().map(|k| {
+        let mut s = String::from("(");
+        for (n, v) in k.iter().enumerate() {
+            if n > 0 {
+                s.push(',');
+            }
+            v.write_sql(&mut s);
+        }
+        s.push(')');
+        s
+    });
+    pack(&head, tuples, ")", max_bytes)
+}
+
+/// `head` + comma-separated `items` + `tail`, as several statements when one would pass
+/// `max_bytes` or [`MAX_ROWS_PER_STATEMENT`] items (never fewer than one item each).
+fn pack(
+    head: &str,
+    items: impl Iterator<Item = String>,
+    tail: &str,
+    max_bytes: usize,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut n = 0;
+    for item in items {
+        if n > 0
+            && (n >= MAX_ROWS_PER_STATEMENT || cur.len() + 1 + item.len() + tail.len() > max_bytes)
+        {
+            cur.push_str(tail);
+            out.push(std::mem::take(&mut cur));
+            n = 0;
+        }
+        if n == 0 {
+            cur.push_str(head);
+        } else {
+            cur.push(',');
+        }
+        cur.push_str(&item);
+        n += 1;
+    }
+    if n > 0 {
+        cur.push_str(tail);
+        out.push(cur);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -716,17 +912,74 @@ mod tests {
             (
                 table(&[], &[&[1]]),
                 vec![Value::Int(1), Value::Null, Value::Int(3)],
-                vec!["`s``1`.`t`"],
+                vec![],
             ),
             (
                 table(&[], &[]),
                 vec![Value::Int(1), Value::Int(2), Value::Int(3)],
-                vec!["`s``1`.`t`"],
+                vec![],
+            ),
+            (
+                table(&[], &[&[1]]),
+                vec![Value::Int(1), Value::Bytes(b"AbC  ".to_vec()), Value::Null],
+                vec!["`s``1`.`t`#1:X'616263'"],
             ),
         ];
         for (t, row, want) in cases {
             assert_eq!(row_keys(&t, &row), want);
         }
+    }
+
+    #[test]
+    fn multi_row_statements_in_each_form_and_cut_by_bytes() {
+        let t = table(&[0, 1], &[]);
+        let r1 = [Value::Int(1), Value::Int(2), Value::Null];
+        let r2 = [Value::Int(3), Value::Int(4), Value::Bytes(b"ab".to_vec())];
+        let rows: Vec<&[Value]> = vec![&r1, &r2];
+        let cases: Vec<(InsertKind, usize, Vec<&str>)> = vec![
+            (
+                InsertKind::Insert,
+                1000,
+                vec!["INSERT INTO `s``1`.`t` (`id`,`u`,`v`) VALUES (1,2,NULL),(3,4,X'6162')"],
+            ),
+            (
+                InsertKind::Replace,
+                1000,
+                vec!["REPLACE INTO `s``1`.`t` (`id`,`u`,`v`) VALUES (1,2,NULL),(3,4,X'6162')"],
+            ),
+            (
+                InsertKind::Upsert,
+                1000,
+                vec![
+                    "INSERT INTO `s``1`.`t` (`id`,`u`,`v`) VALUES (1,2,NULL),(3,4,X'6162') ON DUPLICATE KEY UPDATE `id`=VALUES(`id`),`u`=VALUES(`u`),`v`=VALUES(`v`)",
+                ],
+            ),
+            (
+                InsertKind::Insert,
+                60,
+                vec![
+                    "INSERT INTO `s``1`.`t` (`id`,`u`,`v`) VALUES (1,2,NULL)",
+                    "INSERT INTO `s``1`.`t` (`id`,`u`,`v`) VALUES (3,4,X'6162')",
+                ],
+            ),
+        ];
+        for (kind, bound, want) in cases {
+            assert_eq!(
+                insert_stmts(&t, &rows, kind, bound),
+                want,
+                "{kind:?} {bound}"
+            );
+        }
+        let keys = vec![
+            vec![Value::Int(1), Value::Int(2)],
+            vec![Value::Int(3), Value::Int(4)],
+        ];
+        assert_eq!(
+            delete_in_stmts(&t, &t.pk, &keys, 1000),
+            vec!["DELETE FROM `s``1`.`t` WHERE (`id`,`u`) IN ((1,2),(3,4))"]
+        );
+        assert_eq!(delete_in_stmts(&t, &t.pk, &keys, 10).len(), 2);
+        assert!(delete_in_stmts(&t, &t.pk, &[], 10).is_empty());
     }
 
     #[test]

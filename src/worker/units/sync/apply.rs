@@ -1,13 +1,64 @@
-//! Applying row changes downstream in parallel, as DM's syncer does: causality by primary /
-//! unique key decides which changes may run concurrently, each change goes to queue
-//! `crc32(group) % worker-count`, and each queue applies up to `batch` changes in one
-//! downstream transaction (consecutive INSERTs into one table become one multi-row
-//! statement). A change whose keys belong to two different groups is a conflict: every queue
-//! is drained first ([`Applier::flush`]), then the groups start afresh. DDL and checkpoints
-//! also drain all queues first.
+//! Applying row changes downstream in parallel, as DM's syncer does.
 //!
-//! Each transaction also records, in the queue's checkpoint row, the furthest binlog position
-//! it applied (see `checkpoint.rs`): that makes crash recovery exact.
+//! The sync unit (`sync/mod.rs`) is the only caller: [`Applier::open`], then
+//! [`Applier::push_event`] per rows event, [`Applier::flush`] at checkpoints and before DDL,
+//! [`Applier::close`]. (`start`, `push` and `push_keyless` are the previous API, kept as thin
+//! shims until the caller moves.) It must never write a row without a usable key as a keyed
+//! row, never split such a row's event across transactions, and never turn an INSERT into an
+//! overwrite outside safe mode.
+//!
+//! **Routing.** [`Applier::push_event`] receives all rows of one binlog rows event. A row change
+//! is *keyed* when every image it carries (the before and the after image of an UPDATE) has a
+//! usable downstream key: the primary key, or a UNIQUE key with no NULL part
+//! ([`dml::has_usable_key`]). Keyed changes go through causality: each key maps to a group,
+//! the change goes to queue `crc32(group) % worker-count`, and a change whose keys belong to
+//! two groups is a conflict, so every queue is drained first ([`Applier::flush`]) and the
+//! groups start afresh. When an event holds any row without a usable key (a table with no key
+//! downstream, or a row whose only UNIQUE keys have a NULL part), the whole event goes, in
+//! order, as one unit to the table's queue (`crc32(table)`), and its rows' usable keys are
+//! registered to the table's group so later keyed changes of the same rows follow it there.
+//! The causality map is bounded ([`MAX_CAUSALITY_KEYS`]): past it, the applier drains the
+//! queues and starts afresh. DDL and checkpoints also drain all queues first.
+//!
+//! **Exactness.** Each transaction also records, in the queue's checkpoint row
+//! (`CheckpointTable::queue_sql`), the furthest binlog position it applied; that makes crash
+//! recovery exact. A keyless event is never split across transactions, so a queue's committed
+//! position says exactly which keyless events are downstream: after a crash with the same
+//! worker count, events at or before it are skipped ([`Applier::set_applied`]) instead of
+//! being inserted twice.
+//!
+//! **SQL.** A queue applies up to `batch` changes, and about [`ApplyOpts::max_batch_bytes`]
+//! of SQL (at most half the downstream's `@@max_allowed_packet`), in one downstream
+//! transaction. Per table, changes of a table with a primary key and complete row images are
+//! compacted per row (DM's compactor), then written DM's "multiple rows" way:
+//! - in safe mode an INSERT or UPDATE becomes `INSERT … ON DUPLICATE KEY UPDATE`, a DELETE
+//!   stays `DELETE … WHERE (pk) IN (…)`;
+//! - outside safe mode a row whose final state comes from an INSERT is a plain multi-row
+//!   `INSERT` (a duplicate key fails with 1062 and the task pauses, as in DM), except after a
+//!   DELETE of the same row in the batch (DM turns DELETE + INSERT into a replace: the upsert);
+//!   an UPDATE stays `UPDATE … WHERE pk = … LIMIT 1`. DM's multiple-rows mode writes an UPDATE
+//!   that keeps its key as an upsert, which re-creates a row that is missing downstream; a plain
+//!   UPDATE cannot create a row, so dm-rs keeps it. An UPDATE that changes the key is split into
+//!   a DELETE of the old key and an INSERT of the new one (as DM's compactor does).
+//!
+//! Compaction uses the primary key only: DM also compacts on a UNIQUE key whose columns are
+//! all NOT NULL, but the downstream table model here does not know nullability.
+//!
+//! Each change keeps its own safe mode, also in a batch that mixes both. Other tables (no
+//! primary key, partial MINIMAL/NOBLOB images) get their statements one by one, in order, with
+//! consecutive INSERTs of the same shape and mode merged into multi-row statements; in safe
+//! mode those use DM's single-row forms (REPLACE; an UPDATE with a complete after image as
+//! DELETE + REPLACE). On a row without a usable key those are not idempotent (a replayed
+//! UPDATE would insert its after image again), which is why keyless events are skipped by
+//! queue position after a crash instead of being replayed.
+//!
+//! **Bytes.** Multi-row statements are cut by bytes as well as by
+//! [`dml::MAX_ROWS_PER_STATEMENT`]; the statements of a transaction are sent in packets of at
+//! most the byte bound. A row larger than the bound still applies, alone in its statement (and,
+//! when it arrives as a keyed change, alone in its transaction). A statement that cannot fit
+//! the downstream's `max_allowed_packet` at all stops the task with a non-retryable error
+//! naming the table and the size. Trade-off: a keyless event is one transaction however large
+//! it is (exactness needs that); it is sent as several packets, each within the bound.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,8 +71,11 @@ use tokio::task::JoinHandle;
 use super::checkpoint::CheckpointTable;
 use crate::binlog::Position;
 use crate::binlog::rows::RowChange;
-use crate::dml::{self, TargetTable, Value};
-use crate::worker::error::UnitError;
+use crate::dml::{self, InsertKind, TargetTable, Value};
+use crate::worker::error::{UnitError, code};
+
+#[cfg(test)]
+mod tests;
 
 /// One row change, ready to apply.
 pub struct Change {
@@ -32,29 +86,331 @@ pub struct Change {
     pub pos: Position,
 }
 
+/// The default bound on one queue transaction's SQL, before `max_allowed_packet / 2` caps it.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 << 20;
+
+/// MariaDB's default `max_allowed_packet`, assumed when the downstream does not say.
+const DEFAULT_MAX_ALLOWED_PACKET: usize = 16 << 20;
+
+/// Past this many keys in the causality map, the applier drains every queue and clears it.
+pub const MAX_CAUSALITY_KEYS: usize = 100_000;
+
+/// Room left in a packet for the protocol header and the statements appended after the last
+/// row statement (the checkpoint update, COMMIT).
+const PACKET_MARGIN: usize = 16 << 10;
+
 /// How long a queue waits for more changes to fill a batch.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// How the applier runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyOpts {
+    /// Number of queues (DM's `worker-count`).
+    pub worker_count: usize,
+    /// At most this many row changes per downstream transaction (DM's `batch`).
+    pub batch: usize,
+    /// Changes each queue's channel holds (DM's `queue-size`).
+    pub queue_size: usize,
+    /// SQL bytes per transaction (also per multi-row statement); capped at half the
+    /// downstream's `max_allowed_packet`. 0 means [`DEFAULT_MAX_BATCH_BYTES`].
+    pub max_batch_bytes: usize,
+}
+
+/// The byte limits of one queue's writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Limits {
+    /// A transaction is cut (and its packets are cut) at this many bytes of SQL.
+    bound: usize,
+    /// No single statement may be longer than this (`max_allowed_packet` minus a margin).
+    max_statement: usize,
+}
+
+impl Limits {
+    fn new(max_batch_bytes: usize, max_allowed_packet: usize) -> Limits {
+        // Unknown (0): assume MariaDB's default.
+        let max_allowed_packet = if max_allowed_packet == 0 {
+            DEFAULT_MAX_ALLOWED_PACKET
+        } else {
+            max_allowed_packet
+        };
+        let wanted = if max_batch_bytes == 0 {
+            DEFAULT_MAX_BATCH_BYTES
+        } else {
+            max_batch_bytes
+        };
+        Limits {
+            bound: wanted.min(max_allowed_packet / 2).max(1),
+            max_statement: max_allowed_packet.saturating_sub(PACKET_MARGIN),
+        }
+    }
+}
+
+/// What one queue applies: a single keyed change, or every row of one event that must stay in
+/// one transaction (keyless).
+struct Unit {
+    changes: Vec<Change>,
+    /// Estimated SQL bytes.
+    bytes: usize,
+}
+
+impl Unit {
+    fn new(changes: Vec<Change>) -> Unit {
+        let bytes = changes.iter().map(change_bytes).sum();
+        Unit { changes, bytes }
+    }
+}
+
 enum Job {
-    Change(Change),
-    /// All rows of one binlog event for a keyless table: never split across transactions,
-    /// so a queue's committed position tells exactly which of them are downstream.
-    Group(Vec<Change>),
+    Unit(Unit),
     Flush(oneshot::Sender<()>),
+}
+
+/// True when `c` belongs to the same binlog event as `last` (same end position and table), or
+/// nothing is staged.
+fn same_event(last: Option<&Change>, c: &Change) -> bool {
+    last.is_none_or(|l| l.pos == c.pos && Arc::ptr_eq(&l.table, &c.table))
+}
+
+/// Estimated SQL bytes of one change.
+fn change_bytes(c: &Change) -> usize {
+    let t = &c.table;
+    64 + match &c.change {
+        RowChange::Insert(r) | RowChange::Delete(r) => dml::row_sql_len(t, r),
+        RowChange::Update { before, after } => {
+            dml::row_sql_len(t, before) + dml::row_sql_len(t, after)
+        }
+    }
+}
+
+/// The images of a change (one, or the before and after image of an UPDATE).
+fn images(c: &RowChange) -> impl Iterator<Item = &[Value]> {
+    let (a, b): (&[Value], Option<&[Value]>) = match c {
+        RowChange::Insert(r) | RowChange::Delete(r) => (r, None),
+        RowChange::Update { before, after } => (before, Some(after)),
+    };
+    std::iter::once(a).chain(b)
+}
+
+/// True when every image of the change has a usable downstream key.
+fn keyed(c: &Change) -> bool {
+    images(&c.change).all(|r| dml::has_usable_key(&c.table, r))
+}
+
+/// The causality keys of a change: the usable keys of each of its images.
+fn change_keys(c: &Change, keys: &mut Vec<String>) {
+    for r in images(&c.change) {
+        for k in dml::row_keys(&c.table, r) {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+    }
+}
+
+fn table_name(t: &TargetTable) -> String {
+    let mut s = String::new();
+    t.write_name(&mut s);
+    s
+}
+
+/// Where a change goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Placement {
+    queue: usize,
+    /// Every queue must be drained before it is sent (a conflict, or a full map).
+    drain_first: bool,
+}
+
+/// DM's causality: key → group; a group always goes to the same queue.
+#[derive(Debug, Default)]
+struct Causality {
+    groups: HashMap<String, String>,
+    queues: usize,
+}
+
+impl Causality {
+    fn new(queues: usize) -> Causality {
+        Causality {
+            groups: HashMap::new(),
+            queues: queues.max(1),
+        }
+    }
+
+    fn queue_of(&self, group: &str) -> usize {
+        (crc32fast::hash(group.as_bytes()) as usize) % self.queues
+    }
+
+    /// Places a change with these keys: joins the group one of them already has (or `fixed`,
+    /// the table's group for a keyless event; else the first key starts a group), records
+    /// every key under it, and returns the group's queue. None when the keys belong to two
+    /// different groups: a conflict, to be resolved by draining every queue and
+    /// [`Causality::clear`].
+    fn place(&mut self, keys: &[String], fixed: Option<&str>) -> Option<usize> {
+        let mut group: Option<&String> = None;
+        for k in keys {
+            if let Some(g) = self.groups.get(k) {
+                match (group, fixed) {
+                    (_, Some(f)) if g != f => return None,
+                    (Some(cur), _) if cur != g => return None,
+                    _ => group = Some(g),
+                }
+            }
+        }
+        let group = match (fixed, group) {
+            (Some(f), _) => f.to_string(),
+            (None, Some(g)) => g.clone(),
+            (None, None) => keys.first().cloned().unwrap_or_default(),
+        };
+        for k in keys {
+            if !self.groups.contains_key(k) {
+                self.groups.insert(k.clone(), group.clone());
+            }
+        }
+        Some(self.queue_of(&group))
+    }
+
+    fn full(&self) -> bool {
+        self.groups.len() >= MAX_CAUSALITY_KEYS
+    }
+
+    /// Where a keyed change goes: its group's queue; after draining every queue (the map
+    /// starts afresh) when its keys conflict or the map is full.
+    fn place_keyed(&mut self, c: &Change) -> Placement {
+        let mut keys = Vec::new();
+        change_keys(c, &mut keys);
+        self.place_or_drain(&keys, None)
+    }
+
+    /// Where an event with a row without a usable key goes: whole, to its table's queue
+    /// (after a drain on conflict); None when that queue committed it before a crash
+    /// (`applied`: per queue, the last position it committed in the previous run).
+    fn place_keyless(
+        &mut self,
+        changes: &[Change],
+        applied: &[Option<Position>],
+    ) -> Option<Placement> {
+        let first = changes.first()?;
+        let name = table_name(&first.table);
+        let q = self.queue_of(&name);
+        if applied
+            .get(q)
+            .and_then(|a| a.as_ref())
+            .is_some_and(|a| first.pos <= *a)
+        {
+            return None;
+        }
+        let mut keys = vec![name.clone()];
+        for c in changes {
+            change_keys(c, &mut keys);
+        }
+        Some(self.place_or_drain(&keys, Some(&name)))
+    }
+
+    fn place_or_drain(&mut self, keys: &[String], fixed: Option<&str>) -> Placement {
+        let mut drain_first = false;
+        if self.full() {
+            self.clear();
+            drain_first = true;
+        }
+        let queue = match self.place(keys, fixed) {
+            Some(q) => q,
+            None => {
+                self.clear();
+                drain_first = true;
+                // An empty map has no conflict.
+                self.place(keys, fixed).unwrap_or_default()
+            }
+        };
+        Placement { queue, drain_first }
+    }
+
+    fn clear(&mut self) {
+        self.groups.clear();
+    }
 }
 
 pub struct Applier {
     queues: Vec<mpsc::Sender<Job>>,
     handles: Vec<Option<JoinHandle<Result<(), UnitError>>>>,
-    /// key → group key
-    causality: HashMap<String, String>,
+    causality: Causality,
     pending: usize,
     /// After a crash: per queue, the last position it committed in the previous run (same
-    /// worker count). Keyless-table changes at or before it are already downstream.
+    /// worker count). Keyless events at or before it are already downstream.
     applied: Vec<Option<Position>>,
+    /// Rows given one by one through the transitional [`Applier::push`], gathered back into
+    /// their event (same position and table) before routing.
+    staged: Vec<Change>,
 }
 
 impl Applier {
+    /// Connects one downstream session per queue, reads `@@max_allowed_packet` once, and
+    /// starts the queues.
+    pub async fn open(
+        pool: &Pool,
+        ckpt: &CheckpointTable,
+        opts: ApplyOpts,
+    ) -> Result<Applier, UnitError> {
+        let n = opts.worker_count.max(1);
+        let mut conns = Vec::with_capacity(n);
+        for _ in 0..n {
+            let conn = pool.get_conn().await.map_err(|e| {
+                UnitError::from_mysql("downstream", "connect to the downstream", &e)
+            })?;
+            conns.push(conn);
+        }
+        let mut max_packet: u64 = 0;
+        if let Some(c) = conns.first_mut() {
+            let v: Option<u64> =
+                c.query_first("SELECT @@max_allowed_packet")
+                    .await
+                    .map_err(|e| {
+                        UnitError::from_mysql("downstream", "read @@max_allowed_packet", &e)
+                    })?;
+            max_packet = v.unwrap_or(0);
+        }
+        let limits = Limits::new(
+            opts.max_batch_bytes,
+            usize::try_from(max_packet).unwrap_or(usize::MAX),
+        );
+        tracing::info!(
+            queues = n,
+            batch = opts.batch,
+            bytes = limits.bound,
+            max_allowed_packet = max_packet,
+            "apply queues start"
+        );
+        let span = tracing::Span::current();
+        let mut queues = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        for (i, conn) in conns.into_iter().enumerate() {
+            let (tx, rx) = mpsc::channel(opts.queue_size.max(1));
+            let q = Queue {
+                id: i,
+                of: n,
+                conn,
+                ckpt: ckpt.clone(),
+                batch: opts.batch.max(1),
+                limits,
+            };
+            let fut = q.run(rx);
+            handles.push(Some(tokio::spawn(tracing::Instrument::instrument(
+                fut,
+                span.clone(),
+            ))));
+            queues.push(tx);
+        }
+        Ok(Applier {
+            queues,
+            handles,
+            causality: Causality::new(n),
+            pending: 0,
+            applied: vec![None; n],
+            staged: Vec::new(),
+        })
+    }
+
+    /// Transitional form of [`Applier::open`] with [`DEFAULT_MAX_BATCH_BYTES`]; goes once the
+    /// caller passes [`ApplyOpts`].
     pub async fn start(
         pool: &Pool,
         ckpt: &CheckpointTable,
@@ -62,31 +418,13 @@ impl Applier {
         batch: usize,
         queue_size: usize,
     ) -> Result<Applier, UnitError> {
-        let n = worker_count.max(1);
-        let mut queues = Vec::with_capacity(n);
-        let mut handles = Vec::with_capacity(n);
-        for i in 0..n {
-            let conn = pool.get_conn().await.map_err(|e| {
-                UnitError::from_mysql("downstream", "connect to the downstream", &e)
-            })?;
-            let (tx, rx) = mpsc::channel(queue_size.max(1));
-            let q = Queue {
-                id: i,
-                of: n,
-                conn,
-                ckpt: ckpt.clone(),
-                batch: batch.max(1),
-            };
-            handles.push(Some(tokio::spawn(q.run(rx))));
-            queues.push(tx);
-        }
-        Ok(Applier {
-            queues,
-            handles,
-            causality: HashMap::new(),
-            pending: 0,
-            applied: vec![None; n],
-        })
+        let opts = ApplyOpts {
+            worker_count,
+            batch,
+            queue_size,
+            max_batch_bytes: 0,
+        };
+        Applier::open(pool, ckpt, opts).await
     }
 
     /// Tells the applier what each queue committed in a previous run (queue index → position),
@@ -99,82 +437,91 @@ impl Applier {
         }
     }
 
-    /// Queues all rows of one event of a table with no primary or unique key as one unit, on
-    /// the table's queue; skips them when that queue committed them before a crash.
+    /// Queues all rows of one binlog rows event (one table, one end position). Rows that all
+    /// have a usable key go through causality one by one; an event with any row without one
+    /// goes whole to the table's queue (and is skipped when that queue committed it before a
+    /// crash). See the module doc.
+    pub async fn push_event(&mut self, changes: Vec<Change>) -> Result<(), UnitError> {
+        self.dispatch_staged().await?;
+        self.route(changes).await
+    }
+
+    /// Transitional: one row of an event; rows of the same event (same table and position)
+    /// are gathered and routed together by [`Applier::push_event`]'s rule.
+    pub async fn push(&mut self, c: Change) -> Result<(), UnitError> {
+        if !same_event(self.staged.last(), &c) {
+            self.dispatch_staged().await?;
+        }
+        self.staged.push(c);
+        Ok(())
+    }
+
+    /// Transitional: the same as [`Applier::push_event`].
     pub async fn push_keyless(&mut self, changes: Vec<Change>) -> Result<(), UnitError> {
-        let Some(first) = changes.first() else {
+        self.push_event(changes).await
+    }
+
+    async fn dispatch_staged(&mut self) -> Result<(), UnitError> {
+        if self.staged.is_empty() {
             return Ok(());
+        }
+        let staged = std::mem::take(&mut self.staged);
+        self.route(staged).await
+    }
+
+    async fn route(&mut self, changes: Vec<Change>) -> Result<(), UnitError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        if changes.iter().all(keyed) {
+            for c in changes {
+                let p = self.causality.place_keyed(&c);
+                self.execute(p, Unit::new(vec![c])).await?;
+            }
+            Ok(())
+        } else {
+            match self.causality.place_keyless(&changes, &self.applied) {
+                Some(p) => self.execute(p, Unit::new(changes)).await,
+                None => Ok(()),
+            }
+        }
+    }
+
+    async fn execute(&mut self, p: Placement, unit: Unit) -> Result<(), UnitError> {
+        if p.drain_first {
+            self.drain().await?;
+        }
+        self.send(p.queue, unit).await
+    }
+
+    async fn send(&mut self, q: usize, unit: Unit) -> Result<(), UnitError> {
+        let n = unit.changes.len();
+        let sent = match self.queues.get(q) {
+            Some(tx) => tx.send(Job::Unit(unit)).await.is_ok(),
+            None => false,
         };
-        let mut name = String::new();
-        first.table.write_name(&mut name);
-        let q = (crc32fast::hash(name.as_bytes()) as usize) % self.queues.len();
-        if self.applied[q].as_ref().is_some_and(|a| first.pos <= *a) {
-            return Ok(());
-        }
-        // The table's key is its name: a conflict with another group means a flush first.
-        if let Some(g) = self.causality.get(&name)
-            && *g != name
-        {
-            self.flush().await?;
-        }
-        self.causality.insert(name.clone(), name);
-        let n = changes.len();
-        if self.queues[q].send(Job::Group(changes)).await.is_err() {
+        if !sent {
             return Err(self.queue_error(q).await);
         }
         self.pending += n;
         Ok(())
     }
 
-    /// Queues one change; drains everything first when its keys conflict.
-    pub async fn push(&mut self, c: Change) -> Result<(), UnitError> {
-        let keys = match &c.change {
-            RowChange::Insert(r) => dml::row_keys(&c.table, r),
-            RowChange::Delete(r) => dml::row_keys(&c.table, r),
-            RowChange::Update { before, after } => {
-                let mut k = dml::row_keys(&c.table, before);
-                for x in dml::row_keys(&c.table, after) {
-                    if !k.contains(&x) {
-                        k.push(x);
-                    }
-                }
-                k
-            }
-        };
-        let mut group: Option<String> = None;
-        let mut conflict = false;
-        for k in &keys {
-            if let Some(g) = self.causality.get(k) {
-                match &group {
-                    None => group = Some(g.clone()),
-                    Some(cur) if cur != g => conflict = true,
-                    _ => {}
-                }
-            }
-        }
-        if conflict {
-            self.flush().await?;
-            group = None;
-        }
-        let group = group.unwrap_or_else(|| keys.first().cloned().unwrap_or_default());
-        for k in keys {
-            self.causality.entry(k).or_insert_with(|| group.clone());
-        }
-        let q = (crc32fast::hash(group.as_bytes()) as usize) % self.queues.len();
-        if self.queues[q].send(Job::Change(c)).await.is_err() {
-            return Err(self.queue_error(q).await);
-        }
-        self.pending += 1;
-        Ok(())
-    }
-
     /// Changes queued since the last flush.
     pub fn pending(&self) -> usize {
-        self.pending
+        self.pending + self.staged.len()
     }
 
     /// Waits until every queued change is committed downstream.
     pub async fn flush(&mut self) -> Result<(), UnitError> {
+        self.dispatch_staged().await?;
+        self.drain().await?;
+        self.causality.clear();
+        Ok(())
+    }
+
+    /// Drains every queue (the caller decides about the causality map).
+    async fn drain(&mut self) -> Result<(), UnitError> {
         let mut acks = Vec::with_capacity(self.queues.len());
         for (i, q) in self.queues.iter().enumerate() {
             let (tx, rx) = oneshot::channel();
@@ -188,19 +535,12 @@ impl Applier {
                 return Err(self.queue_error(i).await);
             }
         }
-        self.causality.clear();
         self.pending = 0;
         Ok(())
     }
 
     async fn queue_error(&mut self, i: usize) -> UnitError {
-        let fallback = || {
-            UnitError::new(
-                crate::worker::error::code::DB_EXECUTE,
-                "downstream",
-                "an apply queue stopped",
-            )
-        };
+        let fallback = || UnitError::new(code::DB_EXECUTE, "downstream", "an apply queue stopped");
         match self.handles.get_mut(i).and_then(|h| h.take()) {
             Some(h) => match h.await {
                 Ok(Err(e)) => e,
@@ -226,22 +566,66 @@ struct Queue {
     conn: Conn,
     ckpt: CheckpointTable,
     batch: usize,
+    limits: Limits,
+}
+
+/// What a queue gathers into one transaction.
+#[derive(Default)]
+struct Gathered {
+    units: Vec<Unit>,
+    changes: usize,
+    bytes: usize,
+    acks: Vec<oneshot::Sender<()>>,
+}
+
+impl Gathered {
+    /// Takes a job; gives a unit back when it would push a non-empty transaction over the
+    /// byte bound (it starts the next one).
+    fn take(&mut self, job: Job, bound: usize) -> Option<Unit> {
+        match job {
+            Job::Flush(a) => {
+                self.acks.push(a);
+                None
+            }
+            Job::Unit(u) => {
+                if !self.units.is_empty() && self.bytes + u.bytes > bound {
+                    return Some(u);
+                }
+                self.changes += u.changes.len();
+                self.bytes += u.bytes;
+                self.units.push(u);
+                None
+            }
+        }
+    }
+
+    fn open(&self, batch: usize, bound: usize) -> bool {
+        self.changes < batch && self.bytes < bound && self.acks.is_empty()
+    }
 }
 
 impl Queue {
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) -> Result<(), UnitError> {
-        let mut batch: Vec<Change> = Vec::with_capacity(self.batch);
-        let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
-        while let Some(job) = rx.recv().await {
-            match job {
-                Job::Change(c) => batch.push(c),
-                Job::Group(g) => batch.extend(g),
-                Job::Flush(a) => acks.push(a),
+        let bound = self.limits.bound;
+        let mut carry: Option<Unit> = None;
+        loop {
+            let mut g = Gathered::default();
+            match carry.take() {
+                Some(u) => {
+                    g.take(Job::Unit(u), bound);
+                }
+                None => match rx.recv().await {
+                    Some(job) => {
+                        carry = g.take(job, bound);
+                    }
+                    None => break,
+                },
             }
-            // Take what is waiting, up to a batch; wait at most GATHER (10 ms) for more while the
-            // stream is busy (bigger transactions, fewer round trips); a flush ends the batch.
+            // Take what is waiting, up to a batch (by count and bytes); wait at most GATHER
+            // for more while the stream is busy; a flush, or a unit that does not fit, ends
+            // the batch.
             let deadline = tokio::time::Instant::now() + GATHER;
-            while batch.len() < self.batch && acks.is_empty() {
+            while carry.is_none() && g.open(self.batch, bound) {
                 let job = match rx.try_recv() {
                     Ok(j) => j,
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -252,54 +636,36 @@ impl Queue {
                         }
                     }
                 };
-                match job {
-                    Job::Change(c) => batch.push(c),
-                    Job::Group(g) => batch.extend(g),
-                    Job::Flush(a) => acks.push(a),
-                }
+                carry = g.take(job, bound);
             }
-            if !batch.is_empty() {
-                self.apply(&batch).await?;
-                batch.clear();
+            if !g.units.is_empty() {
+                let changes: Vec<&Change> = g.units.iter().flat_map(|u| &u.changes).collect();
+                self.apply(&changes).await?;
             }
-            for a in acks.drain(..) {
+            for a in g.acks {
                 let _ = a.send(());
             }
         }
         Ok(())
     }
 
-    async fn apply(&mut self, batch: &[Change]) -> Result<(), UnitError> {
-        let mut sql = String::with_capacity(256 * batch.len());
-        sql.push_str("BEGIN;\n");
-        // Group by table, keeping first-appearance order. Changes of one row always belong to
-        // one table, so grouping keeps every row's own order.
-        let mut groups: Vec<(&Arc<TargetTable>, Vec<&Change>)> = Vec::new();
-        for c in batch {
-            match groups.iter_mut().find(|(t, _)| Arc::ptr_eq(t, &c.table)) {
-                Some((_, v)) => v.push(c),
-                None => groups.push((&c.table, vec![c])),
-            }
-        }
-        for (table, changes) in &groups {
-            if compactable(table, changes) {
-                compact(table, changes, &mut sql);
-            } else {
-                sequential(changes, &mut sql);
-            }
-        }
-        if let Some(last) = batch.last() {
-            sql.push_str(&self.ckpt.queue_sql(self.id, self.of, &last.pos));
-            sql.push_str(";\n");
-        }
-        sql.push_str("COMMIT");
+    async fn apply(&mut self, batch: &[&Change]) -> Result<(), UnitError> {
+        let stmts = statements(batch, self.limits)?;
+        let tail = match batch.last() {
+            Some(last) => format!(
+                "{};\nCOMMIT",
+                self.ckpt.queue_sql(self.id, self.of, &last.pos)
+            ),
+            None => "COMMIT".to_string(),
+        };
+        let packets = packets(&stmts, &tail, self.limits.bound);
         // Deadlocks and lock wait timeouts between queues (InnoDB next-key locks can collide
         // on disjoint keys) are retried here, the whole transaction again.
         let mut attempt = 0u32;
         let result = loop {
-            match self.conn.query_drop(&sql).await {
+            match run_packets(&mut self.conn, &packets).await {
                 Ok(()) => break Ok(()),
-                Err(mysql_async::Error::Server(e))
+                Err((_, mysql_async::Error::Server(e)))
                     if matches!(e.code, 1213 | 1205) && attempt < 8 =>
                 {
                     let _ = self.conn.query_drop("ROLLBACK").await;
@@ -311,43 +677,136 @@ impl Queue {
                 Err(e) => break Err(e),
             }
         };
-        if let Err(e) = result {
+        if let Err((packet, e)) = result {
             let _ = self.conn.query_drop("ROLLBACK").await;
-            let first = sql
-                .lines()
-                .nth(1)
-                .unwrap_or("")
-                .chars()
-                .take(300)
-                .collect::<String>();
-            let mut err = UnitError::from_mysql(
-                "downstream",
-                format!("execute statement failed: {first}"),
-                &e,
-            );
-            if !err.retryable {
-                err.workaround = "Fix the downstream table (or the task's routes/filters), then run `resume-task`; `query-status` shows the statement.".into();
-            }
-            return Err(err);
+            return Err(execute_error(packets.get(packet).map_or("", |p| p), &e));
         }
         Ok(())
     }
+}
+
+/// Runs the packets of one transaction in order; on error, the failing packet's index.
+async fn run_packets(
+    conn: &mut Conn,
+    packets: &[String],
+) -> Result<(), (usize, mysql_async::Error)> {
+    for (i, p) in packets.iter().enumerate() {
+        conn.query_drop(p).await.map_err(|e| (i, e))?;
+    }
+    Ok(())
+}
+
+/// DM's ErrDBExecuteFailed (10006) for a refused transaction, with the statement's start
+/// (without the BEGIN) and a workaround for the usual causes.
+fn execute_error(packet: &str, e: &mysql_async::Error) -> UnitError {
+    let first = packet
+        .lines()
+        .find(|l| !l.starts_with("BEGIN"))
+        .unwrap_or("")
+        .trim_end_matches(';')
+        .chars()
+        .take(300)
+        .collect::<String>();
+    let mut err = UnitError::from_mysql(
+        "downstream",
+        format!("execute statement failed: {first}"),
+        e,
+    );
+    if !err.retryable {
+        err.workaround = match e {
+            mysql_async::Error::Server(s) if s.code == 1062 => "A row with the same key already exists downstream (safe mode is off, so an INSERT does not overwrite it). Remove or fix the conflicting downstream row (or set the task's safe-mode: true to overwrite), then run `resume-task`.".into(),
+            _ => "Fix the downstream table (or the task's routes/filters), then run `resume-task`; `query-status` shows the statement.".into(),
+        };
+    }
+    err
+}
+
+/// The statements of one transaction: per table (first-appearance order; the changes of one
+/// row always belong to one table, so every row keeps its own order), compacted or one by one.
+/// Fails when a statement cannot fit `max_allowed_packet`.
+fn statements(batch: &[&Change], limits: Limits) -> Result<Vec<String>, TooBig> {
+    let mut groups: Vec<(&Arc<TargetTable>, Vec<&Change>)> = Vec::new();
+    for c in batch {
+        match groups.iter_mut().find(|(t, _)| Arc::ptr_eq(t, &c.table)) {
+            Some((_, v)) => v.push(c),
+            None => groups.push((&c.table, vec![c])),
+        }
+    }
+    let mut out = Vec::new();
+    for (table, changes) in &groups {
+        let from = out.len();
+        if compactable(table, changes) {
+            compact(table, changes, limits.bound, &mut out);
+        } else {
+            sequential(changes, limits.bound, &mut out);
+        }
+        if let Some(big) = out[from..].iter().find(|s| s.len() > limits.max_statement) {
+            return Err(TooBig {
+                table: table_name(table),
+                len: big.len(),
+                max: limits.max_statement,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A statement the downstream can never accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a statement for {table} is {len} bytes, more than the downstream's max_allowed_packet allows ({max} bytes with a {PACKET_MARGIN}-byte margin)"
+)]
+pub struct TooBig {
+    /// `` `schema`.`table` ``
+    pub table: String,
+    /// The statement's length in bytes.
+    pub len: usize,
+    /// The longest statement the downstream accepts.
+    pub max: usize,
+}
+
+impl From<TooBig> for UnitError {
+    fn from(e: TooBig) -> UnitError {
+        UnitError::new(code::DB_EXECUTE, "downstream", e.to_string()).workaround(
+            "Raise max_allowed_packet on the downstream (SET GLOBAL max_allowed_packet = …, at least twice the row's size plus 16 KiB), then run `resume-task`.",
+        )
+    }
+}
+
+/// Packs a transaction's statements into packets of at most `bound` bytes (a longer statement
+/// is a packet of its own): `BEGIN` opens the first, `tail` (checkpoint + COMMIT) closes the
+/// last.
+fn packets(stmts: &[String], tail: &str, bound: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::from("BEGIN");
+    for s in stmts
+        .iter()
+        .map(String::as_str)
+        .chain(std::iter::once(tail))
+    {
+        if !cur.is_empty() && cur.len() + 2 + s.len() > bound {
+            out.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push_str(";\n");
+        }
+        cur.push_str(s);
+    }
+    out.push(cur);
+    out
 }
 
 /// A table's changes can be merged per row when the table has a primary key and every row
 /// image is complete (no column missing from a MINIMAL/NOBLOB image).
 fn compactable(t: &TargetTable, changes: &[&Change]) -> bool {
     !t.pk.is_empty()
-        && changes.iter().all(|c| match &c.change {
-            RowChange::Insert(r) | RowChange::Delete(r) => complete(r, &t.pk),
-            RowChange::Update { before, after } => {
-                complete(before, &t.pk) && after.iter().all(|v| !v.is_missing())
-            }
+        && changes.iter().all(|c| {
+            images(&c.change).all(|r| {
+                r.len() >= t.columns.len()
+                    && r.iter().all(|v| !v.is_missing())
+                    && t.pk.iter().all(|&i| i < r.len())
+            })
         })
-}
-
-fn complete(r: &[Value], pk: &[usize]) -> bool {
-    r.iter().all(|v| !v.is_missing()) && pk.iter().all(|&i| i < r.len())
 }
 
 fn pk_of(t: &TargetTable, r: &[Value]) -> Vec<Value> {
@@ -356,111 +815,159 @@ fn pk_of(t: &TargetTable, r: &[Value]) -> Vec<Value> {
         .collect()
 }
 
-/// DM's "compact" + "multiple rows" (RFC 20211008): each row's changes in the batch reduce to
-/// its final state — gone, or this image — written as one `DELETE … WHERE pk IN (…)` and one
-/// multi-row upsert (`INSERT … ON DUPLICATE KEY UPDATE`). Deletes go first.
-fn compact(t: &TargetTable, changes: &[&Change], sql: &mut String) {
-    let mut order: Vec<Vec<Value>> = Vec::new();
-    let mut fin: HashMap<Vec<Value>, Option<&[Value]>> = HashMap::new();
-    let mut steps: Vec<(Vec<Value>, Option<&[Value]>)> = Vec::new();
+/// A row's final state in a batch (DM's compactor).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Final<'a> {
+    /// The row is this image, from an INSERT; `safe`: it may already exist.
+    Insert { row: &'a [Value], safe: bool },
+    /// The row was updated in place (same key) to `after`.
+    Update {
+        before: &'a [Value],
+        after: &'a [Value],
+        safe: bool,
+    },
+    /// The row is gone.
+    Delete,
+}
+
+/// DM's reduction of a row's previous state with its next change:
+/// INSERT + UPDATE → INSERT (the insert's safe mode); UPDATE + UPDATE → UPDATE; anything +
+/// DELETE → DELETE; DELETE + INSERT → INSERT in safe mode (the row may still be there).
+fn reduce<'a>(prev: Option<Final<'a>>, next: Final<'a>) -> Final<'a> {
+    match (prev, next) {
+        (None, n) => n,
+        (Some(Final::Insert { safe, .. }), Final::Update { after, .. }) => {
+            Final::Insert { row: after, safe }
+        }
+        (
+            Some(Final::Update {
+                before, safe: ps, ..
+            }),
+            Final::Update { after, safe, .. },
+        ) => Final::Update {
+            before,
+            after,
+            safe: ps || safe,
+        },
+        (Some(Final::Delete), Final::Insert { row, .. }) => Final::Insert { row, safe: true },
+        (Some(Final::Insert { safe: ps, .. }), Final::Insert { row, safe })
+        | (Some(Final::Update { safe: ps, .. }), Final::Insert { row, safe }) => Final::Insert {
+            row,
+            safe: ps || safe,
+        },
+        (Some(_), n) => n,
+    }
+}
+
+/// Each row's changes in the batch reduce to its final state ([`reduce`]); the rows are then
+/// written in the order of their last change, DELETEs first as `DELETE … WHERE (pk) IN (…)`
+/// (removing rows first can only free unique values), then runs of the same kind: plain
+/// multi-row INSERT, multi-row upsert (safe mode), or one UPDATE per row.
+fn compact(t: &TargetTable, changes: &[&Change], bound: usize, out: &mut Vec<String>) {
+    let mut steps: Vec<(Vec<Value>, Final<'_>)> = Vec::with_capacity(changes.len());
     for c in changes {
+        let safe = c.safe_mode;
         match &c.change {
-            RowChange::Insert(r) => steps.push((pk_of(t, r), Some(r))),
-            RowChange::Delete(r) => steps.push((pk_of(t, r), None)),
+            RowChange::Insert(r) => steps.push((pk_of(t, r), Final::Insert { row: r, safe })),
+            RowChange::Delete(r) => steps.push((pk_of(t, r), Final::Delete)),
             RowChange::Update { before, after } => {
                 let (kb, ka) = (pk_of(t, before), pk_of(t, after));
                 if kb != ka {
-                    steps.push((kb, None));
+                    steps.push((kb, Final::Delete));
+                    steps.push((ka, Final::Insert { row: after, safe }));
+                } else {
+                    let f = Final::Update {
+                        before,
+                        after,
+                        safe,
+                    };
+                    steps.push((ka, f));
                 }
-                steps.push((ka, Some(after)));
             }
         }
     }
-    for (k, v) in steps {
-        if !fin.contains_key(&k) {
-            order.push(k.clone());
-        }
-        fin.insert(k, v);
+    // key → (final state, index of its last change)
+    let mut fin: HashMap<Vec<Value>, (Final<'_>, usize)> = HashMap::new();
+    for (i, (k, f)) in steps.into_iter().enumerate() {
+        let prev = fin.get(&k).map(|(p, _)| *p);
+        fin.insert(k, (reduce(prev, f), i));
     }
-    let deletes: Vec<&Vec<Value>> = order
+    let mut rows: Vec<(Vec<Value>, Final<'_>, usize)> =
+        fin.into_iter().map(|(k, (f, i))| (k, f, i)).collect();
+    rows.sort_by_key(|(_, _, i)| *i);
+    let deletes: Vec<Vec<Value>> = rows
         .iter()
-        .filter(|k| matches!(fin.get(*k), Some(None)))
+        .filter(|(_, f, _)| matches!(f, Final::Delete))
+        .map(|(k, _, _)| k.clone())
         .collect();
-    let upserts: Vec<&[Value]> = order
-        .iter()
-        .filter_map(|k| fin.get(k).copied().flatten())
-        .collect();
-    if !deletes.is_empty() {
-        sql.push_str("DELETE FROM ");
-        t.write_name(sql);
-        sql.push_str(" WHERE (");
-        for (n, &i) in t.pk.iter().enumerate() {
-            if n > 0 {
-                sql.push(',');
-            }
-            dml::quote_ident(&t.columns[i], sql);
+    out.extend(dml::delete_in_stmts(t, &t.pk, &deletes, bound));
+
+    #[derive(PartialEq, Clone, Copy)]
+    enum Kind {
+        Insert,
+        Upsert,
+        Update,
+    }
+    let mut run: Vec<&Final<'_>> = Vec::new();
+    let mut run_kind = Kind::Insert;
+    let flush = |run: &mut Vec<&Final<'_>>, kind: Kind, out: &mut Vec<String>| {
+        if run.is_empty() {
+            return;
         }
-        sql.push_str(") IN (");
-        for (n, k) in deletes.iter().enumerate() {
-            if n > 0 {
-                sql.push(',');
+        match kind {
+            Kind::Insert | Kind::Upsert => {
+                let imgs: Vec<&[Value]> = run
+                    .iter()
+                    .filter_map(|f| match f {
+                        Final::Insert { row, .. } => Some(*row),
+                        Final::Update { after, .. } => Some(*after),
+                        Final::Delete => None,
+                    })
+                    .collect();
+                let ik = if kind == Kind::Insert {
+                    InsertKind::Insert
+                } else {
+                    InsertKind::Upsert
+                };
+                out.extend(dml::insert_stmts(t, &imgs, ik, bound));
             }
-            sql.push('(');
-            for (m, v) in k.iter().enumerate() {
-                if m > 0 {
-                    sql.push(',');
+            Kind::Update => {
+                for f in run.iter() {
+                    if let Final::Update { before, after, .. } = f {
+                        dml::update_sql(t, before, after, false, out);
+                    }
                 }
-                v.write_sql(sql);
             }
-            sql.push(')');
         }
-        sql.push_str(");\n");
+        run.clear();
+    };
+    for (_, f, _) in &rows {
+        let kind = match f {
+            Final::Delete => continue,
+            Final::Insert { safe: false, .. } => Kind::Insert,
+            Final::Insert { safe: true, .. } | Final::Update { safe: true, .. } => Kind::Upsert,
+            Final::Update { safe: false, .. } => Kind::Update,
+        };
+        if kind != run_kind {
+            flush(&mut run, run_kind, out);
+            run_kind = kind;
+        }
+        run.push(f);
     }
-    for chunk in upserts.chunks(1000) {
-        upsert_sql(t, chunk, sql);
-        sql.push_str(";\n");
-    }
+    flush(&mut run, run_kind, out);
 }
 
-/// `INSERT … ON DUPLICATE KEY UPDATE c = VALUES(c), …` (DM's safe-mode form since its RFC
-/// 20211008): an existing row is updated in place, which costs the downstream less than
-/// REPLACE's delete + insert.
-fn upsert_sql(t: &TargetTable, rows: &[&[Value]], sql: &mut String) {
-    let before = sql.len();
-    dml::insert_sql(t, rows, false, sql);
-    if sql.len() == before {
-        return;
-    }
-    sql.push_str(" ON DUPLICATE KEY UPDATE ");
-    let mut first = true;
-    for (i, c) in t.columns.iter().enumerate() {
-        if rows.iter().all(|r| r.get(i).is_none_or(|v| v.is_missing())) {
-            continue;
-        }
-        if !first {
-            sql.push(',');
-        }
-        first = false;
-        dml::quote_ident(c, sql);
-        sql.push_str("=VALUES(");
-        dml::quote_ident(c, sql);
-        sql.push(')');
-    }
-}
-
-/// Statements one by one, in order (tables without a primary key, partial row images).
-fn sequential(changes: &[&Change], sql: &mut String) {
-    let mut stmts: Vec<String> = Vec::new();
+/// Statements one by one, in order (tables without a primary key, partial row images);
+/// consecutive INSERTs of one shape and mode become multi-row statements, cut by bytes.
+fn sequential(changes: &[&Change], bound: usize, out: &mut Vec<String>) {
     let mut i = 0;
     while i < changes.len() {
         let c = changes[i];
         match &c.change {
             RowChange::Insert(_) => {
-                // Consecutive inserts into the same table: one statement.
                 let mut j = i;
                 let mut rows: Vec<&[Value]> = Vec::new();
-                while j < changes.len() && changes[j].safe_mode == c.safe_mode && rows.len() < 1000
-                {
+                while j < changes.len() && changes[j].safe_mode == c.safe_mode {
                     match &changes[j].change {
                         RowChange::Insert(r) if same_shape(r, rows.first().copied()) => {
                             rows.push(r)
@@ -469,22 +976,22 @@ fn sequential(changes: &[&Change], sql: &mut String) {
                     }
                     j += 1;
                 }
-                dml::insert_sql(&c.table, &rows, c.safe_mode, sql);
-                sql.push_str(";\n");
+                let kind = if c.safe_mode {
+                    InsertKind::Replace
+                } else {
+                    InsertKind::Insert
+                };
+                out.extend(dml::insert_stmts(&c.table, &rows, kind, bound));
                 i = j;
             }
             RowChange::Update { before, after } => {
-                stmts.clear();
-                dml::update_sql(&c.table, before, after, c.safe_mode, &mut stmts);
-                for s in &stmts {
-                    sql.push_str(s);
-                    sql.push_str(";\n");
-                }
+                dml::update_sql(&c.table, before, after, c.safe_mode, out);
                 i += 1;
             }
             RowChange::Delete(r) => {
-                dml::delete_sql(&c.table, r, sql);
-                sql.push_str(";\n");
+                let mut s = String::new();
+                dml::delete_sql(&c.table, r, &mut s);
+                out.push(s);
                 i += 1;
             }
         }

@@ -46,7 +46,10 @@ fn wait_progress(addr: &str, task: &str, last: &str) -> String {
     let t = Instant::now();
     loop {
         let st = subtask(addr, task);
-        let pos = st["sync"]["syncerBinlog"].as_str().unwrap_or_default().to_string();
+        let pos = st["sync"]["syncerBinlog"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if st["stage"] == "Running" && !pos.is_empty() && pos != last {
             return pos;
         }
@@ -90,7 +93,10 @@ syncers:\n  s:\n    worker-count: 8\n    batch: 50\n",
     let mut master = Master::start(dir.path(), false);
     let addr = master.addr.clone();
     let mut worker = WorkerProc::start(dir.path(), "worker-a", &addr);
-    let out = dmctl(&addr, &["operate-source", "create", &source.display().to_string()]);
+    let out = dmctl(
+        &addr,
+        &["operate-source", "create", &source.display().to_string()],
+    );
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let out = dmctl(&addr, &["start-task", &task.display().to_string()]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
@@ -105,7 +111,11 @@ syncers:\n  s:\n    worker-count: 8\n    batch: 50\n",
     let prep = sysbench(up.port, "prepare", &[])
         .output()
         .expect("sysbench is needed (apt-get install -y sysbench)");
-    assert!(prep.status.success(), "sysbench prepare: {}", String::from_utf8_lossy(&prep.stderr));
+    assert!(
+        prep.status.success(),
+        "sysbench prepare: {}",
+        String::from_utf8_lossy(&prep.stderr)
+    );
     wait_synced(&addr, "soak", &u);
 
     let mut keyless_rows = 0u64;

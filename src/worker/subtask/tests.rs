@@ -72,11 +72,14 @@ enum Step {
     ReapAfter(u64),
 }
 
+/// (name, the units' scripts, steps with the stage expected after each).
+type Case = (&'static str, Vec<Script>, Vec<(Step, Stage)>);
+
 #[tokio::test]
 async fn stage_machine_table() {
     use Stage::*;
     use Step::*;
-    let cases: Vec<(&str, Vec<Script>, Vec<(Step, Stage)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "expected Running starts a New subtask",
             vec![],

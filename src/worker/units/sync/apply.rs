@@ -2,8 +2,7 @@
 //!
 //! The sync unit (`sync/mod.rs`) is the only caller: [`Applier::open`], then
 //! [`Applier::push_event`] per rows event, [`Applier::flush`] at checkpoints and before DDL,
-//! [`Applier::close`]. (`start`, `push` and `push_keyless` are the previous API, kept as thin
-//! shims until the caller moves.) It must never write a row without a usable key as a keyed
+//! [`Applier::close`]. It must never write a row without a usable key as a keyed
 //! row, never split such a row's event across transactions, and never turn an INSERT into an
 //! overwrite outside safe mode.
 //!
@@ -163,12 +162,6 @@ impl Unit {
 enum Job {
     Unit(Unit),
     Flush(oneshot::Sender<()>),
-}
-
-/// True when `c` belongs to the same binlog event as `last` (same end position and table), or
-/// nothing is staged.
-fn same_event(last: Option<&Change>, c: &Change) -> bool {
-    last.is_none_or(|l| l.pos == c.pos && Arc::ptr_eq(&l.table, &c.table))
 }
 
 /// Estimated SQL bytes of one change.
@@ -337,9 +330,6 @@ pub struct Applier {
     /// After a crash: per queue, the last position it committed in the previous run (same
     /// worker count). Keyless events at or before it are already downstream.
     applied: Vec<Option<Position>>,
-    /// Rows given one by one through the transitional [`Applier::push`], gathered back into
-    /// their event (same position and table) before routing.
-    staged: Vec<Change>,
 }
 
 impl Applier {
@@ -405,26 +395,7 @@ impl Applier {
             causality: Causality::new(n),
             pending: 0,
             applied: vec![None; n],
-            staged: Vec::new(),
         })
-    }
-
-    /// Transitional form of [`Applier::open`] with [`DEFAULT_MAX_BATCH_BYTES`]; goes once the
-    /// caller passes [`ApplyOpts`].
-    pub async fn start(
-        pool: &Pool,
-        ckpt: &CheckpointTable,
-        worker_count: usize,
-        batch: usize,
-        queue_size: usize,
-    ) -> Result<Applier, UnitError> {
-        let opts = ApplyOpts {
-            worker_count,
-            batch,
-            queue_size,
-            max_batch_bytes: 0,
-        };
-        Applier::open(pool, ckpt, opts).await
     }
 
     /// Tells the applier what each queue committed in a previous run (queue index → position),
@@ -442,31 +413,7 @@ impl Applier {
     /// goes whole to the table's queue (and is skipped when that queue committed it before a
     /// crash). See the module doc.
     pub async fn push_event(&mut self, changes: Vec<Change>) -> Result<(), UnitError> {
-        self.dispatch_staged().await?;
         self.route(changes).await
-    }
-
-    /// Transitional: one row of an event; rows of the same event (same table and position)
-    /// are gathered and routed together by [`Applier::push_event`]'s rule.
-    pub async fn push(&mut self, c: Change) -> Result<(), UnitError> {
-        if !same_event(self.staged.last(), &c) {
-            self.dispatch_staged().await?;
-        }
-        self.staged.push(c);
-        Ok(())
-    }
-
-    /// Transitional: the same as [`Applier::push_event`].
-    pub async fn push_keyless(&mut self, changes: Vec<Change>) -> Result<(), UnitError> {
-        self.push_event(changes).await
-    }
-
-    async fn dispatch_staged(&mut self) -> Result<(), UnitError> {
-        if self.staged.is_empty() {
-            return Ok(());
-        }
-        let staged = std::mem::take(&mut self.staged);
-        self.route(staged).await
     }
 
     async fn route(&mut self, changes: Vec<Change>) -> Result<(), UnitError> {
@@ -509,12 +456,11 @@ impl Applier {
 
     /// Changes queued since the last flush.
     pub fn pending(&self) -> usize {
-        self.pending + self.staged.len()
+        self.pending
     }
 
     /// Waits until every queued change is committed downstream.
     pub async fn flush(&mut self) -> Result<(), UnitError> {
-        self.dispatch_staged().await?;
         self.drain().await?;
         self.causality.clear();
         Ok(())
@@ -699,6 +645,12 @@ async fn run_packets(
 /// DM's ErrDBExecuteFailed (10006) for a refused transaction, with the statement's start
 /// (without the BEGIN) and a workaround for the usual causes.
 fn execute_error(packet: &str, e: &mysql_async::Error) -> UnitError {
+    if let mysql_async::Error::Server(s) = e
+        && s.code == super::checkpoint::GUARD_FAILED
+    {
+        // The owner guard: another run claimed the source; this run's write was refused.
+        return super::checkpoint::owner_error("apply a transaction", e, 0);
+    }
     let first = packet
         .lines()
         .find(|l| !l.starts_with("BEGIN"))

@@ -45,7 +45,7 @@ use crate::dml::TargetTable;
 use crate::rules::{DdlKind, EventType, TableName, TableRules};
 use crate::worker::error::{UnitError, code};
 use crate::worker::units::{BoxFuture, Unit, UnitCtx, UnitExit, UnitKind, UnitStatus};
-use apply::{Applier, Change};
+use apply::{Applier, ApplyOpts, Change};
 use checkpoint::{CheckpointTable, SavePoint, quote};
 use schema::{SchemaTracker, TrackedTable};
 use source::{BinlogSource, Next, RemoteSource, StartAt};
@@ -306,12 +306,15 @@ impl Run {
             ckpt.save_global(&mut ddl_conn, &start, &gtid_string(&gtids), None)
                 .await?;
         }
-        let mut applier = Applier::start(
+        let mut applier = Applier::open(
             &pool,
             &ckpt,
-            workers,
-            syncer.batch.max(1) as usize,
-            syncer.queue_size.max(1) as usize,
+            ApplyOpts {
+                worker_count: workers,
+                batch: syncer.batch.max(1) as usize,
+                queue_size: syncer.queue_size.max(1) as usize,
+                max_batch_bytes: 0,
+            },
         )
         .await?;
         applier.set_applied(&applied_queues);
@@ -663,29 +666,17 @@ impl Run {
         })?;
         let safe = self.safe_mode();
         let n = changes.len() as i64;
-        if target.pk.is_empty() && target.unique_keys.is_empty() {
-            let group = changes
-                .into_iter()
-                .map(|change| Change {
-                    table: target.clone(),
-                    change,
-                    safe_mode: safe,
-                    pos: pos.clone(),
-                })
-                .collect();
-            self.applier.push_keyless(group).await?;
-        } else {
-            for change in changes {
-                self.applier
-                    .push(Change {
-                        table: target.clone(),
-                        change,
-                        safe_mode: safe,
-                        pos: pos.clone(),
-                    })
-                    .await?;
-            }
-        }
+        // The applier decides per row between the keyed and the keyless path.
+        let event = changes
+            .into_iter()
+            .map(|change| Change {
+                table: target.clone(),
+                change,
+                safe_mode: safe,
+                pos: pos.clone(),
+            })
+            .collect();
+        self.applier.push_event(event).await?;
         self.events_since_flush += n;
         self.dirty = true;
         Ok(())

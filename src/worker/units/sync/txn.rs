@@ -274,6 +274,9 @@ mod tests {
         (b, t.committed().pos, t.in_txn())
     }
 
+    /// (name, events with end positions, boundaries, final committed position, in a transaction).
+    type Case = (&'static str, Vec<(Ev, u64)>, Vec<Boundary>, u64, bool);
+
     #[test]
     fn boundaries_table() {
         use Boundary::{End, None as N};
@@ -281,7 +284,7 @@ mod tests {
         let q = |s: &str| Query(classify_query(s));
         let gtid = Gtid { standalone: false };
         let ddl_gtid = Gtid { standalone: true };
-        let cases: Vec<(&str, Vec<(Ev, u64)>, Vec<Boundary>, u64, bool)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "an XID transaction ends at the XID",
                 vec![

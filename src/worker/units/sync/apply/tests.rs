@@ -640,36 +640,3 @@ fn a_refused_transaction_is_dms_10006_with_the_statement_and_a_workaround() {
     );
     assert!(dup.raw_cause.contains("1062"), "{dup}");
 }
-
-#[test]
-fn rows_given_one_by_one_are_gathered_back_into_their_event() {
-    let t = table(&[0], &[]);
-    let other = table(&[0], &[]);
-    let first = ins(&t, row(&[1, 0, 0]), false);
-    let mut later = ins(&t, row(&[2, 0, 0]), false);
-    later.pos = at(200);
-    let cases: Vec<(&str, Option<&Change>, Change, bool)> = vec![
-        (
-            "nothing staged",
-            None,
-            ins(&t, row(&[1, 0, 0]), false),
-            true,
-        ),
-        (
-            "same table and position",
-            Some(&first),
-            ins(&t, row(&[2, 0, 0]), false),
-            true,
-        ),
-        ("a later event", Some(&first), later, false),
-        (
-            "another table",
-            Some(&first),
-            ins(&other, row(&[2, 0, 0]), false),
-            false,
-        ),
-    ];
-    for (name, last, c, want) in cases {
-        assert_eq!(same_event(last, &c), want, "{name}");
-    }
-}

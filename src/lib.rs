@@ -9,7 +9,8 @@
 //! - [`version`] — the build banner printed by `-V`.
 //! - [`ctl`] — dmctl: argument handling and the commands, called by `src/bin/dmctl.rs`.
 //! - [`master`] — dm-master: durable state (redb), scheduling of sources onto workers, `pb.Master`.
-//! - [`worker`] — dm-worker: the subtask stage machine and the Sync unit.
+//! - [`worker`] — dm-worker: the subtask stage machine and the processing units behind one trait
+//!   (the Sync unit today).
 //! - [`reconcile`] — the declarative reconciler (`dmctl plan` / `apply` / `reconcile`).
 //! - [`rpc`] — gRPC plumbing: connections with timeouts, transport errors, the accept stream.
 //! - [`rules`] — routes, block-allow-list, binlog filters and DDL rewriting (shared by units).

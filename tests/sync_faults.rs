@@ -172,6 +172,15 @@ fn transactions_with_savepoints_survive_repeated_pause_and_resume() {
         ],
     );
     ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
+    // Right after start-task a DM client can already parse both positions.
+    let st = subtask(&c.addr, "sp");
+    for key in ["syncerBinlog", "masterBinlog"] {
+        let v = st["sync"][key].as_str().unwrap_or_default();
+        assert!(
+            v.starts_with("(mariadb-bin."),
+            "{key} right after start-task: {st:#}"
+        );
+    }
     let writer = {
         let u = u.clone();
         std::thread::spawn(move || {

@@ -199,3 +199,80 @@ async fn the_precheck_reaches_a_require_ssl_downstream_through_security() {
         "plain TCP must be refused for a REQUIRE SSL user"
     );
 }
+
+/// A whole task over TLS: the source's and the target's users may only connect with TLS
+/// (`REQUIRE SSL`), so replicated rows prove every connection of the task (precheck, binlog
+/// stream, apply, checkpoint) used it.
+#[test]
+fn a_task_with_security_replicates_over_tls() {
+    use common::check::{same_table, wait_synced};
+    use common::cluster::{Master, dmctl};
+    use common::sql::{exec, master_pos};
+
+    let certs = TestCerts::generate();
+    let (up, down) = std::thread::scope(|s| {
+        let up = s.spawn(|| MariaDb::upstream_tls(41, &certs));
+        let down = s.spawn(|| MariaDb::downstream_tls(&certs));
+        (up.join().unwrap(), down.join().unwrap())
+    });
+    let (u, d) = (up.url(), down.url());
+    for url in [&u, &d] {
+        exec(url, &TestCerts::create_user_sql("dm", "dm-pw", false));
+    }
+    exec(
+        &u,
+        &[
+            "CREATE DATABASE secure",
+            "CREATE TABLE secure.t (id INT PRIMARY KEY, v VARCHAR(20))",
+        ],
+    );
+    exec(
+        &d,
+        &[
+            "CREATE DATABASE secure",
+            "CREATE TABLE secure.t (id INT PRIMARY KEY, v VARCHAR(20))",
+        ],
+    );
+    let ca = certs.security_ca_only().ssl_ca;
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source.yaml");
+    std::fs::write(
+        &source,
+        format!(
+            "source-id: tls-01\nfrom:\n  host: 127.0.0.1\n  port: {}\n  user: dm\n  password: dm-pw\n  security:\n    ssl-ca: {ca}\n",
+            up.port
+        ),
+    )
+    .unwrap();
+    let (file, pos) = master_pos(&u);
+    let task = dir.path().join("task.yaml");
+    std::fs::write(
+        &task,
+        format!(
+            "name: over-tls\ntask-mode: incremental\n\
+target-database:\n  host: 127.0.0.1\n  port: {}\n  user: dm\n  password: dm-pw\n  security:\n    ssl-ca: {ca}\n\
+mysql-instances:\n  - source-id: tls-01\n    meta:\n      binlog-name: {file}\n      binlog-pos: {pos}\n    block-allow-list: only\n\
+block-allow-list:\n  only:\n    do-dbs: [secure]\n",
+            down.port
+        ),
+    )
+    .unwrap();
+    let master = Master::start(dir.path(), true);
+    for args in [
+        vec!["operate-source", "create", source.to_str().unwrap()],
+        vec!["start-task", task.to_str().unwrap()],
+    ] {
+        let out = dmctl(&master.addr, &args);
+        assert_eq!(out.code, 0, "{args:?}: {}{}", out.stdout, out.stderr);
+    }
+    exec(
+        &u,
+        &[
+            "INSERT INTO secure.t VALUES (1, 'over'), (2, 'tls')",
+            "UPDATE secure.t SET v = 'TLS' WHERE id = 2",
+        ],
+    );
+    let st = wait_synced(&master.addr, "over-tls", &u);
+    assert_eq!(st["stage"], "Running", "{st:#}");
+    same_table(&u, &d, "secure.t", "secure.t", "over TLS");
+}

@@ -5,7 +5,10 @@
 //! makes its subtasks match it (level-triggered) and answers status queries. A ticker reaps
 //! finished units, runs auto-resumes, and fences the worker: without a push for
 //! [`FENCE_AFTER`] it stops everything, so a source is never run by two workers once the
-//! master has re-bound it. The worker decides nothing about scheduling.
+//! master has re-bound it (and should an old run still write, the downstream refuses it: see
+//! the owner epoch in [`units::sync::checkpoint`]). The worker decides nothing about
+//! scheduling. Stages change only in [`subtask`]; the units are built by a [`units::Factory`]
+//! (the real units, or scripted ones in the stage-machine and fencing tests).
 //!
 //! Used in-process by `dm-master --with-worker` and by `src/bin/dm-worker.rs`.
 
@@ -66,7 +69,7 @@ pub struct Worker {
 }
 
 /// How long query-status waits for a just-started unit to know its positions.
-pub const STATUS_READY_WAIT: Duration = Duration::from_secs(3);
+pub const STATUS_READY_WAIT: Duration = Duration::from_secs(2);
 
 impl Worker {
     pub fn new(name: &str) -> Arc<Worker> {

@@ -631,13 +631,26 @@ impl Queue {
     }
 }
 
+/// How long one packet of a queue's transaction may take downstream. A silent (half-open)
+/// downstream becomes a retryable error after it instead of a queue that waits forever.
+pub const APPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Runs the packets of one transaction in order; on error, the failing packet's index.
 async fn run_packets(
     conn: &mut Conn,
     packets: &[String],
 ) -> Result<(), (usize, mysql_async::Error)> {
     for (i, p) in packets.iter().enumerate() {
-        conn.query_drop(p).await.map_err(|e| (i, e))?;
+        match tokio::time::timeout(APPLY_TIMEOUT, conn.query_drop(p)).await {
+            Ok(r) => r.map_err(|e| (i, e))?,
+            Err(_) => {
+                let io = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer from the downstream within {APPLY_TIMEOUT:?}"),
+                );
+                return Err((i, mysql_async::Error::Io(mysql_async::IoError::Io(io))));
+            }
+        }
     }
     Ok(())
 }

@@ -333,6 +333,38 @@ impl Run {
             }
             up_conn = Some(c);
         }
+        let mut tracker_dirty = BTreeSet::new();
+        if fresh && let Some(c) = up_conn.as_mut() {
+            // A first start: the tracked structures are the upstream's as of now (the nearest
+            // to the meta position there is), persisted with the first checkpoint.
+            let rows: Vec<(String, String, String, String)> = timed(
+                "upstream",
+                "read the upstream tables' columns",
+                c.query(
+                    "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS \
+                     WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') \
+                     ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION",
+                ),
+            )
+            .await?;
+            let mut by_table: BTreeMap<TableName, Vec<(String, String)>> = BTreeMap::new();
+            for (schema, table, col, ty) in rows {
+                if rules.allow_table(&schema, &table) {
+                    by_table
+                        .entry(TableName::new(schema, table))
+                        .or_default()
+                        .push((col, ty));
+                }
+            }
+            for (t, cols) in by_table {
+                tracker.set(t.clone(), TrackedTable::from_information_schema(&cols));
+                tracker_dirty.insert(t);
+            }
+            tracing::info!(
+                tables = tracker_dirty.len(),
+                "schema tracker seeded from the upstream"
+            );
+        }
         if stats.master().is_none() {
             // Never an empty position: until the upstream answers, it is at least here.
             stats.set_master(start.clone(), gtid_string(&gtids));
@@ -358,7 +390,7 @@ impl Run {
             applier,
             schemas: HashMap::new(),
             tracker,
-            tracker_dirty: BTreeSet::new(),
+            tracker_dirty,
             table_maps: HashMap::new(),
             by_table_id: HashMap::new(),
             permanent_safe: syncer.safe_mode,

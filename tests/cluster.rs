@@ -109,11 +109,7 @@ fn burst(up: &str, from: i64, n: i64) {
 
 #[test]
 fn cluster_replicates_and_survives_pause_stop_kill_and_master_restart() {
-    let (up, down) = std::thread::scope(|s| {
-        let up = s.spawn(|| MariaDb::upstream(11));
-        let down = s.spawn(MariaDb::downstream);
-        (up.join().unwrap(), down.join().unwrap())
-    });
+    let (up, down) = MariaDb::pair(11);
     let (u, d) = (up.url(), down.url());
     let dir = tempfile::tempdir().unwrap();
     let (file, pos) = master_pos(&u);

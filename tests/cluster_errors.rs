@@ -30,11 +30,7 @@ block-allow-list:\n  app: {{do-dbs: [app]}}\n"
 
 #[test]
 fn user_errors_are_clear_and_a_refused_statement_pauses_until_fixed() {
-    let (up, down) = std::thread::scope(|s| {
-        let up = s.spawn(|| MariaDb::upstream(21));
-        let down = s.spawn(MariaDb::downstream);
-        (up.join().unwrap(), down.join().unwrap())
-    });
+    let (up, down) = MariaDb::pair(21);
     let (u, d) = (up.url(), down.url());
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n).display().to_string();

@@ -77,11 +77,7 @@ mysql-instances:\n  - source-id: s1\n    meta: {meta}\n",
 
 #[test]
 fn upstream_outage_pauses_with_a_message_and_auto_resumes_without_loss() {
-    let (mut up, down) = std::thread::scope(|s| {
-        let up = s.spawn(|| MariaDb::upstream(31));
-        let down = s.spawn(MariaDb::downstream);
-        (up.join().unwrap(), down.join().unwrap())
-    });
+    let (mut up, down) = MariaDb::pair(31);
     let (u, d) = (up.url(), down.url());
     let dir = tempfile::tempdir().unwrap();
     let (file, pos): (String, u64) = rt().block_on(async {
@@ -144,11 +140,7 @@ fn upstream_outage_pauses_with_a_message_and_auto_resumes_without_loss() {
 
 #[test]
 fn incremental_task_can_start_after_a_gtid() {
-    let (up, down) = std::thread::scope(|s| {
-        let up = s.spawn(|| MariaDb::upstream(32));
-        let down = s.spawn(MariaDb::downstream);
-        (up.join().unwrap(), down.join().unwrap())
-    });
+    let (up, down) = MariaDb::pair(32);
     let (u, d) = (up.url(), down.url());
     let ddl = [
         "CREATE DATABASE app".to_string(),

@@ -60,11 +60,7 @@ fn wait_progress(addr: &str, task: &str, last: &str) -> String {
 
 #[test]
 fn twenty_kill9_rounds_under_sysbench_leave_every_table_equal_five_times() {
-    let (up, down) = std::thread::scope(|s| {
-        let up = s.spawn(|| MariaDb::upstream(31));
-        let down = s.spawn(MariaDb::downstream);
-        (up.join().unwrap(), down.join().unwrap())
-    });
+    let (up, down) = MariaDb::pair(31);
     let (u, d) = (up.url(), down.url());
     let dir = tempfile::tempdir().unwrap();
     let (file, pos) = master_pos(&u);

@@ -15,11 +15,7 @@ fn rt() -> tokio::runtime::Runtime {
 
 #[test]
 fn upstream_and_downstream_round_trip_rows_and_upstream_logs_row_binlog() {
-    let (up, down) = std::thread::scope(|s| {
-        let up = s.spawn(|| MariaDb::upstream(101));
-        let down = s.spawn(MariaDb::downstream);
-        (up.join().unwrap(), down.join().unwrap())
-    });
+    let (up, down) = MariaDb::pair(101);
     let (up_pid, down_pid) = (up.pid(), down.pid());
     assert!(process_alive(up_pid) && process_alive(down_pid));
 

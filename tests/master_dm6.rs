@@ -76,11 +76,7 @@ async fn wait_workers_free(c: &mut MasterClient<Channel>) {
 
 #[test]
 fn dm6_fields_worker_name_start_time_and_delete() {
-    let (up, down) = std::thread::scope(|s| {
-        let up = s.spawn(|| MariaDb::upstream(61));
-        let down = s.spawn(MariaDb::downstream);
-        (up.join().unwrap(), down.join().unwrap())
-    });
+    let (up, down) = MariaDb::pair(61);
     let dir = tempfile::tempdir().unwrap();
     let master = Master::start(dir.path(), false);
     let _w1 = WorkerProc::start(dir.path(), "w1", &master.addr);

@@ -185,11 +185,7 @@ fn outcomes(r: &apply::ApplyReport) -> Vec<(String, Outcome)> {
 
 #[test]
 fn apply_runs_every_step_kind_and_isolates_failures() {
-    let (up, down) = std::thread::scope(|s| {
-        let up = s.spawn(|| MariaDb::upstream(31));
-        let down = s.spawn(MariaDb::downstream);
-        (up.join().unwrap(), down.join().unwrap())
-    });
+    let (up, down) = MariaDb::pair(31);
     let (u, d) = (up.url(), down.url());
     let dir = tempfile::tempdir().unwrap();
     let meta = master_pos(&u);

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use common::MariaDb;
+use common::check::{query_rows, subtask};
 use common::cluster::{Master, dmctl};
 use common::sql::{exec, master_pos, rt};
 use mysql_async::prelude::*;
@@ -31,11 +32,7 @@ fn pair() -> Arc<Pair> {
     if let Some(p) = slot.upgrade() {
         return p;
     }
-    let (up, down) = std::thread::scope(|s| {
-        let up = s.spawn(|| MariaDb::upstream(31));
-        let down = s.spawn(MariaDb::downstream);
-        (up.join().unwrap(), down.join().unwrap())
-    });
+    let (up, down) = MariaDb::pair(31);
     let p = Arc::new(Pair { up, down });
     *slot = Arc::downgrade(&p);
     p
@@ -43,28 +40,7 @@ fn pair() -> Arc<Pair> {
 
 /// Rows of a query as text (NULL as None).
 fn rows(url: &str, q: &str) -> Vec<Vec<Option<String>>> {
-    rt().block_on(async {
-        let mut c = mysql_async::Conn::from_url(url).await.unwrap();
-        let rows: Vec<mysql_async::Row> = c.query(q).await.unwrap_or_else(|e| panic!("{q}: {e}"));
-        c.disconnect().await.unwrap();
-        rows.into_iter()
-            .map(|r| {
-                (0..r.len())
-                    .map(|i| {
-                        r.as_ref(i).and_then(|v| match v {
-                            mysql_async::Value::NULL => None,
-                            v => Some(v.as_sql(true)),
-                        })
-                    })
-                    .collect()
-            })
-            .collect()
-    })
-}
-
-fn subtask(addr: &str, task: &str) -> serde_json::Value {
-    let j = dmctl(addr, &["query-status", task]).json();
-    j["sources"][0]["subTaskStatus"][0].clone()
+    query_rows(url, q).unwrap_or_else(|e| panic!("{q}: {e}"))
 }
 
 /// Polls `cond` every 200 ms until it gives Some, or panics after `secs` with `what` and the

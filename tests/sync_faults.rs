@@ -20,13 +20,7 @@ use mysql_async::prelude::*;
 
 fn pair() -> &'static (MariaDb, MariaDb) {
     static PAIR: OnceLock<(MariaDb, MariaDb)> = OnceLock::new();
-    PAIR.get_or_init(|| {
-        std::thread::scope(|s| {
-            let up = s.spawn(|| MariaDb::upstream(21));
-            let down = s.spawn(MariaDb::downstream);
-            (up.join().unwrap(), down.join().unwrap())
-        })
-    })
+    PAIR.get_or_init(|| MariaDb::pair(21))
 }
 
 struct Cluster {

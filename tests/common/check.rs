@@ -9,35 +9,36 @@ use mysql_async::prelude::*;
 use super::cluster::dmctl;
 use super::sql::{master_pos, rt};
 
+/// The rows of a query as text (NULL as None).
+pub fn query_rows(url: &str, q: &str) -> Result<Vec<Vec<Option<String>>>, mysql_async::Error> {
+    rt().block_on(async {
+        let mut c = mysql_async::Conn::from_url(url).await?;
+        let rows: Result<Vec<mysql_async::Row>, _> = c.query(q).await;
+        let _ = c.disconnect().await;
+        Ok(rows?
+            .into_iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| {
+                        r.as_ref(i).and_then(|v| match v {
+                            mysql_async::Value::NULL => None,
+                            v => Some(v.as_sql(true)),
+                        })
+                    })
+                    .collect()
+            })
+            .collect())
+    })
+}
+
 /// Every row of a table as text, in primary-key (or full-row) order; None when the table
 /// does not exist.
 pub fn contents(url: &str, table: &str) -> Option<Vec<Vec<Option<String>>>> {
-    rt().block_on(async {
-        let mut c = mysql_async::Conn::from_url(url).await.unwrap();
-        let rows: Result<Vec<mysql_async::Row>, _> = c
-            .query(format!("SELECT * FROM {table} ORDER BY 1, 2"))
-            .await;
-        let out = match rows {
-            Ok(rows) => Some(
-                rows.into_iter()
-                    .map(|r| {
-                        (0..r.len())
-                            .map(|i| {
-                                r.as_ref(i).and_then(|v| match v {
-                                    mysql_async::Value::NULL => None,
-                                    v => Some(v.as_sql(true)),
-                                })
-                            })
-                            .collect()
-                    })
-                    .collect(),
-            ),
-            Err(mysql_async::Error::Server(e)) if e.code == 1146 || e.code == 1049 => None,
-            Err(e) => panic!("{table}: {e}"),
-        };
-        c.disconnect().await.unwrap();
-        out
-    })
+    match query_rows(url, &format!("SELECT * FROM {table} ORDER BY 1, 2")) {
+        Ok(rows) => Some(rows),
+        Err(mysql_async::Error::Server(e)) if e.code == 1146 || e.code == 1049 => None,
+        Err(e) => panic!("{table}: {e}"),
+    }
 }
 
 /// The first subtask status of `task` in the full query-status output.

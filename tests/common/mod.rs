@@ -115,6 +115,15 @@ impl MariaDb {
         Self::start(server_id, true)
     }
 
+    /// An upstream (`server_id`) and a downstream, started side by side.
+    pub fn pair(server_id: u32) -> (MariaDb, MariaDb) {
+        std::thread::scope(|s| {
+            let up = s.spawn(|| MariaDb::upstream(server_id));
+            let down = s.spawn(MariaDb::downstream);
+            (up.join().unwrap(), down.join().unwrap())
+        })
+    }
+
     /// A downstream: no binary log.
     pub fn downstream() -> MariaDb {
         Self::start(0, false)

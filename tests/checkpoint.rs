@@ -85,7 +85,7 @@ fn a_newer_claim_fences_the_older_runs_writes() {
         let mut c2 = mysql_async::Conn::from_url(down.url()).await.unwrap();
         let mut old = CheckpointTable::new("dm_meta", "t", "src-1");
         old.create(&mut c1).await.unwrap();
-        let first = old.claim(&mut c1, "worker-a", None).await.unwrap();
+        let first = old.claim(&mut c1, "worker-a", None, 1).await.unwrap();
         let p = Position {
             file: "bin.000001".into(),
             pos: 100,
@@ -101,7 +101,7 @@ fn a_newer_claim_fences_the_older_runs_writes() {
         old.save_global(&mut c1, &p, "", None).await.unwrap();
 
         let mut new = CheckpointTable::new("dm_meta", "t", "src-1");
-        let second = new.claim(&mut c2, "worker-b", None).await.unwrap();
+        let second = new.claim(&mut c2, "worker-b", None, 1).await.unwrap();
         assert_eq!(second.epoch, first.epoch + 1);
         assert!(!second.cleared);
 
@@ -131,23 +131,23 @@ fn remove_meta_clears_once_per_start_token() {
         let mut c = mysql_async::Conn::from_url(down.url()).await.unwrap();
         let mut ck = CheckpointTable::new("dm_meta", "t2", "src-1");
         ck.create(&mut c).await.unwrap();
-        ck.claim(&mut c, "w", None).await.unwrap();
+        ck.claim(&mut c, "w", None, 4).await.unwrap();
         let p = Position {
             file: "bin.000001".into(),
             pos: 200,
         };
         ck.save_global(&mut c, &p, "", None).await.unwrap();
-        let r = ck.claim(&mut c, "w", Some("start-5")).await.unwrap();
+        let r = ck.claim(&mut c, "w", Some("start-5"), 4).await.unwrap();
         assert!(r.cleared, "the first run of a remove-meta start clears");
         assert_eq!(ck.load(&mut c).await.unwrap(), None);
         ck.save_global(&mut c, &p, "", None).await.unwrap();
         for _ in 0..3 {
             // A worker restart, a fence, a rebind: the same start again.
-            let r = ck.claim(&mut c, "w2", Some("start-5")).await.unwrap();
+            let r = ck.claim(&mut c, "w2", Some("start-5"), 4).await.unwrap();
             assert!(!r.cleared);
             assert_eq!(ck.load(&mut c).await.unwrap().unwrap().global, p);
         }
-        let r = ck.claim(&mut c, "w", Some("start-6")).await.unwrap();
+        let r = ck.claim(&mut c, "w", Some("start-6"), 4).await.unwrap();
         assert!(r.cleared, "a new remove-meta start clears again");
         assert!(r.epoch > 4, "the epoch keeps growing across a reset");
     });
@@ -162,7 +162,7 @@ fn a_ddl_marker_and_table_structures_round_trip() {
         let mut c = mysql_async::Conn::from_url(down.url()).await.unwrap();
         let mut ck = CheckpointTable::new("dm_meta", "t3", "src-1");
         ck.create(&mut c).await.unwrap();
-        ck.claim(&mut c, "w", None).await.unwrap();
+        ck.claim(&mut c, "w", None, 4).await.unwrap();
         let g = Position {
             file: "bin.000001".into(),
             pos: 300,

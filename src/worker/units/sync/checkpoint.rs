@@ -15,12 +15,16 @@
 //! More rows of the same table, all with `cp_schema = ''` and a `#` name DM never uses:
 //! - `#owner`: the owner epoch (`binlog_pos`), the worker that claimed it (`binlog_name`) and
 //!   the last `--remove-meta` start it honoured (`binlog_gtid`, the reset token). Every run of
-//!   the unit claims the next epoch ([`CheckpointTable::claim`]) and every apply and checkpoint
-//!   transaction ends with a guard ([`CheckpointTable::guard_sql`]) that reads the epoch under a
-//!   shared lock and fails (MySQL error 1242) when another run has claimed the source since: a
-//!   fenced or partitioned old worker's late writes are refused by the downstream itself. The
-//!   claim's exclusive lock waits for every in-flight guarded transaction, so the new run loads
-//!   a checkpoint no old transaction can still change.
+//!   the unit claims the next epoch ([`CheckpointTable::claim`]), which also stamps the epoch on
+//!   every `#queue-*` row (in `exit_safe_binlog_pos`, unused by queue rows otherwise) and
+//!   creates the rows of its own queues. Every apply transaction ends with its queue row's
+//!   upsert, which fails (MySQL error 1242) unless the row still carries the run's epoch; the
+//!   checkpoint saves and the DDL marker end with a guard ([`CheckpointTable::guard_sql`]) that
+//!   reads `#owner` under a shared lock and fails the same way. So a fenced or partitioned old
+//!   worker's late writes are refused by the downstream itself, and since the claim's exclusive
+//!   locks wait for every in-flight transaction of the old run, the new run loads a checkpoint
+//!   no old transaction can still change. A `--remove-meta` reset keeps the queue rows (their
+//!   positions emptied) so that an old run of any worker-count still meets its stamped row.
 //! - `#ddl`: a DDL in flight: written (guarded) before a DDL runs downstream and deleted in the
 //!   transaction that saves the checkpoint past it. A crash between the two leaves it, and the
 //!   next run replays that DDL tolerating "already exists / does not exist" errors.
@@ -183,6 +187,7 @@ impl CheckpointTable {
         conn: &mut Conn,
         worker: &str,
         reset: Option<&str>,
+        queues: usize,
     ) -> Result<Claim, UnitError> {
         let run = async {
             conn.query_drop("BEGIN").await?;
@@ -203,9 +208,15 @@ impl CheckpointTable {
                 && r != old_token
             {
                 conn.query_drop(format!(
-                    "DELETE FROM {} WHERE id = {}",
-                    self.table,
-                    lit(&self.id)
+                    "DELETE FROM {t} WHERE id = {id} AND NOT (cp_schema = '' AND (cp_table = '#owner' OR cp_table LIKE '#queue-%'))",
+                    t = self.table,
+                    id = lit(&self.id)
+                ))
+                .await?;
+                conn.query_drop(format!(
+                    "UPDATE {t} SET binlog_name = '', binlog_pos = 0 WHERE id = {id} AND cp_schema = '' AND cp_table LIKE '#queue-%'",
+                    t = self.table,
+                    id = lit(&self.id)
                 ))
                 .await?;
                 token = r.to_string();
@@ -221,6 +232,29 @@ impl CheckpointTable {
                 w = lit(worker),
                 e = epoch,
                 tok = lit(&token),
+            ))
+            .await?;
+            // Stamp every queue row (an old run's included) with the new epoch; create ours.
+            conn.query_drop(format!(
+                "UPDATE {t} SET exit_safe_binlog_pos = {e} WHERE id = {id} AND cp_schema = '' AND cp_table LIKE '#queue-%'",
+                t = self.table,
+                id = lit(&self.id),
+                e = epoch,
+            ))
+            .await?;
+            let n = queues.max(1);
+            let rows: Vec<String> = (0..n)
+                .map(|i| {
+                    format!(
+                        "({id}, '', '#queue-{i}/{n}', '', 0, '', {epoch}, '{{}}', 0)",
+                        id = lit(&self.id)
+                    )
+                })
+                .collect();
+            conn.query_drop(format!(
+                "INSERT IGNORE INTO {t} (id, cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, exit_safe_binlog_pos, table_info, is_global) VALUES {rows}",
+                t = self.table,
+                rows = rows.join(", "),
             ))
             .await?;
             conn.query_drop("COMMIT").await?;
@@ -297,6 +331,10 @@ impl CheckpointTable {
             let (Some(name), Some(pos)) = (name, pos) else {
                 continue;
             };
+            if name.is_empty() {
+                // A queue row created by a claim or emptied by a reset: no position yet.
+                continue;
+            }
             let p = Position { file: name, pos };
             if schema.is_empty() && table.is_empty() {
                 global = Some((p, gtid.unwrap_or_default()));
@@ -456,25 +494,31 @@ impl CheckpointTable {
         }
     }
 
-    /// The statements an apply queue runs inside each of its transactions: its position, then
-    /// the owner guard. The position only moves forward: a replay after a crash must not lower
-    /// what an earlier run committed.
+    /// The statement an apply queue runs last inside each of its transactions: its position,
+    /// which only moves forward (a replay after a crash must not lower what an earlier run
+    /// committed), and — once claimed — the owner check: the row must still carry this run's
+    /// epoch, or the statement fails with [`GUARD_FAILED`] and the transaction is refused.
     pub fn queue_sql(&self, queue: usize, of: usize, p: &Position) -> String {
+        let check = if self.epoch == 0 {
+            String::new()
+        } else {
+            format!(
+                "exit_safe_binlog_pos = IF(exit_safe_binlog_pos = {e}, {e}, (SELECT 1 UNION ALL SELECT 2)), ",
+                e = self.epoch
+            )
+        };
         format!(
-            "INSERT INTO {t} (id, cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, table_info, is_global) \
-             VALUES ({id}, '', '#queue-{queue}/{of}', {n}, {p}, '', '{{}}', 0) \
-             ON DUPLICATE KEY UPDATE \
+            "INSERT INTO {t} (id, cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, exit_safe_binlog_pos, table_info, is_global) \
+             VALUES ({id}, '', '#queue-{queue}/{of}', {n}, {p}, '', {e}, '{{}}', 0) \
+             ON DUPLICATE KEY UPDATE {check}\
              binlog_gtid = IF(@dmrs_adv := ((VALUES(binlog_name), VALUES(binlog_pos)) > (binlog_name, binlog_pos)), '', binlog_gtid), \
              binlog_name = IF(@dmrs_adv, VALUES(binlog_name), binlog_name), \
-             binlog_pos = IF(@dmrs_adv, VALUES(binlog_pos), binlog_pos){guard}",
+             binlog_pos = IF(@dmrs_adv, VALUES(binlog_pos), binlog_pos)",
             t = self.table,
             id = lit(&self.id),
             n = lit(&p.file),
             p = p.pos,
-            guard = match self.guard_sql() {
-                g if g.is_empty() => g,
-                g => format!(";\n{g}"),
-            },
+            e = self.epoch,
         )
     }
 }

@@ -222,7 +222,12 @@ impl Run {
         let mut ckpt = CheckpointTable::new(&task.meta_schema, &task.name, &source_id);
         ckpt.create(&mut ddl_conn).await?;
         let claim = ckpt
-            .claim(&mut ddl_conn, &ctx.worker, ctx.reset_token.as_deref())
+            .claim(
+                &mut ddl_conn,
+                &ctx.worker,
+                ctx.reset_token.as_deref(),
+                workers,
+            )
             .await?;
         if claim.cleared {
             tracing::info!(token = ?ctx.reset_token, "checkpoint removed (--remove-meta, once for this start)");

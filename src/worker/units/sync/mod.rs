@@ -489,10 +489,9 @@ impl Run {
             if cancel.is_cancelled() {
                 return Ok(());
             }
-            let next = tokio::select! {
-                _ = cancel.cancelled() => return Ok(()),
-                r = source.next(IDLE) => r?,
-            };
+            // No select on the token per event (it registers a waiter each time): a quiet
+            // stream returns within IDLE, and the loop checks the token before every read.
+            let next = source.next(IDLE).await?;
             let ev = match next {
                 Next::Quiet => {
                     // Quiet: catch up the checkpoint.

@@ -1,4 +1,9 @@
 //! dm-master: schedules sources and tasks onto dm-workers (`dm_rs::master`).
+
+/// mimalloc: the sync path allocates per row on one thread and frees on another (the apply
+/// queues); glibc malloc serialises that on its arena locks.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 
 /// dm-master: keeps sources and tasks (redb under --data-dir), serves DM's pb.Master over gRPC

@@ -1,4 +1,9 @@
 //! dm-worker: runs the subtasks of the source the master binds to it (`dm_rs::worker`).
+
+/// mimalloc: the sync path allocates per row on one thread and frees on another (the apply
+/// queues); glibc malloc serialises that on its arena locks.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 
 /// dm-worker: registers with dm-master and runs the sync unit of the subtasks bound to it.

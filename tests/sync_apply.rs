@@ -11,31 +11,17 @@
 mod common;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::MariaDb;
 use common::check::{query_rows, subtask};
 use common::cluster::{Master, dmctl};
 use common::sql::{exec, master_pos, rt};
 use mysql_async::prelude::*;
 
-struct Pair {
-    up: MariaDb,
-    down: MariaDb,
-}
-
 /// The pair the running tests share; started by the first, stopped when the last ends.
-fn pair() -> Arc<Pair> {
-    static PAIR: Mutex<Weak<Pair>> = Mutex::new(Weak::new());
-    let mut slot = PAIR.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(p) = slot.upgrade() {
-        return p;
-    }
-    let (up, down) = MariaDb::pair(31);
-    let p = Arc::new(Pair { up, down });
-    *slot = Arc::downgrade(&p);
-    p
+fn pair() -> Arc<common::SharedPair> {
+    common::shared_pair(31)
 }
 
 /// Rows of a query as text (NULL as None).
@@ -86,7 +72,7 @@ fn ok(out: &common::cluster::CtlOut) {
 /// A source and an incremental task `name` on database `db` from the current upstream
 /// position, with a one-second checkpoint flush (so the first-start safe mode lasts 2 s) and
 /// safe mode off, and `workers` apply queues.
-fn start_task(dir: &Path, addr: &str, p: &Pair, name: &str, db: &str, workers: u32) {
+fn start_task(dir: &Path, addr: &str, p: &common::SharedPair, name: &str, db: &str, workers: u32) {
     let source = dir.join("source.yaml");
     std::fs::write(
         &source,

@@ -2,13 +2,12 @@
 //! savepoints while pause/resume runs, `--remove-meta` followed by crashes and fences, a
 //! half-open upstream, a crash right after a DDL, and MariaDB's default (MINIMAL) row
 //! metadata behind an ALTER that reorders columns. Each test runs its own dm-master and
-//! dm-worker; the tests that need no special upstream share one MariaDB pair (each its own
-//! task and database).
+//! dm-worker; the tests that need no special upstream share one MariaDB pair while they run
+//! (each its own task and database).
 
 mod common;
 
 use std::path::Path;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::MariaDb;
@@ -17,11 +16,6 @@ use common::cluster::{CtlOut, Master, WorkerProc, dmctl};
 use common::proxy::Proxy;
 use common::sql::{exec, master_pos, rt};
 use mysql_async::prelude::*;
-
-fn pair() -> &'static (MariaDb, MariaDb) {
-    static PAIR: OnceLock<(MariaDb, MariaDb)> = OnceLock::new();
-    PAIR.get_or_init(|| MariaDb::pair(21))
-}
 
 struct Cluster {
     dir: tempfile::TempDir,
@@ -145,7 +139,8 @@ fn wait_log(p: &common::cluster::Proc, needle: &str, limit: Duration) {
 
 #[test]
 fn transactions_with_savepoints_survive_repeated_pause_and_resume() {
-    let (up, down) = pair();
+    let p = common::shared_pair(21);
+    let (up, down) = (&p.up, &p.down);
     let (u, d) = (up.url(), down.url());
     exec(
         &u,
@@ -214,7 +209,8 @@ fn transactions_with_savepoints_survive_repeated_pause_and_resume() {
 
 #[test]
 fn remove_meta_is_applied_once_across_crash_restart_and_fence() {
-    let (up, down) = pair();
+    let p = common::shared_pair(21);
+    let (up, down) = (&p.up, &p.down);
     let (u, d) = (up.url(), down.url());
     exec(
         &u,
@@ -292,7 +288,8 @@ fn remove_meta_is_applied_once_across_crash_restart_and_fence() {
 
 #[test]
 fn a_half_open_upstream_pauses_with_a_retryable_error_and_recovers() {
-    let (up, down) = pair();
+    let p = common::shared_pair(21);
+    let (up, down) = (&p.up, &p.down);
     let (u, d) = (up.url(), down.url());
     exec(
         &u,
@@ -349,7 +346,8 @@ fn a_half_open_upstream_pauses_with_a_retryable_error_and_recovers() {
 
 #[test]
 fn a_crash_right_after_a_ddl_resumes_and_stays_running() {
-    let (up, down) = pair();
+    let p = common::shared_pair(21);
+    let (up, down) = (&p.up, &p.down);
     let (u, d) = (up.url(), down.url());
     exec(
         &u,
@@ -460,7 +458,8 @@ fn minimal_row_metadata_decodes_rows_behind_an_alter_that_reorders_columns() {
     // Its own upstream at MariaDB's default binlog_row_metadata (NO_LOG: no column names,
     // no signedness).
     let up = MariaDb::upstream(22);
-    let (_, down) = pair();
+    let p = common::shared_pair(21);
+    let down = &p.down;
     let (u, d) = (up.url(), down.url());
     exec(&u, &["SET GLOBAL binlog_row_metadata = 'NO_LOG'"]);
     let c = cluster(up.port);

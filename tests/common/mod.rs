@@ -55,6 +55,27 @@ fn with_parent_death_signal(cmd: &mut Command) {
     }
 }
 
+/// An upstream and a downstream that the running tests of one file share.
+pub struct SharedPair {
+    pub up: MariaDb,
+    pub down: MariaDb,
+}
+
+/// The pair the running tests of this test binary share: started by the first caller,
+/// stopped (and its data dirs removed) when the last holder drops it.
+pub fn shared_pair(server_id: u32) -> std::sync::Arc<SharedPair> {
+    use std::sync::{Arc, Mutex, Weak};
+    static PAIR: Mutex<Weak<SharedPair>> = Mutex::new(Weak::new());
+    let mut slot = PAIR.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = slot.upgrade() {
+        return p;
+    }
+    let (up, down) = MariaDb::pair(server_id);
+    let p = Arc::new(SharedPair { up, down });
+    *slot = Arc::downgrade(&p);
+    p
+}
+
 pub mod check;
 pub mod cluster;
 pub mod proxy;

@@ -56,6 +56,8 @@ pub enum StartAt {
 pub struct RemoteSource {
     stream: BinlogStream,
     last_seen: Instant,
+    /// Events arrived on the fast path since `last_seen` was set.
+    fresh: bool,
     deadline: Duration,
 }
 
@@ -121,6 +123,7 @@ impl RemoteSource {
         Ok(RemoteSource {
             stream,
             last_seen: Instant::now(),
+            fresh: false,
             deadline,
         })
     }
@@ -129,24 +132,43 @@ impl RemoteSource {
 impl BinlogSource for RemoteSource {
     fn next(&mut self, wait: Duration) -> BoxFuture<'_, Result<Next, UnitError>> {
         Box::pin(async move {
-            let until = (Instant::now() + wait).min(self.last_seen + self.deadline);
-            match tokio::time::timeout_at(until, self.stream.next()).await {
-                Ok(Some(Ok(ev))) => {
-                    self.last_seen = Instant::now();
+            // Fast path: an event already buffered needs no timer and no clock (a busy stream
+            // is alive by definition; `last_seen` is refreshed when the stream next waits).
+            let ready = match futures_util::FutureExt::now_or_never(self.stream.next()) {
+                Some(r) => {
+                    self.fresh = true;
+                    Some(r)
+                }
+                None => {
+                    if std::mem::take(&mut self.fresh) {
+                        self.last_seen = Instant::now();
+                    }
+                    let until = (Instant::now() + wait).min(self.last_seen + self.deadline);
+                    match tokio::time::timeout_at(until, self.stream.next()).await {
+                        Ok(r) => {
+                            self.last_seen = Instant::now();
+                            Some(r)
+                        }
+                        Err(_) => None,
+                    }
+                }
+            };
+            match ready {
+                Some(Some(Ok(ev))) => {
                     let ev = crate::binlog::compress::uncompress(ev).map_err(|e| {
                         UnitError::new(code::BINLOG_READ, "upstream", "decompress a binlog event")
                             .cause(e)
                     })?;
                     Ok(Next::Event(Box::new(ev)))
                 }
-                Ok(Some(Err(e))) => Err(up_err("read the upstream binlog", &e)),
-                Ok(None) => Err(UnitError::new(
+                Some(Some(Err(e))) => Err(up_err("read the upstream binlog", &e)),
+                Some(None) => Err(UnitError::new(
                     code::BINLOG_READ,
                     "upstream",
                     "the upstream closed the binlog stream",
                 )
                 .retryable(true)),
-                Err(_) if self.last_seen.elapsed() >= self.deadline => Err(UnitError::new(
+                None if self.last_seen.elapsed() >= self.deadline => Err(UnitError::new(
                     code::BINLOG_READ,
                     "upstream",
                     format!(
@@ -155,7 +177,7 @@ impl BinlogSource for RemoteSource {
                     ),
                 )
                 .retryable(true)),
-                Err(_) => Ok(Next::Quiet),
+                None => Ok(Next::Quiet),
             }
         })
     }

@@ -52,14 +52,24 @@ impl SyncStats {
         }
     }
 
+    /// The upstream's position; it only moves forward (a poll answered before the syncer's
+    /// last save must not put the upstream behind the syncer).
     pub(crate) fn set_master(&self, p: Position, gtid: String) {
         let mut s = self.lock();
-        s.master = Some(p);
-        s.master_gtid = gtid;
+        if s.master.as_ref().is_none_or(|m| *m <= p) {
+            s.master = Some(p);
+            s.master_gtid = gtid;
+        }
     }
 
     pub(crate) fn set_syncer(&self, p: Position, gtid: String, ts: u32) {
         let mut s = self.lock();
+        // The upstream is at least where the syncer is: a master position polled before the
+        // last writes must not make a caught-up task look behind.
+        if s.master.as_ref().is_none_or(|m| *m < p) {
+            s.master = Some(p.clone());
+            s.master_gtid = gtid.clone();
+        }
         s.syncer = Some(p);
         s.syncer_gtid = gtid;
         if ts != 0 {
@@ -144,5 +154,66 @@ impl UnitStatus for SyncStats {
                 n.await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pos: u64) -> Position {
+        Position {
+            file: "bin.000001".into(),
+            pos,
+        }
+    }
+
+    /// (name, master polls ('m') and syncer saves ('s') in order, synced, master shown).
+    type Case = (&'static str, &'static [(char, u64)], bool, u64);
+
+    #[test]
+    fn positions_never_look_behind_a_caught_up_syncer() {
+        let cases: [Case; 4] = [
+            (
+                "poll, then the syncer catches up",
+                &[('m', 100), ('s', 100)],
+                true,
+                100,
+            ),
+            (
+                "a stale poll, then the syncer passes it",
+                &[('m', 100), ('s', 300)],
+                true,
+                300,
+            ),
+            (
+                "a poll answered late does not lower the master",
+                &[('m', 300), ('s', 300), ('m', 200)],
+                true,
+                300,
+            ),
+            (
+                "the upstream ahead of the syncer",
+                &[('s', 100), ('m', 400)],
+                false,
+                400,
+            ),
+        ];
+        for (name, steps, synced, master) in cases {
+            let st = SyncStats::default();
+            for (k, pos) in steps {
+                match k {
+                    'm' => st.set_master(p(*pos), String::new()),
+                    _ => st.set_syncer(p(*pos), String::new(), 0),
+                }
+            }
+            let pb = st.to_sync_pb();
+            assert_eq!(pb.synced, synced, "{name}");
+            assert_eq!(
+                pb.master_binlog,
+                format!("(bin.000001, {master})"),
+                "{name}"
+            );
+        }
     }
 }

@@ -316,43 +316,67 @@ pub fn decode<'a>(ev: &'a Event, requested: &str) -> std::io::Result<Decoded<'a>
     })
 }
 
-/// Opens a binlog stream from `start` on a MariaDB primary, as replica `server_id`.
-/// `non_blocking` ends the stream at the current end of the log instead of waiting.
-pub async fn open(
+/// Where a binlog stream starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartAt {
+    Position(Position),
+    /// Right after this MariaDB GTID state (`d-s-n[,…]`), through `@slave_connect_state`
+    /// (MariaDB answers MySQL's COM_BINLOG_DUMP_GTID with an error); the first (fake) ROTATE
+    /// names the file the stream starts in.
+    Gtid(String),
+}
+
+/// Opens a binlog stream on a MariaDB primary, as replica `server_id`. `heartbeat` asks the
+/// primary for a heartbeat event that often on an idle stream; `non_blocking` ends the stream
+/// at the current end of the log instead of waiting.
+pub async fn open_stream(
     opts: Opts,
     server_id: u32,
-    start: &Position,
+    at: &StartAt,
+    heartbeat: Option<std::time::Duration>,
     non_blocking: bool,
 ) -> Result<BinlogStream, mysql_async::Error> {
     let mut conn = Conn::new(opts).await?;
     conn.query_drop("SET @mariadb_slave_capability=4").await?;
-    let mut req = BinlogStreamRequest::new(server_id)
-        .with_filename(start.file.as_bytes())
-        .with_pos(start.pos);
+    if let Some(h) = heartbeat {
+        conn.query_drop(format!("SET @master_heartbeat_period={}", h.as_nanos()))
+            .await?;
+    }
+    let mut req = match at {
+        StartAt::Position(p) => BinlogStreamRequest::new(server_id)
+            .with_filename(p.file.as_bytes())
+            .with_pos(p.pos),
+        StartAt::Gtid(state) => {
+            let escaped = state.replace(['\'', '\\'], "");
+            conn.query_drop(format!("SET @slave_connect_state='{escaped}'"))
+                .await?;
+            conn.query_drop("SET @slave_gtid_strict_mode=1").await?;
+            BinlogStreamRequest::new(server_id)
+                .with_filename(&b""[..])
+                .with_pos(4u64)
+        }
+    };
     if non_blocking {
         req = req.with_non_blocking();
     }
     conn.get_binlog_stream(req).await
 }
 
-/// Opens a binlog stream right after the MariaDB GTID state `gtid_state` (`d-s-n[,…]`),
-/// through `@slave_connect_state` (MariaDB answers MySQL's COM_BINLOG_DUMP_GTID with an
-/// error). The first (fake) ROTATE names the file the stream starts in.
-pub async fn open_gtid(
+/// [`open_stream`] from a position, without heartbeat.
+pub async fn open(
     opts: Opts,
     server_id: u32,
-    gtid_state: &str,
+    start: &Position,
+    non_blocking: bool,
 ) -> Result<BinlogStream, mysql_async::Error> {
-    let mut conn = Conn::new(opts).await?;
-    conn.query_drop("SET @mariadb_slave_capability=4").await?;
-    let escaped = gtid_state.replace(['\'', '\\'], "");
-    conn.query_drop(format!("SET @slave_connect_state='{escaped}'"))
-        .await?;
-    conn.query_drop("SET @slave_gtid_strict_mode=1").await?;
-    let req = BinlogStreamRequest::new(server_id)
-        .with_filename(&b""[..])
-        .with_pos(4u64);
-    conn.get_binlog_stream(req).await
+    open_stream(
+        opts,
+        server_id,
+        &StartAt::Position(start.clone()),
+        None,
+        non_blocking,
+    )
+    .await
 }
 
 /// Reads the next event, or `None` at the end of a non-blocking stream.

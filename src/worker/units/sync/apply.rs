@@ -625,7 +625,11 @@ impl Queue {
         };
         if let Err((packet, e)) = result {
             let _ = self.conn.query_drop("ROLLBACK").await;
-            return Err(execute_error(packets.get(packet).map_or("", |p| p), &e));
+            return Err(execute_error(
+                packets.get(packet).map_or("", |p| p),
+                &e,
+                self.ckpt.epoch,
+            ));
         }
         Ok(())
     }
@@ -657,12 +661,12 @@ async fn run_packets(
 
 /// DM's ErrDBExecuteFailed (10006) for a refused transaction, with the statement's start
 /// (without the BEGIN) and a workaround for the usual causes.
-fn execute_error(packet: &str, e: &mysql_async::Error) -> UnitError {
+fn execute_error(packet: &str, e: &mysql_async::Error, epoch: u64) -> UnitError {
     if let mysql_async::Error::Server(s) = e
         && s.code == super::checkpoint::GUARD_FAILED
     {
         // The owner guard: another run claimed the source; this run's write was refused.
-        return super::checkpoint::owner_error("apply a transaction", e, 0);
+        return super::checkpoint::owner_error("apply a transaction", e, epoch);
     }
     let first = packet
         .lines()

@@ -302,17 +302,6 @@ impl CheckpointTable {
         .map_err(|e| down("create the checkpoint table", &e))
     }
 
-    /// Forgets this source's checkpoint (start-task --remove-meta).
-    pub async fn clear(&self, conn: &mut Conn) -> Result<(), UnitError> {
-        conn.query_drop(format!(
-            "DELETE FROM {} WHERE id = {}",
-            self.table,
-            lit(&self.id)
-        ))
-        .await
-        .map_err(|e| down("remove the checkpoint", &e))
-    }
-
     pub async fn load(&self, conn: &mut Conn) -> Result<Option<Saved>, UnitError> {
         let rows: Vec<CheckpointRow> = conn
             .query(format!(

@@ -40,7 +40,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::binlog::rows::{self, TableMeta};
 use crate::binlog::{self, Decoded, Position};
+use crate::config::db::connect_opts;
 use crate::config::task::{DbConfig, SyncerConfig, TaskConfig};
+use crate::config::{CONNECT_TIMEOUT, ConnectError};
 use crate::dml::TargetTable;
 use crate::rules::{DdlKind, EventType, TableName, TableRules};
 use crate::worker::error::{UnitError, code};
@@ -328,11 +330,9 @@ impl Run {
         // upstream's (read once here, then polled).
         stats.set_syncer(start.clone(), gtid_string(&gtids), 0);
         let mut up_conn = None;
-        if let Ok(Ok(mut c)) =
-            tokio::time::timeout(source::CONNECT_TIMEOUT, Conn::new(up_opts.clone())).await
-        {
+        if let Ok(mut c) = connect_opts(up_opts.clone()).await {
             if let Ok(Ok(Some((p, g)))) =
-                tokio::time::timeout(source::CONNECT_TIMEOUT, master_status(&mut c)).await
+                tokio::time::timeout(CONNECT_TIMEOUT, master_status(&mut c)).await
             {
                 stats.set_master(p, g);
             }
@@ -562,7 +562,7 @@ impl Run {
                         let sql = q.query();
                         let kind = txn::classify_query(&sql);
                         let own_statement = kind == QueryKind::Statement
-                            && (!self.txn.in_txn() || self.txn_standalone_pending());
+                            && (!self.txn.in_txn() || self.txn.standalone());
                         if own_statement {
                             let schema = q.schema().to_string();
                             let sql = sql.to_string();
@@ -588,14 +588,6 @@ impl Run {
                 self.dirty = true;
             }
         }
-    }
-
-    /// After a standalone GTID, the next statement is its whole group.
-    fn txn_standalone_pending(&self) -> bool {
-        // The tracker ends a standalone group at its first statement; `in_txn` with a pending
-        // standalone flag is only visible through the boundary it returns. A statement inside
-        // BEGIN…COMMIT is not one of its own.
-        self.txn.standalone()
     }
 
     async fn end_txn(&mut self, ts: u32) -> Result<(), UnitError> {
@@ -752,12 +744,9 @@ impl Run {
 
     async fn upstream(&mut self) -> Result<&mut Conn, UnitError> {
         if self.up_conn.is_none() {
-            let c = timed(
-                "upstream",
-                "connect to the upstream",
-                Conn::new(self.up_opts.clone()),
-            )
-            .await?;
+            let c = connect_opts(self.up_opts.clone())
+                .await
+                .map_err(|e| connect_error("upstream", "connect to the upstream", e))?;
             self.up_conn = Some(c);
         }
         match self.up_conn.as_mut() {
@@ -969,11 +958,8 @@ impl Run {
                 tracing::info!(ddl = %stmt, error = %e, "DDL already applied (replay of a DDL a previous run ran); skipped");
                 return Ok(());
             }
-            let mut err = checkpoint::owner_error(
-                &format!("execute DDL failed: {stmt}"),
-                &e,
-                self.ckpt.epoch,
-            );
+            let mut err =
+                UnitError::from_mysql("downstream", format!("execute DDL failed: {stmt}"), &e);
             if !err.retryable {
                 err.workaround =
                     "Fix the downstream so the DDL can run, then `resume-task`.".into();
@@ -989,6 +975,20 @@ fn gtid_string(g: &BTreeMap<u32, binlog::MariaGtid>) -> String {
         .map(|x| x.to_string())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// A failed [`connect_opts`] as the unit's error: a server or network error is classified
+/// like any MySQL error, a timeout is retryable, a settings error is not.
+fn connect_error(scope: &'static str, what: &str, e: ConnectError) -> UnitError {
+    match e {
+        ConnectError::Sql { source, .. } => UnitError::from_mysql(scope, what.to_string(), &source),
+        ConnectError::Timeout { .. } => UnitError::new(code::DB_DRIVER, scope, what.to_string())
+            .cause(e)
+            .retryable(true),
+        ConnectError::Config(_) => {
+            UnitError::new(code::UNIT_CONFIG, scope, what.to_string()).cause(e)
+        }
+    }
 }
 
 /// Runs a query future with [`QUERY_TIMEOUT`]; a timeout is a retryable error.
@@ -1030,10 +1030,7 @@ async fn poll_master(opts: Opts, stats: Arc<SyncStats>) {
     let mut conn: Option<Conn> = None;
     loop {
         if conn.is_none() {
-            conn = tokio::time::timeout(QUERY_TIMEOUT, Conn::new(opts.clone()))
-                .await
-                .ok()
-                .and_then(|r| r.ok());
+            conn = connect_opts(opts.clone()).await.ok();
         }
         if let Some(c) = conn.as_mut() {
             match tokio::time::timeout(QUERY_TIMEOUT, master_status(c)).await {

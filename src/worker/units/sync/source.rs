@@ -14,19 +14,16 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use mysql_async::binlog::events::Event;
-use mysql_async::prelude::Queryable;
-use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Opts};
+use mysql_async::{BinlogStream, Opts};
 use tokio::time::Instant;
 
-use crate::binlog::Position;
+use crate::config::CONNECT_TIMEOUT;
 use crate::worker::error::{UnitError, code};
 
 /// How often the upstream sends a heartbeat on an idle stream.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// A stream silent this long (no event, no heartbeat) is broken.
 pub const READ_DEADLINE: Duration = Duration::from_secs(15);
-/// How long opening the stream (connect, handshake, dump request) may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What [`BinlogSource::next`] yields.
 pub enum Next {
@@ -45,12 +42,7 @@ pub trait BinlogSource: Send {
     fn next(&mut self, wait: Duration) -> BoxFuture<'_, Result<Next, UnitError>>;
 }
 
-/// Where a remote stream starts.
-pub enum StartAt {
-    Position(Position),
-    /// Right after this MariaDB GTID state (`d-s-n[,…]`).
-    Gtid(String),
-}
+pub use crate::binlog::StartAt;
 
 /// The upstream's binlog over the replication protocol.
 pub struct RemoteSource {
@@ -82,30 +74,7 @@ impl RemoteSource {
         heartbeat: Duration,
         deadline: Duration,
     ) -> Result<RemoteSource, UnitError> {
-        let open = async {
-            let mut conn = Conn::new(opts).await?;
-            conn.query_drop("SET @mariadb_slave_capability=4").await?;
-            conn.query_drop(format!(
-                "SET @master_heartbeat_period={}",
-                heartbeat.as_nanos()
-            ))
-            .await?;
-            let req = match at {
-                StartAt::Position(p) => BinlogStreamRequest::new(server_id)
-                    .with_filename(p.file.as_bytes())
-                    .with_pos(p.pos),
-                StartAt::Gtid(state) => {
-                    let escaped = state.replace(['\'', '\\'], "");
-                    conn.query_drop(format!("SET @slave_connect_state='{escaped}'"))
-                        .await?;
-                    conn.query_drop("SET @slave_gtid_strict_mode=1").await?;
-                    BinlogStreamRequest::new(server_id)
-                        .with_filename(&b""[..])
-                        .with_pos(4u64)
-                }
-            };
-            conn.get_binlog_stream(req).await
-        };
+        let open = crate::binlog::open_stream(opts, server_id, at, Some(heartbeat), false);
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, open).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(up_err("open the upstream binlog stream", &e)),

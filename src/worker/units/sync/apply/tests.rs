@@ -624,7 +624,7 @@ fn a_refused_transaction_is_dms_10006_with_the_statement_and_a_workaround() {
         (server(1213, "Deadlock found"), true, "retries"),
     ];
     for (e, retryable, hint) in cases {
-        let err = execute_error(packet, &e);
+        let err = execute_error(packet, &e, 1);
         assert_eq!(err.code, code::DB_EXECUTE, "{err}");
         assert_eq!(err.retryable, retryable, "{err}");
         assert!(err.workaround.contains(hint), "{err}");
@@ -637,6 +637,7 @@ fn a_refused_transaction_is_dms_10006_with_the_statement_and_a_workaround() {
     let dup = execute_error(
         packet,
         &server(1062, "Duplicate entry '7' for key 'PRIMARY'"),
+        1,
     );
     assert!(dup.raw_cause.contains("1062"), "{dup}");
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::MariaDb;
 use common::check::{contents, same_table, subtask, wait_stage, wait_synced};
-use common::cluster::{Master, WorkerProc, dmctl};
+use common::cluster::{Master, WorkerProc, dmctl, write_source};
 use common::sql::{exec, master_pos, rt};
 use mysql_async::prelude::*;
 
@@ -50,15 +50,7 @@ fn write_files(
     pos: u64,
     extra: &str,
 ) -> (String, String) {
-    let source = dir.join("source.yaml");
-    std::fs::write(
-        &source,
-        format!(
-            "source-id: mariadb-01\nfrom:\n  host: 127.0.0.1\n  port: {}\n  user: root\n  password: ''\n",
-            up.port
-        ),
-    )
-    .unwrap();
+    let source = write_source(dir, "mariadb-01", up.port);
     let task = dir.join("task.yaml");
     std::fs::write(
         &task,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::MariaDb;
 use common::check::{checksum, count, subtask, wait_synced};
-use common::cluster::{Master, WorkerProc, dmctl};
+use common::cluster::{Master, WorkerProc, dmctl, write_source};
 use common::sql::{exec, master_pos, rt};
 use mysql_async::prelude::*;
 
@@ -64,15 +64,7 @@ fn twenty_kill9_rounds_under_sysbench_leave_every_table_equal_five_times() {
     let (u, d) = (up.url(), down.url());
     let dir = tempfile::tempdir().unwrap();
     let (file, pos) = master_pos(&u);
-    let source = dir.path().join("source.yaml");
-    std::fs::write(
-        &source,
-        format!(
-            "source-id: mariadb-01\nfrom:\n  host: 127.0.0.1\n  port: {}\n  user: root\n  password: ''\n",
-            up.port
-        ),
-    )
-    .unwrap();
+    let source = write_source(dir.path(), "mariadb-01", up.port);
     let task = dir.path().join("task.yaml");
     std::fs::write(
         &task,

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use common::MariaDb;
-use common::cluster::{Master, dmctl};
+use common::cluster::{Master, dmctl, source_yaml};
 use dm_rs::reconcile::apply::{self, ApplyOptions, Outcome};
 use dm_rs::reconcile::live;
 use dm_rs::reconcile::model::{
@@ -191,10 +191,7 @@ fn apply_runs_every_step_kind_and_isolates_failures() {
     let meta = master_pos(&u);
     let master = Master::start(dir.path(), true);
     let addr = master.addr.clone();
-    let source_yaml = format!(
-        "source-id: s1\nfrom:\n  host: 127.0.0.1\n  port: {}\n  user: root\n  password: ''\n",
-        up.port
-    );
+    let source_yaml = source_yaml("s1", up.port);
     let t1 = task_yaml("t1", "s1", down.port, &meta, "shop", 4);
     let t2 = task_yaml("t2", "s1", down.port, &meta, "inv", 4);
 

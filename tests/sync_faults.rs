@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::MariaDb;
 use common::check::{contents, count, same_table, subtask, wait_stage, wait_synced};
-use common::cluster::{CtlOut, Master, WorkerProc, dmctl};
+use common::cluster::{CtlOut, Master, WorkerProc, dmctl, write_source};
 use common::proxy::Proxy;
 use common::sql::{exec, master_pos, rt};
 use mysql_async::prelude::*;
@@ -56,14 +56,7 @@ fn cluster(up_port: u16) -> Cluster {
     let master = Master::start(dir.path(), false);
     let worker = WorkerProc::start(dir.path(), "worker-a", &master.addr);
     let addr = master.addr.clone();
-    let source = dir.path().join("source.yaml");
-    std::fs::write(
-        &source,
-        format!(
-            "source-id: mariadb-01\nfrom:\n  host: 127.0.0.1\n  port: {up_port}\n  user: root\n  password: ''\n"
-        ),
-    )
-    .unwrap();
+    let source = write_source(dir.path(), "mariadb-01", up_port);
     ok(
         &dmctl(
             &addr,

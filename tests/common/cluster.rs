@@ -206,6 +206,20 @@ impl WorkerProc {
     }
 }
 
+/// A source file for a MariaDB on 127.0.0.1:`port` (user root, no password).
+pub fn source_yaml(source_id: &str, port: u16) -> String {
+    format!(
+        "source-id: {source_id}\nfrom:\n  host: 127.0.0.1\n  port: {port}\n  user: root\n  password: ''\n"
+    )
+}
+
+/// Writes [`source_yaml`] to `dir/source.yaml` and returns the path.
+pub fn write_source(dir: &Path, source_id: &str, port: u16) -> PathBuf {
+    let path = dir.join("source.yaml");
+    std::fs::write(&path, source_yaml(source_id, port)).expect("write source.yaml");
+    path
+}
+
 pub struct CtlOut {
     pub code: i32,
     pub stdout: String,

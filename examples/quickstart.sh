@@ -37,6 +37,7 @@ start_mariadb() { # name port server_id binlog(0/1)
     echo "datadir=$d/data"; echo "port=$port"; echo "bind-address=127.0.0.1"
     echo "socket=$d/mariadb.sock"; echo "pid-file=$d/mariadb.pid"; echo "log_error=$d/error.log"
     echo "skip-name-resolve"; echo "server_id=$sid"; echo "init-file=$d/init.sql"
+    echo "innodb_use_native_aio=0" # the kernel's AIO contexts are shared by the whole host
     [ "$(id -u)" -eq 0 ] && echo "user=root"
     if [ "$binlog" = 1 ]; then
       echo "log_bin=$d/data/mariadb-bin"; echo "binlog_format=ROW"

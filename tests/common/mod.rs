@@ -8,6 +8,11 @@
 //! `PR_SET_PDEATHSIG`, so a killed test binary leaves no mariadbd behind. A test that needs
 //! MariaDB and cannot find it fails with a message saying what to install.
 //!
+//! The system tables are installed once per MariaDB version into a template data dir under
+//! `target/tmp` and copied for each server. Servers run with `innodb_use_native_aio=0`: the
+//! kernel's AIO contexts (`fs.aio-max-nr`) are shared by every container on a host, and a host
+//! that has used them up fails InnoDB's start.
+//!
 //! [`MariaDb::start_with_args`] starts either kind with extra server options; [`tls`] makes a
 //! throwaway CA with server and client certificates for a TLS server, e.g.
 //! `let certs = tls::TestCerts::generate(); let db = MariaDb::upstream_tls(1, &certs);` and
@@ -122,6 +127,122 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
+/// A data dir with MariaDB's system tables, made once by `mariadb-install-db` and kept under
+/// cargo's target dir (`CARGO_TARGET_TMPDIR`), named by the server's version; every server starts
+/// from a copy of it. One install per version instead of one per server: faster, and a bootstrap
+/// that fails (it has, under load) fails once, with its error log in the message, and is retried.
+fn template_data_dir() -> Result<PathBuf, String> {
+    static TEMPLATE: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+    let mut guard = TEMPLATE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = guard.as_ref() {
+        return Ok(p.clone());
+    }
+    let mariadbd = find(&["mariadbd", "mysqld"]);
+    let version = Command::new(&mariadbd)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("run {} --version: {e}", mariadbd.display()))?;
+    let version: String = String::from_utf8_lossy(&version.stdout)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let target = root.join(format!(
+        "mariadb-template-{}-{}",
+        if is_root { "root" } else { "user" },
+        &version[..version.len().min(100)]
+    ));
+    if target.join("data").join("mysql").is_dir() {
+        *guard = Some(target.join("data"));
+        return Ok(target.join("data"));
+    }
+    let mut last_err = String::new();
+    for _ in 0..3 {
+        match install_template(&root) {
+            Ok(made) => {
+                // Another test binary may have made it meanwhile: then keep theirs.
+                if std::fs::rename(made.path(), &target).is_err()
+                    && !target.join("data").join("mysql").is_dir()
+                {
+                    last_err = format!("could not move the template to {}", target.display());
+                    continue;
+                }
+                *guard = Some(target.join("data"));
+                return Ok(target.join("data"));
+            }
+            Err(e) => last_err = e,
+        }
+    }
+    Err(last_err)
+}
+
+fn install_template(root: &Path) -> Result<tempfile::TempDir, String> {
+    let install_db = find(&["mariadb-install-db", "mysql_install_db"]);
+    std::fs::create_dir_all(root).map_err(|e| format!("create {}: {e}", root.display()))?;
+    let dir = tempfile::Builder::new()
+        .prefix("mariadb-install-")
+        .tempdir_in(root)
+        .map_err(|e| e.to_string())?;
+    let d = dir.path();
+    let mut cnf = format!(
+        "[mariadbd]\ndatadir={data}\nsocket={d}/mariadb.sock\npid-file={d}/mariadb.pid\nlog_error={d}/error.log\nskip-networking\ninnodb_buffer_pool_size=128M\ninnodb_log_file_size=64M\ninnodb_use_native_aio=0\n",
+        data = d.join("data").display(),
+        d = d.display(),
+    );
+    if unsafe { libc::geteuid() } == 0 {
+        cnf.push_str("user=root\n");
+    }
+    std::fs::write(d.join("my.cnf"), cnf).map_err(|e| e.to_string())?;
+    let mut install = Command::new(&install_db);
+    install
+        .arg(format!("--defaults-file={}", d.join("my.cnf").display()))
+        .arg("--auth-root-authentication-method=normal")
+        .arg("--skip-test-db")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    with_parent_death_signal(&mut install);
+    let out = spawn_from_keeper(install)
+        .and_then(|c| c.wait_with_output())
+        .map_err(|e| format!("run {}: {e}", install_db.display()))?;
+    if !out.status.success() {
+        let log = std::fs::read_to_string(d.join("error.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        return Err(format!(
+            "mariadb-install-db failed: {}{}\nerror.log (last lines):\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
+    }
+    Ok(dir)
+}
+
+/// `cp -a from to` (the copy keeps modes and owners).
+fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .map_err(|e| format!("run cp: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cp -a {} {}: {}",
+            from.display(),
+            to.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
 /// A running throwaway MariaDB server.
 pub struct MariaDb {
     child: Option<Child>,
@@ -185,7 +306,6 @@ impl MariaDb {
 
     fn try_start(server_id: u32, binlog: bool, args: &[String]) -> Result<MariaDb, String> {
         let mariadbd = find(&["mariadbd", "mysqld"]);
-        let install_db = find(&["mariadb-install-db", "mysql_install_db"]);
         let dir = tempfile::Builder::new()
             .prefix("dmrs-mariadb-")
             .tempdir()
@@ -194,7 +314,7 @@ impl MariaDb {
         let port = free_port();
         let is_root = unsafe { libc::geteuid() } == 0;
         let mut cnf = format!(
-            "[mariadbd]\ndatadir={data}\nport={port}\nbind-address=127.0.0.1\nsocket={d}/mariadb.sock\npid-file={d}/mariadb.pid\nlog_error={d}/error.log\nskip-name-resolve\ninnodb_buffer_pool_size=128M\ninnodb_log_file_size=64M\nmax_connections=500\ninit-file={d}/init.sql\n",
+            "[mariadbd]\ndatadir={data}\nport={port}\nbind-address=127.0.0.1\nsocket={d}/mariadb.sock\npid-file={d}/mariadb.pid\nlog_error={d}/error.log\nskip-name-resolve\ninnodb_buffer_pool_size=128M\ninnodb_log_file_size=64M\ninnodb_use_native_aio=0\nmax_connections=500\ninit-file={d}/init.sql\n",
             data = d.join("data").display(),
             d = d.display(),
         );
@@ -220,24 +340,7 @@ impl MariaDb {
         )
         .map_err(|e| e.to_string())?;
         let defaults = format!("--defaults-file={}", d.join("my.cnf").display());
-        let mut install = Command::new(&install_db);
-        install
-            .arg(&defaults)
-            .arg("--auth-root-authentication-method=normal")
-            .arg("--skip-test-db")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        with_parent_death_signal(&mut install);
-        let out = spawn_from_keeper(install)
-            .and_then(|c| c.wait_with_output())
-            .map_err(|e| format!("run {}: {e}", install_db.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "mariadb-install-db failed: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
+        copy_dir(&template_data_dir()?, &d.join("data"))?;
         let mut cmd = Command::new(&mariadbd);
         cmd.arg(&defaults)
             .stdout(Stdio::null())

@@ -24,6 +24,42 @@ pub mod code {
     pub const FENCED: i32 = 36070;
     /// The unit's task ended abnormally (a bug): DM's ErrNotSet class of error.
     pub const CRASHED: i32 = 36071;
+    /// DM `ErrParseMydumperMeta`: the dump's `metadata` file is missing or unreadable.
+    pub const PARSE_META: i32 = 11001;
+    /// DM `ErrMetadataNoBinlogLoc`: the dump's `metadata` has no binlog position.
+    pub const META_NO_BINLOG: i32 = 11123;
+    /// DM `ErrDumpUnitRuntime`: the dump failed.
+    pub const DUMP_RUNTIME: i32 = 32001;
+    /// DM `ErrDumpUnitGlobalLock`: the dump could not take the global read lock.
+    pub const DUMP_GLOBAL_LOCK: i32 = 32004;
+    /// DM `ErrLoadUnitCreateSchemaFile`: a database or table could not be created.
+    pub const LOAD_CREATE_SCHEMA: i32 = 34001;
+    /// DM `ErrLoadUnitInvalidFileEnding`: a data file ends inside a statement.
+    pub const LOAD_INVALID_FILE_ENDING: i32 = 34002;
+    /// DM `ErrLoadUnitParseQuoteValues`: the VALUES of an INSERT could not be parsed.
+    pub const LOAD_PARSE_VALUES: i32 = 34003;
+    /// DM `ErrLoadUnitDoColumnMapping`: a column mapping failed on a dumped row.
+    pub const LOAD_COLUMN_MAPPING: i32 = 34004;
+    /// DM `ErrLoadUnitReadSchemaFile`.
+    pub const LOAD_READ_SCHEMA_FILE: i32 = 34005;
+    /// DM `ErrLoadUnitParseStatement`.
+    pub const LOAD_PARSE_STATEMENT: i32 = 34006;
+    /// DM `ErrLoadUnitNotCreateTable`: a `-schema.sql` file holds no CREATE TABLE.
+    pub const LOAD_NOT_CREATE_TABLE: i32 = 34007;
+    /// DM `ErrLoadUnitDispatchSQLFromFile`: a data file could not be read.
+    pub const LOAD_DISPATCH: i32 = 34008;
+    /// DM `ErrLoadUnitInvalidInsertSQL`: a data statement is not an INSERT.
+    pub const LOAD_INVALID_INSERT: i32 = 34009;
+    /// DM `ErrLoadUnitNoDBFile`.
+    pub const LOAD_NO_DB_FILE: i32 = 34012;
+    /// DM `ErrLoadUnitNoTableFile`.
+    pub const LOAD_NO_TABLE_FILE: i32 = 34013;
+    /// DM `ErrLoadUnitDumpDirNotFound`.
+    pub const LOAD_DIR_NOT_FOUND: i32 = 34014;
+    /// DM `ErrLoadUnitDuplicateTableFile`.
+    pub const LOAD_DUPLICATE_TABLE_FILE: i32 = 34015;
+    /// DM `ErrLoadTaskCheckPointNotMatch`: the loader checkpoint belongs to another dump.
+    pub const LOAD_CHECKPOINT_MISMATCH: i32 = 34018;
 }
 
 /// DM's error scope.

@@ -12,8 +12,14 @@
 //! Load; all → Dump, Load, Sync. The subtask ([`crate::worker::subtask`]) runs them in that
 //! order and is the only place stages change; units never touch stages.
 //!
+//! - [`dump`] — the Dump unit: a consistent snapshot of the upstream into files.
+//! - [`load`] — the Load unit: dump files → downstream, with its checkpoint.
+//! - [`full`] — what Dump and Load share (file names, `metadata`, the dump → load feed).
 //! - [`sync`] — the Sync unit: the binlog → downstream, with its checkpoint.
 
+pub mod dump;
+pub mod full;
+pub mod load;
 pub mod sync;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -94,6 +100,11 @@ pub trait Unit: Send {
     fn update(&mut self, task: Arc<TaskConfig>) -> Result<(), UnitError>;
     /// Releases connections; called after `process` returns, whatever it returned.
     fn close(&mut self) -> BoxFuture<'_, ()>;
+    /// False when the unit has progress of its own to continue from (DM's `IsFreshTask`):
+    /// a subtask's first run starts at the last unit that is not fresh. Called before `init`.
+    fn is_fresh(&mut self) -> BoxFuture<'_, Result<bool, UnitError>> {
+        Box::pin(async { Ok(true) })
+    }
 }
 
 /// What a unit is built from.
@@ -130,6 +141,10 @@ pub type Factory =
 #[derive(Default)]
 pub struct Shared {
     pub sync_stats: Arc<sync::stats::SyncStats>,
+    pub dump_stats: Arc<dump::DumpStats>,
+    pub load_stats: Arc<load::LoadStats>,
+    /// The dump → load hand-over while both run side by side.
+    pub feed: full::Feed,
 }
 
 impl Shared {
@@ -137,39 +152,20 @@ impl Shared {
     pub fn status_of(&self, kind: UnitKind) -> Arc<dyn UnitStatus> {
         match kind {
             UnitKind::Sync => self.sync_stats.clone(),
-            k => Arc::new(NotStarted(k)),
+            UnitKind::Dump => self.dump_stats.clone(),
+            UnitKind::Load => self.load_stats.clone(),
         }
     }
 }
 
-/// The status of a unit kind that has no live figures.
-struct NotStarted(UnitKind);
-
-impl UnitStatus for NotStarted {
-    fn to_pb(&self) -> pb::sub_task_status::Status {
-        pb::sub_task_status::Status::Msg(format!("the {} has not started", self.0.class()))
-    }
-    fn ready(&self) -> bool {
-        true
-    }
-    fn wait_ready(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
-}
-
-/// The real units: Sync today; Dump and Load are refused (start-task refuses their task modes
-/// before they get here).
+/// The real units.
 pub fn real_factory() -> Factory {
     Arc::new(|ctx, kind, shared| match kind {
         UnitKind::Sync => Ok(
             Box::new(sync::SyncUnit::new(ctx.clone(), shared.sync_stats.clone())) as Box<dyn Unit>,
         ),
-        k => Err(UnitError::new(
-            code::UNIT_CONFIG,
-            "internal",
-            format!("the {} is not implemented yet", k.class()),
-        )
-        .in_unit(k)),
+        UnitKind::Dump => Ok(Box::new(dump::DumpUnit::new(ctx.clone(), shared)) as Box<dyn Unit>),
+        UnitKind::Load => Ok(Box::new(load::LoadUnit::new(ctx.clone(), shared)) as Box<dyn Unit>),
     })
 }
 

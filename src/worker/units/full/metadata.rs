@@ -5,14 +5,14 @@
 //! ```text
 //! Started dump at: 2026-11-30 04:00:00
 //! SHOW MASTER STATUS:
-//! 	Log: mariadb-bin.000003
-//! 	Pos: 1274
-//! 	GTID:0-1-12
+//!     Log: mariadb-bin.000003
+//!     Pos: 1274
+//!     GTID:0-1-12
 //!
 //! SHOW MASTER STATUS: /* AFTER CONNECTION POOL ESTABLISHED */
-//! 	Log: mariadb-bin.000003
-//! 	Pos: 2010
-//! 	GTID:0-1-15
+//!     Log: mariadb-bin.000003
+//!     Pos: 2010
+//!     GTID:0-1-15
 //!
 //! Finished dump at: 2026-11-30 04:00:09
 //! ```
@@ -21,7 +21,7 @@
 //! where safe mode may end (DM's meaning). dm-rs writes the earliest and the latest of its
 //! dump sessions' snapshots there. Parsing follows DM's rules: headers matched after trimming,
 //! `key: value` lines, GTID continuation lines appended until a blank line, a trailing `,`
-//! dropped, `SHOW SLAVE STATUS:` blocks skipped.
+//! dropped, `SHOW SLAVE STATUS:` blocks skipped. (The field lines start with a tab.)
 
 use super::BinlogLoc;
 use crate::worker::error::{UnitError, code};

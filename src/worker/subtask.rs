@@ -8,7 +8,9 @@
 //! `isCanceled`). All methods are quick and never wait for a unit: stopping it is a signal
 //! (a [`CancellationToken`]), and [`SubTask::reap`] (called by the worker's ticker) collects
 //! the result. A run goes through the units from the one that was current (a resumed
-//! `all` task does not dump again), each one `init` → `process` → `close`.
+//! `all` task does not dump again), each one `init` → `process` → `close`; a subtask's first
+//! run starts at the last unit that has progress of its own (DM's `IsFreshTask` scan). Dump
+//! and Load run side by side: the load takes each file as soon as the dump has written it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -388,6 +390,14 @@ impl Drop for SubTask {
 }
 
 /// One run: the units from the current one on, each init → process → close.
+///
+/// A run from the first unit first asks the later units, last first, whether they have
+/// progress of their own ([`units::Unit::is_fresh`], DM's `IsFreshTask`): an `all` task whose
+/// sync checkpoint exists starts at Sync, one whose load finished starts at Load (which then
+/// finishes at once).
+///
+/// Dump followed by Load run side by side ([`run_dump_and_load`]): the load takes each chunk
+/// as soon as the dump has written it.
 async fn run_units(
     ctx: UnitCtx,
     kinds: Vec<UnitKind>,
@@ -396,30 +406,129 @@ async fn run_units(
     shared: Arc<Shared>,
     cancel: CancellationToken,
 ) -> Result<UnitExit, UnitError> {
-    let from = current.load(Ordering::Relaxed);
-    for (i, kind) in kinds.iter().copied().enumerate().skip(from) {
-        current.store(i, Ordering::Relaxed);
-        let mut unit = factory(&ctx, kind, &shared).map_err(|e| e.in_unit(kind))?;
-        let r = match unit.init().await {
-            Ok(()) => unit.process(cancel.clone()).await,
-            Err(e) => Err(e),
-        };
-        unit.close().await;
-        match r {
-            Ok(UnitExit::Finished) => {
-                tracing::info!(unit = kind.class(), "unit finished");
-                if i + 1 < kinds.len() {
-                    current.store(i + 1, Ordering::Relaxed);
-                }
+    let mut from = current.load(Ordering::Relaxed);
+    if from == 0 && kinds.len() > 1 {
+        for i in (1..kinds.len()).rev() {
+            let kind = kinds[i];
+            let mut unit = factory(&ctx, kind, &shared).map_err(|e| e.in_unit(kind))?;
+            let fresh = unit.is_fresh().await.map_err(|e| e.in_unit(kind));
+            unit.close().await;
+            if !fresh? {
+                tracing::info!(
+                    unit = kind.class(),
+                    "the unit has progress of its own: the run starts there"
+                );
+                from = i;
+                break;
             }
-            Ok(UnitExit::Cancelled) => return Ok(UnitExit::Cancelled),
-            Err(e) => return Err(e.in_unit(kind)),
+        }
+        current.store(from, Ordering::Relaxed);
+    }
+    let mut i = from;
+    while i < kinds.len() {
+        let kind = kinds[i];
+        current.store(i, Ordering::Relaxed);
+        if kind == UnitKind::Dump && kinds.get(i + 1) == Some(&UnitKind::Load) {
+            match run_dump_and_load(&ctx, &factory, &shared, &cancel, &current, i).await? {
+                UnitExit::Finished => {
+                    tracing::info!("dump and load finished");
+                    i += 2;
+                }
+                UnitExit::Cancelled => return Ok(UnitExit::Cancelled),
+            }
+        } else {
+            if kind == UnitKind::Load {
+                // No dump runs beside it: the load reads the directory as it is.
+                shared.feed.clear();
+            }
+            let mut unit = factory(&ctx, kind, &shared).map_err(|e| e.in_unit(kind))?;
+            let r = match unit.init().await {
+                Ok(()) => unit.process(cancel.clone()).await,
+                Err(e) => Err(e),
+            };
+            unit.close().await;
+            match r {
+                Ok(UnitExit::Finished) => {
+                    tracing::info!(unit = kind.class(), "unit finished");
+                    i += 1;
+                }
+                Ok(UnitExit::Cancelled) => return Ok(UnitExit::Cancelled),
+                Err(e) => return Err(e.in_unit(kind)),
+            }
+        }
+        if i < kinds.len() {
+            current.store(i, Ordering::Relaxed);
         }
         if cancel.is_cancelled() {
             return Ok(UnitExit::Cancelled);
         }
     }
     Ok(UnitExit::Finished)
+}
+
+/// Dump (at `i`) and Load (at `i + 1`) side by side, through `shared.feed`. The current unit
+/// is Dump until the dump finishes, then Load. An error in either cancels the other and is
+/// the run's error; a cancel ends both (each keeps its own progress).
+async fn run_dump_and_load(
+    ctx: &UnitCtx,
+    factory: &Factory,
+    shared: &Arc<Shared>,
+    cancel: &CancellationToken,
+    current: &AtomicUsize,
+    i: usize,
+) -> Result<UnitExit, UnitError> {
+    shared.feed.start_live();
+    let mut dump = factory(ctx, UnitKind::Dump, shared).map_err(|e| e.in_unit(UnitKind::Dump))?;
+    let mut load = match factory(ctx, UnitKind::Load, shared) {
+        Ok(u) => u,
+        Err(e) => {
+            shared.feed.stop();
+            return Err(e.in_unit(UnitKind::Load));
+        }
+    };
+    let both = cancel.child_token();
+    let init = async {
+        dump.init().await.map_err(|e| e.in_unit(UnitKind::Dump))?;
+        load.init().await.map_err(|e| e.in_unit(UnitKind::Load))
+    }
+    .await;
+    let outcome = match init {
+        Err(e) => Err(e),
+        Ok(()) => {
+            let d = async {
+                let r = dump.process(both.clone()).await;
+                match &r {
+                    Ok(UnitExit::Finished) => {
+                        tracing::info!(unit = UnitKind::Dump.class(), "unit finished");
+                        current.store(i + 1, Ordering::Relaxed);
+                    }
+                    Ok(UnitExit::Cancelled) => shared.feed.stop(),
+                    Err(_) => {
+                        shared.feed.stop();
+                        both.cancel();
+                    }
+                }
+                r.map_err(|e| e.in_unit(UnitKind::Dump))
+            };
+            let l = async {
+                let r = load.process(both.clone()).await;
+                if r.is_err() {
+                    both.cancel();
+                }
+                r.map_err(|e| e.in_unit(UnitKind::Load))
+            };
+            let (rd, rl) = tokio::join!(d, l);
+            match (rd, rl) {
+                (Err(e), _) | (_, Err(e)) => Err(e),
+                (Ok(UnitExit::Finished), Ok(UnitExit::Finished)) => Ok(UnitExit::Finished),
+                _ => Ok(UnitExit::Cancelled),
+            }
+        }
+    };
+    shared.feed.stop();
+    dump.close().await;
+    load.close().await;
+    outcome
 }
 
 #[cfg(test)]

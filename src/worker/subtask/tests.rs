@@ -263,8 +263,8 @@ async fn a_unit_error_takes_the_class_of_its_unit() {
     assert_eq!(err.err_class, "dump-unit");
     assert_eq!(
         shared.closed.load(std::sync::atomic::Ordering::SeqCst),
-        1,
-        "closed after the error"
+        3,
+        "the freshness probe of Load, then Dump and Load, all closed after the error"
     );
 }
 
@@ -283,4 +283,51 @@ async fn remove_meta_becomes_a_reset_token_tied_to_the_start() {
         scripted(shared),
     );
     assert_eq!(st.reset_token.as_deref(), Some("start-7"));
+}
+
+#[tokio::test]
+async fn dump_and_load_run_side_by_side_and_an_error_in_one_cancels_the_other() {
+    let shared = Arc::new(Scripted::default());
+    // Dump works until cancelled; Load fails: the dump is cancelled, the error is Load's.
+    shared.push(Script::UntilCancel);
+    shared.push(Script::Fail(UnitError::new(
+        ecode::UNIT_CONFIG,
+        "internal",
+        "bad",
+    )));
+    let mut st = subtask("all", &shared);
+    st.follow(Expect::Running, false, false).unwrap();
+    settle(&mut st, Instant::now()).await;
+    assert_eq!(st.stage(), Stage::Paused);
+    assert_eq!(shared.started(), vec![UnitKind::Dump, UnitKind::Load]);
+    assert_eq!(st.result.as_ref().unwrap().errors[0].err_class, "load-unit");
+    assert_eq!(
+        st.unit(),
+        UnitKind::Dump,
+        "the dump did not finish: a resume starts both again"
+    );
+}
+
+#[tokio::test]
+async fn a_first_run_starts_at_the_last_unit_with_progress() {
+    // (task mode, kinds that are not fresh, the units that run first)
+    let cases: [(&str, Vec<UnitKind>, Vec<UnitKind>); 4] = [
+        ("all", vec![], vec![UnitKind::Dump, UnitKind::Load]),
+        ("all", vec![UnitKind::Sync], vec![UnitKind::Sync]),
+        ("all", vec![UnitKind::Load], vec![UnitKind::Load]),
+        ("full", vec![UnitKind::Load], vec![UnitKind::Load]),
+    ];
+    for (mode, not_fresh, want) in cases {
+        let shared = Arc::new(Scripted::default());
+        *shared.not_fresh.lock().unwrap() = not_fresh.clone();
+        let mut st = subtask(mode, &shared);
+        st.follow(Expect::Running, false, false).unwrap();
+        started(&shared, want.len()).await;
+        let first = shared.started();
+        let mut sorted = first.clone();
+        sorted.sort_by_key(|k| *k as u8);
+        assert_eq!(sorted, want, "{mode} with {not_fresh:?} not fresh");
+        st.stop();
+        settle(&mut st, Instant::now()).await;
+    }
 }

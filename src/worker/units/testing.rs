@@ -1,5 +1,5 @@
-//! Scripted units for the stage-machine and fencing tests: each run of a unit takes the next
-//! [`Script`] from a shared queue (run until cancelled when the queue is empty).
+//! Scripted units for the stage-machine and fencing tests: each `process` of a unit takes the
+//! next [`Script`] from a shared queue (run until cancelled when the queue is empty).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +29,8 @@ pub struct Scripted {
     /// Runs started (units whose `process` began), per kind in order.
     pub started: Mutex<Vec<UnitKind>>,
     pub closed: AtomicUsize,
+    /// Kinds whose `is_fresh` answers false (default: every unit is fresh).
+    pub not_fresh: Mutex<Vec<UnitKind>>,
 }
 
 impl Scripted {
@@ -48,7 +50,6 @@ impl Scripted {
 
 struct ScriptedUnit {
     kind: UnitKind,
-    script: Script,
     shared: Arc<Scripted>,
 }
 
@@ -66,7 +67,14 @@ impl Unit for ScriptedUnit {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(self.kind);
-            match self.script.clone() {
+            let script = self
+                .shared
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop_front()
+                .unwrap_or(Script::UntilCancel);
+            match script {
                 Script::UntilCancel => {
                     cancel.cancelled().await;
                     Ok(UnitExit::Cancelled)
@@ -87,20 +95,22 @@ impl Unit for ScriptedUnit {
             self.shared.closed.fetch_add(1, Ordering::SeqCst);
         })
     }
-}
-
-/// A factory whose units follow `shared`'s script.
-pub fn scripted(shared: Arc<Scripted>) -> Factory {
-    Arc::new(move |_ctx, kind, _s| {
-        let script = shared
-            .queue
+    fn is_fresh(&mut self) -> BoxFuture<'_, Result<bool, UnitError>> {
+        let fresh = !self
+            .shared
+            .not_fresh
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .pop_front()
-            .unwrap_or(Script::UntilCancel);
+            .contains(&self.kind);
+        Box::pin(async move { Ok(fresh) })
+    }
+}
+
+/// A factory whose units follow `shared`'s script (each `process` takes the next script).
+pub fn scripted(shared: Arc<Scripted>) -> Factory {
+    Arc::new(move |_ctx, kind, _s| {
         Ok(Box::new(ScriptedUnit {
             kind,
-            script,
             shared: shared.clone(),
         }) as Box<dyn Unit>)
     })

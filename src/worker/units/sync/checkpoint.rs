@@ -76,6 +76,8 @@ type CheckpointRow = (
     Option<u64>,
     Option<String>,
     Option<String>,
+    Option<String>,
+    Option<u64>,
 );
 
 #[derive(Debug, Clone)]
@@ -110,6 +112,9 @@ pub struct Saved {
     pub ddl_in_flight: Option<Position>,
     /// Per upstream table: the tracked structure (`table_info` JSON) at the global point.
     pub tables: BTreeMap<TableName, String>,
+    /// Tables whose own point is past the global one (an `all` task whose dump took several
+    /// snapshots): their events up to it are in the dumped data already.
+    pub table_points: BTreeMap<TableName, Position>,
 }
 
 /// A checkpoint save: the global point and the tables whose structure changed.
@@ -122,6 +127,8 @@ pub struct SavePoint<'a> {
     pub tables: Vec<(TableName, Option<String>)>,
     /// Delete the DDL-in-flight marker (the DDL is behind the global point now).
     pub clear_ddl: bool,
+    /// Tables whose point is past the global one: their rows keep it.
+    pub points: Option<&'a BTreeMap<TableName, Position>>,
 }
 
 /// `#queue-I/N` → (I, N).
@@ -176,6 +183,35 @@ impl CheckpointTable {
             id = lit(&self.id),
             e = self.epoch,
         )
+    }
+
+    /// True when there is no checkpoint to continue from (DM's `IsFreshTask`): no table, no
+    /// global point for this source, or a `--remove-meta` token (`reset`) not applied yet.
+    pub async fn is_fresh(&self, conn: &mut Conn, reset: Option<&str>) -> Result<bool, UnitError> {
+        type Row = (String, Option<String>, Option<String>);
+        let rows: Result<Vec<Row>, _> = conn
+            .query(format!(
+                "SELECT cp_table, binlog_name, binlog_gtid FROM {} WHERE id = {} AND cp_schema = '' AND cp_table IN ('', '#owner')",
+                self.table,
+                lit(&self.id)
+            ))
+            .await;
+        let rows = match rows {
+            Ok(r) => r,
+            Err(mysql_async::Error::Server(e)) if e.code == 1146 || e.code == 1049 => {
+                return Ok(true);
+            }
+            Err(e) => return Err(down("read the checkpoint", &e)),
+        };
+        let has_global = rows
+            .iter()
+            .any(|(t, n, _)| t.is_empty() && n.as_deref().is_some_and(|n| !n.is_empty()));
+        let token = rows
+            .iter()
+            .find(|(t, _, _)| t == "#owner")
+            .and_then(|(_, _, g)| g.clone())
+            .unwrap_or_default();
+        Ok(!has_global || reset.is_some_and(|r| r != token))
     }
 
     /// Claims the source for this run: the next owner epoch, recorded with the worker's name.
@@ -305,7 +341,7 @@ impl CheckpointTable {
     pub async fn load(&self, conn: &mut Conn) -> Result<Option<Saved>, UnitError> {
         let rows: Vec<CheckpointRow> = conn
             .query(format!(
-                "SELECT cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, CAST(table_info AS CHAR) FROM {} WHERE id = {}",
+                "SELECT cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, CAST(table_info AS CHAR), exit_safe_binlog_name, exit_safe_binlog_pos FROM {} WHERE id = {}",
                 self.table,
                 lit(&self.id)
             ))
@@ -316,7 +352,9 @@ impl CheckpointTable {
         let mut queues: BTreeMap<usize, BTreeMap<usize, Position>> = BTreeMap::new();
         let mut ddl_in_flight = None;
         let mut tables = BTreeMap::new();
-        for (schema, table, name, pos, gtid, info) in rows {
+        let mut points = BTreeMap::new();
+        let mut global_exit: Option<Position> = None;
+        for (schema, table, name, pos, gtid, info, exit_name, exit_pos) in rows {
             let (Some(name), Some(pos)) = (name, pos) else {
                 continue;
             };
@@ -326,6 +364,11 @@ impl CheckpointTable {
             }
             let p = Position { file: name, pos };
             if schema.is_empty() && table.is_empty() {
+                if let (Some(n), Some(ep)) = (exit_name, exit_pos)
+                    && !n.is_empty()
+                {
+                    global_exit = Some(Position { file: n, pos: ep });
+                }
                 global = Some((p, gtid.unwrap_or_default()));
             } else if schema.is_empty() && table.starts_with("#queue-") {
                 if let Some((i, n)) = parse_queue_name(&table) {
@@ -337,16 +380,27 @@ impl CheckpointTable {
             } else if schema.is_empty() && table == "#ddl" {
                 ddl_in_flight = Some(p);
             } else if !schema.is_empty() {
-                tables.insert(TableName::new(schema, table), info.unwrap_or_default());
+                let t = TableName::new(schema, table);
+                points.insert(t.clone(), p);
+                tables.insert(t, info.unwrap_or_default());
             }
         }
-        Ok(global.map(|(g, gtid)| Saved {
-            exit_safe: furthest.filter(|f| *f > g),
-            global: g,
-            gtid,
-            queues,
-            ddl_in_flight,
-            tables,
+        Ok(global.map(|(g, gtid)| {
+            // The saved safe-mode exit point (e.g. the end of a dump's last snapshot) and the
+            // furthest any queue got: safe mode lasts until both are passed.
+            let exit = match (furthest, global_exit) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            Saved {
+                exit_safe: exit.filter(|f| *f > g),
+                table_points: points.into_iter().filter(|(_, p)| *p > g).collect(),
+                global: g,
+                gtid,
+                queues,
+                ddl_in_flight,
+                tables,
+            }
         }))
     }
 
@@ -405,8 +459,12 @@ impl CheckpointTable {
         for (t, info) in &sp.tables {
             match info {
                 Some(json) => {
-                    let (n, p) = sp
-                        .global
+                    let own = sp
+                        .points
+                        .and_then(|m| m.get(t))
+                        .filter(|p| sp.global.is_none_or(|g| *p > g));
+                    let (n, p) = own
+                        .or(sp.global)
                         .map(|g| (g.file.as_str(), g.pos))
                         .unwrap_or(("", 0));
                     sql.push_str(&format!(

@@ -14,6 +14,14 @@
 //! The checkpoint ([`checkpoint`]) is saved at transaction boundaries, at least every second
 //! under load and whenever the stream is quiet.
 //!
+//! An `all` task's first run starts from its dump instead of `meta` (`dump_start`): the
+//! `metadata` file's position and GTID, the structures of the dump's `-schema.sql` files in
+//! the schema tracker, safe mode until the after-connection position (the dump's latest
+//! snapshot), and, for tables dumped from a later snapshot than the first, their own points:
+//! their events up to there are skipped (they are in the dumped rows), which keeps even
+//! tables without a key exact. All of it is saved at once; then, with `clean-dump-file`, the
+//! dump directory is removed.
+//!
 //! Safe mode (idempotent upserts and deletes) runs while re-reading events a previous run may
 //! have applied: up to the exact exit point left by a crashed run, or for 2 ×
 //! checkpoint-flush-interval after the first start of a task (its meta position may be behind
@@ -46,7 +54,7 @@ use crate::config::{CONNECT_TIMEOUT, ConnectError};
 use crate::dml::TargetTable;
 use crate::rules::{DdlKind, EventType, TableName, TableRules};
 use crate::worker::error::{UnitError, code};
-use crate::worker::units::{BoxFuture, Unit, UnitCtx, UnitExit, UnitKind, UnitStatus};
+use crate::worker::units::{BoxFuture, Unit, UnitCtx, UnitExit, UnitKind, UnitStatus, full};
 use apply::{Applier, ApplyOpts, Change};
 use checkpoint::{CheckpointTable, SavePoint, quote};
 use schema::{SchemaTracker, TrackedTable};
@@ -135,6 +143,29 @@ impl Unit for SyncUnit {
             }
         })
     }
+
+    fn is_fresh(&mut self) -> BoxFuture<'_, Result<bool, UnitError>> {
+        Box::pin(async move {
+            let task = &self.ctx.task;
+            let Some(target) = task.target_database.as_ref() else {
+                return Ok(true);
+            };
+            let mut conn = connect_opts(target.mysql_opts(Vec::new()))
+                .await
+                .map_err(|e| connect_error("downstream", "connect to the downstream", e))?;
+            let ckpt =
+                CheckpointTable::new(&task.meta_schema, &task.name, &self.ctx.source.source_id);
+            let fresh = timed("downstream", "read the checkpoint", async {
+                Ok::<_, mysql_async::Error>(
+                    ckpt.is_fresh(&mut conn, self.ctx.reset_token.as_deref())
+                        .await,
+                )
+            })
+            .await??;
+            let _ = tokio::time::timeout(QUERY_TIMEOUT, conn.disconnect()).await;
+            Ok(fresh)
+        })
+    }
 }
 
 fn downstream_init(db: &DbConfig) -> Vec<String> {
@@ -181,6 +212,8 @@ struct Run {
     /// table id → (decoded table meta, downstream table), until the next DDL.
     by_table_id: HashMap<u64, (Arc<TableMeta>, Arc<TargetTable>)>,
     permanent_safe: bool,
+    /// Tables whose events up to their own point are in the dumped data already.
+    table_points: BTreeMap<TableName, Position>,
     safe_until_pos: Option<Position>,
     safe_until_time: Option<Instant>,
     txn: TxnTracker,
@@ -244,6 +277,13 @@ impl Run {
         let mut tracker = SchemaTracker::default();
         let mut ddl_replay = None;
         let fresh = saved.is_none();
+        // An `all` task's first sync run starts where its dump's snapshot was.
+        let from_dump = task.task_mode == "all";
+        let mut table_points = saved
+            .as_ref()
+            .map(|s| s.table_points.clone())
+            .unwrap_or_default();
+        let mut seeded_from_dump = false;
         let (start, gtid, safe_until_pos, safe_until_time) = match saved {
             Some(s) => {
                 tracing::info!(checkpoint = %s.global, exit_safe = ?s.exit_safe.as_ref().map(|p| p.to_string()), ddl_in_flight = ?s.ddl_in_flight.as_ref().map(|p| p.to_string()), "resuming from the checkpoint");
@@ -263,6 +303,12 @@ impl Run {
                     (a, b) => a.or(b),
                 };
                 (s.global, s.gtid, exit, None)
+            }
+            None if from_dump => {
+                let d = dump_start(&task, &source_id, &rules, &mut tracker)?;
+                table_points = d.points;
+                seeded_from_dump = true;
+                (d.start, d.gtid, d.exit_safe, None)
             }
             None => {
                 let meta = task
@@ -307,7 +353,39 @@ impl Run {
                 UnitError::new(code::UNIT_CONFIG, "internal", format!("GTID set {gtid:?}")).cause(e)
             })?
             .into();
-        if fresh && !start.file.is_empty() {
+        if seeded_from_dump {
+            // The dump's position, its safe-mode exit, each table's structure and own point,
+            // in one save: from here on a restart continues at Sync, never at the dump.
+            let tables: Vec<(TableName, Option<String>)> = tracker
+                .tables()
+                .map(|(t, tt)| (t.clone(), Some(tt.to_json())))
+                .collect();
+            ckpt.save(
+                &mut ddl_conn,
+                &SavePoint {
+                    global: Some(&start),
+                    gtid: &gtid_string(&gtids),
+                    exit_safe: safe_until_pos.as_ref(),
+                    tables,
+                    clear_ddl: false,
+                    points: Some(&table_points),
+                },
+            )
+            .await?;
+            tracing::info!(start = %start, exit_safe = ?safe_until_pos.as_ref().map(|p| p.to_string()), tables = tracker.tables().count(), own_points = table_points.len(), "first run after the dump: checkpoint saved at the dump's position");
+            if task.clean_dump_file {
+                let dir = full::dump_dir(&task, &source_id);
+                match std::fs::remove_dir_all(&dir) {
+                    Ok(()) => {
+                        tracing::info!(dir = %dir.display(), "dump directory removed (clean-dump-file)")
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::warn!(dir = %dir.display(), error = %e, "could not remove the dump directory")
+                    }
+                }
+            }
+        } else if fresh && !start.file.is_empty() {
             // Saved before anything is applied: a crash before the first flush still finds
             // the queues' exit points relative to a global point.
             ckpt.save_global(&mut ddl_conn, &start, &gtid_string(&gtids), None)
@@ -339,7 +417,10 @@ impl Run {
             up_conn = Some(c);
         }
         let mut tracker_dirty = BTreeSet::new();
-        if fresh && let Some(c) = up_conn.as_mut() {
+        if fresh
+            && !seeded_from_dump
+            && let Some(c) = up_conn.as_mut()
+        {
             // A first start: the tracked structures are the upstream's as of now (the nearest
             // to the meta position there is), persisted with the first checkpoint.
             let rows: Vec<(String, String, String, String)> = timed(
@@ -399,6 +480,7 @@ impl Run {
             table_maps: HashMap::new(),
             by_table_id: HashMap::new(),
             permanent_safe: syncer.safe_mode,
+            table_points,
             safe_until_pos,
             safe_until_time,
             txn: TxnTracker::new(start),
@@ -623,8 +705,12 @@ impl Run {
             exit_safe: self.safe_until_pos.as_ref(),
             tables,
             clear_ddl: self.ddl_done,
+            points: Some(&self.table_points),
         };
         self.ckpt.save(&mut self.ddl_conn, &save).await?;
+        if !self.table_points.is_empty() {
+            self.table_points.retain(|_, p| *p > committed);
+        }
         self.ddl_done = false;
         self.stats.set_syncer(committed, gtid, self.last_ts);
         self.stats
@@ -646,6 +732,15 @@ impl Run {
         let schema = tme.database_name().to_string();
         let table = tme.table_name().to_string();
         if !self.rules.allow_table(&schema, &table) {
+            return Ok(());
+        }
+        if !self.table_points.is_empty()
+            && self
+                .table_points
+                .get(&TableName::new(schema.clone(), table.clone()))
+                .is_some_and(|p| pos <= *p)
+        {
+            // Already in the rows this table's dump snapshot holds.
             return Ok(());
         }
         let ev_type = match ev {
@@ -854,6 +949,16 @@ impl Run {
         let ddls = crate::rules::split_ddl(sql, schema).map_err(|e| {
             UnitError::new(code::DDL, "internal", format!("parse DDL: {sql}")).cause(e)
         })?;
+        if !self.table_points.is_empty()
+            && ddls.iter().any(|d| {
+                d.tables
+                    .iter()
+                    .any(|t| self.table_points.get(t).is_some_and(|p| end <= p))
+            })
+        {
+            tracing::info!(sql, "DDL skipped: the table's dump snapshot is past it");
+            return Ok(());
+        }
         let mut run: Vec<(DdlKind, String, TableName)> = Vec::new();
         for d in ddls {
             if d.kind == DdlKind::Other || d.tables.is_empty() {
@@ -968,6 +1073,97 @@ impl Run {
         }
         Ok(())
     }
+}
+
+/// Where an `all` task's sync starts: read from its dump directory.
+struct DumpStart {
+    start: Position,
+    gtid: String,
+    /// The latest snapshot of the dump (its after-connection position): safe mode until past.
+    exit_safe: Option<Position>,
+    /// Tables dumped from a later snapshot than `start`: their own start points.
+    points: BTreeMap<TableName, Position>,
+}
+
+/// Reads the dump's `metadata` (DM's ErrParseMydumperMeta / ErrMetadataNoBinlogLoc when it
+/// is missing, damaged or has no position), seeds `tracker` from the dump's `-schema.sql`
+/// files (the structures as of the snapshot) and takes each table's own point from dm-rs's
+/// dump record.
+fn dump_start(
+    task: &TaskConfig,
+    source_id: &str,
+    rules: &TableRules,
+    tracker: &mut SchemaTracker,
+) -> Result<DumpStart, UnitError> {
+    use full::naming::{DumpFile, classify};
+    let dir = full::dump_dir(task, source_id);
+    let path = dir.join(full::METADATA_FILE);
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        UnitError::new(
+            code::PARSE_META,
+            "internal",
+            format!("parse mydumper metadata error: read {shown}: {e}"),
+        )
+        .workaround("The dump directory of this task is gone or incomplete (it is local to the worker that dumped): start the task again with --remove-meta to dump again.")
+    })?;
+    let meta = full::metadata::DumpMeta::parse(&text, &shown)?;
+    let loc = meta.start(&shown)?.clone();
+    let start = loc.position();
+    let exit_safe = meta
+        .after_conn
+        .as_ref()
+        .map(|a| a.position())
+        .filter(|p| *p > start);
+    let mut points = BTreeMap::new();
+    if let Ok(Some(state)) = full::DumpState::read(&dir) {
+        for (key, td) in &state.tables {
+            let (Some((db, t)), Some(s)) = (key.split_once('\t'), state.session(td.session)) else {
+                continue;
+            };
+            let p = s.loc.position();
+            if p > start {
+                points.insert(TableName::new(db.to_string(), t.to_string()), p);
+            }
+        }
+    }
+    let entries = std::fs::read_dir(&dir).map_err(|e| {
+        UnitError::new(
+            code::LOAD_DIR_NOT_FOUND,
+            "internal",
+            format!("read the dump directory {}: {e}", dir.display()),
+        )
+    })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let DumpFile::TableSchema { db, table } = classify(&name) else {
+            continue;
+        };
+        if !rules.allow_table(&db, &table) {
+            continue;
+        }
+        let Ok(sql) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let t = TableName::new(db.clone(), table.clone());
+        for stmt in sql.split(";\n") {
+            let stmt = stmt.trim();
+            if stmt.is_empty() || (stmt.starts_with("/*") && stmt.ends_with("*/")) {
+                continue;
+            }
+            if let Err(e) = tracker.apply_ddl(stmt, &db) {
+                tracing::warn!(table = %t.quoted(), error = %e, "schema file not understood: the structure is read from the upstream when needed");
+                tracker.forget(&t);
+            }
+        }
+    }
+    tracing::info!(start = %start, gtid = %loc.gtid, exit_safe = ?exit_safe.as_ref().map(|p| p.to_string()), "starting from the dump's metadata");
+    Ok(DumpStart {
+        start,
+        gtid: loc.gtid,
+        exit_safe,
+        points,
+    })
 }
 
 fn gtid_string(g: &BTreeMap<u32, binlog::MariaGtid>) -> String {

@@ -193,6 +193,11 @@ impl SchemaTracker {
         self.tables.insert(t, table);
     }
 
+    /// Every tracked table.
+    pub fn tables(&self) -> impl Iterator<Item = (&TableName, &TrackedTable)> {
+        self.tables.iter()
+    }
+
     /// Stops tracking `t`.
     pub fn forget(&mut self, t: &TableName) {
         self.tables.remove(t);

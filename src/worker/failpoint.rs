@@ -1,7 +1,14 @@
-//! Crash points for the fault tests: `DMRS_FAILPOINTS=name[,name…]` in a dm-worker's
-//! environment makes it abort (as a kill -9 would leave things) when it reaches a named
-//! point. Names: `sync-after-ddl` (a DDL has run downstream, its checkpoint is not saved
-//! yet). Without the variable a point costs one environment lookup on a rare path.
+//! Fault points for the fault tests, from `DMRS_FAILPOINTS=name[,name…]` in a dm-worker's
+//! environment:
+//!
+//! - crash points ([`hit`]): the process aborts (as a kill -9 would leave things) when it
+//!   reaches the point. `sync-after-ddl` (a DDL has run downstream, its checkpoint is not
+//!   saved yet).
+//! - delay points ([`delay`]), written `name=MILLIS`: the unit waits that long each time it
+//!   passes, so a test can act in the middle of a phase. `dump-chunk` (before each dump chunk),
+//!   `load-statement` (before each loaded statement).
+//!
+//! Without the variable a point costs one environment lookup.
 
 /// Aborts the process when `name` is in `DMRS_FAILPOINTS`.
 pub fn hit(name: &str) {
@@ -10,5 +17,46 @@ pub fn hit(name: &str) {
     {
         tracing::error!(failpoint = name, "failpoint reached: aborting the process");
         std::process::abort();
+    }
+}
+
+/// The delay `name=MILLIS` in `list` asks for.
+fn delay_in(list: &str, name: &str) -> Option<std::time::Duration> {
+    list.split(',').find_map(|n| {
+        let (k, v) = n.trim().split_once('=')?;
+        (k == name)
+            .then(|| v.parse::<u64>().ok())
+            .flatten()
+            .map(std::time::Duration::from_millis)
+    })
+}
+
+/// Waits when `name=MILLIS` is in `DMRS_FAILPOINTS`.
+pub async fn delay(name: &str) {
+    static LIST: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let list = LIST.get_or_init(|| std::env::var("DMRS_FAILPOINTS").ok());
+    if let Some(d) = list.as_deref().and_then(|l| delay_in(l, name)) {
+        tokio::time::sleep(d).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn delays_are_read_by_name() {
+        let cases = [
+            ("load-statement=50", "load-statement", Some(50)),
+            ("sync-after-ddl, load-statement=7", "load-statement", Some(7)),
+            ("load-statement", "load-statement", None),
+            ("load-statement=x", "load-statement", None),
+            ("dump-chunk=5", "load-statement", None),
+        ];
+        for (list, name, want) in cases {
+            assert_eq!(
+                super::delay_in(list, name).map(|d| d.as_millis() as u64),
+                want,
+                "{list}"
+            );
+        }
     }
 }

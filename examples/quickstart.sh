@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The quickstart ("main job"): installs what is missing, builds dm-rs, starts an upstream MariaDB
 # (binlog on, ROW) on 127.0.0.1:13306 and a downstream on 127.0.0.1:13307, starts
-# `dm-master --with-worker` on 127.0.0.1:8261, creates the example source, starts the example
-# task (examples/tasks/shop.yaml), writes rows upstream, waits until they are replicated and
-# shows query-status and the downstream rows.
+# `dm-master --with-worker` on 127.0.0.1:8261, writes rows upstream, creates the example
+# source, starts the example task (examples/tasks/shop.yaml, task-mode all: the existing rows
+# are dumped and loaded, then the binlog follows), writes more rows, waits until they are
+# replicated and shows query-status and the downstream rows.
 # Every process it starts is stopped by its PID when the script ends (or on Ctrl-C);
 # pass --keep to leave them running (their PIDs are printed, with the command that stops them).
 set -euo pipefail
@@ -74,21 +75,30 @@ PIDS+=($!)
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/8261) 2>/dev/null && break; sleep 0.1; done
 echo "quickstart: dm-master (with its worker) up on $MASTER (pid $!, log $WORK/dm-master.log)"
 
-echo "quickstart: \$ dmctl operate-source create examples/tasks/source-mariadb-01.yaml"
-$CTL operate-source create examples/tasks/source-mariadb-01.yaml
-echo "quickstart: \$ dmctl start-task examples/tasks/shop.yaml"
-$CTL start-task examples/tasks/shop.yaml
-
 $UP -e "CREATE DATABASE shop;
 CREATE TABLE shop.orders (id INT PRIMARY KEY, item VARCHAR(64), qty INT);
 CREATE TABLE shop.orders_archive (id INT PRIMARY KEY, item VARCHAR(64), qty INT);
 CREATE TABLE shop.audit_log (id INT AUTO_INCREMENT PRIMARY KEY, note TEXT);
 INSERT INTO shop.orders VALUES (1,'apple',3),(2,'pear',5),(3,'plum',7);
 INSERT INTO shop.orders_archive VALUES (100,'fig',1);
-INSERT INTO shop.audit_log (note) VALUES ('created');
+INSERT INTO shop.audit_log (note) VALUES ('created');"
+echo "quickstart: upstream rows written before the task starts (the dump brings them)"
+
+echo "quickstart: \$ dmctl operate-source create examples/tasks/source-mariadb-01.yaml"
+$CTL operate-source create examples/tasks/source-mariadb-01.yaml
+echo "quickstart: \$ dmctl start-task examples/tasks/shop.yaml   (task-mode all: dump, load, then binlog)"
+$CTL start-task examples/tasks/shop.yaml
+for _ in $(seq 1 300); do
+  $CTL query-status shop | grep -q '"unit": "Sync"' && break
+  sleep 0.2
+done
+echo "quickstart: the dump and load are done; the task follows the binlog"
+
+$UP -e "INSERT INTO shop.orders VALUES (4,'quince',2);
 UPDATE shop.orders SET qty = qty + 1 WHERE id = 2;
-DELETE FROM shop.orders WHERE id = 3;"
-echo "quickstart: upstream rows written"
+DELETE FROM shop.orders WHERE id = 3;
+INSERT INTO shop.orders_archive VALUES (101,'date',9);"
+echo "quickstart: more upstream rows written (the binlog brings them)"
 
 want=$($UP -N -e "SHOW MASTER STATUS" | awk '{print "(" $1 ", " $2 ")"}')
 for _ in $(seq 1 100); do

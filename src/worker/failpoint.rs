@@ -46,7 +46,11 @@ mod tests {
     fn delays_are_read_by_name() {
         let cases = [
             ("load-statement=50", "load-statement", Some(50)),
-            ("sync-after-ddl, load-statement=7", "load-statement", Some(7)),
+            (
+                "sync-after-ddl, load-statement=7",
+                "load-statement",
+                Some(7),
+            ),
             ("load-statement", "load-statement", None),
             ("load-statement=x", "load-statement", None),
             ("dump-chunk=5", "load-statement", None),

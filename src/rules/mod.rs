@@ -13,6 +13,7 @@ pub mod ddl;
 pub mod filter;
 pub mod pattern;
 pub mod route;
+pub mod sqlexpr;
 
 pub use ddl::{Ddl, DdlError, DdlKind, TableName, split_ddl};
 

@@ -13,6 +13,7 @@ pub mod column_mapping;
 pub mod ddl;
 pub mod expr_filter;
 pub mod filter;
+pub mod insert_text;
 pub mod pattern;
 pub mod route;
 pub mod row;

@@ -119,10 +119,8 @@ fn an_unknown_function_in_an_expression_filter_is_a_config_error() {
     let extra = "expression-filter:
   ef: {schema: db, table: t, insert-value-expr: 'frob(c) > 1'}
 ";
-    let text = format!("{TASK}{extra}").replace(
-        "    meta:",
-        "    expression-filters: [ef]\n    meta:",
-    );
+    let text =
+        format!("{TASK}{extra}").replace("    meta:", "    expression-filters: [ef]\n    meta:");
     let e = match config::parse_task(text.as_bytes()) {
         Ok(_) => panic!("an unknown function must be refused"),
         Err(e) => e.to_string(),

@@ -73,7 +73,15 @@ fn cluster(up_port: u16) -> Cluster {
 
 /// A task replicating database `db` from the upstream's current position, with `rules`
 /// (column-mappings / expression-filter sections) and the instance lines `inst`.
-fn task_file(dir: &Path, name: &str, db: &str, up: &str, down_port: u16, inst: &str, rules: &str) -> String {
+fn task_file(
+    dir: &Path,
+    name: &str,
+    db: &str,
+    up: &str,
+    down_port: u16,
+    inst: &str,
+    rules: &str,
+) -> String {
     let (file, pos) = master_pos(up);
     let path = dir.join(format!("{name}.yaml"));
     std::fs::write(
@@ -170,10 +178,7 @@ expression-filter:
     );
     assert_eq!(
         contents(&d, "shard_1.names"),
-        Some(vec![
-            vec![s("1"), s("up:keep")],
-            vec![s("3"), s("up:y")],
-        ]),
+        Some(vec![vec![s("1"), s("up:keep")], vec![s("3"), s("up:y")],]),
         "names prefixed; the delete of 'keep' filtered"
     );
     // The upstream is untouched by all this.

@@ -666,13 +666,24 @@ mod expression_filter_tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn expression_filter_columns_table() {
         let have: Vec<String> = vec!["id".into(), "C".into()];
         let cases: &[(&[&str], Option<&[String]>, CheckState, &str)] = &[
             (&["id", "c"], Some(&have), CheckState::Success, ""),
             (&["ID"], Some(&have), CheckState::Success, ""),
-            (&["id", "nope", "x"], Some(&have), CheckState::Failure, "unknown column(s) nope, x of `db`.`t` (its columns: id, C)"),
-            (&["id"], None, CheckState::Warning, "does not exist upstream"),
+            (
+                &["id", "nope", "x"],
+                Some(&have),
+                CheckState::Failure,
+                "unknown column(s) nope, x of `db`.`t` (its columns: id, C)",
+            ),
+            (
+                &["id"],
+                None,
+                CheckState::Warning,
+                "does not exist upstream",
+            ),
         ];
         for (wanted, have, state, msg) in cases {
             let wanted: Vec<String> = wanted.iter().map(|s| s.to_string()).collect();

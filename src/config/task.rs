@@ -1172,7 +1172,8 @@ impl TaskConfig {
                 .column_mapping_rules
                 .iter()
                 .filter_map(|n| self.column_mappings.get(n).map(|r| (n.as_str(), r)));
-            if let Err(e) = crate::rules::column_mapping::ColumnMapping::new(rules, self.case_sensitive)
+            if let Err(e) =
+                crate::rules::column_mapping::ColumnMapping::new(rules, self.case_sensitive)
             {
                 return Err(err(
                     ix,

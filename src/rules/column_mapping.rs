@@ -475,7 +475,13 @@ fn go_parse_int(s: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
-    fn rule(schema: &str, table: &str, target: &str, expr: &str, args: &[&str]) -> ColumnMappingRule {
+    fn rule(
+        schema: &str,
+        table: &str,
+        target: &str,
+        expr: &str,
+        args: &[&str],
+    ) -> ColumnMappingRule {
         ColumnMappingRule {
             schema_pattern: schema.into(),
             table_pattern: table.into(),
@@ -491,29 +497,54 @@ mod tests {
         names.iter().map(|s| s.to_string()).collect()
     }
 
-    fn map_one(r: &ColumnMappingRule, schema: &str, table: &str, v: Value) -> Result<Value, String> {
+    fn map_one(
+        r: &ColumnMappingRule,
+        schema: &str,
+        table: &str,
+        v: Value,
+    ) -> Result<Value, String> {
         let m = ColumnMapping::new([("r", r)], false).map_err(|e| e.to_string())?;
         let t = m
             .resolve(schema, table, &cols(&["id", "c"]))
             .map_err(|e| e.to_string())?
             .ok_or("no rule matched")?;
         let mut row = vec![Value::Int(0), v];
-        t.apply(schema, table, &mut row).map_err(|e| e.to_string())?;
+        t.apply(schema, table, &mut row)
+            .map_err(|e| e.to_string())?;
         Ok(row.swap_remove(1))
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn partition_id_table() {
         let i = |n: i64| Value::Int(n);
         let cases: &[(&[&str], &str, &str, Value, Result<Value, &str>)] = &[
             // instance 1, schema 2, table 3: 1<<59 | 2<<52 | 3<<44 | v
-            (&["1", "s", "t", "_"], "s_2", "t_3", i(5), Ok(i((1 << 59) | (2 << 52) | (3 << 44) | 5))),
+            (
+                &["1", "s", "t", "_"],
+                "s_2",
+                "t_3",
+                i(5),
+                Ok(i((1 << 59) | (2 << 52) | (3 << 44) | 5)),
+            ),
             // separator omitted (3 arguments) = ""
-            (&["1", "s", "t"], "s2", "t3", i(5), Ok(i((1 << 59) | (2 << 52) | (3 << 44) | 5))),
+            (
+                &["1", "s", "t"],
+                "s2",
+                "t3",
+                i(5),
+                Ok(i((1 << 59) | (2 << 52) | (3 << 44) | 5)),
+            ),
             // name equal to the prefix: id 0
             (&["2", "s", "t", "_"], "s", "t", i(9), Ok(i((2 << 59) | 9))),
             // no instance id: schema id moves up to bit 56, table id to bit 48
-            (&["", "s", "t", "_"], "s_1", "t_1", i(1), Ok(i((1 << 56) | (1 << 48) | 1))),
+            (
+                &["", "s", "t", "_"],
+                "s_1",
+                "t_1",
+                i(1),
+                Ok(i((1 << 56) | (1 << 48) | 1)),
+            ),
             // only a table id: bits 55..62
             (&["", "", "t", "_"], "anything", "t_7", i(0), Ok(i(7 << 55))),
             // only an instance id
@@ -521,26 +552,111 @@ mod tests {
             // nothing at all: the value as it is
             (&["", "", ""], "x", "y", i(42), Ok(i(42))),
             // the largest original value
-            (&["1", "s", "t", "_"], "s_127", "t_255", i(MAX_ORIGIN_ID - 1),
-                Ok(i((1 << 59) | (127 << 52) | (255 << 44) | (MAX_ORIGIN_ID - 1)))),
+            (
+                &["1", "s", "t", "_"],
+                "s_127",
+                "t_255",
+                i(MAX_ORIGIN_ID - 1),
+                Ok(i((1 << 59)
+                    | (127 << 52)
+                    | (255 << 44)
+                    | (MAX_ORIGIN_ID - 1))),
+            ),
             // unsigned and string values keep their kind
-            (&["1", "", "", ""], "x", "y", Value::UInt(3), Ok(Value::UInt((1 << 59) | 3))),
-            (&["1", "", "", ""], "x", "y", Value::Bytes(b"3".to_vec()),
-                Ok(Value::Bytes(((1i64 << 59) | 3).to_string().into_bytes()))),
+            (
+                &["1", "", "", ""],
+                "x",
+                "y",
+                Value::UInt(3),
+                Ok(Value::UInt((1 << 59) | 3)),
+            ),
+            (
+                &["1", "", "", ""],
+                "x",
+                "y",
+                Value::Bytes(b"3".to_vec()),
+                Ok(Value::Bytes(((1i64 << 59) | 3).to_string().into_bytes())),
+            ),
             // overflow of the original value
-            (&["1", "s", "t", "_"], "s_1", "t_1", i(MAX_ORIGIN_ID), Err("id must less than 17592186044416")),
-            (&["1", "s", "t", "_"], "s_1", "t_1", i(-1), Err("greater than or equal to 0, but got -1")),
-            (&["1", "", "", ""], "x", "y", Value::UInt(u64::MAX), Err("but got -1")),
+            (
+                &["1", "s", "t", "_"],
+                "s_1",
+                "t_1",
+                i(MAX_ORIGIN_ID),
+                Err("id must less than 17592186044416"),
+            ),
+            (
+                &["1", "s", "t", "_"],
+                "s_1",
+                "t_1",
+                i(-1),
+                Err("greater than or equal to 0, but got -1"),
+            ),
+            (
+                &["1", "", "", ""],
+                "x",
+                "y",
+                Value::UInt(u64::MAX),
+                Err("but got -1"),
+            ),
             // names that do not fit
-            (&["1", "s", "t", "_"], "s_128", "t_1", i(1), Err("is not an integer in 0..=127")),
-            (&["1", "s", "t", "_"], "s_1", "t_256", i(1), Err("is not an integer in 0..=255")),
-            (&["1", "s", "t", "_"], "x_1", "t_1", i(1), Err("\"s_\" is not the prefix")),
-            (&["1", "s", "t", "_"], "s_", "t_1", i(1), Err("is not the prefix")),
-            (&["1", "s", "t", "_"], "s_a", "t_1", i(1), Err("is not an integer")),
+            (
+                &["1", "s", "t", "_"],
+                "s_128",
+                "t_1",
+                i(1),
+                Err("is not an integer in 0..=127"),
+            ),
+            (
+                &["1", "s", "t", "_"],
+                "s_1",
+                "t_256",
+                i(1),
+                Err("is not an integer in 0..=255"),
+            ),
+            (
+                &["1", "s", "t", "_"],
+                "x_1",
+                "t_1",
+                i(1),
+                Err("\"s_\" is not the prefix"),
+            ),
+            (
+                &["1", "s", "t", "_"],
+                "s_",
+                "t_1",
+                i(1),
+                Err("is not the prefix"),
+            ),
+            (
+                &["1", "s", "t", "_"],
+                "s_a",
+                "t_1",
+                i(1),
+                Err("is not an integer"),
+            ),
             // values that are not integers
-            (&["1", "", "", ""], "x", "y", Value::Null, Err("is not an integer")),
-            (&["1", "", "", ""], "x", "y", Value::Bytes(b"x1".to_vec()), Err("value is not int")),
-            (&["1", "", "", ""], "x", "y", Value::double(1.0), Err("is not an integer")),
+            (
+                &["1", "", "", ""],
+                "x",
+                "y",
+                Value::Null,
+                Err("is not an integer"),
+            ),
+            (
+                &["1", "", "", ""],
+                "x",
+                "y",
+                Value::Bytes(b"x1".to_vec()),
+                Err("value is not int"),
+            ),
+            (
+                &["1", "", "", ""],
+                "x",
+                "y",
+                Value::double(1.0),
+                Err("is not an integer"),
+            ),
         ];
         for (args, schema, table, v, want) in cases {
             let r = rule("*", "", "c", "partition id", args);
@@ -562,8 +678,18 @@ mod tests {
             ("add prefix", "", b("abc"), Ok(b("abc"))),
             ("add prefix", "x", b(""), Ok(b("x"))),
             ("add suffix", "ü", b("a"), Ok(b("aü"))),
-            ("add prefix", "p", Value::Int(1), Err("is not a string but 1")),
-            ("add suffix", "p", Value::Null, Err("is not a string but NULL")),
+            (
+                "add prefix",
+                "p",
+                Value::Int(1),
+                Err("is not a string but 1"),
+            ),
+            (
+                "add suffix",
+                "p",
+                Value::Null,
+                Err("is not a string but NULL"),
+            ),
         ];
         for (expr, arg, v, want) in cases {
             let r = rule("db", "t*", "c", expr, &[arg]);
@@ -580,15 +706,39 @@ mod tests {
     fn rule_checks_table() {
         let cases: &[(ColumnMappingRule, Option<&str>)] = &[
             (rule("s", "t", "c", "partition id", &["1", "s", "t"]), None),
-            (rule("s", "t", "c", "partition id", &["1", "s", "t", "_"]), None),
+            (
+                rule("s", "t", "c", "partition id", &["1", "s", "t", "_"]),
+                None,
+            ),
             (rule("s", "t", "c", "add prefix", &["x"]), None),
-            (rule("s", "t", "c", "partition id", &["1", "s"]), Some("arguments")),
-            (rule("s", "t", "c", "partition id", &["1", "s", "t", "_", "x"]), Some("arguments")),
-            (rule("s", "t", "c", "partition id", &["16", "s", "t"]), Some("instance id \"16\"")),
-            (rule("s", "t", "c", "partition id", &["a", "s", "t"]), Some("instance id")),
-            (rule("s", "t", "c", "add prefix", &[]), Some("exactly one argument")),
-            (rule("s", "t", "c", "add suffix", &["a", "b"]), Some("exactly one argument")),
-            (rule("s", "t", "", "add prefix", &["a"]), Some("target column")),
+            (
+                rule("s", "t", "c", "partition id", &["1", "s"]),
+                Some("arguments"),
+            ),
+            (
+                rule("s", "t", "c", "partition id", &["1", "s", "t", "_", "x"]),
+                Some("arguments"),
+            ),
+            (
+                rule("s", "t", "c", "partition id", &["16", "s", "t"]),
+                Some("instance id \"16\""),
+            ),
+            (
+                rule("s", "t", "c", "partition id", &["a", "s", "t"]),
+                Some("instance id"),
+            ),
+            (
+                rule("s", "t", "c", "add prefix", &[]),
+                Some("exactly one argument"),
+            ),
+            (
+                rule("s", "t", "c", "add suffix", &["a", "b"]),
+                Some("exactly one argument"),
+            ),
+            (
+                rule("s", "t", "", "add prefix", &["a"]),
+                Some("target column"),
+            ),
             (rule("s", "t", "c", "Add Prefix", &["a"]), Some("not found")),
             (rule("s", "t", "c", "upper", &["a"]), Some("not found")),
         ];
@@ -606,21 +756,29 @@ mod tests {
         let schema_rule = rule("shard_*", "", "c", "add prefix", &["S"]);
         let table_rule = rule("shard_*", "orders_*", "c", "add prefix", &["T"]);
         let other_table = rule("shard_1", "orders_?", "c", "add prefix", &["U"]);
-        let m = ColumnMapping::new([("s", &schema_rule), ("t", &table_rule)], false)
-            .expect("builds");
+        let m =
+            ColumnMapping::new([("s", &schema_rule), ("t", &table_rule)], false).expect("builds");
         let c = cols(&["id", "c"]);
-        let pick = |m: &ColumnMapping, s: &str, t: &str| {
-            m.resolve(s, t, &c).map(|x| x.map(|x| x.rule))
-        };
-        assert_eq!(pick(&m, "shard_1", "orders_1").ok().flatten().as_deref(), Some("t"));
-        assert_eq!(pick(&m, "SHARD_1", "Orders_1").ok().flatten().as_deref(), Some("t"));
-        assert_eq!(pick(&m, "shard_1", "items").ok().flatten().as_deref(), Some("s"));
+        let pick =
+            |m: &ColumnMapping, s: &str, t: &str| m.resolve(s, t, &c).map(|x| x.map(|x| x.rule));
+        assert_eq!(
+            pick(&m, "shard_1", "orders_1").ok().flatten().as_deref(),
+            Some("t")
+        );
+        assert_eq!(
+            pick(&m, "SHARD_1", "Orders_1").ok().flatten().as_deref(),
+            Some("t")
+        );
+        assert_eq!(
+            pick(&m, "shard_1", "items").ok().flatten().as_deref(),
+            Some("s")
+        );
         assert_eq!(pick(&m, "other", "orders_1").ok().flatten(), None);
         assert!(m.applies("shard_2", "x"));
         assert!(!m.applies("other", "x"));
         // Two table rules match: DM's error.
-        let m2 = ColumnMapping::new([("t", &table_rule), ("u", &other_table)], false)
-            .expect("builds");
+        let m2 =
+            ColumnMapping::new([("t", &table_rule), ("u", &other_table)], false).expect("builds");
         let e = pick(&m2, "shard_1", "orders_1").unwrap_err().to_string();
         assert!(e.contains("matches 2 table column mapping rules"), "{e}");
         // Case-sensitive tasks compare exactly.

@@ -304,6 +304,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn update_rule_is_old_and_new_per_filter_or_across_filters() {
         let only_old = f("db", "t", "old", "c > 100");
         let only_new = f("db", "t", "new", "c > 100");

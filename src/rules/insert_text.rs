@@ -186,7 +186,7 @@ impl<'a> Cur<'a> {
                     let body = &self.b[body_start..body_start + len];
                     let v = if hex {
                         // X'…' needs whole bytes (0x… does not).
-                        hex_bytes(body).filter(|_| body.len() % 2 == 0)
+                        hex_bytes(body).filter(|_| body.len().is_multiple_of(2))
                     } else {
                         bit_bytes(body)
                     };
@@ -235,11 +235,9 @@ impl<'a> Cur<'a> {
         if c == b'-' || c == b'+' || c == b'.' || c.is_ascii_digit() {
             let start = self.i;
             let mut j = self.i + 1;
-            while self
-                .b
-                .get(j)
-                .is_some_and(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
-            {
+            while self.b.get(j).is_some_and(|c| {
+                c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')
+            }) {
                 j += 1;
             }
             let text = std::str::from_utf8(&self.b[start..j]).unwrap_or("");
@@ -289,7 +287,9 @@ fn bit_bytes(s: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let pad = (8 - s.len() % 8) % 8;
-    let bits: Vec<u8> = std::iter::repeat_n(b'0', pad).chain(s.iter().copied()).collect();
+    let bits: Vec<u8> = std::iter::repeat_n(b'0', pad)
+        .chain(s.iter().copied())
+        .collect();
     Some(
         bits.chunks(8)
             .map(|ch| ch.iter().fold(0u8, |acc, &c| (acc << 1) | (c - b'0')))
@@ -474,7 +474,10 @@ mod tests {
         assert_eq!(s.columns, Some(vec!["a".into(), "b".into()]));
         assert_eq!(
             s.rows,
-            vec![vec![Value::Int(1), b(b"x")], vec![Value::Int(2), Value::Null]]
+            vec![
+                vec![Value::Int(1), b(b"x")],
+                vec![Value::Int(2), Value::Null]
+            ]
         );
         let s = parse_insert(b"INSERT INTO `db`.`t` VALUES\n(1,\"x\");").expect("parses");
         assert_eq!(s.schema.as_deref(), Some("db"));
@@ -498,7 +501,10 @@ mod tests {
             (b"9223372036854775807", Value::Int(i64::MAX)),
             (b"-9223372036854775808", Value::Int(i64::MIN)),
             (b"18446744073709551615", Value::UInt(u64::MAX)),
-            (b"99999999999999999999", Value::Decimal("99999999999999999999".into())),
+            (
+                b"99999999999999999999",
+                Value::Decimal("99999999999999999999".into()),
+            ),
             (b"1.50", Value::Decimal("1.50".into())),
             (b"-0.001", Value::Decimal("-0.001".into())),
             (b"1e+30", Value::Decimal("1e+30".into())),

@@ -22,6 +22,9 @@ use super::expr_filter::{BoundFilter, ExprFilter};
 use crate::config::task::TaskConfig;
 use crate::dml::Value;
 
+/// An update's (before, after) rows, or `None` when a filter skipped it.
+pub type UpdateOutcome = Option<(Vec<Value>, Vec<Value>)>;
+
 /// The rules of one table for one column list.
 #[derive(Debug)]
 struct Bound {
@@ -118,12 +121,7 @@ impl RowRules {
         b
     }
 
-    fn map(
-        b: &Bound,
-        schema: &str,
-        table: &str,
-        row: &mut [Value],
-    ) -> Result<(), RulesError> {
+    fn map(b: &Bound, schema: &str, table: &str, row: &mut [Value]) -> Result<(), RulesError> {
         match &b.mapping {
             Ok(Some(m)) => m.apply(schema, table, row),
             Ok(None) => Ok(()),
@@ -168,7 +166,7 @@ impl RowRules {
         columns: &[String],
         mut before: Vec<Value>,
         mut after: Vec<Value>,
-    ) -> Result<Option<(Vec<Value>, Vec<Value>)>, RulesError> {
+    ) -> Result<UpdateOutcome, RulesError> {
         let b = self.bound(schema, table, columns);
         Self::map(&b, schema, table, &mut before)?;
         Self::map(&b, schema, table, &mut after)?;
@@ -270,11 +268,13 @@ expression-filter:
         let n = cols(&["id", "name"]);
         let b = |s: &str| Value::Bytes(s.as_bytes().to_vec());
         assert_eq!(
-            r.on_delete("names", "n", &n, vec![Value::Int(1), b("keep")]).ok(),
+            r.on_delete("names", "n", &n, vec![Value::Int(1), b("keep")])
+                .ok(),
             Some(None)
         );
         assert_eq!(
-            r.on_delete("names", "n", &n, vec![Value::Int(1), b("x")]).ok(),
+            r.on_delete("names", "n", &n, vec![Value::Int(1), b("x")])
+                .ok(),
             Some(Some(vec![Value::Int(1), b("up:x")]))
         );
         // map_row: mapping only, no filter.

@@ -67,23 +67,25 @@ impl Dec {
         Some((a.rescale(s)?, b.rescale(s)?))
     }
 
-    pub fn add(self, o: Dec) -> Option<Dec> {
+    pub fn checked_add(self, o: Dec) -> Option<Dec> {
         let (a, b) = Self::align(self, o)?;
-        Some(Dec {
-            m: a.m.checked_add(b.m)?,
-            s: a.s,
-        })
-        .map(Dec::normalize)
+        Some(
+            Dec {
+                m: a.m.checked_add(b.m)?,
+                s: a.s,
+            }
+            .normalize(),
+        )
     }
 
-    pub fn sub(self, o: Dec) -> Option<Dec> {
-        self.add(Dec {
+    pub fn checked_sub(self, o: Dec) -> Option<Dec> {
+        self.checked_add(Dec {
             m: o.m.checked_neg()?,
             s: o.s,
         })
     }
 
-    pub fn mul(self, o: Dec) -> Option<Dec> {
+    pub fn checked_mul(self, o: Dec) -> Option<Dec> {
         let s = self.s + o.s;
         if s > 2 * MAX_SCALE {
             return None;
@@ -99,7 +101,7 @@ impl Dec {
 
     /// MySQL's `/`: the result has the dividend's scale plus 4 (`div_precision_increment`),
     /// rounded half away from zero. `None` on overflow; the caller checks for zero first.
-    pub fn div(self, o: Dec) -> Option<Dec> {
+    pub fn checked_div(self, o: Dec) -> Option<Dec> {
         if o.m == 0 {
             return None;
         }
@@ -123,7 +125,7 @@ impl Dec {
     }
 
     /// Remainder with the sign of the dividend (MySQL's `%` on decimals).
-    pub fn rem(self, o: Dec) -> Option<Dec> {
+    pub fn checked_rem(self, o: Dec) -> Option<Dec> {
         let (a, b) = Self::align(self, o)?;
         if b.m == 0 {
             return None;
@@ -147,7 +149,7 @@ impl Dec {
         self
     }
 
-    pub fn cmp(self, o: Dec) -> Ordering {
+    pub fn cmp_dec(self, o: Dec) -> Ordering {
         match Self::align(self, o) {
             Some((a, b)) => a.m.cmp(&b.m),
             None => self.to_f64().total_cmp(&o.to_f64()),
@@ -203,7 +205,7 @@ impl Dec {
         })
     }
 
-    pub fn neg(self) -> Option<Dec> {
+    pub fn checked_neg(self) -> Option<Dec> {
         Some(Dec {
             m: self.m.checked_neg()?,
             s: self.s,
@@ -234,7 +236,11 @@ impl std::fmt::Display for Dec {
         let body = if s == 0 {
             digits
         } else if digits.len() > s {
-            format!("{}.{}", &digits[..digits.len() - s], &digits[digits.len() - s..])
+            format!(
+                "{}.{}",
+                &digits[..digits.len() - s],
+                &digits[digits.len() - s..]
+            )
         } else {
             format!("0.{}{}", "0".repeat(s - digits.len()), digits)
         };
@@ -272,14 +278,18 @@ mod tests {
         for &(a, op, b, want) in cases {
             let (a, b) = (d(a), d(b));
             let got = match op {
-                '+' => a.add(b),
-                '-' => a.sub(b),
-                '*' => a.mul(b),
-                '/' => a.div(b),
-                _ => a.rem(b),
+                '+' => a.checked_add(b),
+                '-' => a.checked_sub(b),
+                '*' => a.checked_mul(b),
+                '/' => a.checked_div(b),
+                _ => a.checked_rem(b),
             }
             .unwrap_or_else(|| panic!("{a} {op} {b}"));
-            assert_eq!(got.cmp(d(want)), Ordering::Equal, "{a} {op} {b} = {got}");
+            assert_eq!(
+                got.cmp_dec(d(want)),
+                Ordering::Equal,
+                "{a} {op} {b} = {got}"
+            );
         }
     }
 
@@ -292,18 +302,24 @@ mod tests {
         assert!(Dec::parse("-").is_none());
         assert_eq!(d("2.5").round(0).map(|x| x.to_string()), Some("3".into()));
         assert_eq!(d("-2.5").round(0).map(|x| x.to_string()), Some("-3".into()));
-        assert_eq!(d("1.2345").round(2).map(|x| x.to_string()), Some("1.23".into()));
-        assert_eq!(d("155").round(-1).map(|x| x.to_string()), Some("160".into()));
+        assert_eq!(
+            d("1.2345").round(2).map(|x| x.to_string()),
+            Some("1.23".into())
+        );
+        assert_eq!(
+            d("155").round(-1).map(|x| x.to_string()),
+            Some("160".into())
+        );
         assert_eq!(d("-1.5").floor_ceil(false), -2);
         assert_eq!(d("-1.5").floor_ceil(true), -1);
         assert_eq!(d("2.0").floor_ceil(true), 2);
-        assert_eq!(d("3").cmp(d("3.000")), Ordering::Equal);
+        assert_eq!(d("3").cmp_dec(d("3.000")), Ordering::Equal);
     }
 
     #[test]
     fn overflow_is_none() {
         let big = Dec::from_i128(i128::MAX);
-        assert!(big.add(Dec::from_i128(1)).is_none());
-        assert!(big.mul(Dec::from_i128(2)).is_none());
+        assert!(big.checked_add(Dec::from_i128(1)).is_none());
+        assert!(big.checked_mul(Dec::from_i128(2)).is_none());
     }
 }

@@ -503,7 +503,7 @@ pub fn compare(a: &V, b: &V) -> Result<Option<Ordering>, EvalError> {
                 i.cmp(&j)
             } else {
                 match (x.dec(), y.dec()) {
-                    (Some(d), Some(e)) => d.cmp(e),
+                    (Some(d), Some(e)) => d.cmp_dec(e),
                     _ => x.f64().total_cmp(&y.f64()),
                 }
             }
@@ -541,7 +541,7 @@ pub fn eval(e: &Expr, row: &[V]) -> Result<V, EvalError> {
                         let n = -i128::from(u);
                         Ok(i64::try_from(n).map_or(V::Dec(Dec::from_i128(n)), V::Int))
                     }
-                    Some(Num::D(d)) => Ok(d.neg().map_or(V::Float(-d.to_f64()), V::Dec)),
+                    Some(Num::D(d)) => Ok(d.checked_neg().map_or(V::Float(-d.to_f64()), V::Dec)),
                     Some(Num::F(f)) => Ok(V::Float(-f)),
                 },
                 UnOp::BitNot => Ok(match to_u64(&v) {
@@ -719,9 +719,8 @@ fn binary(op: BinOp, a: &Expr, b: &Expr, row: &[V]) -> Result<V, EvalError> {
 }
 
 fn binary_values(op: BinOp, x: &V, y: &V) -> Result<V, EvalError> {
-    let cmp = |f: fn(Ordering) -> bool| -> Result<V, EvalError> {
-        Ok(bool_v(compare(x, y)?.map(f)))
-    };
+    let cmp =
+        |f: fn(Ordering) -> bool| -> Result<V, EvalError> { Ok(bool_v(compare(x, y)?.map(f))) };
     match op {
         BinOp::Eq => cmp(|o| o == Ordering::Equal),
         BinOp::Ne => cmp(|o| o != Ordering::Equal),
@@ -830,7 +829,7 @@ fn arith(op: BinOp, x: &V, y: &V) -> Result<V, EvalError> {
                     return Ok(V::Null);
                 }
                 Ok(Dec::from_i128(i)
-                    .div(Dec::from_i128(j))
+                    .checked_div(Dec::from_i128(j))
                     .map_or(V::Float(i as f64 / j as f64), V::Dec))
             }
         };
@@ -840,11 +839,11 @@ fn arith(op: BinOp, x: &V, y: &V) -> Result<V, EvalError> {
             return Ok(V::Null);
         }
         let r = match op {
-            BinOp::Add => d.add(e),
-            BinOp::Sub => d.sub(e),
-            BinOp::Mul => d.mul(e),
-            BinOp::Div => d.div(e),
-            _ => d.rem(e),
+            BinOp::Add => d.checked_add(e),
+            BinOp::Sub => d.checked_sub(e),
+            BinOp::Mul => d.checked_mul(e),
+            BinOp::Div => d.checked_div(e),
+            _ => d.checked_rem(e),
         };
         if let Some(r) = r {
             return Ok(V::Dec(r));
@@ -987,7 +986,10 @@ fn int_arg(v: &V) -> Option<i64> {
     match num(v)? {
         Num::I(i) => Some(i),
         Num::U(u) => Some(i64::try_from(u).unwrap_or(i64::MAX)),
-        Num::D(d) => Some(d.round(0).map_or(0, |r| r.m.clamp(i64::MIN.into(), i64::MAX.into()) as i64)),
+        Num::D(d) => Some(
+            d.round(0)
+                .map_or(0, |r| r.m.clamp(i64::MIN.into(), i64::MAX.into()) as i64),
+        ),
         Num::F(f) => Some(f.round() as i64),
     }
 }
@@ -1106,7 +1108,12 @@ fn func(f: Func, args: &[Expr], row: &[V]) -> Result<V, EvalError> {
             };
             let start = start.clamp(0, n) as usize;
             let end = (start as i64).saturating_add(len).clamp(0, n) as usize;
-            V::Str(cs[start..end].iter().flat_map(|c| c.iter().copied()).collect())
+            V::Str(
+                cs[start..end]
+                    .iter()
+                    .flat_map(|c| c.iter().copied())
+                    .collect(),
+            )
         }
         Func::Replace => {
             let (s, from, to) = (
@@ -1199,7 +1206,11 @@ fn func(f: Func, args: &[Expr], row: &[V]) -> Result<V, EvalError> {
             }
         }
         Func::Floor | Func::Ceil => match num(v0) {
-            Some(Num::F(x)) => V::Float(if f == Func::Floor { x.floor() } else { x.ceil() }),
+            Some(Num::F(x)) => V::Float(if f == Func::Floor {
+                x.floor()
+            } else {
+                x.ceil()
+            }),
             Some(n) => match n.dec() {
                 Some(d) => int_result(d.floor_ceil(f == Func::Ceil), "FLOOR")?,
                 None => V::Null,
@@ -1245,7 +1256,9 @@ fn func(f: Func, args: &[Expr], row: &[V]) -> Result<V, EvalError> {
                     .map(|t| t.unsigned_abs() / 1_000_000)
                     .or_else(|| {
                         parse_datetime(s).map(|d| {
-                            u64::from(d.hour) * 3600 + u64::from(d.minute) * 60 + u64::from(d.second)
+                            u64::from(d.hour) * 3600
+                                + u64::from(d.minute) * 60
+                                + u64::from(d.second)
                         })
                     }),
                 other => as_dt(other).map(|d| {
@@ -1261,8 +1274,14 @@ fn func(f: Func, args: &[Expr], row: &[V]) -> Result<V, EvalError> {
                 None => V::Null,
             }
         }
-        Func::If | Func::IfNull | Func::Coalesce | Func::Now | Func::CurDate | Func::IsNull
-        | Func::NullIf | Func::ConcatWs => V::Null,
+        Func::If
+        | Func::IfNull
+        | Func::Coalesce
+        | Func::Now
+        | Func::CurDate
+        | Func::IsNull
+        | Func::NullIf
+        | Func::ConcatWs => V::Null,
     })
 }
 

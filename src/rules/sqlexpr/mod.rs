@@ -280,9 +280,9 @@ impl Expr {
         match self {
             Expr::Lit(_) | Expr::Col { .. } => true,
             Expr::Unary(_, e) | Expr::Is { e, .. } | Expr::Json { e, .. } => e.depth_within(b),
-            Expr::Bin(_, x, y) | Expr::Like { e: x, pat: y, .. } | Expr::Regexp { e: x, pat: y, .. } => {
-                x.depth_within(b) && y.depth_within(b)
-            }
+            Expr::Bin(_, x, y)
+            | Expr::Like { e: x, pat: y, .. }
+            | Expr::Regexp { e: x, pat: y, .. } => x.depth_within(b) && y.depth_within(b),
             Expr::In { e, list, .. } => e.depth_within(b) && list.iter().all(|x| x.depth_within(b)),
             Expr::Between { e, lo, hi, .. } => {
                 e.depth_within(b) && lo.depth_within(b) && hi.depth_within(b)
@@ -294,7 +294,9 @@ impl Expr {
                 otherwise,
             } => {
                 operand.as_ref().is_none_or(|o| o.depth_within(b))
-                    && whens.iter().all(|(w, t)| w.depth_within(b) && t.depth_within(b))
+                    && whens
+                        .iter()
+                        .all(|(w, t)| w.depth_within(b) && t.depth_within(b))
                     && otherwise.as_ref().is_none_or(|o| o.depth_within(b))
             }
         }
@@ -355,14 +357,15 @@ impl Expr {
         let r = |e: &mut Box<Expr>| e.bind_mut(columns);
         match self {
             Expr::Lit(_) => Ok(()),
-            Expr::Col { name, idx } => match columns.iter().position(|c| c.eq_ignore_ascii_case(name))
-            {
-                Some(i) => {
-                    *idx = Some(i);
-                    Ok(())
+            Expr::Col { name, idx } => {
+                match columns.iter().position(|c| c.eq_ignore_ascii_case(name)) {
+                    Some(i) => {
+                        *idx = Some(i);
+                        Ok(())
+                    }
+                    None => Err(name.clone()),
                 }
-                None => Err(name.clone()),
-            },
+            }
             Expr::Unary(_, e) | Expr::Is { e, .. } | Expr::Json { e, .. } => r(e),
             Expr::Bin(_, a, b) => {
                 r(a)?;
@@ -438,7 +441,9 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
             continue;
         }
         // Comments: `-- `, `#`, `/* */`.
-        if (c == b'-' && b.get(i + 1) == Some(&b'-') && b.get(i + 2).is_none_or(|x| x.is_ascii_whitespace()))
+        if (c == b'-'
+            && b.get(i + 1) == Some(&b'-')
+            && b.get(i + 2).is_none_or(|x| x.is_ascii_whitespace()))
             || c == b'#'
         {
             while i < b.len() && b[i] != b'\n' {
@@ -481,7 +486,10 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
                     }
                 }
             }
-            out.push((Tok::Quoted(String::from_utf8_lossy(&name).into_owned()), start));
+            out.push((
+                Tok::Quoted(String::from_utf8_lossy(&name).into_owned()),
+                start,
+            ));
             continue;
         }
         // x'..' / b'..' literals.
@@ -491,8 +499,11 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
                 .ok_or_else(|| err("unterminated literal", start))?;
             let body = &src[i + 2..i + 2 + end];
             let v = if matches!(c, b'x' | b'X') {
-                if body.len() % 2 != 0 {
-                    return Err(err("a X'…' literal needs an even number of hex digits", start));
+                if !body.len().is_multiple_of(2) {
+                    return Err(err(
+                        "a X'…' literal needs an even number of hex digits",
+                        start,
+                    ));
                 }
                 hex_bytes(body)
             } else {
@@ -511,7 +522,9 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
         }
         if c.is_ascii_alphabetic() || c == b'_' || c == b'$' || c >= 0x80 {
             let mut j = i;
-            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b'$' || b[j] >= 0x80) {
+            while j < b.len()
+                && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b'$' || b[j] >= 0x80)
+            {
                 j += 1;
             }
             let word = &src[i..j];
@@ -538,7 +551,11 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
 }
 
 fn hex_bytes(s: &str) -> Option<Vec<u8>> {
-    let s = if s.len() % 2 == 1 { format!("0{s}") } else { s.to_string() };
+    let s = if s.len() % 2 == 1 {
+        format!("0{s}")
+    } else {
+        s.to_string()
+    };
     (0..s.len())
         .step_by(2)
         .map(|k| u8::from_str_radix(s.get(k..k + 2)?, 16).ok())
@@ -601,13 +618,25 @@ fn read_number(src: &str, i: usize) -> Option<(Tok, usize)> {
     if b[i] == b'0' && matches!(b.get(i + 1), Some(b'x' | b'b')) {
         let hex = b[i + 1] == b'x';
         let mut j = i + 2;
-        while j < b.len() && (if hex { b[j].is_ascii_hexdigit() } else { b[j] == b'0' || b[j] == b'1' }) {
+        while j < b.len()
+            && (if hex {
+                b[j].is_ascii_hexdigit()
+            } else {
+                b[j] == b'0' || b[j] == b'1'
+            })
+        {
             j += 1;
         }
         let body = &src[i + 2..j];
-        let glued = b.get(j).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+        let glued = b
+            .get(j)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
         if !body.is_empty() && !glued {
-            let v = if hex { hex_bytes(body)? } else { bit_bytes(body)? };
+            let v = if hex {
+                hex_bytes(body)?
+            } else {
+                bit_bytes(body)?
+            };
             return Some((Tok::Num(V::Bin(v)), j));
         }
     }
@@ -637,7 +666,9 @@ fn read_number(src: &str, i: usize) -> Option<(Tok, usize)> {
             is_float = true;
         }
     }
-    if b.get(j).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') {
+    if b.get(j)
+        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+    {
         return None;
     }
     let text = &src[i..j];
@@ -877,7 +908,11 @@ impl Parser {
                     list.push(self.expr()?);
                 }
                 self.expect_op(")")?;
-                l = Expr::In { e: bx(l), list, neg };
+                l = Expr::In {
+                    e: bx(l),
+                    list,
+                    neg,
+                };
             } else if self.eat_kw("BETWEEN") {
                 let lo = self.bitor()?;
                 self.expect_kw("AND")?;
@@ -958,11 +993,19 @@ impl Parser {
     }
 
     fn shift(&mut self) -> Result<Expr, ParseError> {
-        self.binary_level(&[("<<", BinOp::Shl), (">>", BinOp::Shr)], &[], Parser::additive)
+        self.binary_level(
+            &[("<<", BinOp::Shl), (">>", BinOp::Shr)],
+            &[],
+            Parser::additive,
+        )
     }
 
     fn additive(&mut self) -> Result<Expr, ParseError> {
-        self.binary_level(&[("+", BinOp::Add), ("-", BinOp::Sub)], &[], Parser::multiplicative)
+        self.binary_level(
+            &[("+", BinOp::Add), ("-", BinOp::Sub)],
+            &[],
+            Parser::multiplicative,
+        )
     }
 
     fn multiplicative(&mut self) -> Result<Expr, ParseError> {
@@ -998,8 +1041,8 @@ impl Parser {
             Some(UnOp::Neg) => match e {
                 Expr::Lit(V::Int(n)) if n != i64::MIN => Expr::Lit(V::Int(-n)),
                 Expr::Lit(V::UInt(n)) if n == 1u64 << 63 => Expr::Lit(V::Int(i64::MIN)),
-                Expr::Lit(V::Dec(d)) if d.neg().is_some() => {
-                    Expr::Lit(V::Dec(d.neg().unwrap_or(d)))
+                Expr::Lit(V::Dec(d)) if d.checked_neg().is_some() => {
+                    Expr::Lit(V::Dec(d.checked_neg().unwrap_or(d)))
                 }
                 e => Expr::Unary(UnOp::Neg, bx(e)),
             },
@@ -1026,7 +1069,9 @@ impl Parser {
                 Some(Tok::Str(s)) => {
                     let text = String::from_utf8_lossy(s).into_owned();
                     parse_json_path(&text).ok_or_else(|| {
-                        self.err(&format!("unsupported JSON path {text:?} (use $.key and $[n])"))
+                        self.err(&format!(
+                            "unsupported JSON path {text:?} (use $.key and $[n])"
+                        ))
                     })?
                 }
                 _ => return Err(self.err("expected a JSON path string")),
@@ -1107,7 +1152,9 @@ impl Parser {
                 if let Some(&(_, f, 0, _)) = FUNCTIONS
                     .iter()
                     .find(|(n, _, _, _)| n.eq_ignore_ascii_case(&w))
-                    .filter(|(n, ..)| n.starts_with("CURRENT_") || n.starts_with("LOCAL") || n.starts_with("UTC_"))
+                    .filter(|(n, ..)| {
+                        n.starts_with("CURRENT_") || n.starts_with("LOCAL") || n.starts_with("UTC_")
+                    })
                 {
                     return Ok(Expr::Func(f, Vec::new()));
                 }
@@ -1138,10 +1185,7 @@ impl Parser {
             .find(|(n, _, _, _)| n.eq_ignore_ascii_case(name))
         else {
             self.pos -= 1;
-            return Err(self.err(&format!(
-                "unknown function {}",
-                name.to_ascii_uppercase()
-            )));
+            return Err(self.err(&format!("unknown function {}", name.to_ascii_uppercase())));
         };
         self.expect_op("(")?;
         let mut args = Vec::new();
@@ -1234,22 +1278,35 @@ fn parse_json_path(p: &str) -> Option<Vec<JsonStep>> {
                 i += 1;
                 if b.get(i) == Some(&b'"') {
                     let end = i + 1 + b[i + 1..].iter().position(|&c| c == b'"')?;
-                    out.push(JsonStep::Key(String::from_utf8_lossy(&b[i + 1..end]).into_owned()));
+                    out.push(JsonStep::Key(
+                        String::from_utf8_lossy(&b[i + 1..end]).into_owned(),
+                    ));
                     i = end + 1;
                 } else {
                     let start = i;
-                    while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80) {
+                    while i < b.len()
+                        && (b[i].is_ascii_alphanumeric()
+                            || b[i] == b'_'
+                            || b[i] == b'$'
+                            || b[i] >= 0x80)
+                    {
                         i += 1;
                     }
                     if start == i {
                         return None;
                     }
-                    out.push(JsonStep::Key(String::from_utf8_lossy(&b[start..i]).into_owned()));
+                    out.push(JsonStep::Key(
+                        String::from_utf8_lossy(&b[start..i]).into_owned(),
+                    ));
                 }
             }
             b'[' => {
                 let end = i + b[i..].iter().position(|&c| c == b']')?;
-                let n: usize = std::str::from_utf8(&b[i + 1..end]).ok()?.trim().parse().ok()?;
+                let n: usize = std::str::from_utf8(&b[i + 1..end])
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()?;
                 out.push(JsonStep::Index(n));
                 i = end + 1;
             }

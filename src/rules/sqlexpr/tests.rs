@@ -342,7 +342,10 @@ fn eval_errors_table() {
         ("CONCAT(e, 'x')", "ENUM or SET"),
         ("9223372036854775807 * 2", "BIGINT value is out of range"),
         ("9223372036854775807 + 1", "BIGINT value is out of range"),
-        ("18446744073709551615 + 1", "BIGINT UNSIGNED value is out of range"),
+        (
+            "18446744073709551615 + 1",
+            "BIGINT UNSIGNED value is out of range",
+        ),
         ("-9223372036854775807 - 10 - 9223372036854775807", "BIGINT"),
         ("name->'$.x'", "not valid JSON"),
     ];
@@ -416,7 +419,10 @@ fn columns_and_binding() {
     assert_eq!(e.columns(), vec!["a", "B", "c", "d", "e"]);
     let cols: Vec<String> = ["A", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
     assert_eq!(e.bind(&cols).unwrap_err(), "e");
-    let cols: Vec<String> = ["A", "b", "c", "d", "e"].iter().map(|s| s.to_string()).collect();
+    let cols: Vec<String> = ["A", "b", "c", "d", "e"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     assert!(e.bind(&cols).is_ok());
 }
 
@@ -440,7 +446,11 @@ fn like_matcher_table() {
         ("mississippi", "m%iss%ppx", false),
     ];
     for &(s, p, want) in cases {
-        assert_eq!(eval::like(s.as_bytes(), p.as_bytes(), b'\\'), want, "{s} LIKE {p}");
+        assert_eq!(
+            eval::like(s.as_bytes(), p.as_bytes(), b'\\'),
+            want,
+            "{s} LIKE {p}"
+        );
     }
 }
 

@@ -95,3 +95,38 @@ async fn cert_allowed_cn_of_a_source_fails_the_precheck() {
         report.items[0].message
     );
 }
+
+#[tokio::test]
+async fn column_mappings_and_expression_filters_are_not_refused() {
+    let extra = "column-mappings:
+  cm: {schema-pattern: db, table-pattern: t, source-column: id, target-column: id, expression: partition id, arguments: ['1', '', 't']}
+expression-filter:
+  ef: {schema: db, table: t, insert-value-expr: 'c > 1'}
+";
+    let text = format!("{TASK}{extra}").replace(
+        "    meta:",
+        "    column-mapping-rules: [cm]\n    expression-filters: [ef]\n    meta:",
+    );
+    let t = match config::parse_task(text.as_bytes()) {
+        Ok(l) => l.config,
+        Err(e) => panic!("{e}"),
+    };
+    assert!(precheck(&t, &[source("")]).await.is_none());
+}
+
+#[test]
+fn an_unknown_function_in_an_expression_filter_is_a_config_error() {
+    let extra = "expression-filter:
+  ef: {schema: db, table: t, insert-value-expr: 'frob(c) > 1'}
+";
+    let text =
+        format!("{TASK}{extra}").replace("    meta:", "    expression-filters: [ef]\n    meta:");
+    let e = match config::parse_task(text.as_bytes()) {
+        Ok(_) => panic!("an unknown function must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("[code=20041]") && e.contains("ef") && e.contains("unknown function FROB"),
+        "{e}"
+    );
+}

@@ -27,6 +27,54 @@ pub mod names {
     /// Ours: the task or a source uses a setting dm-rs cannot honour (a key it does not run
     /// yet, a TLS file it cannot read). Never skipped by `ignore-checking-items`.
     pub const CONFIG: &str = "config";
+    /// Ours: every column an `expression-filter` names exists in its upstream table.
+    pub const EXPRESSION_FILTER: &str = "expression_filter";
+}
+
+/// One expression filter's columns against its upstream table's current columns (`None`: the
+/// table does not exist). A missing column fails (at run time the filter would never match, as
+/// in DM); a missing table is a warning (it may be created later).
+pub fn expression_filter_columns(
+    rule: &str,
+    schema: &str,
+    table: &str,
+    wanted: &[String],
+    have: Option<&[String]>,
+    extra: &str,
+) -> CheckItem {
+    let mut item = CheckItem {
+        name: names::EXPRESSION_FILTER.to_string(),
+        desc: format!("check the columns expression-filter {rule:?} names"),
+        state: CheckState::Success,
+        message: String::new(),
+        instruction: String::new(),
+        extra: extra.to_string(),
+    };
+    let Some(have) = have else {
+        item.state = CheckState::Warning;
+        item.message = format!(
+            "`{schema}`.`{table}` of expression-filter {rule:?} does not exist upstream: its columns cannot be checked"
+        );
+        item.instruction = "create the table before its rows arrive, or fix schema/table in the expression-filter; a column the table lacks makes the filter match nothing".into();
+        return item;
+    };
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|w| !have.iter().any(|h| h.eq_ignore_ascii_case(w)))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        item.state = CheckState::Failure;
+        item.message = format!(
+            "expression-filter {rule:?} names unknown column(s) {} of `{schema}`.`{table}` (its columns: {})",
+            missing.join(", "),
+            have.join(", ")
+        );
+        item.instruction = format!(
+            "fix the expression of expression-filter {rule:?} in the task file (DM would silently never match it)"
+        );
+    }
+    item
 }
 
 /// A server version as reported by `SELECT VERSION()`.
@@ -609,6 +657,40 @@ mod tests {
             let item = dump_privilege(&maria(), &Privileges::from_lines(lines));
             assert_eq!(item.state, state, "{lines:?}: {item:?}");
             assert!(item.message.contains(msg), "{lines:?}: {item:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod expression_filter_tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::type_complexity)]
+    fn expression_filter_columns_table() {
+        let have: Vec<String> = vec!["id".into(), "C".into()];
+        let cases: &[(&[&str], Option<&[String]>, CheckState, &str)] = &[
+            (&["id", "c"], Some(&have), CheckState::Success, ""),
+            (&["ID"], Some(&have), CheckState::Success, ""),
+            (
+                &["id", "nope", "x"],
+                Some(&have),
+                CheckState::Failure,
+                "unknown column(s) nope, x of `db`.`t` (its columns: id, C)",
+            ),
+            (
+                &["id"],
+                None,
+                CheckState::Warning,
+                "does not exist upstream",
+            ),
+        ];
+        for (wanted, have, state, msg) in cases {
+            let wanted: Vec<String> = wanted.iter().map(|s| s.to_string()).collect();
+            let item = expression_filter_columns("ef", "db", "t", &wanted, *have, "source s1");
+            assert_eq!(item.state, *state, "{wanted:?}");
+            assert!(item.message.contains(msg), "{}", item.message);
+            assert_eq!(item.name, names::EXPRESSION_FILTER);
         }
     }
 }

@@ -159,6 +159,79 @@ fn connection_failure(
     }
 }
 
+/// One expression filter to check: `(rule, schema, table, columns it names)`.
+pub type FilterColumns = (String, String, String, Vec<String>);
+
+/// Checks that the columns each expression filter names exist in its upstream table (one item
+/// per filter; a connection failure is one failed item).
+pub async fn check_expression_filters(
+    source_id: &str,
+    opts: Opts,
+    filters: &[FilterColumns],
+) -> CheckReport {
+    let span = info_span!("precheck", source = source_id);
+    async move {
+        let mut report = CheckReport::default();
+        if filters.is_empty() {
+            return report;
+        }
+        let (host, port) = address(&opts);
+        let user = opts.user().unwrap_or("").to_string();
+        let extra = format!("source {source_id}");
+        let mut conn = match connect(opts).await {
+            Ok(c) => c,
+            Err(e) => {
+                report.items.push(connection_failure(
+                    names::EXPRESSION_FILTER,
+                    "check the columns expression filters name",
+                    &host,
+                    port,
+                    &user,
+                    &e.to_string(),
+                ));
+                return report;
+            }
+        };
+        for (rule, schema, table, wanted) in filters {
+            let lit = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "''"));
+            let sql = format!(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
+                lit(schema),
+                lit(table)
+            );
+            let item = match query_rows(&mut conn, &sql).await {
+                Ok(rows) => {
+                    let have: Vec<String> = rows
+                        .iter()
+                        .filter_map(|r| text(r, 0, &sql).ok().flatten())
+                        .collect();
+                    items::expression_filter_columns(
+                        rule,
+                        schema,
+                        table,
+                        wanted,
+                        (!have.is_empty()).then_some(have.as_slice()),
+                        &extra,
+                    )
+                }
+                Err(e) => CheckItem {
+                    name: names::EXPRESSION_FILTER.to_string(),
+                    desc: format!("check the columns expression-filter {rule:?} names"),
+                    state: CheckState::Failure,
+                    message: format!("cannot read the columns of `{schema}`.`{table}`: {e}"),
+                    instruction: "grant the source user SELECT on information_schema (it has it by default) and retry".into(),
+                    extra: extra.clone(),
+                },
+            };
+            report.items.push(item);
+        }
+        drop(conn);
+        report
+    }
+    .instrument(span)
+    .await
+}
+
 /// Which source items a task mode needs (DM: `full` skips the binlog items and replication
 /// privilege, `incremental` skips the dump privilege).
 fn source_items(task_mode: &str) -> Vec<&'static str> {

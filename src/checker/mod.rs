@@ -17,7 +17,7 @@ pub mod items;
 mod live;
 
 pub use items::names;
-pub use live::{check_source, check_target};
+pub use live::{FilterColumns, check_expression_filters, check_source, check_target};
 
 use serde::Serialize;
 

@@ -411,8 +411,6 @@ impl Eq for KeyPositions {}
 
 /// The keys [`TaskConfig::unsupported`] may report, recorded by [`TaskConfig::adjust`].
 const UNSUPPORTED_KEYS: &[&str] = &[
-    "column-mappings",
-    "expression-filter",
     "is-sharding",
     "shard-mode",
     "online-ddl",
@@ -523,44 +521,11 @@ fn valid_chunk_filesize(s: &str) -> bool {
         )
 }
 
-/// A light grammar check of an expression-filter SQL expression: non-empty, quotes closed and
-/// parentheses balanced (DM parses it with TiDB's parser; this catches the typical typos).
+/// DM's grammar check of an expression-filter SQL expression (DM parses `SELECT <expr>` with
+/// TiDB's parser): here the expression parser the sync unit evaluates with, so an unknown
+/// function or a wrong argument count is refused too.
 fn check_expression(expr: &str) -> Result<(), String> {
-    let mut depth: i64 = 0;
-    let mut quote: Option<char> = None;
-    let mut chars = expr.chars().peekable();
-    while let Some(c) = chars.next() {
-        match quote {
-            Some(q) => {
-                if c == '\\' {
-                    chars.next();
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None => match c {
-                '\'' | '"' | '`' => quote = Some(c),
-                '(' => depth += 1,
-                ')' => {
-                    depth -= 1;
-                    if depth < 0 {
-                        return Err("unbalanced ')'".into());
-                    }
-                }
-                _ => {}
-            },
-        }
-    }
-    if quote.is_some() {
-        return Err("unterminated quoted string".into());
-    }
-    if depth != 0 {
-        return Err("unbalanced '('".into());
-    }
-    if expr.trim().is_empty() {
-        return Err("empty expression".into());
-    }
-    Ok(())
+    crate::rules::expr_filter::check_expression(expr)
 }
 
 impl TaskConfig {
@@ -1005,7 +970,7 @@ impl TaskConfig {
                         &format!("{p}.{key}"),
                         code::EXPR_GRAMMAR,
                         format!(
-                            "incorrect filter expression ({e}) in expression-filter {name:?}: {why}"
+                            "expression-filter name({name}) SQL({e}) has wrong grammar in {key}: {why}"
                         ),
                     ));
                 }
@@ -1193,18 +1158,28 @@ impl TaskConfig {
             }
         }
         for (name, c) in &self.column_mappings {
-            if !matches!(
-                c.expression.as_str(),
-                "partition id" | "add prefix" | "add suffix"
-            ) {
+            if let Err(why) = crate::rules::column_mapping::check_rule(c) {
                 return Err(err(
                     ix,
                     &format!("column-mappings.{name}"),
                     code::COLUMN_MAPPING_GEN,
-                    format!(
-                        "column mapping {name:?}: expression {:?} is not supported (partition id, add prefix, add suffix)",
-                        c.expression
-                    ),
+                    format!("generate column mapping error: rule {name:?}: {why}"),
+                ));
+            }
+        }
+        for (i, inst) in self.mysql_instances.iter().flatten().enumerate() {
+            let rules = inst
+                .column_mapping_rules
+                .iter()
+                .filter_map(|n| self.column_mappings.get(n).map(|r| (n.as_str(), r)));
+            if let Err(e) =
+                crate::rules::column_mapping::ColumnMapping::new(rules, self.case_sensitive)
+            {
+                return Err(err(
+                    ix,
+                    &format!("mysql-instances[{i}].column-mapping-rules"),
+                    code::COLUMN_MAPPING_GEN,
+                    format!("generate column mapping error: mysql-instance({i}): {e}"),
                 ));
             }
         }
@@ -1217,8 +1192,7 @@ impl TaskConfig {
     /// start-task and check-task, whatever `ignore-checking-items` says; loading (check-task
     /// --offline, `dmctl plan`) still accepts them, as DM does.
     ///
-    /// Refused: `column-mappings` and `expression-filter` (rows would be written unmapped and
-    /// unfiltered), sharding (`is-sharding: true` / `shard-mode`: no DDL coordination across
+    /// Refused: sharding (`is-sharding: true` / `shard-mode`: no DDL coordination across
     /// shards), online DDL (`online-ddl: true` / `online-ddl-scheme`: gh-ost/pt-osc shadow
     /// tables would be replicated as-is), and `target-database.security.cert-allowed-cn`
     /// (the server certificate's common name is not checked).
@@ -1228,26 +1202,6 @@ impl TaskConfig {
             let pos = keys.iter().find_map(|k| self.positions.get(k));
             out.push(ConfigError::new(code::UNSUPPORTED, what).at(pos));
         };
-        if !self.column_mappings.is_empty() {
-            let names: Vec<&str> = self.column_mappings.keys().map(String::as_str).collect();
-            refuse(
-                &["column-mappings"],
-                format!(
-                    "column-mappings ({}) is not supported by dm-rs yet: rows would be written unmapped; remove the rules (and the instances' column-mapping-rules) or use DM",
-                    names.join(", ")
-                ),
-            );
-        }
-        if !self.expression_filter.is_empty() {
-            let names: Vec<&str> = self.expression_filter.keys().map(String::as_str).collect();
-            refuse(
-                &["expression-filter"],
-                format!(
-                    "expression-filter ({}) is not supported by dm-rs yet: no row would be filtered; remove it (and the instances' expression-filters) or use DM",
-                    names.join(", ")
-                ),
-            );
-        }
         if self.is_sharding || !self.shard_mode.is_empty() {
             refuse(
                 &["shard-mode", "is-sharding"],
@@ -1351,5 +1305,7 @@ mod tests {
         assert!(check_expression("(a = 1").is_err());
         assert!(check_expression("a = 'x").is_err());
         assert!(check_expression(" ").is_err());
+        assert!(check_expression("no_such_function(a) = 1").is_err());
+        assert!(check_expression("LENGTH(a, b) = 1").is_err());
     }
 }

@@ -89,8 +89,16 @@ pub async fn precheck(
         }
         let opts = src.from.mysql_opts(Vec::new());
         report.merge(
-            checker::check_source(id, opts, &task.task_mode, &task.ignore_checking_items).await,
+            checker::check_source(
+                id,
+                opts.clone(),
+                &task.task_mode,
+                &task.ignore_checking_items,
+            )
+            .await,
         );
+        let filters = expression_filter_columns(task, id);
+        report.merge(checker::check_expression_filters(id, opts, &filters).await);
     }
     if let Some(t) = &task.target_database
         && t.tls_check("target-database").is_ok()
@@ -98,6 +106,22 @@ pub async fn precheck(
         report.merge(checker::check_target(t.mysql_opts(Vec::new()), &task.meta_schema).await);
     }
     Some(report)
+}
+
+/// The expression filters of instance `source_id` with the columns each names (for the
+/// precheck's column check). A filter that does not parse was refused when the task loaded.
+fn expression_filter_columns(task: &TaskConfig, source_id: &str) -> Vec<checker::FilterColumns> {
+    let Some(inst) = task.instances().find(|i| i.source_id == source_id) else {
+        return Vec::new();
+    };
+    inst.expression_filters
+        .iter()
+        .filter_map(|name| {
+            let f = task.expression_filter.get(name)?;
+            let cols = crate::rules::expr_filter::filter_columns(f).ok()?;
+            Some((name.clone(), f.schema.clone(), f.table.clone(), cols))
+        })
+        .collect()
 }
 
 /// What start-task and check-task refuse before any server is asked, as failed `config` items:

@@ -9,10 +9,15 @@
 //! a bad pattern is a [`RulesError`] naming the rule at construction time.
 
 pub mod balist;
+pub mod column_mapping;
 pub mod ddl;
+pub mod expr_filter;
 pub mod filter;
+pub mod insert_text;
 pub mod pattern;
 pub mod route;
+pub mod row;
+pub mod sqlexpr;
 
 pub use ddl::{Ddl, DdlError, DdlKind, TableName, split_ddl};
 
@@ -38,8 +43,8 @@ pub enum EventType {
     Other,
 }
 
-/// Why the rules of a task could not be built.
-#[derive(Debug, thiserror::Error)]
+/// Why the rules of a task could not be built, or a row rule could not be applied.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RulesError {
     #[error("task has no mysql-instance with source-id {0:?}")]
     NoSuchSource(String),
@@ -70,6 +75,23 @@ pub enum RulesError {
         kind: &'static str,
         rule: String,
         other: String,
+    },
+    /// A column mapping could not be applied to a table or row (DM: 36033 in sync, 34004 in
+    /// load).
+    #[error("column mapping rule {rule:?} on `{schema}`.`{table}`: {reason}")]
+    Mapping {
+        rule: String,
+        schema: String,
+        table: String,
+        reason: String,
+    },
+    /// An expression filter could not be evaluated on a row.
+    #[error("expression-filter {rule:?} on `{schema}`.`{table}`: {reason}")]
+    Filter {
+        rule: String,
+        schema: String,
+        table: String,
+        reason: String,
     },
     #[error("`{schema}`.`{table}` matches more than one route rule: {first:?} and {second:?}")]
     AmbiguousRoute {

@@ -58,6 +58,14 @@ pub mod code {
     pub const LOAD_DIR_NOT_FOUND: i32 = 34014;
     /// DM `ErrLoadUnitDuplicateTableFile`.
     pub const LOAD_DUPLICATE_TABLE_FILE: i32 = 34015;
+    /// DM `ErrSyncerUnitGenColumnMapping`: the column mapping rules cannot be built.
+    pub const SYNC_GEN_COLUMN_MAPPING: i32 = 36032;
+    /// DM `ErrSyncerUnitDoColumnMapping`: a column mapping failed on a row ("mapping row data
+    /// … for table …").
+    pub const SYNC_DO_COLUMN_MAPPING: i32 = 36033;
+    /// dm-rs's own (DM returns the evaluator's error without a code): an expression filter
+    /// could not be evaluated on a row.
+    pub const SYNC_EXPR_FILTER: i32 = 36900;
     /// DM `ErrLoadTaskCheckPointNotMatch`: the loader checkpoint belongs to another dump.
     pub const LOAD_CHECKPOINT_MISMATCH: i32 = 34018;
 }

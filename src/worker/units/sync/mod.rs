@@ -6,7 +6,9 @@
 //! first run, saved at once so a crash before the first flush still leaves an exact exit
 //! point) and the tracked table structures. `process` reads events from a [`source`]
 //! ([`source::RemoteSource`] today), finds transaction boundaries with [`txn::TxnTracker`],
-//! applies the instance's block-allow-list, binlog filters and routes ([`crate::rules`]),
+//! applies the instance's block-allow-list, binlog filters and routes ([`crate::rules`]) and, to
+//! each row of the tables they name, its column mappings and expression filters
+//! ([`crate::rules::row::RowRules`]: a mapped value is what is written, a filtered row is not),
 //! decodes rows with the [`schema`] tracker's columns when the binlog carries no names
 //! (MariaDB's default `binlog_row_metadata=MINIMAL`), and hands them to
 //! [`apply::Applier`] (parallel queues, causality by the downstream table's keys). DDL runs
@@ -52,7 +54,8 @@ use crate::config::db::connect_opts;
 use crate::config::task::{DbConfig, SyncerConfig, TaskConfig};
 use crate::config::{CONNECT_TIMEOUT, ConnectError};
 use crate::dml::TargetTable;
-use crate::rules::{DdlKind, EventType, TableName, TableRules};
+use crate::rules::row::RowRules;
+use crate::rules::{DdlKind, EventType, RulesError, TableName, TableRules};
 use crate::worker::error::{UnitError, code};
 use crate::worker::units::{BoxFuture, Unit, UnitCtx, UnitExit, UnitKind, UnitStatus, full};
 use apply::{Applier, ApplyOpts, Change};
@@ -130,6 +133,7 @@ impl Unit for SyncUnit {
             run.rules = TableRules::new(&task, &source_id).map_err(|e| {
                 UnitError::new(code::UNIT_CONFIG, "internal", "invalid table rules").cause(e)
             })?;
+            run.row_rules = row_rules(&task, &source_id)?;
             run.invalidate_tables();
         }
         self.ctx.task = task;
@@ -184,6 +188,59 @@ fn downstream_init(db: &DbConfig) -> Vec<String> {
     init
 }
 
+/// The column mapping and expression filters of the instance (DM: 36032 when they cannot be
+/// built).
+fn row_rules(task: &TaskConfig, source_id: &str) -> Result<RowRules, UnitError> {
+    RowRules::new(task, source_id).map_err(|e| {
+        UnitError::new(
+            code::SYNC_GEN_COLUMN_MAPPING,
+            "internal",
+            "generate column mapping / expression filters",
+        )
+        .cause(e)
+        .workaround("Please check the `column-mappings` and `expression-filter` config in task configuration file.")
+    })
+}
+
+/// A row rule that failed on a row: DM's 36033 for a column mapping.
+fn row_rule_error(e: RulesError) -> UnitError {
+    match e {
+        RulesError::Filter { .. } => UnitError::new(
+            code::SYNC_EXPR_FILTER,
+            "internal",
+            "evaluate an expression filter on a row",
+        )
+        .cause(e)
+        .workaround("Change the `expression-filter` rule (update-task while paused), then resume-task."),
+        e => UnitError::new(code::SYNC_DO_COLUMN_MAPPING, "internal", "mapping row data")
+            .cause(e)
+            .workaround("Please check the `column-mappings` config in task configuration file; update-task while paused, then resume-task."),
+    }
+}
+
+/// Applies the row rules to one decoded change: `None` when a filter skips it.
+fn apply_row_rules(
+    rules: &RowRules,
+    schema: &str,
+    table: &str,
+    columns: &[String],
+    change: rows::RowChange,
+) -> Result<Option<rows::RowChange>, UnitError> {
+    use rows::RowChange as R;
+    let out = match change {
+        R::Insert(row) => rules
+            .on_insert(schema, table, columns, row)
+            .map(|r| r.map(R::Insert)),
+        R::Update { before, after } => rules
+            .on_update(schema, table, columns, before, after)
+            .map(|r| r.map(|(before, after)| R::Update { before, after })),
+        R::Delete(row) => rules
+            .on_delete(schema, table, columns, row)
+            .map(|r| r.map(R::Delete)),
+    };
+    out.map_err(row_rule_error)
+}
+
 fn syncer_of(task: &TaskConfig, source_id: &str) -> SyncerConfig {
     task.instances()
         .find(|i| i.source_id == source_id)
@@ -195,6 +252,8 @@ fn syncer_of(task: &TaskConfig, source_id: &str) -> SyncerConfig {
 struct Run {
     stats: Arc<SyncStats>,
     rules: TableRules,
+    /// Column mapping and expression filters (applied to each row of the tables they name).
+    row_rules: RowRules,
     pool: Pool,
     ddl_conn: Conn,
     up_opts: Opts,
@@ -245,6 +304,7 @@ impl Run {
         let rules = TableRules::new(&task, &source_id).map_err(|e| {
             UnitError::new(code::UNIT_CONFIG, "internal", "invalid table rules").cause(e)
         })?;
+        let row_rules = row_rules(&task, &source_id)?;
         let workers = syncer.worker_count.clamp(1, 256) as usize;
         let pool = Pool::new(
             OptsBuilder::from_opts(target.mysql_opts(downstream_init(&target))).pool_opts(
@@ -466,6 +526,7 @@ impl Run {
         Ok(Run {
             stats,
             rules,
+            row_rules,
             pool,
             ddl_conn,
             up_opts,
@@ -787,8 +848,26 @@ impl Run {
             )
             .cause(e)
         })?;
-        let safe = self.safe_mode();
         let n = changes.len() as i64;
+        let changes = if self.row_rules.applies(&schema, &table) {
+            let columns: Vec<String> = meta
+                .columns
+                .iter()
+                .map(|c| c.name.clone().unwrap_or_default())
+                .collect();
+            let mut kept = Vec::with_capacity(changes.len());
+            for change in changes {
+                if let Some(c) =
+                    apply_row_rules(&self.row_rules, &schema, &table, &columns, change)?
+                {
+                    kept.push(c);
+                }
+            }
+            kept
+        } else {
+            changes
+        };
+        let safe = self.safe_mode();
         // The applier decides per row between the keyed and the keyless path.
         let event = changes
             .into_iter()

@@ -88,14 +88,12 @@ pub async fn precheck(
             continue;
         }
         let opts = src.from.mysql_opts(Vec::new());
-        report.merge(
-            checker::check_source(id, opts, &task.task_mode, &task.ignore_checking_items).await,
-        );
+        report.merge(checker::check_source_for_task(id, opts, task).await);
     }
     if let Some(t) = &task.target_database
         && t.tls_check("target-database").is_ok()
     {
-        report.merge(checker::check_target(t.mysql_opts(Vec::new()), &task.meta_schema).await);
+        report.merge(checker::check_target_for_task(t.mysql_opts(Vec::new()), task).await);
     }
     Some(report)
 }

@@ -347,8 +347,9 @@ async fn full_mode_precheck_names_dump_privilege_and_keyless_tables() {
     assert_eq!(d.state, CheckState::Failure);
     assert!(d.message.starts_with("lack of RELOAD privilege"), "{d:?}");
     assert!(
-        d.instruction
-            .starts_with("GRANT RELOAD ON *.* TO `dumper`@`127.0.0.1`; (RELOAD is for the global read lock"),
+        d.instruction.starts_with(
+            "GRANT RELOAD ON *.* TO `dumper`@`127.0.0.1`; (RELOAD is for the global read lock"
+        ),
         "{d:?}"
     );
     let json = report.to_dm_json(10, 10);
@@ -425,5 +426,8 @@ async fn full_mode_precheck_names_dump_privilege_and_keyless_tables() {
         c.message,
         "max_connections is 10, less than the 18 connections the dump (threads + 2) opens"
     );
-    assert_eq!(c.extra, format!("address of db instance - 127.0.0.1:{}", up.port));
+    assert_eq!(
+        c.extra,
+        format!("address of db instance - 127.0.0.1:{}", up.port)
+    );
 }

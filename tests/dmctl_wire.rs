@@ -566,7 +566,12 @@ fn get_config_prints_or_writes_and_list_member_prints() {
 fn query_status_watch_prints_plain_lines_until_the_task_ends() {
     let (addr, _log) = start_fake();
     let o = dmctl(addr, &["query-status", "fulltask", "--watch"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(
         out(&o),
         "s1: Dump  Running  25.00 %  1 / 4 tables, 10 rows, 1.0 KiB\n\

@@ -219,7 +219,8 @@ impl Privileges {
                     tables: Vec::new(),
                 }),
                 Some(tables) => {
-                    let covering: Vec<&PrivilegeGrant> = self.grants.iter().filter(grants).collect();
+                    let covering: Vec<&PrivilegeGrant> =
+                        self.grants.iter().filter(grants).collect();
                     let missing: Vec<(String, String)> = tables
                         .iter()
                         .filter(|(db, tbl)| {
@@ -699,7 +700,10 @@ mod tests {
             ),
             (
                 // RELOAD on a database is not RELOAD (it exists only on *.*)
-                &["GRANT ALL PRIVILEGES ON `shop`.* TO `u`@`%`", "GRANT SELECT ON `crm`.* TO `u`@`%`"],
+                &[
+                    "GRANT ALL PRIVILEGES ON `shop`.* TO `u`@`%`",
+                    "GRANT SELECT ON `crm`.* TO `u`@`%`",
+                ],
                 vec![("RELOAD", vec![])],
             ),
         ];

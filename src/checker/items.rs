@@ -890,7 +890,10 @@ mod tests {
                 "GRANT LOCK TABLES ON `crm`.* TO `d`@`%`; GRANT LOCK TABLES ON `shop`.* TO `d`@`%`;",
             ),
             (
-                &["GRANT SELECT, LOCK TABLES ON `shop`.* TO `d`@`%`", "GRANT SELECT, LOCK TABLES ON `crm`.* TO `d`@`%`"],
+                &[
+                    "GRANT SELECT, LOCK TABLES ON `shop`.* TO `d`@`%`",
+                    "GRANT SELECT, LOCK TABLES ON `crm`.* TO `d`@`%`",
+                ],
                 Lock,
                 CheckState::Success,
                 "",
@@ -990,7 +993,9 @@ mod tests {
         let cases: Vec<(&[&str], Option<&str>)> = vec![
             (&["GRANT ALL PRIVILEGES ON *.* TO `t`@`%`"], None),
             (
-                &["GRANT CREATE, SELECT, INSERT, UPDATE, DELETE, ALTER, DROP, INDEX ON *.* TO `t`@`%`"],
+                &[
+                    "GRANT CREATE, SELECT, INSERT, UPDATE, DELETE, ALTER, DROP, INDEX ON *.* TO `t`@`%`",
+                ],
                 None,
             ),
             (

@@ -337,7 +337,8 @@ async fn check_source_inner(opts: Opts, plan: SourcePlan) -> CheckReport {
                 None => continue,
             },
             names::TABLE_SCHEMA => {
-                let desc = "check whether every migrated table has a primary key or a not-null unique key";
+                let desc =
+                    "check whether every migrated table has a primary key or a not-null unique key";
                 match &dumped {
                     Some(Ok(list)) => match table_keys(&mut conn, list).await {
                         Ok(keys) => items::table_schema(&server, &keys),
@@ -350,7 +351,9 @@ async fn check_source_inner(opts: Opts, plan: SourcePlan) -> CheckReport {
             names::CONN_NUMBER => {
                 let Some(d) = &plan.dump else { continue };
                 match global_var(&mut conn, "max_connections").await {
-                    Ok(v) => items::conn_number(&server, ConnUser::Dump, v.as_deref(), d.threads + 2),
+                    Ok(v) => {
+                        items::conn_number(&server, ConnUser::Dump, v.as_deref(), d.threads + 2)
+                    }
                     Err(e) => items::unreadable(
                         &server,
                         name,
@@ -497,15 +500,17 @@ async fn check_target_inner(
     if let Some(needed) = load_conns
         && !ignored(names::CONN_NUMBER)
     {
-        report.items.push(match global_var(&mut conn, "max_connections").await {
-            Ok(v) => items::conn_number(&server, ConnUser::Load, v.as_deref(), needed),
-            Err(e) => items::unreadable(
-                &server,
-                names::CONN_NUMBER,
-                "check whether the target's max_connections leaves room for the load",
-                &e.to_string(),
-            ),
-        });
+        report
+            .items
+            .push(match global_var(&mut conn, "max_connections").await {
+                Ok(v) => items::conn_number(&server, ConnUser::Load, v.as_deref(), needed),
+                Err(e) => items::unreadable(
+                    &server,
+                    names::CONN_NUMBER,
+                    "check whether the target's max_connections leaves room for the load",
+                    &e.to_string(),
+                ),
+            });
     }
     let _ = conn.disconnect().await;
     report

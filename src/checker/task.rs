@@ -270,7 +270,10 @@ mod tests {
             ""
         };
         let (globals, named) = if units {
-            (UNITS, "    mydumper-config-name: d\n    loader-config-name: l\n")
+            (
+                UNITS,
+                "    mydumper-config-name: d\n    loader-config-name: l\n",
+            )
         } else {
             ("", "")
         };

@@ -412,7 +412,9 @@ pub fn query_status(a: &QueryStatusArgs, t: &Target) -> u8 {
         .unwrap_or_default();
     if a.watch {
         if name.is_empty() {
-            eprintln!("query-status --watch follows one task: give its name (query-status TASK --watch)");
+            eprintln!(
+                "query-status --watch follows one task: give its name (query-status TASK --watch)"
+            );
             return USAGE;
         }
         return super::watch::run(&name, &a.source.sources, t);

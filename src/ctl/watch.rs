@@ -82,7 +82,11 @@ fn parse_position(s: &str) -> Option<(String, u64, u64)> {
     let inner = s.trim().strip_prefix('(')?.strip_suffix(')')?;
     let (file, pos) = inner.split_once(',')?;
     let (base, seq) = file.trim().rsplit_once('.')?;
-    Some((base.to_string(), seq.parse().ok()?, pos.trim().parse().ok()?))
+    Some((
+        base.to_string(),
+        seq.parse().ok()?,
+        pos.trim().parse().ok()?,
+    ))
 }
 
 /// How far the syncer is behind the master: `0 B`, `1234 B`, `2 binlog files`.
@@ -93,7 +97,9 @@ fn sync_lag(master: &str, syncer: &str) -> Option<String> {
         return None;
     }
     Some(match mf.cmp(&sf) {
-        std::cmp::Ordering::Equal => format!("{} behind", human_bytes(mp.saturating_sub(sp) as f64)),
+        std::cmp::Ordering::Equal => {
+            format!("{} behind", human_bytes(mp.saturating_sub(sp) as f64))
+        }
         std::cmp::Ordering::Greater => {
             let n = mf - sf;
             format!("{n} binlog file{} behind", if n == 1 { "" } else { "s" })
@@ -155,7 +161,10 @@ fn of_subtask(source: &str, st: &pb::SubTaskStatus) -> SourceProgress {
             });
             p.detail = format!(
                 "{} / {} tables, {} rows, {}",
-                d.completed_tables, d.total_tables, d.finished_rows, human_bytes(d.finished_bytes)
+                d.completed_tables,
+                d.total_tables,
+                d.finished_rows,
+                human_bytes(d.finished_bytes)
             );
             p.rate = rate(d.bps);
         }
@@ -429,8 +438,7 @@ async fn watch(addr: &str, task: &str, sources: &[String], timeout: Duration) ->
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
-        let answer =
-            tokio::time::timeout(timeout, client.clone().query_status(req.clone())).await;
+        let answer = tokio::time::timeout(timeout, client.clone().query_status(req.clone())).await;
         let failure = match answer {
             Err(_) => Some(format!("master {addr} did not answer within {timeout:?}")),
             Ok(Err(status)) => Some(format!(
@@ -460,7 +468,11 @@ async fn watch(addr: &str, task: &str, sources: &[String], timeout: Duration) ->
                 if let Some(end) = end_of(&list) {
                     s.finish();
                     s.say(&end_line(task, &end));
-                    return if matches!(end, End::Failed(_)) { FAIL } else { OK };
+                    return if matches!(end, End::Failed(_)) {
+                        FAIL
+                    } else {
+                        OK
+                    };
                 }
                 None
             }
@@ -644,8 +656,14 @@ mod tests {
             (vec![p("Running", None)], None),
             (vec![p("Paused", None)], None),
             (vec![p("Finished", None), p("Running", None)], None),
-            (vec![p("Finished", None), p("Finished", None)], Some(End::Finished)),
-            (vec![p("Stopped", None), p("Finished", None)], Some(End::Finished)),
+            (
+                vec![p("Finished", None), p("Finished", None)],
+                Some(End::Finished),
+            ),
+            (
+                vec![p("Stopped", None), p("Finished", None)],
+                Some(End::Finished),
+            ),
             (vec![p("Stopped", None)], Some(End::Stopped)),
             (
                 vec![p("Running", None), p("Paused", Some("[code=34002] boom"))],

@@ -295,3 +295,139 @@ async fn unreachable_servers_give_one_failure() {
     all.merge(t);
     assert_eq!(all.counts(), (2, 0, 2, 0));
 }
+
+/// The full-mode precheck of start-task / check-task (`dm_rs::master::precheck`) against a real
+/// upstream and downstream: a dump user without RELOAD fails `dump_privilege`, naming it; with
+/// `--consistency none` the same user passes; a keyless table is a `table_schema` warning
+/// naming it; `conn_number` compares both servers' `max_connections`; no replication item runs.
+#[tokio::test]
+async fn full_mode_precheck_names_dump_privilege_and_keyless_tables() {
+    use dm_rs::config::{parse_source, parse_task};
+    let (up, down) = MariaDb::pair(16);
+    sql(
+        &up,
+        &[
+            "CREATE DATABASE shop",
+            "CREATE TABLE shop.orders (id INT PRIMARY KEY, v INT)",
+            "CREATE TABLE shop.events (id INT NULL, v INT, UNIQUE KEY (id))",
+            "CREATE TABLE shop.log (msg TEXT)",
+            "CREATE DATABASE other",
+            "CREATE TABLE other.nokey (x INT)",
+            "CREATE USER 'dumper'@'127.0.0.1' IDENTIFIED BY 'd-pw'",
+            "GRANT SELECT ON shop.* TO 'dumper'@'127.0.0.1'",
+        ],
+    )
+    .await;
+    let source = parse_source(
+        format!(
+            "source-id: s1\nfrom: {{host: 127.0.0.1, port: {}, user: dumper, password: d-pw}}\n",
+            up.port
+        )
+        .as_bytes(),
+    )
+    .expect("source parses")
+    .config;
+    let task = |extra_args: &str| {
+        let text = format!(
+            "name: full1\ntask-mode: full\ntarget-database: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n\
+             block-allow-list:\n  shop: {{do-dbs: [shop]}}\n\
+             mydumpers:\n  d: {{threads: 4, extra-args: \"{extra_args}\"}}\n\
+             mysql-instances:\n  - source-id: s1\n    block-allow-list: shop\n    mydumper-config-name: d\n",
+            down.port
+        );
+        parse_task(text.as_bytes()).expect("task parses").config
+    };
+    let sources = vec![("s1".to_string(), source)];
+
+    let report = dm_rs::master::precheck(&task(""), &sources)
+        .await
+        .expect("a precheck ran");
+    assert!(!report.passed(), "{}", report.to_text());
+    let d = item(&report, names::DUMP_PRIVILEGE);
+    assert_eq!(d.state, CheckState::Failure);
+    assert!(d.message.starts_with("lack of RELOAD privilege"), "{d:?}");
+    assert!(
+        d.instruction.starts_with(
+            "GRANT RELOAD ON *.* TO `dumper`@`127.0.0.1`; (RELOAD is for the global read lock"
+        ),
+        "{d:?}"
+    );
+    let json = report.to_dm_json(10, 10);
+    assert!(json.contains("\"name\": \"dump_privilege\""), "{json}");
+    // the block-allow-list keeps other.nokey out; shop.events' unique key is nullable
+    let t = item(&report, names::TABLE_SCHEMA);
+    assert_eq!(t.state, CheckState::Warning);
+    assert_eq!(
+        t.message,
+        "primary/unique key does not exist in 2 tables: `shop`.`events`, `shop`.`log`"
+    );
+    let names = names_of(&report);
+    for absent in [
+        names::BINLOG_ENABLE,
+        names::BINLOG_FORMAT,
+        names::REPLICATION_PRIVILEGE,
+        names::SERVER_ID,
+    ] {
+        assert!(!names.contains(&absent), "{absent} in {names:?}");
+    }
+    let conns: Vec<&CheckItem> = report
+        .items
+        .iter()
+        .filter(|i| i.name == names::CONN_NUMBER)
+        .collect();
+    assert_eq!(conns.len(), 2, "{}", report.to_text());
+    assert!(conns.iter().all(|i| i.state == CheckState::Success));
+
+    // no lock: SELECT on the dumped tables is all it needs
+    let report = dm_rs::master::precheck(&task("--consistency none"), &sources)
+        .await
+        .expect("a precheck ran");
+    assert!(report.passed(), "{}", report.to_text());
+    assert_eq!(
+        item(&report, names::DUMP_PRIVILEGE).state,
+        CheckState::Success
+    );
+
+    // LOCK TABLES on every dumped table for --consistency lock
+    let report = dm_rs::master::precheck(&task("--consistency lock"), &sources)
+        .await
+        .expect("a precheck ran");
+    let d = item(&report, names::DUMP_PRIVILEGE);
+    assert_eq!(d.state, CheckState::Failure);
+    assert!(
+        d.message
+            .starts_with("lack of LOCK TABLES privilege on 3 dumped tables: `shop`.`events`"),
+        "{d:?}"
+    );
+    sql(
+        &up,
+        &[
+            "GRANT LOCK TABLES ON shop.* TO 'dumper'@'127.0.0.1'",
+            "SET GLOBAL max_connections = 10",
+        ],
+    )
+    .await;
+    let report = dm_rs::master::precheck(&task("--consistency lock -t 16"), &sources)
+        .await
+        .expect("a precheck ran");
+    assert_eq!(
+        item(&report, names::DUMP_PRIVILEGE).state,
+        CheckState::Success,
+        "{}",
+        report.to_text()
+    );
+    // 16 threads + 2 > 10
+    let c = report
+        .items
+        .iter()
+        .find(|i| i.name == names::CONN_NUMBER && i.state == CheckState::Failure)
+        .unwrap_or_else(|| panic!("no failed conn_number in {}", report.to_text()));
+    assert_eq!(
+        c.message,
+        "max_connections is 10, less than the 18 connections the dump (threads + 2) opens"
+    );
+    assert_eq!(
+        c.extra,
+        format!("address of db instance - 127.0.0.1:{}", up.port)
+    );
+}

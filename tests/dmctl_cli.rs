@@ -209,6 +209,8 @@ fn every_cluster_command_reports_an_unreachable_master() {
         vec!["update-task", &task],
         vec!["query-status"],
         vec!["query-status", "-s", "s1", "test", "--more"],
+        vec!["query-status", "test", "--watch"],
+        vec!["query-status", "-watch", "-s", "s1", "test"],
         vec!["get-config", "task", "test"],
         vec!["list-member", "--worker", "-n", "w1"],
         vec!["offline-member", "--type", "worker", "--name", "w1"],
@@ -307,6 +309,8 @@ fn usage_errors_exit_2() {
         vec!["offline-member", "--type", "tidb", "--name", "x"],
         vec!["list-member", "extra"],
         vec!["query-status", "--rpc-timeout", "soon"],
+        vec!["query-status", "--watch"],
+        vec!["query-status", "-s", "s1", "--watch"],
     ];
     for cmd in cases {
         let mut args = vec!["--master-addr", NOWHERE];
@@ -315,6 +319,15 @@ fn usage_errors_exit_2() {
         assert_eq!(o.status.code(), Some(2), "{cmd:?}: {}", stdout(&o));
         assert!(!stderr(&o).contains("can not connect"), "{cmd:?}");
     }
+}
+
+#[test]
+fn query_status_help_documents_watch() {
+    let o = dmctl(&["query-status", "--help"]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    assert!(out.contains("--watch"), "{out}");
+    assert!(out.contains("progress bar per source"), "{out}");
 }
 
 #[test]
@@ -343,7 +356,7 @@ fn help_shows_dm_usage_lines() {
         ("update-task", "update-task [-s source ...] <config-file>"),
         (
             "query-status",
-            "query-status [-s source ...] [task-name | task-file] [--more]",
+            "query-status [-s source ...] [task-name | task-file] [--more] [--watch]",
         ),
         (
             "get-config",

@@ -50,6 +50,66 @@ fn source(id: &str, subs: Vec<pb::SubTaskStatus>) -> pb::QueryStatusResponse {
     }
 }
 
+/// The `n`-th (1-based) status of task `fulltask` on s1: Dump, then Load at half, then Load
+/// Finished (and the same again for every later call).
+fn full_task_status(n: usize) -> pb::QueryStatusListResponse {
+    use pb::sub_task_status::Status as S;
+    let (stage, unit, status) = match n {
+        1 => (
+            pb::Stage::Running,
+            pb::UnitType::Dump,
+            S::Dump(pb::DumpStatus {
+                total_tables: 4,
+                completed_tables: 1.0,
+                finished_bytes: 1024.0,
+                finished_rows: 10.0,
+                estimate_total_rows: 40.0,
+                bps: 0,
+                progress: "25.00 %".into(),
+            }),
+        ),
+        2 => (
+            pb::Stage::Running,
+            pb::UnitType::Load,
+            S::Load(pb::LoadStatus {
+                finished_bytes: 2048,
+                total_bytes: 4096,
+                progress: "50.00 %".into(),
+                meta_binlog: "(mysql-bin.000001, 4)".into(),
+                meta_binlog_gtid: String::new(),
+                bps: 1024,
+            }),
+        ),
+        _ => (
+            pb::Stage::Finished,
+            pb::UnitType::Load,
+            S::Load(pb::LoadStatus {
+                finished_bytes: 4096,
+                total_bytes: 4096,
+                progress: "100.00 %".into(),
+                meta_binlog: "(mysql-bin.000001, 4)".into(),
+                meta_binlog_gtid: String::new(),
+                bps: 0,
+            }),
+        ),
+    };
+    pb::QueryStatusListResponse {
+        result: true,
+        msg: String::new(),
+        sources: vec![source(
+            "s1",
+            vec![pb::SubTaskStatus {
+                name: "fulltask".into(),
+                stage: stage as i32,
+                unit: unit as i32,
+                result: None,
+                unresolved_ddl_lock_id: String::new(),
+                status: Some(status),
+            }],
+        )],
+    }
+}
+
 #[tonic::async_trait]
 impl Master for FakeMaster {
     async fn query_status(
@@ -57,8 +117,14 @@ impl Master for FakeMaster {
         req: Request<pb::QueryStatusListRequest>,
     ) -> Result<Response<pb::QueryStatusListResponse>, Status> {
         let req = req.into_inner();
-        self.log.lock().unwrap().push(format!("{req:?}"));
-        let resp = if req.name == "broken" {
+        let calls = {
+            let mut log = self.log.lock().unwrap();
+            log.push(format!("{req:?}"));
+            log.iter().filter(|l| l.contains("\"fulltask\"")).count()
+        };
+        let resp = if req.name == "fulltask" {
+            full_task_status(calls)
+        } else if req.name == "broken" {
             pb::QueryStatusListResponse {
                 result: false,
                 msg: "task broken has no source or not exist".into(),
@@ -491,4 +557,43 @@ fn get_config_prints_or_writes_and_list_member_prints() {
         log[3],
         r#"ListMemberRequest { leader: false, master: false, worker: true, names: [] }"#
     );
+}
+
+/// `query-status TASK --watch` off a terminal: one plain line per source per change (no escape
+/// codes), then the end line; exit 0 when the task finished, 1 when it is paused by an error;
+/// a task the master does not know gives query-status' own answer.
+#[test]
+fn query_status_watch_prints_plain_lines_until_the_task_ends() {
+    let (addr, _log) = start_fake();
+    let o = dmctl(addr, &["query-status", "fulltask", "--watch"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        out(&o),
+        "s1: Dump  Running  25.00 %  1 / 4 tables, 10 rows, 1.0 KiB\n\
+         s1: Load  Running  50.00 %  2.0 KiB / 4.0 KiB  1.0 KiB/s\n\
+         s1: Load  Finished  100.00 %  4.0 KiB / 4.0 KiB\n\
+         task fulltask: Finished\n"
+    );
+
+    let o = dmctl(addr, &["query-status", "audit", "--watch"]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = out(&o);
+    assert!(
+        text.starts_with("s1: Sync  Paused  m  error: [code=36069] boom\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("task audit: Paused by an error on s1: [code=36069] boom"),
+        "{text}"
+    );
+
+    let plain = dmctl(addr, &["query-status", "broken"]);
+    let watched = dmctl(addr, &["query-status", "broken", "--watch"]);
+    assert_eq!(watched.status.code(), Some(1));
+    assert_eq!(out(&watched), out(&plain));
 }

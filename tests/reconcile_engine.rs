@@ -120,6 +120,7 @@ fn tp(task: &str, class: ChangeClass, steps: Vec<Step>, digest: &str) -> TaskPla
         diff: String::new(),
         live_digest: digest.into(),
         file: None,
+        phase: Vec::new(),
     }
 }
 

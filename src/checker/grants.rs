@@ -26,6 +26,9 @@ pub struct PrivilegeGrant {
     /// Upper-case privilege names, column lists dropped, aliases folded
     /// (`ALL` → `ALL PRIVILEGES`, `REPLICATION REPLICA` → `REPLICATION SLAVE`).
     pub privileges: Vec<String>,
+    /// Privileges granted on some columns only (`SELECT (a, b)`): they do not cover the table
+    /// (a dump needs `SHOW CREATE TABLE` and every column).
+    pub column_only: Vec<String>,
     pub level: GrantLevel,
     /// The grantee exactly as the server printed it, e.g. `` `u`@`%` ``.
     pub grantee: String,
@@ -74,13 +77,21 @@ pub fn parse_grant_line(line: &str) -> GrantLine {
             GrantLine::Roles { roles, grantee }
         }
         Some(on) => {
-            let privileges = split_top_level(&rest[..on])
-                .into_iter()
-                .filter_map(|p| normalize_privilege(&p))
-                .collect();
+            let mut privileges = Vec::new();
+            let mut column_only = Vec::new();
+            for p in split_top_level(&rest[..on]) {
+                if let Some(name) = normalize_privilege(&p) {
+                    if p.contains('(') {
+                        column_only.push(name);
+                    } else {
+                        privileges.push(name);
+                    }
+                }
+            }
             let level = parse_level(rest[on + 4..to].trim());
             GrantLine::Privileges(PrivilegeGrant {
                 privileges,
+                column_only,
                 level,
                 grantee,
             })
@@ -159,6 +170,123 @@ impl Privileges {
                 .any(|p| p == privilege || p == "ALL PRIVILEGES")
         })
     }
+}
+
+/// A privilege something needs, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Need {
+    /// Upper case, e.g. `RELOAD`, `SELECT`, `LOCK TABLES`.
+    pub privilege: &'static str,
+    /// `None`: on `*.*` (RELOAD and the replication privileges exist only there); `Some`: on
+    /// each of these `(database, table)` — a global, database (name patterns with `%` / `_`
+    /// included) or whole-table grant covers a table.
+    pub tables: Option<Vec<(String, String)>>,
+}
+
+/// A privilege that is missing, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lack {
+    pub privilege: &'static str,
+    /// Empty when it is needed on `*.*`; else the `(database, table)`s it does not cover, in
+    /// the order they were asked for.
+    pub tables: Vec<(String, String)>,
+}
+
+impl Lack {
+    /// Whether the privilege is needed on `*.*`.
+    pub fn global(&self) -> bool {
+        self.tables.is_empty()
+    }
+}
+
+impl Privileges {
+    /// Which of `needs` these grants do not cover (DM's `VerifyPrivileges`): `ALL PRIVILEGES`
+    /// covers everything at its level; a column-level grant covers nothing.
+    pub fn lacking(&self, needs: &[Need]) -> Vec<Lack> {
+        let mut out = Vec::new();
+        for need in needs {
+            let grants = |g: &&PrivilegeGrant| {
+                g.privileges
+                    .iter()
+                    .any(|p| p == need.privilege || p == "ALL PRIVILEGES")
+            };
+            if self.has_global(need.privilege) {
+                continue;
+            }
+            match &need.tables {
+                None => out.push(Lack {
+                    privilege: need.privilege,
+                    tables: Vec::new(),
+                }),
+                Some(tables) => {
+                    let covering: Vec<&PrivilegeGrant> =
+                        self.grants.iter().filter(grants).collect();
+                    let missing: Vec<(String, String)> = tables
+                        .iter()
+                        .filter(|(db, tbl)| {
+                            !covering.iter().any(|g| match &g.level {
+                                GrantLevel::Database(pattern) => like_match(pattern, db),
+                                GrantLevel::Table(gdb, gtbl) => gdb == db && gtbl == tbl,
+                                _ => false,
+                            })
+                        })
+                        .cloned()
+                        .collect();
+                    if !missing.is_empty() {
+                        out.push(Lack {
+                            privilege: need.privilege,
+                            tables: missing,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A database name against the name in a database-level grant, where `%` and `_` are SQL
+/// `LIKE` wildcards and `\` escapes the next character (`GRANT … ON `shop\_%`.*`).
+pub fn like_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // dp over (pattern index, name index); iterative with backtracking on the last `%`.
+    let (mut pi, mut ni) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        match p.get(pi) {
+            Some('%') => {
+                star = Some((pi, ni));
+                pi += 1;
+                continue;
+            }
+            Some('\\') if pi + 1 < p.len() && p[pi + 1] == n[ni] => {
+                pi += 2;
+                ni += 1;
+                continue;
+            }
+            Some('_') => {
+                pi += 1;
+                ni += 1;
+                continue;
+            }
+            Some(c) if *c != '\\' && *c == n[ni] => {
+                pi += 1;
+                ni += 1;
+                continue;
+            }
+            _ => {}
+        }
+        match star {
+            Some((sp, sn)) => {
+                pi = sp + 1;
+                ni = sn + 1;
+                star = Some((sp, sn + 1));
+            }
+            None => return false,
+        }
+    }
+    p[pi..].iter().all(|c| *c == '%')
 }
 
 /// The user part of a grantee: `` `u`@`%` `` → `u`, `` `role` `` → `role`.
@@ -342,6 +470,7 @@ mod tests {
                 "GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION",
                 GrantLine::Privileges(PrivilegeGrant {
                     privileges: privs(&["ALL PRIVILEGES"]),
+                    column_only: vec![],
                     level: GrantLevel::Global,
                     grantee: "`root`@`localhost`".into(),
                 }),
@@ -350,6 +479,7 @@ mod tests {
                 "GRANT SELECT, RELOAD, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `dm`@`%` IDENTIFIED BY PASSWORD '*ABC'",
                 GrantLine::Privileges(PrivilegeGrant {
                     privileges: privs(&["SELECT", "RELOAD", "REPLICATION SLAVE", "BINLOG MONITOR"]),
+                    column_only: vec![],
                     level: GrantLevel::Global,
                     grantee: "`dm`@`%`".into(),
                 }),
@@ -358,6 +488,7 @@ mod tests {
                 "GRANT REPLICATION SLAVE ADMIN, REPLICA MONITOR ON *.* TO 'u'@'%'",
                 GrantLine::Privileges(PrivilegeGrant {
                     privileges: privs(&["REPLICATION SLAVE ADMIN", "REPLICA MONITOR"]),
+                    column_only: vec![],
                     level: GrantLevel::Global,
                     grantee: "'u'@'%'".into(),
                 }),
@@ -365,7 +496,8 @@ mod tests {
             (
                 "GRANT SELECT (`a`, `b`), INSERT ON `shop`.`orders` TO `u`@`h`",
                 GrantLine::Privileges(PrivilegeGrant {
-                    privileges: privs(&["SELECT", "INSERT"]),
+                    privileges: privs(&["INSERT"]),
+                    column_only: privs(&["SELECT"]),
                     level: GrantLevel::Table("shop".into(), "orders".into()),
                     grantee: "`u`@`h`".into(),
                 }),
@@ -374,6 +506,7 @@ mod tests {
                 "GRANT ALL ON `we``ird`.* TO `u`@`%`",
                 GrantLine::Privileges(PrivilegeGrant {
                     privileges: privs(&["ALL PRIVILEGES"]),
+                    column_only: vec![],
                     level: GrantLevel::Database("we`ird".into()),
                     grantee: "`u`@`%`".into(),
                 }),
@@ -382,6 +515,7 @@ mod tests {
                 "GRANT replication replica ON *.* TO u@'%';",
                 GrantLine::Privileges(PrivilegeGrant {
                     privileges: privs(&["REPLICATION SLAVE"]),
+                    column_only: vec![],
                     level: GrantLevel::Global,
                     grantee: "u@'%'".into(),
                 }),
@@ -390,6 +524,7 @@ mod tests {
                 "GRANT EXECUTE ON PROCEDURE `db`.`p` TO `u`@`%`",
                 GrantLine::Privileges(PrivilegeGrant {
                     privileges: privs(&["EXECUTE"]),
+                    column_only: vec![],
                     level: GrantLevel::Other,
                     grantee: "`u`@`%`".into(),
                 }),
@@ -398,6 +533,7 @@ mod tests {
                 "GRANT PROXY ON ''@'%' TO 'root'@'localhost' WITH GRANT OPTION",
                 GrantLine::Privileges(PrivilegeGrant {
                     privileges: privs(&["PROXY"]),
+                    column_only: vec![],
                     level: GrantLevel::Other,
                     grantee: "'root'@'localhost'".into(),
                 }),
@@ -413,6 +549,7 @@ mod tests {
                 "GRANT USAGE ON *.* TO `dm_role`",
                 GrantLine::Privileges(PrivilegeGrant {
                     privileges: privs(&["USAGE"]),
+                    column_only: vec![],
                     level: GrantLevel::Global,
                     grantee: "`dm_role`".into(),
                 }),
@@ -481,6 +618,102 @@ mod tests {
             let privs = Privileges::from_lines(lines);
             assert_eq!(privs.has_global(p), global, "{lines:?} {p}");
             assert_eq!(privs.has_somewhere(p), somewhere, "{lines:?} {p}");
+        }
+    }
+
+    #[test]
+    fn like_patterns_of_database_grants() {
+        let cases = [
+            ("shop", "shop", true),
+            ("shop", "shops", false),
+            ("shop%", "shops", true),
+            ("shop%", "shop", true),
+            ("s_op", "shop", true),
+            ("s_op", "sop", false),
+            ("shop\\_a", "shop_a", true),
+            ("shop\\_a", "shopxa", false),
+            ("%", "anything", true),
+            ("%_x", "ax", true),
+            ("%_x", "x", false),
+            ("a%b%c", "aXXbYYc", true),
+            ("a%b%c", "aXXbYY", false),
+            ("", "", true),
+            ("", "a", false),
+        ];
+        for (pattern, name, want) in cases {
+            assert_eq!(like_match(pattern, name), want, "{pattern} ~ {name}");
+        }
+    }
+
+    #[test]
+    fn lacking_privileges_per_table() {
+        let t = |d: &str, x: &str| (d.to_string(), x.to_string());
+        let tables = vec![t("shop", "a"), t("shop", "b"), t("crm", "c")];
+        let dump = |tables: &Vec<(String, String)>| {
+            vec![
+                Need {
+                    privilege: "RELOAD",
+                    tables: None,
+                },
+                Need {
+                    privilege: "SELECT",
+                    tables: Some(tables.clone()),
+                },
+            ]
+        };
+        // (grants, lacks as (privilege, tables))
+        type Want = Vec<(&'static str, Vec<(String, String)>)>;
+        let cases: Vec<(&[&str], Want)> = vec![
+            (&["GRANT ALL PRIVILEGES ON *.* TO `u`@`%`"], vec![]),
+            (&["GRANT SELECT, RELOAD ON *.* TO `u`@`%`"], vec![]),
+            (
+                &["GRANT SELECT ON *.* TO `u`@`%`"],
+                vec![("RELOAD", vec![])],
+            ),
+            (
+                &["GRANT USAGE ON *.* TO `u`@`%`"],
+                vec![("RELOAD", vec![]), ("SELECT", tables.clone())],
+            ),
+            (
+                &[
+                    "GRANT RELOAD ON *.* TO `u`@`%`",
+                    "GRANT SELECT ON `shop`.* TO `u`@`%`",
+                ],
+                vec![("SELECT", vec![t("crm", "c")])],
+            ),
+            (
+                &[
+                    "GRANT RELOAD ON *.* TO `u`@`%`",
+                    "GRANT ALL PRIVILEGES ON `s%`.* TO `u`@`%`",
+                    "GRANT SELECT ON `crm`.`c` TO `u`@`%`",
+                ],
+                vec![],
+            ),
+            (
+                &[
+                    "GRANT RELOAD ON *.* TO `u`@`%`",
+                    "GRANT SELECT (`id`) ON `crm`.`c` TO `u`@`%`",
+                    "GRANT SELECT ON `shop`.`a` TO `u`@`%`",
+                    "GRANT INSERT ON `shop`.`b` TO `u`@`%`",
+                ],
+                vec![("SELECT", vec![t("shop", "b"), t("crm", "c")])],
+            ),
+            (
+                // RELOAD on a database is not RELOAD (it exists only on *.*)
+                &[
+                    "GRANT ALL PRIVILEGES ON `shop`.* TO `u`@`%`",
+                    "GRANT SELECT ON `crm`.* TO `u`@`%`",
+                ],
+                vec![("RELOAD", vec![])],
+            ),
+        ];
+        for (lines, want) in cases {
+            let got: Vec<(&str, Vec<(String, String)>)> = Privileges::from_lines(lines)
+                .lacking(&dump(&tables))
+                .into_iter()
+                .map(|l| (l.privilege, l.tables))
+                .collect();
+            assert_eq!(got, want, "{lines:?}");
         }
     }
 

@@ -4,7 +4,8 @@
 //! Called by [`super::live`] after it has read the values from the server. Never does I/O and
 //! never fails: a missing value is itself a finding.
 
-use super::grants::Privileges;
+use super::grants::{Lack, Need, Privileges};
+use super::task::Consistency;
 use super::{CheckItem, CheckState};
 
 /// DM's checking-item names (the values of `ignore-checking-items`), plus our own MariaDB items.
@@ -16,6 +17,11 @@ pub mod names {
     pub const BINLOG_ROW_IMAGE: &str = "binlog_row_image";
     pub const REPLICATION_PRIVILEGE: &str = "replication_privilege";
     pub const DUMP_PRIVILEGE: &str = "dump_privilege";
+    /// DM's `table_schema`: every dumped table has a primary or unique key (a warning).
+    pub const TABLE_SCHEMA: &str = "table_schema";
+    /// DM's `conn_number`: `max_connections` leaves room for the dump (upstream) and the load
+    /// (downstream).
+    pub const CONN_NUMBER: &str = "conn_number";
     /// Ours: MariaDB/MySQL 8 `binlog_row_metadata` (column names in row events come from it).
     pub const BINLOG_ROW_METADATA: &str = "binlog_row_metadata";
     /// Ours: the source could not be reached; every other source item is then left out.
@@ -379,27 +385,115 @@ pub fn replication_privilege(server: &Server, privs: &Privileges) -> CheckItem {
     )
 }
 
-/// `dump_privilege`: SELECT and RELOAD on `*.*` (SELECT only on some databases is a warning: it
-/// must cover every table the task migrates).
-pub fn dump_privilege(server: &Server, privs: &Privileges) -> CheckItem {
+/// How many table names an item's message lists before "and N more".
+const LIST_MAX: usize = 10;
+
+/// `` `db`.`t`, `db`.`u` `` (at most [`LIST_MAX`], then "and N more").
+fn table_list(tables: &[(String, String)]) -> String {
+    let q = |s: &str| format!("`{}`", s.replace('`', "``"));
+    let mut parts: Vec<String> = tables
+        .iter()
+        .take(LIST_MAX)
+        .map(|(d, t)| format!("{}.{}", q(d), q(t)))
+        .collect();
+    if tables.len() > LIST_MAX {
+        parts.push(format!("and {} more", tables.len() - LIST_MAX));
+    }
+    parts.join(", ")
+}
+
+/// The message and `GRANT` statements for missing privileges: the global ones together
+/// (`lack of RELOAD,SELECT privilege`), then one part per privilege missing on some tables,
+/// naming them; the instruction grants the global ones on `*.*` and the others on each
+/// database that holds an uncovered table.
+fn lack_text(privs: &Privileges, lacks: &[Lack]) -> (String, String) {
+    let user = privs
+        .user
+        .clone()
+        .unwrap_or_else(|| "'user'@'%'".to_string());
+    let global: Vec<&str> = lacks
+        .iter()
+        .filter(|l| l.global())
+        .map(|l| l.privilege)
+        .collect();
+    let mut msg = Vec::new();
+    let mut fix = Vec::new();
+    if !global.is_empty() {
+        msg.push(format!("lack of {} privilege", global.join(",")));
+        fix.push(grant_instruction(privs, &global));
+    }
+    for l in lacks.iter().filter(|l| !l.global()) {
+        msg.push(format!(
+            "lack of {} privilege on {} dumped table{}: {}",
+            l.privilege,
+            l.tables.len(),
+            if l.tables.len() == 1 { "" } else { "s" },
+            table_list(&l.tables)
+        ));
+        let mut dbs: Vec<&str> = l.tables.iter().map(|(d, _)| d.as_str()).collect();
+        dbs.dedup();
+        dbs.sort_unstable();
+        dbs.dedup();
+        for db in dbs {
+            fix.push(format!(
+                "GRANT {} ON `{}`.* TO {user};",
+                l.privilege,
+                db.replace('`', "``")
+            ));
+        }
+    }
+    (msg.join("; "), fix.join(" "))
+}
+
+/// `dump_privilege` (DM's, for MariaDB/MySQL upstreams): SELECT on every dumped table (global,
+/// database or table grants), plus RELOAD on `*.*` for `--consistency auto`/`flush` (the global
+/// read lock, or MariaDB's backup stage lock) or LOCK TABLES on every dumped table for `lock`;
+/// nothing beside SELECT for `none`. `tables`: the tables the dump takes; `None` when they are
+/// not known — then SELECT only on some databases is a warning, as it may not cover them.
+pub fn dump_privilege(
+    server: &Server,
+    privs: &Privileges,
+    consistency: Consistency,
+    tables: Option<&[(String, String)]>,
+) -> CheckItem {
     let item = server.item(names::DUMP_PRIVILEGE, "check dump privileges of source DB");
-    let mut missing = Vec::new();
-    if !privs.has_global("RELOAD") {
-        missing.push("RELOAD");
+    let on_tables = || tables.map(<[(String, String)]>::to_vec);
+    let mut needs = Vec::new();
+    match consistency.lock_privilege() {
+        Some("RELOAD") => needs.push(Need {
+            privilege: "RELOAD",
+            tables: None,
+        }),
+        Some(p) => needs.push(Need {
+            privilege: p,
+            tables: on_tables(),
+        }),
+        None => {}
     }
-    let select_global = privs.has_global("SELECT");
-    if !select_global && !privs.has_somewhere("SELECT") {
-        missing.push("SELECT");
+    needs.push(Need {
+        privilege: "SELECT",
+        tables: on_tables(),
+    });
+    let mut lacks = privs.lacking(&needs);
+    // Without the table list, SELECT somewhere is not known to be short of anything.
+    let partial_select = tables.is_none()
+        && lacks.iter().any(|l| l.privilege == "SELECT")
+        && privs.has_somewhere("SELECT");
+    if partial_select {
+        lacks.retain(|l| l.privilege != "SELECT");
     }
-    if !missing.is_empty() {
-        return fail(
-            item,
-            CheckState::Failure,
-            format!("lack of {} privilege", missing.join(",")),
-            grant_instruction(privs, &missing),
-        );
+    // Global ones first, in need order, as DM lists them.
+    lacks.sort_by_key(|l| !l.global());
+    if !lacks.is_empty() {
+        let (message, mut instruction) = lack_text(privs, &lacks);
+        if lacks.iter().any(|l| l.privilege == "RELOAD") {
+            instruction.push_str(
+                " (RELOAD is for the global read lock that makes the dump consistent; where it cannot be granted, set the mydumper `extra-args: \"--consistency none\"`: no lock, and the sync unit stays in safe mode until it has passed the dump's end)",
+            );
+        }
+        return fail(item, CheckState::Failure, message, instruction);
     }
-    if !select_global {
+    if partial_select {
         return fail(
             item,
             CheckState::Warning,
@@ -411,6 +505,126 @@ pub fn dump_privilege(server: &Server, privs: &Privileges) -> CheckItem {
         );
     }
     item
+}
+
+/// One upstream table as `table_schema` sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableKeys {
+    pub schema: String,
+    pub table: String,
+    /// A primary key, or a unique key whose columns are all NOT NULL.
+    pub has_key: bool,
+}
+
+/// `table_schema`: every dumped table has a primary key or a NOT NULL unique key; the tables
+/// without one are a warning (not an error) naming them.
+pub fn table_schema(server: &Server, tables: &[TableKeys]) -> CheckItem {
+    let item = server.item(
+        names::TABLE_SCHEMA,
+        "check whether every migrated table has a primary key or a not-null unique key",
+    );
+    let keyless: Vec<(String, String)> = tables
+        .iter()
+        .filter(|t| !t.has_key)
+        .map(|t| (t.schema.clone(), t.table.clone()))
+        .collect();
+    if keyless.is_empty() {
+        return item;
+    }
+    fail(
+        item,
+        CheckState::Warning,
+        format!(
+            "primary/unique key does not exist in {} table{}: {}",
+            keyless.len(),
+            if keyless.len() == 1 { "" } else { "s" },
+            table_list(&keyless)
+        ),
+        "add a primary key (or a unique key on NOT NULL columns) to these tables: without one the dump cannot split them into chunks (one connection reads each whole), and rows applied again after a restart (safe mode) cannot be matched by key".into(),
+    )
+}
+
+/// Which side's connections `conn_number` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnUser {
+    /// The dump on the upstream: `threads` + 2 (one to plan the SQL, one for the lock).
+    Dump,
+    /// The loads on the downstream: Σ(pool-size + 1) over the task's sources.
+    Load,
+}
+
+/// `conn_number`: the server's `max_connections` (`None`: not readable as a number) is at least
+/// `needed`.
+pub fn conn_number(
+    server: &Server,
+    user: ConnUser,
+    max_connections: Option<&str>,
+    needed: u64,
+) -> CheckItem {
+    let (desc, who, fix) = match user {
+        ConnUser::Dump => (
+            "check whether the source's max_connections leaves room for the dump",
+            "the dump (threads + 2)",
+            "raise max_connections on the source (`SET GLOBAL max_connections = N`), or lower the mydumper `threads`",
+        ),
+        ConnUser::Load => (
+            "check whether the target's max_connections leaves room for the load",
+            "the load (pool-size + 1 for each source)",
+            "raise max_connections on the target (`SET GLOBAL max_connections = N`), or lower the loader `pool-size`",
+        ),
+    };
+    let item = server.item(names::CONN_NUMBER, desc);
+    match max_connections.and_then(|v| v.trim().parse::<u64>().ok()) {
+        Some(max) if max >= needed => item,
+        Some(max) => fail(
+            item,
+            CheckState::Failure,
+            format!("max_connections is {max}, less than the {needed} connections {who} opens"),
+            fix.into(),
+        ),
+        None => fail(
+            item,
+            CheckState::Warning,
+            format!(
+                "max_connections could not be read ({}); {who} opens {needed} connections",
+                max_connections.unwrap_or("no such variable")
+            ),
+            fix.into(),
+        ),
+    }
+}
+
+/// The privileges the load and the sync use on the target (DM's `target_privilege`).
+pub const TARGET_PRIVILEGES: &[&str] = &[
+    "CREATE", "SELECT", "INSERT", "UPDATE", "DELETE", "ALTER", "DROP", "INDEX",
+];
+
+/// The privileges of [`TARGET_PRIVILEGES`] the target user lacks on `*.*`, as a message and
+/// the `GRANT` to run; `None` when nothing is missing. DM makes this a warning: grants on the
+/// migrated databases alone may be enough.
+pub fn target_privileges(privs: &Privileges) -> Option<(String, String)> {
+    let needs: Vec<Need> = TARGET_PRIVILEGES
+        .iter()
+        .map(|p| Need {
+            privilege: p,
+            tables: None,
+        })
+        .collect();
+    let lacks = privs.lacking(&needs);
+    if lacks.is_empty() {
+        return None;
+    }
+    let missing: Vec<&str> = lacks.iter().map(|l| l.privilege).collect();
+    Some((
+        format!(
+            "lack of {} global (*.*) privilege: the load creates and fills the migrated tables, and the sync applies DDL and rows to them",
+            missing.join(",")
+        ),
+        format!(
+            "{} (or grant them on each migrated database)",
+            grant_instruction(privs, &missing)
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -654,9 +868,203 @@ mod tests {
             ),
         ];
         for (lines, state, msg) in cases {
-            let item = dump_privilege(&maria(), &Privileges::from_lines(lines));
+            let item = dump_privilege(
+                &maria(),
+                &Privileges::from_lines(lines),
+                Consistency::Auto,
+                None,
+            );
             assert_eq!(item.state, state, "{lines:?}: {item:?}");
             assert!(item.message.contains(msg), "{lines:?}: {item:?}");
+        }
+    }
+
+    fn tables(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(d, t)| (d.to_string(), t.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn dump_privilege_per_consistency_and_table() {
+        let dumped = tables(&[("shop", "orders"), ("shop", "items"), ("crm", "people")]);
+        use Consistency::{Auto, Flush, Lock, None as NoLock};
+        // (grants, consistency, state, message, instruction)
+        let cases: Vec<(&[&str], Consistency, CheckState, &str, &str)> = vec![
+            (
+                &["GRANT SELECT, RELOAD ON *.* TO `d`@`%`"],
+                Auto,
+                CheckState::Success,
+                "",
+                "",
+            ),
+            (
+                &["GRANT SELECT ON *.* TO `d`@`%`"],
+                Flush,
+                CheckState::Failure,
+                "lack of RELOAD privilege",
+                "GRANT RELOAD ON *.* TO `d`@`%`; (RELOAD is for the global read lock",
+            ),
+            (
+                &["GRANT SELECT ON *.* TO `d`@`%`"],
+                NoLock,
+                CheckState::Success,
+                "",
+                "",
+            ),
+            (
+                &["GRANT SELECT ON `shop`.* TO `d`@`%`"],
+                NoLock,
+                CheckState::Failure,
+                "lack of SELECT privilege on 1 dumped table: `crm`.`people`",
+                "GRANT SELECT ON `crm`.* TO `d`@`%`;",
+            ),
+            (
+                &[
+                    "GRANT RELOAD ON *.* TO `d`@`%`",
+                    "GRANT SELECT ON `shop`.* TO `d`@`%`",
+                    "GRANT SELECT ON `crm`.`people` TO `d`@`%`",
+                ],
+                Auto,
+                CheckState::Success,
+                "",
+                "",
+            ),
+            (
+                &["GRANT SELECT ON *.* TO `d`@`%`"],
+                Lock,
+                CheckState::Failure,
+                "lack of LOCK TABLES privilege on 3 dumped tables: `shop`.`orders`, `shop`.`items`, `crm`.`people`",
+                "GRANT LOCK TABLES ON `crm`.* TO `d`@`%`; GRANT LOCK TABLES ON `shop`.* TO `d`@`%`;",
+            ),
+            (
+                &[
+                    "GRANT SELECT, LOCK TABLES ON `shop`.* TO `d`@`%`",
+                    "GRANT SELECT, LOCK TABLES ON `crm`.* TO `d`@`%`",
+                ],
+                Lock,
+                CheckState::Success,
+                "",
+                "",
+            ),
+            (
+                &["GRANT USAGE ON *.* TO `d`@`%`"],
+                Auto,
+                CheckState::Failure,
+                "lack of RELOAD privilege; lack of SELECT privilege on 3 dumped tables",
+                "GRANT RELOAD ON *.* TO `d`@`%`; GRANT SELECT ON `crm`.* TO `d`@`%`; GRANT SELECT ON `shop`.* TO `d`@`%`;",
+            ),
+        ];
+        for (lines, consistency, state, msg, fix) in cases {
+            let item = dump_privilege(
+                &maria(),
+                &Privileges::from_lines(lines),
+                consistency,
+                Some(&dumped),
+            );
+            assert_eq!(item.state, state, "{lines:?} {consistency:?}: {item:?}");
+            assert!(item.message.starts_with(msg), "{lines:?}: {item:?}");
+            assert!(item.instruction.starts_with(fix), "{lines:?}: {item:?}");
+            assert_eq!(item.name, "dump_privilege");
+        }
+    }
+
+    #[test]
+    fn table_schema_warns_with_the_keyless_tables() {
+        let t = |s: &str, n: &str, k: bool| TableKeys {
+            schema: s.into(),
+            table: n.into(),
+            has_key: k,
+        };
+        let many: Vec<TableKeys> = (0..12).map(|i| t("db", &format!("t{i}"), false)).collect();
+        let cases: Vec<(Vec<TableKeys>, CheckState, &str)> = vec![
+            (vec![], CheckState::Success, ""),
+            (vec![t("a", "b", true)], CheckState::Success, ""),
+            (
+                vec![t("a", "b", true), t("a", "log", false)],
+                CheckState::Warning,
+                "primary/unique key does not exist in 1 table: `a`.`log`",
+            ),
+            (
+                many,
+                CheckState::Warning,
+                "primary/unique key does not exist in 12 tables: `db`.`t0`, `db`.`t1`, `db`.`t2`, `db`.`t3`, `db`.`t4`, `db`.`t5`, `db`.`t6`, `db`.`t7`, `db`.`t8`, `db`.`t9`, and 2 more",
+            ),
+        ];
+        for (tables, state, msg) in cases {
+            let item = table_schema(&maria(), &tables);
+            assert_eq!(item.state, state, "{item:?}");
+            assert_eq!(item.message, msg);
+            assert_eq!(item.name, "table_schema");
+        }
+    }
+
+    #[test]
+    fn conn_number_against_max_connections() {
+        let cases: Vec<(ConnUser, Option<&str>, u64, CheckState, &str)> = vec![
+            (ConnUser::Dump, Some("151"), 6, CheckState::Success, ""),
+            (ConnUser::Dump, Some("6"), 6, CheckState::Success, ""),
+            (
+                ConnUser::Dump,
+                Some("5"),
+                6,
+                CheckState::Failure,
+                "max_connections is 5, less than the 6 connections the dump (threads + 2) opens",
+            ),
+            (
+                ConnUser::Load,
+                Some("20"),
+                34,
+                CheckState::Failure,
+                "max_connections is 20, less than the 34 connections the load (pool-size + 1 for each source) opens",
+            ),
+            (
+                ConnUser::Load,
+                None,
+                34,
+                CheckState::Warning,
+                "max_connections could not be read (no such variable)",
+            ),
+        ];
+        for (user, max, needed, state, msg) in cases {
+            let item = conn_number(&maria(), user, max, needed);
+            assert_eq!(item.state, state, "{item:?}");
+            assert!(item.message.starts_with(msg), "{item:?}");
+            if state != CheckState::Success {
+                assert!(item.instruction.contains("max_connections"));
+            }
+        }
+    }
+
+    #[test]
+    fn target_privileges_needed_globally() {
+        let cases: Vec<(&[&str], Option<&str>)> = vec![
+            (&["GRANT ALL PRIVILEGES ON *.* TO `t`@`%`"], None),
+            (
+                &[
+                    "GRANT CREATE, SELECT, INSERT, UPDATE, DELETE, ALTER, DROP, INDEX ON *.* TO `t`@`%`",
+                ],
+                None,
+            ),
+            (
+                &["GRANT SELECT, INSERT, UPDATE, DELETE ON *.* TO `t`@`%`"],
+                Some("lack of CREATE,ALTER,DROP,INDEX global (*.*) privilege"),
+            ),
+            (
+                &["GRANT ALL PRIVILEGES ON `shop`.* TO `t`@`%`"],
+                Some("lack of CREATE,SELECT,INSERT,UPDATE,DELETE,ALTER,DROP,INDEX global"),
+            ),
+        ];
+        for (lines, want) in cases {
+            let got = target_privileges(&Privileges::from_lines(lines));
+            match (want, &got) {
+                (None, None) => {}
+                (Some(w), Some((msg, fix))) => {
+                    assert!(msg.starts_with(w), "{msg}");
+                    assert!(fix.starts_with("GRANT "), "{fix}");
+                }
+                _ => panic!("{lines:?}: {got:?}"),
+            }
         }
     }
 }

@@ -13,8 +13,10 @@ use mysql_async::{Conn, Opts, Row};
 use tracing::{Instrument, debug, info_span};
 
 use super::grants::Privileges;
-use super::items::{self, Server, ServerVersion, names};
+use super::items::{self, ConnUser, Server, ServerVersion, TableKeys, names};
+use super::task::{Consistency, SourcePlan, load_connections};
 use super::{CheckItem, CheckReport, CheckState};
+use crate::config::task::TaskConfig;
 
 /// How long to wait for one statement.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -232,29 +234,6 @@ pub async fn check_expression_filters(
     .await
 }
 
-/// Which source items a task mode needs (DM: `full` skips the binlog items and replication
-/// privilege, `incremental` skips the dump privilege).
-fn source_items(task_mode: &str) -> Vec<&'static str> {
-    let mode = task_mode.trim().to_ascii_lowercase();
-    let full = mode == "full";
-    let incremental = mode == "incremental";
-    let mut v = vec![names::VERSION];
-    if !incremental {
-        v.push(names::DUMP_PRIVILEGE);
-    }
-    if !full {
-        v.extend([
-            names::SERVER_ID,
-            names::BINLOG_ENABLE,
-            names::BINLOG_FORMAT,
-            names::BINLOG_ROW_IMAGE,
-            names::BINLOG_ROW_METADATA,
-            names::REPLICATION_PRIVILEGE,
-        ]);
-    }
-    v
-}
-
 /// Checks one upstream for a task in `task_mode` (`full`, `incremental` or `all`), skipping the
 /// items named in `ignore` (the task's `ignore-checking-items`; `all` skips everything and does not
 /// even connect). A connection failure is one failed item naming the address and the cause.
@@ -265,17 +244,87 @@ pub async fn check_source(
     ignore: &[String],
 ) -> CheckReport {
     let span = info_span!("precheck", source = source_id);
-    check_source_inner(opts, task_mode, ignore)
+    check_source_inner(opts, SourcePlan::for_mode(task_mode, ignore))
         .instrument(span)
         .await
 }
 
-async fn check_source_inner(opts: Opts, task_mode: &str, ignore: &[String]) -> CheckReport {
-    let ignored = |name: &str| ignore.iter().any(|i| i == "all" || i == name);
-    let wanted: Vec<&str> = source_items(task_mode)
-        .into_iter()
-        .filter(|n| !ignored(n))
-        .collect();
+/// Checks the upstream `source_id` of `task` (canonical): the items of [`check_source`] and,
+/// when the task dumps (`full`, `all`), `table_schema` (tables without a primary or unique
+/// key: a warning naming them), `conn_number` (`max_connections` ≥ threads + 2) and
+/// `dump_privilege` measured against the tables the instance's block-allow-list selects and
+/// the mydumper `extra-args`' `--consistency`.
+pub async fn check_source_for_task(source_id: &str, opts: Opts, task: &TaskConfig) -> CheckReport {
+    let span = info_span!("precheck", task = %task.name, source = source_id);
+    check_source_inner(opts, SourcePlan::for_task(task, source_id))
+        .instrument(span)
+        .await
+}
+
+/// The system schemas a dump never takes (as `information_schema` names them).
+const SKIP_SCHEMAS: &str = "'mysql','information_schema','performance_schema','sys'";
+
+/// An upstream table or view the dump would take.
+struct Dumped {
+    schema: String,
+    table: String,
+    view: bool,
+}
+
+/// The tables and views the plan's dump takes (block-allow-list applied).
+async fn dumped_tables(conn: &mut Conn, plan: &SourcePlan) -> Result<Vec<Dumped>, CheckError> {
+    let sql = format!(
+        "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA NOT IN ({SKIP_SCHEMAS}) ORDER BY TABLE_SCHEMA, TABLE_NAME"
+    );
+    let rules = plan.dump.as_ref().and_then(|d| d.rules.as_ref());
+    let mut out = Vec::new();
+    for row in query_rows(conn, &sql).await? {
+        let (Some(schema), Some(table)) = (text(&row, 0, &sql)?, text(&row, 1, &sql)?) else {
+            continue;
+        };
+        let kind = text(&row, 2, &sql)?.unwrap_or_default();
+        let allowed = match rules {
+            Some(r) => r.allow_table(&schema, &table),
+            None => !crate::rules::is_system_schema(&schema),
+        };
+        if allowed {
+            out.push(Dumped {
+                schema,
+                table,
+                view: kind.eq_ignore_ascii_case("VIEW"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Which of `tables` (base tables) have a primary key or a unique key on NOT NULL columns.
+async fn table_keys(conn: &mut Conn, tables: &[Dumped]) -> Result<Vec<TableKeys>, CheckError> {
+    let sql = format!(
+        "SELECT TABLE_SCHEMA, TABLE_NAME, MAX(NULLABLE = 'YES') FROM information_schema.STATISTICS WHERE NON_UNIQUE = 0 AND TABLE_SCHEMA NOT IN ({SKIP_SCHEMAS}) GROUP BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME"
+    );
+    let mut keyed = BTreeSet::new();
+    for row in query_rows(conn, &sql).await? {
+        let (Some(schema), Some(table)) = (text(&row, 0, &sql)?, text(&row, 1, &sql)?) else {
+            continue;
+        };
+        if text(&row, 2, &sql)?.as_deref() == Some("0") {
+            keyed.insert((schema, table));
+        }
+    }
+    Ok(tables
+        .iter()
+        .filter(|t| !t.view)
+        .map(|t| TableKeys {
+            schema: t.schema.clone(),
+            table: t.table.clone(),
+            has_key: keyed.contains(&(t.schema.clone(), t.table.clone())),
+        })
+        .collect())
+}
+
+async fn check_source_inner(opts: Opts, plan: SourcePlan) -> CheckReport {
+    let wanted = plan.items.clone();
     let mut report = CheckReport::default();
     if wanted.is_empty() {
         return report;
@@ -311,6 +360,28 @@ async fn check_source_inner(opts: Opts, task_mode: &str, ignore: &[String]) -> C
     } else {
         None
     };
+    let consistency = plan
+        .dump
+        .as_ref()
+        .map_or(Consistency::Auto, |d| d.consistency);
+    let dumped = match &plan.dump {
+        Some(_)
+            if wanted
+                .iter()
+                .any(|n| *n == names::DUMP_PRIVILEGE || *n == names::TABLE_SCHEMA) =>
+        {
+            Some(dumped_tables(&mut conn, &plan).await)
+        }
+        _ => None,
+    };
+    let dumped_pairs: Option<Vec<(String, String)>> = match &dumped {
+        Some(Ok(list)) => Some(
+            list.iter()
+                .map(|t| (t.schema.clone(), t.table.clone()))
+                .collect(),
+        ),
+        _ => None,
+    };
 
     for name in wanted {
         let item = match name {
@@ -327,7 +398,9 @@ async fn check_source_inner(opts: Opts, task_mode: &str, ignore: &[String]) -> C
                 Some(Ok(p)) if name == names::REPLICATION_PRIVILEGE => {
                     items::replication_privilege(&server, p)
                 }
-                Some(Ok(p)) => items::dump_privilege(&server, p),
+                Some(Ok(p)) => {
+                    items::dump_privilege(&server, p, consistency, dumped_pairs.as_deref())
+                }
                 Some(Err(e)) => items::unreadable(
                     &server,
                     name,
@@ -336,6 +409,32 @@ async fn check_source_inner(opts: Opts, task_mode: &str, ignore: &[String]) -> C
                 ),
                 None => continue,
             },
+            names::TABLE_SCHEMA => {
+                let desc =
+                    "check whether every migrated table has a primary key or a not-null unique key";
+                match &dumped {
+                    Some(Ok(list)) => match table_keys(&mut conn, list).await {
+                        Ok(keys) => items::table_schema(&server, &keys),
+                        Err(e) => items::unreadable(&server, name, desc, &e.to_string()),
+                    },
+                    Some(Err(e)) => items::unreadable(&server, name, desc, &e.to_string()),
+                    None => continue,
+                }
+            }
+            names::CONN_NUMBER => {
+                let Some(d) = &plan.dump else { continue };
+                match global_var(&mut conn, "max_connections").await {
+                    Ok(v) => {
+                        items::conn_number(&server, ConnUser::Dump, v.as_deref(), d.threads + 2)
+                    }
+                    Err(e) => items::unreadable(
+                        &server,
+                        name,
+                        "check whether the source's max_connections leaves room for the dump",
+                        &e.to_string(),
+                    ),
+                }
+            }
             _ => {
                 let (var, f): (&str, items::VariableItem) = match name {
                     names::SERVER_ID => ("server_id", items::server_id),
@@ -366,10 +465,34 @@ async fn check_source_inner(opts: Opts, task_mode: &str, ignore: &[String]) -> C
 /// table is created and dropped again).
 pub async fn check_target(opts: Opts, meta_schema: &str) -> CheckReport {
     let span = info_span!("precheck", target = %opts.ip_or_hostname());
-    check_target_inner(opts, meta_schema).instrument(span).await
+    check_target_inner(opts, meta_schema, None, &[])
+        .instrument(span)
+        .await
 }
 
-async fn check_target_inner(opts: Opts, meta_schema: &str) -> CheckReport {
+/// Checks the downstream for `task`: [`check_target`]'s items (`target_privilege` also warns
+/// when the user lacks CREATE, SELECT, INSERT, UPDATE, DELETE, ALTER, DROP or INDEX on `*.*`),
+/// and for a task that loads (`full`, `all`) `conn_number`: `max_connections` ≥ Σ(pool-size + 1)
+/// over the task's sources. `ignore-checking-items` skips `target_privilege` and `conn_number`.
+pub async fn check_target_for_task(opts: Opts, task: &TaskConfig) -> CheckReport {
+    let span = info_span!("precheck", task = %task.name, target = %opts.ip_or_hostname());
+    check_target_inner(
+        opts,
+        &task.meta_schema,
+        load_connections(task),
+        &task.ignore_checking_items,
+    )
+    .instrument(span)
+    .await
+}
+
+async fn check_target_inner(
+    opts: Opts,
+    meta_schema: &str,
+    load_conns: Option<u64>,
+    ignore: &[String],
+) -> CheckReport {
+    let ignored = |name: &str| ignore.iter().any(|i| i == "all" || i == name);
     let (host, port) = address(&opts);
     let user = opts.user().unwrap_or("").to_string();
     let desc = "check whether the target database can be connected";
@@ -432,14 +555,43 @@ async fn check_target_inner(opts: Opts, meta_schema: &str) -> CheckReport {
         item.message = format!("cannot drop the scratch table {table}: {e}");
         item.instruction = format!("drop {table} by hand; {grant}");
     }
-    report.items.push(item);
+    if item.state == CheckState::Success {
+        match privileges(&mut conn).await {
+            Ok(p) => {
+                if let Some((message, instruction)) = items::target_privileges(&p) {
+                    item.state = CheckState::Warning;
+                    item.message = message;
+                    item.instruction = instruction;
+                }
+            }
+            Err(e) => debug!(error = %e, "cannot read the target user's grants"),
+        }
+    }
+    if !ignored(names::TARGET_PRIVILEGE) {
+        report.items.push(item);
+    }
+    if let Some(needed) = load_conns
+        && !ignored(names::CONN_NUMBER)
+    {
+        report
+            .items
+            .push(match global_var(&mut conn, "max_connections").await {
+                Ok(v) => items::conn_number(&server, ConnUser::Load, v.as_deref(), needed),
+                Err(e) => items::unreadable(
+                    &server,
+                    names::CONN_NUMBER,
+                    "check whether the target's max_connections leaves room for the load",
+                    &e.to_string(),
+                ),
+            });
+    }
     let _ = conn.disconnect().await;
     report
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::task::source_items;
 
     #[test]
     fn items_per_task_mode() {

@@ -1,23 +1,33 @@
 //! Precheck: what `dmctl check-task` and `start-task` run (through dm-master) before a task may
 //! start — DM's `checker` package, for MariaDB/MySQL upstreams and a MySQL-compatible downstream.
 //!
-//! - [`check_source`] — one upstream: version, server_id, binlog on/format/row image, our
-//!   `binlog_row_metadata`, replication and dump privileges (which items depend on the task mode
-//!   and `ignore-checking-items`).
-//! - [`check_target`] — the downstream: reachable, and the meta schema can be created.
+//! - [`check_source`] / [`check_source_for_task`] — one upstream: version, server_id, binlog
+//!   on/format/row image, our `binlog_row_metadata`, replication privileges (modes that sync);
+//!   for modes that dump (`full`, `all`) DM's `dump_privilege` (SELECT on every dumped table,
+//!   RELOAD or LOCK TABLES by the mydumper `--consistency`), `table_schema` (tables without a
+//!   primary or unique key: a warning) and `conn_number` (`max_connections` ≥ threads + 2).
+//!   Which items run depends on the task mode and `ignore-checking-items` ([`task`]).
+//! - [`check_target`] / [`check_target_for_task`] — the downstream: reachable, the meta schema
+//!   can be created, the user holds DM's `target_privilege` set (a warning when not on `*.*`),
+//!   and for modes that load `conn_number` (`max_connections` ≥ Σ(pool-size + 1)).
 //! - [`CheckReport`] — the items, DM's summary counts, DM's result JSON and a text form.
 //!
-//! Submodules: `grants` parses `SHOW GRANTS`, `items` turns observed values into items (pure),
-//! `live` talks to the servers. Called by dm-master. A check never panics and never returns an
+//! Submodules: `grants` parses `SHOW GRANTS` and tells which needed privileges it lacks, `task`
+//! says what a task needs checked, `items` turns observed values into items (pure), `live`
+//! talks to the servers. Called by dm-master. A check never panics and never returns an
 //! error: anything that goes wrong (even an unreachable server) is a failed item in the report.
 //! It never changes the upstream; on the downstream it only creates the meta schema.
 
 pub mod grants;
 pub mod items;
 mod live;
+pub mod task;
 
 pub use items::names;
-pub use live::{FilterColumns, check_expression_filters, check_source, check_target};
+pub use live::{
+    FilterColumns, check_expression_filters, check_source, check_source_for_task, check_target,
+    check_target_for_task,
+};
 
 use serde::Serialize;
 

@@ -15,7 +15,9 @@ use crate::password;
 pub const MAX_SOURCE_ID_LEN: usize = 32;
 /// Default downstream schema for checkpoints and other metadata.
 pub const DEFAULT_META_SCHEMA: &str = "dm_meta";
-/// The checking items `ignore-checking-items` may name.
+/// The checking items `ignore-checking-items` may name: DM v2's, plus `conn_number` and
+/// `target_privilege` of later DM versions (dm-rs checks them), and dm-rs's own
+/// `binlog_row_metadata`.
 pub const CHECKING_ITEMS: &[&str] = &[
     "all",
     "dump_privilege",
@@ -28,6 +30,9 @@ pub const CHECKING_ITEMS: &[&str] = &[
     "table_schema",
     "schema_of_shard_tables",
     "auto_increment_ID",
+    "conn_number",
+    "target_privilege",
+    "binlog_row_metadata",
 ];
 /// Binlog event types a filter rule may name (case-insensitive).
 pub const FILTER_EVENTS: &[&str] = &[

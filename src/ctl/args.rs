@@ -15,6 +15,7 @@ const SINGLE_DASH_LONG: &[&str] = &[
     "source",
     "worker",
     "more",
+    "watch",
     "out",
     "detailed-exitcode",
     "output",

@@ -19,6 +19,9 @@ pub enum J {
     Bool(bool),
     /// A JSON number (int32 fields).
     Int(i64),
+    /// A `double` field: a JSON number as Go's `encoding/json` writes it (`3`, `0.5`,
+    /// `1e+21`); NaN and the infinities as jsonpb's strings `"NaN"`, `"Infinity"`.
+    Num(f64),
     Str(String),
     Arr(Vec<J>),
     Obj(Vec<(&'static str, J)>),
@@ -138,8 +141,35 @@ fn scalar_value(out: &mut String, v: &J) {
         J::Null => out.push_str("null"),
         J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         J::Int(n) => out.push_str(&n.to_string()),
+        J::Num(f) => out.push_str(&go_float(*f)),
         J::Str(s) => write_str(out, s),
         J::Arr(_) | J::Obj(_) => {}
+    }
+}
+
+/// A float64 as gogo jsonpb prints it: `"NaN"` / `"Infinity"` / `"-Infinity"` quoted, else
+/// Go's `encoding/json` form — the shortest text that reads back exactly, plain decimal for
+/// 1e-6 <= |f| < 1e21 (and 0), else exponent form with a sign and no padding (`1e+21`, `1e-7`).
+pub fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        return "\"NaN\"".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "\"Infinity\""
+        } else {
+            "\"-Infinity\""
+        }
+        .into();
+    }
+    let abs = f.abs();
+    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
+        return format!("{f}");
+    }
+    let e = format!("{f:e}");
+    match e.split_once('e') {
+        Some((mant, exp)) if !exp.starts_with('-') => format!("{mant}e+{exp}"),
+        _ => e,
     }
 }
 
@@ -300,7 +330,15 @@ impl ToJson for pb::CheckStatus {
 
 impl ToJson for pb::DumpStatus {
     fn to_json(&self) -> J {
-        J::Obj(vec![])
+        J::Obj(vec![
+            ("totalTables", J::i64(self.total_tables)),
+            ("completedTables", J::Num(self.completed_tables)),
+            ("finishedBytes", J::Num(self.finished_bytes)),
+            ("finishedRows", J::Num(self.finished_rows)),
+            ("estimateTotalRows", J::Num(self.estimate_total_rows)),
+            ("bps", J::i64(self.bps)),
+            ("progress", J::s(&self.progress)),
+        ])
     }
 }
 
@@ -312,6 +350,7 @@ impl ToJson for pb::LoadStatus {
             ("progress", J::s(&self.progress)),
             ("metaBinlog", J::s(&self.meta_binlog)),
             ("metaBinlogGTID", J::s(&self.meta_binlog_gtid)),
+            ("bps", J::i64(self.bps)),
         ])
     }
 }
@@ -634,8 +673,20 @@ mod tests {
                 ",\n    \"msg\": \"no sub task with name t has started\"",
             ),
             (
-                Some(Status::Dump(pb::DumpStatus {})),
-                ",\n    \"dump\": {\n\n    }",
+                Some(Status::Dump(pb::DumpStatus::default())),
+                ",\n    \"dump\": {\n        \"totalTables\": \"0\",\n        \"completedTables\": 0,\n        \"finishedBytes\": 0,\n        \"finishedRows\": 0,\n        \"estimateTotalRows\": 0,\n        \"bps\": \"0\",\n        \"progress\": \"\"\n    }",
+            ),
+            (
+                Some(Status::Dump(pb::DumpStatus {
+                    total_tables: 10,
+                    completed_tables: 3.0,
+                    finished_bytes: 2542.0,
+                    finished_rows: 32.0,
+                    estimate_total_rows: 563.5,
+                    bps: 445,
+                    progress: "30.52 %".into(),
+                })),
+                ",\n    \"dump\": {\n        \"totalTables\": \"10\",\n        \"completedTables\": 3,\n        \"finishedBytes\": 2542,\n        \"finishedRows\": 32,\n        \"estimateTotalRows\": 563.5,\n        \"bps\": \"445\",\n        \"progress\": \"30.52 %\"\n    }",
             ),
             (
                 Some(Status::Load(pb::LoadStatus {
@@ -644,8 +695,9 @@ mod tests {
                     progress: "50.00 %".into(),
                     meta_binlog: "(mysql-bin.000001, 4)".into(),
                     meta_binlog_gtid: String::new(),
+                    bps: 1024,
                 })),
-                ",\n    \"load\": {\n        \"finishedBytes\": \"5\",\n        \"totalBytes\": \"10\",\n        \"progress\": \"50.00 %\",\n        \"metaBinlog\": \"(mysql-bin.000001, 4)\",\n        \"metaBinlogGTID\": \"\"\n    }",
+                ",\n    \"load\": {\n        \"finishedBytes\": \"5\",\n        \"totalBytes\": \"10\",\n        \"progress\": \"50.00 %\",\n        \"metaBinlog\": \"(mysql-bin.000001, 4)\",\n        \"metaBinlogGTID\": \"\",\n        \"bps\": \"1024\"\n    }",
             ),
             (
                 Some(Status::Check(pb::CheckStatus {
@@ -683,6 +735,28 @@ mod tests {
             let mut st = base.clone();
             st.status = status;
             assert_eq!(print_response(&st), format!("{head}{tail}\n}}"));
+        }
+    }
+
+    #[test]
+    fn doubles_print_as_go_encoding_json() {
+        let cases: &[(f64, &str)] = &[
+            (0.0, "0"),
+            (3.0, "3"),
+            (0.5, "0.5"),
+            (2542.0, "2542"),
+            (1e20, "100000000000000000000"),
+            (1e21, "1e+21"),
+            (1.5e300, "1.5e+300"),
+            (0.000001, "0.000001"),
+            (1.5e-7, "1.5e-7"),
+            (-2.25, "-2.25"),
+            (f64::NAN, "\"NaN\""),
+            (f64::INFINITY, "\"Infinity\""),
+            (f64::NEG_INFINITY, "\"-Infinity\""),
+        ];
+        for (f, want) in cases {
+            assert_eq!(go_float(*f), *want, "{f}");
         }
     }
 

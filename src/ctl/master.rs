@@ -393,6 +393,11 @@ pub struct QueryStatusArgs {
     /// Print the full status even when the summary would do.
     #[arg(long)]
     pub more: bool,
+    /// Follow one task: a progress bar per source (unit, stage, percent, speed) refreshed
+    /// every second on a terminal, one plain line per source per change otherwise, until the
+    /// task is Finished or Stopped (exit 0), paused by an error (exit 1), or Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
     /// A task name, or a task file to take the name from (empty: every task).
     #[arg(value_name = "task-name | task-file")]
     pub task: Option<String>,
@@ -405,6 +410,15 @@ pub fn query_status(a: &QueryStatusArgs, t: &Target) -> u8 {
         .as_deref()
         .map(task_name_from_arg)
         .unwrap_or_default();
+    if a.watch {
+        if name.is_empty() {
+            eprintln!(
+                "query-status --watch follows one task: give its name (query-status TASK --watch)"
+            );
+            return USAGE;
+        }
+        return super::watch::run(&name, &a.source.sources, t);
+    }
     let req = pb::QueryStatusListRequest {
         name: name.clone(),
         sources: a.source.sources.clone(),

@@ -3,7 +3,8 @@
 //! DM-compatible surface: `-V`, `-encrypt`/`-decrypt` and `-master-addr` with one dash or two
 //! (DM's `argsNeedAdjust`), the `encrypt`/`decrypt` subcommands, `help [command]`, the seed's
 //! `-w` accepted wherever DM v2 takes `-s`, the cluster commands of [`master`] (each one
-//! `pb.Master` RPC, printed as DM prints it, see [`jsonpb`]), `check-task`, and the interactive
+//! `pb.Master` RPC, printed as DM prints it, see [`jsonpb`]; `query-status TASK --watch` follows
+//! a task's progress, see [`watch`]), `check-task`, and the interactive
 //! shell ([`interactive`]) when only `--master-addr` is given, and the declarative `plan`,
 //! `apply` and `reconcile` of [`reconcile`] (a directory of task files is the desired state).
 //! Commands print results on stdout and return the exit code (0 result true, 1 result false / unreachable / bad file, 2 usage);
@@ -16,6 +17,7 @@ pub mod interactive;
 pub mod jsonpb;
 pub mod master;
 pub mod reconcile;
+pub mod watch;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -113,7 +115,7 @@ pub enum Command {
     /// Queries task status.
     #[command(
         name = "query-status",
-        override_usage = "query-status [-s source ...] [task-name | task-file] [--more]"
+        override_usage = "query-status [-s source ...] [task-name | task-file] [--more] [--watch]"
     )]
     QueryStatus(master::QueryStatusArgs),
     /// Gets the configuration.

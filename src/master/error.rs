@@ -10,10 +10,6 @@ pub enum MasterError {
     /// A task or source file that does not load (the config model's message, with position).
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
-    #[error(
-        "task-mode {0} is not supported by dm-rs yet: only `incremental` (binlog replication from meta) runs; use DM's dump/load or mysqldump for the initial copy"
-    )]
-    UnsupportedMode(String),
     /// DM v6's `start-task --start-time` / `check-task --start-time`.
     #[error(
         "start-time {0:?} is not supported by dm-rs yet: it cannot find a binlog position by time; set each mysql-instance's `meta` (binlog-name/binlog-pos or binlog-gtid) instead"

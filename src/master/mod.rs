@@ -88,22 +88,14 @@ pub async fn precheck(
             continue;
         }
         let opts = src.from.mysql_opts(Vec::new());
-        report.merge(
-            checker::check_source(
-                id,
-                opts.clone(),
-                &task.task_mode,
-                &task.ignore_checking_items,
-            )
-            .await,
-        );
+        report.merge(checker::check_source_for_task(id, opts.clone(), task).await);
         let filters = expression_filter_columns(task, id);
         report.merge(checker::check_expression_filters(id, opts, &filters).await);
     }
     if let Some(t) = &task.target_database
         && t.tls_check("target-database").is_ok()
     {
-        report.merge(checker::check_target(t.mysql_opts(Vec::new()), &task.meta_schema).await);
+        report.merge(checker::check_target_for_task(t.mysql_opts(Vec::new()), task).await);
     }
     Some(report)
 }

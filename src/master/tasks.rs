@@ -147,9 +147,6 @@ impl Scheduler {
     pub async fn start_task(&self, req: StartTask) -> Result<Outcome, MasterError> {
         refuse_start_time(&req.start_time)?;
         let cfg = load_task(&req.yaml)?;
-        if cfg.task_mode != "incremental" {
-            return Err(MasterError::UnsupportedMode(cfg.task_mode.clone()));
-        }
         let task_sources: Vec<String> = cfg.instances().map(|i| i.source_id.clone()).collect();
         let sources: Vec<String> = if req.sources.is_empty() {
             task_sources.clone()

@@ -954,6 +954,7 @@ mod tests {
             diff: String::new(),
             live_digest: digest.into(),
             file: None,
+            phase: Vec::new(),
         }
     }
 
@@ -973,6 +974,8 @@ mod tests {
                     source: "s1".into(),
                     stage: "Paused".into(),
                     error: None,
+                    unit: String::new(),
+                    progress: None,
                 }],
             },
         );

@@ -284,6 +284,30 @@ pub fn stage_name(v: i32) -> String {
     }
 }
 
+/// DM's unit name of a `pb::UnitType` value ("" for 0 or an unknown value).
+pub fn unit_name(v: i32) -> String {
+    match pb::UnitType::try_from(v) {
+        Ok(pb::UnitType::InvalidUnit) | Err(_) => String::new(),
+        Ok(u) => u.as_str_name().to_string(),
+    }
+}
+
+/// A subtask's progress in DM's form: Dump and Load `42.10 %` (Load from its bytes when the
+/// worker gives them), Sync `synced` when caught up; `None` when there is nothing to show.
+pub fn progress_text(st: &pb::SubTaskStatus) -> Option<String> {
+    use pb::sub_task_status::Status;
+    match &st.status {
+        Some(Status::Dump(d)) if !d.progress.is_empty() => Some(d.progress.trim().to_string()),
+        Some(Status::Load(l)) if l.total_bytes > 0 => Some(format!(
+            "{:.2} %",
+            (l.finished_bytes as f64 / l.total_bytes as f64 * 100.0).clamp(0.0, 100.0)
+        )),
+        Some(Status::Load(l)) if !l.progress.is_empty() => Some(l.progress.trim().to_string()),
+        Some(Status::Sync(s)) if s.synced => Some("synced".into()),
+        _ => None,
+    }
+}
+
 /// A subtask's error text: the first error's code and message, the others counted.
 pub fn error_text(r: &Option<pb::ProcessResult>) -> Option<String> {
     let errors = &r.as_ref()?.errors;
@@ -326,6 +350,8 @@ pub fn subtasks_from_status(
                 source: source.clone(),
                 stage: stage_name(st.stage),
                 error: error_text(&st.result),
+                unit: unit_name(st.unit),
+                progress: progress_text(st),
             });
         }
     }
@@ -406,6 +432,8 @@ mod tests {
             source: source.into(),
             stage: stage.into(),
             error: error.map(str::to_string),
+            unit: String::new(),
+            progress: None,
         };
         let cases: &[(&str, Vec<LiveSubtask>)] = &[
             ("a", vec![s("s1", "Paused", None), s("s2", "Running", None)]),
@@ -417,6 +445,102 @@ mod tests {
         }
         assert_eq!(tasks.len(), 3);
         assert_eq!(unreachable, vec!["s3".to_string()]);
+    }
+
+    #[test]
+    fn subtasks_carry_their_unit_and_progress() {
+        use pb::sub_task_status::Status;
+        let st = |unit: pb::UnitType, status: Option<Status>| pb::SubTaskStatus {
+            name: "t".into(),
+            stage: pb::Stage::Running as i32,
+            unit: unit as i32,
+            status,
+            ..Default::default()
+        };
+        let load = |fin: i64, tot: i64, progress: &str| {
+            Some(Status::Load(pb::LoadStatus {
+                finished_bytes: fin,
+                total_bytes: tot,
+                progress: progress.into(),
+                ..Default::default()
+            }))
+        };
+        let cases: Vec<(pb::SubTaskStatus, &str, Option<&str>)> = vec![
+            (
+                st(
+                    pb::UnitType::Dump,
+                    Some(Status::Dump(pb::DumpStatus {
+                        progress: "30.52 %".into(),
+                        ..Default::default()
+                    })),
+                ),
+                "Dump",
+                Some("30.52 %"),
+            ),
+            (
+                st(
+                    pb::UnitType::Dump,
+                    Some(Status::Dump(pb::DumpStatus::default())),
+                ),
+                "Dump",
+                None,
+            ),
+            (
+                st(pb::UnitType::Load, load(421, 1000, "")),
+                "Load",
+                Some("42.10 %"),
+            ),
+            (
+                st(pb::UnitType::Load, load(0, 0, "100.00 %")),
+                "Load",
+                Some("100.00 %"),
+            ),
+            (
+                st(
+                    pb::UnitType::Sync,
+                    Some(Status::Sync(pb::SyncStatus {
+                        synced: true,
+                        ..Default::default()
+                    })),
+                ),
+                "Sync",
+                Some("synced"),
+            ),
+            (
+                st(
+                    pb::UnitType::Sync,
+                    Some(Status::Sync(pb::SyncStatus::default())),
+                ),
+                "Sync",
+                None,
+            ),
+            (st(pb::UnitType::InvalidUnit, None), "", None),
+        ];
+        for (sub, unit, progress) in cases {
+            let resp = pb::QueryStatusListResponse {
+                result: true,
+                msg: String::new(),
+                sources: vec![src("s1", true, vec![sub.clone()])],
+            };
+            let (tasks, _) = subtasks_from_status(&resp);
+            let got = &tasks["t"][0];
+            assert_eq!(got.unit, unit, "{sub:?}");
+            assert_eq!(got.progress.as_deref(), progress, "{sub:?}");
+        }
+        let s = LiveSubtask {
+            source: "s1".into(),
+            stage: "Running".into(),
+            error: None,
+            unit: "Load".into(),
+            progress: Some("42.10 %".into()),
+        };
+        assert_eq!(s.phase(), "s1: Load 42.10 %");
+        let f = LiveSubtask {
+            stage: "Finished".into(),
+            progress: Some("100.00 %".into()),
+            ..s
+        };
+        assert_eq!(f.phase(), "s1: Load Finished 100.00 %");
     }
 
     #[test]

@@ -101,6 +101,29 @@ pub struct LiveSubtask {
     pub stage: String,
     /// Set when the subtask is paused by an error: the error text.
     pub error: Option<String>,
+    /// DM's unit name: "Dump", "Load", "Sync" ("" when the worker does not report it).
+    #[serde(default)]
+    pub unit: String,
+    /// The unit's progress as query-status shows it (`42.10 %`; Sync: `synced` or none).
+    #[serde(default)]
+    pub progress: Option<String>,
+}
+
+impl LiveSubtask {
+    /// `s1: Load 42.10 %` (the stage too when it is not Running: `s1: Load Finished 100.00 %`).
+    pub fn phase(&self) -> String {
+        let mut parts = vec![format!("{}:", self.source)];
+        if !self.unit.is_empty() {
+            parts.push(self.unit.clone());
+        }
+        if self.stage != "Running" && !self.stage.is_empty() {
+            parts.push(self.stage.clone());
+        }
+        if let Some(p) = &self.progress {
+            parts.push(p.clone());
+        }
+        parts.join(" ")
+    }
 }
 
 /// A task the master has.
@@ -144,8 +167,16 @@ impl LiveTask {
                 .nth(1)
                 .unwrap_or(""),
         );
+        // The unit counts (a plan made during the load may differ from one made in Sync);
+        // the progress does not (it changes every second).
         for s in &self.subtasks {
-            h.update(format!("|{}={}:{}", s.source, s.stage, s.error.is_some()));
+            h.update(format!(
+                "|{}={}:{}:{}",
+                s.source,
+                s.stage,
+                s.error.is_some(),
+                s.unit
+            ));
         }
         h.finalize().iter().map(|x| format!("{x:02x}")).collect()
     }
@@ -232,6 +263,9 @@ pub struct TaskPlan {
     pub live_digest: String,
     /// The file the desired task came from (None for a delete).
     pub file: Option<PathBuf>,
+    /// Where each live subtask is (`s1: Load 42.10 %`), as `plan` prints it beside the task.
+    #[serde(default)]
+    pub phase: Vec<String>,
 }
 
 /// The plan for a whole directory.

@@ -180,6 +180,9 @@ fn render_task(out: &mut String, t: &TaskPlan, style: Style) {
     if let Some(f) = &t.file {
         out.push_str(&format!("  {}", f.display()));
     }
+    if !t.phase.is_empty() {
+        out.push_str(&format!("  [{}]", t.phase.join(", ")));
+    }
     out.push('\n');
     if !t.summary.is_empty() {
         out.push_str(&format!("    {}\n", t.summary));
@@ -246,6 +249,20 @@ pub fn plan_text(plan: &Plan, style: Style) -> String {
     for t in &plan.tasks {
         let noop = t.refused.is_none() && t.steps.is_empty();
         if noop && !style.verbose {
+            // Unchanged but dumping or loading: one line with where it is.
+            if t.phase
+                .iter()
+                .any(|p| p.contains(" Dump") || p.contains(" Load"))
+            {
+                let head = format!(
+                    "{} task {} (no change)  [{}]",
+                    symbol(t.class).0,
+                    t.task,
+                    t.phase.join(", ")
+                );
+                out.push_str(&paint(style, symbol(t.class).1, &head));
+                out.push('\n');
+            }
             continue;
         }
         render_task(&mut out, t, style);
@@ -439,6 +456,7 @@ mod tests {
             diff: "--- live\n+++ desired\n-  do-dbs: [a]\n+  do-dbs: [a, b]\n".into(),
             live_digest: "d".into(),
             file: Some(format!("tasks/{name}.yaml").into()),
+            phase: Vec::new(),
         }
     }
 
@@ -562,6 +580,51 @@ mod tests {
         for (step, want) in cases {
             assert_eq!(describe(&step), want);
         }
+    }
+
+    #[test]
+    fn plan_text_shows_each_task_unit_and_progress() {
+        let mut restart = tp(
+            "orders",
+            ChangeClass::Restart,
+            vec![Step::StopTask {
+                task: "orders".into(),
+                sources: vec![],
+            }],
+            None,
+        );
+        restart.phase = vec!["s1: Load 42.10 %".into(), "s2: Sync".into()];
+        let mut loading = tp("bulk", ChangeClass::None, vec![], None);
+        loading.phase = vec!["s1: Dump 10.00 %".into()];
+        let mut syncing = tp("quiet", ChangeClass::None, vec![], None);
+        syncing.phase = vec!["s1: Sync synced".into()];
+        let plan = Plan {
+            version: PLAN_SCHEMA_VERSION,
+            dir: "tasks".into(),
+            sources: vec![],
+            tasks: vec![loading, restart, syncing],
+            errors: vec![],
+        };
+        let text = plan_text(&plan, Style::default());
+        assert!(
+            text.contains(
+                "-/+ task orders (restart)  tasks/orders.yaml  [s1: Load 42.10 %, s2: Sync]\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("= task bulk (no change)  [s1: Dump 10.00 %]\n"),
+            "{text}"
+        );
+        assert!(!text.contains("quiet"), "{text}");
+        let verbose = plan_text(
+            &plan,
+            Style {
+                color: false,
+                verbose: true,
+            },
+        );
+        assert!(verbose.contains("[s1: Sync synced]"), "{verbose}");
     }
 
     #[test]

@@ -35,6 +35,55 @@ const BACKFILL_FIELDS: &[&str] = &[
     "mysql-instances[].expression-filters",
 ];
 
+/// The settings only the Dump and Load units read.
+const UNIT_FIELDS: &[&str] = &["mysql-instances[].mydumper", "mysql-instances[].loader"];
+
+/// Where a live subtask is, as far as mydumper / loader settings matter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The Dump unit runs (or is paused): a restart dumps again.
+    Dumping,
+    /// The Load unit runs or is next: a restart continues from the loader checkpoint.
+    Loading,
+    /// Sync, or a finished load (`full` done): the settings no longer matter.
+    Past,
+    /// The worker does not say.
+    Unknown,
+}
+
+fn phase_of(s: &LiveSubtask) -> Phase {
+    match (s.unit.as_str(), s.stage.as_str()) {
+        // A finished dump hands over to the load.
+        ("Dump", "Finished") => Phase::Loading,
+        ("Dump", _) => Phase::Dumping,
+        ("Load", "Finished") | ("Sync", _) => Phase::Past,
+        ("Load", _) => Phase::Loading,
+        _ => Phase::Unknown,
+    }
+}
+
+/// `s1` / `s1 and s2` / `s1, s2 and s3`, with the verb agreeing.
+fn sources_are(list: &[&str]) -> String {
+    match list {
+        [one] => format!("{one} is"),
+        [init @ .., last] => format!("{} and {last} are", init.join(", ")),
+        [] => String::new(),
+    }
+}
+
+/// `desired` with each instance's mydumper and loader settings taken from `live` (same
+/// source-id): an update-task must not carry changes the master's update-task refuses.
+fn with_live_unit_settings(desired: &TaskConfig, live: &TaskConfig) -> TaskConfig {
+    let mut c = desired.clone();
+    for inst in c.mysql_instances.iter_mut().flatten() {
+        if let Some(l) = live.instances().find(|l| l.source_id == inst.source_id) {
+            inst.mydumper = l.mydumper.clone();
+            inst.loader = l.loader.clone();
+        }
+    }
+    c
+}
+
 fn under_any(path: &str, patterns: &[&str]) -> bool {
     let g = generic_path(path);
     patterns.iter().any(|p| path_under(&g, p))
@@ -92,6 +141,11 @@ fn blank(task: &str, live: &LiveState, file: Option<std::path::PathBuf>) -> Task
         diff: String::new(),
         live_digest: live.task_digest(task),
         file,
+        phase: live
+            .tasks
+            .get(task)
+            .map(|t| t.subtasks.iter().map(LiveSubtask::phase).collect())
+            .unwrap_or_default(),
     }
 }
 
@@ -320,6 +374,28 @@ fn plan_update(
     if fd.password_changed {
         fields.push("target-database.password".into());
     }
+    // mydumper / loader settings once every subtask is past the load change nothing (DM reads
+    // them only in the Dump and Load units): no restart for them.
+    let phases: Vec<(&str, Phase)> = l
+        .subtasks
+        .iter()
+        .map(|s| (s.source.as_str(), phase_of(s)))
+        .collect();
+    let incremental = d.config.task_mode == "incremental";
+    let past_load =
+        !incremental && !phases.is_empty() && phases.iter().all(|(_, p)| *p == Phase::Past);
+    let mut moot_fields: Vec<String> = Vec::new();
+    if past_load {
+        let (moot, rest): (Vec<String>, Vec<String>) =
+            fields.into_iter().partition(|f| under_any(f, UNIT_FIELDS));
+        fields = rest;
+        for f in &moot {
+            tp.ignored.push(format!(
+                "{f}: the dump and load are over (every subtask is in Sync or Finished), so it changes nothing; the master keeps its old value until a restart"
+            ));
+        }
+        moot_fields = moot;
+    }
     let field_class = fields
         .iter()
         .map(|f| classify(f))
@@ -403,17 +479,47 @@ fn plan_update(
             "a table newly allowed by this block-allow-list / filter / route change gets only the changes made from now on, not the rows it already holds (no back-fill): copy them yourself or reset the task".into(),
         );
     }
-    if tp.fields.iter().any(|f| {
-        under_any(
-            f,
-            &["mysql-instances[].mydumper", "mysql-instances[].loader"],
-        )
-    }) {
-        tp.warnings.push(if d.config.task_mode == "incremental" {
-            "mydumper/loader settings only matter while a task dumps or loads; this task is incremental, so the change has no effect (the restart only brings the master's copy up to date)".into()
+    let mut phase_note: Option<String> = None;
+    if tp.fields.iter().any(|f| under_any(f, UNIT_FIELDS)) {
+        let of = |want: Phase| -> Vec<&str> {
+            phases
+                .iter()
+                .filter(|(_, p)| *p == want)
+                .map(|(s, _)| *s)
+                .collect()
+        };
+        let (dumping, loading, past) = (of(Phase::Dumping), of(Phase::Loading), of(Phase::Past));
+        if incremental {
+            tp.warnings.push(
+                "mydumper/loader settings only matter while a task dumps or loads; this task is incremental, so the change has no effect (the restart only brings the master's copy up to date)".into(),
+            );
+        } else if dumping.is_empty() && loading.is_empty() {
+            tp.warnings.push(
+                "mydumper/loader settings only take effect while the task is still dumping or loading; a task already in Sync is not affected".into(),
+            );
         } else {
-            "mydumper/loader settings only take effect while the task is still dumping or loading; a task already in Sync is not affected".into()
-        });
+            let mut notes = Vec::new();
+            if !dumping.is_empty() {
+                notes.push(format!(
+                    "{} dumping: the dump phase starts again with the new settings",
+                    sources_are(&dumping)
+                ));
+            }
+            if !loading.is_empty() {
+                notes.push(format!(
+                    "{} loading: the load continues from the loader checkpoint with the new settings (rows already loaded stay)",
+                    sources_are(&loading)
+                ));
+            }
+            if !past.is_empty() {
+                notes.push(format!(
+                    "{} past the load: the new settings do not affect it",
+                    sources_are(&past)
+                ));
+            }
+            tp.warnings.extend(notes.iter().cloned());
+            phase_note = Some(notes.join("; "));
+        }
     }
 
     // Policy gates: protect, allow-reset, sources that exist.
@@ -513,6 +619,11 @@ fn plan_update(
                 } else {
                     d.config.clone()
                 };
+                let cfg = if moot_fields.is_empty() {
+                    cfg
+                } else {
+                    with_live_unit_settings(&cfg, lc)
+                };
                 tp.steps.push(Step::UpdateTask {
                     task: task.clone(),
                     yaml: cfg.to_yaml_sealed(),
@@ -536,7 +647,18 @@ fn plan_update(
             }
         }
     }
+    if tp.steps.is_empty() && tp.fields.is_empty() && !moot_fields.is_empty() {
+        tp.summary = format!(
+            "no steps needed: {} changes nothing once the dump and load are over",
+            moot_fields.join(", ")
+        );
+    }
     summarize(&mut tp);
+    if let Some(note) = phase_note
+        && !tp.steps.is_empty()
+    {
+        tp.summary.push_str(&format!("; {note}"));
+    }
     tp
 }
 
@@ -710,6 +832,8 @@ mysql-instances:
                     source: s.to_string(),
                     stage: st.to_string(),
                     error: e.map(str::to_string),
+                    unit: String::new(),
+                    progress: None,
                 })
                 .collect(),
         }
@@ -1224,6 +1348,215 @@ mysql-instances:
                 "{}",
                 c.what
             );
+        }
+    }
+
+    const FULL: &str = "name: shop
+task-mode: full
+target-database: {host: 127.0.0.1, port: 4000, user: root, password: secret}
+block-allow-list:
+  shop-only: {do-dbs: [shop]}
+mysql-instances:
+  - source-id: mariadb-01
+    block-allow-list: shop-only
+  - source-id: mariadb-02
+    block-allow-list: shop-only
+";
+
+    /// (source, stage, unit, progress)
+    type Phased = (
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+    );
+
+    fn phased_task(text: &str, subs: &[Phased]) -> LiveTask {
+        let mut t = live_task("shop", text, &[]);
+        t.subtasks = subs
+            .iter()
+            .map(|(s, st, u, p)| LiveSubtask {
+                source: s.to_string(),
+                stage: st.to_string(),
+                error: None,
+                unit: u.to_string(),
+                progress: p.map(str::to_string),
+            })
+            .collect();
+        t
+    }
+
+    /// full / all tasks by phase: a finished full task is in sync; mydumper / loader changes
+    /// restart while a source dumps or loads (saying which phase starts again or continues),
+    /// and change nothing once every source is past the load; `phase` shows unit and progress.
+    #[test]
+    fn full_and_all_tasks_by_phase() {
+        use ChangeClass as C;
+        let all = FULL.replace("task-mode: full", "task-mode: all");
+        let pool = |text: &str| {
+            text.replace(
+                "  - source-id: mariadb-02\n",
+                "  - source-id: mariadb-02\n    loader: {pool-size: 4}\n",
+            )
+        };
+        let threads = |text: &str| {
+            text.replace(
+                "  - source-id: mariadb-01\n",
+                "  - source-id: mariadb-01\n    mydumper: {threads: 8}\n",
+            )
+        };
+        let routes = |text: &str| text.replace("do-dbs: [shop]", "do-dbs: [shop, shop2]");
+        const FINISHED: &[Phased] = &[
+            ("mariadb-01", "Finished", "Load", Some("100.00 %")),
+            ("mariadb-02", "Finished", "Load", Some("100.00 %")),
+        ];
+        const LOADING: &[Phased] = &[
+            ("mariadb-01", "Running", "Load", Some("42.10 %")),
+            ("mariadb-02", "Running", "Dump", Some("10.00 %")),
+        ];
+        const SYNCING: &[Phased] = &[
+            ("mariadb-01", "Running", "Sync", Some("synced")),
+            ("mariadb-02", "Running", "Sync", None),
+        ];
+        const HALF: &[Phased] = &[
+            ("mariadb-01", "Running", "Sync", None),
+            ("mariadb-02", "Paused", "Load", Some("5.00 %")),
+        ];
+        struct Case {
+            what: &'static str,
+            desired: String,
+            live: (String, &'static [Phased]),
+            class: ChangeClass,
+            steps: &'static [&'static str],
+            summary: &'static str,
+            warn: &'static [&'static str],
+            ignored: &'static [&'static str],
+            phase: &'static [&'static str],
+        }
+        let cases = vec![
+            Case {
+                what: "finished full task: in sync",
+                desired: FULL.into(),
+                live: (FULL.into(), FINISHED),
+                class: C::None,
+                steps: &[],
+                summary: "no changes",
+                warn: &[],
+                ignored: &[],
+                phase: &[
+                    "mariadb-01: Load Finished 100.00 %",
+                    "mariadb-02: Load Finished 100.00 %",
+                ],
+            },
+            Case {
+                what: "finished full task, loader change: nothing to do",
+                desired: pool(FULL),
+                live: (FULL.into(), FINISHED),
+                class: C::None,
+                steps: &[],
+                summary: "no steps needed: mysql-instances[mariadb-02].loader.pool-size changes nothing once the dump and load are over",
+                warn: &[],
+                ignored: &[
+                    "mysql-instances[mariadb-02].loader.pool-size: the dump and load are over",
+                ],
+                phase: &[],
+            },
+            Case {
+                what: "loader change while one loads and one dumps",
+                desired: pool(FULL),
+                live: (FULL.into(), LOADING),
+                class: C::Restart,
+                steps: &["stop-task", "start-task"],
+                summary: "restart: stop-task → start-task (mysql-instances[mariadb-02].loader.pool-size); mariadb-02 is dumping: the dump phase starts again with the new settings; mariadb-01 is loading: the load continues from the loader checkpoint",
+                warn: &[
+                    "mariadb-01 is loading: the load continues from the loader checkpoint with the new settings",
+                ],
+                ignored: &[],
+                phase: &["mariadb-01: Load 42.10 %", "mariadb-02: Dump 10.00 %"],
+            },
+            Case {
+                what: "mydumper change in all mode while one syncs and one is paused in the load",
+                desired: threads(&all),
+                live: (all.clone(), HALF),
+                class: C::Restart,
+                steps: &["stop-task", "start-task"],
+                summary: "mariadb-02 is loading: the load continues from the loader checkpoint",
+                warn: &["mariadb-01 is past the load: the new settings do not affect it"],
+                ignored: &[],
+                phase: &["mariadb-01: Sync", "mariadb-02: Load Paused 5.00 %"],
+            },
+            Case {
+                what: "all mode in sync, loader change: nothing to do",
+                desired: pool(&all),
+                live: (all.clone(), SYNCING),
+                class: C::None,
+                steps: &[],
+                summary: "no steps needed",
+                warn: &[],
+                ignored: &["loader.pool-size: the dump and load are over"],
+                phase: &["mariadb-01: Sync synced", "mariadb-02: Sync"],
+            },
+            Case {
+                what: "all mode in sync, loader and route change: online, loader kept out",
+                desired: routes(&pool(&all)),
+                live: (all.clone(), SYNCING),
+                class: C::Online,
+                steps: &["pause-task", "update-task", "resume-task"],
+                summary: "online: pause-task → update-task → resume-task",
+                warn: &["no back-fill"],
+                ignored: &["loader.pool-size"],
+                phase: &[],
+            },
+        ];
+        for c in cases {
+            let desired = state(std::slice::from_ref(&c.desired), Policy::default());
+            let live = live_state(vec![phased_task(&c.live.0, c.live.1)]);
+            let p = plan(&desired, &live);
+            let t = &p.tasks[0];
+            assert_eq!(t.class, c.class, "{}: {t:#?}", c.what);
+            let steps: Vec<String> = t.steps.iter().map(step_label).collect();
+            assert_eq!(steps, c.steps, "{}: {t:#?}", c.what);
+            assert!(t.summary.contains(c.summary), "{}: {}", c.what, t.summary);
+            for w in c.warn {
+                assert!(
+                    t.warnings.iter().any(|x| x.contains(w)),
+                    "{}: no warning with {w:?} in {:?}",
+                    c.what,
+                    t.warnings
+                );
+            }
+            for i in c.ignored {
+                assert!(
+                    t.ignored.iter().any(|x| x.contains(i)),
+                    "{}: nothing ignored with {i:?} in {:?}",
+                    c.what,
+                    t.ignored
+                );
+            }
+            if !c.phase.is_empty() {
+                assert_eq!(t.phase, c.phase, "{}", c.what);
+            }
+            // the update-task carries the live loader settings (the master refuses others)
+            for s in &t.steps {
+                if let Step::UpdateTask { yaml, .. } = s {
+                    let sent = cfg(yaml);
+                    let pool_sizes: Vec<i64> = sent
+                        .instances()
+                        .filter_map(|i| i.loader.as_ref().map(|l| l.pool_size))
+                        .collect();
+                    assert!(
+                        pool_sizes.iter().all(|p| *p == 16),
+                        "{}: {pool_sizes:?}",
+                        c.what
+                    );
+                    assert!(
+                        crate::config::changes::non_updatable_changes(&cfg(&c.live.0), &sent)
+                            .is_empty(),
+                        "{}",
+                        c.what
+                    );
+                }
+            }
         }
     }
 

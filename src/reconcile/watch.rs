@@ -487,6 +487,8 @@ mod tests {
                     source: format!("s{i}"),
                     stage: stage.to_string(),
                     error: err.then(|| "x".to_string()),
+                    unit: String::new(),
+                    progress: None,
                 })
                 .collect(),
         };

@@ -312,6 +312,7 @@ impl ToJson for pb::LoadStatus {
             ("progress", J::s(&self.progress)),
             ("metaBinlog", J::s(&self.meta_binlog)),
             ("metaBinlogGTID", J::s(&self.meta_binlog_gtid)),
+            ("bps", J::i64(self.bps)),
         ])
     }
 }
@@ -644,8 +645,9 @@ mod tests {
                     progress: "50.00 %".into(),
                     meta_binlog: "(mysql-bin.000001, 4)".into(),
                     meta_binlog_gtid: String::new(),
+                    bps: 7,
                 })),
-                ",\n    \"load\": {\n        \"finishedBytes\": \"5\",\n        \"totalBytes\": \"10\",\n        \"progress\": \"50.00 %\",\n        \"metaBinlog\": \"(mysql-bin.000001, 4)\",\n        \"metaBinlogGTID\": \"\"\n    }",
+                ",\n    \"load\": {\n        \"finishedBytes\": \"5\",\n        \"totalBytes\": \"10\",\n        \"progress\": \"50.00 %\",\n        \"metaBinlog\": \"(mysql-bin.000001, 4)\",\n        \"metaBinlogGTID\": \"\",\n        \"bps\": \"7\"\n    }",
             ),
             (
                 Some(Status::Check(pb::CheckStatus {

@@ -176,7 +176,11 @@ impl LoaderCheckpoint {
 
     /// Honours a `--remove-meta` start once per token: deletes the source's rows and records
     /// the token. Returns true when it deleted.
-    pub async fn apply_reset(&self, conn: &mut Conn, token: Option<&str>) -> Result<bool, UnitError> {
+    pub async fn apply_reset(
+        &self,
+        conn: &mut Conn,
+        token: Option<&str>,
+    ) -> Result<bool, UnitError> {
         let Some(token) = token else {
             return Ok(false);
         };
@@ -193,7 +197,8 @@ impl LoaderCheckpoint {
                 conn.query_drop("COMMIT").await?;
                 return Ok(false);
             }
-            conn.query_drop(format!("DELETE FROM {t} WHERE id = {id}")).await?;
+            conn.query_drop(format!("DELETE FROM {t} WHERE id = {id}"))
+                .await?;
             conn.query_drop(format!(
                 "INSERT INTO {t} (id, filename, cp_schema, cp_table, `offset`, end_pos) \
                  VALUES ({id}, '{RESET_ROW}', {tok}, '', 0, 0)",
@@ -206,7 +211,9 @@ impl LoaderCheckpoint {
         match tokio::time::timeout(super::QUERY_TIMEOUT, run).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(down("clear the loader checkpoint (--remove-meta)", &e)),
-            Err(_) => Err(super::timeout_error("clear the loader checkpoint (--remove-meta)")),
+            Err(_) => Err(super::timeout_error(
+                "clear the loader checkpoint (--remove-meta)",
+            )),
         }
     }
 
@@ -284,9 +291,10 @@ mod tests {
             c.advance_sql("db.t.000000000.sql", 10, 20),
             "UPDATE `dm_meta`.`t1_loader_checkpoint` SET `offset` = 20 WHERE id = 'mysql-01' AND filename = 'db.t.000000000.sql' AND `offset` = 10"
         );
-        assert!(c
-            .open_sql("a'b.t.sql", "a'b", "t", 99)
-            .contains("VALUES ('mysql-01', 'a''b.t.sql', 'a''b', 't', 0, 99)"));
+        assert!(
+            c.open_sql("a'b.t.sql", "a'b", "t", 99)
+                .contains("VALUES ('mysql-01', 'a''b.t.sql', 'a''b', 't', 0, 99)")
+        );
     }
 
     #[test]

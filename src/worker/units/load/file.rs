@@ -65,7 +65,9 @@ fn read_error(job: &FileJob, e: ReadError) -> UnitError {
             "internal",
             format!("invalid dump file ending in {}: {e}", at(job, offset)),
         )
-        .workaround("The dump file is truncated or damaged: dump again (`start-task --remove-meta`)."),
+        .workaround(
+            "The dump file is truncated or damaged: dump again (`start-task --remove-meta`).",
+        ),
         ReadError::TooLarge { offset } => UnitError::new(
             code::LOAD_DISPATCH,
             "internal",
@@ -107,7 +109,11 @@ fn exec_error(job: &FileJob, start: u64, end: u64, e: &mysql_async::Error) -> Un
     )
 }
 
-async fn exec_timed(conn: &mut Conn, what: &str, q: &[u8]) -> Result<(), Result<mysql_async::Error, UnitError>> {
+async fn exec_timed(
+    conn: &mut Conn,
+    what: &str,
+    q: &[u8],
+) -> Result<(), Result<mysql_async::Error, UnitError>> {
     match tokio::time::timeout(STMT_TIMEOUT, conn.query_drop(q)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Ok(e)),
@@ -117,8 +123,19 @@ async fn exec_timed(conn: &mut Conn, what: &str, q: &[u8]) -> Result<(), Result<
 
 /// Runs an executable comment of the file's head on the session (`/*!40101 SET NAMES
 /// binary*/`); an empty query (a comment with nothing to run here) is fine.
-async fn session_stmt(conn: &mut Conn, job: &FileJob, text: &[u8], offset: u64) -> Result<(), UnitError> {
-    match exec_timed(conn, &format!("run a session statement of {}", at(job, offset)), text).await {
+async fn session_stmt(
+    conn: &mut Conn,
+    job: &FileJob,
+    text: &[u8],
+    offset: u64,
+) -> Result<(), UnitError> {
+    match exec_timed(
+        conn,
+        &format!("run a session statement of {}", at(job, offset)),
+        text,
+    )
+    .await
+    {
         Ok(()) => Ok(()),
         Err(Ok(mysql_async::Error::Server(s))) if s.code == 1065 => Ok(()),
         Err(Ok(e)) => Err(UnitError::from_mysql(
@@ -140,7 +157,11 @@ async fn session_stmt(conn: &mut Conn, job: &FileJob, text: &[u8], offset: u64) 
 /// when every row is filtered out (the checkpoint still advances). Errors: DM's 34003 (values
 /// unparseable) / 34004 (column mapping failed) with `at(job, start)`. The lead wires this
 /// after merging the row-rules work; until then every statement goes as dumped.
-fn apply_row_rules(_job: &FileJob, _stmt: &[u8], _start: u64) -> Result<Option<Vec<u8>>, UnitError> {
+fn apply_row_rules(
+    _job: &FileJob,
+    _stmt: &[u8],
+    _start: u64,
+) -> Result<Option<Vec<u8>>, UnitError> {
     Ok(None)
 }
 
@@ -150,7 +171,13 @@ pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<F
     session_stmt(conn, job, b"SET NAMES utf8mb4", 0).await?;
     if !job.has_row {
         let q = cx.ckpt.open_sql(&job.name, &job.db, &job.table, job.size);
-        match exec_timed(conn, "insert the file's loader checkpoint row", q.as_bytes()).await {
+        match exec_timed(
+            conn,
+            "insert the file's loader checkpoint row",
+            q.as_bytes(),
+        )
+        .await
+        {
             Ok(()) => {}
             Err(Ok(e)) => {
                 return Err(UnitError::from_mysql(
@@ -218,7 +245,13 @@ pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<F
                 buf.push(b';');
             }
             None => {
-                replace_name(&mut buf, text, &name.span, Some(&job.target_db), &job.target_table);
+                replace_name(
+                    &mut buf,
+                    text,
+                    &name.span,
+                    Some(&job.target_db),
+                    &job.target_table,
+                );
                 buf.push(b';');
             }
         }

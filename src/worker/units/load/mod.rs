@@ -100,10 +100,14 @@ pub(crate) async fn timed<T>(
 
 fn connect_error(what: &str, e: ConnectError) -> UnitError {
     match e {
-        ConnectError::Sql { source, .. } => UnitError::from_mysql("downstream", what.to_string(), &source),
-        ConnectError::Timeout { .. } => UnitError::new(code::DB_DRIVER, "downstream", what.to_string())
-            .cause(e)
-            .retryable(true),
+        ConnectError::Sql { source, .. } => {
+            UnitError::from_mysql("downstream", what.to_string(), &source)
+        }
+        ConnectError::Timeout { .. } => {
+            UnitError::new(code::DB_DRIVER, "downstream", what.to_string())
+                .cause(e)
+                .retryable(true)
+        }
         ConnectError::Config(_) => {
             UnitError::new(code::UNIT_CONFIG, "downstream", what.to_string()).cause(e)
         }
@@ -117,11 +121,7 @@ pub fn sql_mode(target_session_mode: Option<&str>) -> String {
     let mut modes: Vec<String> = vec!["NO_AUTO_VALUE_ON_ZERO".into()];
     for m in target_session_mode.unwrap_or("").split(',') {
         let m = m.trim().to_ascii_uppercase();
-        if m.is_empty()
-            || m == "NO_BACKSLASH_ESCAPES"
-            || m == "ANSI_QUOTES"
-            || modes.contains(&m)
-        {
+        if m.is_empty() || m == "NO_BACKSLASH_ESCAPES" || m == "ANSI_QUOTES" || modes.contains(&m) {
             continue;
         }
         modes.push(m);
@@ -177,7 +177,11 @@ impl LoadUnit {
 
 fn target_of(task: &TaskConfig) -> Result<DbConfig, UnitError> {
     task.target_database.clone().ok_or_else(|| {
-        UnitError::new(code::UNIT_CONFIG, "internal", "the task has no target-database")
+        UnitError::new(
+            code::UNIT_CONFIG,
+            "internal",
+            "the task has no target-database",
+        )
     })
 }
 
@@ -295,14 +299,21 @@ impl Run {
             .find(|i| i.source_id == source_id)
             .and_then(|i| i.loader.clone())
             .unwrap_or_default();
-        let pool_size = if loader.pool_size <= 0 { 16 } else { loader.pool_size.min(256) as usize };
+        let pool_size = if loader.pool_size <= 0 {
+            16
+        } else {
+            loader.pool_size.min(256) as usize
+        };
         let opts = target.mysql_opts(session_init(&target));
         let mut ctrl = connect_opts(opts.clone())
             .await
             .map_err(|e| connect_error("connect to the downstream", e))?;
         let ckpt = checkpoint_of(ctx);
         ckpt.create(&mut ctrl).await?;
-        if ckpt.apply_reset(&mut ctrl, ctx.reset_token.as_deref()).await? {
+        if ckpt
+            .apply_reset(&mut ctrl, ctx.reset_token.as_deref())
+            .await?
+        {
             tracing::info!(token = ?ctx.reset_token, "loader checkpoint removed (--remove-meta, once for this start)");
         }
         let saved = ckpt.read(&mut ctrl).await?.unwrap_or_default();
@@ -319,7 +330,11 @@ impl Run {
             .map(|r| (r.schema.clone(), r.table.clone()))
             .collect();
         if !saved.files.is_empty() {
-            tracing::info!(files = saved.files.len(), finished = done, "resuming the load from the loader checkpoint");
+            tracing::info!(
+                files = saved.files.len(),
+                finished = done,
+                "resuming the load from the loader checkpoint"
+            );
         }
         Ok(Run {
             stats,
@@ -355,7 +370,8 @@ impl Run {
     }
 
     fn set_meta(&self, meta: &DumpMeta) {
-        self.stats.set_meta(meta.master.clone().filter(|m| !m.file.is_empty()));
+        self.stats
+            .set_meta(meta.master.clone().filter(|m| !m.file.is_empty()));
     }
 
     /// Records the dump id of a dm-rs dump directory (once per run).
@@ -365,10 +381,14 @@ impl Run {
         }
         match DumpState::read(&self.dir) {
             Ok(Some(st)) if !st.dump_id.is_empty() => {
-                self.ckpt.check_dump(&mut self.ctrl, &self.saved, &st.dump_id).await?;
+                self.ckpt
+                    .check_dump(&mut self.ctrl, &self.saved, &st.dump_id)
+                    .await?;
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(file = STATE_FILE, error = %e, "unreadable dump record; the dump id is not checked"),
+            Err(e) => {
+                tracing::warn!(file = STATE_FILE, error = %e, "unreadable dump record; the dump id is not checked")
+            }
         }
         self.dump_checked = true;
         Ok(())
@@ -426,7 +446,9 @@ impl Run {
                     "internal",
                     format!("the dump directory {} does not exist", self.dir.display()),
                 )
-                .workaround("Dump again (`start-task --remove-meta`), or point `loaders.dir` at the dump."));
+                .workaround(
+                    "Dump again (`start-task --remove-meta`), or point `loaders.dir` at the dump.",
+                ));
             }
             let meta = self.meta()?;
             self.set_meta(&meta);
@@ -511,12 +533,9 @@ impl Run {
             )
         })?;
         let names: HashSet<&str> = entries.iter().filter_map(Entry::file).collect();
-        if let Some((f, _)) = self
-            .saved
-            .files
-            .iter()
-            .find(|(f, r)| !r.finished() && !names.contains(f.as_str()) && !self.seen.contains(f.as_str()))
-        {
+        if let Some((f, _)) = self.saved.files.iter().find(|(f, r)| {
+            !r.finished() && !names.contains(f.as_str()) && !self.seen.contains(f.as_str())
+        }) {
             return Err(UnitError::new(
                 code::LOAD_DISPATCH,
                 "internal",
@@ -596,9 +615,14 @@ impl Run {
                 return Err(UnitError::new(
                     code::LOAD_NO_TABLE_FILE,
                     "internal",
-                    format!("data file {name} has no table schema file ({})", full::naming::table_schema_file(&db, &table)),
+                    format!(
+                        "data file {name} has no table schema file ({})",
+                        full::naming::table_schema_file(&db, &table)
+                    ),
                 )
-                .workaround("The dump directory is incomplete: dump again (`start-task --remove-meta`)."));
+                .workaround(
+                    "The dump directory is incomplete: dump again (`start-task --remove-meta`).",
+                ));
             }
             self.stats.add_file(size, 0, false);
         }
@@ -698,11 +722,17 @@ impl Run {
             return Err(UnitError::new(
                 code::LOAD_INVALID_FILE_ENDING,
                 "internal",
-                format!("invalid dump file ending in {file}: the file ends inside a statement ({ending:?})"),
+                format!(
+                    "invalid dump file ending in {file}: the file ends inside a statement ({ending:?})"
+                ),
             ));
         }
         let mut rewritten = 0;
-        timed("reset the session charset", self.ctrl.query_drop("SET NAMES utf8mb4")).await?;
+        timed(
+            "reset the session charset",
+            self.ctrl.query_drop("SET NAMES utf8mb4"),
+        )
+        .await?;
         for (s, end, flags) in stmts {
             if !flags.code && !flags.exec_comment {
                 continue;
@@ -716,7 +746,9 @@ impl Run {
             };
             match tokio::time::timeout(STMT_TIMEOUT, self.ctrl.query_drop(&q)).await {
                 Ok(Ok(())) => {}
-                Ok(Err(mysql_async::Error::Server(e))) if fine.contains(&e.code) || e.code == 1065 => {
+                Ok(Err(mysql_async::Error::Server(e)))
+                    if fine.contains(&e.code) || e.code == 1065 =>
+                {
                     tracing::debug!(file, error = %e.message, "ignored");
                 }
                 Ok(Err(e)) => {
@@ -738,7 +770,8 @@ impl Run {
         }
         timed(
             &format!("create database {}", quote(target)),
-            self.ctrl.query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", quote(target))),
+            self.ctrl
+                .query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", quote(target))),
         )
         .await?;
         self.dbs.insert(target.to_string());
@@ -779,12 +812,20 @@ impl Run {
         let key = (db.to_string(), table.to_string());
         self.tables.insert(key.clone());
         if self.tables_with_rows.contains(&key) {
-            tracing::debug!(db, table, "table already being loaded: CREATE TABLE skipped");
+            tracing::debug!(
+                db,
+                table,
+                "table already being loaded: CREATE TABLE skipped"
+            );
             return Ok(());
         }
         let (tdb, ttable) = self.rules.route(db, table);
         self.ensure_db(&tdb).await?;
-        timed("use the target database", self.ctrl.query_drop(format!("USE {}", quote(&tdb)))).await?;
+        timed(
+            "use the target database",
+            self.ctrl.query_drop(format!("USE {}", quote(&tdb))),
+        )
+        .await?;
         let rw = move |s: &[u8]| {
             rewrite::create_table_name(s).map(|n| {
                 let mut out = Vec::with_capacity(s.len() + 8);
@@ -800,7 +841,9 @@ impl Run {
                 "internal",
                 format!("schema file {file} holds no CREATE TABLE statement"),
             )
-            .workaround("The dump directory is damaged: dump again (`start-task --remove-meta`)."));
+            .workaround(
+                "The dump directory is damaged: dump again (`start-task --remove-meta`).",
+            ));
         }
         Ok(())
     }
@@ -817,7 +860,11 @@ impl Run {
         }
         let (tdb, _) = self.rules.route(db, view);
         self.ensure_db(&tdb).await?;
-        timed("use the target database", self.ctrl.query_drop(format!("USE {}", quote(&tdb)))).await?;
+        timed(
+            "use the target database",
+            self.ctrl.query_drop(format!("USE {}", quote(&tdb))),
+        )
+        .await?;
         self.run_schema_file(file, &|_| None, &[]).await?;
         Ok(())
     }
@@ -857,8 +904,14 @@ mod tests {
         let cases = [
             (None, "NO_AUTO_VALUE_ON_ZERO"),
             (Some(""), "NO_AUTO_VALUE_ON_ZERO"),
-            (Some("STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES"), "NO_AUTO_VALUE_ON_ZERO,STRICT_TRANS_TABLES"),
-            (Some("no_auto_value_on_zero, ansi_quotes,traditional"), "NO_AUTO_VALUE_ON_ZERO,TRADITIONAL"),
+            (
+                Some("STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES"),
+                "NO_AUTO_VALUE_ON_ZERO,STRICT_TRANS_TABLES",
+            ),
+            (
+                Some("no_auto_value_on_zero, ansi_quotes,traditional"),
+                "NO_AUTO_VALUE_ON_ZERO,TRADITIONAL",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(sql_mode(input), want, "{input:?}");
@@ -869,8 +922,10 @@ mod tests {
     fn sessions_force_utc_and_take_the_targets_variables() {
         let mut db = DbConfig::default();
         db.session.insert("time_zone".into(), "+08:00".into());
-        db.session.insert("sql_mode".into(), "STRICT_ALL_TABLES".into());
-        db.session.insert("innodb_lock_wait_timeout".into(), "7".into());
+        db.session
+            .insert("sql_mode".into(), "STRICT_ALL_TABLES".into());
+        db.session
+            .insert("innodb_lock_wait_timeout".into(), "7".into());
         db.session.insert("bad name".into(), "x".into());
         assert_eq!(
             session_init(&db),

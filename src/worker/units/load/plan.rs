@@ -30,7 +30,11 @@ pub enum Entry {
         size: u64,
     },
     /// A view's `-schema-view.sql`.
-    View { db: String, view: String, file: String },
+    View {
+        db: String,
+        view: String,
+        file: String,
+    },
 }
 
 impl Entry {

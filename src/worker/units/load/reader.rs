@@ -32,7 +32,7 @@ pub enum Kind {
 pub struct Stmt<'a> {
     /// The statement without its `;` and surrounding whitespace.
     pub text: &'a [u8],
-    /// Byte offset where the statement (after the previous `;`) starts.
+    /// Byte offset of the statement's first byte (after whitespace).
     pub start: u64,
     /// Byte offset just past the `;` — or the file's size when only whitespace follows.
     pub end: u64,
@@ -99,8 +99,7 @@ impl StmtReader {
                 self.start = e;
                 self.pos = e;
                 let all_read = self.base + self.len as u64 >= self.size;
-                let end = if all_read && self.buf[e..self.len].iter().all(u8::is_ascii_whitespace)
-                {
+                let end = if all_read && self.buf[e..self.len].iter().all(u8::is_ascii_whitespace) {
                     self.size.max(self.base + e as u64)
                 } else {
                     self.base + e as u64
@@ -110,9 +109,11 @@ impl StmtReader {
                     (false, true) => Kind::Session,
                     (false, false) => Kind::Comment,
                 };
+                let raw = &self.buf[s..e - 1];
+                let lead = raw.iter().take_while(|b| b.is_ascii_whitespace()).count();
                 return Ok(Some(Stmt {
-                    text: trim(&self.buf[s..e - 1]),
-                    start: self.base + s as u64,
+                    text: trim(raw),
+                    start: self.base + (s + lead) as u64,
                     end,
                     kind,
                 }));
@@ -215,13 +216,24 @@ mod tests {
                 vec![
                     ("/*!40101 SET NAMES binary*/".to_string(), 28, Kind::Session),
                     ("/* note */".to_string(), 40, Kind::Comment),
-                    ("INSERT INTO `t` VALUES (1,'a;'),\n(2,'b')".to_string(), 82, Kind::Data),
-                    ("INSERT INTO `t` VALUES (3,'c')".to_string(), size, Kind::Data),
+                    (
+                        "INSERT INTO `t` VALUES (1,'a;'),\n(2,'b')".to_string(),
+                        82,
+                        Kind::Data
+                    ),
+                    (
+                        "INSERT INTO `t` VALUES (3,'c')".to_string(),
+                        size,
+                        Kind::Data
+                    ),
                 ]
             );
             let rest = read_all(&p, 82).await.expect("read");
             assert_eq!(rest.len(), 1);
-            assert_eq!(rest[0].1, size, "only whitespace follows: the end is the file's size");
+            assert_eq!(
+                rest[0].1, size,
+                "only whitespace follows: the end is the file's size"
+            );
             assert_eq!(
                 session_prefix(&p, 82, size).await.expect("prefix"),
                 vec![b"/*!40101 SET NAMES binary*/".to_vec()]
@@ -248,8 +260,16 @@ mod tests {
     fn a_file_ending_inside_a_statement_names_its_offset() {
         let dir = tempfile::tempdir().expect("tempdir");
         let cases = [
-            ("INSERT INTO t VALUES (1);\nINSERT INTO t VALUES ('x", 26, "in a quoted string"),
-            ("INSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2)", 26, "no `;`"),
+            (
+                "INSERT INTO t VALUES (1);\nINSERT INTO t VALUES ('x",
+                26,
+                "in a quoted string",
+            ),
+            (
+                "INSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2)",
+                26,
+                "no `;`",
+            ),
             ("INSERT INTO t VALUES (1);/* x", 25, "in a comment"),
         ];
         for (text, offset, why) in cases {

@@ -38,8 +38,7 @@ impl<'a> Lex<'a> {
                     None => self.i = s.len(),
                 }
             } else if rest.starts_with(b"#")
-                || (rest.starts_with(b"--")
-                    && rest.get(2).is_none_or(|b| b.is_ascii_whitespace()))
+                || (rest.starts_with(b"--") && rest.get(2).is_none_or(|b| b.is_ascii_whitespace()))
             {
                 match memchr::memchr(b'\n', rest) {
                     Some(k) => self.i += k + 1,
@@ -93,7 +92,9 @@ impl<'a> Lex<'a> {
         if n == 0 {
             return None;
         }
-        let w = std::str::from_utf8(&s[self.i..self.i + n]).ok()?.to_string();
+        let w = std::str::from_utf8(&s[self.i..self.i + n])
+            .ok()?
+            .to_string();
         self.i += n;
         Some(w)
     }
@@ -223,12 +224,18 @@ mod tests {
             ("INSERT INTO `t` VALUES (1)", nm(None, "t")),
             ("insert into `t` (`a`) values (1)", nm(None, "t")),
             ("INSERT IGNORE INTO `a``b` VALUES (1)", nm(None, "a`b")),
-            ("INSERT LOW_PRIORITY IGNORE INTO t(a) VALUES (1)", nm(None, "t")),
+            (
+                "INSERT LOW_PRIORITY IGNORE INTO t(a) VALUES (1)",
+                nm(None, "t"),
+            ),
             ("INSERT INTO `d`.`t` VALUES (1)", nm(Some("d"), "t")),
             ("INSERT INTO d . t VALUES (1)", nm(Some("d"), "t")),
             ("INSERT `t` VALUES (1)", nm(None, "t")),
             ("REPLACE INTO `t` VALUES (1)", nm(None, "t")),
-            ("/* x */ INSERT /*!99999 */ INTO\n`ü.t` VALUES (1)", nm(None, "ü.t")),
+            (
+                "/* x */ INSERT /*!99999 */ INTO\n`ü.t` VALUES (1)",
+                nm(None, "ü.t"),
+            ),
             ("-- c\nINSERT INTO `t` VALUES (1)", nm(None, "t")),
             ("INSERTINTO t", None),
             ("UPDATE t SET a = 1", None),
@@ -244,7 +251,10 @@ mod tests {
     fn finds_create_targets() {
         let cases = [
             ("CREATE TABLE `t` (\n`a` int\n)", nm(None, "t")),
-            ("CREATE TABLE IF NOT EXISTS `d`.`t` (a int)", nm(Some("d"), "t")),
+            (
+                "CREATE TABLE IF NOT EXISTS `d`.`t` (a int)",
+                nm(Some("d"), "t"),
+            ),
             ("create or replace temporary table t (a int)", nm(None, "t")),
             ("CREATE TABLE `if` (a int)", nm(None, "if")),
             ("CREATE VIEW v AS SELECT 1", None),
@@ -254,8 +264,14 @@ mod tests {
             assert_eq!(show(create_table_name(sql.as_bytes())), want, "{sql}");
         }
         let dbs = [
-            ("CREATE DATABASE `db` /*!40100 DEFAULT CHARACTER SET latin1 */", nm(None, "db")),
-            ("CREATE DATABASE /*!32312 IF NOT EXISTS*/ `a.b`", nm(None, "a.b")),
+            (
+                "CREATE DATABASE `db` /*!40100 DEFAULT CHARACTER SET latin1 */",
+                nm(None, "db"),
+            ),
+            (
+                "CREATE DATABASE /*!32312 IF NOT EXISTS*/ `a.b`",
+                nm(None, "a.b"),
+            ),
             ("create schema if not exists s", nm(None, "s")),
             ("CREATE TABLE t (a int)", None),
         ];
@@ -267,10 +283,30 @@ mod tests {
     #[test]
     fn replacing_keeps_the_rest_byte_for_byte() {
         let cases: [(&[u8], Option<&str>, &str, &[u8]); 4] = [
-            (b"INSERT INTO `t` VALUES ('\xff;')", Some("db"), "t2", b"INSERT INTO `db`.`t2` VALUES ('\xff;')"),
-            (b"INSERT INTO `d`.`t` (`a`) VALUES (1)", Some("x`y"), "t", b"INSERT INTO `x``y`.`t` (`a`) VALUES (1)"),
-            (b"CREATE TABLE `t` (a int)", None, "n", b"CREATE TABLE `n` (a int)"),
-            (b"insert into t(a) values (1)", Some("d"), "t", b"insert into `d`.`t`(a) values (1)"),
+            (
+                b"INSERT INTO `t` VALUES ('\xff;')",
+                Some("db"),
+                "t2",
+                b"INSERT INTO `db`.`t2` VALUES ('\xff;')",
+            ),
+            (
+                b"INSERT INTO `d`.`t` (`a`) VALUES (1)",
+                Some("x`y"),
+                "t",
+                b"INSERT INTO `x``y`.`t` (`a`) VALUES (1)",
+            ),
+            (
+                b"CREATE TABLE `t` (a int)",
+                None,
+                "n",
+                b"CREATE TABLE `n` (a int)",
+            ),
+            (
+                b"insert into t(a) values (1)",
+                Some("d"),
+                "t",
+                b"insert into `d`.`t`(a) values (1)",
+            ),
         ];
         for (sql, db, t, want) in cases {
             let n = insert_name(sql)

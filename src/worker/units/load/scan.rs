@@ -126,7 +126,11 @@ impl Scanner {
                         Some(k) => {
                             let b = buf[i + k];
                             i += k + 1;
-                            self.st = if b == b'\\' { St::Escape(q) } else { St::Normal };
+                            self.st = if b == b'\\' {
+                                St::Escape(q)
+                            } else {
+                                St::Normal
+                            };
                         }
                     }
                 }
@@ -269,34 +273,121 @@ mod tests {
         let cases: Vec<Case> = vec![
             ("", vec![], Ending::Clean),
             ("  \n", vec![], Ending::Clean),
-            ("a;b;", vec![("a", true, false), ("b", true, false)], Ending::Clean),
-            ("INSERT INTO t VALUES ('a;b');\n", vec![("INSERT INTO t VALUES ('a;b')", true, false)], Ending::Clean),
+            (
+                "a;b;",
+                vec![("a", true, false), ("b", true, false)],
+                Ending::Clean,
+            ),
+            (
+                "INSERT INTO t VALUES ('a;b');\n",
+                vec![("INSERT INTO t VALUES ('a;b')", true, false)],
+                Ending::Clean,
+            ),
             // Backslash escapes in single and double quotes.
-            (r"X ('it\'s;', 'c:\\');", vec![(r"X ('it\'s;', 'c:\\')", true, false)], Ending::Clean),
-            (r#"X ("say \"hi;\"");"#, vec![(r#"X ("say \"hi;\"")"#, true, false)], Ending::Clean),
+            (
+                r"X ('it\'s;', 'c:\\');",
+                vec![(r"X ('it\'s;', 'c:\\')", true, false)],
+                Ending::Clean,
+            ),
+            (
+                r#"X ("say \"hi;\"");"#,
+                vec![(r#"X ("say \"hi;\"")"#, true, false)],
+                Ending::Clean,
+            ),
             // Doubled quotes.
-            ("X ('a'';b');", vec![("X ('a'';b')", true, false)], Ending::Clean),
-            ("X (\"a\"\";b\");", vec![("X (\"a\"\";b\")", true, false)], Ending::Clean),
+            (
+                "X ('a'';b');",
+                vec![("X ('a'';b')", true, false)],
+                Ending::Clean,
+            ),
+            (
+                "X (\"a\"\";b\");",
+                vec![("X (\"a\"\";b\")", true, false)],
+                Ending::Clean,
+            ),
             // Backquotes: a backslash is an ordinary byte, `` is the escape.
-            ("INSERT INTO `a\\` VALUES (1);", vec![("INSERT INTO `a\\` VALUES (1)", true, false)], Ending::Clean),
-            ("INSERT INTO `a``;b` VALUES (1);", vec![("INSERT INTO `a``;b` VALUES (1)", true, false)], Ending::Clean),
+            (
+                "INSERT INTO `a\\` VALUES (1);",
+                vec![("INSERT INTO `a\\` VALUES (1)", true, false)],
+                Ending::Clean,
+            ),
+            (
+                "INSERT INTO `a``;b` VALUES (1);",
+                vec![("INSERT INTO `a``;b` VALUES (1)", true, false)],
+                Ending::Clean,
+            ),
             // Other quotes inside quotes.
-            ("X ('\"`;');", vec![("X ('\"`;')", true, false)], Ending::Clean),
+            (
+                "X ('\"`;');",
+                vec![("X ('\"`;')", true, false)],
+                Ending::Clean,
+            ),
             // Comments.
-            ("/*!40101 SET NAMES binary*/;\nINSERT 1;", vec![("/*!40101 SET NAMES binary*/", false, true), ("INSERT 1", true, false)], Ending::Clean),
-            ("/*M!100000 SET x=1*/;", vec![("/*M!100000 SET x=1*/", false, true)], Ending::Clean),
-            ("/* plain ; comment */;", vec![("/* plain ; comment */", false, false)], Ending::Clean),
+            (
+                "/*!40101 SET NAMES binary*/;\nINSERT 1;",
+                vec![
+                    ("/*!40101 SET NAMES binary*/", false, true),
+                    ("INSERT 1", true, false),
+                ],
+                Ending::Clean,
+            ),
+            (
+                "/*M!100000 SET x=1*/;",
+                vec![("/*M!100000 SET x=1*/", false, true)],
+                Ending::Clean,
+            ),
+            (
+                "/* plain ; comment */;",
+                vec![("/* plain ; comment */", false, false)],
+                Ending::Clean,
+            ),
             ("/**/;", vec![("/**/", false, false)], Ending::Clean),
-            ("/* a **/ x;", vec![("/* a **/ x", true, false)], Ending::Clean),
-            ("-- c;omment\nx;", vec![("-- c;omment\nx", true, false)], Ending::Clean),
-            ("# c;omment\nx;", vec![("# c;omment\nx", true, false)], Ending::Clean),
-            ("SELECT 1--1;", vec![("SELECT 1--1", true, false)], Ending::Clean),
-            ("SELECT 4/2;", vec![("SELECT 4/2", true, false)], Ending::Clean),
-            ("SELECT 1-2;", vec![("SELECT 1-2", true, false)], Ending::Clean),
-            ("x;\n-- trailing comment", vec![("x", true, false)], Ending::Clean),
-            ("x;\n/* trailing */\n", vec![("x", true, false)], Ending::Clean),
+            (
+                "/* a **/ x;",
+                vec![("/* a **/ x", true, false)],
+                Ending::Clean,
+            ),
+            (
+                "-- c;omment\nx;",
+                vec![("-- c;omment\nx", true, false)],
+                Ending::Clean,
+            ),
+            (
+                "# c;omment\nx;",
+                vec![("# c;omment\nx", true, false)],
+                Ending::Clean,
+            ),
+            (
+                "SELECT 1--1;",
+                vec![("SELECT 1--1", true, false)],
+                Ending::Clean,
+            ),
+            (
+                "SELECT 4/2;",
+                vec![("SELECT 4/2", true, false)],
+                Ending::Clean,
+            ),
+            (
+                "SELECT 1-2;",
+                vec![("SELECT 1-2", true, false)],
+                Ending::Clean,
+            ),
+            (
+                "x;\n-- trailing comment",
+                vec![("x", true, false)],
+                Ending::Clean,
+            ),
+            (
+                "x;\n/* trailing */\n",
+                vec![("x", true, false)],
+                Ending::Clean,
+            ),
             // Bad endings.
-            ("x;\nINSERT INTO t VALUES (1)", vec![("x", true, false)], Ending::Unterminated),
+            (
+                "x;\nINSERT INTO t VALUES (1)",
+                vec![("x", true, false)],
+                Ending::Unterminated,
+            ),
             ("INSERT INTO t VALUES ('abc", vec![], Ending::InQuote),
             ("INSERT INTO t VALUES ('abc\\", vec![], Ending::InQuote),
             ("x;/* open", vec![("x", true, false)], Ending::InComment),
@@ -306,8 +397,10 @@ mod tests {
             let (got, e) = split(text);
             let got: Vec<(String, bool, bool)> =
                 got.into_iter().map(|(s, _, c, x)| (s, c, x)).collect();
-            let want: Vec<(String, bool, bool)> =
-                want.into_iter().map(|(s, c, x)| (s.to_string(), c, x)).collect();
+            let want: Vec<(String, bool, bool)> = want
+                .into_iter()
+                .map(|(s, c, x)| (s.to_string(), c, x))
+                .collect();
             assert_eq!(got, want, "{text:?}");
             assert_eq!(e, ending, "{text:?}");
         }

@@ -693,3 +693,161 @@ fn a_live_feed_is_loaded_file_by_file_before_the_dump_finishes() {
     shared2.feed.stop();
     assert_eq!(rt.block_on(h).unwrap().unwrap(), UnitExit::Cancelled);
 }
+
+/// Throughput against myloader 0.10 on the same mydumper directory, same thread count
+/// (`cargo test --test load_unit -- --ignored --nocapture load_throughput`; BENCH_TABLES,
+/// BENCH_ROWS, BENCH_THREADS change the size). Prints rows/s and MB/s of each side.
+#[test]
+#[ignore]
+fn load_throughput_vs_myloader() {
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (tables, rows, threads) = (
+        env("BENCH_TABLES", 4),
+        env("BENCH_ROWS", 100_000),
+        env("BENCH_THREADS", 4),
+    );
+    let (up, down) = MariaDb::pair(72);
+    let mut stmts = vec![
+        "CREATE DATABASE sb".to_string(),
+        "CREATE DATABASE seq".to_string(),
+    ];
+    for t in 1..=tables {
+        stmts.push(format!("CREATE TABLE sb.sbtest{t} (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL DEFAULT 0, c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', KEY k_{t} (k))"));
+        stmts.push(format!(
+            "INSERT INTO sb.sbtest{t} SELECT seq, FLOOR(RAND()*{rows}), \
+             CONCAT_WS('-', LPAD(FLOOR(RAND()*1e11),11,'0'), LPAD(FLOOR(RAND()*1e11),11,'0'), LPAD(FLOOR(RAND()*1e11),11,'0'), LPAD(FLOOR(RAND()*1e11),11,'0'), LPAD(FLOOR(RAND()*1e11),11,'0'), LPAD(FLOOR(RAND()*1e11),11,'0'), LPAD(FLOOR(RAND()*1e11),11,'0'), LPAD(FLOOR(RAND()*1e11),11,'0'), LPAD(FLOOR(RAND()*1e11),11,'0'), LPAD(FLOOR(RAND()*1e11),11,'0')), \
+             CONCAT_WS('-', LPAD(FLOOR(RAND()*1e11),11,'0'), LPAD(FLOOR(RAND()*1e11),11,'0'), LPAD(FLOOR(RAND()*1e11),11,'0'), LPAD(FLOOR(RAND()*1e11),11,'0'), LPAD(FLOOR(RAND()*1e11),11,'0')) \
+             FROM seq.seq_1_to_{rows}"
+        ));
+    }
+    exec(&up.url(), &stmts);
+    let base = tempfile::tempdir().expect("tempdir");
+    let dir = task_dir(&base.path().join("dump"), "bench");
+    let out = std::process::Command::new("mydumper")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &up.port.to_string(),
+            "-u",
+            "root",
+            "-B",
+            "sb",
+            "-t",
+            &threads.to_string(),
+            "--rows",
+            "100000",
+            "-o",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("mydumper");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| {
+            e.file_name().to_string_lossy().contains(".sbtest")
+                && !e.file_name().to_string_lossy().contains("-schema")
+        })
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    let total_rows = tables * rows;
+    let report = |who: &str, secs: f64| {
+        println!(
+            "{who:>8}: {total_rows} rows, {:.1} MB in {secs:.2} s = {:.0} rows/s, {:.2} MB/s",
+            bytes as f64 / 1e6,
+            total_rows as f64 / secs,
+            bytes as f64 / 1e6 / secs
+        );
+        secs
+    };
+    let check = || {
+        for t in 1..=tables {
+            let n = format!("sb.sbtest{t}");
+            assert_eq!(checksum(&down.url(), &n), checksum(&up.url(), &n), "{n}");
+        }
+    };
+    let myloader = || {
+        let t0 = Instant::now();
+        let out = std::process::Command::new("myloader")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-P",
+                &down.port.to_string(),
+                "-u",
+                "root",
+                "-t",
+                &threads.to_string(),
+                "-o",
+                "-d",
+            ])
+            .arg(&dir)
+            .output()
+            .expect("myloader");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let s = t0.elapsed().as_secs_f64();
+        check();
+        exec(&down.url(), &["DROP DATABASE sb"]);
+        s
+    };
+    let mut dmrs_run = 0;
+    let mut dmrs = || {
+        dmrs_run += 1;
+        let name = format!("bench{dmrs_run}");
+        let d2 = task_dir(&base.path().join("dump"), &name);
+        let _ = std::fs::remove_dir_all(&d2);
+        std::fs::create_dir_all(&d2).unwrap();
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            std::fs::hard_link(e.path(), d2.join(e.file_name())).unwrap();
+        }
+        let c = ctx(
+            &name,
+            "full",
+            &down,
+            &base.path().join("dump"),
+            "clean-dump-file: false\n",
+            None,
+        );
+        let mut task = (*c.task).clone();
+        for i in task.mysql_instances.iter_mut().flatten() {
+            if let Some(l) = i.loader.as_mut() {
+                l.pool_size = threads as i64;
+            }
+        }
+        let c = UnitCtx {
+            task: Arc::new(task),
+            ..c
+        };
+        let t0 = Instant::now();
+        assert_eq!(run_blocking(c).unwrap(), UnitExit::Finished);
+        let s = t0.elapsed().as_secs_f64();
+        check();
+        exec(&down.url(), &["DROP DATABASE sb"]);
+        s
+    };
+    let m1 = report("myloader", myloader());
+    let d1 = report("dm-rs", dmrs());
+    let m2 = report("myloader", myloader());
+    let d2 = report("dm-rs", dmrs());
+    println!(
+        "ratio (myloader time / dm-rs time): {:.2} and {:.2}",
+        m1 / d1,
+        m2 / d2
+    );
+}

@@ -556,10 +556,10 @@ impl Run {
     /// Takes entries in order: schemas run now, data files are queued, views wait for the end.
     async fn take(&mut self, entries: Vec<Entry>, d: &mut Drive) -> Result<(), UnitError> {
         for e in entries {
-            if let Some(f) = e.file() {
-                if !self.seen.insert(f.to_string()) {
-                    continue;
-                }
+            if let Some(f) = e.file()
+                && !self.seen.insert(f.to_string())
+            {
+                continue;
             }
             match e {
                 Entry::Db { db, file } => self.create_db(&db, file.as_deref()).await?,
@@ -646,12 +646,9 @@ impl Run {
         while d.running.len() < self.pool_size && !d.data.is_empty() {
             let conn = match d.idle.pop() {
                 Some(c) => c,
-                None => {
-                    let c = connect_opts(self.opts.clone())
-                        .await
-                        .map_err(|e| connect_error("connect to the downstream", e))?;
-                    c
-                }
+                None => connect_opts(self.opts.clone())
+                    .await
+                    .map_err(|e| connect_error("connect to the downstream", e))?,
             };
             let Some(job) = d.data.pop_front() else {
                 d.idle.push(conn);

@@ -282,7 +282,8 @@ mod tests {
 
     #[test]
     fn replacing_keeps_the_rest_byte_for_byte() {
-        let cases: [(&[u8], Option<&str>, &str, &[u8]); 4] = [
+        type Case<'a> = (&'a [u8], Option<&'a str>, &'a str, &'a [u8]);
+        let cases: [Case; 4] = [
             (
                 b"INSERT INTO `t` VALUES ('\xff;')",
                 Some("db"),

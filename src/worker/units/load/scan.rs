@@ -218,10 +218,14 @@ impl Scanner {
     }
 }
 
+/// A statement of [`split_all`]: its text (trimmed, without `;`), the offset just past its
+/// `;`, its flags.
+pub type Split<'a> = (&'a [u8], usize, Flags);
+
 /// Splits a whole text into statements (without their `;`), with each one's end offset (just
 /// past its `;`) and flags, and how the text ends. For schema files and tests; data files go
 /// through [`super::reader::StmtReader`].
-pub fn split_all(text: &[u8]) -> (Vec<(&[u8], usize, Flags)>, Ending) {
+pub fn split_all(text: &[u8]) -> (Vec<Split<'_>>, Ending) {
     let mut sc = Scanner::default();
     let mut out = Vec::new();
     let mut start = 0;

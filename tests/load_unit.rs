@@ -136,6 +136,7 @@ fn a_mydumper_010_directory_loads_with_equal_checksums() {
     }
     stmts.push("INSERT INTO md.nokey VALUES (1,'a','2020-01-01 00:00:00',x'00ff27225c3b'),(1,'a','2020-01-01 00:00:00',x'00ff27225c3b'),(NULL,NULL,NULL,NULL),(2,'semi;colon -- /* x */','1999-12-31 23:59:59','')".into());
     stmts.push(r#"INSERT INTO md.odd VALUES (1,'it''s "q" \\ back\nslash ; end','-123.456789',1.5e300,'y','2038-01-19 03:14:07'),(2,'ünïcødé 🎉',0,-0.0,NULL,NULL),(3,'',NULL,NULL,'x','1970-01-01 00:00:01')"#.into());
+    stmts.push("CREATE VIEW md.v AS SELECT id, k FROM md.sb WHERE id <= 10".into());
     exec(&up.url(), &stmts);
 
     let base = tempfile::tempdir().expect("tempdir");
@@ -184,6 +185,7 @@ fn a_mydumper_010_directory_loads_with_equal_checksums() {
         assert!(checksum(&up.url(), t).is_some());
     }
     assert_eq!(count(&down.url(), "md.sb"), 5000);
+    assert_eq!(count(&down.url(), "md.v"), 10, "mydumper's view files load");
     let (f, t) = ckpt_sums(&down.url(), "md");
     assert!(t > 0 && f == t, "checkpoint complete: {f}/{t}");
     assert!(
@@ -494,7 +496,7 @@ fn bad_input_gives_dm_codes_with_file_and_offset() {
     let down = MariaDb::downstream();
     let base = tempfile::tempdir().expect("tempdir");
     let head = "/*!40101 SET NAMES binary*/;\nINSERT INTO `t` VALUES (1);\n";
-    let cases: [(&str, String, i32, &str); 3] = [
+    let cases: [(&str, String, i32, &str); 4] = [
         (
             "b1",
             format!("{head}UPDATE `t` SET a = 2;\n"),
@@ -511,6 +513,12 @@ fn bad_input_gives_dm_codes_with_file_and_offset() {
             "b3",
             format!("{head}INSERT INTO `t` VALUES (2)\n"),
             34002,
+            "bad.t.000000000.sql:57",
+        ),
+        (
+            "b5",
+            format!("{head}INSERT INTO `t` (`nope`) VALUES (2);\n"),
+            10006,
             "bad.t.000000000.sql:57",
         ),
     ];
@@ -533,7 +541,7 @@ fn bad_input_gives_dm_codes_with_file_and_offset() {
     assert_eq!(again.code, 34009);
     assert_eq!(
         count(&down.url(), "bad.t"),
-        3,
+        4,
         "the statement before the bad one, once per case, none again on the retry"
     );
     // No metadata: 11001.

@@ -100,8 +100,8 @@ fn exec_error(job: &FileJob, start: u64, end: u64, e: &mysql_async::Error) -> Un
     UnitError::from_mysql(
         "downstream",
         format!(
-            "execute the statement of {} (bytes {start}..{end}) on {}.{}",
-            job.name,
+            "execute the statement at {} (bytes {start}..{end}) on {}.{}",
+            at(job, start),
             super::quote(&job.target_db),
             super::quote(&job.target_table)
         ),

@@ -196,7 +196,10 @@ impl Unit for LoadUnit {
 
     fn init(&mut self) -> BoxFuture<'_, Result<(), UnitError>> {
         Box::pin(async move {
-            self.run = Some(Run::init(&self.ctx, self.stats.clone()).await?);
+            let run = Run::init(&self.ctx, self.stats.clone())
+                .await
+                .map_err(|e| e.in_unit(UnitKind::Load))?;
+            self.run = Some(run);
             Ok(())
         })
     }
@@ -210,7 +213,9 @@ impl Unit for LoadUnit {
                     "the load unit was not initialised",
                 ));
             };
-            run.process(&mut self.feed, &cancel).await
+            run.process(&mut self.feed, &cancel)
+                .await
+                .map_err(|e| e.in_unit(UnitKind::Load))
         })
     }
 
@@ -589,6 +594,14 @@ impl Run {
     ) -> Result<Option<FileJob>, UnitError> {
         if !self.rules.allow_table(&db, &table) {
             return Ok(None);
+        }
+        if name.len() > 255 {
+            return Err(UnitError::new(
+                code::LOAD_DISPATCH,
+                "internal",
+                format!("the data file name {name} is longer than the loader checkpoint's 255 bytes"),
+            )
+            .workaround("Rename the database or table to a shorter name upstream, or load this table another way."));
         }
         let path = self.dir.join(&name);
         let row = self.saved.files.get(&name).cloned();

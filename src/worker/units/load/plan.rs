@@ -3,7 +3,7 @@
 //! A file becomes an [`Entry`] by its name ([`crate::worker::units::full::naming::classify`],
 //! which knows dumpling's and mydumper 0.9 – 0.13's names). Reading a whole directory
 //! ([`scan_dir`]) orders the entries as DM does — every database, then every table, then the
-//! data files, then the views — and adds a database entry without a file for each database
+//! data files (round-robin over the tables), then the views — and adds a database entry without a file for each database
 //! that has tables but no `-schema-create.sql` (DM generates `CREATE DATABASE` for it).
 
 use std::collections::BTreeSet;
@@ -115,7 +115,27 @@ pub fn order(mut entries: Vec<Entry>) -> Vec<Entry> {
             .cmp(&b.rank())
             .then_with(|| a.file().unwrap_or("").cmp(b.file().unwrap_or("")))
     });
-    entries
+    // Data files round-robin over the tables (the first file of every table, then the
+    // second…), so the connections load different tables at once instead of contending for
+    // the end of one table's primary key.
+    let mut nth: std::collections::HashMap<(String, String), usize> = Default::default();
+    let mut keyed: Vec<(u8, usize, Entry)> = entries
+        .into_iter()
+        .map(|e| {
+            let k = match &e {
+                Entry::Data { db, table, .. } => {
+                    let n = nth.entry((db.clone(), table.clone())).or_insert(0);
+                    *n += 1;
+                    *n
+                }
+                _ => 0,
+            };
+            (e.rank(), k, e)
+        })
+        .collect();
+    // Stable: within the same rank and round, the name order stays.
+    keyed.sort_by_key(|(rank, k, _)| (*rank, *k));
+    keyed.into_iter().map(|(_, _, e)| e).collect()
 }
 
 /// The entries of a dump directory, in DM's order, and whether it has a `metadata` file.
@@ -149,6 +169,7 @@ mod tests {
     fn entries_follow_dms_order_and_missing_databases_are_generated() {
         let names = [
             "b.t.00001.sql",
+            "a.t.0000000000001.sql",
             "b.v-schema-view.sql",
             "a.t.0000000000000.sql",
             "a.t-schema.sql",
@@ -178,6 +199,7 @@ mod tests {
                 "table b.t",
                 "data a.t.0000000000000.sql 7",
                 "data b.t.00001.sql 7",
+                "data a.t.0000000000001.sql 7",
                 "view b.v",
             ]
         );

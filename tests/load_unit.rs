@@ -215,6 +215,16 @@ fn dumpling_fixture(dir: &Path) {
     }
     write(
         dir,
+        "a%2Eb.ünï-schema.sql",
+        "/*!40101 SET NAMES binary*/;\nCREATE TABLE `ünï` (`id` int PRIMARY KEY, `s` varchar(10)) DEFAULT CHARSET=utf8mb4;\n".as_bytes(),
+    );
+    write(
+        dir,
+        "a%2Eb.ünï.0000000000000.sql",
+        "/*!40101 SET NAMES binary*/;\nINSERT INTO `ünï` VALUES (1,'ü'),(2,'🎉');\n".as_bytes(),
+    );
+    write(
+        dir,
         "a%2Eb.v-schema.sql",
         b"/*!40101 SET NAMES binary*/;\nCREATE TABLE `v`(\n`id` int,\n`s` int\n)ENGINE=MyISAM;\n",
     );
@@ -257,6 +267,11 @@ fn a_dumpling_layout_loads_with_escaped_names_routes_a_keyless_table_and_a_view(
         ]
     );
     assert_eq!(count(&u, "`a.b`.nokey"), 3);
+    assert_eq!(
+        one(&u, "SELECT GROUP_CONCAT(s ORDER BY id) FROM `a.b`.`ünï`"),
+        s("'ü,🎉'"),
+        "a non-ASCII table name, bytes as written under SET NAMES binary"
+    );
     assert_eq!(
         count(&u, "merged.orders"),
         4,

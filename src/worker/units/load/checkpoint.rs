@@ -23,7 +23,13 @@ use mysql_async::prelude::Queryable;
 
 use super::timed;
 use crate::worker::error::{UnitError, code};
-use crate::worker::units::sync::checkpoint::{lit, quote};
+use crate::worker::units::sync::checkpoint::{lit as plain_lit, quote};
+
+/// A string literal read as utf8mb4 whatever the session's charset (a data file's head may
+/// have run `SET NAMES binary` on the connection).
+fn lit(s: &str) -> String {
+    format!("_utf8mb4{}", plain_lit(s))
+}
 
 /// The guard that follows [`LoaderCheckpoint::advance_sql`]: fails with MySQL error 1242
 /// ("Subquery returns more than 1 row") unless the update matched the row.
@@ -115,7 +121,7 @@ impl LoaderCheckpoint {
                     create_time timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP,
                     update_time timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
                     UNIQUE KEY uk_id_f (id, filename)
-                )",
+                ) DEFAULT CHARSET = utf8mb4",
                 self.table
             )),
         )
@@ -289,12 +295,11 @@ mod tests {
         assert_eq!(c.table, "`dm_meta`.`t1_loader_checkpoint`");
         assert_eq!(
             c.advance_sql("db.t.000000000.sql", 10, 20),
-            "UPDATE `dm_meta`.`t1_loader_checkpoint` SET `offset` = 20 WHERE id = 'mysql-01' AND filename = 'db.t.000000000.sql' AND `offset` = 10"
+            "UPDATE `dm_meta`.`t1_loader_checkpoint` SET `offset` = 20 WHERE id = _utf8mb4'mysql-01' AND filename = _utf8mb4'db.t.000000000.sql' AND `offset` = 10"
         );
-        assert!(
-            c.open_sql("a'b.t.sql", "a'b", "t", 99)
-                .contains("VALUES ('mysql-01', 'a''b.t.sql', 'a''b', 't', 0, 99)")
-        );
+        assert!(c.open_sql("a'b.t.sql", "a'b", "t", 99).contains(
+            "VALUES (_utf8mb4'mysql-01', _utf8mb4'a''b.t.sql', _utf8mb4'a''b', _utf8mb4't', 0, 99)"
+        ));
     }
 
     #[test]

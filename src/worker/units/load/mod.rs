@@ -1,34 +1,167 @@
-//! The Load unit (skeleton: filled in by issue 9's work).
+//! The Load unit: a dump directory → the downstream, resumable at the exact byte.
+//!
+//! It reads dm-rs's own dumps (dumpling's layout) and directories written by mydumper 0.9 –
+//! 0.13 or dumpling ([`plan`]), in DM's order: every `CREATE DATABASE` (generated when a
+//! database has no `-schema-create.sql`; "already exists" is fine), then every `CREATE TABLE`
+//! ("already exists" is fine, so shards merge onto one table; skipped for a table the
+//! checkpoint already has rows of), then the data files on `pool-size` connections (one file
+//! per connection at a time), then the views. Routes rename what is created and loaded, the
+//! block-allow-list and the system schemas decide what is skipped ([`crate::rules`]).
+//!
+//! Each data file is read statement by statement ([`reader`], [`scan`]); executable comments
+//! (`/*!40101 SET NAMES binary*/;`) run on the session, each INSERT runs in one transaction
+//! with its file's row of the loader checkpoint ([`checkpoint`], [`file`]). A pause, a stop or
+//! a kill -9 therefore loses nothing and loads nothing twice: the next run starts each file at
+//! its checkpoint offset.
+//!
+//! Beside a running dump (the subtask runs Dump and Load side by side and the feed is live),
+//! the unit follows [`crate::worker::units::full::Feed`]: schema files are run as they arrive,
+//! data files are loaded as soon as they are ready, and it finishes when the dump is done and
+//! every file is loaded (the directory is then read once more for files a resumed dump did
+//! not announce again). A dump that stops makes the load stop after its in-flight statements.
+//! Without a live feed the directory is read once.
+//!
+//! With `clean-dump-file` (the default) each data file is deleted as soon as it is loaded
+//! (disk use stays bounded while dump and load run together); at the end a `full` task's
+//! directory is removed, an `all` task keeps `metadata`, the schema files and dm-rs's dump
+//! record for the sync unit (which removes the directory later).
+//!
+//! Sessions: `time_zone = '+00:00'` (dumps are written in UTC), `foreign_key_checks = 0`,
+//! `sql_mode` = `NO_AUTO_VALUE_ON_ZERO` plus the target `session`'s modes (never
+//! `NO_BACKSLASH_ESCAPES`: dumps escape with backslashes), then the target's session
+//! variables. Every statement runs under a timeout; connection errors are retryable (the
+//! subtask auto-resumes and the checkpoint makes the retry exact).
 
+pub mod checkpoint;
+pub mod file;
+pub mod plan;
+pub mod reader;
+pub mod rewrite;
+pub mod scan;
+pub mod stats;
+
+use std::collections::{HashSet, VecDeque};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::task::TaskConfig;
-use crate::pb;
+use crate::config::ConnectError;
+use crate::config::db::connect_opts;
+use crate::config::task::{DbConfig, TaskConfig};
+use crate::rules::TableRules;
 use crate::worker::error::{UnitError, code};
+use crate::worker::units::full::metadata::DumpMeta;
+use crate::worker::units::full::{self, DumpState, FeedState, METADATA_FILE, STATE_FILE};
 use crate::worker::units::{BoxFuture, Shared, Unit, UnitCtx, UnitExit, UnitKind, UnitStatus};
+use checkpoint::{LoaderCheckpoint, Saved};
+use file::{FileCtx, FileEnd, FileJob};
+use plan::Entry;
+pub use stats::LoadStats;
 
-/// The Load unit's live figures (query-status' `load` object).
-#[derive(Default)]
-pub struct LoadStats {}
+/// A bound for the unit's small queries (checkpoint, session settings).
+pub(crate) const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// A bound for one data or schema statement.
+pub(crate) const STMT_TIMEOUT: Duration = Duration::from_secs(600);
+/// How often the unit logs its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
-impl UnitStatus for LoadStats {
-    fn to_pb(&self) -> pb::sub_task_status::Status {
-        pb::sub_task_status::Status::Load(pb::LoadStatus::default())
+/// Quotes an identifier with backquotes.
+pub(crate) fn quote(id: &str) -> String {
+    crate::worker::units::sync::checkpoint::quote(id)
+}
+
+/// A statement that did not answer in time: retryable.
+pub(crate) fn timeout_error(what: &str) -> UnitError {
+    UnitError::new(
+        code::DB_DRIVER,
+        "downstream",
+        format!("{what}: no answer from the downstream in time"),
+    )
+    .retryable(true)
+}
+
+/// Runs a small downstream query with [`QUERY_TIMEOUT`].
+pub(crate) async fn timed<T>(
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, mysql_async::Error>>,
+) -> Result<T, UnitError> {
+    match tokio::time::timeout(QUERY_TIMEOUT, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(UnitError::from_mysql("downstream", what.to_string(), &e)),
+        Err(_) => Err(timeout_error(what)),
     }
-    fn ready(&self) -> bool {
-        true
+}
+
+fn connect_error(what: &str, e: ConnectError) -> UnitError {
+    match e {
+        ConnectError::Sql { source, .. } => {
+            UnitError::from_mysql("downstream", what.to_string(), &source)
+        }
+        ConnectError::Timeout { .. } => {
+            UnitError::new(code::DB_DRIVER, "downstream", what.to_string())
+                .cause(e)
+                .retryable(true)
+        }
+        ConnectError::Config(_) => {
+            UnitError::new(code::UNIT_CONFIG, "downstream", what.to_string()).cause(e)
+        }
     }
-    fn wait_ready(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
+}
+
+/// The load session's `sql_mode`: `NO_AUTO_VALUE_ON_ZERO` plus the modes the target
+/// `session` sets, without `NO_BACKSLASH_ESCAPES` and `ANSI_QUOTES` (dump files are read as
+/// they were written: backslash escapes, double-quoted strings from mydumper).
+pub fn sql_mode(target_session_mode: Option<&str>) -> String {
+    let mut modes: Vec<String> = vec!["NO_AUTO_VALUE_ON_ZERO".into()];
+    for m in target_session_mode.unwrap_or("").split(',') {
+        let m = m.trim().to_ascii_uppercase();
+        if m.is_empty() || m == "NO_BACKSLASH_ESCAPES" || m == "ANSI_QUOTES" || modes.contains(&m) {
+            continue;
+        }
+        modes.push(m);
     }
+    modes.join(",")
+}
+
+/// The statements every load connection runs first.
+pub fn session_init(db: &DbConfig) -> Vec<String> {
+    let lit = crate::worker::units::sync::checkpoint::lit;
+    let mode = db
+        .session
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("sql_mode"))
+        .map(|(_, v)| v.as_str());
+    let mut init = vec![
+        "SET SESSION foreign_key_checks = 0".to_string(),
+        "SET SESSION time_zone = '+00:00'".to_string(),
+        format!("SET SESSION sql_mode = {}", lit(&sql_mode(mode))),
+    ];
+    for (k, v) in &db.session {
+        if k.eq_ignore_ascii_case("time_zone")
+            || k.eq_ignore_ascii_case("sql_mode")
+            || k.eq_ignore_ascii_case("foreign_key_checks")
+        {
+            continue;
+        }
+        if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            init.push(format!("SET SESSION {k} = {}", lit(v)));
+        }
+    }
+    init
 }
 
 /// The Load unit of one subtask run.
 pub struct LoadUnit {
     ctx: UnitCtx,
     stats: Arc<LoadStats>,
+    feed: watch::Receiver<FeedState>,
+    run: Option<Run>,
 }
 
 impl LoadUnit {
@@ -36,40 +169,782 @@ impl LoadUnit {
         LoadUnit {
             ctx,
             stats: shared.load_stats.clone(),
+            feed: shared.feed.subscribe(),
+            run: None,
         }
     }
+}
+
+fn target_of(task: &TaskConfig) -> Result<DbConfig, UnitError> {
+    task.target_database.clone().ok_or_else(|| {
+        UnitError::new(
+            code::UNIT_CONFIG,
+            "internal",
+            "the task has no target-database",
+        )
+    })
+}
+
+fn checkpoint_of(ctx: &UnitCtx) -> LoaderCheckpoint {
+    LoaderCheckpoint::new(&ctx.task.meta_schema, &ctx.task.name, &ctx.source.source_id)
 }
 
 impl Unit for LoadUnit {
     fn kind(&self) -> UnitKind {
         UnitKind::Load
     }
+
     fn init(&mut self) -> BoxFuture<'_, Result<(), UnitError>> {
         Box::pin(async move {
-            Err(UnitError::new(
-                code::UNIT_CONFIG,
-                "internal",
-                format!(
-                    "the load unit of task {} is not implemented yet",
-                    self.ctx.task.name
-                ),
-            ))
+            let run = Run::init(&self.ctx, self.stats.clone())
+                .await
+                .map_err(|e| e.in_unit(UnitKind::Load))?;
+            self.run = Some(run);
+            Ok(())
         })
     }
-    fn process(
-        &mut self,
-        _cancel: CancellationToken,
-    ) -> BoxFuture<'_, Result<UnitExit, UnitError>> {
-        Box::pin(async move { Ok(UnitExit::Cancelled) })
+
+    fn process(&mut self, cancel: CancellationToken) -> BoxFuture<'_, Result<UnitExit, UnitError>> {
+        Box::pin(async move {
+            let Some(run) = self.run.as_mut() else {
+                return Err(UnitError::new(
+                    code::UNIT_CONFIG,
+                    "internal",
+                    "the load unit was not initialised",
+                ));
+            };
+            run.process(&mut self.feed, &cancel)
+                .await
+                .map_err(|e| e.in_unit(UnitKind::Load))
+        })
     }
+
     fn status(&self) -> Arc<dyn UnitStatus> {
         self.stats.clone()
     }
+
     fn update(&mut self, task: Arc<TaskConfig>) -> Result<(), UnitError> {
+        let rules = TableRules::new(&task, &self.ctx.source.source_id).map_err(|e| {
+            UnitError::new(code::UNIT_CONFIG, "internal", "invalid table rules").cause(e)
+        })?;
+        if let Some(run) = self.run.as_mut() {
+            run.rules = rules;
+        }
         self.ctx.task = task;
         Ok(())
     }
+
     fn close(&mut self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
+        Box::pin(async move {
+            if let Some(run) = self.run.take() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), run.ctrl.disconnect()).await;
+            }
+        })
+    }
+
+    fn is_fresh(&mut self) -> BoxFuture<'_, Result<bool, UnitError>> {
+        Box::pin(async move {
+            let target = target_of(&self.ctx.task)?;
+            let mut conn = connect_opts(target.mysql_opts(Vec::new()))
+                .await
+                .map_err(|e| connect_error("connect to the downstream", e))?;
+            let r = checkpoint_of(&self.ctx)
+                .is_fresh(&mut conn, self.ctx.reset_token.as_deref())
+                .await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.disconnect()).await;
+            r
+        })
+    }
+}
+
+/// One run's state, from `init` to `close`.
+struct Run {
+    stats: Arc<LoadStats>,
+    rules: TableRules,
+    opts: Opts,
+    ctrl: Conn,
+    ckpt: Arc<LoaderCheckpoint>,
+    saved: Saved,
+    dir: PathBuf,
+    pool_size: usize,
+    clean: bool,
+    /// `full` mode: the whole directory goes at the end (with `clean`).
+    full_mode: bool,
+    /// Target databases created (or known to exist) in this run.
+    dbs: HashSet<String>,
+    /// Upstream tables whose CREATE TABLE ran (or was skipped as done) in this run.
+    tables: HashSet<(String, String)>,
+    /// Upstream tables with checkpoint rows (their CREATE TABLE is skipped).
+    tables_with_rows: HashSet<(String, String)>,
+    /// Files taken (by name) in this run.
+    seen: HashSet<String>,
+    /// The dump id is recorded in the checkpoint.
+    dump_checked: bool,
+}
+
+/// Where [`Run::drive`] is.
+struct Drive {
+    data: VecDeque<FileJob>,
+    views: Vec<Entry>,
+    running: JoinSet<(Conn, FileJob, Result<FileEnd, UnitError>)>,
+    idle: Vec<Conn>,
+    stop: CancellationToken,
+}
+
+impl Run {
+    async fn init(ctx: &UnitCtx, stats: Arc<LoadStats>) -> Result<Run, UnitError> {
+        let task = ctx.task.clone();
+        let source_id = ctx.source.source_id.clone();
+        let target = target_of(&task)?;
+        let rules = TableRules::new(&task, &source_id).map_err(|e| {
+            UnitError::new(code::UNIT_CONFIG, "internal", "invalid table rules").cause(e)
+        })?;
+        let loader = task
+            .instances()
+            .find(|i| i.source_id == source_id)
+            .and_then(|i| i.loader.clone())
+            .unwrap_or_default();
+        let pool_size = if loader.pool_size <= 0 {
+            16
+        } else {
+            loader.pool_size.min(256) as usize
+        };
+        let opts = target.mysql_opts(session_init(&target));
+        let mut ctrl = connect_opts(opts.clone())
+            .await
+            .map_err(|e| connect_error("connect to the downstream", e))?;
+        let ckpt = checkpoint_of(ctx);
+        ckpt.create(&mut ctrl).await?;
+        if ckpt
+            .apply_reset(&mut ctrl, ctx.reset_token.as_deref())
+            .await?
+        {
+            tracing::info!(token = ?ctx.reset_token, "loader checkpoint removed (--remove-meta, once for this start)");
+        }
+        let saved = ckpt.read(&mut ctrl).await?.unwrap_or_default();
+        let (mut fin, mut tot, mut done) = (0i64, 0i64, 0u64);
+        for r in saved.files.values() {
+            fin += r.offset.min(r.end_pos) as i64;
+            tot += r.end_pos as i64;
+            done += u64::from(r.finished());
+        }
+        stats.reset(fin, tot, saved.files.len() as u64, done);
+        let tables_with_rows = saved
+            .files
+            .values()
+            .map(|r| (r.schema.clone(), r.table.clone()))
+            .collect();
+        if !saved.files.is_empty() {
+            tracing::info!(
+                files = saved.files.len(),
+                finished = done,
+                "resuming the load from the loader checkpoint"
+            );
+        }
+        Ok(Run {
+            stats,
+            rules,
+            opts,
+            ctrl,
+            ckpt: Arc::new(ckpt),
+            saved,
+            dir: full::dump_dir(&task, &source_id),
+            pool_size,
+            clean: task.clean_dump_file,
+            full_mode: task.task_mode == "full",
+            dbs: HashSet::new(),
+            tables: HashSet::new(),
+            tables_with_rows,
+            seen: HashSet::new(),
+            dump_checked: false,
+        })
+    }
+
+    fn meta(&self) -> Result<DumpMeta, UnitError> {
+        let path = self.dir.join(METADATA_FILE);
+        let shown = path.display().to_string();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => DumpMeta::parse(&text, &shown),
+            Err(e) => Err(UnitError::new(
+                code::PARSE_META,
+                "internal",
+                format!("parse mydumper metadata error: read {shown}: {e}"),
+            )
+            .workaround("The dump directory has no readable `metadata` file (the dump did not finish): dump again (`start-task --remove-meta`).")),
+        }
+    }
+
+    fn set_meta(&self, meta: &DumpMeta) {
+        self.stats
+            .set_meta(meta.master.clone().filter(|m| !m.file.is_empty()));
+    }
+
+    /// Records the dump id of a dm-rs dump directory (once per run).
+    async fn check_dump(&mut self) -> Result<(), UnitError> {
+        if self.dump_checked {
+            return Ok(());
+        }
+        match DumpState::read(&self.dir) {
+            Ok(Some(st)) if !st.dump_id.is_empty() => {
+                self.ckpt
+                    .check_dump(&mut self.ctrl, &self.saved, &st.dump_id)
+                    .await?;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(file = STATE_FILE, error = %e, "unreadable dump record; the dump id is not checked")
+            }
+        }
+        self.dump_checked = true;
+        Ok(())
+    }
+
+    async fn process(
+        &mut self,
+        feed: &mut watch::Receiver<FeedState>,
+        cancel: &CancellationToken,
+    ) -> Result<UnitExit, UnitError> {
+        let live = feed.borrow().live;
+        let mut d = Drive {
+            data: VecDeque::new(),
+            views: Vec::new(),
+            running: JoinSet::new(),
+            idle: Vec::new(),
+            stop: cancel.child_token(),
+        };
+        let r = self.drive(&mut d, feed, cancel, live).await;
+        if r.is_err() || matches!(r, Ok(UnitExit::Cancelled)) {
+            // Let the in-flight statements finish (each is atomic with its checkpoint).
+            d.stop.cancel();
+            while d.running.join_next().await.is_some() {}
+        }
+        for c in d.idle.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), c.disconnect()).await;
+        }
+        let (f, t, fd, ft) = self.stats.figures();
+        tracing::info!(finished_bytes = f, total_bytes = t, files_done = fd, files_total = ft, result = ?r.as_ref().map_err(|e| e.to_string()), "load run ends");
+        r
+    }
+
+    async fn drive(
+        &mut self,
+        d: &mut Drive,
+        feed: &mut watch::Receiver<FeedState>,
+        cancel: &CancellationToken,
+        live: bool,
+    ) -> Result<UnitExit, UnitError> {
+        let mut tick = tokio::time::interval(PROGRESS_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut consumed = 0usize;
+        let mut done;
+        if live {
+            done = false;
+        } else {
+            if !self.dir.is_dir() {
+                if !self.saved.files.is_empty() && !self.saved.unfinished() {
+                    tracing::info!(dir = %self.dir.display(), "the dump directory is gone and every file is loaded");
+                    self.stats.set_done();
+                    return Ok(UnitExit::Finished);
+                }
+                return Err(UnitError::new(
+                    code::LOAD_DIR_NOT_FOUND,
+                    "internal",
+                    format!("the dump directory {} does not exist", self.dir.display()),
+                )
+                .workaround(
+                    "Dump again (`start-task --remove-meta`), or point `loaders.dir` at the dump.",
+                ));
+            }
+            let meta = self.meta()?;
+            self.set_meta(&meta);
+            self.check_dump().await?;
+            let entries = self.scan()?;
+            self.take(entries, d).await?;
+            done = true;
+        }
+        loop {
+            if cancel.is_cancelled() {
+                return Ok(UnitExit::Cancelled);
+            }
+            let mut stopped = false;
+            if live {
+                let st = feed.borrow_and_update().clone();
+                let new: Vec<Entry> = st.ready[consumed.min(st.ready.len())..]
+                    .iter()
+                    .filter_map(|f| Entry::of(&f.name, f.size))
+                    .collect();
+                consumed = st.ready.len();
+                if !new.is_empty() {
+                    self.take(new, d).await?;
+                }
+                stopped = st.stopped;
+                if st.done && !done {
+                    done = true;
+                    // The dump is complete: its metadata, and any file it did not announce
+                    // (a resumed dump's earlier files).
+                    let meta = self.meta()?;
+                    self.set_meta(&meta);
+                    let entries = self.scan()?;
+                    self.take(entries, d).await?;
+                }
+            }
+            if stopped {
+                tracing::info!("the dump stopped: the load stops after its in-flight statements");
+                return Ok(UnitExit::Cancelled);
+            }
+            self.dispatch(d).await?;
+            if done && d.data.is_empty() && d.running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(UnitExit::Cancelled),
+                r = feed.changed(), if live && !done => {
+                    if r.is_err() {
+                        return Ok(UnitExit::Cancelled);
+                    }
+                }
+                Some(j) = d.running.join_next() => self.joined(d, j)?,
+                _ = tick.tick() => self.log_progress(),
+            }
+        }
+        for v in std::mem::take(&mut d.views) {
+            self.create_view(&v).await?;
+        }
+        self.finish_clean();
+        self.stats.set_done();
+        self.log_progress();
+        Ok(UnitExit::Finished)
+    }
+
+    fn log_progress(&self) {
+        let (f, t, fd, ft) = self.stats.figures();
+        tracing::info!(
+            finished_bytes = f,
+            total_bytes = t,
+            files_done = fd,
+            files_total = ft,
+            progress = %stats::progress(f, t, false),
+            "progress status of load"
+        );
+    }
+
+    /// The directory's entries not taken yet; unfinished checkpoint rows must have a file.
+    fn scan(&mut self) -> Result<Vec<Entry>, UnitError> {
+        let (entries, _) = plan::scan_dir(&self.dir).map_err(|e| {
+            UnitError::new(
+                code::LOAD_DIR_NOT_FOUND,
+                "internal",
+                format!("read the dump directory {}: {e}", self.dir.display()),
+            )
+        })?;
+        let names: HashSet<&str> = entries.iter().filter_map(Entry::file).collect();
+        if let Some((f, _)) = self.saved.files.iter().find(|(f, r)| {
+            !r.finished() && !names.contains(f.as_str()) && !self.seen.contains(f.as_str())
+        }) {
+            return Err(UnitError::new(
+                code::LOAD_DISPATCH,
+                "internal",
+                format!(
+                    "the data file {f} is partly loaded (loader checkpoint {}) but is missing from {}",
+                    self.ckpt.table,
+                    self.dir.display()
+                ),
+            )
+            .workaround("Restore the dump directory, or start again with `start-task --remove-meta` (truncate the target tables first)."));
+        }
+        Ok(entries
+            .into_iter()
+            .filter(|e| e.file().is_none_or(|f| !self.seen.contains(f)))
+            .collect())
+    }
+
+    /// Takes entries in order: schemas run now, data files are queued, views wait for the end.
+    async fn take(&mut self, entries: Vec<Entry>, d: &mut Drive) -> Result<(), UnitError> {
+        for e in entries {
+            if let Some(f) = e.file()
+                && !self.seen.insert(f.to_string())
+            {
+                continue;
+            }
+            match e {
+                Entry::Db { db, file } => self.create_db(&db, file.as_deref()).await?,
+                Entry::Table { db, table, file } => self.create_table(&db, &table, &file).await?,
+                Entry::View { .. } => d.views.push(e),
+                Entry::Data {
+                    db,
+                    table,
+                    file,
+                    size,
+                } => {
+                    if let Some(job) = self.data_job(db, table, file, size).await? {
+                        d.data.push_back(job);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn data_job(
+        &mut self,
+        db: String,
+        table: String,
+        name: String,
+        size: u64,
+    ) -> Result<Option<FileJob>, UnitError> {
+        if !self.rules.allow_table(&db, &table) {
+            return Ok(None);
+        }
+        if name.len() > 255 {
+            return Err(UnitError::new(
+                code::LOAD_DISPATCH,
+                "internal",
+                format!("the data file name {name} is longer than the loader checkpoint's 255 bytes"),
+            )
+            .workaround("Rename the database or table to a shorter name upstream, or load this table another way."));
+        }
+        let path = self.dir.join(&name);
+        let row = self.saved.files.get(&name).cloned();
+        if let Some(r) = &row {
+            if r.finished() {
+                if self.clean {
+                    remove_file(&path);
+                }
+                return Ok(None);
+            }
+            if r.end_pos != size {
+                return Err(UnitError::new(
+                    code::LOAD_CHECKPOINT_MISMATCH,
+                    "internal",
+                    format!(
+                        "inconsistent checkpoints between loader and target database: {name} has {size} bytes, the loader checkpoint says {}",
+                        r.end_pos
+                    ),
+                )
+                .workaround("The dump directory changed since the load started: run `start-task --remove-meta` to load it from the start (truncate the target tables first)."));
+            }
+        } else {
+            if !self.tables.contains(&(db.clone(), table.clone())) {
+                return Err(UnitError::new(
+                    code::LOAD_NO_TABLE_FILE,
+                    "internal",
+                    format!(
+                        "data file {name} has no table schema file ({})",
+                        full::naming::table_schema_file(&db, &table)
+                    ),
+                )
+                .workaround(
+                    "The dump directory is incomplete: dump again (`start-task --remove-meta`).",
+                ));
+            }
+            self.stats.add_file(size, 0, false);
+        }
+        self.check_dump().await?;
+        let (tdb, ttable) = self.rules.route(&db, &table);
+        Ok(Some(FileJob {
+            name,
+            path,
+            db,
+            table,
+            target_db: tdb,
+            target_table: ttable,
+            size,
+            offset: row.as_ref().map_or(0, |r| r.offset),
+            has_row: row.is_some(),
+        }))
+    }
+
+    /// Starts queued data files on free connections (up to `pool-size`).
+    async fn dispatch(&mut self, d: &mut Drive) -> Result<(), UnitError> {
+        while d.running.len() < self.pool_size && !d.data.is_empty() {
+            let conn = match d.idle.pop() {
+                Some(c) => c,
+                None => connect_opts(self.opts.clone())
+                    .await
+                    .map_err(|e| connect_error("connect to the downstream", e))?,
+            };
+            let Some(job) = d.data.pop_front() else {
+                d.idle.push(conn);
+                break;
+            };
+            let cx = FileCtx {
+                ckpt: self.ckpt.clone(),
+                stats: self.stats.clone(),
+                stop: d.stop.clone(),
+            };
+            d.running.spawn(async move {
+                let mut conn = conn;
+                let r = file::load_file(&mut conn, &job, &cx).await;
+                (conn, job, r)
+            });
+        }
+        Ok(())
+    }
+
+    fn joined(
+        &mut self,
+        d: &mut Drive,
+        j: Result<(Conn, FileJob, Result<FileEnd, UnitError>), tokio::task::JoinError>,
+    ) -> Result<(), UnitError> {
+        let (conn, job, r) = j.map_err(|e| {
+            UnitError::new(code::CRASHED, "internal", "a load task ended abnormally").cause(e)
+        })?;
+        match r {
+            Ok(FileEnd::Finished) => {
+                d.idle.push(conn);
+                self.stats.file_done();
+                if self.clean {
+                    remove_file(&job.path);
+                }
+                tracing::debug!(file = %job.name, "data file loaded");
+                Ok(())
+            }
+            Ok(FileEnd::Stopped) => {
+                d.idle.push(conn);
+                Ok(())
+            }
+            Err(e) => {
+                // The connection may hold a transaction the error interrupted: dropped.
+                drop(conn);
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs a schema file's statements on the control connection; `rewrite` turns a
+    /// statement into the one to run (`None`: as it is) and says which errors are fine.
+    async fn run_schema_file(
+        &mut self,
+        file: &str,
+        rewrite: &(dyn Fn(&[u8]) -> Option<Vec<u8>> + Sync),
+        fine: &[u16],
+    ) -> Result<usize, UnitError> {
+        let path = self.dir.join(file);
+        let text = tokio::fs::read(&path).await.map_err(|e| {
+            UnitError::new(
+                code::LOAD_READ_SCHEMA_FILE,
+                "internal",
+                format!("read schema file {}: {e}", path.display()),
+            )
+        })?;
+        let (stmts, ending) = scan::split_all(&text);
+        if ending != scan::Ending::Clean {
+            return Err(UnitError::new(
+                code::LOAD_INVALID_FILE_ENDING,
+                "internal",
+                format!(
+                    "invalid dump file ending in {file}: the file ends inside a statement ({ending:?})"
+                ),
+            ));
+        }
+        let mut rewritten = 0;
+        timed(
+            "reset the session charset",
+            self.ctrl.query_drop("SET NAMES utf8mb4"),
+        )
+        .await?;
+        for (s, end, flags) in stmts {
+            if !flags.code && !flags.exec_comment {
+                continue;
+            }
+            let q = match rewrite(s) {
+                Some(q) => {
+                    rewritten += 1;
+                    q
+                }
+                None => s.to_vec(),
+            };
+            match tokio::time::timeout(STMT_TIMEOUT, self.ctrl.query_drop(&q)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(mysql_async::Error::Server(e)))
+                    if fine.contains(&e.code) || e.code == 1065 =>
+                {
+                    tracing::debug!(file, error = %e.message, "ignored");
+                }
+                Ok(Err(e)) => {
+                    return Err(UnitError::from_mysql(
+                        "downstream",
+                        format!("execute the statement of {file} ending at byte {end}"),
+                        &e,
+                    ));
+                }
+                Err(_) => return Err(timeout_error(&format!("execute the statement of {file}"))),
+            }
+        }
+        Ok(rewritten)
+    }
+
+    async fn ensure_db(&mut self, target: &str) -> Result<(), UnitError> {
+        if self.dbs.contains(target) {
+            return Ok(());
+        }
+        timed(
+            &format!("create database {}", quote(target)),
+            self.ctrl
+                .query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", quote(target))),
+        )
+        .await?;
+        self.dbs.insert(target.to_string());
+        Ok(())
+    }
+
+    async fn create_db(&mut self, db: &str, file: Option<&str>) -> Result<(), UnitError> {
+        if !self.rules.allow_schema(db) {
+            return Ok(());
+        }
+        let (target, _) = self.rules.route(db, "");
+        if self.dbs.contains(&target) {
+            return Ok(());
+        }
+        match file {
+            None => self.ensure_db(&target).await?,
+            Some(f) => {
+                let t = target.clone();
+                let rw = move |s: &[u8]| {
+                    rewrite::create_database_name(s).map(|n| {
+                        let mut out = Vec::with_capacity(s.len() + 8);
+                        rewrite::replace_name(&mut out, s, &n.span, None, &t);
+                        out
+                    })
+                };
+                // 1007: database exists.
+                self.run_schema_file(f, &rw, &[1007]).await?;
+                self.ensure_db(&target).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_table(&mut self, db: &str, table: &str, file: &str) -> Result<(), UnitError> {
+        if !self.rules.allow_table(db, table) {
+            return Ok(());
+        }
+        let key = (db.to_string(), table.to_string());
+        self.tables.insert(key.clone());
+        if self.tables_with_rows.contains(&key) {
+            tracing::debug!(
+                db,
+                table,
+                "table already being loaded: CREATE TABLE skipped"
+            );
+            return Ok(());
+        }
+        let (tdb, ttable) = self.rules.route(db, table);
+        self.ensure_db(&tdb).await?;
+        timed(
+            "use the target database",
+            self.ctrl.query_drop(format!("USE {}", quote(&tdb))),
+        )
+        .await?;
+        let rw = move |s: &[u8]| {
+            rewrite::create_table_name(s).map(|n| {
+                let mut out = Vec::with_capacity(s.len() + 8);
+                rewrite::replace_name(&mut out, s, &n.span, None, &ttable);
+                out
+            })
+        };
+        // 1050: table exists (shards merged onto one table).
+        let n = self.run_schema_file(file, &rw, &[1050]).await?;
+        if n == 0 {
+            return Err(UnitError::new(
+                code::LOAD_NOT_CREATE_TABLE,
+                "internal",
+                format!("schema file {file} holds no CREATE TABLE statement"),
+            )
+            .workaround(
+                "The dump directory is damaged: dump again (`start-task --remove-meta`).",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn create_view(&mut self, e: &Entry) -> Result<(), UnitError> {
+        let Entry::View { db, view, file } = e else {
+            return Ok(());
+        };
+        if !self.rules.allow_table(db, view) {
+            return Ok(());
+        }
+        if !self.dir.join(file).is_file() {
+            return Ok(());
+        }
+        let (tdb, _) = self.rules.route(db, view);
+        self.ensure_db(&tdb).await?;
+        timed(
+            "use the target database",
+            self.ctrl.query_drop(format!("USE {}", quote(&tdb))),
+        )
+        .await?;
+        self.run_schema_file(file, &|_| None, &[]).await?;
+        Ok(())
+    }
+
+    /// `clean-dump-file` at the end: `full` removes the directory; `all` has already removed
+    /// the data files and keeps the rest for the sync unit.
+    fn finish_clean(&self) {
+        if !self.clean {
+            return;
+        }
+        if self.full_mode {
+            if let Err(e) = std::fs::remove_dir_all(&self.dir)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove the dump directory");
+            } else {
+                tracing::info!(dir = %self.dir.display(), "dump directory removed (clean-dump-file)");
+            }
+        }
+    }
+}
+
+fn remove_file(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(file = %path.display(), error = %e, "could not remove a loaded dump file");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_mode_keeps_the_targets_modes_but_never_no_backslash_escapes() {
+        let cases = [
+            (None, "NO_AUTO_VALUE_ON_ZERO"),
+            (Some(""), "NO_AUTO_VALUE_ON_ZERO"),
+            (
+                Some("STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES"),
+                "NO_AUTO_VALUE_ON_ZERO,STRICT_TRANS_TABLES",
+            ),
+            (
+                Some("no_auto_value_on_zero, ansi_quotes,traditional"),
+                "NO_AUTO_VALUE_ON_ZERO,TRADITIONAL",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(sql_mode(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn sessions_force_utc_and_take_the_targets_variables() {
+        let mut db = DbConfig::default();
+        db.session.insert("time_zone".into(), "+08:00".into());
+        db.session
+            .insert("sql_mode".into(), "STRICT_ALL_TABLES".into());
+        db.session
+            .insert("innodb_lock_wait_timeout".into(), "7".into());
+        db.session.insert("bad name".into(), "x".into());
+        assert_eq!(
+            session_init(&db),
+            vec![
+                "SET SESSION foreign_key_checks = 0",
+                "SET SESSION time_zone = '+00:00'",
+                "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES'",
+                "SET SESSION innodb_lock_wait_timeout = '7'",
+            ]
+        );
     }
 }

@@ -1,0 +1,321 @@
+//! Finding and replacing the table (or database) name of a dumped statement, so routes apply
+//! to what the load unit runs (DM's loader does the same by text: the first quoted name).
+//!
+//! Only the statement's head is read: `INSERT [LOW_PRIORITY|DELAYED|HIGH_PRIORITY] [IGNORE]
+//! [INTO] name`, `REPLACE [LOW_PRIORITY|DELAYED] [INTO] name`, `CREATE [OR REPLACE]
+//! [TEMPORARY] TABLE [IF NOT EXISTS] name`, `CREATE {DATABASE|SCHEMA} [IF NOT EXISTS] name`,
+//! with comments and whitespace anywhere between the words. A name is backquoted (with ``
+//! escapes) or bare, optionally qualified (`db`.`t`). The rest of the statement is copied
+//! byte for byte.
+
+use std::ops::Range;
+
+/// A name found in a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name {
+    /// The bytes of the whole (possibly qualified) name in the statement.
+    pub span: Range<usize>,
+    pub db: Option<String>,
+    pub name: String,
+}
+
+struct Lex<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Lex<'a> {
+    fn skip_ws(&mut self) {
+        let s = self.s;
+        loop {
+            while self.i < s.len() && s[self.i].is_ascii_whitespace() {
+                self.i += 1;
+            }
+            let rest = &s[self.i..];
+            if rest.starts_with(b"/*") {
+                match memchr::memmem::find(&rest[2..], b"*/") {
+                    Some(k) => self.i += 2 + k + 2,
+                    None => self.i = s.len(),
+                }
+            } else if rest.starts_with(b"#")
+                || (rest.starts_with(b"--") && rest.get(2).is_none_or(|b| b.is_ascii_whitespace()))
+            {
+                match memchr::memchr(b'\n', rest) {
+                    Some(k) => self.i += k + 1,
+                    None => self.i = s.len(),
+                }
+            } else {
+                return;
+            }
+        }
+    }
+
+    fn word_len(&self) -> usize {
+        self.s[self.i..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_' || **b == b'$' || **b >= 0x80)
+            .count()
+    }
+
+    /// Consumes keyword `kw` (case-insensitive, whole word).
+    fn keyword(&mut self, kw: &str) -> bool {
+        self.skip_ws();
+        let n = self.word_len();
+        if n == kw.len() && self.s[self.i..self.i + n].eq_ignore_ascii_case(kw.as_bytes()) {
+            self.i += n;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn ident(&mut self) -> Option<String> {
+        let s = self.s;
+        if s.get(self.i) == Some(&b'`') {
+            let mut out = Vec::new();
+            let mut j = self.i + 1;
+            loop {
+                let k = memchr::memchr(b'`', &s[j..])?;
+                out.extend_from_slice(&s[j..j + k]);
+                j += k + 1;
+                if s.get(j) == Some(&b'`') {
+                    out.push(b'`');
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            self.i = j;
+            return String::from_utf8(out).ok();
+        }
+        let n = self.word_len();
+        if n == 0 {
+            return None;
+        }
+        let w = std::str::from_utf8(&s[self.i..self.i + n])
+            .ok()?
+            .to_string();
+        self.i += n;
+        Some(w)
+    }
+
+    fn name(&mut self) -> Option<Name> {
+        self.skip_ws();
+        let start = self.i;
+        let first = self.ident()?;
+        let end_first = self.i;
+        let save = self.i;
+        self.skip_ws();
+        if self.s.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            self.skip_ws();
+            if let Some(second) = self.ident() {
+                return Some(Name {
+                    span: start..self.i,
+                    db: Some(first),
+                    name: second,
+                });
+            }
+        }
+        self.i = save;
+        Some(Name {
+            span: start..end_first,
+            db: None,
+            name: first,
+        })
+    }
+}
+
+/// The table name of an `INSERT` or `REPLACE` statement.
+pub fn insert_name(stmt: &[u8]) -> Option<Name> {
+    let mut l = Lex { s: stmt, i: 0 };
+    if l.keyword("INSERT") {
+        let _ = l.keyword("LOW_PRIORITY") || l.keyword("DELAYED") || l.keyword("HIGH_PRIORITY");
+        l.keyword("IGNORE");
+    } else if l.keyword("REPLACE") {
+        let _ = l.keyword("LOW_PRIORITY") || l.keyword("DELAYED");
+    } else {
+        return None;
+    }
+    l.keyword("INTO");
+    l.name()
+}
+
+/// The table name of a `CREATE TABLE` statement.
+pub fn create_table_name(stmt: &[u8]) -> Option<Name> {
+    let mut l = Lex { s: stmt, i: 0 };
+    if !l.keyword("CREATE") {
+        return None;
+    }
+    if l.keyword("OR") && !l.keyword("REPLACE") {
+        return None;
+    }
+    l.keyword("TEMPORARY");
+    if !l.keyword("TABLE") {
+        return None;
+    }
+    if_not_exists(&mut l);
+    l.name()
+}
+
+/// The database name of a `CREATE DATABASE` statement.
+pub fn create_database_name(stmt: &[u8]) -> Option<Name> {
+    let mut l = Lex { s: stmt, i: 0 };
+    if !l.keyword("CREATE") {
+        return None;
+    }
+    if !(l.keyword("DATABASE") || l.keyword("SCHEMA")) {
+        return None;
+    }
+    if_not_exists(&mut l);
+    l.name()
+}
+
+fn if_not_exists(l: &mut Lex<'_>) {
+    let save = l.i;
+    if !(l.keyword("IF") && l.keyword("NOT") && l.keyword("EXISTS")) {
+        l.i = save;
+    }
+}
+
+/// Appends a backquoted identifier.
+pub fn push_quoted(out: &mut Vec<u8>, id: &str) {
+    out.push(b'`');
+    for b in id.bytes() {
+        if b == b'`' {
+            out.push(b'`');
+        }
+        out.push(b);
+    }
+    out.push(b'`');
+}
+
+/// Appends `stmt` with the name at `span` replaced by `` `db`.`table` `` (or `` `table` ``).
+pub fn replace_name(
+    out: &mut Vec<u8>,
+    stmt: &[u8],
+    span: &Range<usize>,
+    db: Option<&str>,
+    table: &str,
+) {
+    out.extend_from_slice(&stmt[..span.start]);
+    if let Some(db) = db {
+        push_quoted(out, db);
+        out.push(b'.');
+    }
+    push_quoted(out, table);
+    out.extend_from_slice(&stmt[span.end..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn show(n: Option<Name>) -> Option<(Option<String>, String)> {
+        n.map(|n| (n.db, n.name))
+    }
+    fn nm(db: Option<&str>, t: &str) -> Option<(Option<String>, String)> {
+        Some((db.map(str::to_string), t.to_string()))
+    }
+
+    #[test]
+    fn finds_insert_targets() {
+        let cases = [
+            ("INSERT INTO `t` VALUES (1)", nm(None, "t")),
+            ("insert into `t` (`a`) values (1)", nm(None, "t")),
+            ("INSERT IGNORE INTO `a``b` VALUES (1)", nm(None, "a`b")),
+            (
+                "INSERT LOW_PRIORITY IGNORE INTO t(a) VALUES (1)",
+                nm(None, "t"),
+            ),
+            ("INSERT INTO `d`.`t` VALUES (1)", nm(Some("d"), "t")),
+            ("INSERT INTO d . t VALUES (1)", nm(Some("d"), "t")),
+            ("INSERT `t` VALUES (1)", nm(None, "t")),
+            ("REPLACE INTO `t` VALUES (1)", nm(None, "t")),
+            (
+                "/* x */ INSERT /*!99999 */ INTO\n`ü.t` VALUES (1)",
+                nm(None, "ü.t"),
+            ),
+            ("-- c\nINSERT INTO `t` VALUES (1)", nm(None, "t")),
+            ("INSERTINTO t", None),
+            ("UPDATE t SET a = 1", None),
+            ("SET NAMES binary", None),
+            ("INSERT INTO `unterminated", None),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(show(insert_name(sql.as_bytes())), want, "{sql}");
+        }
+    }
+
+    #[test]
+    fn finds_create_targets() {
+        let cases = [
+            ("CREATE TABLE `t` (\n`a` int\n)", nm(None, "t")),
+            (
+                "CREATE TABLE IF NOT EXISTS `d`.`t` (a int)",
+                nm(Some("d"), "t"),
+            ),
+            ("create or replace temporary table t (a int)", nm(None, "t")),
+            ("CREATE TABLE `if` (a int)", nm(None, "if")),
+            ("CREATE VIEW v AS SELECT 1", None),
+            ("CREATE OR ALTER TABLE t", None),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(show(create_table_name(sql.as_bytes())), want, "{sql}");
+        }
+        let dbs = [
+            (
+                "CREATE DATABASE `db` /*!40100 DEFAULT CHARACTER SET latin1 */",
+                nm(None, "db"),
+            ),
+            (
+                "CREATE DATABASE /*!32312 IF NOT EXISTS*/ `a.b`",
+                nm(None, "a.b"),
+            ),
+            ("create schema if not exists s", nm(None, "s")),
+            ("CREATE TABLE t (a int)", None),
+        ];
+        for (sql, want) in dbs {
+            assert_eq!(show(create_database_name(sql.as_bytes())), want, "{sql}");
+        }
+    }
+
+    #[test]
+    fn replacing_keeps_the_rest_byte_for_byte() {
+        type Case<'a> = (&'a [u8], Option<&'a str>, &'a str, &'a [u8]);
+        let cases: [Case; 4] = [
+            (
+                b"INSERT INTO `t` VALUES ('\xff;')",
+                Some("db"),
+                "t2",
+                b"INSERT INTO `db`.`t2` VALUES ('\xff;')",
+            ),
+            (
+                b"INSERT INTO `d`.`t` (`a`) VALUES (1)",
+                Some("x`y"),
+                "t",
+                b"INSERT INTO `x``y`.`t` (`a`) VALUES (1)",
+            ),
+            (
+                b"CREATE TABLE `t` (a int)",
+                None,
+                "n",
+                b"CREATE TABLE `n` (a int)",
+            ),
+            (
+                b"insert into t(a) values (1)",
+                Some("d"),
+                "t",
+                b"insert into `d`.`t`(a) values (1)",
+            ),
+        ];
+        for (sql, db, t, want) in cases {
+            let n = insert_name(sql)
+                .or_else(|| create_table_name(sql))
+                .expect("a name");
+            let mut out = Vec::new();
+            replace_name(&mut out, sql, &n.span, db, t);
+            assert_eq!(out, want, "{}", String::from_utf8_lossy(sql));
+        }
+    }
+}

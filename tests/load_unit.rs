@@ -399,8 +399,8 @@ fn a_cancelled_and_a_crashed_load_resume_exactly() {
     assert!(f < t, "stopped in the middle ({f}/{t})");
     let mut unit = LoadUnit::new(c.clone(), &shared);
     assert!(
-        !rt.block_on(unit.is_fresh()).expect("is_fresh"),
-        "a started load is not fresh"
+        rt.block_on(unit.is_fresh()).expect("is_fresh"),
+        "a load that has only begun is fresh: its dump runs first, the load continues beside it"
     );
 
     // 2. A crash: the process future is dropped in the middle of a file.
@@ -431,6 +431,14 @@ fn a_cancelled_and_a_crashed_load_resume_exactly() {
     assert_big_loaded(&u, rows);
     let (f, t) = ckpt_sums(&u, "big");
     assert_eq!(f, t);
+    let mut unit = LoadUnit::new(c.clone(), &shared);
+    assert!(
+        !rt.block_on(unit.is_fresh()).expect("is_fresh"),
+        "a finished load is not fresh: a later run starts at Load and finishes at once"
+    );
+    let r = rt.block_on(run(c.clone(), &shared, CancellationToken::new()));
+    assert_eq!(r.expect("a run after the end"), UnitExit::Finished);
+    assert_big_loaded(&u, rows);
 
     // 4. --remove-meta: fresh again for a new token, rows cleared once at init.
     let reset = ctx(

@@ -39,6 +39,9 @@ pub const GUARD_FAILED: u16 = 1242;
 
 const DUMP_ROW: &str = "#dump";
 const RESET_ROW: &str = "#reset";
+/// Written when the load has finished every file (its `cp_schema` is the metadata's binlog
+/// location as query-status shows it): a later run finishes at once, without the directory.
+const DONE_ROW: &str = "#done";
 
 /// A data file's row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +67,9 @@ pub struct Saved {
     pub dump_id: Option<String>,
     /// The `#reset` row's token.
     pub reset: Option<String>,
+    /// The `#done` row: the load finished (its text: `metaBinlog` then a tab and
+    /// `metaBinlogGTID`).
+    pub done: Option<String>,
 }
 
 impl Saved {
@@ -149,6 +155,7 @@ impl LoaderCheckpoint {
             match file.as_str() {
                 DUMP_ROW => saved.dump_id = Some(schema),
                 RESET_ROW => saved.reset = Some(schema),
+                DONE_ROW => saved.done = Some(schema),
                 f if f.starts_with('#') => {}
                 _ => {
                     saved.files.insert(
@@ -166,8 +173,11 @@ impl LoaderCheckpoint {
         Ok(Some(saved))
     }
 
-    /// DM's `IsFreshTask`: no data file row for the source — counting a pending
-    /// `--remove-meta` (a `reset` token not yet honoured) as none.
+    /// Fresh unless the load has finished (the `#done` row), counting a pending
+    /// `--remove-meta` (a `reset` token not yet honoured) as fresh. Unlike DM's `IsFreshTask`
+    /// (any data file row), a load that has only begun is fresh: it runs beside its dump,
+    /// which must run first to finish (or re-announce) the files; the load then continues
+    /// from its rows.
     pub async fn is_fresh(&self, conn: &mut Conn, reset: Option<&str>) -> Result<bool, UnitError> {
         let Some(saved) = self.read(conn).await? else {
             return Ok(true);
@@ -177,7 +187,24 @@ impl LoaderCheckpoint {
         {
             return Ok(true);
         }
-        Ok(saved.files.is_empty())
+        Ok(saved.done.is_none())
+    }
+
+    /// Records that every file is loaded (`meta`: what query-status shows as `metaBinlog`,
+    /// a tab, `metaBinlogGTID`).
+    pub async fn mark_done(&self, conn: &mut Conn, meta: &str) -> Result<(), UnitError> {
+        timed(
+            "record the finished load in the loader checkpoint",
+            conn.query_drop(format!(
+                "INSERT INTO {t} (id, filename, cp_schema, cp_table, `offset`, end_pos) \
+                 VALUES ({id}, '{DONE_ROW}', {m}, '', 1, 1) \
+                 ON DUPLICATE KEY UPDATE cp_schema = VALUES(cp_schema)",
+                t = self.table,
+                id = lit(&self.id),
+                m = lit(meta)
+            )),
+        )
+        .await
     }
 
     /// Honours a `--remove-meta` start once per token: deletes the source's rows and records

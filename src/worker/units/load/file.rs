@@ -40,6 +40,8 @@ pub struct FileJob {
 /// What the file tasks share.
 pub struct FileCtx {
     pub ckpt: Arc<LoaderCheckpoint>,
+    /// The task's column mappings (None when it has none).
+    pub rules: Option<Arc<crate::rules::row::RowRules>>,
     pub stats: Arc<LoadStats>,
     /// Stop after the statement in flight (pause, stop, or the dump stopped).
     pub stop: CancellationToken,
@@ -147,28 +149,90 @@ async fn session_stmt(
     }
 }
 
-/// Per-row rules for this file's table, as a rewritten statement (`None`: the statement
-/// goes as it is).
-///
-/// HOOK(row-rules): when `crate::rules::row::RowRules::applies(&job.db, &job.table)` holds
-/// (column-mappings, expression-filter), parse the dumped INSERT into rows with the row-rules
-/// module's INSERT parser, apply the per-row functions (drop filtered rows, map columns) and
-/// render the statement again here — returning `Ok(Some(rendered))`, or `Ok(Some(empty))`
-/// when every row is filtered out (the checkpoint still advances). Errors: DM's 34003 (values
-/// unparseable) / 34004 (column mapping failed) with `at(job, start)`. The lead wires this
-/// after merging the row-rules work; until then every statement goes as dumped.
-fn apply_row_rules(
-    _job: &FileJob,
-    _stmt: &[u8],
-    _start: u64,
+/// Column mappings on this file's rows (DM's loader applies column mappings to dumped rows;
+/// expression filters are incremental-only in DM, so they are not applied here): the dumped
+/// INSERT is parsed into rows, each row mapped, and the statement rendered again with the
+/// target table's name. `None`: no mapping names this table (the statement goes as dumped,
+/// only renamed). Errors: DM's 34003 (values unparseable) / 34004 (the mapping failed).
+async fn apply_row_rules(
+    conn: &mut Conn,
+    job: &FileJob,
+    cx: &FileCtx,
+    columns: &mut Option<Vec<String>>,
+    stmt: &[u8],
+    start: u64,
 ) -> Result<Option<Vec<u8>>, UnitError> {
-    Ok(None)
+    let Some(rules) = cx.rules.as_ref().filter(|r| r.maps(&job.db, &job.table)) else {
+        return Ok(None);
+    };
+    let mut ins = crate::rules::insert_text::parse_insert(stmt).map_err(|e| {
+        UnitError::new(
+            code::LOAD_PARSE_VALUES,
+            "internal",
+            format!("parse the values of {}: {e}", at(job, start)),
+        )
+        .workaround("The dump file is damaged: dump again (`start-task --remove-meta`).")
+    })?;
+    let cols = match &ins.columns {
+        Some(c) => c.clone(),
+        None => {
+            if columns.is_none() {
+                // A dump without column lists: the target table's columns, in order (the
+                // table was created from the dumped schema).
+                let q = format!(
+                    "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
+                    crate::worker::units::sync::checkpoint::lit(&job.target_db),
+                    crate::worker::units::sync::checkpoint::lit(&job.target_table)
+                );
+                let names: Vec<String> =
+                    match tokio::time::timeout(super::QUERY_TIMEOUT, conn.query(q)).await {
+                        Ok(Ok(v)) => v,
+                        Ok(Err(e)) => {
+                            return Err(UnitError::from_mysql(
+                                "downstream",
+                                format!(
+                                    "read the columns of `{}`.`{}`",
+                                    job.target_db, job.target_table
+                                ),
+                                &e,
+                            ));
+                        }
+                        Err(_) => {
+                            return Err(super::timeout_error("read the target table's columns"));
+                        }
+                    };
+                *columns = Some(names);
+            }
+            columns.clone().unwrap_or_default()
+        }
+    };
+    for row in ins.rows.iter_mut() {
+        rules.map_row(&job.db, &job.table, &cols, row).map_err(|e| {
+            UnitError::new(
+                code::LOAD_COLUMN_MAPPING,
+                "internal",
+                format!("column mapping on {}: {e}", at(job, start)),
+            )
+            .workaround("Check the column-mappings rules for this table (a partition id needs the value to fit its bits).")
+        })?;
+    }
+    ins.schema = Some(job.target_db.clone());
+    ins.table = job.target_table.clone();
+    let mut text = ins.render().into_bytes();
+    while text
+        .last()
+        .is_some_and(|b| b.is_ascii_whitespace() || *b == b';')
+    {
+        text.pop();
+    }
+    Ok(Some(text))
 }
 
 /// Loads `job` on `conn` from its checkpoint offset until the end or `cx.stop`.
 pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<FileEnd, UnitError> {
     // A fresh session charset for each file; its own head may change it (SET NAMES binary).
     session_stmt(conn, job, b"SET NAMES utf8mb4", 0).await?;
+    let mut columns: Option<Vec<String>> = None;
     if !job.has_row {
         let q = cx.ckpt.open_sql(&job.name, &job.db, &job.table, job.size);
         match exec_timed(
@@ -238,7 +302,7 @@ pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<F
         buf.push(b';');
         buf.extend_from_slice(GUARD.as_bytes());
         buf.push(b';');
-        match apply_row_rules(job, text, start)? {
+        match apply_row_rules(conn, job, cx, &mut columns, text, start).await? {
             Some(rendered) if rendered.is_empty() => {}
             Some(rendered) => {
                 buf.extend_from_slice(&rendered);
@@ -256,6 +320,7 @@ pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<F
             }
         }
         buf.extend_from_slice(b"COMMIT");
+        crate::worker::failpoint::delay("load-statement").await;
         match exec_timed(conn, &format!("load {}", at(job, start)), &buf).await {
             Ok(()) => {}
             Err(Ok(e)) => return Err(exec_error(job, start, end, &e)),

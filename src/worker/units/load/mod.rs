@@ -55,6 +55,7 @@ use crate::config::ConnectError;
 use crate::config::db::connect_opts;
 use crate::config::task::{DbConfig, TaskConfig};
 use crate::rules::TableRules;
+use crate::rules::row::RowRules;
 use crate::worker::error::{UnitError, code};
 use crate::worker::units::full::metadata::DumpMeta;
 use crate::worker::units::full::{self, DumpState, FeedState, METADATA_FILE, STATE_FILE};
@@ -227,8 +228,12 @@ impl Unit for LoadUnit {
         let rules = TableRules::new(&task, &self.ctx.source.source_id).map_err(|e| {
             UnitError::new(code::UNIT_CONFIG, "internal", "invalid table rules").cause(e)
         })?;
+        let row_rules = RowRules::new(&task, &self.ctx.source.source_id).map_err(|e| {
+            UnitError::new(code::UNIT_CONFIG, "internal", "invalid column-mappings").cause(e)
+        })?;
         if let Some(run) = self.run.as_mut() {
             run.rules = rules;
+            run.row_rules = (!row_rules.is_empty()).then(|| Arc::new(row_rules));
         }
         self.ctx.task = task;
         Ok(())
@@ -261,6 +266,8 @@ impl Unit for LoadUnit {
 struct Run {
     stats: Arc<LoadStats>,
     rules: TableRules,
+    /// The task's column mappings, applied to dumped rows (None without any).
+    row_rules: Option<Arc<RowRules>>,
     opts: Opts,
     ctrl: Conn,
     ckpt: Arc<LoaderCheckpoint>,
@@ -341,9 +348,13 @@ impl Run {
                 "resuming the load from the loader checkpoint"
             );
         }
+        let row_rules = RowRules::new(&task, &source_id).map_err(|e| {
+            UnitError::new(code::UNIT_CONFIG, "internal", "invalid column-mappings").cause(e)
+        })?;
         Ok(Run {
             stats,
             rules,
+            row_rules: (!row_rules.is_empty()).then(|| Arc::new(row_rules)),
             opts,
             ctrl,
             ckpt: Arc::new(ckpt),
@@ -437,6 +448,13 @@ impl Run {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut consumed = 0usize;
         let mut done;
+        if let Some(text) = self.saved.done.clone() {
+            // Finished by an earlier run (the directory may be gone): nothing to load.
+            self.stats.set_meta(done_meta(&text));
+            self.stats.set_done();
+            tracing::info!("the load finished in an earlier run");
+            return Ok(UnitExit::Finished);
+        }
         if live {
             done = false;
         } else {
@@ -510,6 +528,15 @@ impl Run {
         for v in std::mem::take(&mut d.views) {
             self.create_view(&v).await?;
         }
+        let meta = self.stats.meta();
+        self.ckpt
+            .mark_done(
+                &mut self.ctrl,
+                &meta
+                    .map(|m| format!("{}\t{}\t{}", m.file, m.pos, m.gtid))
+                    .unwrap_or_default(),
+            )
+            .await?;
         self.finish_clean();
         self.stats.set_done();
         self.log_progress();
@@ -669,6 +696,7 @@ impl Run {
             };
             let cx = FileCtx {
                 ckpt: self.ckpt.clone(),
+                rules: self.row_rules.clone(),
                 stats: self.stats.clone(),
                 stop: d.stop.clone(),
             };
@@ -947,4 +975,13 @@ mod tests {
             ]
         );
     }
+}
+
+/// The metadata location a `#done` row keeps (`file`, tab, `pos`, tab, `gtid`).
+fn done_meta(text: &str) -> Option<full::BinlogLoc> {
+    let mut it = text.split('\t');
+    let file = it.next()?.to_string();
+    let pos = it.next()?.parse().ok()?;
+    let gtid = it.next().unwrap_or_default().to_string();
+    (!file.is_empty()).then_some(full::BinlogLoc { file, pos, gtid })
 }

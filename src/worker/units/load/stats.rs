@@ -90,6 +90,11 @@ impl LoadStats {
         self.lock().meta = m;
     }
 
+    /// The dump's binlog location, once known.
+    pub(crate) fn meta(&self) -> Option<BinlogLoc> {
+        self.lock().meta.clone()
+    }
+
     pub(crate) fn set_done(&self) {
         let mut s = self.lock();
         s.done = true;

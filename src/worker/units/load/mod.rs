@@ -933,6 +933,15 @@ fn remove_file(path: &Path) {
     }
 }
 
+/// The metadata location a `#done` row keeps (`file`, tab, `pos`, tab, `gtid`).
+fn done_meta(text: &str) -> Option<full::BinlogLoc> {
+    let mut it = text.split('\t');
+    let file = it.next()?.to_string();
+    let pos = it.next()?.parse().ok()?;
+    let gtid = it.next().unwrap_or_default().to_string();
+    (!file.is_empty()).then_some(full::BinlogLoc { file, pos, gtid })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -975,13 +984,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// The metadata location a `#done` row keeps (`file`, tab, `pos`, tab, `gtid`).
-fn done_meta(text: &str) -> Option<full::BinlogLoc> {
-    let mut it = text.split('\t');
-    let file = it.next()?.to_string();
-    let pos = it.next()?.parse().ok()?;
-    let gtid = it.next().unwrap_or_default().to_string();
-    (!file.is_empty()).then_some(full::BinlogLoc { file, pos, gtid })
 }

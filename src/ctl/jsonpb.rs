@@ -19,6 +19,8 @@ pub enum J {
     Bool(bool),
     /// A JSON number (int32 fields).
     Int(i64),
+    /// A JSON number (double fields), printed as Go's `encoding/json` prints a float64.
+    Num(f64),
     Str(String),
     Arr(Vec<J>),
     Obj(Vec<(&'static str, J)>),
@@ -74,6 +76,29 @@ fn write_str(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+}
+
+/// A float64 as Go's `encoding/json` prints it (jsonpb defers to it for doubles): the
+/// shortest text that reads back the same, in plain notation for 1e-6 <= |f| < 1e21 and in
+/// exponent notation (`1e+21`, `1.5e-7`) outside; NaN and infinities as jsonpb's strings.
+fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        return "\"NaN\"".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "\"Infinity\"" } else { "\"-Infinity\"" }.into();
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        let s = format!("{f:e}");
+        // Rust writes `1e21` / `1.5e-7`; Go writes `1e+21` / `1.5e-7`.
+        match s.split_once('e') {
+            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
+            _ => s,
+        }
+    } else {
+        format!("{f}")
+    }
 }
 
 const INDENT: &str = "    ";
@@ -138,6 +163,7 @@ fn scalar_value(out: &mut String, v: &J) {
         J::Null => out.push_str("null"),
         J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         J::Int(n) => out.push_str(&n.to_string()),
+        J::Num(f) => out.push_str(&go_float(*f)),
         J::Str(s) => write_str(out, s),
         J::Arr(_) | J::Obj(_) => {}
     }
@@ -300,7 +326,15 @@ impl ToJson for pb::CheckStatus {
 
 impl ToJson for pb::DumpStatus {
     fn to_json(&self) -> J {
-        J::Obj(vec![])
+        J::Obj(vec![
+            ("totalTables", J::i64(self.total_tables)),
+            ("completedTables", J::Num(self.completed_tables)),
+            ("finishedBytes", J::Num(self.finished_bytes)),
+            ("finishedRows", J::Num(self.finished_rows)),
+            ("estimateTotalRows", J::Num(self.estimate_total_rows)),
+            ("bps", J::i64(self.bps)),
+            ("progress", J::s(&self.progress)),
+        ])
     }
 }
 
@@ -520,6 +554,25 @@ impl ToJson for pb::ListMemberResponse {
 mod tests {
     use super::*;
 
+    #[test]
+    fn doubles_print_as_go_encoding_json() {
+        let cases = [
+            (0.0, "0"),
+            (3.0, "3"),
+            (32.5, "32.5"),
+            (0.1, "0.1"),
+            (1e-6, "0.000001"),
+            (1.5e-7, "1.5e-7"),
+            (1e20, "100000000000000000000"),
+            (1e21, "1e+21"),
+            (-2.5e22, "-2.5e+22"),
+            (123456789.125, "123456789.125"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(go_float(f), want, "{f}");
+        }
+    }
+
     fn ok_sync_status() -> pb::QueryStatusListResponse {
         pb::QueryStatusListResponse {
             result: true,
@@ -634,8 +687,16 @@ mod tests {
                 ",\n    \"msg\": \"no sub task with name t has started\"",
             ),
             (
-                Some(Status::Dump(pb::DumpStatus {})),
-                ",\n    \"dump\": {\n\n    }",
+                Some(Status::Dump(pb::DumpStatus {
+                    total_tables: 10,
+                    completed_tables: 3.0,
+                    finished_bytes: 2542.0,
+                    finished_rows: 32.5,
+                    estimate_total_rows: 563.0,
+                    bps: 445,
+                    progress: "30.52 %".into(),
+                })),
+                ",\n    \"dump\": {\n        \"totalTables\": \"10\",\n        \"completedTables\": 3,\n        \"finishedBytes\": 2542,\n        \"finishedRows\": 32.5,\n        \"estimateTotalRows\": 563,\n        \"bps\": \"445\",\n        \"progress\": \"30.52 %\"\n    }",
             ),
             (
                 Some(Status::Load(pb::LoadStatus {

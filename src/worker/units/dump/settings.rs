@@ -4,8 +4,7 @@
 //! - `chunk-filesize`: a bare integer is MiB, anything else a human size (`64MiB`, `1.5G`,
 //!   `100kb`; binary units, as docker's `RAMInBytes`); `-F` in extra-args the same.
 //! - `statement-size` 0 → 1 000 000 bytes (dumpling's default); `rows` 0 → 200 000 (DM forces it).
-//! - `extra-args`: split on white space, one pair of surrounding quotes trimmed from each word;
-//!   understood: `-t/--threads`, `-F/--filesize`, `-s/--statement-size`, `-r/--rows`, `--where`,
+//! - `extra-args`: split like a shell (quotes group words: `--where "id > 5"`); understood: `-t/--threads`, `-F/--filesize`, `-s/--statement-size`, `-r/--rows`, `--where`,
 //!   `-W/--no-views[=bool]`, `--consistency auto|flush|none`, `--no-locks`. Anything else is a
 //!   warning (DM logs "parsed some unsupported arguments" and goes on), never an error.
 //!
@@ -119,19 +118,45 @@ fn ram_in_bytes(s: &str) -> Option<u64> {
     Some(bytes as u64)
 }
 
-/// Splits `extra-args` as DM does: on white space, with one pair of surrounding quotes (`"` or
-/// `'`) trimmed from each word.
+/// Splits `extra-args` like a shell (DM's `ParseArgLikeBash`): words separated by white space,
+/// `'…'` and `"…"` group (and are removed), a backslash outside single quotes takes the next
+/// character literally. `--where "id > 5"` gives `--where`, `id > 5`.
 pub fn split_args(s: &str) -> Vec<String> {
-    s.split_whitespace()
-        .map(|w| {
-            for q in ['"', '\''] {
-                if w.len() >= 2 && w.starts_with(q) && w.ends_with(q) {
-                    return w[1..w.len() - 1].to_string();
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"') | None, '\\') => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+                in_word = true;
+            }
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut cur));
+                    in_word = false;
                 }
             }
-            w.to_string()
-        })
-        .collect()
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        out.push(cur);
+    }
+    out
 }
 
 /// A boolean flag value as pflag reads it.
@@ -343,6 +368,21 @@ mod tests {
     }
 
     #[test]
+    fn args_split_like_a_shell() {
+        let cases: [(&str, &[&str]); 6] = [
+            ("", &[]),
+            ("  -t  4 ", &["-t", "4"]),
+            ("--where 'a b'", &["--where", "a b"]),
+            ("--where=\"a 'b' c\"", &["--where=a 'b' c"]),
+            ("x\\ y", &["x y"]),
+            ("''", &[""]),
+        ];
+        for (s, want) in cases {
+            assert_eq!(split_args(s), want, "{s}");
+        }
+    }
+
+    #[test]
     fn config_defaults_follow_dm() {
         let (s, w) = DumpSettings::from_config(None).unwrap();
         assert!(w.is_empty());
@@ -391,6 +431,7 @@ mod tests {
             ("--threads=3", |s| s.threads == 3, 0),
             ("--where \"id>5\"", |s| s.r#where == "id>5", 0),
             ("--where='a<3'", |s| s.r#where == "a<3", 0),
+            ("--where \"id > 5 AND c = 'x y'\"", |s| s.r#where == "id > 5 AND c = 'x y'", 0),
             ("--foo -t 2", |s| s.threads == 2, 1),
             ("-B db -T db.t", |s| *s == DumpSettings::default(), 2),
             ("stray", |s| *s == DumpSettings::default(), 1),

@@ -37,7 +37,14 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// A unit context: task `name` (mode `full`) on the upstream at `port` as `user`, dumping the
 /// databases `dbs` into `<dir>/dump.<name>` with the given `mydumpers` block body.
-fn unit_ctx(name: &str, port: u16, user: &str, dir: &Path, dbs: &[&str], mydumper: &str) -> UnitCtx {
+fn unit_ctx(
+    name: &str,
+    port: u16,
+    user: &str,
+    dir: &Path,
+    dbs: &[&str],
+    mydumper: &str,
+) -> UnitCtx {
     let source = format!(
         "source-id: src-{name}\nfrom:\n  host: 127.0.0.1\n  port: {port}\n  user: {user}\n  password: \"{pw}\"\n",
         pw = if user == "root" { "" } else { "pw" }
@@ -103,8 +110,10 @@ fn names(feed: &FeedState) -> Vec<String> {
 }
 
 fn file_text(dir: &Path, name: &str) -> String {
-    String::from_utf8_lossy(&std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}")))
-        .into_owned()
+    String::from_utf8_lossy(
+        &std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}")),
+    )
+    .into_owned()
 }
 
 /// Loads announced files with the `mariadb` client into the server at `port`, in the order
@@ -133,21 +142,29 @@ fn load_with_client(dir: &Path, files: &[String], port: u16) {
             .stdin(Stdio::from(input))
             .output()
             .expect("the mariadb client (apt-get install mariadb-client)");
-        assert!(
-            out.status.success(),
-            "loading {f}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: String = err
+            .chars()
+            .rev()
+            .take(600)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        assert!(out.status.success(), "loading {f}: …{tail}");
     }
 }
 
 fn checksum(url: &str, table: &str) -> String {
-    let rows = query_rows(url, &format!("CHECKSUM TABLE {table}")).unwrap_or_else(|e| panic!("{table}: {e}"));
+    let rows = query_rows(url, &format!("CHECKSUM TABLE {table}"))
+        .unwrap_or_else(|e| panic!("{table}: {e}"));
     format!("{:?}", rows[0][1])
 }
 
 fn state(dir: &Path) -> DumpState {
-    DumpState::read(dir).expect("read state").expect("state exists")
+    DumpState::read(dir)
+        .expect("read state")
+        .expect("state exists")
 }
 
 fn master_loc(url: &str) -> (String, u64, String) {
@@ -183,7 +200,14 @@ fn files_and_metadata_follow_dumpling_and_dm() {
         ],
     );
     let tmp = tempfile::tempdir().unwrap();
-    let ctx = unit_ctx("lay", p.up.port, "root", tmp.path(), &["lay1", "a.b"], "    threads: 2");
+    let ctx = unit_ctx(
+        "lay",
+        p.up.port,
+        "root",
+        tmp.path(),
+        &["lay1", "a.b"],
+        "    threads: 2",
+    );
     let dir = dump_dir(&ctx);
     let want_loc = master_loc(&up);
     let shared = Shared::default();
@@ -220,9 +244,11 @@ fn files_and_metadata_follow_dumpling_and_dm() {
         .iter()
         .position(|n| matches!(naming::classify(n), DumpFile::Data { .. }))
         .expect("data files announced");
-    assert!(announced[first_data..]
-        .iter()
-        .all(|n| matches!(naming::classify(n), DumpFile::Data { .. })));
+    assert!(
+        announced[first_data..]
+            .iter()
+            .all(|n| matches!(naming::classify(n), DumpFile::Data { .. }))
+    );
     assert_eq!(announced.len(), 11, "{announced:?}");
 
     assert_eq!(
@@ -234,9 +260,15 @@ fn files_and_metadata_follow_dumpling_and_dm() {
         "/*!40101 SET NAMES binary*/;\nINSERT INTO `x-schema` (`id`,`we``ird`) VALUES\n(18446744073709551615,-1);\n"
     );
     let schema = file_text(&dir, "lay1.t_pk-schema.sql");
-    assert!(schema.starts_with("/*!40101 SET NAMES binary*/;\nCREATE TABLE `t_pk` ("), "{schema}");
+    assert!(
+        schema.starts_with("/*!40101 SET NAMES binary*/;\nCREATE TABLE `t_pk` ("),
+        "{schema}"
+    );
     assert!(schema.ends_with(";\n"), "{schema}");
-    assert!(file_text(&dir, "lay1-schema-create.sql").starts_with("/*!40101 SET NAMES binary*/;\nCREATE DATABASE `lay1`"));
+    assert!(
+        file_text(&dir, "lay1-schema-create.sql")
+            .starts_with("/*!40101 SET NAMES binary*/;\nCREATE DATABASE `lay1`")
+    );
     assert_eq!(
         file_text(&dir, "lay1.v-schema.sql"),
         "/*!40101 SET NAMES binary*/;\nCREATE TABLE `v`(\n`id` int,\n`s` int\n)ENGINE=MyISAM;\n"
@@ -244,16 +276,24 @@ fn files_and_metadata_follow_dumpling_and_dm() {
     let view = file_text(&dir, "lay1.v-schema-view.sql");
     assert!(
         view.starts_with("/*!40101 SET NAMES binary*/;\nDROP TABLE IF EXISTS `v`;\nDROP VIEW IF EXISTS `v`;\nCREATE ")
-            && view.contains("VIEW `v` AS"),
+            && view.contains("VIEW `lay1`.`v` AS"),
         "{view}"
     );
 
     let meta = DumpMeta::parse(&file_text(&dir, "metadata"), "metadata").unwrap();
     let m = meta.master.expect("master block");
-    assert_eq!((m.file, m.pos, m.gtid), want_loc);
-    assert_eq!(meta.after_conn, None, "one session under the lock: no after block");
-
     let st = state(&dir);
+    assert_eq!(m, st.sessions[0].loc, "the session's location");
+    assert!(
+        (m.file.clone(), m.pos) >= (want_loc.0, want_loc.1),
+        "{m:?}: taken after the dump started"
+    );
+    assert!(!m.gtid.is_empty());
+    assert_eq!(
+        meta.after_conn, None,
+        "one session under the lock: no after block"
+    );
+
     assert!(st.done);
     assert_eq!(st.sessions.len(), 1);
     assert_eq!(st.tables.len(), 4);
@@ -264,14 +304,27 @@ fn files_and_metadata_follow_dumpling_and_dm() {
     assert_eq!(status.progress, "100.00 %");
 
     // A finished dump only announces its files again (nothing rewritten).
-    let before = std::fs::metadata(dir.join("lay1.t_pk.0000000000000.sql")).unwrap().modified().unwrap();
+    let before = std::fs::metadata(dir.join("lay1.t_pk.0000000000000.sql"))
+        .unwrap()
+        .modified()
+        .unwrap();
     std::fs::remove_file(dir.join("lay1.t_nokey.0000000000000.sql")).unwrap();
     let (r, feed2) = run_unit(&ctx, &Shared::default(), None);
     assert_eq!(r.unwrap(), UnitExit::Finished);
-    assert_eq!(names(&feed2), announced, "the same files, in the same order");
-    assert!(!dir.join("lay1.t_nokey.0000000000000.sql").exists(), "a loaded-and-deleted file is not dumped again");
     assert_eq!(
-        std::fs::metadata(dir.join("lay1.t_pk.0000000000000.sql")).unwrap().modified().unwrap(),
+        names(&feed2),
+        announced,
+        "the same files, in the same order"
+    );
+    assert!(
+        !dir.join("lay1.t_nokey.0000000000000.sql").exists(),
+        "a loaded-and-deleted file is not dumped again"
+    );
+    assert_eq!(
+        std::fs::metadata(dir.join("lay1.t_pk.0000000000000.sql"))
+            .unwrap()
+            .modified()
+            .unwrap(),
         before
     );
 }
@@ -296,15 +349,15 @@ fn every_column_type_loads_back_equal() {
                 dt DATE, dtm DATETIME(6), ts TIMESTAMP(3) NULL, tm TIME(6), yr YEAR,
                 en ENUM('a','b','c d'), st SET('x','y','z'),
                 js JSON, g GEOMETRY NULL, pt POINT NULL,
-                i6 INET6, uu UUID,
-                gv INT AS (ti + 1) VIRTUAL, gs VARCHAR(30) AS (CONCAT(c, '!')) STORED,
+                i6 INET6, uu UUID, i4 INET4,
+                gv INT AS (ti + 1) VIRTUAL, gs BIGINT AS (si * 2) STORED,
                 hid INT INVISIBLE DEFAULT 42
             )",
         ],
     );
     let mut inserts = vec![
         "INSERT INTO types1.t (id) VALUES (1)".to_string(),
-        "INSERT INTO types1.t (ti, tu, si, mi, bi, bu, de, dz, f, d, fu, bt, b9, b64, c, vc, tx, lt, l1, bn, vb, bl, lb, dt, dtm, ts, tm, yr, en, st, js, g, pt, i6, uu, hid) VALUES \
+        "INSERT INTO types1.t (ti, tu, si, mi, bi, bu, de, dz, f, d, fu, bt, b9, b64, c, vc, tx, lt, l1, bn, vb, bl, lb, dt, dtm, ts, tm, yr, en, st, js, g, pt, i6, uu, i4, hid) VALUES \
          (-128, 255, -32768, -8388608, -9223372036854775808, 18446744073709551615, \
           -99999999999999999999999999999999999.999999999999999999999999999999, 9999999999, \
           -3.4028234e38, -1.7976931348623157e308, -9999.999, b'1', b'100000001', b'1111111111111111111111111111111111111111111111111111111111111111', \
@@ -312,7 +365,7 @@ fn every_column_type_loads_back_equal() {
           0x00FF0A27, 0x0001020304050607080909272F5C, 0xDEADBEEF00, REPEAT(0xFF00, 70000), \
           '1000-01-01', '9999-12-31 23:59:59.999999', '2030-01-19 03:14:07.999', '-838:59:59.000000', 2155, \
           'c d', 'x,z', '{\"k\": [1, \"two\", null, {\"n\": 3.5}]}', ST_GeomFromText('POLYGON((0 0,10 0,10 10,0 10,0 0))'), POINT(1.5, -2.25), \
-          '2001:db8::ff00:42:8329', '123e4567-e89b-12d3-a456-426614174000', 7)".to_string(),
+          '2001:db8::ff00:42:8329', '123e4567-e89b-12d3-a456-426614174000', '10.0.0.255', 7)".to_string(),
         "INSERT INTO types1.t (ti, c, vc, bl, vb, en, st, dtm, ts, f, d) VALUES (0, '', '', '', '', 'a', '', '2000-02-29 00:00:00', '2000-01-01 00:00:01', 0, 0)".to_string(),
     ];
     // Floats and doubles from random bit patterns (finite ones), written exactly.
@@ -331,25 +384,47 @@ fn every_column_type_loads_back_equal() {
             vals.push(format!("({:e}, {:e}, {})", f64::from(f), d, vals.len()));
         }
     }
-    inserts.push(format!("INSERT INTO types1.t (f, d, si) VALUES {}", vals.join(",")));
+    inserts.push(format!(
+        "INSERT INTO types1.t (f, d, si) VALUES {}",
+        vals.join(",")
+    ));
     // Every byte value in binary and latin1 columns.
     let all: String = (0..=255u8).map(|b| format!("{b:02X}")).collect();
-    inserts.push(format!("INSERT INTO types1.t (vb, bl, l1) VALUES (0x{all}, 0x{all}, 0x{})", &all[2 * 32..2 * 52]));
+    inserts.push(format!(
+        "INSERT INTO types1.t (vb, bl, l1) VALUES (0x{all}, 0x{all}, 0x{})",
+        &all[2 * 32..2 * 52]
+    ));
     exec(&up, &inserts);
 
     let tmp = tempfile::tempdir().unwrap();
-    let ctx = unit_ctx("types", p.up.port, "root", tmp.path(), &["types1"], "    threads: 2\n    statement-size: 5000");
+    let ctx = unit_ctx(
+        "types",
+        p.up.port,
+        "root",
+        tmp.path(),
+        &["types1"],
+        "    threads: 2\n    statement-size: 5000",
+    );
     let dir = dump_dir(&ctx);
     let (r, feed) = run_unit(&ctx, &Shared::default(), None);
     assert_eq!(r.unwrap(), UnitExit::Finished);
     let data = file_text(&dir, "types1.t.0000000000000.sql");
-    assert!(data.matches("INSERT INTO `t` (`id`,").count() > 1, "statement-size splits the INSERTs");
-    assert!(!data.contains("`gv`") && !data.contains("`gs`"), "generated columns are not dumped");
+    assert!(
+        data.matches("INSERT INTO `t` (`id`,").count() > 1,
+        "statement-size splits the INSERTs"
+    );
+    assert!(
+        !data.contains("`gv`") && !data.contains("`gs`"),
+        "generated columns are not dumped"
+    );
     assert!(data.contains("`hid`"), "invisible columns are");
     load_with_client(&dir, &names(&feed), p.down.port);
     assert_eq!(checksum(&up, "types1.t"), checksum(&down, "types1.t"));
     let all_cols = "SELECT *, hid FROM types1.t ORDER BY id";
-    assert_eq!(query_rows(&up, all_cols).unwrap(), query_rows(&down, all_cols).unwrap());
+    assert_eq!(
+        query_rows(&up, all_cols).unwrap(),
+        query_rows(&down, all_cols).unwrap()
+    );
 }
 
 #[test]
@@ -362,10 +437,18 @@ fn small_rows_give_several_chunks_whose_union_is_the_table() {
         "CREATE TABLE chunk1.t (id INT PRIMARY KEY, pad VARCHAR(100))".to_string(),
         "CREATE TABLE chunk1.u (k BIGINT NULL UNIQUE, v INT)".to_string(),
     ];
-    let rows: Vec<String> = (1..=1000).map(|i| format!("({i}, REPEAT('p', {}))", i % 97)).collect();
+    let rows: Vec<String> = (1..=1000)
+        .map(|i| format!("({i}, REPEAT('p', {}))", i % 97))
+        .collect();
     sqls.push(format!("INSERT INTO chunk1.t VALUES {}", rows.join(",")));
     let rows: Vec<String> = (0..500)
-        .map(|i| if i % 50 == 0 { format!("(NULL, {i})") } else { format!("({}, {i})", i * 1000 - 250_000) })
+        .map(|i| {
+            if i % 50 == 0 {
+                format!("(NULL, {i})")
+            } else {
+                format!("({}, {i})", i * 1000 - 250_000)
+            }
+        })
         .collect();
     sqls.push(format!("INSERT INTO chunk1.u VALUES {}", rows.join(",")));
     sqls.push("ANALYZE TABLE chunk1.t, chunk1.u".into());
@@ -392,17 +475,28 @@ fn small_rows_give_several_chunks_whose_union_is_the_table() {
     assert!(u.plan.as_ref().unwrap().chunks() >= 3, "{:?}", u.plan);
     assert_eq!((t.rows, u.rows), (1000, 500));
     // chunk-filesize splits a chunk into several files: `…{chunk:09}{file:04}.sql`.
-    assert!(t.files.keys().any(|n| n.ends_with("0001.sql")), "{:?}", t.files.keys());
+    assert!(
+        t.files.keys().any(|n| n.ends_with("0001.sql")),
+        "{:?}",
+        t.files.keys()
+    );
     for (name, size) in &t.files {
-        assert_eq!(std::fs::metadata(dir.join(name)).unwrap().len(), *size, "{name}");
-        assert!(file_text(&dir, name).ends_with(");\n"), "{name} ends with a whole statement");
+        assert_eq!(
+            std::fs::metadata(dir.join(name)).unwrap().len(),
+            *size,
+            "{name}"
+        );
+        assert!(
+            file_text(&dir, name).ends_with(");\n"),
+            "{name} ends with a whole statement"
+        );
     }
     load_with_client(&dir, &names(&feed), p.down.port);
     for table in ["chunk1.t", "chunk1.u"] {
         assert_eq!(checksum(&up, table), checksum(&down, table), "{table}");
     }
     let nulls = query_rows(&down, "SELECT COUNT(*) FROM chunk1.u WHERE k IS NULL").unwrap();
-    assert_eq!(nulls[0][0].as_deref(), Some("10"));
+    assert_eq!(nulls[0][0].as_deref(), Some("'10'"));
 }
 
 #[test]
@@ -414,13 +508,22 @@ fn a_cancelled_dump_keeps_its_chunks_and_continues_in_a_new_session() {
         "CREATE TABLE resume1.t (id INT PRIMARY KEY, v INT, pad CHAR(200))".to_string(),
     ];
     for part in 0..6 {
-        let rows: Vec<String> = (1..=1000).map(|i| format!("({}, 0, 'x')", part * 1000 + i)).collect();
+        let rows: Vec<String> = (1..=1000)
+            .map(|i| format!("({}, 0, 'x')", part * 1000 + i))
+            .collect();
         sqls.push(format!("INSERT INTO resume1.t VALUES {}", rows.join(",")));
     }
     sqls.push("ANALYZE TABLE resume1.t".into());
     exec(&up, &sqls);
     let tmp = tempfile::tempdir().unwrap();
-    let ctx = unit_ctx("resume", p.up.port, "root", tmp.path(), &["resume1"], "    threads: 1\n    rows: 100");
+    let ctx = unit_ctx(
+        "resume",
+        p.up.port,
+        "root",
+        tmp.path(),
+        &["resume1"],
+        "    threads: 1\n    rows: 100",
+    );
     let dir = dump_dir(&ctx);
 
     // Session 1: cancelled as soon as the first data file is announced.
@@ -429,17 +532,28 @@ fn a_cancelled_dump_keeps_its_chunks_and_continues_in_a_new_session() {
     let (r, feed) = run_unit(
         &ctx,
         &shared,
-        Some(|f: &FeedState| f.ready.iter().any(|r| matches!(naming::classify(&r.name), DumpFile::Data { .. }))),
+        Some(|f: &FeedState| {
+            f.ready
+                .iter()
+                .any(|r| matches!(naming::classify(&r.name), DumpFile::Data { .. }))
+        }),
     );
     assert_eq!(r.unwrap(), UnitExit::Cancelled);
     assert!(feed.stopped && !feed.done);
     let st1 = state(&dir);
     let td1 = &st1.tables[&DumpState::key("resume1", "t")];
     let planned = td1.plan.as_ref().unwrap().chunks() as usize;
-    assert!(!td1.done && !td1.chunks.is_empty() && td1.chunks.len() < planned, "cancelled mid-dump: {td1:?}");
+    assert!(
+        !td1.done && !td1.chunks.is_empty() && td1.chunks.len() < planned,
+        "cancelled mid-dump: {td1:?}"
+    );
     assert!(!dir.join("metadata").exists());
     assert!(
-        std::fs::read_dir(&dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")),
+        std::fs::read_dir(&dir).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".tmp")),
         "no partial file is left"
     );
     let kept: BTreeMap<String, (std::time::SystemTime, Vec<u8>)> = td1
@@ -447,7 +561,13 @@ fn a_cancelled_dump_keeps_its_chunks_and_continues_in_a_new_session() {
         .keys()
         .map(|n| {
             let path = dir.join(n);
-            (n.clone(), (std::fs::metadata(&path).unwrap().modified().unwrap(), std::fs::read(&path).unwrap()))
+            (
+                n.clone(),
+                (
+                    std::fs::metadata(&path).unwrap().modified().unwrap(),
+                    std::fs::read(&path).unwrap(),
+                ),
+            )
         })
         .collect();
 
@@ -463,14 +583,21 @@ fn a_cancelled_dump_keeps_its_chunks_and_continues_in_a_new_session() {
     let td2 = &st2.tables[&DumpState::key("resume1", "t")];
     assert!(td2.done);
     assert_eq!(td2.plan, td1.plan, "the same ranges in the second session");
-    assert_eq!(td2.session, 1, "the table's first chunk came from session 1");
+    assert_eq!(
+        td2.session, 1,
+        "the table's first chunk came from session 1"
+    );
     for (chunk, s) in &td1.chunks {
         assert_eq!(td2.chunks.get(chunk), Some(s), "chunk {chunk} kept");
     }
     assert!(td2.chunks.values().any(|s| *s == 2));
     for (n, (mtime, bytes)) in &kept {
         let path = dir.join(n);
-        assert_eq!(&std::fs::metadata(&path).unwrap().modified().unwrap(), mtime, "{n} not rewritten");
+        assert_eq!(
+            &std::fs::metadata(&path).unwrap().modified().unwrap(),
+            mtime,
+            "{n} not rewritten"
+        );
         assert_eq!(&std::fs::read(&path).unwrap(), bytes, "{n}");
     }
     // The feed of session 2 announces session 1's files too.
@@ -478,12 +605,20 @@ fn a_cancelled_dump_keeps_its_chunks_and_continues_in_a_new_session() {
         assert!(names(&feed).contains(n), "{n} announced again");
     }
     assert_eq!(td2.rows, 6000);
+    // Other tests write to the shared upstream meanwhile: positions are compared by order.
     let meta = DumpMeta::parse(&file_text(&dir, "metadata"), "metadata").unwrap();
     let m = meta.master.unwrap();
     let a = meta.after_conn.expect("after-connection block: session 2");
-    assert_eq!((m.file, m.pos, m.gtid), s1_loc);
-    assert_eq!((a.file, a.pos, a.gtid), s2_loc);
     assert_eq!(st2.sessions.len(), 2);
+    assert_eq!(m, st2.sessions[0].loc, "master block: session 1");
+    assert_eq!(a, st2.sessions[1].loc, "after-connection block: session 2");
+    let at = |l: &dm_rs::worker::units::full::BinlogLoc| (l.file.clone(), l.pos);
+    assert!(at(&m) >= (s1_loc.0.clone(), s1_loc.1));
+    assert!(
+        at(&m) < (s2_loc.0.clone(), s2_loc.1),
+        "session 1 was before the UPDATE"
+    );
+    assert!(at(&a) >= (s2_loc.0.clone(), s2_loc.1), "session 2 after it");
 }
 
 #[test]
@@ -501,12 +636,22 @@ fn a_refused_global_lock_is_dm_32004_and_consistency_none_needs_no_lock() {
         ],
     );
     let tmp = tempfile::tempdir().unwrap();
-    let ctx = unit_ctx("lock", p.up.port, "noreload", tmp.path(), &["lock1"], "    threads: 2");
+    let ctx = unit_ctx(
+        "lock",
+        p.up.port,
+        "noreload",
+        tmp.path(),
+        &["lock1"],
+        "    threads: 2",
+    );
     let (r, feed) = run_unit(&ctx, &Shared::default(), None);
     let e = r.expect_err("FTWRL needs RELOAD");
     assert_eq!(e.code, 32004, "{e}");
     assert!(e.message.contains("Couldn't acquire global lock"), "{e}");
-    assert!(e.workaround.contains("RELOAD") && e.workaround.contains("--consistency none"), "{e}");
+    assert!(
+        e.workaround.contains("RELOAD") && e.workaround.contains("--consistency none"),
+        "{e}"
+    );
     assert!(!e.retryable);
     assert!(feed.stopped);
 
@@ -522,5 +667,8 @@ fn a_refused_global_lock_is_dm_32004_and_consistency_none_needs_no_lock() {
     let (r, _) = run_unit(&ctx, &Shared::default(), None);
     assert_eq!(r.unwrap(), UnitExit::Finished);
     let meta = DumpMeta::parse(&file_text(&dump_dir(&ctx), "metadata"), "metadata").unwrap();
-    assert!(meta.master.is_some() && meta.after_conn.is_some(), "{meta:?}");
+    assert!(
+        meta.master.is_some() && meta.after_conn.is_some(),
+        "{meta:?}"
+    );
 }

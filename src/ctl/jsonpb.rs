@@ -86,7 +86,12 @@ fn go_float(f: f64) -> String {
         return "\"NaN\"".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "\"Infinity\"" } else { "\"-Infinity\"" }.into();
+        return if f > 0.0 {
+            "\"Infinity\""
+        } else {
+            "\"-Infinity\""
+        }
+        .into();
     }
     let abs = f.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {

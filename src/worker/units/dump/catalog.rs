@@ -66,7 +66,14 @@ pub async fn describe(
         return Ok(out);
     }
     let list = in_list(dbs);
-    type ColRow = (String, String, String, String, Option<String>, Option<String>);
+    type ColRow = (
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+    );
     let cols: Vec<ColRow> = timed(
         "read the dumped tables' columns",
         QUERY_TIMEOUT,
@@ -137,7 +144,11 @@ pub async fn show_create_table(
     db: &str,
     table: &str,
 ) -> Result<Option<Vec<u8>>, UnitError> {
-    let q = format!("SHOW CREATE TABLE {}.{}", quote_ident(db), quote_ident(table));
+    let q = format!(
+        "SHOW CREATE TABLE {}.{}",
+        quote_ident(db),
+        quote_ident(table)
+    );
     match tokio::time::timeout(QUERY_TIMEOUT, c.query_first::<(Vec<u8>, Vec<u8>), _>(&q)).await {
         Ok(Ok(row)) => Ok(row.map(|r| r.1)),
         Ok(Err(mysql_async::Error::Server(s))) if s.code == 1146 => Ok(None),
@@ -165,7 +176,10 @@ pub async fn show_create_view(
         Ok(Ok(rows)) => rows,
         Ok(Err(e)) => return Err(super::db_err(format!("SHOW FIELDS FROM {name}"), &e)),
         Err(_) => {
-            return Err(super::timeout_err(&format!("SHOW FIELDS FROM {name}"), QUERY_TIMEOUT));
+            return Err(super::timeout_err(
+                &format!("SHOW FIELDS FROM {name}"),
+                QUERY_TIMEOUT,
+            ));
         }
     };
     let mut placeholder = format!("CREATE TABLE {}(\n", quote_ident(view)).into_bytes();
@@ -232,7 +246,12 @@ pub async fn key_range(
 }
 
 /// The optimizer's row estimate of a table with the task's `where` (`EXPLAIN`), 0 if unknown.
-pub async fn explain_rows(c: &mut Conn, db: &str, table: &str, user_where: &str) -> Result<u64, UnitError> {
+pub async fn explain_rows(
+    c: &mut Conn,
+    db: &str,
+    table: &str,
+    user_where: &str,
+) -> Result<u64, UnitError> {
     let q = format!(
         "EXPLAIN SELECT * FROM {}.{}{}",
         quote_ident(db),
@@ -241,7 +260,10 @@ pub async fn explain_rows(c: &mut Conn, db: &str, table: &str, user_where: &str)
     );
     let rows: Vec<mysql_async::Row> = timed(&q, ROW_TIMEOUT, c.query(&q)).await?;
     let n = rows.first().and_then(|r| {
-        let i = r.columns_ref().iter().position(|c| c.name_str() == "rows")?;
+        let i = r
+            .columns_ref()
+            .iter()
+            .position(|c| c.name_str() == "rows")?;
         let v: Option<Vec<u8>> = r.get(i);
         v.and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.trim().parse::<u64>().ok())

@@ -93,7 +93,12 @@ pub fn cut_points(min: i128, max: i128, estimate: u64, rows: u64) -> Vec<i128> {
 }
 
 /// A table's plan: one chunk without a key, else the key's ranges.
-pub fn plan(key: Option<&str>, min_max: Option<(i128, i128)>, estimate: u64, rows: u64) -> ChunkPlan {
+pub fn plan(
+    key: Option<&str>,
+    min_max: Option<(i128, i128)>,
+    estimate: u64,
+    rows: u64,
+) -> ChunkPlan {
     match (key, min_max) {
         (Some(k), Some((min, max))) => {
             let bounds = cut_points(min, max, estimate, rows);
@@ -212,7 +217,10 @@ mod tests {
     #[test]
     fn cut_points_table() {
         let cases: Vec<((i128, i128, u64, u64), Vec<i128>)> = vec![
-            ((1, 1000, 1000, 100), vec![101, 201, 301, 401, 501, 601, 701, 801, 901]),
+            (
+                (1, 1000, 1000, 100),
+                vec![101, 201, 301, 401, 501, 601, 701, 801, 901],
+            ),
             // Fewer rows than one chunk: whole table.
             ((1, 1000, 99, 100), vec![]),
             // One value only.
@@ -226,7 +234,11 @@ mod tests {
             ),
         ];
         for ((min, max, est, rows), want) in cases {
-            assert_eq!(cut_points(min, max, est, rows), want, "{min} {max} {est} {rows}");
+            assert_eq!(
+                cut_points(min, max, est, rows),
+                want,
+                "{min} {max} {est} {rows}"
+            );
         }
         // An absurd estimate is capped.
         let capped = cut_points(0, i64::MAX as i128, u64::MAX, 1).len() as u64;
@@ -276,7 +288,11 @@ mod tests {
             (None, "", ""),
             (None, " a>1 ", " WHERE a>1"),
             (Some("`id` >= 5"), "", " WHERE `id` >= 5"),
-            (Some("`id` >= 5"), "a>1 OR b", " WHERE (`id` >= 5) AND (a>1 OR b)"),
+            (
+                Some("`id` >= 5"),
+                "a>1 OR b",
+                " WHERE (`id` >= 5) AND (a>1 OR b)",
+            ),
         ];
         for (range, user, want) in cases {
             assert_eq!(where_clause(range, user), want);

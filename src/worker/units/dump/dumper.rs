@@ -118,7 +118,10 @@ async fn dump_chunk(
         UnitError::new(
             code::DUMP_RUNTIME,
             "internal",
-            format!("the dump state's chunk plan of {} is damaged", t.key.replace('\t', ".")),
+            format!(
+                "the dump state's chunk plan of {} is damaged",
+                t.key.replace('\t', ".")
+            ),
         )
         .cause(e)
         .workaround("Start the task again with `start-task --remove-meta` to dump from scratch.")
@@ -210,7 +213,10 @@ async fn record(
         return Err(UnitError::new(
             code::DUMP_RUNTIME,
             "internal",
-            format!("table {} is missing from the dump state", job.table.key.replace('\t', ".")),
+            format!(
+                "table {} is missing from the dump state",
+                job.table.key.replace('\t', ".")
+            ),
         ));
     };
     if td.chunks.is_empty() {

@@ -87,7 +87,9 @@ pub(crate) fn timeout_err(what: &str, limit: Duration) -> UnitError {
 pub(crate) fn io_err(what: &str, e: std::io::Error) -> UnitError {
     UnitError::new(code::DUMP_RUNTIME, "internal", what.to_string())
         .cause(e)
-        .workaround("Check the dump directory (`loaders.dir` of the task): free space, permissions.")
+        .workaround(
+            "Check the dump directory (`loaders.dir` of the task): free space, permissions.",
+        )
 }
 
 /// Runs a query future with a timeout.
@@ -307,7 +309,12 @@ fn final_meta(state: &DumpState, current: u32) -> DumpMeta {
         _ => None,
     };
     let started = s_first
-        .map(|s| s.started.replacen('T', " ", 1).trim_end_matches('Z').to_string())
+        .map(|s| {
+            s.started
+                .replacen('T', " ", 1)
+                .trim_end_matches('Z')
+                .to_string()
+        })
         .unwrap_or_else(now_string);
     DumpMeta {
         started,
@@ -330,11 +337,14 @@ impl Unit for DumpUnit {
                 return Err(UnitError::new(
                     code::UNIT_CONFIG,
                     "internal",
-                    format!("task {} has no mysql-instance for source {source_id}", task.name),
+                    format!(
+                        "task {} has no mysql-instance for source {source_id}",
+                        task.name
+                    ),
                 ));
             };
-            let (settings, warnings) = DumpSettings::from_config(inst.mydumper.as_ref())
-                .map_err(|e| {
+            let (settings, warnings) =
+                DumpSettings::from_config(inst.mydumper.as_ref()).map_err(|e| {
                     UnitError::new(code::DUMP_RUNTIME, "internal", "invalid mydumper settings")
                         .cause(e)
                         .workaround("Fix the task's mydumpers block (chunk-filesize, extra-args).")
@@ -350,7 +360,12 @@ impl Unit for DumpUnit {
             let d = dir.clone();
             let state = tokio::task::spawn_blocking(move || prepare_dir(&d, token.as_deref()))
                 .await
-                .map_err(|e| io_err("prepare the dump directory", std::io::Error::other(e.to_string())))?
+                .map_err(|e| {
+                    io_err(
+                        "prepare the dump directory",
+                        std::io::Error::other(e.to_string()),
+                    )
+                })?
                 .map_err(|e| io_err(&format!("prepare the dump directory {}", dir.display()), e))?;
             self.stats.reset(totals(&state), state.done);
             let control = if state.done {
@@ -488,16 +503,20 @@ async fn dump(
     for (key, td) in p.state.tables.iter_mut() {
         let (db, t) = key.split_once('\t').unwrap_or((key.as_str(), ""));
         if !td.done && !listed.contains(&(db.to_string(), t.to_string())) {
-            tracing::warn!(db, table = t, "table no longer exists upstream: its dump ends with the chunks it has");
+            tracing::warn!(
+                db,
+                table = t,
+                "table no longer exists upstream: its dump ends with the chunks it has"
+            );
             td.done = true;
         }
     }
 
     let dbs: BTreeSet<String> = snap.tables.iter().map(|l| l.db.clone()).collect();
     let mut infos = catalog::describe(control, &dbs).await?;
-    let conn0 = conns.first_mut().ok_or_else(|| {
-        UnitError::new(code::DUMP_RUNTIME, "internal", "no dump connection")
-    })?;
+    let conn0 = conns
+        .first_mut()
+        .ok_or_else(|| UnitError::new(code::DUMP_RUNTIME, "internal", "no dump connection"))?;
 
     // Plan and write schema files.
     let mut jobs: Vec<Job> = Vec::new();
@@ -591,7 +610,11 @@ async fn dump(
                 chunking::plan(key_col.as_deref(), min_max, estimate, p.settings.rows)
             }
         };
-        let td = p.state.tables.entry(key.clone()).or_insert_with(TableDump::default);
+        let td = p
+            .state
+            .tables
+            .entry(key.clone())
+            .or_insert_with(TableDump::default);
         td.plan = Some(plan.clone());
         td.columns = col_names.clone();
         let pk = chunking::primary_columns(&w.info.indexes);
@@ -706,7 +729,10 @@ async fn dump(
         return Err(e);
     }
     if cancel.is_cancelled() {
-        tracing::info!(session = session_id, "dump cancelled: finished chunks are kept");
+        tracing::info!(
+            session = session_id,
+            "dump cancelled: finished chunks are kept"
+        );
         return Ok(UnitExit::Cancelled);
     }
     if !p.state.tables.values().all(|t| t.done) {
@@ -770,7 +796,11 @@ mod tests {
             (Some(s(Some("r1"))), true, None, false),
         ];
         for (state, files, token, want) in cases {
-            assert_eq!(needs_wipe(state.as_ref(), files, token), want, "{state:?} {files} {token:?}");
+            assert_eq!(
+                needs_wipe(state.as_ref(), files, token),
+                want,
+                "{state:?} {files} {token:?}"
+            );
         }
     }
 
@@ -816,7 +846,11 @@ mod tests {
         assert_eq!(m.started, "2026-01-02 03:04:05");
         // Sessions 1 and 3 wrote chunks, 2 wrote none.
         let st = state_with(
-            vec![session(1, 100, None), session(2, 150, None), session(3, 200, None)],
+            vec![
+                session(1, 100, None),
+                session(2, 150, None),
+                session(3, 200, None),
+            ],
             &[1, 3],
         );
         let m = final_meta(&st, 3);
@@ -834,7 +868,12 @@ mod tests {
     #[test]
     fn finished_files_are_announced_schemas_first() {
         let mut st = state_with(vec![session(1, 1, None)], &[1]);
-        for n in ["d.t-schema.sql", "d.v-schema-view.sql", "d-schema-create.sql", "d.v-schema.sql"] {
+        for n in [
+            "d.t-schema.sql",
+            "d.v-schema-view.sql",
+            "d-schema-create.sql",
+            "d.v-schema.sql",
+        ] {
             st.schema_files.insert(n.into(), 1);
         }
         if let Some(t) = st.tables.get_mut(&DumpState::key("d", "t")) {

@@ -171,7 +171,9 @@ fn parse_bool(v: &str) -> Option<bool> {
 impl DumpSettings {
     /// The settings of an instance's `mydumper` block (`None`: DM's defaults). Returns the
     /// warnings to log (unknown or unsupported extra arguments); an invalid size is an error.
-    pub fn from_config(cfg: Option<&MydumperConfig>) -> Result<(DumpSettings, Vec<String>), String> {
+    pub fn from_config(
+        cfg: Option<&MydumperConfig>,
+    ) -> Result<(DumpSettings, Vec<String>), String> {
         let default_cfg = MydumperConfig::default();
         let cfg = cfg.unwrap_or(&default_cfg);
         let mut s = DumpSettings {
@@ -212,43 +214,43 @@ impl DumpSettings {
             let arg = &args[i];
             i += 1;
             // `--name=value`, `--name value`, `-x value`, `-xvalue`.
-            let (name, inline): (String, Option<String>) = if let Some(long) = arg.strip_prefix("--")
-            {
-                match long.split_once('=') {
-                    Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                    None => (long.to_string(), None),
-                }
-            } else if let Some(short) = arg.strip_prefix('-')
-                && let Some(c) = short.chars().next()
-            {
-                let long = match c {
-                    't' => "threads",
-                    'F' => "filesize",
-                    's' => "statement-size",
-                    'r' => "rows",
-                    'W' => "no-views",
-                    'B' => "database",
-                    'T' => "tables-list",
-                    'f' => "filter",
-                    'o' => "output",
-                    _ => "",
-                };
-                let rest = &short[c.len_utf8()..];
-                let rest = rest.strip_prefix('=').unwrap_or(rest);
-                if long.is_empty() {
-                    (short.to_string(), None)
+            let (name, inline): (String, Option<String>) =
+                if let Some(long) = arg.strip_prefix("--") {
+                    match long.split_once('=') {
+                        Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                        None => (long.to_string(), None),
+                    }
+                } else if let Some(short) = arg.strip_prefix('-')
+                    && let Some(c) = short.chars().next()
+                {
+                    let long = match c {
+                        't' => "threads",
+                        'F' => "filesize",
+                        's' => "statement-size",
+                        'r' => "rows",
+                        'W' => "no-views",
+                        'B' => "database",
+                        'T' => "tables-list",
+                        'f' => "filter",
+                        'o' => "output",
+                        _ => "",
+                    };
+                    let rest = &short[c.len_utf8()..];
+                    let rest = rest.strip_prefix('=').unwrap_or(rest);
+                    if long.is_empty() {
+                        (short.to_string(), None)
+                    } else {
+                        (
+                            long.to_string(),
+                            (!rest.is_empty()).then(|| rest.to_string()),
+                        )
+                    }
                 } else {
-                    (
-                        long.to_string(),
-                        (!rest.is_empty()).then(|| rest.to_string()),
-                    )
-                }
-            } else {
-                warnings.push(format!(
+                    warnings.push(format!(
                     "extra-args: ignoring {arg:?} (not a flag; parsed some unsupported arguments)"
                 ));
-                continue;
-            };
+                    continue;
+                };
             let takes_value = matches!(
                 name.as_str(),
                 "threads"
@@ -397,7 +399,13 @@ mod tests {
         };
         let (s, _) = DumpSettings::from_config(Some(&cfg)).unwrap();
         assert_eq!(
-            (s.threads, s.file_size, s.statement_size, s.rows, s.r#where.as_str()),
+            (
+                s.threads,
+                s.file_size,
+                s.statement_size,
+                s.rows,
+                s.r#where.as_str()
+            ),
             (2, 8 << 20, 5000, 10, "id > 3")
         );
         let bad = MydumperConfig {
@@ -416,13 +424,37 @@ mod tests {
             ("--no-views", |s| !s.views, 0),
             ("-W", |s| !s.views, 0),
             ("--no-views=false", |s| s.views, 0),
-            ("--consistency none", |s| s.consistency == Consistency::None, 0),
-            ("--consistency=flush", |s| s.consistency == Consistency::Flush, 0),
-            ("--consistency auto", |s| s.consistency == Consistency::Flush, 0),
+            (
+                "--consistency none",
+                |s| s.consistency == Consistency::None,
+                0,
+            ),
+            (
+                "--consistency=flush",
+                |s| s.consistency == Consistency::Flush,
+                0,
+            ),
+            (
+                "--consistency auto",
+                |s| s.consistency == Consistency::Flush,
+                0,
+            ),
             ("--no-locks", |s| s.consistency == Consistency::None, 0),
-            ("--consistency lock", |s| s.consistency == Consistency::Flush, 1),
-            ("-r 1000 -s 2048", |s| s.rows == 1000 && s.statement_size == 2048, 0),
-            ("--rows=7 --statement-size=9", |s| s.rows == 7 && s.statement_size == 9, 0),
+            (
+                "--consistency lock",
+                |s| s.consistency == Consistency::Flush,
+                1,
+            ),
+            (
+                "-r 1000 -s 2048",
+                |s| s.rows == 1000 && s.statement_size == 2048,
+                0,
+            ),
+            (
+                "--rows=7 --statement-size=9",
+                |s| s.rows == 7 && s.statement_size == 9,
+                0,
+            ),
             ("-r5", |s| s.rows == 5, 0),
             ("-F 1MiB", |s| s.file_size == 1 << 20, 0),
             ("-F 2", |s| s.file_size == 2 << 20, 0),
@@ -431,14 +463,20 @@ mod tests {
             ("--threads=3", |s| s.threads == 3, 0),
             ("--where \"id>5\"", |s| s.r#where == "id>5", 0),
             ("--where='a<3'", |s| s.r#where == "a<3", 0),
-            ("--where \"id > 5 AND c = 'x y'\"", |s| s.r#where == "id > 5 AND c = 'x y'", 0),
+            (
+                "--where \"id > 5 AND c = 'x y'\"",
+                |s| s.r#where == "id > 5 AND c = 'x y'",
+                0,
+            ),
             ("--foo -t 2", |s| s.threads == 2, 1),
             ("-B db -T db.t", |s| *s == DumpSettings::default(), 2),
             ("stray", |s| *s == DumpSettings::default(), 1),
         ];
         for (args, check, warns) in cases {
             let mut s = DumpSettings::default();
-            let w = s.apply_extra_args(args).unwrap_or_else(|e| panic!("{args}: {e}"));
+            let w = s
+                .apply_extra_args(args)
+                .unwrap_or_else(|e| panic!("{args}: {e}"));
             assert!(check(&s), "{args}: {s:?}");
             assert_eq!(w.len(), warns, "{args}: {w:?}");
         }
@@ -464,6 +502,9 @@ mod tests {
             ..MydumperConfig::default()
         };
         let (s, _) = DumpSettings::from_config(Some(&cfg)).unwrap();
-        assert_eq!((s.rows, s.statement_size), (DEFAULT_ROWS, DEFAULT_STATEMENT_SIZE));
+        assert_eq!(
+            (s.rows, s.statement_size),
+            (DEFAULT_ROWS, DEFAULT_STATEMENT_SIZE)
+        );
     }
 }

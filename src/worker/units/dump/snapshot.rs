@@ -38,8 +38,7 @@ pub fn dump_conn_init() -> Vec<String> {
         "SET SESSION time_zone = '+00:00'".into(),
         "SET SESSION sql_mode = ''".into(),
         "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ".into(),
-        "SET SESSION net_write_timeout = 600 /*M!100108 , SESSION max_statement_time = 0 */"
-            .into(),
+        "SET SESSION net_write_timeout = 600 /*M!100108 , SESSION max_statement_time = 0 */".into(),
     ]
 }
 
@@ -78,8 +77,12 @@ pub fn rfc3339_now() -> String {
 
 /// Reads the binlog location (`None`: binary log off).
 async fn read_location(c: &mut Conn) -> Result<Option<BinlogLoc>, UnitError> {
-    let row: Option<mysql_async::Row> =
-        timed("read SHOW MASTER STATUS", QUERY_TIMEOUT, c.query_first("SHOW MASTER STATUS")).await?;
+    let row: Option<mysql_async::Row> = timed(
+        "read SHOW MASTER STATUS",
+        QUERY_TIMEOUT,
+        c.query_first("SHOW MASTER STATUS"),
+    )
+    .await?;
     let gtid: Option<Option<String>> = timed(
         "read @@global.gtid_binlog_pos",
         QUERY_TIMEOUT,
@@ -141,7 +144,8 @@ async fn list_tables(c: &mut Conn, rules: &TableRules) -> Result<Vec<Listed>, Un
 }
 
 fn ftwrl_error(e: &mysql_async::Error) -> UnitError {
-    let denied = matches!(e, mysql_async::Error::Server(s) if matches!(s.code, 1227 | 1044 | 1045 | 1142));
+    let denied =
+        matches!(e, mysql_async::Error::Server(s) if matches!(s.code, 1227 | 1044 | 1045 | 1142));
     let timeout = matches!(e, mysql_async::Error::Server(s) if s.code == 1205);
     let base = db_err("FLUSH TABLES WITH READ LOCK", e);
     UnitError::new(
@@ -160,8 +164,9 @@ fn ftwrl_error(e: &mysql_async::Error) -> UnitError {
 
 /// Opens one dump connection.
 async fn open_dump_conn(from: &DbConfig) -> Result<Conn, UnitError> {
-    from.tls_check("from")
-        .map_err(|e| UnitError::new(code::DUMP_RUNTIME, "internal", "connect to the upstream").cause(e))?;
+    from.tls_check("from").map_err(|e| {
+        UnitError::new(code::DUMP_RUNTIME, "internal", "connect to the upstream").cause(e)
+    })?;
     connect_opts(from.mysql_opts(dump_conn_init()))
         .await
         .map_err(|e| super::connect_error("connect a dump connection to the upstream", e))
@@ -228,7 +233,12 @@ pub async fn take(
                 Ok::<_, UnitError>((loc, tables))
             }
             .await;
-            let unlock = timed("UNLOCK TABLES", QUERY_TIMEOUT, control.query_drop("UNLOCK TABLES")).await;
+            let unlock = timed(
+                "UNLOCK TABLES",
+                QUERY_TIMEOUT,
+                control.query_drop("UNLOCK TABLES"),
+            )
+            .await;
             let held = locked.elapsed();
             tracing::info!(
                 lock_wait_ms = (locked - t0).as_millis() as u64,

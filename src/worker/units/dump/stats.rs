@@ -214,7 +214,12 @@ mod tests {
         s.table_done();
         let p = s.to_dump_status();
         assert_eq!(
-            (p.total_tables, p.completed_tables, p.finished_bytes, p.finished_rows),
+            (
+                p.total_tables,
+                p.completed_tables,
+                p.finished_bytes,
+                p.finished_rows
+            ),
             (3, 2.0, 150.0, 15.0)
         );
         assert_eq!(p.estimate_total_rows, 30.0);

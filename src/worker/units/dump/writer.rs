@@ -49,7 +49,8 @@ impl ColKind {
             | "numeric" | "float" | "double" | "real" => ColKind::Bare,
             "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" | "bit"
             | "geometry" | "point" | "linestring" | "polygon" | "multipoint"
-            | "multilinestring" | "multipolygon" | "geometrycollection" => ColKind::Hex,
+            | "multilinestring" | "multipolygon" | "geometrycollection" | "inet4" | "inet6"
+            | "uuid" => ColKind::Hex,
             "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext"
                 if charset.is_some_and(|c| c.eq_ignore_ascii_case("binary")) =>
             {
@@ -60,13 +61,16 @@ impl ColKind {
     }
 }
 
-/// The SELECT expression of a column: FLOAT as its exact double value, others as they are.
+/// The SELECT expression of a column: FLOAT as its exact double value; MariaDB's INET4,
+/// INET6 and UUID as their binary form (their text in a `SET NAMES binary` literal is refused
+/// on load; the binary form loads back); others as they are.
 pub fn select_expr(column: &str, data_type: &str) -> String {
     let q = super::chunking::quote_ident(column);
-    if data_type.eq_ignore_ascii_case("float") {
-        format!("CAST({q} AS DOUBLE)")
-    } else {
-        q
+    match data_type.to_ascii_lowercase().as_str() {
+        "float" => format!("CAST({q} AS DOUBLE)"),
+        "inet4" => format!("CAST({q} AS BINARY(4))"),
+        "inet6" | "uuid" => format!("CAST({q} AS BINARY(16))"),
+        _ => q,
     }
 }
 
@@ -471,11 +475,19 @@ mod tests {
         let b = |s: &[u8]| Some(Value::Bytes(s.to_vec()));
         let cases: Vec<(ColKind, Option<Value>, &str)> = vec![
             (ColKind::Bare, b(b"-12"), "-12"),
-            (ColKind::Bare, b(b"1.2345678806304932"), "1.2345678806304932"),
+            (
+                ColKind::Bare,
+                b(b"1.2345678806304932"),
+                "1.2345678806304932",
+            ),
             (ColKind::Bare, b(b"1e300"), "1e300"),
             (ColKind::Bare, Some(Value::NULL), "NULL"),
             (ColKind::Bare, None, "NULL"),
-            (ColKind::Quoted, b(b"2026-01-02 03:04:05.000001"), "'2026-01-02 03:04:05.000001'"),
+            (
+                ColKind::Quoted,
+                b(b"2026-01-02 03:04:05.000001"),
+                "'2026-01-02 03:04:05.000001'",
+            ),
             (ColKind::Quoted, b(b"O'Brien"), "'O\\'Brien'"),
             (ColKind::Hex, b(b"\x00\xff\x10"), "0x00FF10"),
             (ColKind::Hex, b(b""), "''"),
@@ -506,13 +518,15 @@ mod tests {
             ("enum", Some("latin1"), ColKind::Quoted),
             ("json", None, ColKind::Quoted),
             ("year", None, ColKind::Quoted),
-            ("inet6", None, ColKind::Quoted),
+            ("inet6", None, ColKind::Hex),
+            ("uuid", None, ColKind::Hex),
         ];
         for (ty, cs, want) in cases {
             assert_eq!(ColKind::of(ty, cs), want, "{ty}");
         }
         assert_eq!(select_expr("f", "FLOAT"), "CAST(`f` AS DOUBLE)");
         assert_eq!(select_expr("a`b", "int"), "`a``b`");
+        assert_eq!(select_expr("u", "uuid"), "CAST(`u` AS BINARY(16))");
         assert_eq!(
             insert_prefix("t`1", &["a".into(), "b c".into()]),
             b"INSERT INTO `t``1` (`a`,`b c`) VALUES\n"
@@ -572,13 +586,19 @@ mod tests {
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
-            ["d.t.0000000020000.sql", "d.t.0000000020001.sql", "d.t.0000000020002.sql"]
+            [
+                "d.t.0000000020000.sql",
+                "d.t.0000000020001.sql",
+                "d.t.0000000020002.sql"
+            ]
         );
         for (i, f) in files.iter().enumerate() {
             let text = std::fs::read_to_string(dir.path().join(&f.name)).unwrap();
             assert_eq!(
                 text,
-                format!("/*!40101 SET NAMES binary*/;\nINSERT INTO `t` (`a`,`b`) VALUES\n({i},'x');\n")
+                format!(
+                    "/*!40101 SET NAMES binary*/;\nINSERT INTO `t` (`a`,`b`) VALUES\n({i},'x');\n"
+                )
             );
             assert_eq!(f.size, text.len() as u64);
         }

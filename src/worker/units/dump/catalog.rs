@@ -230,8 +230,8 @@ pub async fn key_range(
         super::chunking::where_clause(None, user_where),
         k = quote_ident(key)
     );
-    let row: Option<(Option<Vec<u8>>, Option<Vec<u8>>)> =
-        timed(&q, ROW_TIMEOUT, c.query_first(&q)).await?;
+    type MinMax = (Option<Vec<u8>>, Option<Vec<u8>>);
+    let row: Option<MinMax> = timed(&q, ROW_TIMEOUT, c.query_first(&q)).await?;
     let parse = |v: Option<Vec<u8>>| -> Option<i128> {
         v.and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.trim().parse::<i128>().ok())

@@ -216,7 +216,8 @@ mod tests {
 
     #[test]
     fn cut_points_table() {
-        let cases: Vec<((i128, i128, u64, u64), Vec<i128>)> = vec![
+        type Case = ((i128, i128, u64, u64), Vec<i128>);
+        let cases: Vec<Case> = vec![
             (
                 (1, 1000, 1000, 100),
                 vec![101, 201, 301, 401, 501, 601, 701, 801, 901],

@@ -47,7 +47,7 @@ use crate::worker::error::{UnitError, code};
 use crate::worker::units::full::metadata::{DumpMeta, now_string};
 use crate::worker::units::full::naming::{self, DumpFile};
 use crate::worker::units::full::{
-    self, BinlogLoc, DumpState, Feed, METADATA_FILE, ReadyFile, STATE_FILE, TableDump,
+    self, BinlogLoc, DumpState, Feed, METADATA_FILE, ReadyFile, STATE_FILE,
 };
 use crate::worker::units::{BoxFuture, Shared, Unit, UnitCtx, UnitExit, UnitKind, UnitStatus};
 use dumper::{DumpCtx, Job, TableJob};
@@ -610,11 +610,7 @@ async fn dump(
                 chunking::plan(key_col.as_deref(), min_max, estimate, p.settings.rows)
             }
         };
-        let td = p
-            .state
-            .tables
-            .entry(key.clone())
-            .or_insert_with(TableDump::default);
+        let td = p.state.tables.entry(key.clone()).or_default();
         td.plan = Some(plan.clone());
         td.columns = col_names.clone();
         let pk = chunking::primary_columns(&w.info.indexes);
@@ -777,7 +773,7 @@ async fn write_state(dir: &Path, state: &DumpState) -> Result<(), UnitError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::worker::units::full::{ChunkPlan, Session};
+    use crate::worker::units::full::{ChunkPlan, Session, TableDump};
 
     #[test]
     fn wipe_rules() {

@@ -166,11 +166,14 @@ pub fn insert_prefix(table: &str, columns: &[String]) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A piece being written: gives the file and the buffer back.
+type Inflight = tokio::task::JoinHandle<std::io::Result<(std::fs::File, Vec<u8>)>>;
+
 /// A file written through `spawn_blocking`, double-buffered.
 struct FileSink {
     file: Option<std::fs::File>,
     spare: Vec<u8>,
-    inflight: Option<tokio::task::JoinHandle<std::io::Result<(std::fs::File, Vec<u8>)>>>,
+    inflight: Option<Inflight>,
 }
 
 fn join_err(e: tokio::task::JoinError) -> std::io::Error {

@@ -79,6 +79,34 @@ fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// A float64 as Go's `encoding/json` prints it (jsonpb defers to it for doubles): the
+/// shortest text that reads back the same, in plain notation for 1e-6 <= |f| < 1e21 and in
+/// exponent notation (`1e+21`, `1.5e-7`) outside; NaN and infinities as jsonpb's strings.
+pub fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        return "\"NaN\"".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "\"Infinity\""
+        } else {
+            "\"-Infinity\""
+        }
+        .into();
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        let s = format!("{f:e}");
+        // Rust writes `1e21` / `1.5e-7`; Go writes `1e+21` / `1.5e-7`.
+        match s.split_once('e') {
+            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
+            _ => s,
+        }
+    } else {
+        format!("{f}")
+    }
+}
+
 const INDENT: &str = "    ";
 
 /// Prints like gogo jsonpb with `Indent: "    "`: an empty array is `[` newline `]`, an empty
@@ -144,32 +172,6 @@ fn scalar_value(out: &mut String, v: &J) {
         J::Num(f) => out.push_str(&go_float(*f)),
         J::Str(s) => write_str(out, s),
         J::Arr(_) | J::Obj(_) => {}
-    }
-}
-
-/// A float64 as gogo jsonpb prints it: `"NaN"` / `"Infinity"` / `"-Infinity"` quoted, else
-/// Go's `encoding/json` form — the shortest text that reads back exactly, plain decimal for
-/// 1e-6 <= |f| < 1e21 (and 0), else exponent form with a sign and no padding (`1e+21`, `1e-7`).
-pub fn go_float(f: f64) -> String {
-    if f.is_nan() {
-        return "\"NaN\"".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            "\"Infinity\""
-        } else {
-            "\"-Infinity\""
-        }
-        .into();
-    }
-    let abs = f.abs();
-    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
-        return format!("{f}");
-    }
-    let e = format!("{f:e}");
-    match e.split_once('e') {
-        Some((mant, exp)) if !exp.starts_with('-') => format!("{mant}e+{exp}"),
-        _ => e,
     }
 }
 
@@ -558,6 +560,25 @@ impl ToJson for pb::ListMemberResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn doubles_print_as_go_encoding_json() {
+        let cases = [
+            (0.0, "0"),
+            (3.0, "3"),
+            (32.5, "32.5"),
+            (0.1, "0.1"),
+            (1e-6, "0.000001"),
+            (1.5e-7, "1.5e-7"),
+            (1e20, "100000000000000000000"),
+            (1e21, "1e+21"),
+            (-2.5e22, "-2.5e+22"),
+            (123456789.125, "123456789.125"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(go_float(f), want, "{f}");
+        }
+    }
 
     fn ok_sync_status() -> pb::QueryStatusListResponse {
         pb::QueryStatusListResponse {

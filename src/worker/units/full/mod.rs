@@ -57,6 +57,10 @@ pub struct Session {
     pub loc: BinlogLoc,
     /// RFC 3339 time the session started.
     pub started: String,
+    /// With `--consistency none` (no lock): the location read again after every dump
+    /// connection had opened its snapshot, the upper bound of the session's snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<BinlogLoc>,
 }
 
 /// What dm-rs knows about one table's dump.
@@ -69,6 +73,41 @@ pub struct TableDump {
     pub files: BTreeMap<String, u64>,
     /// All chunks of the table are written.
     pub done: bool,
+    /// The table's chunk plan, fixed the first time the table is planned, so that a later
+    /// session dumps exactly the same ranges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<ChunkPlan>,
+    /// Finished chunks (index in the plan) → the session that wrote them.
+    #[serde(default)]
+    pub chunks: BTreeMap<u32, u32>,
+    /// Rows in the finished chunks.
+    #[serde(default)]
+    pub rows: u64,
+    /// The dumped columns, in order (a later session refuses a table whose columns changed).
+    #[serde(default)]
+    pub columns: Vec<String>,
+}
+
+/// How a table is cut into chunks (dumpling's integer-key ranges).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkPlan {
+    /// The integer key column the ranges are on; `None`: one chunk, the whole table.
+    pub key: Option<String>,
+    /// Ascending cut points (decimal integers): chunk 0 is `key < b[0] OR key IS NULL`,
+    /// chunk i is `b[i-1] <= key < b[i]`, the last chunk `key >= b[n-1]`. No cut points:
+    /// one chunk.
+    pub bounds: Vec<String>,
+}
+
+impl ChunkPlan {
+    /// The number of chunks.
+    pub fn chunks(&self) -> u32 {
+        if self.key.is_none() {
+            1
+        } else {
+            self.bounds.len() as u32 + 1
+        }
+    }
 }
 
 /// The dump progress record ([`STATE_FILE`], JSON), rewritten (write + rename) after every
@@ -85,6 +124,10 @@ pub struct DumpState {
     pub tables: BTreeMap<String, TableDump>,
     /// Every table is dumped and `metadata` is written.
     pub done: bool,
+    /// Schema files written (`-schema-create.sql`, `-schema.sql`, `-schema-view.sql`) →
+    /// their sizes.
+    #[serde(default)]
+    pub schema_files: BTreeMap<String, u64>,
 }
 
 impl DumpState {
@@ -147,6 +190,8 @@ pub struct FeedState {
 }
 
 /// The dump → load hand-over channel of one subtask (lives in [`crate::worker::units::Shared`]).
+/// Clones are handles on the same channel (a unit keeps one for its run).
+#[derive(Clone)]
 pub struct Feed {
     tx: watch::Sender<FeedState>,
 }

@@ -1,0 +1,252 @@
+//! The dump connections' work: each takes the next chunk from the shared queue, streams its
+//! rows (`SELECT … WHERE <range> [AND <where>] [ORDER BY <primary key>]`, text protocol) into
+//! a [`ChunkWriter`], and when the chunk is whole renames its files, records it in the state
+//! file and announces the files to the load.
+//!
+//! A cancel (or another connection's error) is seen between row batches: the query is killed
+//! on the server (`KILL QUERY`, so nothing streams on in the background), the chunk's `.tmp`
+//! files are removed, finished chunks stay.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts};
+use tokio_util::sync::CancellationToken;
+
+use super::chunking::{range_condition, where_clause};
+use super::stats::DumpStats;
+use super::writer::{ChunkWriter, TableFormat, WrittenFile};
+use super::{QUERY_TIMEOUT, ROW_TIMEOUT, db_err, io_err, timeout_err};
+use crate::config::db::connect_opts;
+use crate::worker::error::{UnitError, code};
+use crate::worker::units::full::{ChunkPlan, DumpState, Feed, ReadyFile};
+
+/// One table's dump, as its chunks share it.
+#[derive(Debug)]
+pub struct TableJob {
+    /// [`DumpState::key`].
+    pub key: String,
+    pub fmt: Arc<TableFormat>,
+    /// `SELECT <cols> FROM `db`.`t``.
+    pub select: String,
+    /// ` ORDER BY …` or "".
+    pub order_by: String,
+    pub plan: ChunkPlan,
+    pub user_where: String,
+}
+
+/// One chunk to dump.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub table: Arc<TableJob>,
+    pub chunk: u32,
+}
+
+/// What every dump connection shares.
+pub struct DumpCtx {
+    pub dir: PathBuf,
+    pub statement_size: u64,
+    pub file_size: u64,
+    pub session: u32,
+    pub stats: Arc<DumpStats>,
+    pub feed: Feed,
+    pub state: tokio::sync::Mutex<DumpState>,
+    pub queue: Mutex<VecDeque<Job>>,
+    /// Fires on cancel or on any connection's error.
+    pub stop: CancellationToken,
+    /// For `KILL QUERY`.
+    pub kill_opts: Opts,
+}
+
+impl DumpCtx {
+    fn next_job(&self) -> Option<Job> {
+        self.queue.lock().ok()?.pop_front()
+    }
+}
+
+/// One dump connection's loop: chunks until the queue is empty or the dump stops.
+pub async fn run(ctx: Arc<DumpCtx>, mut conn: Conn) -> Result<(), UnitError> {
+    let r = async {
+        while !ctx.stop.is_cancelled() {
+            let Some(job) = ctx.next_job() else {
+                break;
+            };
+            let Some((files, rows)) = dump_chunk(&ctx, &mut conn, &job).await? else {
+                break;
+            };
+            record(&ctx, &job, files, rows).await?;
+        }
+        Ok(())
+    }
+    .await;
+    if r.is_err() {
+        ctx.stop.cancel();
+    }
+    let _ = tokio::time::timeout(QUERY_TIMEOUT, conn.disconnect()).await;
+    r
+}
+
+/// Kills the running query of connection `id` (best effort, bounded).
+async fn kill_query(opts: Opts, id: u32) {
+    if let Ok(mut c) = connect_opts(opts).await {
+        let _ = tokio::time::timeout(QUERY_TIMEOUT, c.query_drop(format!("KILL QUERY {id}"))).await;
+        let _ = tokio::time::timeout(QUERY_TIMEOUT, c.disconnect()).await;
+    }
+}
+
+/// Dumps one chunk; `None` when the dump stopped meanwhile (the chunk's files are removed).
+async fn dump_chunk(
+    ctx: &DumpCtx,
+    conn: &mut Conn,
+    job: &Job,
+) -> Result<Option<(Vec<WrittenFile>, u64)>, UnitError> {
+    let t = &job.table;
+    let mut w = ChunkWriter::new(
+        &ctx.dir,
+        t.fmt.clone(),
+        job.chunk,
+        ctx.statement_size,
+        ctx.file_size,
+    );
+    if t.fmt.kinds.is_empty() {
+        // Only generated columns: nothing to insert.
+        return Ok(Some((Vec::new(), 0)));
+    }
+    let range = range_condition(&t.plan, job.chunk).map_err(|e| {
+        UnitError::new(
+            code::DUMP_RUNTIME,
+            "internal",
+            format!(
+                "the dump state's chunk plan of {} is damaged",
+                t.key.replace('\t', ".")
+            ),
+        )
+        .cause(e)
+        .workaround("Start the task again with `start-task --remove-meta` to dump from scratch.")
+    })?;
+    let sql = format!(
+        "{}{}{}",
+        t.select,
+        where_clause(range.as_deref(), &t.user_where),
+        t.order_by
+    );
+    let conn_id = conn.id();
+    let mut counted = (0u64, 0u64);
+    let outcome: Result<bool, UnitError> = async {
+        let mut result = tokio::select! {
+            biased;
+            _ = ctx.stop.cancelled() => return Ok(false),
+            r = tokio::time::timeout(ROW_TIMEOUT, conn.query_iter(sql.as_str())) => match r {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return Err(db_err(format!("dump {}", t.key.replace('\t', ".")), &e)),
+                Err(_) => return Err(timeout_err(&sql, ROW_TIMEOUT)),
+            },
+        };
+        loop {
+            let batch = async {
+                while !w.wants_flush() {
+                    match result.next().await? {
+                        Some(row) => w.push_row(&row),
+                        None => return Ok::<bool, mysql_async::Error>(true),
+                    }
+                }
+                Ok(false)
+            };
+            let end = tokio::select! {
+                biased;
+                _ = ctx.stop.cancelled() => return Ok(false),
+                r = tokio::time::timeout(ROW_TIMEOUT, batch) => match r {
+                    Ok(Ok(end)) => end,
+                    Ok(Err(e)) => return Err(db_err(format!("dump {}", t.key.replace('\t', ".")), &e)),
+                    Err(_) => return Err(timeout_err(&format!("rows of {sql}"), ROW_TIMEOUT)),
+                },
+            };
+            ctx.stats
+                .add_written(w.rows - counted.0, w.bytes - counted.1);
+            counted = (w.rows, w.bytes);
+            if end {
+                w.finish().await.map_err(|e| io_err("write a dump file", e))?;
+                ctx.stats
+                    .add_written(w.rows - counted.0, w.bytes - counted.1);
+                counted = (w.rows, w.bytes);
+                return Ok(true);
+            }
+            w.flush().await.map_err(|e| io_err("write a dump file", e))?;
+        }
+    }
+    .await;
+    match outcome {
+        Ok(true) => {
+            let rows = w.rows;
+            let files = match w.commit().await {
+                Ok(f) => f,
+                Err(e) => {
+                    ctx.stats.sub_written(counted.0, counted.1);
+                    return Err(io_err("rename a finished dump file", e));
+                }
+            };
+            Ok(Some((files, rows)))
+        }
+        other => {
+            ctx.stats.sub_written(counted.0, counted.1);
+            w.abort();
+            if matches!(other, Ok(false)) || ctx.stop.is_cancelled() {
+                kill_query(ctx.kill_opts.clone(), conn_id).await;
+            }
+            other.map(|_| None)
+        }
+    }
+}
+
+/// Records a finished chunk in the state file, then announces its files.
+async fn record(
+    ctx: &DumpCtx,
+    job: &Job,
+    files: Vec<WrittenFile>,
+    rows: u64,
+) -> Result<(), UnitError> {
+    let mut st = ctx.state.lock().await;
+    let total = job.table.plan.chunks();
+    let Some(td) = st.tables.get_mut(&job.table.key) else {
+        return Err(UnitError::new(
+            code::DUMP_RUNTIME,
+            "internal",
+            format!(
+                "table {} is missing from the dump state",
+                job.table.key.replace('\t', ".")
+            ),
+        ));
+    };
+    if td.chunks.is_empty() {
+        td.session = ctx.session;
+    }
+    td.chunks.insert(job.chunk, ctx.session);
+    for f in &files {
+        td.files.insert(f.name.clone(), f.size);
+    }
+    td.rows += rows;
+    let table_done = td.chunks.len() as u32 >= total && !td.done;
+    if table_done {
+        td.done = true;
+    }
+    let snapshot = st.clone();
+    let dir = ctx.dir.clone();
+    tokio::task::spawn_blocking(move || snapshot.write(&dir))
+        .await
+        .map_err(|e| io_err("write the dump state", std::io::Error::other(e.to_string())))?
+        .map_err(|e| io_err("write the dump state", e))?;
+    for f in files {
+        ctx.feed.push(ReadyFile {
+            name: f.name,
+            size: f.size,
+        });
+    }
+    drop(st);
+    ctx.stats.chunk_done();
+    if table_done {
+        ctx.stats.table_done();
+    }
+    Ok(())
+}

@@ -760,28 +760,6 @@ mod tests {
     }
 
     #[test]
-    fn doubles_print_as_go_encoding_json() {
-        let cases: &[(f64, &str)] = &[
-            (0.0, "0"),
-            (3.0, "3"),
-            (0.5, "0.5"),
-            (2542.0, "2542"),
-            (1e20, "100000000000000000000"),
-            (1e21, "1e+21"),
-            (1.5e300, "1.5e+300"),
-            (0.000001, "0.000001"),
-            (1.5e-7, "1.5e-7"),
-            (-2.25, "-2.25"),
-            (f64::NAN, "\"NaN\""),
-            (f64::INFINITY, "\"Infinity\""),
-            (f64::NEG_INFINITY, "\"-Infinity\""),
-        ];
-        for (f, want) in cases {
-            assert_eq!(go_float(*f), *want, "{f}");
-        }
-    }
-
-    #[test]
     fn list_member_prints_each_oneof_member() {
         use pb::members::Member;
         let resp = pb::ListMemberResponse {

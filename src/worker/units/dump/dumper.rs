@@ -73,6 +73,10 @@ pub async fn run(ctx: Arc<DumpCtx>, mut conn: Conn) -> Result<(), UnitError> {
             let Some(job) = ctx.next_job() else {
                 break;
             };
+            tokio::select! {
+                _ = crate::worker::failpoint::delay("dump-chunk") => {}
+                _ = ctx.stop.cancelled() => break,
+            }
             let Some((files, rows)) = dump_chunk(&ctx, &mut conn, &job).await? else {
                 break;
             };

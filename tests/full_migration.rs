@@ -122,7 +122,7 @@ syncers:\n  s:\n    worker-count: 4\n    batch: 50\n{extra}",
 /// duplicate rows), a table with every column type, and a view.
 fn seed(u: &str, db: &str, rows: u64) {
     let mut sqls = vec![
-        format!("CREATE DATABASE {db}"),
+        format!("CREATE DATABASE {db} CHARACTER SET utf8mb4"),
         format!("CREATE TABLE {db}.keyed (id INT PRIMARY KEY, v VARCHAR(64), n BIGINT)"),
         format!("CREATE TABLE {db}.nokey (a INT, b VARCHAR(32))"),
         format!(

@@ -672,3 +672,122 @@ fn a_refused_global_lock_is_dm_32004_and_consistency_none_needs_no_lock() {
         "{meta:?}"
     );
 }
+
+/// Throughput against mydumper 0.10 (`/usr/bin/mydumper`) on sysbench-like tables, same thread
+/// count and rows per chunk, in one run: `cargo test --release --test dump_unit -- --ignored
+/// --nocapture dump_throughput`. Prints rows/s and MB/s of each; checks nothing but that both
+/// dumped every row.
+#[test]
+#[ignore]
+fn dump_throughput_against_mydumper() {
+    const TABLES: usize = 4;
+    const ROWS: u64 = 250_000;
+    const THREADS: usize = 4;
+    let up = common::MariaDb::upstream(77);
+    let url = up.url();
+    let mut sqls = vec!["CREATE DATABASE sbtest".to_string()];
+    for t in 1..=TABLES {
+        sqls.push(format!(
+            "CREATE TABLE sbtest.sbtest{t} (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL DEFAULT 0, \
+             c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', KEY k_1 (k))"
+        ));
+        sqls.push(format!(
+            "INSERT INTO sbtest.sbtest{t} (id, k, c, pad) SELECT seq, FLOOR(RAND(seq) * {ROWS}), \
+             CONCAT_WS('-', LEFT(MD5(seq), 11), LEFT(MD5(seq + 1), 11), LEFT(MD5(seq + 2), 11), LEFT(MD5(seq + 3), 11), \
+                       LEFT(MD5(seq + 4), 11), LEFT(MD5(seq + 5), 11), LEFT(MD5(seq + 6), 11), LEFT(MD5(seq + 7), 11), \
+                       LEFT(MD5(seq + 8), 11), LEFT(MD5(seq + 9), 11)), \
+             CONCAT_WS('-', LEFT(MD5(seq * 3), 11), LEFT(MD5(seq * 5), 11), LEFT(MD5(seq * 7), 11), LEFT(MD5(seq * 11), 11), LEFT(MD5(seq * 13), 11)) \
+             FROM sbtest.seq_1_to_{ROWS}"
+        ));
+        sqls.push(format!("ANALYZE TABLE sbtest.sbtest{t}"));
+    }
+    exec(&url, &sqls);
+    let total_rows = TABLES as u64 * ROWS;
+    let dir_size = |d: &Path| -> u64 {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".sql"))
+            .map(|e| e.metadata().unwrap().len())
+            .sum()
+    };
+    let report = |who: &str, secs: f64, cpu: f64, bytes: u64| {
+        println!(
+            "{who:>12}: {secs:6.2} s  {:>9.0} rows/s  {:6.1} MB/s  ({:.1} MB)  client CPU {cpu:5.2} s",
+            total_rows as f64 / secs,
+            bytes as f64 / 1e6 / secs,
+            bytes as f64 / 1e6
+        );
+    };
+    // User + system CPU seconds of this process (RUSAGE_SELF) or of its waited-for children.
+    let cpu = |who: i32| -> f64 {
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut ru) };
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    };
+    for round in 0..3 {
+        // dm-rs
+        let tmp = tempfile::tempdir().unwrap();
+        let ctx = unit_ctx(
+            "bench",
+            up.port,
+            "root",
+            tmp.path(),
+            &["sbtest"],
+            &format!("    threads: {THREADS}\n    rows: 200000"),
+        );
+        let t0 = std::time::Instant::now();
+        let c0 = cpu(libc::RUSAGE_SELF);
+        let shared = Shared::default();
+        let (r, _) = run_unit(&ctx, &shared, None);
+        let dm_secs = t0.elapsed().as_secs_f64();
+        let dm_cpu = cpu(libc::RUSAGE_SELF) - c0;
+        assert_eq!(r.unwrap(), UnitExit::Finished);
+        let st = state(&dump_dir(&ctx));
+        assert_eq!(st.tables.values().map(|t| t.rows).sum::<u64>(), total_rows);
+        report(
+            &format!("dm-rs #{round}"),
+            dm_secs,
+            dm_cpu,
+            dir_size(&dump_dir(&ctx)),
+        );
+        drop(tmp);
+        // mydumper 0.10
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("md");
+        let t0 = std::time::Instant::now();
+        let c0 = cpu(libc::RUSAGE_CHILDREN);
+        let st = Command::new("mydumper")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-P",
+                &up.port.to_string(),
+                "-u",
+                "root",
+                "-t",
+                &THREADS.to_string(),
+                "-r",
+                "200000",
+                "-B",
+                "sbtest",
+                "--trx-consistency-only",
+                "-o",
+            ])
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("mydumper (apt-get install mydumper)");
+        let md_secs = t0.elapsed().as_secs_f64();
+        let md_cpu = cpu(libc::RUSAGE_CHILDREN) - c0;
+        assert!(st.success());
+        report(
+            &format!("mydumper #{round}"),
+            md_secs,
+            md_cpu,
+            dir_size(&out),
+        );
+    }
+}

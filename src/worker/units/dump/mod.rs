@@ -476,19 +476,21 @@ async fn dump(
     };
     let from = &ctx.source.from;
     let session_id = p.state.sessions.iter().map(|s| s.id).max().unwrap_or(0) + 1;
-    let snap = tokio::select! {
-        biased;
-        _ = cancel.cancelled() => return Ok(UnitExit::Cancelled),
-        s = snapshot::take(
-            from,
-            control,
-            p.settings.threads,
-            p.settings.consistency,
-            ctx.task.task_mode == "all",
-            session_id,
-            &p.rules,
-        ) => s?,
-    };
+    // Not cancellable half-way: the global read lock must never be left held; every step is
+    // bounded by a timeout.
+    let snap = snapshot::take(
+        from,
+        control,
+        p.settings.threads,
+        p.settings.consistency,
+        ctx.task.task_mode == "all",
+        session_id,
+        &p.rules,
+    )
+    .await?;
+    if cancel.is_cancelled() {
+        return Ok(UnitExit::Cancelled);
+    }
     let mut conns = snap.conns;
     p.state.sessions.push(snap.session.clone());
 
@@ -561,9 +563,16 @@ async fn dump(
         let key = DumpState::key(&w.db, &w.table);
         let cols: Vec<&catalog::Column> = w.info.dumped().collect();
         let col_names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
-        let existing = p.state.tables.get(&key).cloned();
+        let mut existing = p.state.tables.get(&key).cloned();
         if existing.as_ref().is_some_and(|t| t.done) {
             continue;
+        }
+        let schema_name = naming::table_schema_file(&w.db, &w.table);
+        if existing.as_ref().is_some_and(|t| t.chunks.is_empty()) {
+            // Planned by an earlier session that finished none of its chunks: planned again
+            // from this session's snapshot, with this session's structure.
+            existing = None;
+            p.state.schema_files.remove(&schema_name);
         }
         if let Some(t) = &existing
             && !t.columns.is_empty()
@@ -580,7 +589,6 @@ async fn dump(
             )
             .workaround("Dump again from scratch: `start-task --remove-meta` for this task."));
         }
-        let schema_name = naming::table_schema_file(&w.db, &w.table);
         if !p.state.schema_files.contains_key(&schema_name) {
             let Some(text) = catalog::show_create_table(conn0, &w.db, &w.table).await? else {
                 tracing::warn!(db = %w.db, table = %w.table, "table dropped while the dump started: skipped");

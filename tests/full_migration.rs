@@ -371,7 +371,7 @@ fn pause_and_resume_during_the_dump_and_during_the_load() {
     seed(&u, "fp", 4000);
     let c = cluster(
         up.port,
-        &[("DMRS_FAILPOINTS", "dump-chunk=150,load-statement=20")],
+        &[("DMRS_FAILPOINTS", "dump-chunk=300,load-statement=300")],
     );
     let stop = Arc::new(AtomicBool::new(false));
     let written = Arc::new(AtomicU64::new(0));

@@ -1,6 +1,7 @@
 //! Full migration end to end, with the real binaries and real MariaDB: task-mode `all` (dump →
 //! load → binlog, with writes during and after the dump) and `full` (ends Finished), kill -9 of
-//! the worker during the load, pause/resume during the dump and during the load. Each test has
+//! the worker during the load and (twice) during the dump under writes (the dump continues in new
+//! snapshots; tables without a key stay exact), pause/resume during the dump and during the load. Each test has
 //! its own dm-master, dm-worker and MariaDB pair (they run side by side; the load and kill
 //! tests slow the units down with the worker's delay failpoints so they can act mid-phase).
 
@@ -396,6 +397,78 @@ fn pause_and_resume_during_the_dump_and_during_the_load() {
     w.join().unwrap();
     wait_synced(&c.addr, "ptask", &u);
     for t in ["fp.keyed", "fp.nokey", "fp.types"] {
+        same(&u, &d, t);
+    }
+}
+
+#[test]
+fn a_worker_killed_during_the_dump_continues_it_and_every_table_stays_exact() {
+    let (up, down) = MariaDb::pair(35);
+    let (u, d) = (up.url(), down.url());
+    seed(&u, "ga", 3000);
+    seed(&u, "gb", 3000);
+    let slow = [("DMRS_FAILPOINTS", "dump-chunk=200")];
+    let mut c = cluster(up.port, &slow);
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let writers = [
+        writer(u.clone(), "ga".into(), stop.clone(), written.clone()),
+        writer(
+            u.clone(),
+            "gb".into(),
+            stop.clone(),
+            Arc::new(AtomicU64::new(0)),
+        ),
+    ];
+    let task = task_file(c.dir.path(), "dtask", "all", &["ga", "gb"], &down, "");
+    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
+    let state = Path::new(&format!("{}.dtask", dump_dir(c.dir.path()))).join("dm-rs-dump.json");
+    for round in 0..2 {
+        // Kill once the dump has finished some chunks (in this run) but not all.
+        let t = Instant::now();
+        loop {
+            let st: serde_json::Value = std::fs::read(&state)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            let sessions = st["sessions"].as_array().map(|a| a.len()).unwrap_or(0);
+            let chunks: usize = st["tables"]
+                .as_object()
+                .map(|t| {
+                    t.values()
+                        .map(|v| v["files"].as_object().map(|f| f.len()).unwrap_or(0))
+                        .sum()
+                })
+                .unwrap_or(0);
+            assert!(st["done"] != true, "the dump finished before kill {round}");
+            if sessions > round && chunks > 2 * (round + 1) {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "the dump never progressed: {st:#}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        c.worker.proc.kill9();
+        let addr = c.worker.addr.clone();
+        c.worker = WorkerProc::start_env(c.dir.path(), "worker-a", &addr, &c.master.addr, &slow);
+    }
+    wait_status(&c.addr, "dtask", Duration::from_secs(300), |s| {
+        s["unit"] == "Sync" && s["stage"] == "Running"
+    });
+    let before = written.load(Ordering::SeqCst);
+    while written.load(Ordering::SeqCst) < before + 30 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().unwrap();
+    }
+    wait_synced(&c.addr, "dtask", &u);
+    for t in [
+        "ga.keyed", "ga.nokey", "ga.types", "gb.keyed", "gb.nokey", "gb.types",
+    ] {
         same(&u, &d, t);
     }
 }

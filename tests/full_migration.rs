@@ -108,11 +108,15 @@ syncers:\n  s:\n    worker-count: 4\n    batch: 50\n{extra}",
             port = down.port,
             dbs = dbs.join(", "),
             dir = dump_dir(dir),
-            routes = if extra.contains("routes:") {
-                "    route-rules: [r1]\n"
-            } else {
-                ""
-            },
+            routes = [
+                ("routes:", "    route-rules: [r1]\n"),
+                ("column-mappings:", "    column-mapping-rules: [pid]\n"),
+                ("expression-filter:", "    expression-filters: [even_c]\n"),
+            ]
+            .iter()
+            .filter(|(k, _)| extra.contains(k))
+            .map(|(_, v)| *v)
+            .collect::<String>(),
         ),
     )
     .unwrap();
@@ -249,6 +253,11 @@ fn all_mode_copies_existing_rows_then_follows_the_binlog() {
         &[
             "CREATE TABLE fb.src (id INT PRIMARY KEY, v INT)",
             "INSERT INTO fb.src VALUES (1, 1), (2, 2)",
+            // A column mapping (DM's partition id) and an expression filter (rows with an even
+            // c are not migrated), applied to the dumped rows and to the binlog's alike.
+            "CREATE DATABASE shard_1",
+            "CREATE TABLE shard_1.t_2 (id BIGINT PRIMARY KEY, c INT, note VARCHAR(20))",
+            "INSERT INTO shard_1.t_2 VALUES (1, 1, 'a'), (2, 2, 'b'), (3, 3, 'c'), (4, 4, 'd')",
         ],
     );
     // The dump is slowed so the writer's rows arrive while it runs.
@@ -260,9 +269,11 @@ fn all_mode_copies_existing_rows_then_follows_the_binlog() {
         c.dir.path(),
         "alltask",
         "all",
-        &["fa", "fb"],
+        &["fa", "fb", "shard_1"],
         &down,
-        "routes:\n  r1:\n    schema-pattern: fb\n    table-pattern: src\n    target-schema: fb\n    target-table: dst\n",
+        "routes:\n  r1:\n    schema-pattern: fb\n    table-pattern: src\n    target-schema: fb\n    target-table: dst\n\
+column-mappings:\n  pid: {schema-pattern: \"shard_*\", table-pattern: \"t_*\", source-column: id, target-column: id, expression: \"partition id\", arguments: [\"1\", \"shard\", \"t\", \"_\"]}\n\
+expression-filter:\n  even_c: {schema: shard_1, table: t_2, insert-value-expr: \"c % 2 = 0\"}\n",
     );
     ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
     let seen_dump = wait_status(&c.addr, "alltask", Duration::from_secs(60), |s| {
@@ -273,6 +284,10 @@ fn all_mode_copies_existing_rows_then_follows_the_binlog() {
         s["unit"] == "Sync" && s["stage"] == "Running"
     });
     // Writes after the hand-over too.
+    exec(
+        &u,
+        &["INSERT INTO shard_1.t_2 VALUES (5, 5, 'e'), (6, 6, 'f')"],
+    );
     let before = written.load(Ordering::SeqCst);
     while written.load(Ordering::SeqCst) < before + 50 {
         std::thread::sleep(Duration::from_millis(20));
@@ -286,6 +301,19 @@ fn all_mode_copies_existing_rows_then_follows_the_binlog() {
         same(&u, &d, t);
     }
     same_table(&u, &d, "fb.src", "fb.dst", "routed table");
+    // DM's partition id: instance 1 << 59 | schema id 1 << 52 | table id 2 << 44 | id; rows
+    // with an even c filtered, dumped (1-4) and replicated (5, 6) alike.
+    let base: i64 = (1 << 59) | (1 << 52) | (2 << 44);
+    let s = |v: &str| Some(format!("'{v}'"));
+    assert_eq!(
+        common::check::contents(&d, "shard_1.t_2"),
+        Some(vec![
+            vec![s(&(base | 1).to_string()), s("1"), s("a")],
+            vec![s(&(base | 3).to_string()), s("3"), s("c")],
+            vec![s(&(base | 5).to_string()), s("5"), s("e")],
+        ]),
+        "mapped and filtered rows"
+    );
     same_table(&u, &d, "fa.v", "fa.v", "view");
     assert!(
         !Path::new(&format!("{}.alltask", dump_dir(c.dir.path()))).exists(),

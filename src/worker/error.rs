@@ -38,7 +38,7 @@ pub mod code {
     pub const LOAD_INVALID_FILE_ENDING: i32 = 34002;
     /// DM `ErrLoadUnitParseQuoteValues`: the VALUES of an INSERT could not be parsed.
     pub const LOAD_PARSE_VALUES: i32 = 34003;
-    /// DM `ErrLoadUnitDoColumnMapping`: a column mapping failed on a dumped row.
+    /// DM `ErrLoadUnitDoColumnMapping`: a column mapping (or expression filter) failed on a dumped row.
     pub const LOAD_COLUMN_MAPPING: i32 = 34004;
     /// DM `ErrLoadUnitReadSchemaFile`.
     pub const LOAD_READ_SCHEMA_FILE: i32 = 34005;

@@ -149,11 +149,14 @@ async fn session_stmt(
     }
 }
 
-/// Column mappings on this file's rows (DM's loader applies column mappings to dumped rows;
-/// expression filters are incremental-only in DM, so they are not applied here): the dumped
-/// INSERT is parsed into rows, each row mapped, and the statement rendered again with the
-/// target table's name. `None`: no mapping names this table (the statement goes as dumped,
-/// only renamed). Errors: DM's 34003 (values unparseable) / 34004 (the mapping failed).
+/// Per-row rules on this file's rows, as the sync unit applies them to inserted rows: column
+/// mappings, then the table's expression filter's `insert-value-expr` (a dumped row is an
+/// insert; beyond DM, whose loader applies only the mappings, so rows a filter keeps out of
+/// the binlog's inserts are kept out of the copy too). The dumped INSERT is parsed into rows,
+/// each row mapped and filtered, and the statement rendered again with the target table's
+/// name; `Some(empty)` when every row is filtered out (the checkpoint still advances). `None`:
+/// no rule names this table (the statement goes as dumped, only renamed). Errors: DM's 34003
+/// (values unparseable) / 34004 (a mapping or filter failed on a row).
 async fn apply_row_rules(
     conn: &mut Conn,
     job: &FileJob,
@@ -162,7 +165,7 @@ async fn apply_row_rules(
     stmt: &[u8],
     start: u64,
 ) -> Result<Option<Vec<u8>>, UnitError> {
-    let Some(rules) = cx.rules.as_ref().filter(|r| r.maps(&job.db, &job.table)) else {
+    let Some(rules) = cx.rules.as_ref().filter(|r| r.applies(&job.db, &job.table)) else {
         return Ok(None);
     };
     let mut ins = crate::rules::insert_text::parse_insert(stmt).map_err(|e| {
@@ -206,16 +209,22 @@ async fn apply_row_rules(
             columns.clone().unwrap_or_default()
         }
     };
-    for row in ins.rows.iter_mut() {
-        rules.map_row(&job.db, &job.table, &cols, row).map_err(|e| {
+    let mut kept = Vec::with_capacity(ins.rows.len());
+    for row in std::mem::take(&mut ins.rows) {
+        let r = rules.on_insert(&job.db, &job.table, &cols, row).map_err(|e| {
             UnitError::new(
                 code::LOAD_COLUMN_MAPPING,
                 "internal",
-                format!("column mapping on {}: {e}", at(job, start)),
+                format!("column mapping / expression filter on {}: {e}", at(job, start)),
             )
-            .workaround("Check the column-mappings rules for this table (a partition id needs the value to fit its bits).")
+            .workaround("Check the column-mappings and expression-filter rules for this table (a partition id needs the value to fit its bits).")
         })?;
+        kept.extend(r);
     }
+    if kept.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    ins.rows = kept;
     ins.schema = Some(job.target_db.clone());
     ins.table = job.target_table.clone();
     let mut text = ins.render().into_bytes();

@@ -1195,15 +1195,28 @@ fn dump_start(
         .map(|a| a.position())
         .filter(|p| *p > start);
     let mut points = BTreeMap::new();
-    if let Ok(Some(state)) = full::DumpState::read(&dir) {
-        for (key, td) in &state.tables {
-            let (Some((db, t)), Some(s)) = (key.split_once('\t'), state.session(td.session)) else {
-                continue;
-            };
-            let p = s.loc.position();
-            if p > start {
-                points.insert(TableName::new(db.to_string(), t.to_string()), p);
+    match full::DumpState::read(&dir) {
+        Ok(Some(state)) => {
+            for (key, td) in &state.tables {
+                let (Some((db, t)), Some(s)) = (key.split_once('\t'), state.session(td.session))
+                else {
+                    continue;
+                };
+                let p = s.loc.position();
+                if p > start && rules.allow_table(db, t) {
+                    points.insert(TableName::new(db.to_string(), t.to_string()), p);
+                }
             }
+        }
+        // Not a dm-rs dump (mydumper, dumpling): one snapshot, no own points.
+        Ok(None) => {}
+        Err(e) => {
+            return Err(UnitError::new(
+                code::PARSE_META,
+                "internal",
+                format!("read the dump record {}: {e}", dir.join(full::STATE_FILE).display()),
+            )
+            .workaround("The dump directory is damaged: start the task again with --remove-meta to dump again."));
         }
     }
     let entries = std::fs::read_dir(&dir).map_err(|e| {
@@ -1317,5 +1330,108 @@ async fn poll_master(opts: Opts, stats: Arc<SyncStats>) {
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(dir: &std::path::Path) -> TaskConfig {
+        let yaml = format!(
+            "name: t\ntask-mode: all\ntarget-database: {{host: 127.0.0.1, port: 3306, user: root, password: ''}}\n\
+mysql-instances:\n  - source-id: s1\n    block-allow-list: ba\n    loader-config-name: l\n\
+block-allow-list:\n  ba:\n    do-dbs: [db]\nloaders:\n  l:\n    dir: {}\n",
+            dir.join("dump").display()
+        );
+        crate::config::parse_task(yaml.as_bytes()).unwrap().config
+    }
+
+    /// (metadata text or None for no file, dump record, want: Ok((start, exit, own points)) or
+    /// Err(code)).
+    #[test]
+    fn an_all_task_starts_where_its_dump_says() {
+        let meta1 = "SHOW MASTER STATUS:\n\tLog: b.000001\n\tPos: 100\n\tGTID:0-1-5\n\n";
+        let meta2 = "SHOW MASTER STATUS:\n\tLog: b.000001\n\tPos: 100\n\tGTID:0-1-5\n\nSHOW MASTER STATUS: /* AFTER CONNECTION POOL ESTABLISHED */\n\tLog: b.000001\n\tPos: 900\n\tGTID:0-1-9\n\n";
+        let no_pos = "Started dump at: x\nFinished dump at: y\n";
+        let state = r#"{"dump_id":"x","sessions":[{"id":1,"loc":{"file":"b.000001","pos":100,"gtid":""},"started":""},{"id":2,"loc":{"file":"b.000001","pos":900,"gtid":""},"started":""}],
+            "tables":{"db\tearly":{"session":1,"files":{},"done":true},"db\tlate":{"session":2,"files":{},"done":true},"other\tlate":{"session":2,"files":{},"done":true}},"done":true}"#;
+        type Want = Result<(u64, Option<u64>, Vec<&'static str>), i32>;
+        let cases: Vec<(&str, Option<&str>, Option<&str>, Want)> = vec![
+            ("one snapshot", Some(meta1), None, Ok((100, None, vec![]))),
+            (
+                "two snapshots: safe until the last, a later table starts at its own",
+                Some(meta2),
+                Some(state),
+                Ok((100, Some(900), vec!["late"])),
+            ),
+            ("no metadata file", None, None, Err(code::PARSE_META)),
+            (
+                "metadata without a position",
+                Some(no_pos),
+                None,
+                Err(code::META_NO_BINLOG),
+            ),
+            (
+                "damaged metadata",
+                Some("SHOW MASTER STATUS:\n\tPos: x\n"),
+                None,
+                Err(code::PARSE_META),
+            ),
+            (
+                "damaged dump record",
+                Some(meta2),
+                Some("{"),
+                Err(code::PARSE_META),
+            ),
+        ];
+        for (name, meta, st, want) in cases {
+            let base = tempfile::tempdir().unwrap();
+            let task = task(base.path());
+            let dir = full::dump_dir(&task, "s1");
+            std::fs::create_dir_all(&dir).unwrap();
+            if let Some(m) = meta {
+                std::fs::write(dir.join(full::METADATA_FILE), m).unwrap();
+            }
+            if let Some(s) = st {
+                std::fs::write(dir.join(full::STATE_FILE), s).unwrap();
+            }
+            std::fs::write(
+                dir.join(full::naming::table_schema_file("db", "late")),
+                "/*!40101 SET NAMES binary*/;\nCREATE TABLE `late` (\n  `id` int(10) unsigned NOT NULL,\n  `v` text\n) ENGINE=InnoDB;\n",
+            )
+            .unwrap();
+            let rules = TableRules::new(&task, "s1").unwrap();
+            let mut tracker = SchemaTracker::default();
+            let got = dump_start(&task, "s1", &rules, &mut tracker);
+            match (got, want) {
+                (Ok(d), Ok((pos, exit, points))) => {
+                    assert_eq!(d.start.pos, pos, "{name}");
+                    assert_eq!(d.exit_safe.map(|p| p.pos), exit, "{name}");
+                    let mut own: Vec<&str> = d.points.keys().map(|t| t.table.as_str()).collect();
+                    own.sort();
+                    assert_eq!(
+                        own, points,
+                        "{name}: other.late is not in the block-allow-list"
+                    );
+                    let late = tracker.get(&TableName::new("db", "late"));
+                    let cols: Vec<(String, bool)> = late
+                        .map(|t| {
+                            t.columns
+                                .iter()
+                                .map(|c| (c.name.clone(), c.unsigned))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    assert_eq!(
+                        cols,
+                        vec![("id".to_string(), true), ("v".to_string(), false)],
+                        "{name}: the tracker is seeded from the schema file"
+                    );
+                }
+                (Err(e), Err(c)) => assert_eq!(e.code, c, "{name}: {e:?}"),
+                (got, want) => panic!("{name}: got {:?}, want {want:?}", got.map(|d| d.start)),
+            }
+        }
     }
 }

@@ -318,6 +318,7 @@ EOF
   "${dmctl[@]}" start-task "$dir/task.yaml" >"$dir/start-task.out" 2>&1 || true
   grep -q '"result": *true' "$dir/start-task.out" ||
     { cat "$dir/start-task.out" >&2; tail -50 "$dir/dm-worker.log" >&2; die "start-task failed"; }
+  log "dm-rs: start-task returned after $(elapsed "$t0" "$(now)")s (precheck and unit start included)"
   deadline=$(( $(date +%s) + TIMEOUT ))
   while :; do
     "${dmctl[@]}" query-status benchfull >"$out" 2>&1 || true
@@ -436,8 +437,19 @@ for c in "${CONTENDERS[@]}"; do
 done
 if [ "$NO_DMRS" = 0 ]; then
   # ratios of rates = inverse ratios of times
-  echo "ratio dm-rs / mydumper+myloader: $(ratio "${MED[mydumper]}" "${MED[dmrs]}")"
-  echo "ratio dm-rs / mariadb-dump|mariadb: $(ratio "${MED[mariadb_dump]}" "${MED[dmrs]}")"
+  per_rep() { # per_rep OTHER: the ratio within each repetition (its runs are closest in time)
+    local -a d o
+    local i out=""
+    read -r -a d <<<"${TIMES[dmrs]}"
+    read -r -a o <<<"${TIMES[$1]}"
+    for i in "${!d[@]}"; do out="$out $(ratio "${o[$i]}" "${d[$i]}")"; done
+    echo "$out"
+  }
+  for c in mydumper mariadb_dump; do
+    line="ratio dm-rs / $(label "$c"): $(ratio "${MED[$c]}" "${MED[dmrs]}")"
+    [ "$REPS" = 1 ] || line="$line (of the medians; per repetition:$(per_rep "$c"))"
+    echo "$line"
+  done
   peak=$(printf '%s\n' "${DMRS_PEAKS[@]}" | sort -n | tail -1)
   echo "dm-worker peak RSS: $(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }') MiB (VmHWM$([ "$REPS" = 1 ] || echo ", highest of $REPS runs"))"
 fi

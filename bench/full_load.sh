@@ -1,0 +1,455 @@
+#!/usr/bin/env bash
+# Full-load throughput: dm-rs `task-mode: full` vs mydumper + myloader vs mariadb-dump | mariadb.
+#
+# Starts a throwaway upstream mariadbd (free 127.0.0.1 port), prepares TABLES sysbench tables of
+# TABLE_SIZE rows, then for each contender starts a fresh, empty downstream mariadbd (same settings
+# every time), copies sbtest into it and times the copy: (a) dm-rs, dm-master + a separate
+# dm-worker, a full task timed from start-task to the subtask's stage Finished; (b) mydumper -t
+# THREADS --rows ROWS, then myloader -t POOL; (c) mariadb-dump --single-transaction | mariadb.
+# CHECKSUM TABLE of every sbtest table, upstream vs each downstream; a mismatch fails the run.
+# Prints rows/s and seconds per contender, the ratios and the dm-worker's peak RSS (VmHWM).
+#
+# Usage: bench/full_load.sh [--no-dmrs]
+# Knobs (env): TABLES=8 TABLE_SIZE=100000 THREADS=4 POOL=4 ROWS=20000 REPS=1 FLUSH_AT_COMMIT=2
+#              KEEP=0 TIMEOUT=1200 DMRS_BIN=$ROOT/target/release
+# REPS>1 runs the contenders interleaved (the first one rotates) and prints medians.
+# See bench/README.md.
+set -euo pipefail
+
+TABLES=${TABLES:-8}
+TABLE_SIZE=${TABLE_SIZE:-100000}
+THREADS=${THREADS:-4}
+POOL=${POOL:-4}
+ROWS=${ROWS:-20000}
+REPS=${REPS:-1}
+FLUSH_AT_COMMIT=${FLUSH_AT_COMMIT:-2}
+KEEP=${KEEP:-0}
+TIMEOUT=${TIMEOUT:-1200}
+
+NO_DMRS=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-dmrs) NO_DMRS=1 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DMRS_BIN_DEFAULT="$ROOT/target/release"
+DMRS_BIN=${DMRS_BIN:-$DMRS_BIN_DEFAULT}
+
+die() { echo "error: $*" >&2; exit 1; }
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+need() {
+  local found=""
+  for name in "$@"; do
+    if command -v "$name" >/dev/null 2>&1; then found=$(command -v "$name"); break; fi
+    for dir in /usr/sbin /usr/local/sbin; do
+      if [ -x "$dir/$name" ]; then found="$dir/$name"; break 2; fi
+    done
+  done
+  [ -n "$found" ] || die "none of [$*] found; install it (Debian: apt-get install -y sysbench mariadb-server mariadb-client mydumper)"
+  echo "$found"
+}
+
+[[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "REPS must be a positive integer (got $REPS)"
+
+SYSBENCH=$(need sysbench)
+MARIADBD=$(need mariadbd mysqld)
+INSTALL_DB=$(need mariadb-install-db mysql_install_db)
+CLIENT=$(need mariadb mysql)
+DUMP=$(need mariadb-dump mysqldump)
+MYDUMPER=$(need mydumper)
+MYLOADER=$(need myloader)
+
+if [ "$NO_DMRS" = 0 ]; then
+  if [ ! -x "$DMRS_BIN/dm-master" ] || [ ! -x "$DMRS_BIN/dm-worker" ] || [ ! -x "$DMRS_BIN/dmctl" ]; then
+    [ "$DMRS_BIN" = "$DMRS_BIN_DEFAULT" ] || die "dm-master, dm-worker or dmctl missing in DMRS_BIN=$DMRS_BIN"
+    log "building release binaries"
+    (cd "$ROOT" && cargo build --release --bins) >&2
+  fi
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/dmrs-full.XXXXXX")
+PIDS=()
+
+stop_pid() { # stop_pid PID: TERM, up to 20 s, then KILL; reaps it
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 200); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+forget_pid() { # forget_pid PID: stop it and drop it from PIDS
+  local pid=$1 rest=() p
+  stop_pid "$pid"
+  for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || rest+=("$p"); done
+  PIDS=("${rest[@]}")
+}
+
+cleanup() {
+  local status=$?
+  local i
+  # newest first: dm-worker before dm-master, downstreams before the upstream
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    stop_pid "${PIDS[$i]}"
+  done
+  if [ "$KEEP" = 1 ]; then
+    echo "kept $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A free port on 127.0.0.1: nothing answers on it and we have not handed it out yet.
+USED_PORTS=" "
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 40000))
+    case "$USED_PORTS" in *" $p "*) continue ;; esac
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      USED_PORTS="$USED_PORTS$p "
+      echo "$p"
+      return 0
+    fi
+  done
+  die "no free port found"
+}
+
+sql() { # sql PORT STATEMENT... (tab-separated, no headers)
+  local port=$1; shift
+  "$CLIENT" -h127.0.0.1 -P"$port" -uroot --batch --skip-column-names -e "$*"
+}
+
+# start_db NAME SERVER_ID BINLOG(0|1) -> sets DB_PORT, DB_PID (data under $WORK/NAME)
+start_db() {
+  local name=$1 server_id=$2 binlog=$3
+  local dir="$WORK/$name" port
+  port=$(free_port)
+  mkdir -p "$dir"
+  {
+    echo "[mariadbd]"
+    echo "datadir=$dir/data"
+    echo "port=$port"
+    echo "bind-address=127.0.0.1"
+    echo "socket=$dir/mariadb.sock"
+    echo "pid-file=$dir/mariadb.pid"
+    echo "log_error=$dir/error.log"
+    echo "skip-name-resolve"
+    echo "innodb_buffer_pool_size=512M"
+    echo "innodb_log_file_size=512M"
+    echo "innodb_flush_log_at_trx_commit=$FLUSH_AT_COMMIT"
+    echo "max_connections=500"
+    echo "max_allowed_packet=64M"
+    echo "init-file=$dir/init.sql"
+    echo "server_id=$server_id"
+    if [ "$binlog" = 1 ]; then
+      echo "log_bin=$dir/data/mariadb-bin"
+      echo "binlog_format=ROW"
+      echo "binlog_row_image=FULL"
+      echo "binlog_row_metadata=FULL"
+    fi
+    if [ "$(id -u)" = 0 ]; then echo "user=root"; fi
+  } >"$dir/my.cnf"
+  cat >"$dir/init.sql" <<'EOF'
+CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+EOF
+  local attempt
+  for attempt in 1 2 3; do
+    rm -rf "$dir/data"
+    if "$INSTALL_DB" --defaults-file="$dir/my.cnf" --auth-root-authentication-method=normal \
+        --skip-test-db >"$dir/install.log" 2>&1; then
+      break
+    fi
+    [ "$attempt" -lt 3 ] || { cat "$dir/install.log" >&2; die "$name: mariadb-install-db failed 3 times"; }
+    log "$name: mariadb-install-db failed, retrying"
+  done
+  "$MARIADBD" --defaults-file="$dir/my.cnf" >/dev/null 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 1 600); do
+    kill -0 "$pid" 2>/dev/null || { tail -20 "$dir/error.log" >&2; die "$name: mariadbd exited"; }
+    if sql "$port" "SELECT 1" >/dev/null 2>&1; then
+      DB_PORT=$port
+      DB_PID=$pid
+      log "$name: mariadbd pid $pid on 127.0.0.1:$port"
+      return 0
+    fi
+    sleep 0.1
+  done
+  tail -20 "$dir/error.log" >&2
+  die "$name: mariadbd not ready after 60 s"
+}
+
+# stop_db NAME PID: stops a downstream and, unless KEEP=1, removes its data
+stop_db() {
+  forget_pid "$2"
+  [ "$KEEP" = 1 ] || rm -rf "${WORK:?}/$1"
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s <= 0) s = 0.001; printf "%.0f", n / s }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) b = 0.001; printf "%.2f", a / b }'; }
+median() { # median NUMBER...
+  printf '%s\n' "$@" | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+checksums() { # checksums PORT -> "table checksum" lines
+  local port=$1 list="" i
+  for i in $(seq 1 "$TABLES"); do list="$list${list:+, }sbtest.sbtest$i"; done
+  sql "$port" "CHECKSUM TABLE $list"
+}
+
+# check_down NAME PORT LABEL: every sbtest table equal to the upstream's, or the run fails
+check_down() {
+  local name=$1 port=$2 label=$3
+  checksums "$port" >"$WORK/sum.$name"
+  if ! diff -u "$WORK/sum.up" "$WORK/sum.$name" >&2; then
+    KEEP=1
+    die "CHECKSUM MISMATCH: $label downstream ($name) differs from upstream"
+  fi
+  log "$label: checksums match on all $TABLES sbtest tables"
+}
+
+# ---------------------------------------------------------------- upstream and data
+start_db up 1 1
+PORT_UP=$DB_PORT
+
+log "sysbench prepare: $TABLES tables x $TABLE_SIZE rows"
+sql "$PORT_UP" "CREATE DATABASE sbtest"
+"$SYSBENCH" oltp_read_write --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$PORT_UP" \
+  --mysql-user=root --mysql-password= --mysql-db=sbtest --tables="$TABLES" \
+  --table-size="$TABLE_SIZE" --threads="$THREADS" prepare >"$WORK/prepare.log" 2>&1 ||
+  { cat "$WORK/prepare.log" >&2; die "sysbench prepare failed"; }
+TOTAL_ROWS=$((TABLES * TABLE_SIZE))
+checksums "$PORT_UP" >"$WORK/sum.up"
+DATA_MIB=$(sql "$PORT_UP" "SELECT ROUND(SUM(data_length + index_length) / 1048576) FROM information_schema.tables WHERE table_schema = 'sbtest'")
+
+# ---------------------------------------------------------------- (a) dm-rs
+DMRS_PEAKS=()
+run_dmrs() { # run_dmrs REP -> RUN_S
+  local rep=$1 name="down-dmrs-$rep" dir="$WORK/dmrs-$rep" port
+  start_db "$name" 2 0
+  port=$DB_PORT
+  local db_pid=$DB_PID
+  mkdir -p "$dir"
+
+  local master_port worker_port master
+  master_port=$(free_port)
+  worker_port=$(free_port)
+  master="127.0.0.1:$master_port"
+  (cd "$dir" && exec "$DMRS_BIN/dm-master" --master-addr "$master" --data-dir "$dir/master-data") \
+    >"$dir/dm-master.log" 2>&1 &
+  local master_pid=$!
+  PIDS+=("$master_pid")
+  (cd "$dir" && exec "$DMRS_BIN/dm-worker" --name bench-worker --worker-addr "127.0.0.1:$worker_port" \
+    --join "$master") >"$dir/dm-worker.log" 2>&1 &
+  local worker_pid=$!
+  PIDS+=("$worker_pid")
+  local dmctl=("$DMRS_BIN/dmctl" --master-addr "$master")
+
+  cat >"$dir/source.yaml" <<EOF
+source-id: "bench-up"
+enable-gtid: false
+from:
+  host: "127.0.0.1"
+  port: $PORT_UP
+  user: "root"
+  password: ""
+EOF
+  cat >"$dir/task.yaml" <<EOF
+name: "benchfull"
+task-mode: "full"
+target-database:
+  host: "127.0.0.1"
+  port: $port
+  user: "root"
+  password: ""
+mysql-instances:
+  - source-id: "bench-up"
+    block-allow-list: "bench-bal"
+    mydumper-config-name: "bench-dump"
+    loader-config-name: "bench-load"
+block-allow-list:
+  bench-bal:
+    do-dbs: ["sbtest"]
+mydumpers:
+  bench-dump:
+    threads: $THREADS
+    rows: $ROWS
+loaders:
+  bench-load:
+    pool-size: $POOL
+    dir: "$dir/dumped_data"
+EOF
+
+  log "dm-rs: dm-master pid $master_pid on $master, dm-worker pid $worker_pid; operate-source create"
+  local deadline=$(( $(date +%s) + 60 ))
+  until "${dmctl[@]}" operate-source create "$dir/source.yaml" >"$dir/operate-source.out" 2>&1 &&
+        grep -q '"result": *true' "$dir/operate-source.out"; do
+    kill -0 "$worker_pid" 2>/dev/null || { cat "$dir/dm-worker.log" >&2; die "dm-worker exited"; }
+    [ "$(date +%s)" -lt "$deadline" ] || { cat "$dir/operate-source.out" "$dir/dm-master.log" >&2; die "operate-source create failed"; }
+    sleep 0.5
+  done
+  # the source must be bound to the separate worker before start-task
+  until "${dmctl[@]}" list-member --worker >"$dir/list-member.out" 2>&1 &&
+        grep -q '"stage": *"bound"' "$dir/list-member.out"; do
+    kill -0 "$worker_pid" 2>/dev/null || { cat "$dir/dm-worker.log" >&2; die "dm-worker exited"; }
+    [ "$(date +%s)" -lt "$deadline" ] || { cat "$dir/list-member.out" "$dir/dm-master.log" "$dir/dm-worker.log" >&2; die "the source was not bound to bench-worker within 60 s"; }
+    sleep 0.2
+  done
+
+  log "dm-rs: start-task (full, threads $THREADS, rows $ROWS, pool-size $POOL)"
+  local t0 t1 out="$dir/query-status.out" stages
+  t0=$(now)
+  "${dmctl[@]}" start-task "$dir/task.yaml" >"$dir/start-task.out" 2>&1 || true
+  grep -q '"result": *true' "$dir/start-task.out" ||
+    { cat "$dir/start-task.out" >&2; tail -50 "$dir/dm-worker.log" >&2; die "start-task failed"; }
+  log "dm-rs: start-task returned after $(elapsed "$t0" "$(now)")s (precheck and unit start included)"
+  deadline=$(( $(date +%s) + TIMEOUT ))
+  while :; do
+    "${dmctl[@]}" query-status benchfull >"$out" 2>&1 || true
+    # the subtasks' stages ("stage" of a relay or a worker does not appear in query-status TASK
+    # when relay is off)
+    stages=$(grep -o '"stage": *"[A-Za-z]*"' "$out" | sed -E 's/.*"([A-Za-z]*)"$/\1/' | sort -u | tr '\n' ' ')
+    if [ "$stages" = "Finished " ]; then break; fi
+    if [[ " $stages" == *" Paused "* ]]; then
+      cat "$out" >&2
+      echo "---- dm-worker log (last 50 lines)" >&2
+      tail -50 "$dir/dm-worker.log" >&2
+      KEEP=1
+      die "dm-rs task paused"
+    fi
+    kill -0 "$worker_pid" 2>/dev/null || { cat "$out" >&2; tail -50 "$dir/dm-worker.log" >&2; KEEP=1; die "dm-worker exited during the task"; }
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      cat "$out" >&2
+      echo "---- dm-worker log (last 50 lines)" >&2
+      tail -50 "$dir/dm-worker.log" >&2
+      KEEP=1
+      die "dm-rs task not Finished within ${TIMEOUT}s (stages: $stages)"
+    fi
+    sleep 0.1
+  done
+  t1=$(now)
+  RUN_S=$(elapsed "$t0" "$t1")
+
+  local hwm
+  hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$worker_pid/status")
+  DMRS_PEAKS+=("$hwm")
+  log "dm-rs: Finished in ${RUN_S}s; dm-worker VmHWM $hwm kB"
+  forget_pid "$worker_pid"
+  forget_pid "$master_pid"
+
+  check_down "$name" "$port" "dm-rs"
+  stop_db "$name" "$db_pid"
+  [ "$KEEP" = 1 ] || rm -rf "$dir"
+}
+
+# ---------------------------------------------------------------- (b) mydumper + myloader
+MYD_DUMP_S=()
+MYD_LOAD_S=()
+run_mydumper() { # run_mydumper REP -> RUN_S
+  local rep=$1 name="down-mydumper-$rep" out="$WORK/mydumper-$rep" port
+  start_db "$name" 2 0
+  port=$DB_PORT
+  local db_pid=$DB_PID
+  log "mydumper -t $THREADS --rows $ROWS, then myloader -t $POOL"
+  local t0 tm t1
+  t0=$(now)
+  "$MYDUMPER" -h 127.0.0.1 -P "$PORT_UP" -u root -B sbtest -t "$THREADS" --rows "$ROWS" \
+    -o "$out" -v 2 >"$WORK/mydumper-$rep.log" 2>&1 ||
+    { cat "$WORK/mydumper-$rep.log" >&2; die "mydumper failed"; }
+  tm=$(now)
+  "$MYLOADER" -h 127.0.0.1 -P "$port" -u root -d "$out" -t "$POOL" -v 2 \
+    >"$WORK/myloader-$rep.log" 2>&1 ||
+    { cat "$WORK/myloader-$rep.log" >&2; die "myloader failed"; }
+  t1=$(now)
+  RUN_S=$(elapsed "$t0" "$t1")
+  MYD_DUMP_S+=("$(elapsed "$t0" "$tm")")
+  MYD_LOAD_S+=("$(elapsed "$tm" "$t1")")
+  log "mydumper+myloader: ${RUN_S}s (dump ${MYD_DUMP_S[-1]}s, load ${MYD_LOAD_S[-1]}s, $(find "$out" -name '*.sql' | wc -l) files)"
+  check_down "$name" "$port" "mydumper+myloader"
+  stop_db "$name" "$db_pid"
+  [ "$KEEP" = 1 ] || rm -rf "$out"
+}
+
+# ---------------------------------------------------------------- (c) mariadb-dump | mariadb
+run_mariadb_dump() { # run_mariadb_dump REP -> RUN_S
+  local rep=$1 name="down-mariadb-dump-$rep" port
+  start_db "$name" 2 0
+  port=$DB_PORT
+  local db_pid=$DB_PID
+  log "mariadb-dump --single-transaction | mariadb"
+  local t0 t1
+  t0=$(now)
+  "$DUMP" -h127.0.0.1 -P"$PORT_UP" -uroot --single-transaction --databases sbtest |
+    "$CLIENT" -h127.0.0.1 -P"$port" -uroot || die "mariadb-dump | mariadb failed"
+  t1=$(now)
+  RUN_S=$(elapsed "$t0" "$t1")
+  log "mariadb-dump|mariadb: ${RUN_S}s"
+  check_down "$name" "$port" "mariadb-dump|mariadb"
+  stop_db "$name" "$db_pid"
+}
+
+# ---------------------------------------------------------------- the runs
+CONTENDERS=()
+[ "$NO_DMRS" = 1 ] || CONTENDERS+=(dmrs)
+CONTENDERS+=(mydumper mariadb_dump)
+N=${#CONTENDERS[@]}
+declare -A TIMES=()
+for rep in $(seq 1 "$REPS"); do
+  for ((k = 0; k < N; k++)); do
+    c=${CONTENDERS[$(( (k + rep - 1) % N ))]}
+    log "rep $rep/$REPS: $c"
+    "run_$c" "$rep"
+    TIMES[$c]="${TIMES[$c]:-} $RUN_S"
+  done
+done
+
+# ---------------------------------------------------------------- report
+label() { case "$1" in dmrs) echo "dm-rs full" ;; mydumper) echo "mydumper+myloader" ;; mariadb_dump) echo "mariadb-dump|mariadb" ;; esac; }
+declare -A MED=()
+echo "data: $TABLES tables x $TABLE_SIZE rows = $TOTAL_ROWS rows (~$DATA_MIB MiB on the upstream); THREADS=$THREADS POOL=$POOL ROWS=$ROWS FLUSH_AT_COMMIT=$FLUSH_AT_COMMIT"
+[ "$REPS" = 1 ] || echo "medians of $REPS interleaved runs"
+for c in "${CONTENDERS[@]}"; do
+  # shellcheck disable=SC2086
+  MED[$c]=$(median ${TIMES[$c]})
+  extra=""
+  if [ "$c" = mydumper ]; then
+    extra=": dump $(median "${MYD_DUMP_S[@]}")s + load $(median "${MYD_LOAD_S[@]}")s"
+  fi
+  runs=""
+  [ "$REPS" = 1 ] || runs="; runs:${TIMES[$c]}"
+  echo "$(label "$c"): $(rate "$TOTAL_ROWS" "${MED[$c]}") rows/s (${MED[$c]}s$extra$runs)"
+done
+if [ "$NO_DMRS" = 0 ]; then
+  # ratios of rates = inverse ratios of times
+  per_rep() { # per_rep OTHER: the ratio within each repetition (its runs are closest in time)
+    local -a d o
+    local i out=""
+    read -r -a d <<<"${TIMES[dmrs]}"
+    read -r -a o <<<"${TIMES[$1]}"
+    for i in "${!d[@]}"; do out="$out $(ratio "${o[$i]}" "${d[$i]}")"; done
+    echo "$out"
+  }
+  for c in mydumper mariadb_dump; do
+    line="ratio dm-rs / $(label "$c"): $(ratio "${MED[$c]}" "${MED[dmrs]}")"
+    [ "$REPS" = 1 ] || line="$line (of the medians; per repetition:$(per_rep "$c"))"
+    echo "$line"
+  done
+  peak=$(printf '%s\n' "${DMRS_PEAKS[@]}" | sort -n | tail -1)
+  echo "dm-worker peak RSS: $(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }') MiB (VmHWM$([ "$REPS" = 1 ] || echo ", highest of $REPS runs"))"
+fi

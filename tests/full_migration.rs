@@ -128,7 +128,9 @@ syncers:\n  s:\n    worker-count: 4\n    batch: 50\n{extra}",
 fn seed(u: &str, db: &str, rows: u64) {
     let mut sqls = vec![
         format!("CREATE DATABASE {db} CHARACTER SET utf8mb4"),
-        format!("CREATE TABLE {db}.keyed (id INT PRIMARY KEY, v VARCHAR(64), n BIGINT)"),
+        format!(
+            "CREATE TABLE {db}.keyed (id INT PRIMARY KEY, v VARCHAR(64), n BIGINT, KEY n_idx (n), KEY v_n (v(10), n))"
+        ),
         format!("CREATE TABLE {db}.nokey (a INT, b VARCHAR(32))"),
         format!(
             "CREATE TABLE {db}.types (id INT AUTO_INCREMENT PRIMARY KEY, \
@@ -221,6 +223,21 @@ fn same(u: &str, d: &str, table: &str) {
         checksum(d, table),
         "checksum of {table}"
     );
+}
+
+/// The secondary indexes the load deferred are there downstream, as upstream.
+fn same_indexes(u: &str, d: &str, db: &str) {
+    let indexes = |url: &str| {
+        query_rows(
+            url,
+            &format!(
+                "SELECT TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, SUB_PART, NON_UNIQUE FROM information_schema.STATISTICS \
+                 WHERE TABLE_SCHEMA = '{db}' ORDER BY 1, 2, 3"
+            ),
+        )
+        .unwrap()
+    };
+    assert_eq!(indexes(d), indexes(u), "indexes of {db} downstream");
 }
 
 /// The loader checkpoint's committed offsets: (files with rows, files finished).
@@ -350,6 +367,7 @@ fn full_mode_ends_finished_with_the_load_at_100_percent() {
     for t in ["ff.keyed", "ff.nokey", "ff.types"] {
         same(&u, &d, t);
     }
+    same_indexes(&u, &d, "ff");
     assert!(
         !Path::new(&format!("{}.fulltask", dump_dir(c.dir.path()))).exists(),
         "full mode with clean-dump-file removes the whole dump directory"
@@ -391,6 +409,7 @@ fn a_worker_killed_during_the_load_resumes_at_its_checkpoint() {
         same(&u, &d, t);
     }
     assert_eq!(count(&d, "fk.nokey"), 6000, "no keyless row loaded twice");
+    same_indexes(&u, &d, "fk");
 }
 
 #[test]

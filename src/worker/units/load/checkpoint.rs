@@ -42,6 +42,9 @@ const RESET_ROW: &str = "#reset";
 /// Written when the load has finished every file (its `cp_schema` is the metadata's binlog
 /// location as query-status shows it): a later run finishes at once, without the directory.
 const DONE_ROW: &str = "#done";
+/// `#keys/<schema file>`: the table created from it waits for its deferred indexes (offset 0)
+/// or has them (offset 1).
+const KEYS_ROW: &str = "#keys/";
 
 /// A data file's row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,6 +300,51 @@ impl LoaderCheckpoint {
             f = lit(file),
             d = lit(db),
             tb = lit(table),
+        )
+    }
+
+    /// Records that the table created from schema file `file` (as `db`.`table` downstream)
+    /// still needs its deferred secondary indexes (a `#keys/<file>` row, offset 0).
+    pub fn keys_pending_sql(&self, file: &str, db: &str, table: &str) -> String {
+        format!(
+            "INSERT INTO {t} (id, filename, cp_schema, cp_table, `offset`, end_pos) \
+             VALUES ({id}, {f}, {d}, {tb}, 0, 1) ON DUPLICATE KEY UPDATE id = id",
+            t = self.table,
+            id = lit(&self.id),
+            f = lit(&format!("{KEYS_ROW}{file}")),
+            d = lit(db),
+            tb = lit(table),
+        )
+    }
+
+    /// The tables whose deferred indexes are not added yet: (schema file, target db, target
+    /// table).
+    pub async fn keys_pending(
+        &self,
+        conn: &mut Conn,
+    ) -> Result<Vec<(String, String, String)>, UnitError> {
+        let rows: Vec<(String, String, String)> = timed(
+            "read the loader checkpoint's deferred indexes",
+            conn.query(format!(
+                "SELECT filename, cp_schema, cp_table FROM {} WHERE id = {} AND filename LIKE '{KEYS_ROW}%' AND `offset` = 0",
+                self.table,
+                lit(&self.id)
+            )),
+        )
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(f, d, t)| Some((f.strip_prefix(KEYS_ROW)?.to_string(), d, t)))
+            .collect())
+    }
+
+    /// Marks a table's deferred indexes as added.
+    pub fn keys_done_sql(&self, file: &str) -> String {
+        format!(
+            "UPDATE {t} SET `offset` = 1 WHERE id = {id} AND filename = {f}",
+            t = self.table,
+            id = lit(&self.id),
+            f = lit(&format!("{KEYS_ROW}{file}")),
         )
     }
 

@@ -525,6 +525,7 @@ impl Run {
                 _ = tick.tick() => self.log_progress(),
             }
         }
+        self.add_deferred_keys().await?;
         for v in std::mem::take(&mut d.views) {
             self.create_view(&v).await?;
         }
@@ -864,12 +865,31 @@ impl Run {
             self.ctrl.query_drop(format!("USE {}", quote(&tdb))),
         )
         .await?;
-        let rw = move |s: &[u8]| {
+        // A table this load creates gets its plain secondary indexes after its data (recorded
+        // first, so a crash between the CREATE and the end still adds them).
+        let defer =
+            !self.table_exists(&tdb, &ttable).await? && self.has_deferrable_keys(file).await;
+        if defer {
+            let q = self.ckpt.keys_pending_sql(file, &tdb, &ttable);
+            timed("record the deferred indexes", self.ctrl.query_drop(q)).await?;
+        }
+        let name_only = move |s: &[u8]| {
             rewrite::create_table_name(s).map(|n| {
                 let mut out = Vec::with_capacity(s.len() + 8);
                 rewrite::replace_name(&mut out, s, &n.span, None, &ttable);
                 out
             })
+        };
+        let rw = move |s: &[u8]| {
+            let out = name_only(s)?;
+            if !defer {
+                return Some(out);
+            }
+            Some(
+                rewrite::defer_keys(&out)
+                    .map(|(stripped, _)| stripped)
+                    .unwrap_or(out),
+            )
         };
         // 1050: table exists (shards merged onto one table).
         let n = self.run_schema_file(file, &rw, &[1050]).await?;
@@ -883,6 +903,86 @@ impl Run {
                 "The dump directory is damaged: dump again (`start-task --remove-meta`).",
             ));
         }
+        Ok(())
+    }
+
+    async fn table_exists(&mut self, db: &str, table: &str) -> Result<bool, UnitError> {
+        let n: Option<u64> = timed(
+            "look for the target table",
+            self.ctrl.query_first(format!(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+                crate::worker::units::sync::checkpoint::lit(db),
+                crate::worker::units::sync::checkpoint::lit(table)
+            )),
+        )
+        .await?;
+        Ok(n.unwrap_or(0) > 0)
+    }
+
+    /// The deferred index definitions of a schema file's CREATE TABLE (empty when none).
+    async fn deferred_keys(&self, file: &str) -> Vec<String> {
+        let Ok(text) = tokio::fs::read(self.dir.join(file)).await else {
+            return Vec::new();
+        };
+        let (stmts, _) = scan::split_all(&text);
+        stmts
+            .into_iter()
+            .filter(|(s, _, _)| rewrite::create_table_name(s).is_some())
+            .find_map(|(s, _, _)| rewrite::defer_keys(s).map(|(_, k)| k))
+            .unwrap_or_default()
+    }
+
+    async fn has_deferrable_keys(&self, file: &str) -> bool {
+        !self.deferred_keys(file).await.is_empty()
+    }
+
+    /// Adds the deferred secondary indexes of the tables this load created (`pool-size` tables
+    /// at once), each recorded as done in the checkpoint; an index already there (a run that
+    /// crashed after adding it) is not added twice.
+    async fn add_deferred_keys(&mut self) -> Result<(), UnitError> {
+        let pending = self.ckpt.keys_pending(&mut self.ctrl).await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let mut jobs = Vec::new();
+        for (file, tdb, ttable) in pending {
+            let keys = self.deferred_keys(&file).await;
+            jobs.push((file, tdb, ttable, keys));
+        }
+        let n = jobs.len();
+        let mut set: JoinSet<Result<(), UnitError>> = JoinSet::new();
+        let mut jobs = jobs.into_iter();
+        loop {
+            while set.len() < self.pool_size {
+                let Some((file, tdb, ttable, keys)) = jobs.next() else {
+                    break;
+                };
+                let opts = self.opts.clone();
+                let ckpt = self.ckpt.clone();
+                set.spawn(async move {
+                    let mut conn = connect_opts(opts)
+                        .await
+                        .map_err(|e| connect_error("connect to the downstream", e))?;
+                    let r = add_keys(&mut conn, &ckpt, &file, &tdb, &ttable, &keys).await;
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn.disconnect()).await;
+                    r
+                });
+            }
+            match set.join_next().await {
+                Some(Ok(r)) => r?,
+                Some(Err(e)) => {
+                    return Err(UnitError::new(
+                        code::CRASHED,
+                        "internal",
+                        "an index build ended abnormally",
+                    )
+                    .cause(e));
+                }
+                None => break,
+            }
+        }
+        tracing::info!(tables = n, elapsed = ?started.elapsed(), "deferred secondary indexes added");
         Ok(())
     }
 
@@ -931,6 +1031,62 @@ fn remove_file(path: &Path) {
     {
         tracing::warn!(file = %path.display(), error = %e, "could not remove a loaded dump file");
     }
+}
+
+/// Adds the missing ones of `keys` (definitions like ``KEY `k` (`c`)``) to `db`.`table` in one
+/// ALTER, then marks the table's `#keys` row done.
+async fn add_keys(
+    conn: &mut Conn,
+    ckpt: &LoaderCheckpoint,
+    file: &str,
+    db: &str,
+    table: &str,
+    keys: &[String],
+) -> Result<(), UnitError> {
+    let have: Vec<String> = timed(
+        "read the target table's indexes",
+        conn.query(format!(
+            "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+            crate::worker::units::sync::checkpoint::lit(db),
+            crate::worker::units::sync::checkpoint::lit(table)
+        )),
+    )
+    .await?;
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|k| {
+            let name = k
+                .strip_prefix("KEY `")
+                .and_then(|r| r.split('`').next())
+                .unwrap_or("");
+            !have.iter().any(|h| h.eq_ignore_ascii_case(name))
+        })
+        .collect();
+    if !missing.is_empty() {
+        let adds: Vec<String> = missing.iter().map(|k| format!("ADD {k}")).collect();
+        let q = format!(
+            "ALTER TABLE {}.{} {}",
+            quote(db),
+            quote(table),
+            adds.join(", ")
+        );
+        match tokio::time::timeout(STMT_TIMEOUT, conn.query_drop(&q)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(UnitError::from_mysql(
+                    "downstream",
+                    format!("add the secondary indexes of `{db}`.`{table}`"),
+                    &e,
+                ));
+            }
+            Err(_) => return Err(timeout_error("add the secondary indexes")),
+        }
+    }
+    timed(
+        "record the added indexes",
+        conn.query_drop(ckpt.keys_done_sql(file)),
+    )
+    .await
 }
 
 /// The metadata location a `#done` row keeps (`file`, tab, `pos`, tab, `gtid`).

@@ -319,3 +319,110 @@ mod tests {
         }
     }
 }
+
+/// A CREATE TABLE (as `SHOW CREATE TABLE` writes it: one column or index per line) without its
+/// plain secondary indexes (`KEY …` lines), and those index definitions: the load creates the
+/// table without them and adds them when the data is in (a sorted index build instead of
+/// random inserts into every index). `None` when there is nothing to defer or the text is not
+/// in that shape, or the table has foreign keys (their indexes must exist while rows arrive).
+/// Primary, unique, fulltext and spatial keys stay.
+pub fn defer_keys(create: &[u8]) -> Option<(Vec<u8>, Vec<String>)> {
+    let text = std::str::from_utf8(create).ok()?;
+    let lines: Vec<&str> = text.split('\n').collect();
+    let open = lines.iter().position(|l| l.trim_end().ends_with('('))?;
+    let close = lines
+        .iter()
+        .enumerate()
+        .skip(open + 1)
+        .find(|(_, l)| l.starts_with(')'))
+        .map(|(i, _)| i)?;
+    let body = &lines[open + 1..close];
+    let mut kept: Vec<&str> = Vec::with_capacity(body.len());
+    let mut keys = Vec::new();
+    for l in body {
+        if !l.starts_with("  ") {
+            return None;
+        }
+        let item = l.trim().trim_end_matches(',');
+        let upper = item.to_ascii_uppercase();
+        if upper.starts_with("CONSTRAINT") || upper.starts_with("FOREIGN KEY") {
+            return None;
+        }
+        if upper.starts_with("KEY `") {
+            keys.push(item.to_string());
+        } else {
+            kept.push(item);
+        }
+    }
+    if keys.is_empty() || kept.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    for l in &lines[..=open] {
+        out.push_str(l);
+        out.push('\n');
+    }
+    for (i, item) in kept.iter().enumerate() {
+        out.push_str("  ");
+        out.push_str(item);
+        if i + 1 < kept.len() {
+            out.push(',');
+        }
+        out.push('\n');
+    }
+    out.push_str(&lines[close..].join("\n"));
+    Some((out.into_bytes(), keys))
+}
+
+#[cfg(test)]
+mod defer_tests {
+    use super::defer_keys;
+
+    #[test]
+    fn plain_secondary_keys_are_deferred_and_the_rest_stays() {
+        let sb = "CREATE TABLE `sbtest1` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `k` int(11) NOT NULL DEFAULT 0,\n  PRIMARY KEY (`id`),\n  KEY `k_1` (`k`)\n) ENGINE=InnoDB";
+        let two = "CREATE TABLE `t` (\n  `a` int,\n  `b` varchar(10) DEFAULT 'x,y',\n  KEY `ia` (`a`) USING BTREE,\n  UNIQUE KEY `ub` (`b`),\n  KEY `iab` (`a`,`b`(5)) COMMENT 'c'\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+        let cases: Vec<(&str, Option<(&str, Vec<&str>)>)> = vec![
+            (
+                sb,
+                Some((
+                    "CREATE TABLE `sbtest1` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `k` int(11) NOT NULL DEFAULT 0,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB",
+                    vec!["KEY `k_1` (`k`)"],
+                )),
+            ),
+            (
+                two,
+                Some((
+                    "CREATE TABLE `t` (\n  `a` int,\n  `b` varchar(10) DEFAULT 'x,y',\n  UNIQUE KEY `ub` (`b`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+                    vec![
+                        "KEY `ia` (`a`) USING BTREE",
+                        "KEY `iab` (`a`,`b`(5)) COMMENT 'c'",
+                    ],
+                )),
+            ),
+            // Nothing to defer.
+            (
+                "CREATE TABLE `t` (\n  `a` int,\n  PRIMARY KEY (`a`)\n) ENGINE=InnoDB",
+                None,
+            ),
+            // Foreign keys: their indexes stay.
+            (
+                "CREATE TABLE `c` (\n  `p` int,\n  KEY `p` (`p`),\n  CONSTRAINT `f` FOREIGN KEY (`p`) REFERENCES `q` (`id`)\n) ENGINE=InnoDB",
+                None,
+            ),
+            // Not SHOW CREATE TABLE's shape.
+            ("CREATE TABLE t (a int, KEY k (a))", None),
+            ("CREATE TABLE `t` (\n`a` int,\nKEY `k` (`a`)\n)", None),
+        ];
+        for (input, want) in cases {
+            let got = defer_keys(input.as_bytes()).map(|(s, k)| (String::from_utf8(s).unwrap(), k));
+            let want = want.map(|(s, k)| {
+                (
+                    s.to_string(),
+                    k.into_iter().map(String::from).collect::<Vec<_>>(),
+                )
+            });
+            assert_eq!(got, want, "{input}");
+        }
+    }
+}

@@ -382,7 +382,8 @@ mod defer_tests {
     fn plain_secondary_keys_are_deferred_and_the_rest_stays() {
         let sb = "CREATE TABLE `sbtest1` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `k` int(11) NOT NULL DEFAULT 0,\n  PRIMARY KEY (`id`),\n  KEY `k_1` (`k`)\n) ENGINE=InnoDB";
         let two = "CREATE TABLE `t` (\n  `a` int,\n  `b` varchar(10) DEFAULT 'x,y',\n  KEY `ia` (`a`) USING BTREE,\n  UNIQUE KEY `ub` (`b`),\n  KEY `iab` (`a`,`b`(5)) COMMENT 'c'\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
-        let cases: Vec<(&str, Option<(&str, Vec<&str>)>)> = vec![
+        type Case<'a> = (&'a str, Option<(&'a str, Vec<&'a str>)>);
+        let cases: Vec<Case> = vec![
             (
                 sb,
                 Some((

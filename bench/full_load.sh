@@ -349,7 +349,10 @@ EOF
   local hwm
   hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$worker_pid/status")
   DMRS_PEAKS+=("$hwm")
-  log "dm-rs: Finished in ${RUN_S}s; dm-worker VmHWM $hwm kB"
+  local tck cpu
+  tck=$(getconf CLK_TCK)
+  cpu=$(awk -v t="$tck" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$worker_pid/stat")
+  log "dm-rs: Finished in ${RUN_S}s; dm-worker VmHWM $hwm kB, CPU ${cpu}s (user+system)"
   forget_pid "$worker_pid"
   forget_pid "$master_pid"
 

@@ -705,7 +705,9 @@ async fn dump(
         stats: stats.clone(),
         feed: feed.clone(),
         state: tokio::sync::Mutex::new(std::mem::take(&mut p.state)),
-        queue: Mutex::new(VecDeque::from(jobs)),
+        queue: Mutex::new(interleave(jobs, |a: &Job, b: &Job| {
+            Arc::ptr_eq(&a.table, &b.table)
+        })),
         stop: cancel.child_token(),
         kill_opts: from.mysql_opts(Vec::new()),
     });
@@ -776,6 +778,51 @@ async fn write_state(dir: &Path, state: &DumpState) -> Result<(), UnitError> {
         .await
         .map_err(|e| io_err("write the dump state", std::io::Error::other(e.to_string())))?
         .map_err(|e| io_err("write the dump state", e))
+}
+
+/// The chunk queue, round-robin across tables (chunk 0 of every table, then chunk 1, …): the
+/// load beside the dump gets files of different tables early, and its connections do not all
+/// append to the end of one table's primary key at once.
+fn interleave<T>(jobs: Vec<T>, same_table: impl Fn(&T, &T) -> bool) -> VecDeque<T> {
+    let mut by_table: Vec<VecDeque<T>> = Vec::new();
+    for j in jobs {
+        match by_table
+            .iter_mut()
+            .find(|q| q.front().is_some_and(|f| same_table(f, &j)))
+        {
+            Some(q) => q.push_back(j),
+            None => by_table.push(VecDeque::from([j])),
+        }
+    }
+    let mut out = VecDeque::new();
+    while by_table.iter().any(|q| !q.is_empty()) {
+        for q in by_table.iter_mut() {
+            if let Some(j) = q.pop_front() {
+                out.push_back(j);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod interleave_tests {
+    #[test]
+    fn chunks_go_round_robin_across_tables() {
+        type Chunks = Vec<(&'static str, u32)>;
+        let cases: Vec<(Chunks, Chunks)> = vec![
+            (vec![], vec![]),
+            (vec![("a", 0), ("a", 1)], vec![("a", 0), ("a", 1)]),
+            (
+                vec![("a", 0), ("a", 1), ("a", 2), ("b", 0), ("c", 0), ("c", 1)],
+                vec![("a", 0), ("b", 0), ("c", 0), ("a", 1), ("c", 1), ("a", 2)],
+            ),
+        ];
+        for (input, want) in cases {
+            let got: Vec<(&str, u32)> = super::interleave(input.clone(), |x, y| x.0 == y.0).into();
+            assert_eq!(got, want, "{input:?}");
+        }
+    }
 }
 
 #[cfg(test)]

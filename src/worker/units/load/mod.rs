@@ -40,7 +40,7 @@ pub mod rewrite;
 pub mod scan;
 pub mod stats;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -292,6 +292,8 @@ struct Run {
 /// Where [`Run::drive`] is.
 struct Drive {
     data: VecDeque<FileJob>,
+    /// Running files per target table.
+    busy: HashMap<(String, String), usize>,
     views: Vec<Entry>,
     running: JoinSet<(Conn, FileJob, Result<FileEnd, UnitError>)>,
     idle: Vec<Conn>,
@@ -418,6 +420,7 @@ impl Run {
         let live = feed.borrow().live;
         let mut d = Drive {
             data: VecDeque::new(),
+            busy: HashMap::new(),
             views: Vec::new(),
             running: JoinSet::new(),
             idle: Vec::new(),
@@ -691,10 +694,24 @@ impl Run {
                     .await
                     .map_err(|e| connect_error("connect to the downstream", e))?,
             };
-            let Some(job) = d.data.pop_front() else {
+            // A table no connection is writing first: connections appending to the end of
+            // one primary key at once wait on each other.
+            let pick = d
+                .data
+                .iter()
+                .position(|j| {
+                    d.busy
+                        .get(&(j.target_db.clone(), j.target_table.clone()))
+                        .is_none_or(|n| *n == 0)
+                })
+                .unwrap_or(0);
+            let Some(job) = d.data.remove(pick) else {
                 d.idle.push(conn);
                 break;
             };
+            *d.busy
+                .entry((job.target_db.clone(), job.target_table.clone()))
+                .or_default() += 1;
             let cx = FileCtx {
                 ckpt: self.ckpt.clone(),
                 rules: self.row_rules.clone(),
@@ -718,6 +735,12 @@ impl Run {
         let (conn, job, r) = j.map_err(|e| {
             UnitError::new(code::CRASHED, "internal", "a load task ended abnormally").cause(e)
         })?;
+        if let Some(n) = d
+            .busy
+            .get_mut(&(job.target_db.clone(), job.target_table.clone()))
+        {
+            *n = n.saturating_sub(1);
+        }
         match r {
             Ok(FileEnd::Finished) => {
                 d.idle.push(conn);

@@ -399,9 +399,11 @@ pub async fn run_process(name: &str, addr: &str, join: &str) -> anyhow::Result<(
 
 /// Registers with the master every 3 s, for as long as the worker runs (a restarted master
 /// learns of the worker again at the next attempt). Each attempt has a connect and a request
-/// timeout, so an unreachable master delays nothing.
+/// timeout, so an unreachable master delays nothing. A success is logged at INFO only the
+/// first time and after a failure (DEBUG otherwise), so the log does not repeat it every 3 s.
 async fn register_loop(name: String, addr: String, join: String) {
     const EVERY: Duration = Duration::from_secs(3);
+    let mut registered = false;
     loop {
         match crate::rpc::connect(&join, crate::rpc::CONNECT_TIMEOUT, EVERY).await {
             Ok(ch) => {
@@ -413,15 +415,25 @@ async fn register_loop(name: String, addr: String, join: String) {
                     .await;
                 match r {
                     Ok(resp) if resp.get_ref().result => {
-                        tracing::info!(worker = %name, master = %join, "registered with the master");
+                        if registered {
+                            tracing::debug!(worker = %name, master = %join, "registered with the master");
+                        } else {
+                            tracing::info!(worker = %name, master = %join, "registered with the master");
+                        }
+                        registered = true;
                     }
                     Ok(resp) => {
+                        registered = false;
                         tracing::warn!(worker = %name, "master refused registration: {}", resp.get_ref().msg)
                     }
-                    Err(e) => tracing::warn!(worker = %name, "register: {e}"),
+                    Err(e) => {
+                        registered = false;
+                        tracing::warn!(worker = %name, "register: {e}")
+                    }
                 }
             }
             Err(e) => {
+                registered = false;
                 tracing::warn!(worker = %name, master = %join, "cannot reach the master: {e}")
             }
         }

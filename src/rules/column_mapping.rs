@@ -26,7 +26,7 @@
 //!   Unsigned integers are read as DM does (`int64(v)`), so a value ≥ 2^63 is out of range.
 
 use super::RulesError;
-use super::pattern::Pattern;
+use super::pattern::{Pattern, compile_rule, fold};
 use crate::config::task::ColumnMappingRule;
 use crate::dml::Value;
 
@@ -125,14 +125,6 @@ fn parse_uint_bits(s: &str, bits: u32) -> Option<u64> {
     (v < (1u64 << bits)).then_some(v)
 }
 
-fn fold(s: &str, case_sensitive: bool) -> String {
-    if case_sensitive {
-        s.to_string()
-    } else {
-        s.to_lowercase()
-    }
-}
-
 /// The mapping one table gets: which column and how (see [`ColumnMapping::resolve`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableMapping {
@@ -164,20 +156,13 @@ impl ColumnMapping {
                 rule: name.to_string(),
                 reason,
             })?;
-            let compile = |p: &str| {
-                Pattern::new(&fold(p, case_sensitive)).map_err(|reason| RulesError::Pattern {
-                    kind: "column mapping",
-                    rule: name.to_string(),
-                    pattern: p.to_string(),
-                    reason,
-                })
-            };
-            let schema = compile(&r.schema_pattern)?;
-            let table = if r.table_pattern.is_empty() {
-                None
-            } else {
-                Some(compile(&r.table_pattern)?)
-            };
+            let (schema, table) = compile_rule(
+                "column mapping",
+                name,
+                &r.schema_pattern,
+                &r.table_pattern,
+                case_sensitive,
+            )?;
             if let Some(other) = entries.iter().find(|e| {
                 e.schema == schema
                     && e.table.as_ref().map(Pattern::as_str) == table.as_ref().map(Pattern::as_str)

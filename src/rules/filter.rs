@@ -15,7 +15,7 @@
 
 use regex::Regex;
 
-use super::pattern::Pattern;
+use super::pattern::{Pattern, compile_rule};
 use super::{EventType, RulesError};
 use crate::config::task::FilterRule;
 
@@ -223,27 +223,13 @@ impl BinlogFilter {
                     reason: e.to_string(),
                 })?)
             };
-            let fold = |s: &str| {
-                if case_sensitive {
-                    s.to_string()
-                } else {
-                    s.to_lowercase()
-                }
-            };
-            let compile = |p: &str| {
-                Pattern::new(&fold(p)).map_err(|reason| RulesError::Pattern {
-                    kind: "filter",
-                    rule: name.to_string(),
-                    pattern: p.to_string(),
-                    reason,
-                })
-            };
-            let schema = compile(&r.schema_pattern)?;
-            let table = if r.table_pattern.is_empty() {
-                None
-            } else {
-                Some(compile(&r.table_pattern)?)
-            };
+            let (schema, table) = compile_rule(
+                "filter",
+                name,
+                &r.schema_pattern,
+                &r.table_pattern,
+                case_sensitive,
+            )?;
             if let Some((other, _)) = entries.iter().find(|(_, e)| {
                 e.schema == schema
                     && e.table.as_ref().map(Pattern::as_str) == table.as_ref().map(Pattern::as_str)

@@ -2,7 +2,43 @@
 //! characters and must be the last character, `?` matches exactly one, `[a-z]` / `[!abc]` match one
 //! character from (or outside) a set; everything else matches itself. Matching works on bytes, as
 //! DM's trie does. Used by routes, binlog filters and the non-regexp block-allow-list entries.
-//! Pure: it never lowercases by itself (callers decide case sensitivity) and never panics on input.
+//! Pure: it never lowercases by itself (callers decide case sensitivity, [`fold`] and
+//! [`compile_rule`] take it as an argument) and never panics on input.
+
+/// `s` as rules match it: lower-cased unless the task is case-sensitive.
+pub fn fold(s: &str, case_sensitive: bool) -> String {
+    if case_sensitive {
+        s.to_string()
+    } else {
+        s.to_lowercase()
+    }
+}
+
+/// A rule's schema pattern and its table pattern (`None` when empty), folded with [`fold`];
+/// a bad pattern is [`super::RulesError::Pattern`] naming the rule's kind and name.
+pub fn compile_rule(
+    kind: &'static str,
+    rule: &str,
+    schema: &str,
+    table: &str,
+    case_sensitive: bool,
+) -> Result<(Pattern, Option<Pattern>), super::RulesError> {
+    let compile = |p: &str| {
+        Pattern::new(&fold(p, case_sensitive)).map_err(|reason| super::RulesError::Pattern {
+            kind,
+            rule: rule.to_string(),
+            pattern: p.to_string(),
+            reason,
+        })
+    };
+    let s = compile(schema)?;
+    let t = if table.is_empty() {
+        None
+    } else {
+        Some(compile(table)?)
+    };
+    Ok((s, t))
+}
 
 /// One compiled wildcard pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@
 //! the instance's `route-rules` order.
 
 use super::RulesError;
-use super::pattern::Pattern;
+use super::pattern::{Pattern, compile_rule, fold};
 use crate::config::task::RouteRule;
 
 #[derive(Debug, Clone)]
@@ -27,14 +27,6 @@ struct Entry {
 pub struct Router {
     entries: Vec<Entry>,
     case_sensitive: bool,
-}
-
-fn fold(s: &str, case_sensitive: bool) -> String {
-    if case_sensitive {
-        s.to_string()
-    } else {
-        s.to_lowercase()
-    }
 }
 
 impl Router {
@@ -56,20 +48,13 @@ impl Router {
             if r.target_schema.is_empty() {
                 return Err(invalid("target-schema must not be empty"));
             }
-            let compile = |p: &str| {
-                Pattern::new(&fold(p, case_sensitive)).map_err(|reason| RulesError::Pattern {
-                    kind: "route",
-                    rule: name.to_string(),
-                    pattern: p.to_string(),
-                    reason,
-                })
-            };
-            let schema = compile(&r.schema_pattern)?;
-            let table = if r.table_pattern.is_empty() {
-                None
-            } else {
-                Some(compile(&r.table_pattern)?)
-            };
+            let (schema, table) = compile_rule(
+                "route",
+                name,
+                &r.schema_pattern,
+                &r.table_pattern,
+                case_sensitive,
+            )?;
             if let Some(other) = entries.iter().find(|e| {
                 e.schema == schema
                     && e.table.as_ref().map(Pattern::as_str) == table.as_ref().map(Pattern::as_str)

@@ -14,70 +14,9 @@ use std::time::{Duration, Instant};
 
 use common::MariaDb;
 use common::check::{checksum, count, query_rows, same_table, subtask, wait_synced};
-use common::cluster::{CtlOut, Master, WorkerProc, dmctl, write_source};
+use common::cluster::{Cluster, WorkerProc, dmctl, ok};
 use common::sql::{exec, rt};
 use mysql_async::prelude::*;
-
-struct Cluster {
-    dir: tempfile::TempDir,
-    master: Master,
-    worker: WorkerProc,
-    addr: String,
-}
-
-impl Drop for Cluster {
-    /// A failing test shows the end of the worker's and the master's logs.
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            for (name, text) in [
-                ("worker", self.worker.proc.log_text()),
-                ("master", self.master.proc.log_text()),
-            ] {
-                let tail: Vec<&str> = text.lines().rev().take(60).collect();
-                eprintln!("---- {name} log (last lines) ----");
-                for l in tail.into_iter().rev() {
-                    eprintln!("{l}");
-                }
-            }
-        }
-    }
-}
-
-fn ok(out: &CtlOut, what: &str) {
-    assert_eq!(out.code, 0, "{what}: {}{}", out.stdout, out.stderr);
-}
-
-/// A master and a worker (with `env`) bound to a source reading the upstream on `up_port`.
-fn cluster(up_port: u16, env: &[(&str, &str)]) -> Cluster {
-    let dir = tempfile::tempdir().unwrap();
-    let master = Master::start(dir.path(), false);
-    let waddr = format!("127.0.0.1:{}", common::free_port());
-    let worker = WorkerProc::start_env(dir.path(), "worker-a", &waddr, &master.addr, env);
-    let addr = master.addr.clone();
-    let source = write_source(dir.path(), "mariadb-01", up_port);
-    ok(
-        &dmctl(
-            &addr,
-            &["operate-source", "create", &source.display().to_string()],
-        ),
-        "operate-source",
-    );
-    let t = Instant::now();
-    loop {
-        let lm = dmctl(&addr, &["list-member", "--worker"]).json();
-        if lm["members"][0]["worker"]["workers"][0]["stage"] == "bound" {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(30), "never bound: {lm:#}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Cluster {
-        dir,
-        master,
-        worker,
-        addr,
-    }
-}
 
 /// The dump directory of a test task (under the cluster's temp dir).
 fn dump_dir(dir: &Path) -> String {
@@ -278,7 +217,7 @@ fn all_mode_copies_existing_rows_then_follows_the_binlog() {
         ],
     );
     // The dump is slowed so the writer's rows arrive while it runs.
-    let c = cluster(up.port, &[("DMRS_FAILPOINTS", "dump-chunk=40")]);
+    let c = Cluster::start(up.port, &[("DMRS_FAILPOINTS", "dump-chunk=40")]);
     let stop = Arc::new(AtomicBool::new(false));
     let written = Arc::new(AtomicU64::new(0));
     let w = writer(u.clone(), "fa".into(), stop.clone(), written.clone());
@@ -343,7 +282,7 @@ fn full_mode_ends_finished_with_the_load_at_100_percent() {
     let (up, down) = MariaDb::pair(32);
     let (u, d) = (up.url(), down.url());
     seed(&u, "ff", 2000);
-    let c = cluster(up.port, &[]);
+    let c = Cluster::start(up.port, &[]);
     let task = task_file(c.dir.path(), "fulltask", "full", &["ff"], &down, "");
     ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
     let st = wait_status(&c.addr, "fulltask", Duration::from_secs(120), |s| {
@@ -380,7 +319,7 @@ fn a_worker_killed_during_the_load_resumes_at_its_checkpoint() {
     let (u, d) = (up.url(), down.url());
     seed(&u, "fk", 6000);
     let slow = [("DMRS_FAILPOINTS", "load-statement=30")];
-    let mut c = cluster(up.port, &slow);
+    let mut c = Cluster::start(up.port, &slow);
     let task = task_file(c.dir.path(), "killtask", "full", &["fk"], &down, "");
     ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
     for round in 0..3 {
@@ -417,7 +356,7 @@ fn pause_and_resume_during_the_dump_and_during_the_load() {
     let (up, down) = MariaDb::pair(34);
     let (u, d) = (up.url(), down.url());
     seed(&u, "fp", 4000);
-    let c = cluster(
+    let c = Cluster::start(
         up.port,
         &[("DMRS_FAILPOINTS", "dump-chunk=300,load-statement=300")],
     );
@@ -455,7 +394,7 @@ fn a_worker_killed_during_the_dump_continues_it_and_every_table_stays_exact() {
     seed(&u, "ga", 3000);
     seed(&u, "gb", 3000);
     let slow = [("DMRS_FAILPOINTS", "dump-chunk=200")];
-    let mut c = cluster(up.port, &slow);
+    let mut c = Cluster::start(up.port, &slow);
     let stop = Arc::new(AtomicBool::new(false));
     let written = Arc::new(AtomicU64::new(0));
     let writers = [

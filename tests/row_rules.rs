@@ -6,70 +6,10 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use common::check::{contents, wait_stage, wait_synced};
-use common::cluster::{CtlOut, Master, WorkerProc, dmctl, write_source};
+use common::cluster::{Cluster, dmctl, ok};
 use common::sql::{exec, master_pos};
-
-struct Cluster {
-    _dir: tempfile::TempDir,
-    master: Master,
-    worker: WorkerProc,
-    addr: String,
-}
-
-impl Drop for Cluster {
-    /// A failing test shows the end of the worker's and the master's logs.
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            for (name, text) in [
-                ("worker", self.worker.proc.log_text()),
-                ("master", self.master.proc.log_text()),
-            ] {
-                let tail: Vec<&str> = text.lines().rev().take(40).collect();
-                eprintln!("---- {name} log (last lines) ----");
-                for l in tail.into_iter().rev() {
-                    eprintln!("{l}");
-                }
-            }
-        }
-    }
-}
-
-fn ok(out: &CtlOut, what: &str) {
-    assert_eq!(out.code, 0, "{what}: {}{}", out.stdout, out.stderr);
-}
-
-fn cluster(up_port: u16) -> Cluster {
-    let dir = tempfile::tempdir().unwrap();
-    let master = Master::start(dir.path(), false);
-    let worker = WorkerProc::start(dir.path(), "worker-a", &master.addr);
-    let addr = master.addr.clone();
-    let source = write_source(dir.path(), "mariadb-01", up_port);
-    ok(
-        &dmctl(
-            &addr,
-            &["operate-source", "create", &source.display().to_string()],
-        ),
-        "operate-source",
-    );
-    let t = Instant::now();
-    loop {
-        let lm = dmctl(&addr, &["list-member", "--worker"]).json();
-        if lm["members"][0]["worker"]["workers"][0]["stage"] == "bound" {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(30), "never bound: {lm:#}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Cluster {
-        _dir: dir,
-        master,
-        worker,
-        addr,
-    }
-}
 
 /// A task replicating database `db` from the upstream's current position, with `rules`
 /// (column-mappings / expression-filter sections) and the instance lines `inst`.
@@ -106,7 +46,7 @@ fn s(v: &str) -> Option<String> {
 fn mapped_values_are_written_and_filtered_rows_are_not() {
     let p = common::shared_pair(41);
     let (u, d) = (p.up.url(), p.down.url());
-    let c = cluster(p.up.port);
+    let c = Cluster::start(p.up.port, &[]);
     let dir = tempfile::tempdir().unwrap();
     let task = task_file(
         dir.path(),
@@ -194,7 +134,7 @@ expression-filter:
 fn a_partition_id_overflow_pauses_the_task_with_dms_error() {
     let p = common::shared_pair(41);
     let (u, d) = (p.up.url(), p.down.url());
-    let c = cluster(p.up.port);
+    let c = Cluster::start(p.up.port, &[]);
     let dir = tempfile::tempdir().unwrap();
     let task = task_file(
         dir.path(),
@@ -231,7 +171,7 @@ fn a_partition_id_overflow_pauses_the_task_with_dms_error() {
 fn check_task_names_an_expression_filter_column_the_table_lacks() {
     let p = common::shared_pair(41);
     let u = p.up.url();
-    let c = cluster(p.up.port);
+    let c = Cluster::start(p.up.port, &[]);
     exec(
         &u,
         &[

@@ -12,74 +12,10 @@ use std::time::{Duration, Instant};
 
 use common::MariaDb;
 use common::check::{contents, count, same_table, subtask, wait_stage, wait_synced};
-use common::cluster::{CtlOut, Master, WorkerProc, dmctl, write_source};
+use common::cluster::{Cluster, Master, WorkerProc, dmctl, ok};
 use common::proxy::Proxy;
 use common::sql::{exec, master_pos, rt};
 use mysql_async::prelude::*;
-
-struct Cluster {
-    dir: tempfile::TempDir,
-    master: Master,
-    worker: WorkerProc,
-    addr: String,
-}
-
-impl Drop for Cluster {
-    /// A failing test shows the end of the worker's and the master's logs.
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            if std::env::var_os("DMRS_KEEP_LOGS").is_some() {
-                let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-                eprintln!("logs kept in {}", dir.keep().display());
-            }
-            for (name, text) in [
-                ("worker", self.worker.proc.log_text()),
-                ("master", self.master.proc.log_text()),
-            ] {
-                let tail: Vec<&str> = text.lines().rev().take(40).collect();
-                eprintln!("---- {name} log (last lines) ----");
-                for l in tail.into_iter().rev() {
-                    eprintln!("{l}");
-                }
-            }
-        }
-    }
-}
-
-fn ok(out: &CtlOut, what: &str) {
-    assert_eq!(out.code, 0, "{what}: {}{}", out.stdout, out.stderr);
-}
-
-/// A master and a worker bound to a source reading the upstream on `up_port`.
-fn cluster(up_port: u16) -> Cluster {
-    let dir = tempfile::tempdir().unwrap();
-    let master = Master::start(dir.path(), false);
-    let worker = WorkerProc::start(dir.path(), "worker-a", &master.addr);
-    let addr = master.addr.clone();
-    let source = write_source(dir.path(), "mariadb-01", up_port);
-    ok(
-        &dmctl(
-            &addr,
-            &["operate-source", "create", &source.display().to_string()],
-        ),
-        "operate-source",
-    );
-    let t = Instant::now();
-    loop {
-        let lm = dmctl(&addr, &["list-member", "--worker"]).json();
-        if lm["members"][0]["worker"]["workers"][0]["stage"] == "bound" {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(30), "never bound: {lm:#}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Cluster {
-        dir,
-        master,
-        worker,
-        addr,
-    }
-}
 
 /// Writes a task file replicating database `db` from the upstream's current position.
 fn task_file(dir: &Path, name: &str, db: &str, up: &str, down: &MariaDb, syncer: &str) -> String {
@@ -143,7 +79,7 @@ fn transactions_with_savepoints_survive_repeated_pause_and_resume() {
             "CREATE TABLE sp.k (v INT, note VARCHAR(32))",
         ],
     );
-    let c = cluster(up.port);
+    let c = Cluster::start(up.port, &[]);
     let task = task_file(c.dir.path(), "sp", "sp", &u, down, "");
     exec(
         &d,
@@ -221,7 +157,7 @@ fn remove_meta_is_applied_once_across_crash_restart_and_fence() {
             "CREATE TABLE IF NOT EXISTS rm.p (id INT PRIMARY KEY, v INT)",
         ],
     );
-    let mut c = cluster(up.port);
+    let mut c = Cluster::start(up.port, &[]);
     let task = task_file(c.dir.path(), "rm", "rm", &u, down, "");
     ok(
         &dmctl(&c.addr, &["start-task", "--remove-meta", &task]),
@@ -299,7 +235,7 @@ fn a_half_open_upstream_pauses_with_a_retryable_error_and_recovers() {
         ],
     );
     let proxy = Proxy::start(up.port);
-    let c = cluster(proxy.port);
+    let c = Cluster::start(proxy.port, &[]);
     let task = task_file(c.dir.path(), "ho", "ho", &u, down, "");
     ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
     exec(&u, &["INSERT INTO ho.t VALUES (1, 'before')"]);
@@ -356,7 +292,7 @@ fn a_crash_right_after_a_ddl_resumes_and_stays_running() {
             "CREATE TABLE IF NOT EXISTS dd.t (id INT PRIMARY KEY, v INT)",
         ],
     );
-    let mut c = cluster(up.port);
+    let mut c = Cluster::start(up.port, &[]);
     // A short first-start safe window, so the DDL below runs with safe mode off.
     let task = task_file(
         c.dir.path(),
@@ -455,7 +391,7 @@ fn minimal_row_metadata_decodes_rows_behind_an_alter_that_reorders_columns() {
     let down = &p.down;
     let (u, d) = (up.url(), down.url());
     exec(&u, &["SET GLOBAL binlog_row_metadata = 'NO_LOG'"]);
-    let c = cluster(up.port);
+    let c = Cluster::start(up.port, &[]);
     let task = task_file(c.dir.path(), "mm", "mm", &u, down, "");
     ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
     exec(

@@ -252,3 +252,73 @@ pub fn dmctl(addr: &str, args: &[&str]) -> CtlOut {
         stderr: String::from_utf8_lossy(&out.stderr).to_string(),
     }
 }
+
+/// Asserts that a dmctl command succeeded, naming it and its output otherwise.
+pub fn ok(out: &CtlOut, what: &str) {
+    assert_eq!(out.code, 0, "{what}: {}{}", out.stdout, out.stderr);
+}
+
+/// A dm-master and one dm-worker (`worker-a`) with the source `mariadb-01` bound to it, in a
+/// temp dir. A failing test shows the end of both logs on drop (`DMRS_KEEP_LOGS` keeps the dir).
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub master: Master,
+    pub worker: WorkerProc,
+    pub addr: String,
+}
+
+impl Cluster {
+    /// Starts the cluster for an upstream on 127.0.0.1:`up_port`, the worker with `env`, and
+    /// waits until the source is bound.
+    pub fn start(up_port: u16, env: &[(&str, &str)]) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let master = Master::start(dir.path(), false);
+        let waddr = format!("127.0.0.1:{}", free_port());
+        let worker = WorkerProc::start_env(dir.path(), "worker-a", &waddr, &master.addr, env);
+        let addr = master.addr.clone();
+        let source = write_source(dir.path(), "mariadb-01", up_port);
+        ok(
+            &dmctl(
+                &addr,
+                &["operate-source", "create", &source.display().to_string()],
+            ),
+            "operate-source",
+        );
+        let t = Instant::now();
+        loop {
+            let lm = dmctl(&addr, &["list-member", "--worker"]).json();
+            if lm["members"][0]["worker"]["workers"][0]["stage"] == "bound" {
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(30), "never bound: {lm:#}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Cluster {
+            dir,
+            master,
+            worker,
+            addr,
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if std::env::var_os("DMRS_KEEP_LOGS").is_some() {
+                let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+                eprintln!("logs kept in {}", dir.keep().display());
+            }
+            for (name, text) in [
+                ("worker", self.worker.proc.log_text()),
+                ("master", self.master.proc.log_text()),
+            ] {
+                let tail: Vec<&str> = text.lines().rev().take(60).collect();
+                eprintln!("---- {name} log (last lines) ----");
+                for l in tail.into_iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
+}

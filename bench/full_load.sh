@@ -12,6 +12,7 @@
 # Usage: bench/full_load.sh [--no-dmrs]
 # Knobs (env): TABLES=8 TABLE_SIZE=100000 THREADS=4 POOL=4 ROWS=20000 REPS=1 FLUSH_AT_COMMIT=2
 #              KEEP=0 TIMEOUT=1200 DMRS_BIN=$ROOT/target/release
+#              ONLY_DMRS=1 (dm-rs alone: no ratios; for profiling the worker)
 # REPS>1 runs the contenders interleaved (the first one rotates) and prints medians.
 # See bench/README.md.
 set -euo pipefail
@@ -30,7 +31,7 @@ NO_DMRS=0
 for arg in "$@"; do
   case "$arg" in
     --no-dmrs) NO_DMRS=1 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -199,6 +200,15 @@ stop_db() {
 }
 
 now() { date +%s.%N; }
+cpu_of() { # cpu_of PID: its user+system CPU seconds so far
+  awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"
+}
+children_cpu() { # user+system CPU seconds of this shell's waited-for children so far
+  times >"$WORK/times" # (not in a subshell: its children are not this shell's)
+  tail -1 "$WORK/times" | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } printf "%.2f", s }'
+}
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+declare -A CPU_LINE=()
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s <= 0) s = 0.001; printf "%.0f", n / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) b = 0.001; printf "%.2f", a / b }'; }
@@ -227,6 +237,7 @@ check_down() {
 # ---------------------------------------------------------------- upstream and data
 start_db up 1 1
 PORT_UP=$DB_PORT
+UP_PID=$DB_PID
 
 log "sysbench prepare: $TABLES tables x $TABLE_SIZE rows"
 sql "$PORT_UP" "CREATE DATABASE sbtest"
@@ -314,19 +325,31 @@ EOF
 
   log "dm-rs: start-task (full, threads $THREADS, rows $ROWS, pool-size $POOL)"
   local t0 t1 out="$dir/query-status.out" stages
+  local up0 down0
+  up0=$(cpu_of "$UP_PID")
+  down0=$(cpu_of "$db_pid")
   t0=$(now)
   "${dmctl[@]}" start-task "$dir/task.yaml" >"$dir/start-task.out" 2>&1 || true
   grep -q '"result": *true' "$dir/start-task.out" ||
     { cat "$dir/start-task.out" >&2; tail -50 "$dir/dm-worker.log" >&2; die "start-task failed"; }
   log "dm-rs: start-task returned after $(elapsed "$t0" "$(now)")s (precheck and unit start included)"
-  deadline=$(( $(date +%s) + TIMEOUT ))
+  # The wait costs the machine as little as it can (it shares the 2 cores with the run): one
+  # dmctl call per 0.1 s and bash built-ins only (no grep/sed/sleep processes per poll).
+  local text stage re='"stage": *"([A-Za-z]*)"' end=$((SECONDS + TIMEOUT))
+  exec {nap}<> <(:) # a pipe nobody writes: `read -t` on it is a sleep without a process
   while :; do
     "${dmctl[@]}" query-status benchfull >"$out" 2>&1 || true
-    # the subtasks' stages ("stage" of a relay or a worker does not appear in query-status TASK
-    # when relay is off)
-    stages=$(grep -o '"stage": *"[A-Za-z]*"' "$out" | sed -E 's/.*"([A-Za-z]*)"$/\1/' | sort -u | tr '\n' ' ')
-    if [ "$stages" = "Finished " ]; then break; fi
-    if [[ " $stages" == *" Paused "* ]]; then
+    IFS= read -r -d "" text <"$out" || true
+    # the subtasks' stages ("stage" of a relay or a worker does not appear in query-status
+    # TASK when relay is off): every one Finished, none Paused
+    stages=" "
+    while [[ $text =~ $re ]]; do
+      stage=${BASH_REMATCH[1]}
+      [[ $stages == *" $stage "* ]] || stages="$stages$stage "
+      text=${text#*"${BASH_REMATCH[0]}"}
+    done
+    if [ "$stages" = " Finished " ]; then break; fi
+    if [[ $stages == *" Paused "* ]]; then
       cat "$out" >&2
       echo "---- dm-worker log (last 50 lines)" >&2
       tail -50 "$dir/dm-worker.log" >&2
@@ -334,25 +357,28 @@ EOF
       die "dm-rs task paused"
     fi
     kill -0 "$worker_pid" 2>/dev/null || { cat "$out" >&2; tail -50 "$dir/dm-worker.log" >&2; KEEP=1; die "dm-worker exited during the task"; }
-    if [ "$(date +%s)" -ge "$deadline" ]; then
+    if [ "$SECONDS" -ge "$end" ]; then
       cat "$out" >&2
       echo "---- dm-worker log (last 50 lines)" >&2
       tail -50 "$dir/dm-worker.log" >&2
       KEEP=1
-      die "dm-rs task not Finished within ${TIMEOUT}s (stages: $stages)"
+      die "dm-rs task not Finished within ${TIMEOUT}s (stages:$stages)"
     fi
-    sleep 0.1
+    read -r -t 0.1 -u "$nap" || true
   done
+  exec {nap}>&-
   t1=$(now)
   RUN_S=$(elapsed "$t0" "$t1")
 
   local hwm
   hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$worker_pid/status")
   DMRS_PEAKS+=("$hwm")
-  local tck cpu
-  tck=$(getconf CLK_TCK)
-  cpu=$(awk -v t="$tck" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$worker_pid/stat")
-  log "dm-rs: Finished in ${RUN_S}s; dm-worker VmHWM $hwm kB, CPU ${cpu}s (user+system)"
+  local cpu up_cpu down_cpu
+  cpu=$(cpu_of "$worker_pid")
+  up_cpu=$(sub "$up0" "$(cpu_of "$UP_PID")")
+  down_cpu=$(sub "$down0" "$(cpu_of "$db_pid")")
+  CPU_LINE[dmrs]="dm-worker ${cpu}s, upstream ${up_cpu}s, downstream ${down_cpu}s"
+  log "dm-rs: Finished in ${RUN_S}s; dm-worker VmHWM $hwm kB; CPU (user+system): ${CPU_LINE[dmrs]}"
   forget_pid "$worker_pid"
   forget_pid "$master_pid"
 
@@ -370,7 +396,11 @@ run_mydumper() { # run_mydumper REP -> RUN_S
   port=$DB_PORT
   local db_pid=$DB_PID
   log "mydumper -t $THREADS --rows $ROWS, then myloader -t $POOL"
-  local t0 tm t1
+  local t0 tm t1 up0 down0 tool0
+  up0=$(cpu_of "$UP_PID")
+  down0=$(cpu_of "$db_pid")
+  children_cpu >"$WORK/tool0"
+  tool0=$(cat "$WORK/tool0")
   t0=$(now)
   "$MYDUMPER" -h 127.0.0.1 -P "$PORT_UP" -u root -B sbtest -t "$THREADS" --rows "$ROWS" \
     -o "$out" -v 2 >"$WORK/mydumper-$rep.log" 2>&1 ||
@@ -381,8 +411,11 @@ run_mydumper() { # run_mydumper REP -> RUN_S
     { cat "$WORK/myloader-$rep.log" >&2; die "myloader failed"; }
   t1=$(now)
   RUN_S=$(elapsed "$t0" "$t1")
+  children_cpu >"$WORK/tool1"
+  CPU_LINE[mydumper]="mydumper+myloader $(sub "$tool0" "$(cat "$WORK/tool1")")s, upstream $(sub "$up0" "$(cpu_of "$UP_PID")")s, downstream $(sub "$down0" "$(cpu_of "$db_pid")")s"
   MYD_DUMP_S+=("$(elapsed "$t0" "$tm")")
   MYD_LOAD_S+=("$(elapsed "$tm" "$t1")")
+  log "mydumper+myloader: CPU (user+system): ${CPU_LINE[mydumper]}"
   log "mydumper+myloader: ${RUN_S}s (dump ${MYD_DUMP_S[-1]}s, load ${MYD_LOAD_S[-1]}s, $(find "$out" -name '*.sql' | wc -l) files)"
   check_down "$name" "$port" "mydumper+myloader"
   stop_db "$name" "$db_pid"
@@ -410,7 +443,11 @@ run_mariadb_dump() { # run_mariadb_dump REP -> RUN_S
 # ---------------------------------------------------------------- the runs
 CONTENDERS=()
 [ "$NO_DMRS" = 1 ] || CONTENDERS+=(dmrs)
-CONTENDERS+=(mydumper mariadb_dump)
+if [ "${ONLY_DMRS:-0}" = 1 ]; then
+  [ "$NO_DMRS" = 0 ] || die "ONLY_DMRS=1 and --no-dmrs leave nothing to run"
+else
+  CONTENDERS+=(mydumper mariadb_dump)
+fi
 N=${#CONTENDERS[@]}
 declare -A TIMES=()
 for rep in $(seq 1 "$REPS"); do
@@ -437,8 +474,9 @@ for c in "${CONTENDERS[@]}"; do
   runs=""
   [ "$REPS" = 1 ] || runs="; runs:${TIMES[$c]}"
   echo "$(label "$c"): $(rate "$TOTAL_ROWS" "${MED[$c]}") rows/s (${MED[$c]}s$extra$runs)"
+  [ -z "${CPU_LINE[$c]:-}" ] || echo "  CPU of the last run (user+system): ${CPU_LINE[$c]}"
 done
-if [ "$NO_DMRS" = 0 ]; then
+if [ "$NO_DMRS" = 0 ] && [ "${ONLY_DMRS:-0}" != 1 ]; then
   # ratios of rates = inverse ratios of times
   per_rep() { # per_rep OTHER: the ratio within each repetition (its runs are closest in time)
     local -a d o

@@ -1,7 +1,8 @@
 //! The Load unit driven directly (no cluster) against real MariaDB: a directory written by
 //! Debian's mydumper 0.10, a dumpling-layout fixture with escaped names, routes, a keyless
 //! table and a view; a cancelled and a crashed (dropped) load resumed exactly; bad input with
-//! DM's codes; clean-dump-file; a live feed beside a dump.
+//! DM's codes; clean-dump-file; a live feed beside a dump; the LOAD DATA fast path storing what
+//! the INSERT would, and giving way to it where LOAD DATA would skip a row.
 
 mod common;
 
@@ -462,6 +463,126 @@ fn a_cancelled_and_a_crashed_load_resume_exactly() {
     assert!(
         !rt.block_on(unit.is_fresh()).expect("is_fresh"),
         "the same token is honoured once"
+    );
+}
+
+/// The downstream's count of LOAD DATA statements.
+fn com_load(url: &str) -> u64 {
+    let rows = query_rows(url, "SHOW GLOBAL STATUS LIKE 'Com_load'").expect("status");
+    rows[0][1]
+        .as_deref()
+        .unwrap_or("0")
+        .trim_matches('\'')
+        .parse()
+        .expect("Com_load is a number")
+}
+
+const TRICKY_TABLE: &str = "(`id` int NOT NULL PRIMARY KEY, `s` varchar(200) CHARACTER SET utf8mb4 DEFAULT NULL, `b` varbinary(32) DEFAULT NULL, `d` decimal(10,3) DEFAULT NULL, `f` double DEFAULT NULL, `dt` datetime DEFAULT NULL, `e` enum('a','b') DEFAULT NULL, `j` json DEFAULT NULL, `n` int DEFAULT NULL) ENGINE=InnoDB";
+
+/// Rows with every escape a dump can hold: backslash escapes (LIKE's `\%` and `\_` keep their
+/// backslash), doubled quotes in both quote styles, a raw tab, `\N` as text, hex literals with
+/// bytes LOAD DATA must escape, empty values, NULLs, exponents, 4-byte UTF-8.
+const TRICKY_ROWS: &str = concat!(
+    "INSERT INTO `t` (`id`,`s`,`b`,`d`,`f`,`dt`,`e`,`j`,`n`) VALUES\n",
+    r#"(1,'a\tb\nc\\d\'e\"f\0g\Zh\bi\rj','x',1.5,-2.5e-3,'2026-11-30 01:02:03','a','{"k": "v\\n"}',NULL),"#,
+    "\n",
+    r#"(2,'50\% a\_b \q','',0,0,'1999-12-31 23:59:59','b','[]',7),"#,
+    "\n",
+    r#"(3,"double ""quoted"" it's",0x00090A5CFF4E,-0.001,1e300,NULL,NULL,NULL,-8),"#,
+    "\n",
+    "(4,'raw\ttab','',1,1,NULL,NULL,NULL,NULL),\n",
+    r#"(5,'\\N','\N',NULL,NULL,NULL,NULL,NULL,NULL),"#,
+    "\n",
+    "(6,'',X'',NULL,NULL,NULL,NULL,NULL,NULL),\n",
+    "(7,'ü🎉',X'5C4E',NULL,NULL,NULL,NULL,NULL,NULL);\n",
+);
+
+#[test]
+fn load_data_stores_exactly_what_the_insert_would() {
+    let down = MariaDb::downstream();
+    let u = down.url();
+    let base = tempfile::tempdir().expect("tempdir");
+    let dir = task_dir(&base.path().join("d"), "ld");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(&dir, "metadata", META.as_bytes());
+    write(&dir, "ld-schema-create.sql", b"CREATE DATABASE `ld`;\n");
+    write(
+        &dir,
+        "ld.t-schema.sql",
+        format!("/*!40101 SET NAMES binary*/;\nCREATE TABLE `t` {TRICKY_TABLE};\n").as_bytes(),
+    );
+    write(
+        &dir,
+        "ld.t.0000000000000.sql",
+        format!("/*!40101 SET NAMES binary*/;\n{TRICKY_ROWS}").as_bytes(),
+    );
+    // The reference: the same INSERT run as SQL on a binary session.
+    exec(
+        &u,
+        &[
+            "CREATE DATABASE ref".to_string(),
+            format!("CREATE TABLE ref.t {TRICKY_TABLE}"),
+            "SET NAMES binary".to_string(),
+            format!("USE ref; {TRICKY_ROWS}"),
+        ],
+    );
+    let loads = com_load(&u);
+    let r = run_blocking(ctx("ld", "full", &down, &base.path().join("d"), "", None));
+    assert_eq!(r.expect("load"), UnitExit::Finished);
+    assert!(
+        com_load(&u) > loads,
+        "the rows went as LOAD DATA (Com_load did not move)"
+    );
+    let cols = "id, HEX(s), HEX(b), d, f, dt, e, HEX(j), n";
+    let got = query_rows(&u, &format!("SELECT {cols} FROM ld.t ORDER BY id")).unwrap();
+    let want = query_rows(&u, &format!("SELECT {cols} FROM ref.t ORDER BY id")).unwrap();
+    assert_eq!(got.len(), 7);
+    assert_eq!(got, want, "LOAD DATA stored other values than the INSERT");
+    assert_eq!(checksum(&u, "ld.t"), checksum(&u, "ref.t"));
+}
+
+#[test]
+fn a_row_load_data_would_skip_fails_as_the_insert_does() {
+    let down = MariaDb::downstream();
+    let u = down.url();
+    let base = tempfile::tempdir().expect("tempdir");
+    let dir = task_dir(&base.path().join("d"), "dup");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(&dir, "metadata", META.as_bytes());
+    write(&dir, "dup-schema-create.sql", b"CREATE DATABASE `dup`;\n");
+    write(
+        &dir,
+        "dup.t-schema.sql",
+        b"CREATE TABLE `t` (`id` int PRIMARY KEY, `v` varchar(10));\n",
+    );
+    write(
+        &dir,
+        "dup.t.0000000000000.sql",
+        b"/*!40101 SET NAMES binary*/;\nINSERT INTO `t` (`id`,`v`) VALUES\n(1,'up'),\n(2,'up'),\n(3,'up');\n",
+    );
+    // The target already has row 2 (a LOCAL LOAD DATA would skip it with a warning).
+    exec(
+        &u,
+        &[
+            "CREATE DATABASE dup",
+            "CREATE TABLE dup.t (`id` int PRIMARY KEY, `v` varchar(10))",
+            "INSERT INTO dup.t VALUES (2, 'down')",
+        ],
+    );
+    let loads = com_load(&u);
+    let e = run_blocking(ctx("dup", "full", &down, &base.path().join("d"), "", None))
+        .expect_err("a duplicate key stops the load");
+    assert!(com_load(&u) > loads, "LOAD DATA was tried first");
+    assert_eq!(e.code, 10006, "{e}");
+    assert!(
+        e.to_string().contains("1062") || e.to_string().contains("Duplicate"),
+        "{e}"
+    );
+    assert!(e.message.contains("dup.t.0000000000000.sql:29"), "{e}");
+    assert_eq!(
+        query_rows(&u, "SELECT id, v FROM dup.t ORDER BY id").unwrap(),
+        vec![vec![Some("'2'".to_string()), Some("'down'".to_string())]],
+        "nothing of the failed statement stays"
     );
 }
 

@@ -6,7 +6,8 @@
 //! first by name), else the integer first column of a composite primary key (ranges on it still
 //! partition the rows and scan the clustered index in order). The ranges: with an estimated
 //! `count` rows and the key's `MIN`/`MAX` in the snapshot, `n = count / rows` pieces of
-//! `step = (max − min) / n + 1`; cut points `min + step, min + 2·step, … ≤ max`. The first
+//! `step = (max − min) / n + 1`; cut points `min + step, min + 2·step, … ≤ max`, the first
+//! range cut again at 1/8, 1/4 and 1/2 of a step (the ramp, see [`cut_points`]). The first
 //! chunk is open below and also takes `key IS NULL`, the last is open above, so the chunks
 //! cover every row whatever the key values of a later snapshot (a resumed dump reuses the plan).
 //!
@@ -76,7 +77,17 @@ pub fn primary_columns(indexes: &[IndexColumn]) -> Vec<String> {
     v.into_iter().map(|c| c.column.clone()).collect()
 }
 
+/// The first regular chunk of a table with at least two is cut again at these fractions of
+/// its range (the ramp: pieces of 1/8, 1/8, 1/4 and 1/2 of a chunk).
+const RAMP: [i128; 3] = [8, 4, 2];
+
 /// The cut points of a key range `[min, max]` with about `estimate` rows, `rows` per chunk.
+///
+/// The ramp: when the range makes two chunks or more, the first one is cut again at 1/8, 1/4
+/// and 1/2 of its width, so the first files of every table are written within a few
+/// milliseconds and the load beside the dump starts at once instead of after a whole chunk
+/// per connection (each piece of the ramp is dumped while the load works on the one before:
+/// the dump is faster than the load).
 pub fn cut_points(min: i128, max: i128, estimate: u64, rows: u64) -> Vec<i128> {
     if rows == 0 || estimate < rows || max <= min {
         return Vec::new();
@@ -84,6 +95,14 @@ pub fn cut_points(min: i128, max: i128, estimate: u64, rows: u64) -> Vec<i128> {
     let n = (estimate / rows).clamp(1, MAX_CHUNKS - 1) as i128;
     let step = (max - min) / n + 1;
     let mut out = Vec::new();
+    if min + step < max {
+        for f in RAMP {
+            let cut = min + step / f;
+            if cut > min && out.last().is_none_or(|l| *l < cut) {
+                out.push(cut);
+            }
+        }
+    }
     let mut cut = min + step;
     while cut <= max {
         out.push(cut);
@@ -218,20 +237,28 @@ mod tests {
     fn cut_points_table() {
         type Case = ((i128, i128, u64, u64), Vec<i128>);
         let cases: Vec<Case> = vec![
+            // The first chunk (1..101) ramps: 1/8, 1/4, 1/2 of it.
             (
                 (1, 1000, 1000, 100),
-                vec![101, 201, 301, 401, 501, 601, 701, 801, 901],
+                vec![13, 26, 51, 101, 201, 301, 401, 501, 601, 701, 801, 901],
             ),
             // Fewer rows than one chunk: whole table.
             ((1, 1000, 99, 100), vec![]),
             // One value only.
             ((5, 5, 1000, 10), vec![]),
-            ((0, 9, 10, 5), vec![5]),
+            // A step too narrow to cut again: only the cuts that fall inside it.
+            ((0, 9, 10, 5), vec![1, 2, 5]),
+            ((0, 3, 10, 5), vec![1, 2]),
             // Negative keys and the full unsigned range do not overflow.
-            ((-10, 10, 40, 10), vec![-4, 2, 8]),
+            ((-10, 10, 40, 10), vec![-9, -7, -4, 2, 8]),
             (
                 (0, u64::MAX as i128, 4, 2),
-                vec![(u64::MAX as i128) / 2 + 1],
+                vec![
+                    (u64::MAX as i128 / 2 + 1) / 8,
+                    (u64::MAX as i128 / 2 + 1) / 4,
+                    (u64::MAX as i128 / 2 + 1) / 2,
+                    (u64::MAX as i128) / 2 + 1,
+                ],
             ),
         ];
         for ((min, max, est, rows), want) in cases {
@@ -241,28 +268,34 @@ mod tests {
                 "{min} {max} {est} {rows}"
             );
         }
-        // An absurd estimate is capped.
+        // An absurd estimate is capped (the ramp adds its three cuts).
         let capped = cut_points(0, i64::MAX as i128, u64::MAX, 1).len() as u64;
-        assert!((MAX_CHUNKS - 2..MAX_CHUNKS).contains(&capped), "{capped}");
+        assert!(
+            (MAX_CHUNKS - 2..MAX_CHUNKS + 3).contains(&capped),
+            "{capped}"
+        );
     }
 
     #[test]
     fn chunk_conditions_cover_the_key_space() {
         let p = plan(Some("id"), Some((1, 1000)), 1000, 300);
-        assert_eq!(p.bounds, vec!["335", "669"]);
-        assert_eq!(p.chunks(), 3);
+        assert_eq!(p.bounds, vec!["42", "84", "168", "335", "669"]);
+        assert_eq!(p.chunks(), 6);
         let conds: Vec<String> = (0..p.chunks())
             .map(|i| range_condition(&p, i).unwrap().unwrap())
             .collect();
         assert_eq!(
             conds,
             vec![
-                "(`id` < 335 OR `id` IS NULL)",
+                "(`id` < 42 OR `id` IS NULL)",
+                "`id` >= 42 AND `id` < 84",
+                "`id` >= 84 AND `id` < 168",
+                "`id` >= 168 AND `id` < 335",
                 "`id` >= 335 AND `id` < 669",
                 "`id` >= 669",
             ]
         );
-        assert!(range_condition(&p, 3).is_err());
+        assert!(range_condition(&p, 6).is_err());
         let whole = plan(Some("id"), Some((1, 10)), 10, 400);
         assert_eq!(whole, ChunkPlan::default());
         assert_eq!(whole.chunks(), 1);

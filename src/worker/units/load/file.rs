@@ -1,7 +1,8 @@
 //! Loading one data file on one connection, statement by statement from its checkpoint
 //! offset: each INSERT runs in one transaction with the checkpoint's update and guard
 //! (`BEGIN; UPDATE … offset; guard; INSERT …; COMMIT`, one round trip), so what is committed
-//! and what the checkpoint says never differ.
+//! and what the checkpoint says never differ. Where it stores the same values, the INSERT's rows
+//! go as `LOAD DATA LOCAL INFILE` in that transaction instead ([`super::bulk`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use super::checkpoint::{GUARD, GUARD_FAILED, LoaderCheckpoint};
 use super::reader::{Kind, ReadError, StmtReader, session_prefix};
 use super::rewrite::{insert_name, replace_name};
 use super::stats::LoadStats;
-use super::{STMT_TIMEOUT, timeout_error};
+use super::{STMT_TIMEOUT, bulk, timeout_error, tsv};
 use crate::worker::error::{UnitError, code};
 
 /// One data file to load.
@@ -43,6 +44,8 @@ pub struct FileCtx {
     /// The task's column mappings (None when it has none).
     pub rules: Option<Arc<crate::rules::row::RowRules>>,
     pub stats: Arc<LoadStats>,
+    /// The LOAD DATA fast path (bulk.rs).
+    pub bulk: Arc<bulk::Bulk>,
     /// Stop after the statement in flight (pause, stop, or the dump stopped).
     pub stop: CancellationToken,
 }
@@ -262,14 +265,27 @@ pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<F
             Err(Err(t)) => return Err(t),
         }
     }
+    // The session's character set as the file set it (the fast path needs to know it).
+    let mut charset: Option<String> = Some("utf8mb4".to_string());
     if job.offset > 0 {
         let head = session_prefix(&job.path, job.offset, job.size)
             .await
             .map_err(|e| read_error(job, e))?;
         for s in head {
             session_stmt(conn, job, &s, 0).await?;
+            if let Some(cs) = bulk::session_charset(&s) {
+                charset = cs;
+            }
         }
     }
+    let mut fast =
+        cx.bulk.enabled() && bulk::table_is_fast(conn, &job.target_db, &job.target_table).await;
+    let into = format!(
+        "{}.{}",
+        super::quote(&job.target_db),
+        super::quote(&job.target_table)
+    );
+    let mut rows_buf: Vec<u8> = Vec::new();
     let mut reader = StmtReader::open(&job.path, job.offset, job.size)
         .await
         .map_err(|e| read_error(job, ReadError::Io(e)))?;
@@ -288,6 +304,9 @@ pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<F
             Kind::Comment => continue,
             Kind::Session => {
                 session_stmt(conn, job, stmt.text, start).await?;
+                if let Some(cs) = bulk::session_charset(stmt.text) {
+                    charset = cs;
+                }
                 continue;
             }
             Kind::Data => {}
@@ -305,13 +324,62 @@ pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<F
             )
             .workaround("The dump file is not a dump's data file or is damaged: dump again (`start-task --remove-meta`)."));
         };
+        let rendered = apply_row_rules(conn, job, cx, &mut columns, text, start).await?;
+        crate::worker::failpoint::delay("load-statement").await;
+        if fast && cx.bulk.enabled() {
+            // The rows as LOAD DATA, when they can be (see bulk.rs); else the INSERT below.
+            let (body, name_span) = match &rendered {
+                None => (text, Some(name.span.clone())),
+                Some(r) if r.is_empty() => (&r[..], None),
+                Some(r) => (&r[..], insert_name(r).map(|n| n.span)),
+            };
+            rows_buf.clear();
+            let converted = name_span
+                .filter(|sp| tsv::plain_insert(body, sp.start))
+                .and_then(|sp| tsv::convert(body, sp.end, &mut rows_buf));
+            if let (Some(rows), Some(cs)) = (converted, charset.as_deref())
+                && (!rows.hex || cs.eq_ignore_ascii_case("binary"))
+            {
+                let begin = format!("BEGIN;{};{GUARD}", cx.ckpt.advance_sql(&job.name, cur, end));
+                let cols = rows.columns.clone().map(|c| &body[c]);
+                let data = std::mem::take(&mut rows_buf);
+                let what = format!("load {}", at(job, start));
+                let r = tokio::time::timeout(
+                    STMT_TIMEOUT,
+                    bulk::load(
+                        conn,
+                        &cx.bulk,
+                        bulk::Batch {
+                            begin: &begin,
+                            into: &into,
+                            charset: cs,
+                            rows: &rows,
+                            columns: cols,
+                            data,
+                        },
+                    ),
+                )
+                .await;
+                match r {
+                    Ok(Ok(bulk::Outcome::Committed)) => {
+                        cx.stats.add_finished(end - cur);
+                        cur = end;
+                        continue;
+                    }
+                    // Once a statement of the file needs its INSERT, the rest go as INSERTs.
+                    Ok(Ok(bulk::Outcome::Insert)) => fast = false,
+                    Ok(Err(e)) => return Err(exec_error(job, start, end, &e)),
+                    Err(_) => return Err(timeout_error(&what)),
+                }
+            }
+        }
         buf.clear();
         buf.extend_from_slice(b"BEGIN;");
         buf.extend_from_slice(cx.ckpt.advance_sql(&job.name, cur, end).as_bytes());
         buf.push(b';');
         buf.extend_from_slice(GUARD.as_bytes());
         buf.push(b';');
-        match apply_row_rules(conn, job, cx, &mut columns, text, start).await? {
+        match rendered {
             Some(rendered) if rendered.is_empty() => {}
             Some(rendered) => {
                 buf.extend_from_slice(&rendered);
@@ -329,7 +397,6 @@ pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<F
             }
         }
         buf.extend_from_slice(b"COMMIT");
-        crate::worker::failpoint::delay("load-statement").await;
         match exec_timed(conn, &format!("load {}", at(job, start)), &buf).await {
             Ok(()) => {}
             Err(Ok(e)) => return Err(exec_error(job, start, end, &e)),

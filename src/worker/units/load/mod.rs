@@ -10,7 +10,8 @@
 //!
 //! Each data file is read statement by statement ([`reader`], [`scan`]); executable comments
 //! (`/*!40101 SET NAMES binary*/;`) run on the session, each INSERT runs in one transaction
-//! with its file's row of the loader checkpoint ([`checkpoint`], [`file`]). A pause, a stop or
+//! with its file's row of the loader checkpoint ([`checkpoint`], [`file`]) — as `LOAD DATA LOCAL
+//! INFILE` where that stores the same values ([`bulk`], [`tsv`]). A pause, a stop or
 //! a kill -9 therefore loses nothing and loads nothing twice: the next run starts each file at
 //! its checkpoint offset.
 //!
@@ -32,6 +33,7 @@
 //! variables. Every statement runs under a timeout; connection errors are retryable (the
 //! subtask auto-resumes and the checkpoint makes the retry exact).
 
+pub mod bulk;
 pub mod checkpoint;
 pub mod file;
 pub mod plan;
@@ -39,6 +41,7 @@ pub mod reader;
 pub mod rewrite;
 pub mod scan;
 pub mod stats;
+pub mod tsv;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -287,6 +290,8 @@ struct Run {
     seen: HashSet<String>,
     /// The dump id is recorded in the checkpoint.
     dump_checked: bool,
+    /// The LOAD DATA fast path ([`bulk`]).
+    bulk: Arc<bulk::Bulk>,
 }
 
 /// Where [`Run::drive`] is.
@@ -370,6 +375,7 @@ impl Run {
             tables_with_rows,
             seen: HashSet::new(),
             dump_checked: false,
+            bulk: Arc::new(bulk::Bulk::from_env()),
         })
     }
 
@@ -436,7 +442,13 @@ impl Run {
             let _ = tokio::time::timeout(Duration::from_secs(5), c.disconnect()).await;
         }
         let (f, t, fd, ft) = self.stats.figures();
-        tracing::info!(finished_bytes = f, total_bytes = t, files_done = fd, files_total = ft, result = ?r.as_ref().map_err(|e| e.to_string()), "load run ends");
+        let (fast, slow) = (
+            self.bulk.loaded.load(std::sync::atomic::Ordering::Relaxed),
+            self.bulk
+                .fell_back
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        tracing::info!(finished_bytes = f, total_bytes = t, files_done = fd, files_total = ft, load_data_statements = fast, insert_fallbacks = slow, result = ?r.as_ref().map_err(|e| e.to_string()), "load run ends");
         r
     }
 
@@ -712,10 +724,12 @@ impl Run {
             *d.busy
                 .entry((job.target_db.clone(), job.target_table.clone()))
                 .or_default() += 1;
+            tracing::debug!(file = %job.name, offset = job.offset, running = d.running.len() + 1, "data file load starts");
             let cx = FileCtx {
                 ckpt: self.ckpt.clone(),
                 rules: self.row_rules.clone(),
                 stats: self.stats.clone(),
+                bulk: self.bulk.clone(),
                 stop: d.stop.clone(),
             };
             d.running.spawn(async move {

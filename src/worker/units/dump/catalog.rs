@@ -245,6 +245,25 @@ pub async fn key_range(
     })
 }
 
+/// Whether the table has at least `n` rows (with the task's `where`): reads at most `n` rows of
+/// the key. For a row estimate that may be stale (InnoDB's statistics lag a bulk insert).
+pub async fn has_rows(
+    c: &mut Conn,
+    db: &str,
+    table: &str,
+    user_where: &str,
+    n: u64,
+) -> Result<bool, UnitError> {
+    let q = format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM {}.{}{} LIMIT {n}) AS probe",
+        quote_ident(db),
+        quote_ident(table),
+        super::chunking::where_clause(None, user_where),
+    );
+    let got: Option<u64> = timed(&q, ROW_TIMEOUT, c.query_first(&q)).await?;
+    Ok(got.unwrap_or(0) >= n)
+}
+
 /// The optimizer's row estimate of a table with the task's `where` (`EXPLAIN`), 0 if unknown.
 pub async fn explain_rows(
     c: &mut Conn,

@@ -5,7 +5,9 @@
 //! The key: a single-column integer primary key, else a single-column integer unique key (the
 //! first by name), else the integer first column of a composite primary key (ranges on it still
 //! partition the rows and scan the clustered index in order). The ranges: with an estimated
-//! `count` rows and the key's `MIN`/`MAX` in the snapshot, `n = count / rows` pieces of
+//! `count` rows (information_schema's `TABLE_ROWS`, `EXPLAIN` with a `where`; when that says less
+//! than one chunk but the table has two chunks' rows — statistics lag a bulk insert — the key's
+//! width `max − min + 1`) and the key's `MIN`/`MAX` in the snapshot, `n = count / rows` pieces of
 //! `step = (max − min) / n + 1`; cut points `min + step, min + 2·step, … ≤ max`, the first
 //! range cut again at 1/8, 1/4 and 1/2 of a step (the ramp, see [`cut_points`]). The first
 //! chunk is open below and also takes `key IS NULL`, the last is open above, so the chunks

@@ -605,12 +605,31 @@ async fn dump(
                     Some(k) => {
                         let mm = catalog::key_range(conn0, &w.db, &w.table, k, &p.settings.r#where)
                             .await?;
-                        let est = if p.settings.r#where.is_empty() {
+                        let mut est = if p.settings.r#where.is_empty() {
                             w.info.estimate
                         } else {
                             catalog::explain_rows(conn0, &w.db, &w.table, &p.settings.r#where)
                                 .await?
                         };
+                        // An estimate under one chunk while the key spans more: statistics may
+                        // lag a bulk insert. With at least two chunks' rows, the key's width (an
+                        // upper bound of a unique key's rows) stands in for it.
+                        let rows = p.settings.rows;
+                        if let Some((min, max)) = mm
+                            && rows > 0
+                            && est < rows
+                            && max - min >= 2 * rows as i128
+                            && catalog::has_rows(
+                                conn0,
+                                &w.db,
+                                &w.table,
+                                &p.settings.r#where,
+                                2 * rows,
+                            )
+                            .await?
+                        {
+                            est = u64::try_from(max - min + 1).unwrap_or(u64::MAX);
+                        }
                         (mm, est)
                     }
                     None => (None, w.info.estimate),

@@ -208,6 +208,9 @@ children_cpu() { # user+system CPU seconds of this shell's waited-for children s
   tail -1 "$WORK/times" | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } printf "%.2f", s }'
 }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+busy_cpu() { # CPU seconds the whole machine has been busy so far (all cores, /proc/stat)
+  awk -v t="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / t }' /proc/stat
+}
 declare -A CPU_LINE=()
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s <= 0) s = 0.001; printf "%.0f", n / s }'; }
@@ -328,9 +331,10 @@ EOF
 
   log "dm-rs: start-task (full, threads $THREADS, rows $ROWS, pool-size $POOL)"
   local t0 t1 out="$dir/query-status.out" stages
-  local up0 down0
+  local up0 down0 busy0
   up0=$(cpu_of "$UP_PID")
   down0=$(cpu_of "$db_pid")
+  busy0=$(busy_cpu)
   t0=$(now)
   "${dmctl[@]}" start-task "$dir/task.yaml" >"$dir/start-task.out" 2>&1 || true
   grep -q '"result": *true' "$dir/start-task.out" ||
@@ -376,11 +380,12 @@ EOF
   local hwm
   hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$worker_pid/status")
   DMRS_PEAKS+=("$hwm")
-  local cpu up_cpu down_cpu
+  local cpu up_cpu down_cpu busy
+  busy=$(sub "$busy0" "$(busy_cpu)")
   cpu=$(cpu_of "$worker_pid")
   up_cpu=$(sub "$up0" "$(cpu_of "$UP_PID")")
   down_cpu=$(sub "$down0" "$(cpu_of "$db_pid")")
-  CPU_LINE[dmrs]="dm-worker ${cpu}s, upstream ${up_cpu}s, downstream ${down_cpu}s"
+  CPU_LINE[dmrs]="dm-worker ${cpu}s, dm-master $(cpu_of "$master_pid")s, upstream ${up_cpu}s, downstream ${down_cpu}s; machine busy ${busy}s"
   log "dm-rs: Finished in ${RUN_S}s; dm-worker VmHWM $hwm kB; CPU (user+system): ${CPU_LINE[dmrs]}"
   forget_pid "$worker_pid"
   forget_pid "$master_pid"
@@ -399,7 +404,8 @@ run_mydumper() { # run_mydumper REP -> RUN_S
   port=$DB_PORT
   local db_pid=$DB_PID
   log "mydumper -t $THREADS --rows $ROWS, then myloader -t $POOL"
-  local t0 tm t1 up0 down0 tool0
+  local t0 tm t1 up0 down0 tool0 busy0
+  busy0=$(busy_cpu)
   up0=$(cpu_of "$UP_PID")
   down0=$(cpu_of "$db_pid")
   children_cpu >"$WORK/tool0"
@@ -415,7 +421,7 @@ run_mydumper() { # run_mydumper REP -> RUN_S
   t1=$(now)
   RUN_S=$(elapsed "$t0" "$t1")
   children_cpu >"$WORK/tool1"
-  CPU_LINE[mydumper]="mydumper+myloader $(sub "$tool0" "$(cat "$WORK/tool1")")s, upstream $(sub "$up0" "$(cpu_of "$UP_PID")")s, downstream $(sub "$down0" "$(cpu_of "$db_pid")")s"
+  CPU_LINE[mydumper]="mydumper+myloader $(sub "$tool0" "$(cat "$WORK/tool1")")s, upstream $(sub "$up0" "$(cpu_of "$UP_PID")")s, downstream $(sub "$down0" "$(cpu_of "$db_pid")")s; machine busy $(sub "$busy0" "$(busy_cpu)")s"
   MYD_DUMP_S+=("$(elapsed "$t0" "$tm")")
   MYD_LOAD_S+=("$(elapsed "$tm" "$t1")")
   log "mydumper+myloader: CPU (user+system): ${CPU_LINE[mydumper]}"

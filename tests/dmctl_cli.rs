@@ -371,6 +371,26 @@ fn help_shows_dm_usage_lines() {
             "check-task",
             "check-task <config-file> [--error count] [--warn count]",
         ),
+        (
+            "handle-error",
+            "handle-error <task-name | task-file> [-s source ...] [-b binlog-pos] <skip/replace/revert> [replace-sql1;replace-sql2;]",
+        ),
+        (
+            "binlog",
+            "binlog <command> <task-name> [-b binlog-pos] [-s source ...]",
+        ),
+        (
+            "sql-skip",
+            "sql-skip <-w worker> [-b binlog-pos] [-s sql-pattern] [--sharding] <task-name>",
+        ),
+        (
+            "sql-replace",
+            "sql-replace <-w worker> [-b binlog-pos] [-s sql-pattern] [--sharding] <task-name> <sql1;sql2;>",
+        ),
+        (
+            "sql-inject",
+            "sql-inject <-w worker> <task-name> <sql1;sql2;>",
+        ),
     ];
     let all = stdout(&dmctl(&["--help"]));
     for (cmd, usage) in cases {

@@ -43,6 +43,9 @@ const GLOBAL_WITH_VALUE: &[&str] = &[
 /// Commands whose own `-w`/`--worker` means "worker member", not DM v1's source flag.
 const MEMBER_COMMANDS: &[&str] = &["list-member", "offline-member"];
 
+/// DM v1's SQL operator commands: `-w` is the worker and `-s` the SQL pattern.
+const SQL_COMMANDS: &[&str] = &["sql-skip", "sql-replace", "sql-inject"];
+
 /// Rewrites `-master-addr x` / `-master-addr=x` to their two-dash forms, and the seed's `-w`
 /// (DM v1's `--worker`) to `-s` (DM v2's `--source`), except in the member commands where
 /// `--worker` is a flag of its own.
@@ -69,6 +72,39 @@ pub fn normalize(raw: Vec<String>) -> Vec<String> {
             } else {
                 let name = a.trim_start_matches('-');
                 value_next = !name.contains('=') && GLOBAL_WITH_VALUE.contains(&name);
+            }
+        }
+        let sql_cmd = command
+            .as_deref()
+            .is_some_and(|c| SQL_COMMANDS.contains(&c));
+        if sql_cmd {
+            let fixed = match a.as_str() {
+                "-w" | "-worker" => Some("--worker".to_string()),
+                "-s" | "-sql-pattern" => Some("--sql-pattern".to_string()),
+                "-sharding" => Some("--sharding".to_string()),
+                "-binlog-pos" => Some("--binlog-pos".to_string()),
+                _ => None,
+            };
+            if let Some(f) = fixed {
+                out.push(f);
+                continue;
+            }
+            if a.starts_with("-w=") || a.starts_with("-s=") {
+                let long = if a.starts_with("-w") {
+                    "--worker"
+                } else {
+                    "--sql-pattern"
+                };
+                out.push(format!("{long}{}", &a[2..]));
+                continue;
+            }
+            if let Some(rest) = a.strip_prefix("-worker=") {
+                out.push(format!("--worker={rest}"));
+                continue;
+            }
+            if a.starts_with("--worker") || a.starts_with("--sql-pattern") {
+                out.push(a);
+                continue;
             }
         }
         let member_cmd = command
@@ -111,6 +147,78 @@ mod tests {
 
     fn n(args: &[&str]) -> Vec<String> {
         normalize(args.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn sql_commands_keep_w_as_worker_and_s_as_the_pattern() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (
+                &["dmctl", "sql-skip", "-w", "w1", "-s", "~ADD", "t"],
+                &[
+                    "dmctl",
+                    "sql-skip",
+                    "--worker",
+                    "w1",
+                    "--sql-pattern",
+                    "~ADD",
+                    "t",
+                ],
+            ),
+            (
+                &[
+                    "dmctl",
+                    "-master-addr",
+                    "x:1",
+                    "sql-replace",
+                    "-worker=w1",
+                    "-b",
+                    "b.1:4",
+                    "t",
+                    "ALTER TABLE d.t ADD c INT",
+                ],
+                &[
+                    "dmctl",
+                    "--master-addr",
+                    "x:1",
+                    "sql-replace",
+                    "--worker=w1",
+                    "-b",
+                    "b.1:4",
+                    "t",
+                    "ALTER TABLE d.t ADD c INT",
+                ],
+            ),
+            (
+                &[
+                    "dmctl",
+                    "sql-inject",
+                    "--worker",
+                    "w1",
+                    "t",
+                    "ALTER TABLE d.t ADD c INT",
+                    "-master-addr",
+                    "x:1",
+                ],
+                &[
+                    "dmctl",
+                    "sql-inject",
+                    "--worker",
+                    "w1",
+                    "t",
+                    "ALTER TABLE d.t ADD c INT",
+                    "--master-addr",
+                    "x:1",
+                ],
+            ),
+            // elsewhere -w stays DM v1's source flag
+            (
+                &["dmctl", "handle-error", "-w", "s1", "t", "skip"],
+                &["dmctl", "handle-error", "-s", "s1", "t", "skip"],
+            ),
+        ];
+        for (args, want) in cases {
+            assert_eq!(n(args), *want, "{args:?}");
+        }
     }
 
     #[test]

@@ -2,17 +2,21 @@
 //!
 //! DM-compatible surface: `-V`, `-encrypt`/`-decrypt` and `-master-addr` with one dash or two
 //! (DM's `argsNeedAdjust`), the `encrypt`/`decrypt` subcommands, `help [command]`, the seed's
-//! `-w` accepted wherever DM v2 takes `-s`, the cluster commands of [`master`] (each one
+//! `-w` accepted wherever DM v2 takes `-s` (except in DM v1's `sql-*` commands, where `-w` is the
+//! worker and `-s` the SQL pattern), the cluster commands of [`master`] (each one
 //! `pb.Master` RPC, printed as DM prints it, see [`jsonpb`]; `query-status TASK --watch` follows
 //! a task's progress, see [`watch`]), `check-task`, and the interactive
 //! shell ([`interactive`]) when only `--master-addr` is given, and the declarative `plan`,
-//! `apply` and `reconcile` of [`reconcile`] (a directory of task files is the desired state).
+//! `apply` and `reconcile` of [`reconcile`] (a directory of task files is the desired state),
+//! and getting past a failing statement with [`errors`] (`handle-error`, `binlog`, `sql-skip`,
+//! `sql-replace`, `sql-inject`).
 //! Commands print results on stdout and return the exit code (0 result true, 1 result false / unreachable / bad file, 2 usage);
 //! they never print a password and never exit the process themselves.
 
 pub mod args;
 pub mod check;
 pub mod client;
+pub mod errors;
 pub mod interactive;
 pub mod jsonpb;
 pub mod master;
@@ -136,6 +140,36 @@ pub enum Command {
         override_usage = "offline-member <--master/--worker | --type master|worker> <--name master-name/worker-name>"
     )]
     OfflineMember(master::OfflineMemberArgs),
+    /// `skip`/`replace`/`revert` the current error event or a specific binlog position (binlog-pos) event.
+    #[command(
+        name = "handle-error",
+        override_usage = "handle-error <task-name | task-file> [-s source ...] [-b binlog-pos] <skip/replace/revert> [replace-sql1;replace-sql2;]"
+    )]
+    HandleError(errors::HandleErrorArgs),
+    /// Manages or shows the binlog operations of a task: skip, replace, revert, inject, list.
+    #[command(
+        name = "binlog",
+        override_usage = "binlog <command> <task-name> [-b binlog-pos] [-s source ...]"
+    )]
+    Binlog(errors::BinlogArgs),
+    /// Skips a binlog event by its end position or a DDL by pattern (DM v1).
+    #[command(
+        name = "sql-skip",
+        override_usage = "sql-skip <-w worker> [-b binlog-pos] [-s sql-pattern] [--sharding] <task-name>"
+    )]
+    SqlSkip(errors::SqlOpArgs),
+    /// Replaces a binlog event by its end position or a DDL by pattern with statements (DM v1).
+    #[command(
+        name = "sql-replace",
+        override_usage = "sql-replace <-w worker> [-b binlog-pos] [-s sql-pattern] [--sharding] <task-name> <sql1;sql2;>"
+    )]
+    SqlReplace(errors::SqlOpArgs),
+    /// Injects DDL statements at the next transaction boundary or DDL (DM v1).
+    #[command(
+        name = "sql-inject",
+        override_usage = "sql-inject <-w worker> <task-name> <sql1;sql2;>"
+    )]
+    SqlInject(errors::SqlOpArgs),
     /// Shows what `apply` would change to make the cluster match a directory of task files.
     #[command(
         name = "plan",
@@ -270,6 +304,11 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         Some(Command::GetConfig(a)) => master::get_config(&a, &t),
         Some(Command::ListMember(a)) => master::list_member(&a, &t),
         Some(Command::OfflineMember(a)) => master::offline_member(&a, &t),
+        Some(Command::HandleError(a)) => errors::handle_error(&a, &t),
+        Some(Command::Binlog(a)) => errors::binlog(&a, &t),
+        Some(Command::SqlSkip(a)) => errors::sql_op(errors::SqlOp::Skip, &a, &t),
+        Some(Command::SqlReplace(a)) => errors::sql_op(errors::SqlOp::Replace, &a, &t),
+        Some(Command::SqlInject(a)) => errors::sql_op(errors::SqlOp::Inject, &a, &t),
         Some(Command::Plan(a)) => reconcile::run_plan(&a, &t),
         Some(Command::Apply(a)) => reconcile::run_apply(&a, &t),
         Some(Command::Reconcile(a)) => reconcile::run_reconcile(&a, &t),

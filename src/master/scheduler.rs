@@ -461,6 +461,31 @@ impl Scheduler {
         }
     }
 
+    /// Sends a handle-error request to a worker (the master's own when it runs one).
+    pub async fn handle_error_on(
+        &self,
+        worker: &str,
+        req: pb::HandleWorkerErrorRequest,
+    ) -> Result<pb::CommonWorkerResponse, String> {
+        if let Some(l) = self.local.as_ref().filter(|l| l.name == worker) {
+            return Ok(l.handle_error(req));
+        }
+        let addr = self
+            .lock()
+            .workers
+            .get(worker)
+            .map(|w| w.rec.addr.clone())
+            .ok_or_else(|| format!("dm-worker {worker} is not registered"))?;
+        let mut c = self
+            .client(&addr)
+            .ok_or_else(|| format!("dm-worker {worker} at {addr} cannot be reached"))?;
+        match tokio::time::timeout(CALL_TIMEOUT, c.handle_error(req)).await {
+            Ok(Ok(r)) => Ok(r.into_inner()),
+            Ok(Err(e)) => Err(format!("dm-worker {worker}: {}", e.message())),
+            Err(_) => Err(format!("dm-worker {worker} did not answer in time")),
+        }
+    }
+
     /// The stage of (task, source) as its worker reports it: None when the worker has no
     /// such subtask; Err when the source is unbound or the worker cannot be asked.
     pub async fn subtask_status(

@@ -467,13 +467,75 @@ impl Master for MasterService {
 
     async fn handle_error(
         &self,
-        _: Request<pb::HandleErrorRequest>,
+        req: Request<pb::HandleErrorRequest>,
     ) -> Res<pb::HandleErrorResponse> {
-        ok(pb::HandleErrorResponse {
+        let req = req.into_inner();
+        let fail = |msg: String| pb::HandleErrorResponse {
             result: false,
-            msg: "handle-error is not supported by dm-rs yet: fix the downstream and `resume-task`"
-                .into(),
+            msg,
             sources: vec![],
+        };
+        let task_sources = self.sched.lock().task_sources(&req.task);
+        if task_sources.is_empty() {
+            return ok(fail(format!(
+                "task {} has no source or not exist, please check the task name and status",
+                req.task
+            )));
+        }
+        let mut sources = if req.sources.is_empty() {
+            task_sources.clone()
+        } else {
+            req.sources.clone()
+        };
+        sources.sort();
+        sources.dedup();
+        if let Some(bad) = sources.iter().find(|s| !task_sources.contains(s)) {
+            return ok(fail(format!(
+                "source {bad} not found in task {}: the task's sources are {}",
+                req.task,
+                task_sources.join(", ")
+            )));
+        }
+        let mut out = Vec::new();
+        for s in sources {
+            let worker = self.sched.lock().worker_of(&s).map(str::to_string);
+            let Some(worker) = worker else {
+                out.push(pb::CommonWorkerResponse {
+                    result: false,
+                    msg: format!("source {s} is not bound to any dm-worker"),
+                    source: s.clone(),
+                    worker: String::new(),
+                });
+                continue;
+            };
+            let wreq = pb::HandleWorkerErrorRequest {
+                op: req.op,
+                task: req.task.clone(),
+                binlog_pos: req.binlog_pos.clone(),
+                sqls: req.sqls.clone(),
+                dmrs_sql_pattern: req.dmrs_sql_pattern.clone(),
+                dmrs_end_position: req.dmrs_end_position,
+            };
+            let mut r = match self.sched.handle_error_on(&worker, wreq).await {
+                Ok(r) => r,
+                Err(msg) => pb::CommonWorkerResponse {
+                    result: false,
+                    msg,
+                    source: s.clone(),
+                    worker: worker.clone(),
+                },
+            };
+            if r.source.is_empty() {
+                r.source = s.clone();
+            }
+            tracing::info!(task = %req.task, source = %s, op = req.op, result = r.result, "handle-error");
+            out.push(r);
+        }
+        let result = out.iter().all(|r| r.result);
+        ok(pb::HandleErrorResponse {
+            result,
+            msg: String::new(),
+            sources: out,
         })
     }
 

@@ -30,7 +30,7 @@ use crate::dmrs::{self, AssignRequest, AssignResponse};
 use crate::pb::{self, Stage};
 use crate::rpc::incoming;
 use subtask::{Expect, SubTask};
-use units::Factory;
+use units::{Factory, UnitKind};
 
 /// Without a push from the master for this long, the worker stops its subtasks.
 pub const FENCE_AFTER: Duration = Duration::from_secs(6);
@@ -346,10 +346,114 @@ impl Worker {
         }
     }
 
+    /// DM's worker HandleError for one subtask: sets, reverts or lists an error operator of its
+    /// Sync unit (see [`units::sync::ops`]); a subtask paused by an error resumes after a skip,
+    /// replace or inject is set (as DM's worker does).
+    pub fn handle_error(&self, req: pb::HandleWorkerErrorRequest) -> pb::CommonWorkerResponse {
+        use units::sync::ops::{self, Action, Key, Request};
+        let mut inner = self.lock();
+        let source = inner
+            .bound
+            .as_ref()
+            .map(|b| b.source_id.clone())
+            .unwrap_or_default();
+        let answer = |result: bool, msg: String| pb::CommonWorkerResponse {
+            result,
+            msg,
+            source: source.clone(),
+            worker: self.name.clone(),
+        };
+        let Some(st) = inner.subtasks.values_mut().find(|s| s.name == req.task) else {
+            return answer(
+                false,
+                format!("[code=40054] sub task with name {} not found", req.task),
+            );
+        };
+        if st.unit() != UnitKind::Sync {
+            return answer(
+                false,
+                format!(
+                    "[code=40056] current unit is {} but not Sync: only a Sync unit's errors can be handled",
+                    st.unit().to_pb().as_str_name()
+                ),
+            );
+        }
+        let op = pb::ErrorOp::try_from(req.op).unwrap_or(pb::ErrorOp::InvalidErrorOp);
+        let key = if !req.dmrs_sql_pattern.is_empty() {
+            Some(Key::Pattern(req.dmrs_sql_pattern.clone()))
+        } else if !req.binlog_pos.is_empty() {
+            match ops::parse_pos(&req.binlog_pos) {
+                Ok(p) if req.dmrs_end_position => Some(Key::End(p)),
+                Ok(p) => Some(Key::Start(p)),
+                Err(e) => {
+                    return answer(
+                        false,
+                        format!(
+                            "[code=11118] invalid --binlog-pos {} in handle-error operation: {e}",
+                            req.binlog_pos
+                        ),
+                    );
+                }
+            }
+        } else if req.dmrs_end_position && op == pb::ErrorOp::Inject {
+            Some(Key::Next)
+        } else {
+            None
+        };
+        let sqls = ops::split_sqls(&req.sqls);
+        if matches!(op, pb::ErrorOp::Replace | pb::ErrorOp::Inject)
+            && let Some(bad) = sqls.iter().find(|s| !is_ddl(s))
+        {
+            return answer(
+                false,
+                format!(
+                    "[code=36064] only support replace or inject with DDL currently, but got '{bad}'"
+                ),
+            );
+        }
+        let request = match op {
+            pb::ErrorOp::Skip => Request::Set(key, Action::Skip),
+            pb::ErrorOp::Replace => Request::Set(key, Action::Replace(sqls)),
+            pb::ErrorOp::Inject => Request::Set(key, Action::Inject(sqls)),
+            pb::ErrorOp::Revert => Request::Revert(key),
+            pb::ErrorOp::List => Request::List(key),
+            pb::ErrorOp::InvalidErrorOp => {
+                return answer(false, format!("[code=36025] op {} not supported", req.op));
+            }
+        };
+        let sets = matches!(request, Request::Set(..));
+        match st.error_ops().handle(request, &source) {
+            Ok(msg) => {
+                if sets && st.paused_by_error() {
+                    tracing::info!(task = %st.name, "error operator set: resuming the subtask paused by the error");
+                    if let Err(e) = st.resume() {
+                        return answer(false, e.to_string());
+                    }
+                }
+                answer(true, msg)
+            }
+            Err(e) => answer(false, e.to_string()),
+        }
+    }
+
     /// The bound source, if any.
     pub fn source(&self) -> Option<String> {
         self.lock().bound.as_ref().map(|b| b.source_id.clone())
     }
+}
+
+/// A statement that may replace or be injected in place of a DDL (DM allows only DDLs).
+fn is_ddl(stmt: &str) -> bool {
+    let first = stmt
+        .trim_start_matches(|c: char| c.is_whitespace() || c == '(')
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    matches!(
+        first.as_str(),
+        "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE"
+    )
 }
 
 /// The worker's gRPC face (`dmrs.WorkerControl`).
@@ -371,6 +475,13 @@ impl dmrs::worker_control_server::WorkerControl for ControlService {
         Ok(tonic::Response::new(
             self.0.query_status(&req.into_inner().name).await,
         ))
+    }
+
+    async fn handle_error(
+        &self,
+        req: tonic::Request<pb::HandleWorkerErrorRequest>,
+    ) -> Result<tonic::Response<pb::CommonWorkerResponse>, tonic::Status> {
+        Ok(tonic::Response::new(self.0.handle_error(req.into_inner())))
     }
 }
 

@@ -350,6 +350,11 @@ impl SubTask {
     }
 
     /// Paused by an error (not by the user).
+    /// The Sync unit's error operators (handle-error and friends).
+    pub fn error_ops(&self) -> Arc<crate::worker::units::sync::ops::ErrorOps> {
+        self.shared.error_ops.clone()
+    }
+
     pub fn paused_by_error(&self) -> bool {
         self.stage == Stage::Paused && self.result.as_ref().is_some_and(|r| !r.errors.is_empty())
     }

@@ -145,6 +145,8 @@ pub struct Shared {
     pub load_stats: Arc<load::LoadStats>,
     /// The dump → load hand-over while both run side by side.
     pub feed: full::Feed,
+    /// The Sync unit's error operators (handle-error, binlog, sql-*), kept across runs.
+    pub error_ops: Arc<sync::ops::ErrorOps>,
 }
 
 impl Shared {
@@ -161,9 +163,11 @@ impl Shared {
 /// The real units.
 pub fn real_factory() -> Factory {
     Arc::new(|ctx, kind, shared| match kind {
-        UnitKind::Sync => Ok(
-            Box::new(sync::SyncUnit::new(ctx.clone(), shared.sync_stats.clone())) as Box<dyn Unit>,
-        ),
+        UnitKind::Sync => Ok(Box::new(sync::SyncUnit::new(
+            ctx.clone(),
+            shared.sync_stats.clone(),
+            shared.error_ops.clone(),
+        )) as Box<dyn Unit>),
         UnitKind::Dump => Ok(Box::new(dump::DumpUnit::new(ctx.clone(), shared)) as Box<dyn Unit>),
         UnitKind::Load => Ok(Box::new(load::LoadUnit::new(ctx.clone(), shared)) as Box<dyn Unit>),
     })

@@ -34,6 +34,7 @@
 
 pub mod apply;
 pub mod checkpoint;
+pub mod ops;
 pub mod schema;
 pub mod source;
 pub mod stats;
@@ -60,6 +61,7 @@ use crate::worker::error::{UnitError, code};
 use crate::worker::units::{BoxFuture, Unit, UnitCtx, UnitExit, UnitKind, UnitStatus, full};
 use apply::{Applier, ApplyOpts, Change};
 use checkpoint::{CheckpointTable, SavePoint, quote};
+use ops::{Action, ErrorAt, ErrorOps};
 use schema::{SchemaTracker, TrackedTable};
 use source::{BinlogSource, Next, RemoteSource, StartAt};
 pub use stats::SyncStats;
@@ -83,14 +85,17 @@ type SchemaCache = HashMap<(String, String, Vec<String>), Arc<TargetTable>>;
 pub struct SyncUnit {
     ctx: UnitCtx,
     stats: Arc<SyncStats>,
+    ops: Arc<ErrorOps>,
     run: Option<Run>,
 }
 
 impl SyncUnit {
-    pub fn new(ctx: UnitCtx, stats: Arc<SyncStats>) -> SyncUnit {
+    /// `stats` and `ops` belong to the subtask (they outlive each run).
+    pub fn new(ctx: UnitCtx, stats: Arc<SyncStats>, ops: Arc<ErrorOps>) -> SyncUnit {
         SyncUnit {
             ctx,
             stats,
+            ops,
             run: None,
         }
     }
@@ -103,7 +108,7 @@ impl Unit for SyncUnit {
 
     fn init(&mut self) -> BoxFuture<'_, Result<(), UnitError>> {
         Box::pin(async move {
-            let run = Run::init(&self.ctx, self.stats.clone()).await?;
+            let run = Run::init(&self.ctx, self.stats.clone(), self.ops.clone()).await?;
             self.run = Some(run);
             Ok(())
         })
@@ -251,6 +256,9 @@ fn syncer_of(task: &TaskConfig, source_id: &str) -> SyncerConfig {
 /// One run's state, from `init` to `close`.
 struct Run {
     stats: Arc<SyncStats>,
+    /// handle-error / binlog / sql-* operators, and where the last DDL failed.
+    ops: Arc<ErrorOps>,
+    task_name: String,
     rules: TableRules,
     /// Column mapping and expression filters (applied to each row of the tables they name).
     row_rules: RowRules,
@@ -290,7 +298,11 @@ struct Run {
 }
 
 impl Run {
-    async fn init(ctx: &UnitCtx, stats: Arc<SyncStats>) -> Result<Run, UnitError> {
+    async fn init(
+        ctx: &UnitCtx,
+        stats: Arc<SyncStats>,
+        ops: Arc<ErrorOps>,
+    ) -> Result<Run, UnitError> {
         let task = ctx.task.clone();
         let source_id = ctx.source.source_id.clone();
         let syncer = syncer_of(&task, &source_id);
@@ -525,6 +537,8 @@ impl Run {
         };
         Ok(Run {
             stats,
+            ops,
+            task_name: task.name.clone(),
             rules,
             row_rules,
             pool,
@@ -713,7 +727,11 @@ impl Run {
                                 file: file.clone(),
                                 pos: log_pos,
                             };
-                            self.statement(&schema, &sql, &end, cancel).await?;
+                            let start = Position {
+                                file: file.clone(),
+                                pos: log_pos.saturating_sub(u64::from(ev.header().event_size())),
+                            };
+                            self.statement(&schema, &sql, &start, &end, cancel).await?;
                         }
                         Ev::Query(kind)
                     }
@@ -723,6 +741,12 @@ impl Run {
             let is_statement = matches!(step, Ev::Query(QueryKind::Statement));
             if self.txn.on(&step, log_pos) == Boundary::End {
                 self.end_txn(ts).await?;
+                if self.ops.has_next()
+                    && let Some(sqls) = self.ops.take_next()
+                {
+                    // DM v1's sql-inject: right after the next transaction or DDL.
+                    self.inject(&sqls, "sql-inject", cancel).await?;
+                }
                 if is_statement && self.ddl_done {
                     // DM saves the checkpoint right after a DDL.
                     self.flush().await?;
@@ -1022,6 +1046,7 @@ impl Run {
         &mut self,
         schema: &str,
         sql: &str,
+        start: &Position,
         end: &Position,
         cancel: &CancellationToken,
     ) -> Result<(), UnitError> {
@@ -1067,16 +1092,48 @@ impl Run {
             });
             run.push((d.kind, stmt, first));
         }
+        let action = if run.is_empty() || self.ops.is_empty() {
+            None
+        } else {
+            let stmts: Vec<String> = run.iter().map(|r| r.1.clone()).collect();
+            self.ops.take_for(start, end, &stmts)
+        };
         if !run.is_empty() {
             self.applier.flush().await?;
             self.ckpt.begin_ddl(&mut self.ddl_conn, end, sql).await?;
             self.ddl_done = true;
             let replay = self.ddl_replay.as_ref() == Some(end);
-            for (kind, stmt, first) in run {
-                self.execute_ddl(kind, &stmt, &first, replay, cancel)
-                    .await?;
-                self.events_since_flush += 1;
+            let at = ErrorAt {
+                start: start.clone(),
+                end: end.clone(),
+                sql: sql.to_string(),
+            };
+            match action {
+                Some(Action::Skip) => {
+                    tracing::info!(sql, position = %start, "DDL skipped (handle-error / binlog skip / sql-skip)");
+                }
+                Some(Action::Replace(sqls)) => {
+                    tracing::info!(sql, position = %start, with = ?sqls, "DDL replaced (handle-error / binlog replace / sql-replace)");
+                    for stmt in &sqls {
+                        self.execute_ddl(DdlKind::Other, stmt, &run[0].2, replay, cancel)
+                            .await
+                            .map_err(|e| self.failed_at(e, &at))?;
+                        self.events_since_flush += 1;
+                    }
+                }
+                other => {
+                    if let Some(Action::Inject(sqls)) = other {
+                        self.inject(&sqls, "binlog inject", cancel).await?;
+                    }
+                    for (kind, stmt, first) in run {
+                        self.execute_ddl(kind, &stmt, &first, replay, cancel)
+                            .await
+                            .map_err(|e| self.failed_at(e, &at))?;
+                        self.events_since_flush += 1;
+                    }
+                }
             }
+            self.ops.passed(start);
             crate::worker::failpoint::hit("sync-after-ddl");
         }
         if self.ddl_replay.as_ref().is_some_and(|d| d <= end) {
@@ -1099,6 +1156,61 @@ impl Run {
             Err(e) => tracing::warn!(error = %e, "schema tracker: statement not understood"),
         }
         self.invalidate_tables();
+        Ok(())
+    }
+
+    /// A DDL of the event `at` failed downstream: remember where (handle-error without `-b`
+    /// acts there) and say which commands get past it.
+    fn failed_at(&self, mut e: UnitError, at: &ErrorAt) -> UnitError {
+        if e.retryable {
+            return e;
+        }
+        self.ops.set_error(at.clone());
+        let (task, pos) = (
+            &self.task_name,
+            format!("{}:{}", at.start.file, at.start.pos),
+        );
+        e.message = format!(
+            "{}, startLocation: [position: {}], endLocation: [position: {}]",
+            e.message, at.start, at.end
+        );
+        e.workaround = format!(
+            "Fix the downstream so the DDL can run, then `resume-task {task}`; or skip it: `binlog skip {task} -b {pos}` (DM v2: `handle-error {task} -b {pos} skip`); or run other statements instead: `binlog replace {task} -b {pos} \"<statements>\"`."
+        );
+        e
+    }
+
+    /// Runs injected statements (`binlog inject`, DM v1's `sql-inject`) downstream, after
+    /// draining the queues.
+    async fn inject(
+        &mut self,
+        sqls: &[String],
+        what: &str,
+        cancel: &CancellationToken,
+    ) -> Result<(), UnitError> {
+        self.applier.flush().await?;
+        for stmt in sqls {
+            tracing::info!(ddl = %stmt, "{what}: executing an injected statement");
+            let r = tokio::select! {
+                r = self.ddl_conn.query_drop(stmt.as_str()) => r,
+                _ = cancel.cancelled() => {
+                    return Err(UnitError::new(
+                        code::DB_EXECUTE,
+                        "downstream",
+                        format!("cancelled while executing an injected statement: {stmt}"),
+                    )
+                    .retryable(true));
+                }
+            };
+            r.map_err(|e| {
+                UnitError::from_mysql(
+                    "downstream",
+                    format!("execute the injected statement ({what}) failed: {stmt}"),
+                    &e,
+                )
+            })?;
+        }
+        self.ddl_done = true;
         Ok(())
     }
 
@@ -1142,13 +1254,11 @@ impl Run {
                 tracing::info!(ddl = %stmt, error = %e, "DDL already applied (replay of a DDL a previous run ran); skipped");
                 return Ok(());
             }
-            let mut err =
-                UnitError::from_mysql("downstream", format!("execute DDL failed: {stmt}"), &e);
-            if !err.retryable {
-                err.workaround =
-                    "Fix the downstream so the DDL can run, then `resume-task`.".into();
-            }
-            return Err(err);
+            return Err(UnitError::from_mysql(
+                "downstream",
+                format!("execute DDL failed: {stmt}"),
+                &e,
+            ));
         }
         Ok(())
     }

@@ -13,6 +13,7 @@
 pub mod error;
 pub mod scheduler;
 pub mod server;
+pub mod shardddl;
 pub mod sources;
 pub mod store;
 pub mod tasks;

@@ -36,6 +36,7 @@ pub mod apply;
 pub mod checkpoint;
 pub mod ops;
 pub mod schema;
+pub mod shard;
 pub mod source;
 pub mod stats;
 pub mod txn;

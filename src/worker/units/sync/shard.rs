@@ -1,0 +1,407 @@
+//! Pessimistic shard DDL, the worker's side (DM's `ShardingGroup`, `syncer/sharding_group.go`):
+//! per downstream table, the group of this source's upstream tables routed to it.
+//!
+//! The first DDL of a group opens a round: it records the DDLs (after routing) and where the
+//! event started and ended (`first`, `first_end`), and its table is **blocked** — the Sync unit
+//! skips that table's later events (they are replayed after the round). Every other table of
+//! the group must bring the same DDLs (else DM's 36008, "detect inconsistent DDL sequence");
+//! when the last one does, the source is synced for the round and the unit reports it to the
+//! master (DM's `Info`) and waits for the master's operation: execute (the lock's owner) or
+//! skip (the others). Then the round is resolved: the unit replays the blocked tables' events
+//! from `first_end` up to where the last DDL arrived ([`Resolved`]), and continues.
+//!
+//! CREATE TABLE adds a table to its group, DROP TABLE removes it (a round waiting only on the
+//! dropped table becomes synced), TRUNCATE is not coordinated; a DDL naming tables of two groups
+//! is DM's 36022. The global checkpoint must not pass the earliest open round's `first`
+//! ([`ShardGroups::earliest_first`]) so a restart replays the round.
+//!
+//! Pure logic: no I/O; table-tested below.
+//!
+//! Not wired yet: the Sync unit and the master do not use this module, and `is-sharding` /
+//! `shard-mode` are still refused by start-task (issue 10 continues there).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::binlog::Position;
+use crate::rules::TableName;
+
+/// DM's codes of this module.
+pub mod codes {
+    /// `ErrSyncUnitDDLWrongSequence`.
+    pub const WRONG_SEQUENCE: i32 = 36008;
+    /// `ErrSyncerUnitDDLOnMultipleTable`.
+    pub const MULTIPLE_TABLES: i32 = 36022;
+}
+
+/// An open round of one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Round {
+    /// The DDLs, routed (as they would run downstream).
+    pub ddls: Vec<String>,
+    /// Where the first DDL's event started and ended.
+    pub first: Position,
+    pub first_end: Position,
+    /// Where the latest DDL of the round ended (the replay stops there).
+    pub last_end: Position,
+    /// Upstream tables that reached the DDLs (blocked until the round is resolved).
+    pub synced: BTreeSet<TableName>,
+}
+
+/// One downstream table's group on this source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Group {
+    pub tables: BTreeSet<TableName>,
+    pub round: Option<Round>,
+}
+
+impl Group {
+    fn unsynced(&self) -> Vec<TableName> {
+        match &self.round {
+            Some(r) => self.tables.difference(&r.synced).cloned().collect(),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// What a DDL of a shard table means for the unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The table is blocked; the group waits for these tables.
+    Wait {
+        target: TableName,
+        waiting: Vec<TableName>,
+    },
+    /// Every table of the group on this source reached the DDLs: report to the master.
+    Synced {
+        target: TableName,
+        ddls: Vec<String>,
+    },
+}
+
+/// A refused DDL: DM's code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for ShardError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[code={}] {}", self.code, self.message)
+    }
+}
+
+/// A resolved round: replay the blocked tables' events from `from` up to `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub target: TableName,
+    pub from: Position,
+    pub to: Position,
+    pub tables: BTreeSet<TableName>,
+}
+
+/// This source's groups.
+#[derive(Debug, Clone, Default)]
+pub struct ShardGroups {
+    groups: BTreeMap<TableName, Group>,
+    /// upstream table → its downstream table
+    of: BTreeMap<TableName, TableName>,
+}
+
+impl ShardGroups {
+    /// Groups from (upstream table, downstream table) pairs: only downstream tables with two or
+    /// more upstream tables form a group (a lone table's DDL needs no coordination on this
+    /// source, but the master may still coordinate it across sources: keep singles too).
+    pub fn new(pairs: impl IntoIterator<Item = (TableName, TableName)>) -> ShardGroups {
+        let mut g = ShardGroups::default();
+        for (up, down) in pairs {
+            g.add_table(up, down);
+        }
+        g
+    }
+
+    /// CREATE TABLE (or a table seen for the first time): joins its group.
+    pub fn add_table(&mut self, up: TableName, down: TableName) {
+        self.groups
+            .entry(down.clone())
+            .or_default()
+            .tables
+            .insert(up.clone());
+        self.of.insert(up, down);
+    }
+
+    /// DROP TABLE: leaves its group. A round that only waited for it becomes synced
+    /// (`Some(Step::Synced)`).
+    pub fn remove_table(&mut self, up: &TableName) -> Option<Step> {
+        let down = self.of.remove(up)?;
+        let g = self.groups.get_mut(&down)?;
+        g.tables.remove(up);
+        let round = g.round.as_mut()?;
+        round.synced.remove(up);
+        if round.synced.is_empty() {
+            g.round = None;
+            return None;
+        }
+        let ddls = round.ddls.clone();
+        if g.unsynced().is_empty() {
+            return Some(Step::Synced { target: down, ddls });
+        }
+        None
+    }
+
+    /// The downstream table of an upstream table in a group.
+    pub fn target_of(&self, up: &TableName) -> Option<&TableName> {
+        self.of.get(up)
+    }
+
+    /// Whether `up`'s events are held back (its group's round is open and it reached the DDL).
+    pub fn is_blocked(&self, up: &TableName) -> bool {
+        self.of
+            .get(up)
+            .and_then(|d| self.groups.get(d))
+            .and_then(|g| g.round.as_ref())
+            .is_some_and(|r| r.synced.contains(up))
+    }
+
+    /// A DDL event on the upstream tables `ups` (every table it names), routed to `ddls`,
+    /// from `start` to `end`.
+    pub fn on_ddl(
+        &mut self,
+        ups: &[TableName],
+        ddls: Vec<String>,
+        start: &Position,
+        end: &Position,
+    ) -> Result<Step, ShardError> {
+        let downs: BTreeSet<&TableName> = ups.iter().filter_map(|u| self.of.get(u)).collect();
+        let (Some(up), 1) = (ups.first(), downs.len()) else {
+            return Err(ShardError {
+                code: codes::MULTIPLE_TABLES,
+                message: format!("ddl on multiple table: {} not supported", ddls.join("; ")),
+            });
+        };
+        let down = self.of[up].clone();
+        let g = self.groups.get_mut(&down).expect("a table's group exists");
+        match &mut g.round {
+            None => {
+                g.round = Some(Round {
+                    ddls: ddls.clone(),
+                    first: start.clone(),
+                    first_end: end.clone(),
+                    last_end: end.clone(),
+                    synced: BTreeSet::from([up.clone()]),
+                });
+            }
+            Some(r) => {
+                if r.ddls != ddls {
+                    return Err(ShardError {
+                        code: codes::WRONG_SEQUENCE,
+                        message: format!(
+                            "detect inconsistent DDL sequence from source {}, right DDL sequence should be {:?}, but got {:?}",
+                            up.quoted(),
+                            r.ddls,
+                            ddls
+                        ),
+                    });
+                }
+                r.synced.insert(up.clone());
+                r.last_end = end.clone();
+            }
+        }
+        let waiting = g.unsynced();
+        if waiting.is_empty() {
+            Ok(Step::Synced { target: down, ddls })
+        } else {
+            Ok(Step::Wait {
+                target: down,
+                waiting,
+            })
+        }
+    }
+
+    /// The master resolved the round of `target` (executed by the owner or skipped): the
+    /// blocked tables are free again, and their events between the round's first DDL and its
+    /// last are to be replayed.
+    pub fn resolve(&mut self, target: &TableName) -> Option<Resolved> {
+        let g = self.groups.get_mut(target)?;
+        let r = g.round.take()?;
+        Some(Resolved {
+            target: target.clone(),
+            from: r.first_end,
+            to: r.last_end,
+            tables: r.synced,
+        })
+    }
+
+    /// The earliest start of an open round: the checkpoint must not pass it.
+    pub fn earliest_first(&self) -> Option<&Position> {
+        self.groups
+            .values()
+            .filter_map(|g| g.round.as_ref().map(|r| &r.first))
+            .min()
+    }
+
+    /// DM's `unresolvedGroups` (query-status): open rounds, with `firstLocation` in DM's text.
+    pub fn unresolved(&self) -> Vec<crate::pb::ShardingGroup> {
+        self.groups
+            .iter()
+            .filter_map(|(down, g)| {
+                let r = g.round.as_ref()?;
+                Some(crate::pb::ShardingGroup {
+                    target: down.quoted(),
+                    dd_ls: r.ddls.clone(),
+                    first_location: format!("position: {}", r.first),
+                    synced: r.synced.iter().map(TableName::quoted).collect(),
+                    unsynced: g.unsynced().iter().map(TableName::quoted).collect(),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str, n: &str) -> TableName {
+        TableName {
+            schema: s.into(),
+            table: n.into(),
+        }
+    }
+    fn p(pos: u64) -> Position {
+        Position {
+            file: "b.000001".into(),
+            pos,
+        }
+    }
+    const ADD: &str = "ALTER TABLE `db`.`t` ADD COLUMN `c` INT";
+
+    fn groups() -> ShardGroups {
+        ShardGroups::new([
+            (t("s1", "t1"), t("db", "t")),
+            (t("s1", "t2"), t("db", "t")),
+            (t("s2", "t1"), t("db", "t")),
+            (t("s1", "other"), t("db", "other")),
+        ])
+    }
+
+    #[test]
+    fn the_last_table_to_reach_the_ddl_syncs_the_group() {
+        let mut g = groups();
+        let ddls = vec![ADD.to_string()];
+        // Tables arrive in any order; each is blocked once it has the DDL.
+        let order = [t("s2", "t1"), t("s1", "t1"), t("s1", "t2")];
+        let mut steps = Vec::new();
+        for (i, up) in order.iter().enumerate() {
+            assert!(!g.is_blocked(up));
+            let s = g
+                .on_ddl(
+                    std::slice::from_ref(up),
+                    ddls.clone(),
+                    &p(100 * i as u64 + 10),
+                    &p(100 * i as u64 + 50),
+                )
+                .unwrap();
+            assert!(g.is_blocked(up));
+            steps.push(s);
+        }
+        assert_eq!(
+            steps[0],
+            Step::Wait {
+                target: t("db", "t"),
+                waiting: vec![t("s1", "t1"), t("s1", "t2")]
+            }
+        );
+        assert_eq!(
+            steps[2],
+            Step::Synced {
+                target: t("db", "t"),
+                ddls: ddls.clone()
+            }
+        );
+        // The other group is not touched.
+        assert!(!g.is_blocked(&t("s1", "other")));
+        assert_eq!(g.earliest_first(), Some(&p(10)));
+        let u = g.unresolved();
+        assert_eq!(u.len(), 1);
+        assert_eq!(u[0].target, "`db`.`t`");
+        assert_eq!(u[0].first_location, "position: (b.000001, 10)");
+        assert!(u[0].unsynced.is_empty());
+        // Resolved: replay from the first DDL's end to the last one's, tables free again.
+        let r = g.resolve(&t("db", "t")).unwrap();
+        assert_eq!((r.from, r.to), (p(50), p(250)));
+        assert_eq!(r.tables.len(), 3);
+        assert!(!g.is_blocked(&t("s1", "t1")));
+        assert_eq!(g.earliest_first(), None);
+        assert!(g.unresolved().is_empty());
+    }
+
+    #[test]
+    fn a_different_ddl_in_the_round_is_the_sequence_error() {
+        let mut g = groups();
+        g.on_ddl(&[t("s1", "t1")], vec![ADD.into()], &p(10), &p(50))
+            .unwrap();
+        let e = g
+            .on_ddl(
+                &[t("s1", "t2")],
+                vec!["ALTER TABLE `db`.`t` ADD COLUMN `d` INT".into()],
+                &p(60),
+                &p(90),
+            )
+            .unwrap_err();
+        assert_eq!(e.code, 36008);
+        assert!(
+            e.message.contains("detect inconsistent DDL sequence"),
+            "{e}"
+        );
+        assert!(!g.is_blocked(&t("s1", "t2")));
+    }
+
+    #[test]
+    fn a_ddl_on_tables_of_two_groups_is_refused() {
+        let mut g = groups();
+        let e = g
+            .on_ddl(
+                &[t("s1", "t1"), t("s1", "other")],
+                vec!["RENAME TABLE …".into()],
+                &p(10),
+                &p(50),
+            )
+            .unwrap_err();
+        assert_eq!(e.code, 36022);
+    }
+
+    #[test]
+    fn tables_join_and_leave_groups() {
+        let mut g = groups();
+        g.on_ddl(&[t("s1", "t1")], vec![ADD.into()], &p(10), &p(50))
+            .unwrap();
+        g.on_ddl(&[t("s1", "t2")], vec![ADD.into()], &p(60), &p(90))
+            .unwrap();
+        // The round waited only for s2.t1: dropping it syncs the group.
+        assert_eq!(
+            g.remove_table(&t("s2", "t1")),
+            Some(Step::Synced {
+                target: t("db", "t"),
+                ddls: vec![ADD.into()]
+            })
+        );
+        // A new table joins and the next round waits for it too.
+        g.resolve(&t("db", "t")).unwrap();
+        g.add_table(t("s3", "t9"), t("db", "t"));
+        let s = g
+            .on_ddl(&[t("s1", "t1")], vec![ADD.into()], &p(100), &p(150))
+            .unwrap();
+        assert_eq!(
+            s,
+            Step::Wait {
+                target: t("db", "t"),
+                waiting: vec![t("s1", "t2"), t("s3", "t9")]
+            }
+        );
+        // Dropping the only synced table closes the round.
+        assert_eq!(g.remove_table(&t("s1", "t1")), None);
+        assert_eq!(g.earliest_first(), None);
+        assert_eq!(g.target_of(&t("s1", "t1")), None);
+    }
+}

@@ -391,6 +391,15 @@ fn help_shows_dm_usage_lines() {
             "sql-inject",
             "sql-inject <-w worker> <task-name> <sql1;sql2;>",
         ),
+        (
+            "show-ddl-locks",
+            "show-ddl-locks [-s source ...] [task-name | task-file]",
+        ),
+        (
+            "unlock-ddl-lock",
+            "unlock-ddl-lock <lock-ID> [-o owner] [-f]",
+        ),
+        ("shard-ddl-lock", "shard-ddl-lock [task-name | task-file]"),
     ];
     let all = stdout(&dmctl(&["--help"]));
     for (cmd, usage) in cases {

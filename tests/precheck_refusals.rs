@@ -38,8 +38,7 @@ async fn ignore_all_with_nothing_refused_skips_the_precheck() {
 #[tokio::test]
 async fn unsupported_keys_fail_the_precheck_even_when_all_items_are_ignored() {
     for (extra, key, line) in [
-        ("shard-mode: pessimistic\n", "shard-mode", 8),
-        ("is-sharding: true\n", "is-sharding", 8),
+        ("shard-mode: optimistic\n", "shard-mode", 8),
         ("online-ddl: true\n", "online-ddl", 8),
         ("online-ddl-scheme: pt\n", "online-ddl", 8),
     ] {

@@ -364,3 +364,133 @@ fn looks_like_ddl(s: &str) -> bool {
         "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE"
     )
 }
+
+/// `show-ddl-locks [-s source ...] [task-name | task-file]`.
+#[derive(Debug, clap::Args)]
+pub struct ShowDdlLocksArgs {
+    #[command(flatten)]
+    pub source: SourceFlag,
+    /// A task name, or a task file to take the name from.
+    #[arg(value_name = "task-name | task-file")]
+    pub task: Option<String>,
+}
+
+/// `unlock-ddl-lock <lock-ID> [-o owner] [-f]`.
+#[derive(Debug, clap::Args)]
+pub struct UnlockDdlLockArgs {
+    /// The source to run the DDLs instead of the lock's owner.
+    #[arg(short = 'o', long = "owner", value_name = "owner")]
+    pub owner: Option<String>,
+    /// Remove the lock even if the owner fails (accepted; dm-rs removes it once every waiting
+    /// source has carried out its operation).
+    #[arg(short = 'f', long = "force-remove")]
+    pub force: bool,
+    /// The lock's ID, as show-ddl-locks prints it.
+    #[arg(value_name = "lock-ID")]
+    pub id: String,
+}
+
+/// tiflow's `shard-ddl-lock [task]` / `shard-ddl-lock unlock <lock-ID> [-o owner] [-f]`.
+#[derive(Debug, clap::Args)]
+pub struct ShardDdlLockArgs {
+    #[command(subcommand)]
+    pub unlock: Option<ShardDdlLockCmd>,
+    #[command(flatten)]
+    pub source: SourceFlag,
+    /// A task name, or a task file to take the name from.
+    #[arg(value_name = "task-name | task-file")]
+    pub task: Option<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ShardDdlLockCmd {
+    /// Unlocks a pessimistic shard DDL lock by hand.
+    #[command(override_usage = "shard-ddl-lock unlock <lock-id> [-o owner] [-f]")]
+    Unlock(UnlockDdlLockArgs),
+}
+
+impl ToJson for pb::DdlLock {
+    fn to_json(&self) -> J {
+        let strs = |v: &[String]| J::Arr(v.iter().map(|s| J::s(s)).collect());
+        J::Obj(vec![
+            ("ID", J::s(&self.id)),
+            ("task", J::s(&self.task)),
+            ("mode", J::s(&self.mode)),
+            ("owner", J::s(&self.owner)),
+            ("DDLs", strs(&self.dd_ls)),
+            ("synced", strs(&self.synced)),
+            ("unsynced", strs(&self.unsynced)),
+        ])
+    }
+}
+
+impl ToJson for pb::ShowDdlLocksResponse {
+    fn to_json(&self) -> J {
+        J::Obj(vec![
+            ("result", J::Bool(self.result)),
+            ("msg", J::s(&self.msg)),
+            (
+                "locks",
+                J::Arr(self.locks.iter().map(|l| l.to_json()).collect()),
+            ),
+        ])
+    }
+}
+
+impl ToJson for pb::UnlockDdlLockResponse {
+    fn to_json(&self) -> J {
+        J::Obj(vec![
+            ("result", J::Bool(self.result)),
+            ("msg", J::s(&self.msg)),
+        ])
+    }
+}
+
+/// Runs `show-ddl-locks`.
+pub fn show_ddl_locks(a: &ShowDdlLocksArgs, t: &Target) -> u8 {
+    let req = pb::ShowDdlLocksRequest {
+        task: a
+            .task
+            .as_deref()
+            .map(task_name_from_arg)
+            .unwrap_or_default(),
+        sources: a.source.sources.clone(),
+    };
+    match t.call(|mut c| async move { c.show_ddl_locks(req).await }) {
+        Ok(r) => {
+            println!("{}", jsonpb::print_response(&r));
+            if r.result { OK } else { FAIL }
+        }
+        Err(code) => code,
+    }
+}
+
+/// Runs `unlock-ddl-lock`.
+pub fn unlock_ddl_lock(a: &UnlockDdlLockArgs, t: &Target) -> u8 {
+    let req = pb::UnlockDdlLockRequest {
+        id: a.id.clone(),
+        replace_owner: a.owner.clone().unwrap_or_default(),
+        force_remove: a.force,
+    };
+    match t.call(|mut c| async move { c.unlock_ddl_lock(req).await }) {
+        Ok(r) => {
+            println!("{}", jsonpb::print_response(&r));
+            if r.result { OK } else { FAIL }
+        }
+        Err(code) => code,
+    }
+}
+
+/// Runs `shard-ddl-lock`.
+pub fn shard_ddl_lock(a: &ShardDdlLockArgs, t: &Target) -> u8 {
+    match &a.unlock {
+        Some(ShardDdlLockCmd::Unlock(u)) => unlock_ddl_lock(u, t),
+        None => show_ddl_locks(
+            &ShowDdlLocksArgs {
+                source: a.source.clone(),
+                task: a.task.clone(),
+            },
+            t,
+        ),
+    }
+}

@@ -170,6 +170,24 @@ pub enum Command {
         override_usage = "sql-inject <-w worker> <task-name> <sql1;sql2;>"
     )]
     SqlInject(errors::SqlOpArgs),
+    /// Shows un-resolved DDL locks.
+    #[command(
+        name = "show-ddl-locks",
+        override_usage = "show-ddl-locks [-s source ...] [task-name | task-file]"
+    )]
+    ShowDdlLocks(errors::ShowDdlLocksArgs),
+    /// Unlocks a DDL lock forcefully.
+    #[command(
+        name = "unlock-ddl-lock",
+        override_usage = "unlock-ddl-lock <lock-ID> [-o owner] [-f]"
+    )]
+    UnlockDdlLock(errors::UnlockDdlLockArgs),
+    /// Shows the shard DDL locks of a task, or unlocks one (`shard-ddl-lock unlock <lock-id>`).
+    #[command(
+        name = "shard-ddl-lock",
+        override_usage = "shard-ddl-lock [task-name | task-file] | shard-ddl-lock unlock <lock-id> [-o owner] [-f]"
+    )]
+    ShardDdlLock(errors::ShardDdlLockArgs),
     /// Shows what `apply` would change to make the cluster match a directory of task files.
     #[command(
         name = "plan",
@@ -304,6 +322,9 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         Some(Command::GetConfig(a)) => master::get_config(&a, &t),
         Some(Command::ListMember(a)) => master::list_member(&a, &t),
         Some(Command::OfflineMember(a)) => master::offline_member(&a, &t),
+        Some(Command::ShowDdlLocks(a)) => errors::show_ddl_locks(&a, &t),
+        Some(Command::UnlockDdlLock(a)) => errors::unlock_ddl_lock(&a, &t),
+        Some(Command::ShardDdlLock(a)) => errors::shard_ddl_lock(&a, &t),
         Some(Command::HandleError(a)) => errors::handle_error(&a, &t),
         Some(Command::Binlog(a)) => errors::binlog(&a, &t),
         Some(Command::SqlSkip(a)) => errors::sql_op(errors::SqlOp::Skip, &a, &t),

@@ -68,6 +68,8 @@ pub struct State {
     pub workers: BTreeMap<String, WorkerEntry>,
     /// source → worker
     pub bindings: BTreeMap<String, String>,
+    /// Pessimistic shard DDL locks (durable: [`store::SHARD_LOCKS`]).
+    pub shard_locks: crate::master::shardddl::Locks,
 }
 
 impl State {
@@ -186,6 +188,9 @@ impl Scheduler {
         for (s, w) in store.all::<String>(store::BINDINGS)? {
             st.bindings.insert(s, w);
         }
+        for (id, lock) in store.all::<crate::master::shardddl::Lock>(store::SHARD_LOCKS)? {
+            st.shard_locks.locks.insert(id, lock);
+        }
         if let Some(w) = &local {
             let rec = WorkerRecord {
                 name: w.name.clone(),
@@ -295,7 +300,20 @@ impl Scheduler {
             if t.cfg.is_none() {
                 continue;
             }
+            let shard_ops = st
+                .shard_locks
+                .ops()
+                .into_iter()
+                .filter(|o| &o.task == task && o.source == source)
+                .map(|o| crate::dmrs::ShardOp {
+                    lock_id: o.id,
+                    target: o.target,
+                    ddls: o.ddls,
+                    exec: o.exec,
+                })
+                .collect();
             req.subtasks.push(SubTaskSpec {
+                shard_ops,
                 name: task.clone(),
                 task_yaml: t.rec.yaml.clone(),
                 expect: stage_to_pb(rec.expect) as i32,
@@ -342,33 +360,34 @@ impl Scheduler {
                 .collect()
         };
         let futs = calls.into_iter().map(|(name, addr, req)| async move {
-            let ok = if let Some(l) = self.local.as_ref().filter(|l| l.name == name) {
-                let r = l.assign(req);
-                if !r.result {
-                    tracing::warn!(worker = %name, "assign: {}", r.msg);
-                }
-                true
+            let resp = if let Some(l) = self.local.as_ref().filter(|l| l.name == name) {
+                Some(l.assign(req))
             } else if let Some(mut c) = self.client(&addr) {
                 match tokio::time::timeout(CALL_TIMEOUT, c.assign(req)).await {
-                    Ok(Ok(r)) => {
-                        if !r.get_ref().result {
-                            tracing::warn!(worker = %name, "assign: {}", r.get_ref().msg);
-                        }
-                        true
-                    }
+                    Ok(Ok(r)) => Some(r.into_inner()),
                     Ok(Err(e)) => {
                         tracing::debug!(worker = %name, "push failed: {e}");
-                        false
+                        None
                     }
-                    Err(_) => false,
+                    Err(_) => None,
                 }
             } else {
-                false
+                None
             };
-            (name, ok)
+            if let Some(r) = &resp
+                && !r.result
+            {
+                tracing::warn!(worker = %name, "assign: {}", r.msg);
+            }
+            (name, resp)
         });
-        let results = futures_util::future::join_all(futs).await;
+        let answers = futures_util::future::join_all(futs).await;
         let changes = self.change().await;
+        self.shard_reports(&answers).await;
+        let results: Vec<(String, bool)> = answers
+            .into_iter()
+            .map(|(name, r)| (name, r.is_some()))
+            .collect();
         let offline: Vec<(String, String)> = {
             let mut st = self.lock();
             let now = Instant::now();
@@ -431,6 +450,68 @@ impl Scheduler {
             drop(_g);
             Box::pin(self.round()).await;
         }
+    }
+
+    /// Pessimistic shard DDL: the workers' synced rounds and done ops (carried by their
+    /// Assign answers) move the locks; a changed lock is saved before the next push sends its
+    /// ops. The caller holds [`Scheduler::change`].
+    async fn shard_reports(&self, answers: &[(String, Option<crate::dmrs::AssignResponse>)]) {
+        use crate::master::shardddl::Info;
+        let mut ops = Vec::new();
+        {
+            let mut st = self.lock();
+            let before = st.shard_locks.clone();
+            for (worker, r) in answers {
+                let Some(r) = r else { continue };
+                if r.shard_infos.is_empty() && r.shard_done.is_empty() {
+                    continue;
+                }
+                let Some(source) = st.source_of(worker).map(str::to_string) else {
+                    continue;
+                };
+                for d in &r.shard_done {
+                    if st.shard_locks.done(&d.lock_id, &source) {
+                        tracing::info!(lock = %d.lock_id, "shard DDL lock resolved");
+                    }
+                }
+                for i in &r.shard_infos {
+                    let sources = st.task_sources(&i.task);
+                    let info = Info {
+                        task: i.task.clone(),
+                        source: source.clone(),
+                        target: i.target.clone(),
+                        ddls: i.ddls.clone(),
+                    };
+                    let known = st
+                        .shard_locks
+                        .locks
+                        .get(&crate::master::shardddl::lock_id(&i.task, &i.target))
+                        .is_some_and(|l| l.ready.get(&source).copied().unwrap_or(false));
+                    match st.shard_locks.try_sync(info, &sources) {
+                        Ok((id, synced)) if !known => {
+                            tracing::info!(lock = %id, source = %source, synced, ddls = ?i.ddls, "shard DDL lock: a source reached the DDLs");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(source = %source, "shard DDL lock: {e}"),
+                    }
+                }
+            }
+            if st.shard_locks != before {
+                for (id, l) in &st.shard_locks.locks {
+                    if before.locks.get(id) != Some(l)
+                        && let Ok(op) = store::put_op(store::SHARD_LOCKS, id, l)
+                    {
+                        ops.push(op);
+                    }
+                }
+                for id in before.locks.keys() {
+                    if !st.shard_locks.locks.contains_key(id) {
+                        ops.push(store::del_op(store::SHARD_LOCKS, id));
+                    }
+                }
+            }
+        }
+        let _ = self.persist(ops).await;
     }
 
     /// The push loop; runs forever.

@@ -10,6 +10,7 @@ use tonic::{Request, Response, Status};
 use super::MasterError;
 use super::scheduler::Scheduler;
 use super::sources::SourceChange;
+use super::store;
 use super::tasks::{Outcome, SourceOutcome, StartTask, TaskOperation};
 use crate::pb::{self, master_server::Master};
 
@@ -175,22 +176,62 @@ impl Master for MasterService {
 
     async fn show_ddl_locks(
         &self,
-        _: Request<pb::ShowDdlLocksRequest>,
+        req: Request<pb::ShowDdlLocksRequest>,
     ) -> Res<pb::ShowDdlLocksResponse> {
+        let req = req.into_inner();
+        let locks = self.sched.lock().shard_locks.show(&req.task, &req.sources);
+        let msg = if locks.is_empty() {
+            "no DDL lock exists".to_string()
+        } else {
+            String::new()
+        };
         ok(pb::ShowDdlLocksResponse {
             result: true,
-            msg: "no DDL lock exists".into(),
-            locks: vec![],
+            msg,
+            locks,
         })
     }
 
     async fn unlock_ddl_lock(
         &self,
-        _: Request<pb::UnlockDdlLockRequest>,
+        req: Request<pb::UnlockDdlLockRequest>,
     ) -> Res<pb::UnlockDdlLockResponse> {
+        let req = req.into_inner();
+        let owner = Some(req.replace_owner.as_str()).filter(|o| !o.is_empty());
+        let _g = self.sched.change().await;
+        let saved = {
+            let mut st = self.sched.lock();
+            match st.shard_locks.unlock(&req.id, owner) {
+                Ok(()) => st.shard_locks.locks.get(&req.id).cloned(),
+                Err(e) => {
+                    return ok(pb::UnlockDdlLockResponse {
+                        result: false,
+                        msg: e.to_string(),
+                    });
+                }
+            }
+        };
+        if let Some(l) = saved {
+            let op = match store::put_op(store::SHARD_LOCKS, &req.id, &l) {
+                Ok(op) => op,
+                Err(e) => {
+                    return ok(pb::UnlockDdlLockResponse {
+                        result: false,
+                        msg: e.to_string(),
+                    });
+                }
+            };
+            if let Err(e) = self.sched.persist(vec![op]).await {
+                return ok(pb::UnlockDdlLockResponse {
+                    result: false,
+                    msg: e.to_string(),
+                });
+            }
+        }
+        tracing::info!(lock = %req.id, owner = ?owner, "unlock-ddl-lock: the lock is forced synced; the owner executes, the waiting sources skip");
         ok(pb::UnlockDdlLockResponse {
-            result: false,
-            msg: "[code=38019] lock not found: dm-rs does not run sharding DDL locks yet".into(),
+            result: true,
+            msg: String::new(),
         })
     }
 

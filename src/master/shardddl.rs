@@ -13,10 +13,9 @@
 //! reached the DDL skip it, and the lock goes (38019 when there is no such lock).
 //!
 //! The state is plain data (serde) so the master keeps it in its store: a master restart in
-//! the middle of a lock keeps it (DM v1 lost them). Pure logic: table-tested below.
-//!
-//! Not wired yet: the Sync unit and the master do not use this module, and `is-sharding` /
-//! `shard-mode` are still refused by start-task (issue 10 continues there).
+//! the middle of a lock keeps it (DM v1 lost them). Pure logic: table-tested below; the
+//! scheduler feeds it the workers' reports from each push and sends its ops with the next
+//! (`scheduler.rs`, `shard_reports`), and saves every changed lock in the store.
 
 use std::collections::BTreeMap;
 
@@ -49,6 +48,8 @@ pub struct Info {
 pub struct Op {
     pub id: String,
     pub task: String,
+    /// The downstream table, `` `db`.`tbl` ``.
+    pub target: String,
     pub source: String,
     pub ddls: Vec<String>,
     /// Execute (the owner) or skip (the others).
@@ -68,6 +69,9 @@ pub struct Lock {
     pub ready: BTreeMap<String, bool>,
     /// source → executed / skipped them
     pub done: BTreeMap<String, bool>,
+    /// Resolved by hand (`unlock-ddl-lock`): the sources it left out stay out.
+    #[serde(default)]
+    pub forced: bool,
 }
 
 impl Lock {
@@ -131,10 +135,14 @@ impl Locks {
             ddls: info.ddls.clone(),
             ready: sources.iter().map(|s| (s.clone(), false)).collect(),
             done: BTreeMap::new(),
+            forced: false,
         });
-        // Sources that joined the task since the lock began take part too.
-        for s in sources {
-            lock.ready.entry(s.clone()).or_insert(false);
+        // Sources that joined the task since the lock began take part too (not in a lock
+        // resolved by hand).
+        if !lock.forced {
+            for s in sources {
+                lock.ready.entry(s.clone()).or_insert(false);
+            }
         }
         if lock.ddls != info.ddls {
             return Err(LockError {
@@ -159,6 +167,7 @@ impl Locks {
                 out.push(Op {
                     id: l.id.clone(),
                     task: l.task.clone(),
+                    target: l.target.clone(),
                     source: l.owner.clone(),
                     ddls: l.ddls.clone(),
                     exec: true,
@@ -170,6 +179,7 @@ impl Locks {
                     out.push(Op {
                         id: l.id.clone(),
                         task: l.task.clone(),
+                        target: l.target.clone(),
                         source: s.clone(),
                         ddls: l.ddls.clone(),
                         exec: false,
@@ -224,6 +234,7 @@ impl Locks {
         l.owner = owner;
         // Sources that never reached the DDL are left out: they neither execute nor skip.
         l.ready.retain(|_, r| *r);
+        l.forced = true;
         Ok(())
     }
 
@@ -325,6 +336,8 @@ mod tests {
         let e = l.unlock("task-`db`.`t`", Some("s3")).unwrap_err();
         assert_eq!(e.code, 38022);
         l.unlock("task-`db`.`t`", Some("s2")).unwrap();
+        // A waiting source reports again: the lock stays forced (s3 is not added back).
+        assert!(l.try_sync(info("s1", ADD), &srcs()).unwrap().1);
         let ops = l.ops();
         assert_eq!((ops[0].source.as_str(), ops[0].exec), ("s2", true));
         l.done("task-`db`.`t`", "s2");

@@ -22,6 +22,8 @@ pub const SUBTASKS: Table = TableDefinition::new("subtasks");
 pub const WORKERS: Table = TableDefinition::new("workers");
 pub const BINDINGS: Table = TableDefinition::new("bindings");
 pub const COUNTERS: Table = TableDefinition::new("counters");
+/// Pessimistic shard DDL locks, one row per lock ID (see `shardddl.rs`).
+pub const SHARD_LOCKS: Table = TableDefinition::new("shard_locks");
 
 /// A created source: normalised, its password DM-encrypted (no `${ENV}` needed on restart).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -184,7 +186,15 @@ impl Store {
         private_file(&path)?;
         let key = load_or_create_key(dir)?;
         let txn = db.begin_write().map_err(db_err)?;
-        for t in [SOURCES, TASKS, SUBTASKS, WORKERS, BINDINGS, COUNTERS] {
+        for t in [
+            SOURCES,
+            TASKS,
+            SUBTASKS,
+            WORKERS,
+            BINDINGS,
+            COUNTERS,
+            SHARD_LOCKS,
+        ] {
             txn.open_table(t).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)?;

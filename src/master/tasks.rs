@@ -396,6 +396,12 @@ impl Scheduler {
                 if expect.is_none() {
                     if all.iter().all(|s| sources.contains(s)) {
                         ops.push(store::del_op(store::TASKS, task));
+                        // Its shard DDL locks go with it.
+                        for (id, l) in &st.shard_locks.locks {
+                            if l.task == task {
+                                ops.push(store::del_op(store::SHARD_LOCKS, id));
+                            }
+                        }
                     } else if let Some(t) = st.tasks.get(task)
                         && let Some(cfg) = t.cfg.as_ref()
                     {
@@ -429,6 +435,7 @@ impl Scheduler {
                 match rest {
                     None => {
                         st.tasks.remove(task);
+                        st.shard_locks.remove_task(task);
                     }
                     Some((rec, cfg)) => {
                         if let Some(t) = st.tasks.get_mut(task) {

@@ -112,6 +112,7 @@ impl Worker {
                     return AssignResponse {
                         result: false,
                         msg: format!("source {}: {e}", req.source_id),
+                        ..Default::default()
                     };
                 }
             }
@@ -141,7 +142,7 @@ impl Worker {
         let Some(source) = inner.bound.as_ref().map(|b| b.cfg.clone()) else {
             return AssignResponse {
                 result: true,
-                msg: String::new(),
+                ..Default::default()
             };
         };
 
@@ -167,9 +168,43 @@ impl Worker {
                 msgs.push(format!("{}: {m}", spec.name));
             }
         }
+        // Pessimistic shard DDL: the master's ops in, the synced rounds and done ops out.
+        let mut shard_infos = Vec::new();
+        let mut shard_done = Vec::new();
+        for spec in &req.subtasks {
+            let Some(st) = inner.subtasks.get(&spec.name) else {
+                continue;
+            };
+            let sync = st.shard_sync();
+            sync.set_ops(spec.shard_ops.iter().map(|o| {
+                (
+                    o.target.clone(),
+                    units::sync::shard::LockOp {
+                        lock_id: o.lock_id.clone(),
+                        ddls: o.ddls.clone(),
+                        exec: o.exec,
+                    },
+                )
+            }));
+            for (target, ddls) in sync.infos(&spec.name) {
+                shard_infos.push(dmrs::ShardInfo {
+                    task: spec.name.clone(),
+                    target,
+                    ddls,
+                });
+            }
+            for lock_id in sync.done() {
+                shard_done.push(dmrs::ShardDone {
+                    task: spec.name.clone(),
+                    lock_id,
+                });
+            }
+        }
         AssignResponse {
             result: msgs.is_empty(),
             msg: msgs.join("; "),
+            shard_infos,
+            shard_done,
         }
     }
 

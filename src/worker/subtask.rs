@@ -350,6 +350,11 @@ impl SubTask {
     }
 
     /// Paused by an error (not by the user).
+    /// What the Sync unit and the worker share about shard DDL locks.
+    pub fn shard_sync(&self) -> Arc<crate::worker::units::sync::shard::ShardSync> {
+        self.shared.shard_sync.clone()
+    }
+
     /// The Sync unit's error operators (handle-error and friends).
     pub fn error_ops(&self) -> Arc<crate::worker::units::sync::ops::ErrorOps> {
         self.shared.error_ops.clone()
@@ -375,13 +380,24 @@ impl SubTask {
     }
 
     pub fn status(&self) -> pb::SubTaskStatus {
+        let mut status = self.unit_status().to_pb();
+        let (groups, blocking, lock) = self.shared.shard_sync.status(&self.name);
+        let lock = if blocking.is_empty() {
+            String::new()
+        } else {
+            lock
+        };
+        if let pb::sub_task_status::Status::Sync(s) = &mut status {
+            s.blocking_dd_ls = blocking;
+            s.unresolved_groups = groups;
+        }
         pb::SubTaskStatus {
             name: self.name.clone(),
             stage: self.stage as i32,
             unit: self.unit().to_pb() as i32,
             result: self.result.clone(),
-            unresolved_ddl_lock_id: String::new(),
-            status: Some(self.unit_status().to_pb()),
+            unresolved_ddl_lock_id: lock,
+            status: Some(status),
         }
     }
 }

@@ -147,6 +147,8 @@ pub struct Shared {
     pub feed: full::Feed,
     /// The Sync unit's error operators (handle-error, binlog, sql-*), kept across runs.
     pub error_ops: Arc<sync::ops::ErrorOps>,
+    /// Pessimistic shard DDL: the Sync unit's synced rounds and the master's ops.
+    pub shard_sync: Arc<sync::shard::ShardSync>,
 }
 
 impl Shared {
@@ -167,6 +169,7 @@ pub fn real_factory() -> Factory {
             ctx.clone(),
             shared.sync_stats.clone(),
             shared.error_ops.clone(),
+            shared.shard_sync.clone(),
         )) as Box<dyn Unit>),
         UnitKind::Dump => Ok(Box::new(dump::DumpUnit::new(ctx.clone(), shared)) as Box<dyn Unit>),
         UnitKind::Load => Ok(Box::new(load::LoadUnit::new(ctx.clone(), shared)) as Box<dyn Unit>),

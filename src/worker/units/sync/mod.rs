@@ -63,6 +63,24 @@ use crate::worker::units::{BoxFuture, Unit, UnitCtx, UnitExit, UnitKind, UnitSta
 use apply::{Applier, ApplyOpts, Change};
 use checkpoint::{CheckpointTable, SavePoint, quote};
 use ops::{Action, ErrorAt, ErrorOps};
+use shard::{ShardGroups, ShardSync};
+
+/// What pessimistic shard DDL made of a DDL event.
+enum ShardOutcome {
+    /// Not coordinated: run it as usual.
+    Execute,
+    /// Coordinated, blocked, or not to run downstream: only the schema tracker follows it.
+    Handled,
+}
+
+/// The replay after a resolved shard round: from the round's first DDL to its last, only the
+/// blocked tables' events run (the others ran the first time), without the round's DDLs.
+#[derive(Debug, Clone)]
+struct Replay {
+    to: Position,
+    tables: BTreeSet<TableName>,
+    ddl_ends: BTreeSet<Position>,
+}
 use schema::{SchemaTracker, TrackedTable};
 use source::{BinlogSource, Next, RemoteSource, StartAt};
 pub use stats::SyncStats;
@@ -87,16 +105,23 @@ pub struct SyncUnit {
     ctx: UnitCtx,
     stats: Arc<SyncStats>,
     ops: Arc<ErrorOps>,
+    shard_sync: Arc<ShardSync>,
     run: Option<Run>,
 }
 
 impl SyncUnit {
-    /// `stats` and `ops` belong to the subtask (they outlive each run).
-    pub fn new(ctx: UnitCtx, stats: Arc<SyncStats>, ops: Arc<ErrorOps>) -> SyncUnit {
+    /// `stats`, `ops` and `shard_sync` belong to the subtask (they outlive each run).
+    pub fn new(
+        ctx: UnitCtx,
+        stats: Arc<SyncStats>,
+        ops: Arc<ErrorOps>,
+        shard_sync: Arc<ShardSync>,
+    ) -> SyncUnit {
         SyncUnit {
             ctx,
             stats,
             ops,
+            shard_sync,
             run: None,
         }
     }
@@ -109,7 +134,13 @@ impl Unit for SyncUnit {
 
     fn init(&mut self) -> BoxFuture<'_, Result<(), UnitError>> {
         Box::pin(async move {
-            let run = Run::init(&self.ctx, self.stats.clone(), self.ops.clone()).await?;
+            let run = Run::init(
+                &self.ctx,
+                self.stats.clone(),
+                self.ops.clone(),
+                self.shard_sync.clone(),
+            )
+            .await?;
             self.run = Some(run);
             Ok(())
         })
@@ -260,6 +291,13 @@ struct Run {
     /// handle-error / binlog / sql-* operators, and where the last DDL failed.
     ops: Arc<ErrorOps>,
     task_name: String,
+    /// Pessimistic shard DDL (`shard-mode: pessimistic`): this source's groups, the channel to
+    /// the master (through the worker), a replay after a resolved round, and a pending
+    /// redirect of the stream to the replay's start.
+    shard: Option<ShardGroups>,
+    shard_sync: Arc<ShardSync>,
+    replay: Option<Replay>,
+    redirect: Option<Position>,
     rules: TableRules,
     /// Column mapping and expression filters (applied to each row of the tables they name).
     row_rules: RowRules,
@@ -303,6 +341,7 @@ impl Run {
         ctx: &UnitCtx,
         stats: Arc<SyncStats>,
         ops: Arc<ErrorOps>,
+        shard_sync: Arc<ShardSync>,
     ) -> Result<Run, UnitError> {
         let task = ctx.task.clone();
         let source_id = ctx.source.source_id.clone();
@@ -536,10 +575,21 @@ impl Run {
             400_000_000
                 + (crc32fast::hash(format!("{}/{}", task.name, source_id).as_bytes()) % 100_000_000)
         };
+        let shard = (task.shard_mode == "pessimistic").then(|| {
+            ShardGroups::new(tracker.tables().map(|(t, _)| {
+                let (s, n) = rules.route(&t.schema, &t.table);
+                (t.clone(), TableName::new(s, n))
+            }))
+        });
+        shard_sync.set_unresolved(Vec::new());
         Ok(Run {
             stats,
             ops,
             task_name: task.name.clone(),
+            shard,
+            shard_sync,
+            replay: None,
+            redirect: None,
             rules,
             row_rules,
             pool,
@@ -687,6 +737,17 @@ impl Run {
                     continue;
                 }
             }
+            if log_pos > 0
+                && self.replay.as_ref().is_some_and(|r| {
+                    Position {
+                        file: file.clone(),
+                        pos: log_pos,
+                    } > r.to
+                })
+            {
+                tracing::info!("shard DDL: replay done");
+                self.replay = None;
+            }
             let step = match decoded {
                 Decoded::Rotate(p) => {
                     file = p.file.clone();
@@ -755,6 +816,17 @@ impl Run {
             } else if !self.txn.in_txn() && !matches!(step, Ev::Heartbeat) {
                 self.dirty = true;
             }
+            if let Some(at) = self.redirect.take() {
+                // A resolved shard round: read again from its first DDL (the replay).
+                self.applier.flush().await?;
+                let from = StartAt::Position(at.clone());
+                source = Box::new(tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    s = RemoteSource::open(self.up_opts.clone(), self.server_id, &from) => s?,
+                });
+                file = at.file.clone();
+                self.txn.reset(at);
+            }
         }
     }
 
@@ -776,6 +848,12 @@ impl Run {
     /// the changed table structures, clearing a finished DDL's marker.
     async fn flush(&mut self) -> Result<(), UnitError> {
         self.applier.flush().await?;
+        if self.replay.is_some() || self.shard.as_ref().is_some_and(ShardGroups::any_open) {
+            // A shard round is open or being replayed: the checkpoint stays before the round's
+            // first DDL, so a restart forms the round again (DM's rule).
+            self.last_flush = Instant::now();
+            return Ok(());
+        }
         let gtid = gtid_string(&self.gtids);
         let committed = self.txn.committed().clone();
         let tables = std::mem::take(&mut self.tracker_dirty)
@@ -819,6 +897,21 @@ impl Run {
         let table = tme.table_name().to_string();
         if !self.rules.allow_table(&schema, &table) {
             return Ok(());
+        }
+        if self.shard.is_some() {
+            let t = TableName::new(schema.clone(), table.clone());
+            if self.shard.as_ref().is_some_and(|g| g.is_blocked(&t)) {
+                // Held back until its shard round is resolved (then replayed).
+                return Ok(());
+            }
+            if self
+                .replay
+                .as_ref()
+                .is_some_and(|r| pos <= r.to && !r.tables.contains(&t))
+            {
+                // Applied the first time through.
+                return Ok(());
+            }
         }
         if !self.table_points.is_empty()
             && self
@@ -1093,6 +1186,15 @@ impl Run {
             });
             run.push((d.kind, stmt, first));
         }
+        if self.shard.is_some() && !run.is_empty() {
+            match self.shard_ddl(&run, start, end, cancel).await? {
+                ShardOutcome::Execute => {}
+                ShardOutcome::Handled => {
+                    self.ops.passed(start);
+                    return self.track_ddl(sql, schema);
+                }
+            }
+        }
         let action = if run.is_empty() || self.ops.is_empty() {
             None
         } else {
@@ -1140,6 +1242,11 @@ impl Run {
         if self.ddl_replay.as_ref().is_some_and(|d| d <= end) {
             self.ddl_replay = None;
         }
+        self.track_ddl(sql, schema)
+    }
+
+    /// The schema tracker follows a DDL (whether or not it ran downstream).
+    fn track_ddl(&mut self, sql: &str, schema: &str) -> Result<(), UnitError> {
         match self.tracker.apply_ddl(sql, schema) {
             Ok(effect) => {
                 for t in effect
@@ -1157,6 +1264,153 @@ impl Run {
             Err(e) => tracing::warn!(error = %e, "schema tracker: statement not understood"),
         }
         self.invalidate_tables();
+        Ok(())
+    }
+
+    /// Pessimistic shard DDL for one DDL event (`run`: its routed statements with their first
+    /// upstream table). CREATE TABLE joins a group and runs; DROP TABLE / DROP DATABASE leave
+    /// their groups and do not run downstream (the merged table stays); TRUNCATE of a shard is
+    /// ignored; any other DDL of a shard table is coordinated: the table is blocked until every
+    /// table of the group on this source has the same DDL, then the source waits for the
+    /// master's lock operation, runs the DDL (the lock's owner) or not (the others), and replays
+    /// the blocked tables' events.
+    async fn shard_ddl(
+        &mut self,
+        run: &[(DdlKind, String, TableName)],
+        start: &Position,
+        end: &Position,
+        cancel: &CancellationToken,
+    ) -> Result<ShardOutcome, UnitError> {
+        let ups: Vec<TableName> = run.iter().map(|r| r.2.clone()).collect();
+        if let Some(r) = &self.replay
+            && end <= &r.to
+            && (r.ddl_ends.contains(end) || !ups.iter().any(|u| r.tables.contains(u)))
+        {
+            // Coordinated (or run) the first time through.
+            return Ok(ShardOutcome::Handled);
+        }
+        let kind = run[0].0;
+        let Some(groups) = self.shard.as_mut() else {
+            return Ok(ShardOutcome::Execute);
+        };
+        match kind {
+            DdlKind::CreateDatabase | DdlKind::AlterDatabase => Ok(ShardOutcome::Execute),
+            DdlKind::CreateTable => {
+                for u in &ups {
+                    let (s, n) = self.rules.route(&u.schema, &u.table);
+                    groups.add_table(u.clone(), TableName::new(s, n));
+                }
+                Ok(ShardOutcome::Execute)
+            }
+            DdlKind::DropTable | DdlKind::DropDatabase => {
+                let gone: Vec<TableName> = if kind == DdlKind::DropDatabase {
+                    self.tracker
+                        .tables()
+                        .filter(|(t, _)| ups.iter().any(|u| u.schema == t.schema))
+                        .map(|(t, _)| t.clone())
+                        .collect()
+                } else {
+                    ups.clone()
+                };
+                let mut synced = None;
+                for t in &gone {
+                    if let Some(step) = groups.remove_table(t) {
+                        synced = Some(step);
+                    }
+                }
+                tracing::info!(tables = ?gone, "shard DDL: tables leave their shard groups; the drop does not run downstream");
+                if let Some(shard::Step::Synced { target, ddls }) = synced {
+                    self.shard_wait_and_resolve(&target, &ddls, run, false, cancel)
+                        .await?;
+                }
+                Ok(ShardOutcome::Handled)
+            }
+            DdlKind::TruncateTable => {
+                tracing::info!(tables = ?ups, "ignore truncate table statement in shard group");
+                Ok(ShardOutcome::Handled)
+            }
+            _ => {
+                if !ups.iter().any(|u| groups.target_of(u).is_some()) {
+                    return Ok(ShardOutcome::Execute);
+                }
+                let stmts: Vec<String> = run.iter().map(|r| r.1.clone()).collect();
+                let step = groups.on_ddl(&ups, stmts, start, end).map_err(|e| {
+                    UnitError::new(e.code, "internal", e.message).workaround(
+                        "Every shard table must bring the same DDLs in the same order: fix the upstream, or resolve the lock with `unlock-ddl-lock`, then `resume-task`.",
+                    )
+                })?;
+                self.shard_sync.set_unresolved(groups.unresolved());
+                match step {
+                    shard::Step::Wait { target, waiting } => {
+                        tracing::info!(target = %target.quoted(), waiting = ?waiting, "shard DDL: table blocked until the group's other tables reach the DDL");
+                        Ok(ShardOutcome::Handled)
+                    }
+                    shard::Step::Synced { target, ddls } => {
+                        self.shard_wait_and_resolve(&target, &ddls, run, true, cancel)
+                            .await?;
+                        Ok(ShardOutcome::Handled)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every table of `target`'s group on this source reached `ddls`: report to the master,
+    /// wait for the lock's operation, carry it out (`runnable`: the event's statements may run
+    /// here) and resolve the round, arranging the replay.
+    async fn shard_wait_and_resolve(
+        &mut self,
+        target: &TableName,
+        ddls: &[String],
+        run: &[(DdlKind, String, TableName)],
+        runnable: bool,
+        cancel: &CancellationToken,
+    ) -> Result<(), UnitError> {
+        self.applier.flush().await?;
+        let key = target.quoted();
+        self.shard_sync.wait_for(&key, ddls.to_vec());
+        tracing::info!(target = %key, ddls = ?ddls, "shard DDL: every table of the group on this source reached the DDL; waiting for the lock");
+        let Some(op) = self.shard_sync.op_for(&key, cancel).await else {
+            // Paused or stopped while waiting: the round forms again on the next run.
+            return Ok(());
+        };
+        if op.exec {
+            tracing::info!(lock = %op.lock_id, ddls = ?op.ddls, "shard DDL: executing the lock's DDLs (owner)");
+            let end = self.txn.committed().clone();
+            self.ckpt
+                .begin_ddl(&mut self.ddl_conn, &end, &op.ddls.join("; "))
+                .await?;
+            self.ddl_done = true;
+            let first = run
+                .first()
+                .map(|r| r.2.clone())
+                .unwrap_or_else(|| target.clone());
+            for stmt in &op.ddls {
+                let kind = if runnable {
+                    run.first().map(|r| r.0).unwrap_or(DdlKind::Other)
+                } else {
+                    DdlKind::Other
+                };
+                self.execute_ddl(kind, stmt, &first, false, cancel).await?;
+                self.events_since_flush += 1;
+            }
+        } else {
+            tracing::info!(lock = %op.lock_id, "shard DDL: the lock's owner runs the DDLs; skipped here");
+        }
+        self.shard_sync.carried_out(&key, &op);
+        let groups = self.shard.as_mut().expect("shard mode");
+        if let Some(r) = groups.resolve(target)
+            && r.from < r.to
+        {
+            tracing::info!(from = %r.from, to = %r.to, tables = ?r.tables, "shard DDL: replaying the blocked tables' events");
+            self.redirect = Some(r.from.clone());
+            self.replay = Some(Replay {
+                to: r.to,
+                tables: r.tables,
+                ddl_ends: r.ddl_ends,
+            });
+        }
+        self.shard_sync.set_unresolved(groups.unresolved());
         Ok(())
     }
 

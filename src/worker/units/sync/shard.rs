@@ -15,10 +15,11 @@
 //! is DM's 36022. The global checkpoint must not pass the earliest open round's `first`
 //! ([`ShardGroups::earliest_first`]) so a restart replays the round.
 //!
-//! Pure logic: no I/O; table-tested below.
-//!
-//! Not wired yet: the Sync unit and the master do not use this module, and `is-sharding` /
-//! `shard-mode` are still refused by start-task (issue 10 continues there).
+//! [`ShardGroups`] is pure logic (table-tested below); [`ShardSync`] is the channel between the
+//! unit and its worker, which carries the rounds to the master and the master's operations back
+//! with every push (`dmrs.proto`: `ShardInfo`, `ShardDone`, `ShardOp`). The Sync unit
+//! (`mod.rs`, `shard_ddl`) blocks, waits, executes or skips, and replays; the checkpoint is not
+//! saved while a round is open or replayed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,6 +46,8 @@ pub struct Round {
     pub last_end: Position,
     /// Upstream tables that reached the DDLs (blocked until the round is resolved).
     pub synced: BTreeSet<TableName>,
+    /// Where each synced table's DDL event ended (the replay skips those events).
+    pub ends: BTreeSet<Position>,
 }
 
 /// One downstream table's group on this source.
@@ -98,6 +101,8 @@ pub struct Resolved {
     pub from: Position,
     pub to: Position,
     pub tables: BTreeSet<TableName>,
+    /// The round's DDL events (by end position): not run again by the replay.
+    pub ddl_ends: BTreeSet<Position>,
 }
 
 /// This source's groups.
@@ -189,6 +194,7 @@ impl ShardGroups {
                     first_end: end.clone(),
                     last_end: end.clone(),
                     synced: BTreeSet::from([up.clone()]),
+                    ends: BTreeSet::from([end.clone()]),
                 });
             }
             Some(r) => {
@@ -204,6 +210,7 @@ impl ShardGroups {
                     });
                 }
                 r.synced.insert(up.clone());
+                r.ends.insert(end.clone());
                 r.last_end = end.clone();
             }
         }
@@ -229,7 +236,13 @@ impl ShardGroups {
             from: r.first_end,
             to: r.last_end,
             tables: r.synced,
+            ddl_ends: r.ends,
         })
+    }
+
+    /// Whether any round is open.
+    pub fn any_open(&self) -> bool {
+        self.groups.values().any(|g| g.round.is_some())
     }
 
     /// The earliest start of an open round: the checkpoint must not pass it.
@@ -256,6 +269,124 @@ impl ShardGroups {
             })
             .collect()
     }
+}
+
+/// An operation the master sent for a synced round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockOp {
+    pub lock_id: String,
+    pub ddls: Vec<String>,
+    pub exec: bool,
+}
+
+#[derive(Debug, Default)]
+struct SyncInner {
+    /// downstream table → DDLs of a synced round waiting for its op
+    waiting: BTreeMap<String, Vec<String>>,
+    /// downstream table → the op of the latest push
+    ops: BTreeMap<String, LockOp>,
+    /// lock IDs carried out, reported until the master stops sending their op
+    done: BTreeSet<String>,
+    /// query-status: the open rounds and the DDLs this subtask waits on
+    unresolved: Vec<crate::pb::ShardingGroup>,
+}
+
+/// What a subtask's Sync unit and its worker share about shard DDL locks: the unit publishes
+/// its synced rounds, the worker reports them to the master and hands back the master's ops
+/// (level-triggered both ways, with every push). Rounds of one downstream table are serial: a
+/// round is not reported while the previous one's `done` waits for the master.
+#[derive(Debug, Default)]
+pub struct ShardSync {
+    inner: std::sync::Mutex<SyncInner>,
+    notify: tokio::sync::Notify,
+}
+
+impl ShardSync {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SyncInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The unit: this source's tables of `target` reached `ddls`.
+    pub fn wait_for(&self, target: &str, ddls: Vec<String>) {
+        self.lock().waiting.insert(target.to_string(), ddls);
+    }
+
+    /// The worker: the ops of the latest push (replacing the previous ones). `done` IDs the
+    /// master no longer sends are forgotten.
+    pub fn set_ops(&self, ops: impl IntoIterator<Item = (String, LockOp)>) {
+        let mut g = self.lock();
+        g.ops = ops.into_iter().collect();
+        let sent: BTreeSet<String> = g.ops.values().map(|o| o.lock_id.clone()).collect();
+        g.done.retain(|id| sent.contains(id));
+        drop(g);
+        self.notify.notify_waiters();
+    }
+
+    /// The worker: the rounds to report (not those whose previous round's done is pending).
+    pub fn infos(&self, task: &str) -> Vec<(String, Vec<String>)> {
+        let g = self.lock();
+        g.waiting
+            .iter()
+            .filter(|(t, _)| !g.done.contains(&lock_id_of(task, t)))
+            .map(|(t, d)| (t.clone(), d.clone()))
+            .collect()
+    }
+
+    /// The worker: lock IDs carried out.
+    pub fn done(&self) -> Vec<String> {
+        self.lock().done.iter().cloned().collect()
+    }
+
+    /// The unit: the op for `target`'s round, once the master sent it (None when cancelled).
+    pub async fn op_for(
+        &self,
+        target: &str,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Option<LockOp> {
+        loop {
+            let notified = self.notify.notified();
+            {
+                let g = self.lock();
+                if let Some(op) = g.ops.get(target).filter(|o| !g.done.contains(&o.lock_id)) {
+                    return Some(op.clone());
+                }
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = cancel.cancelled() => return None,
+            }
+        }
+    }
+
+    /// The unit carried out `op` for `target`'s round.
+    pub fn carried_out(&self, target: &str, op: &LockOp) {
+        let mut g = self.lock();
+        g.waiting.remove(target);
+        g.done.insert(op.lock_id.clone());
+    }
+
+    /// The unit's open rounds, for query-status.
+    pub fn set_unresolved(&self, groups: Vec<crate::pb::ShardingGroup>) {
+        self.lock().unresolved = groups;
+    }
+
+    /// query-status: (unresolvedGroups, blockingDDLs, unresolvedDDLLockID).
+    pub fn status(&self, task: &str) -> (Vec<crate::pb::ShardingGroup>, Vec<String>, String) {
+        let g = self.lock();
+        let blocking: Vec<String> = g.waiting.values().flatten().cloned().collect();
+        let lock = g
+            .waiting
+            .keys()
+            .find_map(|t| g.ops.get(t).map(|o| o.lock_id.clone()))
+            .or_else(|| g.waiting.keys().next().map(|t| lock_id_of(task, t)))
+            .unwrap_or_default();
+        (g.unresolved.clone(), blocking, lock)
+    }
+}
+
+/// DM's lock ID for a task's downstream table.
+pub fn lock_id_of(task: &str, target: &str) -> String {
+    format!("{task}-{target}")
 }
 
 #[cfg(test)]
@@ -330,6 +461,7 @@ mod tests {
         // Resolved: replay from the first DDL's end to the last one's, tables free again.
         let r = g.resolve(&t("db", "t")).unwrap();
         assert_eq!((r.from, r.to), (p(50), p(250)));
+        assert_eq!(r.ddl_ends, BTreeSet::from([p(50), p(150), p(250)]));
         assert_eq!(r.tables.len(), 3);
         assert!(!g.is_blocked(&t("s1", "t1")));
         assert_eq!(g.earliest_first(), None);
@@ -403,5 +535,49 @@ mod tests {
         assert_eq!(g.remove_table(&t("s1", "t1")), None);
         assert_eq!(g.earliest_first(), None);
         assert_eq!(g.target_of(&t("s1", "t1")), None);
+    }
+
+    #[tokio::test]
+    async fn rounds_are_reported_ops_handed_back_and_done_kept_until_acknowledged() {
+        let s = ShardSync::default();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        s.wait_for("`db`.`t`", vec![ADD.into()]);
+        assert_eq!(
+            s.infos("task"),
+            vec![("`db`.`t`".to_string(), vec![ADD.to_string()])]
+        );
+        let (groups, blocking, lock) = s.status("task");
+        assert!(groups.is_empty());
+        assert_eq!(blocking, vec![ADD.to_string()]);
+        assert_eq!(lock, "task-`db`.`t`");
+        let op = LockOp {
+            lock_id: "task-`db`.`t`".into(),
+            ddls: vec![ADD.into()],
+            exec: true,
+        };
+        // The op arrives with a push while the unit waits.
+        let waiter = {
+            let s = std::sync::Arc::new(s);
+            let s2 = s.clone();
+            let c = cancel.clone();
+            let h = tokio::spawn(async move { s2.op_for("`db`.`t`", &c).await });
+            tokio::task::yield_now().await;
+            s.set_ops([("`db`.`t`".to_string(), op.clone())]);
+            (s, h.await.unwrap())
+        };
+        let (s, got) = waiter;
+        assert_eq!(got, Some(op.clone()));
+        s.carried_out("`db`.`t`", &op);
+        assert_eq!(s.done(), vec![op.lock_id.clone()]);
+        // A new round of the same table is not reported, nor is the old op taken again, until
+        // the master stops sending it.
+        s.wait_for("`db`.`t`", vec![ADD.into()]);
+        assert!(s.infos("task").is_empty());
+        let c2 = tokio_util::sync::CancellationToken::new();
+        c2.cancel();
+        assert_eq!(s.op_for("`db`.`t`", &c2).await, None);
+        s.set_ops([]);
+        assert!(s.done().is_empty());
+        assert_eq!(s.infos("task").len(), 1);
     }
 }

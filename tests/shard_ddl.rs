@@ -1,0 +1,404 @@
+//! Pessimistic shard DDL with the real binaries: two upstream MariaDB servers (two sources, two
+//! workers), each with two shard tables routed into one downstream table, DML interleaved
+//! throughout. The same ALTER reaching the shards in different orders forms one lock (shown by
+//! show-ddl-locks and query-status), runs downstream once (on the lock's owner) when the last
+//! shard arrives, and every row lands; a different DDL on one source is DM's 36008; a lock a
+//! source never joins is resolved with unlock-ddl-lock. The tests share the three servers (each
+//! its own database, task and cluster).
+
+mod common;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use common::MariaDb;
+use common::check::query_rows;
+use common::cluster::{Master, WorkerProc, dmctl, ok, write_source};
+use common::sql::{exec, master_pos};
+
+struct Servers {
+    up1: MariaDb,
+    up2: MariaDb,
+    down: MariaDb,
+}
+
+fn servers() -> Arc<Servers> {
+    static S: Mutex<Weak<Servers>> = Mutex::new(Weak::new());
+    let mut slot = S.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(s) = slot.upgrade() {
+        return s;
+    }
+    let (up1, down) = MariaDb::pair(61);
+    let up2 = MariaDb::upstream(62);
+    let s = Arc::new(Servers { up1, up2, down });
+    *slot = Arc::downgrade(&s);
+    s
+}
+
+/// A master and two workers, `source-1` (up1) and `source-2` (up2) bound one to each.
+struct Shards {
+    dir: tempfile::TempDir,
+    _master: Master,
+    workers: Vec<WorkerProc>,
+    addr: String,
+}
+
+impl Shards {
+    fn start(s: &Servers) -> Shards {
+        let dir = tempfile::tempdir().unwrap();
+        let master = Master::start(dir.path(), false);
+        let workers: Vec<WorkerProc> = ["worker-1", "worker-2"]
+            .iter()
+            .map(|n| WorkerProc::start(dir.path(), n, &master.addr))
+            .collect();
+        let addr = master.addr.clone();
+        for (id, port) in [("source-1", s.up1.port), ("source-2", s.up2.port)] {
+            let f = write_source(dir.path(), id, port);
+            ok(
+                &dmctl(
+                    &addr,
+                    &["operate-source", "create", &f.display().to_string()],
+                ),
+                "operate-source",
+            );
+        }
+        let t = Instant::now();
+        loop {
+            let lm = dmctl(&addr, &["list-member", "--worker"]).json();
+            let bound = lm["members"][0]["worker"]["workers"]
+                .as_array()
+                .map(|w| w.iter().filter(|x| x["stage"] == "bound").count())
+                .unwrap_or(0);
+            if bound == 2 {
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(30), "never bound: {lm:#}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Shards {
+            dir,
+            _master: master,
+            workers,
+            addr,
+        }
+    }
+
+    fn logs(&self) -> String {
+        self.workers.iter().map(|w| w.proc.log_text()).collect()
+    }
+}
+
+impl Drop for Shards {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for w in &self.workers {
+                let text = w.proc.log_text();
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                eprintln!("---- {} log (last lines) ----", w.name);
+                for l in tail.into_iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
+}
+
+/// Creates `db`.t1 and `db`.t2 on both upstreams and `merged_<db>`.t downstream, and writes the
+/// pessimistic task routing all four into the merged table, from each upstream's current
+/// position.
+fn setup(s: &Servers, dir: &Path, db: &str) -> String {
+    for up in [&s.up1, &s.up2] {
+        exec(
+            &up.url(),
+            &[
+                format!("CREATE DATABASE {db}"),
+                format!("CREATE TABLE {db}.t1 (id INT PRIMARY KEY, v INT)"),
+                format!("CREATE TABLE {db}.t2 (id INT PRIMARY KEY, v INT)"),
+            ],
+        );
+    }
+    exec(
+        &s.down.url(),
+        &[
+            format!("CREATE DATABASE merged_{db}"),
+            format!("CREATE TABLE merged_{db}.t (id INT PRIMARY KEY, v INT)"),
+        ],
+    );
+    let mut inst = String::new();
+    for (id, up) in [("source-1", &s.up1), ("source-2", &s.up2)] {
+        let (file, pos) = master_pos(&up.url());
+        inst.push_str(&format!(
+            "  - source-id: {id}\n    meta: {{binlog-name: {file}, binlog-pos: {pos}}}\n    block-allow-list: bal\n    route-rules: [r-db, r-tbl]\n"
+        ));
+    }
+    let path = dir.join(format!("{db}.yaml"));
+    std::fs::write(
+        &path,
+        format!(
+            "name: {db}\ntask-mode: incremental\nshard-mode: pessimistic\nmeta-schema: dm_meta\n\
+target-database:\n  host: 127.0.0.1\n  port: {}\n  user: root\n  password: ''\n\
+mysql-instances:\n{inst}\
+block-allow-list:\n  bal:\n    do-dbs: [{db}]\n\
+routes:\n  r-db:\n    schema-pattern: {db}\n    target-schema: merged_{db}\n  r-tbl:\n    schema-pattern: {db}\n    table-pattern: \"t*\"\n    target-schema: merged_{db}\n    target-table: t\n",
+            s.down.port
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+/// The subtasks' status per source.
+fn subtasks(addr: &str, task: &str) -> Vec<serde_json::Value> {
+    let j = dmctl(addr, &["query-status", task]).json();
+    j["sources"]
+        .as_array()
+        .map(|a| a.iter().map(|s| s["subTaskStatus"][0].clone()).collect())
+        .unwrap_or_default()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<(), String>) {
+    let t = Instant::now();
+    loop {
+        match f() {
+            Ok(()) => return,
+            Err(e) if t.elapsed() > timeout => panic!("{what}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(150)),
+        }
+    }
+}
+
+fn rows(url: &str, q: &str) -> Vec<Vec<Option<String>>> {
+    query_rows(url, q).unwrap_or_else(|e| panic!("{q}: {e}"))
+}
+
+#[test]
+fn the_same_alter_in_any_order_runs_once_and_every_row_lands() {
+    let s = servers();
+    let c = Shards::start(&s);
+    let task = setup(&s, c.dir.path(), "sd1");
+    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
+    wait_for("both subtasks Running", Duration::from_secs(30), || {
+        let st = subtasks(&c.addr, "sd1");
+        (st.len() == 2 && st.iter().all(|x| x["stage"] == "Running"))
+            .then_some(())
+            .ok_or(format!("{st:?}"))
+    });
+    let (u1, u2, d) = (s.up1.url(), s.up2.url(), s.down.url());
+    exec(
+        &u1,
+        &[
+            "INSERT INTO sd1.t1 VALUES (101, 1)",
+            "INSERT INTO sd1.t2 VALUES (201, 1)",
+        ],
+    );
+    exec(
+        &u2,
+        &[
+            "INSERT INTO sd1.t1 VALUES (301, 1)",
+            "INSERT INTO sd1.t2 VALUES (401, 1)",
+        ],
+    );
+    // source-1: t1 first; source-2: t2 first; rows in between on every table.
+    exec(
+        &u1,
+        &[
+            "ALTER TABLE sd1.t1 ADD COLUMN c INT",
+            "INSERT INTO sd1.t1 VALUES (102, 2, 12)",
+            "INSERT INTO sd1.t2 VALUES (202, 2)",
+            "UPDATE sd1.t2 SET v = 20 WHERE id = 201",
+        ],
+    );
+    exec(
+        &u2,
+        &[
+            "ALTER TABLE sd1.t2 ADD COLUMN c INT",
+            "INSERT INTO sd1.t2 VALUES (402, 2, 42)",
+            "INSERT INTO sd1.t1 VALUES (302, 2)",
+        ],
+    );
+    exec(
+        &u1,
+        &[
+            "ALTER TABLE sd1.t2 ADD COLUMN c INT",
+            "INSERT INTO sd1.t2 VALUES (203, 3, 23)",
+            "INSERT INTO sd1.t1 VALUES (103, 3, 13)",
+        ],
+    );
+    // source-1 has every shard at the DDL: the lock exists, source-2 not yet in it.
+    wait_for(
+        "the lock with source-1 synced",
+        Duration::from_secs(30),
+        || {
+            let j = dmctl(&c.addr, &["show-ddl-locks", "sd1"]).json();
+            let l = &j["locks"][0];
+            (l["ID"] == "sd1-`merged_sd1`.`t`"
+                && l["synced"] == serde_json::json!(["source-1"])
+                && l["unsynced"] == serde_json::json!(["source-2"])
+                && l["owner"] == "source-1")
+                .then_some(())
+                .ok_or(format!("{j:#}"))
+        },
+    );
+    let st = subtasks(&c.addr, "sd1");
+    let s1 = st
+        .iter()
+        .find(|x| x["unresolvedDDLLockID"] == "sd1-`merged_sd1`.`t`")
+        .unwrap_or_else(|| panic!("query-status shows the lock: {st:#?}"));
+    assert_eq!(
+        s1["sync"]["blockingDDLs"][0], "ALTER TABLE `merged_sd1`.`t` ADD COLUMN c INT",
+        "{s1:#}"
+    );
+    // Nothing ran downstream yet.
+    assert_eq!(
+        rows(
+            &d,
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'merged_sd1' AND COLUMN_NAME = 'c'"
+        ),
+        vec![vec![Some("'0'".to_string())]]
+    );
+    exec(
+        &u2,
+        &[
+            "ALTER TABLE sd1.t1 ADD COLUMN c INT",
+            "INSERT INTO sd1.t1 VALUES (303, 3, 33)",
+            "UPDATE sd1.t2 SET c = 44 WHERE id = 401",
+        ],
+    );
+    // Every row of the four shards, once, in the merged table.
+    let want = {
+        let mut all = Vec::new();
+        for (u, t) in [(&u1, "t1"), (&u1, "t2"), (&u2, "t1"), (&u2, "t2")] {
+            all.extend(rows(u, &format!("SELECT id, v, c FROM sd1.{t}")));
+        }
+        all.sort_by_key(|r| {
+            r[0].as_deref()
+                .unwrap_or("")
+                .trim_matches('\'')
+                .parse::<i64>()
+                .unwrap_or(0)
+        });
+        all
+    };
+    wait_for(
+        "the merged table equals the shards",
+        Duration::from_secs(60),
+        || {
+            let got = query_rows(&d, "SELECT id, v, c FROM merged_sd1.t ORDER BY id")
+                .map_err(|e| e.to_string())?;
+            (got == want)
+                .then_some(())
+                .ok_or(format!("{got:?}\n!=\n{want:?}"))
+        },
+    );
+    wait_for("the lock resolved", Duration::from_secs(30), || {
+        let j = dmctl(&c.addr, &["show-ddl-locks"]).json();
+        (j["msg"] == "no DDL lock exists")
+            .then_some(())
+            .ok_or(format!("{j:#}"))
+    });
+    let logs = c.logs();
+    assert_eq!(
+        logs.matches("executing the lock's DDLs (owner)").count(),
+        1,
+        "the DDL ran once"
+    );
+    assert_eq!(
+        logs.matches("skipped here").count(),
+        1,
+        "and was skipped once"
+    );
+    ok(&dmctl(&c.addr, &["stop-task", "sd1"]), "stop-task");
+}
+
+#[test]
+fn a_different_ddl_on_one_source_is_the_sequence_error() {
+    let s = servers();
+    let c = Shards::start(&s);
+    let task = setup(&s, c.dir.path(), "sd2");
+    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
+    wait_for("Running", Duration::from_secs(30), || {
+        let st = subtasks(&c.addr, "sd2");
+        (st.len() == 2 && st.iter().all(|x| x["stage"] == "Running"))
+            .then_some(())
+            .ok_or(format!("{st:?}"))
+    });
+    exec(
+        &s.up1.url(),
+        &[
+            "ALTER TABLE sd2.t1 ADD COLUMN c INT",
+            "ALTER TABLE sd2.t2 ADD COLUMN d INT",
+        ],
+    );
+    wait_for(
+        "source-1 paused with 36008",
+        Duration::from_secs(30),
+        || {
+            let st = subtasks(&c.addr, "sd2");
+            let text = serde_json::to_string(&st).unwrap();
+            (text.contains("Paused")
+                && text.contains("36008")
+                && text.contains("detect inconsistent DDL sequence"))
+            .then_some(())
+            .ok_or(text)
+        },
+    );
+    ok(&dmctl(&c.addr, &["stop-task", "sd2"]), "stop-task");
+}
+
+#[test]
+fn unlock_ddl_lock_resolves_a_lock_a_source_never_joins() {
+    let s = servers();
+    let c = Shards::start(&s);
+    let task = setup(&s, c.dir.path(), "sd3");
+    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
+    wait_for("Running", Duration::from_secs(30), || {
+        let st = subtasks(&c.addr, "sd3");
+        (st.len() == 2 && st.iter().all(|x| x["stage"] == "Running"))
+            .then_some(())
+            .ok_or(format!("{st:?}"))
+    });
+    let (u1, d) = (s.up1.url(), s.down.url());
+    exec(
+        &u1,
+        &[
+            "ALTER TABLE sd3.t1 ADD COLUMN c INT",
+            "ALTER TABLE sd3.t2 ADD COLUMN c INT",
+            "INSERT INTO sd3.t1 VALUES (101, 1, 11)",
+        ],
+    );
+    let id = "sd3-`merged_sd3`.`t`";
+    wait_for("the lock", Duration::from_secs(30), || {
+        let j = dmctl(&c.addr, &["show-ddl-locks"]).json();
+        (j["locks"][0]["ID"] == id)
+            .then_some(())
+            .ok_or(format!("{j:#}"))
+    });
+    let out = dmctl(&c.addr, &["unlock-ddl-lock", "sd3-`merged_sd3`.`nope`"]);
+    assert!(out.stdout.contains("38019"), "{}", out.stdout);
+    let out = dmctl(&c.addr, &["unlock-ddl-lock", id, "-o", "source-2"]);
+    assert!(out.stdout.contains("38022"), "{}", out.stdout);
+    ok(&dmctl(&c.addr, &["unlock-ddl-lock", id]), "unlock-ddl-lock");
+    wait_for(
+        "the DDL ran and the row arrived",
+        Duration::from_secs(30),
+        || {
+            let got = query_rows(&d, "SELECT id, v, c FROM merged_sd3.t ORDER BY id")
+                .map_err(|e| e.to_string())?;
+            (got == vec![vec![
+                Some("'101'".to_string()),
+                Some("'1'".to_string()),
+                Some("'11'".to_string()),
+            ]])
+            .then_some(())
+            .ok_or(format!("{got:?}"))
+        },
+    );
+    wait_for("the lock resolved", Duration::from_secs(30), || {
+        let j = dmctl(&c.addr, &["show-ddl-locks"]).json();
+        (j["msg"] == "no DDL lock exists")
+            .then_some(())
+            .ok_or(format!("{j:#}"))
+    });
+    ok(&dmctl(&c.addr, &["stop-task", "sd3"]), "stop-task");
+}

@@ -92,6 +92,10 @@ impl Shards {
 impl Drop for Shards {
     fn drop(&mut self) {
         if std::thread::panicking() {
+            if std::env::var_os("DMRS_KEEP_LOGS").is_some() {
+                let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+                eprintln!("logs kept in {}", dir.keep().display());
+            }
             for w in &self.workers {
                 let text = w.proc.log_text();
                 let tail: Vec<&str> = text.lines().rev().take(40).collect();
@@ -401,4 +405,114 @@ fn unlock_ddl_lock_resolves_a_lock_a_source_never_joins() {
             .ok_or(format!("{j:#}"))
     });
     ok(&dmctl(&c.addr, &["stop-task", "sd3"]), "stop-task");
+}
+
+#[test]
+fn a_lock_survives_a_master_restart_and_a_worker_kill9() {
+    let s = servers();
+    let mut c = Shards::start(&s);
+    let task = setup(&s, c.dir.path(), "sd4");
+    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
+    wait_for("Running", Duration::from_secs(30), || {
+        let st = subtasks(&c.addr, "sd4");
+        (st.len() == 2 && st.iter().all(|x| x["stage"] == "Running"))
+            .then_some(())
+            .ok_or(format!("{st:?}"))
+    });
+    let (u1, u2, d) = (s.up1.url(), s.up2.url(), s.down.url());
+    exec(
+        &u1,
+        &[
+            "INSERT INTO sd4.t1 VALUES (101, 1)",
+            "ALTER TABLE sd4.t1 ADD COLUMN c INT",
+            "INSERT INTO sd4.t2 VALUES (201, 1)",
+            "ALTER TABLE sd4.t2 ADD COLUMN c INT",
+            "INSERT INTO sd4.t1 VALUES (102, 2, 12)",
+        ],
+    );
+    exec(&u2, &["INSERT INTO sd4.t1 VALUES (301, 1)"]);
+    let id = "sd4-`merged_sd4`.`t`";
+    let lock_with_source_1 = || -> Result<(), String> {
+        let j = dmctl(&c.addr, &["show-ddl-locks"]).json();
+        (j["locks"][0]["ID"] == id && j["locks"][0]["synced"] == serde_json::json!(["source-1"]))
+            .then_some(())
+            .ok_or(format!("{j:#}"))
+    };
+    wait_for("the lock", Duration::from_secs(30), lock_with_source_1);
+    // The master restarts: the lock is still there.
+    c._master.restart(c.dir.path());
+    wait_for(
+        "the lock after a master restart",
+        Duration::from_secs(30),
+        || {
+            let j = dmctl(&c.addr, &["show-ddl-locks"]).json();
+            (j["locks"][0]["ID"] == id)
+                .then_some(())
+                .ok_or(format!("{j:#}"))
+        },
+    );
+    // The worker of source-1 is killed and started again: its round forms again.
+    let lm = dmctl(&c.addr, &["list-member", "--worker"]).json();
+    let w1 = lm["members"][0]["worker"]["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["source"] == "source-1")
+        .map(|w| w["name"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("{lm:#}"));
+    let k = c.workers.iter().position(|w| w.name == w1).unwrap();
+    c.workers[k].proc.kill9();
+    let (name, addr, join) = (
+        c.workers[k].name.clone(),
+        c.workers[k].addr.clone(),
+        c.workers[k].join.clone(),
+    );
+    c.workers[k] = WorkerProc::start_at(c.dir.path(), &name, &addr, &join);
+    exec(&u1, &["INSERT INTO sd4.t2 VALUES (202, 2, 22)"]);
+    wait_for(
+        "source-1 back in the lock",
+        Duration::from_secs(60),
+        lock_with_source_1,
+    );
+    exec(
+        &u2,
+        &[
+            "ALTER TABLE sd4.t2 ADD COLUMN c INT",
+            "INSERT INTO sd4.t2 VALUES (401, 1, 41)",
+            "ALTER TABLE sd4.t1 ADD COLUMN c INT",
+            "INSERT INTO sd4.t1 VALUES (302, 2, 32)",
+        ],
+    );
+    let want = {
+        let mut all = Vec::new();
+        for (u, t) in [(&u1, "t1"), (&u1, "t2"), (&u2, "t1"), (&u2, "t2")] {
+            all.extend(rows(u, &format!("SELECT id, v, c FROM sd4.{t}")));
+        }
+        all.sort_by_key(|r| {
+            r[0].as_deref()
+                .unwrap_or("")
+                .trim_matches('\'')
+                .parse::<i64>()
+                .unwrap_or(0)
+        });
+        all
+    };
+    wait_for(
+        "the merged table equals the shards",
+        Duration::from_secs(60),
+        || {
+            let got = query_rows(&d, "SELECT id, v, c FROM merged_sd4.t ORDER BY id")
+                .map_err(|e| e.to_string())?;
+            (got == want)
+                .then_some(())
+                .ok_or(format!("{got:?}\n!=\n{want:?}"))
+        },
+    );
+    wait_for("the lock resolved", Duration::from_secs(30), || {
+        let j = dmctl(&c.addr, &["show-ddl-locks"]).json();
+        (j["msg"] == "no DDL lock exists")
+            .then_some(())
+            .ok_or(format!("{j:#}"))
+    });
+    ok(&dmctl(&c.addr, &["stop-task", "sd4"]), "stop-task");
 }

@@ -225,6 +225,38 @@ impl CheckpointTable {
         reset: Option<&str>,
         queues: usize,
     ) -> Result<Claim, UnitError> {
+        // Sources of one task share the table: their claims can deadlock each other (InnoDB's
+        // gap locks); the loser's transaction is rolled back whole, so it is tried again.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.claim_once(conn, worker, reset, queues).await {
+                Err(e)
+                    if attempt < 5
+                        && matches!(&e, mysql_async::Error::Server(s) if s.code == 1213 || s.code == 1205) =>
+                {
+                    tracing::info!(
+                        attempt,
+                        "claim the source in the checkpoint: {e}; trying again"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+                Ok(c) => {
+                    self.epoch = c.epoch;
+                    return Ok(c);
+                }
+                Err(e) => return Err(down("claim the source in the checkpoint", &e)),
+            }
+        }
+    }
+
+    async fn claim_once(
+        &self,
+        conn: &mut Conn,
+        worker: &str,
+        reset: Option<&str>,
+        queues: usize,
+    ) -> Result<Claim, mysql_async::Error> {
         let run = async {
             conn.query_drop("BEGIN").await?;
             let row: Option<(Option<u64>, Option<String>)> = conn
@@ -296,16 +328,11 @@ impl CheckpointTable {
             conn.query_drop("COMMIT").await?;
             Ok::<_, mysql_async::Error>(Claim { epoch, cleared })
         };
-        match run.await {
-            Ok(c) => {
-                self.epoch = c.epoch;
-                Ok(c)
-            }
-            Err(e) => {
-                let _ = conn.query_drop("ROLLBACK").await;
-                Err(down("claim the source in the checkpoint", &e))
-            }
+        let r = run.await;
+        if r.is_err() {
+            let _ = conn.query_drop("ROLLBACK").await;
         }
+        r
     }
 
     pub async fn create(&self, conn: &mut Conn) -> Result<(), UnitError> {

@@ -562,6 +562,29 @@ impl Run {
                 tables = tracker_dirty.len(),
                 "schema tracker seeded from the upstream"
             );
+            if !start.file.is_empty() && !tracker_dirty.is_empty() {
+                // Saved at once with the start point: a restart before the first flush (or
+                // while a shard round holds the checkpoint) finds every table's structure.
+                let tables: Vec<(TableName, Option<String>)> = std::mem::take(&mut tracker_dirty)
+                    .into_iter()
+                    .map(|t| {
+                        let json = tracker.get(&t).map(|x| x.to_json());
+                        (t, json)
+                    })
+                    .collect();
+                ckpt.save(
+                    &mut ddl_conn,
+                    &SavePoint {
+                        global: Some(&start),
+                        gtid: &gtid_string(&gtids),
+                        exit_safe: safe_until_pos.as_ref(),
+                        tables,
+                        clear_ddl: false,
+                        points: Some(&table_points),
+                    },
+                )
+                .await?;
+            }
         }
         if stats.master().is_none() {
             // Never an empty position: until the upstream answers, it is at least here.
@@ -1320,7 +1343,7 @@ impl Run {
                 }
                 tracing::info!(tables = ?gone, "shard DDL: tables leave their shard groups; the drop does not run downstream");
                 if let Some(shard::Step::Synced { target, ddls }) = synced {
-                    self.shard_wait_and_resolve(&target, &ddls, run, false, cancel)
+                    self.shard_wait_and_resolve(&target, &ddls, run, end, false, cancel)
                         .await?;
                 }
                 Ok(ShardOutcome::Handled)
@@ -1346,7 +1369,7 @@ impl Run {
                         Ok(ShardOutcome::Handled)
                     }
                     shard::Step::Synced { target, ddls } => {
-                        self.shard_wait_and_resolve(&target, &ddls, run, true, cancel)
+                        self.shard_wait_and_resolve(&target, &ddls, run, end, true, cancel)
                             .await?;
                         Ok(ShardOutcome::Handled)
                     }
@@ -1363,6 +1386,7 @@ impl Run {
         target: &TableName,
         ddls: &[String],
         run: &[(DdlKind, String, TableName)],
+        end: &Position,
         runnable: bool,
         cancel: &CancellationToken,
     ) -> Result<(), UnitError> {
@@ -1376,11 +1400,11 @@ impl Run {
         };
         if op.exec {
             tracing::info!(lock = %op.lock_id, ddls = ?op.ddls, "shard DDL: executing the lock's DDLs (owner)");
-            let end = self.txn.committed().clone();
             self.ckpt
-                .begin_ddl(&mut self.ddl_conn, &end, &op.ddls.join("; "))
+                .begin_ddl(&mut self.ddl_conn, end, &op.ddls.join("; "))
                 .await?;
             self.ddl_done = true;
+            let replay = self.ddl_replay.as_ref() == Some(end);
             let first = run
                 .first()
                 .map(|r| r.2.clone())
@@ -1391,7 +1415,7 @@ impl Run {
                 } else {
                     DdlKind::Other
                 };
-                self.execute_ddl(kind, stmt, &first, false, cancel).await?;
+                self.execute_ddl(kind, stmt, &first, replay, cancel).await?;
                 self.events_since_flush += 1;
             }
         } else {

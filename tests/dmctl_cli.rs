@@ -400,6 +400,10 @@ fn help_shows_dm_usage_lines() {
             "unlock-ddl-lock <lock-ID> [-o owner] [-f]",
         ),
         ("shard-ddl-lock", "shard-ddl-lock [task-name | task-file]"),
+        (
+            "break-ddl-lock",
+            "break-ddl-lock <-w worker ...> <task-name> [--remove-id ID] [--exec] [--skip]",
+        ),
     ];
     let all = stdout(&dmctl(&["--help"]));
     for (cmd, usage) in cases {

@@ -516,3 +516,76 @@ fn a_lock_survives_a_master_restart_and_a_worker_kill9() {
     });
     ok(&dmctl(&c.addr, &["stop-task", "sd4"]), "stop-task");
 }
+
+#[test]
+fn break_ddl_lock_runs_the_waiting_ddl_on_a_worker_and_removes_the_lock() {
+    let s = servers();
+    let c = Shards::start(&s);
+    let task = setup(&s, c.dir.path(), "sd5");
+    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
+    wait_for("Running", Duration::from_secs(30), || {
+        let st = subtasks(&c.addr, "sd5");
+        (st.len() == 2 && st.iter().all(|x| x["stage"] == "Running"))
+            .then_some(())
+            .ok_or(format!("{st:?}"))
+    });
+    let (u1, d) = (s.up1.url(), s.down.url());
+    exec(
+        &u1,
+        &[
+            "ALTER TABLE sd5.t1 ADD COLUMN c INT",
+            "ALTER TABLE sd5.t2 ADD COLUMN c INT",
+            "INSERT INTO sd5.t2 VALUES (201, 1, 21)",
+        ],
+    );
+    let id = "sd5-`merged_sd5`.`t`";
+    wait_for("the lock", Duration::from_secs(30), || {
+        let j = dmctl(&c.addr, &["show-ddl-locks"]).json();
+        (j["locks"][0]["ID"] == id)
+            .then_some(())
+            .ok_or(format!("{j:#}"))
+    });
+    let lm = dmctl(&c.addr, &["list-member", "--worker"]).json();
+    let w1 = lm["members"][0]["worker"]["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["source"] == "source-1")
+        .map(|w| w["name"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("{lm:#}"));
+    let both = dmctl(
+        &c.addr,
+        &["break-ddl-lock", "-w", &w1, "sd5", "--exec", "-s"],
+    );
+    assert_eq!(both.code, 2, "{}", both.stdout);
+    assert!(
+        both.stdout.contains("can not specify both"),
+        "{}",
+        both.stdout
+    );
+    let out = dmctl(&c.addr, &["break-ddl-lock", "-w", &w1, "sd5", "--exec"]);
+    ok(&out, "break-ddl-lock --exec");
+    assert_eq!(out.json()["workers"][0]["result"], true, "{}", out.stdout);
+    wait_for(
+        "the DDL ran on source-1 and its row arrived",
+        Duration::from_secs(30),
+        || {
+            let got = query_rows(&d, "SELECT id, v, c FROM merged_sd5.t ORDER BY id")
+                .map_err(|e| e.to_string())?;
+            (got == vec![vec![
+                Some("'201'".to_string()),
+                Some("'1'".to_string()),
+                Some("'21'".to_string()),
+            ]])
+            .then_some(())
+            .ok_or(format!("{got:?}"))
+        },
+    );
+    ok(
+        &dmctl(&c.addr, &["break-ddl-lock", "sd5", "--remove-id", id]),
+        "break-ddl-lock --remove-id",
+    );
+    let j = dmctl(&c.addr, &["show-ddl-locks"]).json();
+    assert_eq!(j["msg"], "no DDL lock exists", "{j:#}");
+    ok(&dmctl(&c.addr, &["stop-task", "sd5"]), "stop-task");
+}

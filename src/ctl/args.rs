@@ -46,6 +46,9 @@ const MEMBER_COMMANDS: &[&str] = &["list-member", "offline-member"];
 /// DM v1's SQL operator commands: `-w` is the worker and `-s` the SQL pattern.
 const SQL_COMMANDS: &[&str] = &["sql-skip", "sql-replace", "sql-inject"];
 
+/// DM v1's break-ddl-lock: `-w` is the worker and `-s` is `--skip`.
+const BREAK_COMMANDS: &[&str] = &["break-ddl-lock"];
+
 /// Rewrites `-master-addr x` / `-master-addr=x` to their two-dash forms, and the seed's `-w`
 /// (DM v1's `--worker`) to `-s` (DM v2's `--source`), except in the member commands where
 /// `--worker` is a flag of its own.
@@ -72,6 +75,26 @@ pub fn normalize(raw: Vec<String>) -> Vec<String> {
             } else {
                 let name = a.trim_start_matches('-');
                 value_next = !name.contains('=') && GLOBAL_WITH_VALUE.contains(&name);
+            }
+        }
+        if command
+            .as_deref()
+            .is_some_and(|c| BREAK_COMMANDS.contains(&c))
+        {
+            let fixed = match a.as_str() {
+                "-w" | "-worker" => Some("--worker"),
+                "-s" | "-skip" => Some("--skip"),
+                "-e" | "-exec" => Some("--exec"),
+                "-i" | "-remove-id" => Some("--remove-id"),
+                _ => None,
+            };
+            if let Some(f) = fixed {
+                out.push(f.to_string());
+                continue;
+            }
+            if a.starts_with("--worker") {
+                out.push(a);
+                continue;
             }
         }
         let sql_cmd = command

@@ -334,6 +334,7 @@ pub fn sql_op(kind: SqlOp, a: &SqlOpArgs, t: &Target) -> u8 {
         sqls,
         dmrs_sql_pattern: a.sql_pattern.clone().unwrap_or_default(),
         dmrs_end_position: true,
+        ..Default::default()
     };
     match send(t, req) {
         Ok(r) => {
@@ -492,5 +493,76 @@ pub fn shard_ddl_lock(a: &ShardDdlLockArgs, t: &Target) -> u8 {
             },
             t,
         ),
+    }
+}
+
+/// DM v1's `break-ddl-lock <-w worker ...> <task-name> [--remove-id ID] [--exec] [--skip]`.
+#[derive(Debug, clap::Args)]
+pub struct BreakDdlLockArgs {
+    /// The workers (or sources) whose waiting lock to break.
+    #[arg(long = "worker", value_delimiter = ',', value_name = "worker")]
+    pub workers: Vec<String>,
+    /// Remove this lock ID from the master.
+    #[arg(long = "remove-id", value_name = "ID")]
+    pub remove_id: Option<String>,
+    /// Run the waiting DDLs on these workers.
+    #[arg(long = "exec")]
+    pub exec: bool,
+    /// Skip the waiting DDLs on these workers.
+    #[arg(long = "skip")]
+    pub skip: bool,
+    /// The task name.
+    #[arg(value_name = "task-name")]
+    pub task: String,
+}
+
+/// Runs `break-ddl-lock`.
+pub fn break_ddl_lock(a: &BreakDdlLockArgs, t: &Target) -> u8 {
+    if a.exec && a.skip {
+        println!("`exec` and `skip` can not specify both at the same time");
+        return USAGE;
+    }
+    if !a.exec && !a.skip && a.remove_id.is_none() {
+        println!("`remove-id`, `exec`, `skip` must specify at least one");
+        return USAGE;
+    }
+    if (a.exec || a.skip) && a.workers.is_empty() {
+        println!("must specify at least one worker (-w)");
+        return USAGE;
+    }
+    let mut sources = Vec::new();
+    for w in &a.workers {
+        match source_of_worker(t, w) {
+            Ok(s) => sources.push(s),
+            Err(code) => return code,
+        }
+    }
+    let req = pb::HandleErrorRequest {
+        task: task_name_from_arg(&a.task),
+        sources,
+        dmrs_break_lock: if a.exec {
+            "exec".into()
+        } else if a.skip {
+            "skip".into()
+        } else {
+            String::new()
+        },
+        dmrs_remove_lock_id: a.remove_id.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    match send(t, req) {
+        Ok(r) => {
+            let v1 = J::Obj(vec![
+                ("result", J::Bool(r.result)),
+                ("msg", J::s(&r.msg)),
+                (
+                    "workers",
+                    J::Arr(r.sources.iter().map(|s| s.to_json()).collect()),
+                ),
+            ]);
+            println!("{}", jsonpb::jsonpb(&v1));
+            if r.result { OK } else { FAIL }
+        }
+        Err(code) => code,
     }
 }

@@ -188,6 +188,12 @@ pub enum Command {
         override_usage = "shard-ddl-lock [task-name | task-file] | shard-ddl-lock unlock <lock-id> [-o owner] [-f]"
     )]
     ShardDdlLock(errors::ShardDdlLockArgs),
+    /// Forcefully breaks a DDL lock on the workers: run or skip its DDLs there, or remove it (DM v1).
+    #[command(
+        name = "break-ddl-lock",
+        override_usage = "break-ddl-lock <-w worker ...> <task-name> [--remove-id ID] [--exec] [--skip]"
+    )]
+    BreakDdlLock(errors::BreakDdlLockArgs),
     /// Shows what `apply` would change to make the cluster match a directory of task files.
     #[command(
         name = "plan",
@@ -325,6 +331,7 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         Some(Command::ShowDdlLocks(a)) => errors::show_ddl_locks(&a, &t),
         Some(Command::UnlockDdlLock(a)) => errors::unlock_ddl_lock(&a, &t),
         Some(Command::ShardDdlLock(a)) => errors::shard_ddl_lock(&a, &t),
+        Some(Command::BreakDdlLock(a)) => errors::break_ddl_lock(&a, &t),
         Some(Command::HandleError(a)) => errors::handle_error(&a, &t),
         Some(Command::Binlog(a)) => errors::binlog(&a, &t),
         Some(Command::SqlSkip(a)) => errors::sql_op(errors::SqlOp::Skip, &a, &t),

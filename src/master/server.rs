@@ -516,6 +516,37 @@ impl Master for MasterService {
             msg,
             sources: vec![],
         };
+        if !req.dmrs_remove_lock_id.is_empty() {
+            // DM v1's break-ddl-lock --remove-id: the master forgets the lock.
+            let _g = self.sched.change().await;
+            let removed = self
+                .sched
+                .lock()
+                .shard_locks
+                .locks
+                .remove(&req.dmrs_remove_lock_id);
+            if removed.is_none() {
+                return ok(fail(format!(
+                    "[code=38019] lock with ID {} not found",
+                    req.dmrs_remove_lock_id
+                )));
+            }
+            let _ = self
+                .sched
+                .persist(vec![store::del_op(
+                    store::SHARD_LOCKS,
+                    &req.dmrs_remove_lock_id,
+                )])
+                .await;
+            tracing::info!(lock = %req.dmrs_remove_lock_id, "break-ddl-lock: lock removed");
+            if req.dmrs_break_lock.is_empty() {
+                return ok(pb::HandleErrorResponse {
+                    result: true,
+                    msg: String::new(),
+                    sources: vec![],
+                });
+            }
+        }
         let task_sources = self.sched.lock().task_sources(&req.task);
         if task_sources.is_empty() {
             return ok(fail(format!(
@@ -556,6 +587,7 @@ impl Master for MasterService {
                 sqls: req.sqls.clone(),
                 dmrs_sql_pattern: req.dmrs_sql_pattern.clone(),
                 dmrs_end_position: req.dmrs_end_position,
+                dmrs_break_lock: req.dmrs_break_lock.clone(),
             };
             let mut r = match self.sched.handle_error_on(&worker, wreq).await {
                 Ok(r) => r,

@@ -413,6 +413,22 @@ impl Worker {
                 ),
             );
         }
+        if !req.dmrs_break_lock.is_empty() {
+            // DM v1's break-ddl-lock --exec / --skip, on this worker only.
+            let exec = req.dmrs_break_lock == "exec";
+            let ids = st.shard_sync().break_locally(&req.task, exec);
+            if ids.is_empty() {
+                return answer(
+                    false,
+                    format!(
+                        "[code=40061] no shard DDL lock is waiting in sub task {}",
+                        req.task
+                    ),
+                );
+            }
+            tracing::info!(task = %req.task, locks = ?ids, exec, "break-ddl-lock: the waiting shard DDLs are carried out here");
+            return answer(true, String::new());
+        }
         let op = pb::ErrorOp::try_from(req.op).unwrap_or(pb::ErrorOp::InvalidErrorOp);
         let key = if !req.dmrs_sql_pattern.is_empty() {
             Some(Key::Pattern(req.dmrs_sql_pattern.clone()))

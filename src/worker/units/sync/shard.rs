@@ -287,6 +287,8 @@ struct SyncInner {
     ops: BTreeMap<String, LockOp>,
     /// lock IDs carried out, reported until the master stops sending their op
     done: BTreeSet<String>,
+    /// downstream table → an op given here (DM v1's break-ddl-lock), ahead of the master's
+    local: BTreeMap<String, LockOp>,
     /// query-status: the open rounds and the DDLs this subtask waits on
     unresolved: Vec<crate::pb::ShardingGroup>,
 }
@@ -347,6 +349,9 @@ impl ShardSync {
             let notified = self.notify.notified();
             {
                 let g = self.lock();
+                if let Some(op) = g.local.get(target) {
+                    return Some(op.clone());
+                }
                 if let Some(op) = g.ops.get(target).filter(|o| !g.done.contains(&o.lock_id)) {
                     return Some(op.clone());
                 }
@@ -362,7 +367,36 @@ impl ShardSync {
     pub fn carried_out(&self, target: &str, op: &LockOp) {
         let mut g = self.lock();
         g.waiting.remove(target);
+        g.local.remove(target);
         g.done.insert(op.lock_id.clone());
+    }
+
+    /// DM v1's break-ddl-lock `--exec` / `--skip`: every round this subtask waits on is
+    /// carried out here without the master's operation. Returns the lock IDs concerned (empty:
+    /// nothing waits).
+    pub fn break_locally(&self, task: &str, exec: bool) -> Vec<String> {
+        let mut g = self.lock();
+        let waiting: Vec<(String, Vec<String>)> = g
+            .waiting
+            .iter()
+            .map(|(t, d)| (t.clone(), d.clone()))
+            .collect();
+        let mut ids = Vec::new();
+        for (target, ddls) in waiting {
+            let lock_id = lock_id_of(task, &target);
+            ids.push(lock_id.clone());
+            g.local.insert(
+                target,
+                LockOp {
+                    lock_id,
+                    ddls,
+                    exec,
+                },
+            );
+        }
+        drop(g);
+        self.notify.notify_waiters();
+        ids
     }
 
     /// The unit's open rounds, for query-status.

@@ -43,6 +43,9 @@ pub struct PlanArgs {
     /// Show the unchanged tasks too.
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
+    /// Plan a stop (restart, reset, removed source) even for a task waiting on a shard DDL lock.
+    #[arg(long = "force")]
+    pub force: bool,
 }
 
 /// `apply DIR|PLANFILE [--yes] [--output text|json] [--timeout 60s]`.
@@ -63,6 +66,9 @@ pub struct ApplyArgs {
     /// Show the unchanged tasks too.
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
+    /// Stop (restart, reset, removed source) even a task waiting on a shard DDL lock.
+    #[arg(long = "force")]
+    pub force: bool,
 }
 
 /// `reconcile DIR [--interval 30s] [--admin-addr 127.0.0.1:PORT] [--debounce 500ms]`.
@@ -148,7 +154,8 @@ pub fn run_plan(a: &PlanArgs, t: &Target) -> u8 {
     if let Err(c) = check_dir(&a.dir) {
         return c;
     }
-    let desired = desired::load_dir(&a.dir);
+    let mut desired = desired::load_dir(&a.dir);
+    desired.policy.force = a.force;
     let rt = match runtime() {
         Ok(r) => r,
         Err(c) => return c,
@@ -273,7 +280,8 @@ pub fn run_apply(a: &ApplyArgs, t: &Target) -> u8 {
         );
         return FAIL;
     }
-    let desired = desired::load_dir(&a.target);
+    let mut desired = desired::load_dir(&a.target);
+    desired.policy.force = a.force;
     let passwords = live::desired_passwords(&desired);
     let conn_live = rt.block_on(async {
         let conn = MasterConn::connect(&addr, t.timeout).await?;

@@ -976,6 +976,7 @@ mod tests {
                     error: None,
                     unit: String::new(),
                     progress: None,
+                    lock: None,
                 }],
             },
         );

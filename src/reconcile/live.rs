@@ -352,6 +352,7 @@ pub fn subtasks_from_status(
                 error: error_text(&st.result),
                 unit: unit_name(st.unit),
                 progress: progress_text(st),
+                lock: Some(st.unresolved_ddl_lock_id.clone()).filter(|l| !l.is_empty()),
             });
         }
     }
@@ -434,6 +435,7 @@ mod tests {
             error: error.map(str::to_string),
             unit: String::new(),
             progress: None,
+            lock: None,
         };
         let cases: &[(&str, Vec<LiveSubtask>)] = &[
             ("a", vec![s("s1", "Paused", None), s("s2", "Running", None)]),
@@ -533,11 +535,13 @@ mod tests {
             error: None,
             unit: "Load".into(),
             progress: Some("42.10 %".into()),
+            lock: None,
         };
         assert_eq!(s.phase(), "s1: Load 42.10 %");
         let f = LiveSubtask {
             stage: "Finished".into(),
             progress: Some("100.00 %".into()),
+            lock: None,
             ..s
         };
         assert_eq!(f.phase(), "s1: Load Finished 100.00 %");

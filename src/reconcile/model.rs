@@ -80,6 +80,9 @@ pub struct Policy {
     /// Allow stop + start --remove-meta (checkpoint lost) when a change needs it (default off).
     pub allow_reset: bool,
     pub tasks: Vec<TaskPolicy>,
+    /// `--force` on the command line (not a reconcile.yaml key): stop a task even while it
+    /// waits on a shard DDL lock.
+    pub force: bool,
 }
 
 impl Default for Policy {
@@ -89,6 +92,7 @@ impl Default for Policy {
             self_heal: true,
             allow_reset: false,
             tasks: Vec::new(),
+            force: false,
         }
     }
 }
@@ -107,10 +111,14 @@ pub struct LiveSubtask {
     /// The unit's progress as query-status shows it (`42.10 %`; Sync: `synced` or none).
     #[serde(default)]
     pub progress: Option<String>,
+    /// The pessimistic shard DDL lock the subtask waits on (`unresolvedDDLLockID`).
+    #[serde(default)]
+    pub lock: Option<String>,
 }
 
 impl LiveSubtask {
-    /// `s1: Load 42.10 %` (the stage too when it is not Running: `s1: Load Finished 100.00 %`).
+    /// `s1: Load 42.10 %` (the stage too when it is not Running: `s1: Load Finished 100.00 %`;
+    /// a shard DDL lock it waits on: `s1: Sync waiting on lock task-`db`.`t``).
     pub fn phase(&self) -> String {
         let mut parts = vec![format!("{}:", self.source)];
         if !self.unit.is_empty() {
@@ -121,6 +129,9 @@ impl LiveSubtask {
         }
         if let Some(p) = &self.progress {
             parts.push(p.clone());
+        }
+        if let Some(l) = &self.lock {
+            parts.push(format!("waiting on lock {l}"));
         }
         parts.join(" ")
     }

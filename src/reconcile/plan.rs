@@ -537,7 +537,16 @@ fn plan_update(
         _ => added.clone(),
     };
     let missing = missing_sources(&starts, desired, live);
-    if stops && policy.is_protected(name) {
+    let lock = l.subtasks.iter().find_map(|s| s.lock.clone());
+    if stops
+        && !policy.force
+        && let Some(lock) = &lock
+    {
+        tp.refused = Some(format!(
+            "the task waits on the shard DDL lock {lock}: {} would stop it in the middle of the lock; resolve the lock first (show-ddl-locks, unlock-ddl-lock) or run with --force",
+            class_name(class)
+        ));
+    } else if stops && policy.is_protected(name) {
         tp.refused = Some(format!(
             "the task is protected in reconcile.yaml: it is never stopped or reset, but {} needs {} (stop-task)",
             tp.fields.join(", "),
@@ -834,6 +843,7 @@ mysql-instances:
                     error: e.map(str::to_string),
                     unit: String::new(),
                     progress: None,
+                    lock: None,
                 })
                 .collect(),
         }
@@ -849,6 +859,7 @@ mysql-instances:
             prune,
             self_heal,
             allow_reset,
+            force: false,
             tasks: e
                 .iter()
                 .map(|(p, s, x)| TaskPolicy {
@@ -1381,9 +1392,54 @@ mysql-instances:
                 error: None,
                 unit: u.to_string(),
                 progress: p.map(str::to_string),
+                lock: None,
             })
             .collect();
         t
+    }
+
+    /// A task waiting on a shard DDL lock is not stopped by a restart unless `--force`; the
+    /// lock shows in its phase.
+    #[test]
+    fn a_task_waiting_on_a_shard_lock_is_not_restarted_without_force() {
+        let threads = FULL.replace(
+            "  - source-id: mariadb-01\n",
+            "  - source-id: mariadb-01\n    mydumper: {threads: 8}\n",
+        );
+        let mut live = phased_task(
+            FULL,
+            &[
+                ("mariadb-01", "Running", "Load", Some("42.10 %")),
+                ("mariadb-02", "Running", "Load", Some("10.00 %")),
+            ],
+        );
+        live.subtasks[0].lock = Some("shop-`shop`.`t`".into());
+        for (force, refused) in [(false, true), (true, false)] {
+            let policy = Policy {
+                force,
+                ..Policy::default()
+            };
+            let desired = state(std::slice::from_ref(&threads), policy);
+            let p = plan(&desired, &live_state(vec![live.clone()]));
+            let t = &p.tasks[0];
+            assert_eq!(t.class, ChangeClass::Restart, "{t:#?}");
+            assert_eq!(t.refused.is_some(), refused, "force {force}: {t:#?}");
+            if refused {
+                let why = t.refused.as_deref().unwrap_or("");
+                assert!(
+                    why.contains("waits on the shard DDL lock shop-`shop`.`t`")
+                        && why.contains("--force"),
+                    "{why}"
+                );
+            } else {
+                let steps: Vec<String> = t.steps.iter().map(step_label).collect();
+                assert_eq!(steps, ["stop-task", "start-task"], "{t:#?}");
+            }
+        }
+        assert_eq!(
+            live.subtasks[0].phase(),
+            "mariadb-01: Load 42.10 % waiting on lock shop-`shop`.`t`"
+        );
     }
 
     /// full / all tasks by phase: a finished full task is in sync; mydumper / loader changes

@@ -489,6 +489,7 @@ mod tests {
                     error: err.then(|| "x".to_string()),
                     unit: String::new(),
                     progress: None,
+                    lock: None,
                 })
                 .collect(),
         };

@@ -235,7 +235,7 @@ pub fn run_apply(a: &ApplyArgs, t: &Target) -> u8 {
             return USAGE;
         }
     };
-    let opts = ApplyOptions {
+    let mut opts = ApplyOptions {
         step_timeout,
         rpc_timeout: t.timeout,
         ..Default::default()
@@ -282,6 +282,7 @@ pub fn run_apply(a: &ApplyArgs, t: &Target) -> u8 {
     }
     let mut desired = desired::load_dir(&a.target);
     desired.policy.force = a.force;
+    opts.max_lag = desired.policy.max_lag_before_stop;
     let passwords = live::desired_passwords(&desired);
     let conn_live = rt.block_on(async {
         let conn = MasterConn::connect(&addr, t.timeout).await?;

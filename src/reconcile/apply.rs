@@ -72,6 +72,9 @@ pub struct ApplyOptions {
     /// Tasks not to touch this time, with the reason (the loop's backoff).
     pub skip: BTreeMap<String, String>,
     pub parallelism: usize,
+    /// Safe point before a stop: wait until every Sync subtask is at most this far behind
+    /// (reconcile.yaml `max-lag-before-stop`); None: stop at once.
+    pub max_lag: Option<Duration>,
 }
 
 impl Default for ApplyOptions {
@@ -82,6 +85,7 @@ impl Default for ApplyOptions {
             cancel: CancelToken::default(),
             skip: BTreeMap::new(),
             parallelism: DEFAULT_PARALLELISM,
+            max_lag: None,
         }
     }
 }
@@ -532,6 +536,9 @@ async fn run_step_with(
             operate(conn, pb::TaskOp::Resume, task, sources, opts).await
         }
         Step::StopTask { task, sources } => {
+            if let Some(max) = opts.max_lag {
+                wait_safe_point(conn, task, max, opts).await?;
+            }
             operate(conn, pb::TaskOp::Stop, task, sources, opts).await
         }
         Step::UpdateTask { task, yaml } => {
@@ -729,6 +736,55 @@ pub fn judge(
 
 /// Polls query-status for `task` until it meets `expect`, the step timeout passes, or the
 /// apply is cancelled.
+/// How far behind its upstream the task's furthest running Sync subtask is (seconds), from a
+/// query-status answer; None when no subtask of `task` is a running Sync unit.
+pub fn worst_lag(r: &pb::QueryStatusListResponse, task: &str) -> Option<i64> {
+    r.sources
+        .iter()
+        .flat_map(|s| s.sub_task_status.iter())
+        .filter(|st| st.name == task && st.stage == pb::Stage::Running as i32)
+        .filter_map(|st| match &st.status {
+            Some(pb::sub_task_status::Status::Sync(s)) => Some(s.seconds_behind_master.max(0)),
+            _ => None,
+        })
+        .max()
+}
+
+/// The safe point before a stop: waits (up to the step timeout) until the task's Sync
+/// subtasks are at most `max` behind; a task that stays further behind is not stopped.
+async fn wait_safe_point(
+    conn: &MasterConn,
+    task: &str,
+    max: Duration,
+    opts: &ApplyOptions,
+) -> Result<(), StepError> {
+    let deadline = Instant::now() + opts.step_timeout;
+    loop {
+        let req = pb::QueryStatusListRequest {
+            name: task.to_string(),
+            sources: vec![],
+        };
+        let r = conn
+            .call(
+                "query-status",
+                |mut c| async move { c.query_status(req).await },
+            )
+            .await?;
+        match worst_lag(&r, task) {
+            Some(lag) if lag as u64 > max.as_secs() => {
+                if Instant::now() >= deadline {
+                    return Err(StepError::Failed(format!(
+                        "task {task} is still {lag} s behind its upstream after {:?} (max-lag-before-stop {:?}): not stopped",
+                        opts.step_timeout, max
+                    )));
+                }
+                pause(opts).await?;
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
 async fn wait_stage(
     conn: &MasterConn,
     task: &str,
@@ -767,6 +823,57 @@ async fn wait_stage(
 mod tests {
     use super::*;
     use crate::reconcile::model::{CheckpointFate, LiveSubtask, LiveTask};
+
+    #[test]
+    fn the_safe_point_is_the_furthest_running_sync_subtask() {
+        let sub = |name: &str, stage: pb::Stage, lag: Option<i64>| pb::SubTaskStatus {
+            name: name.into(),
+            stage: stage as i32,
+            status: Some(match lag {
+                Some(l) => pb::sub_task_status::Status::Sync(pb::SyncStatus {
+                    seconds_behind_master: l,
+                    ..Default::default()
+                }),
+                None => pb::sub_task_status::Status::Load(pb::LoadStatus::default()),
+            }),
+            ..Default::default()
+        };
+        let resp = |subs: Vec<pb::SubTaskStatus>| pb::QueryStatusListResponse {
+            result: true,
+            msg: String::new(),
+            sources: subs
+                .into_iter()
+                .map(|s| pb::QueryStatusResponse {
+                    result: true,
+                    sub_task_status: vec![s],
+                    ..Default::default()
+                })
+                .collect(),
+        };
+        let cases: Vec<(Vec<pb::SubTaskStatus>, Option<i64>)> = vec![
+            (vec![], None),
+            (
+                vec![
+                    sub("t", pb::Stage::Running, Some(3)),
+                    sub("t", pb::Stage::Running, Some(40)),
+                ],
+                Some(40),
+            ),
+            // paused, loading and other tasks' subtasks do not count
+            (
+                vec![
+                    sub("t", pb::Stage::Paused, Some(99)),
+                    sub("t", pb::Stage::Running, None),
+                    sub("u", pb::Stage::Running, Some(70)),
+                    sub("t", pb::Stage::Running, Some(-1)),
+                ],
+                Some(0),
+            ),
+        ];
+        for (subs, want) in cases {
+            assert_eq!(worst_lag(&resp(subs.clone()), "t"), want, "{subs:?}");
+        }
+    }
 
     fn status(subs: &[(&str, &str, pb::Stage, bool)]) -> pb::QueryStatusListResponse {
         let mut sources: BTreeMap<&str, Vec<pb::SubTaskStatus>> = BTreeMap::new();

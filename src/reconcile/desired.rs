@@ -337,13 +337,30 @@ pub fn parse_policy(file: &Path, text: &str) -> Result<Policy, FileError> {
             "self-heal" => policy.self_heal = bool_at(file, &ix, "self-heal", v)?,
             "allow-reset" => policy.allow_reset = bool_at(file, &ix, "allow-reset", v)?,
             "tasks" => policy.tasks = parse_task_policies(file, &ix, v)?,
+            "max-lag-before-stop" => {
+                let d = match v {
+                    Value::String(s) => config::source::parse_go_duration(s),
+                    _ => None,
+                };
+                policy.max_lag_before_stop = Some(d.ok_or_else(|| {
+                    at(
+                        file,
+                        &ix,
+                        &key,
+                        format!(
+                            "max-lag-before-stop must be a Go duration such as 30s (got {})",
+                            key_str(v)
+                        ),
+                    )
+                })?);
+            }
             _ => {
                 return Err(at(
                     file,
                     &ix,
                     &key,
                     format!(
-                        "unknown key {key:?} (the policy file knows prune, self-heal, allow-reset, tasks)"
+                        "unknown key {key:?} (the policy file knows prune, self-heal, allow-reset, max-lag-before-stop, tasks)"
                     ),
                 ));
             }
@@ -617,6 +634,12 @@ from: {host: 127.0.0.1, port: 3306, user: root, password: ''}
         .unwrap();
         assert!(ok.prune && !ok.self_heal && ok.allow_reset);
         assert_eq!(ok.tasks.len(), 2);
+        assert_eq!(ok.max_lag_before_stop, None);
+        let lag = parse_policy(f, "max-lag-before-stop: 30s\n").unwrap();
+        assert_eq!(
+            lag.max_lag_before_stop,
+            Some(std::time::Duration::from_secs(30))
+        );
         assert_eq!(parse_policy(f, "# nothing\n").unwrap(), Policy::default());
         let cases = [
             (
@@ -645,6 +668,11 @@ from: {host: 127.0.0.1, port: 3306, user: root, password: ''}
                 "has no name",
             ),
             ("tasks: 3\n", "reconcile.yaml:1:", "must be a list"),
+            (
+                "max-lag-before-stop: soon\n",
+                "reconcile.yaml:1:",
+                "max-lag-before-stop must be a Go duration",
+            ),
             ("- 1\n", "reconcile.yaml", "must be a mapping"),
             ("prune: [\n", "reconcile.yaml:", "not valid YAML"),
         ];

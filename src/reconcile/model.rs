@@ -83,6 +83,10 @@ pub struct Policy {
     /// `--force` on the command line (not a reconcile.yaml key): stop a task even while it
     /// waits on a shard DDL lock.
     pub force: bool,
+    /// `max-lag-before-stop`: before stopping a task (restart, reset, removed source), wait
+    /// (up to the step timeout) until every Sync subtask is at most this far behind its
+    /// upstream; None (the default): stop at once.
+    pub max_lag_before_stop: Option<std::time::Duration>,
 }
 
 impl Default for Policy {
@@ -93,6 +97,7 @@ impl Default for Policy {
             allow_reset: false,
             tasks: Vec::new(),
             force: false,
+            max_lag_before_stop: None,
         }
     }
 }

@@ -860,6 +860,7 @@ mysql-instances:
             self_heal,
             allow_reset,
             force: false,
+            max_lag_before_stop: None,
             tasks: e
                 .iter()
                 .map(|(p, s, x)| TaskPolicy {

@@ -157,7 +157,11 @@ async fn round(dir: &Path, addr: &str, opts: &ApplyOptions) -> Round {
         tracing::warn!(source = %s, "the worker of this source did not answer query-status; its tasks are not seen this round");
     }
     let p = plan::plan(&desired, &fetched.state);
-    let report = apply::apply_with(&conn, &p, opts).await;
+    let opts = ApplyOptions {
+        max_lag: desired.policy.max_lag_before_stop,
+        ..opts.clone()
+    };
+    let report = apply::apply_with(&conn, &p, &opts).await;
     Round {
         live: Some(fetched.state),
         plan: Some(p),
@@ -308,6 +312,7 @@ pub async fn run_until(
             cancel: cancel.clone(),
             skip: backoff.skip_list(started),
             parallelism: apply::DEFAULT_PARALLELISM,
+            max_lag: None,
         };
         let fut = round(dir, addr, &aopts);
         tokio::pin!(fut);

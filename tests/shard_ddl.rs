@@ -133,7 +133,7 @@ fn setup(s: &Servers, dir: &Path, db: &str) -> String {
     for (id, up) in [("source-1", &s.up1), ("source-2", &s.up2)] {
         let (file, pos) = master_pos(&up.url());
         inst.push_str(&format!(
-            "  - source-id: {id}\n    meta: {{binlog-name: {file}, binlog-pos: {pos}}}\n    block-allow-list: bal\n    route-rules: [r-db, r-tbl]\n"
+            "  - source-id: {id}\n    meta: {{binlog-name: {file}, binlog-pos: {pos}}}\n    block-allow-list: bal\n    route-rules: [r-db, r-tbl]\n    syncer-config-name: quick\n"
         ));
     }
     let path = dir.join(format!("{db}.yaml"));
@@ -144,6 +144,7 @@ fn setup(s: &Servers, dir: &Path, db: &str) -> String {
 target-database:\n  host: 127.0.0.1\n  port: {}\n  user: root\n  password: ''\n\
 mysql-instances:\n{inst}\
 block-allow-list:\n  bal:\n    do-dbs: [{db}]\n\
+syncers:\n  quick:\n    checkpoint-flush-interval: 1\n\
 routes:\n  r-db:\n    schema-pattern: {db}\n    target-schema: merged_{db}\n  r-tbl:\n    schema-pattern: {db}\n    table-pattern: \"t*\"\n    target-schema: merged_{db}\n    target-table: t\n",
             s.down.port
         ),
@@ -189,6 +190,29 @@ fn the_same_alter_in_any_order_runs_once_and_every_row_lands() {
             .ok_or(format!("{st:?}"))
     });
     let (u1, u2, d) = (s.up1.url(), s.up2.url(), s.down.url());
+    // Past the start's safe-mode window (2 × checkpoint-flush-interval): from here a row
+    // applied twice is a duplicate-key error, not a silent REPLACE.
+    let mut n = 0;
+    wait_for(
+        "both sources past the safe-mode window",
+        Duration::from_secs(30),
+        || {
+            n += 1;
+            exec(
+                &u1,
+                &[format!("INSERT INTO sd1.t1 VALUES ({}, 0)", 1000 + n)],
+            );
+            exec(
+                &u2,
+                &[format!("INSERT INTO sd1.t1 VALUES ({}, 0)", 3000 + n)],
+            );
+            let seen = c
+                .logs()
+                .matches("safe mode ends (start window over)")
+                .count();
+            (seen >= 2).then_some(()).ok_or(format!("{seen} of 2"))
+        },
+    );
     exec(
         &u1,
         &[

@@ -71,6 +71,8 @@ enum ShardOutcome {
     Execute,
     /// Coordinated, blocked, or not to run downstream: only the schema tracker follows it.
     Handled,
+    /// Met again by a replay: it ran (or was coordinated) and was tracked the first time.
+    Replayed,
 }
 
 /// The replay after a resolved shard round: from the round's first DDL to its last, only the
@@ -78,7 +80,8 @@ enum ShardOutcome {
 #[derive(Debug, Clone)]
 struct Replay {
     to: Position,
-    tables: BTreeSet<TableName>,
+    /// The held-back tables, each replayed from the end of its own DDL of the round.
+    tables: BTreeMap<TableName, Position>,
     ddl_ends: BTreeSet<Position>,
 }
 use schema::{SchemaTracker, TrackedTable};
@@ -930,9 +933,10 @@ impl Run {
             if self
                 .replay
                 .as_ref()
-                .is_some_and(|r| pos <= r.to && !r.tables.contains(&t))
+                .is_some_and(|r| pos <= r.to && r.tables.get(&t).is_none_or(|from| pos <= *from))
             {
-                // Applied the first time through.
+                // Applied the first time through (another table's, or this table's before it
+                // was held back).
                 return Ok(());
             }
         }
@@ -1216,6 +1220,7 @@ impl Run {
                     self.ops.passed(start);
                     return self.track_ddl(sql, schema);
                 }
+                ShardOutcome::Replayed => return Ok(()),
             }
         }
         let action = if run.is_empty() || self.ops.is_empty() {
@@ -1307,10 +1312,13 @@ impl Run {
         let ups: Vec<TableName> = run.iter().map(|r| r.2.clone()).collect();
         if let Some(r) = &self.replay
             && end <= &r.to
-            && (r.ddl_ends.contains(end) || !ups.iter().any(|u| r.tables.contains(u)))
+            && (r.ddl_ends.contains(end)
+                || !ups
+                    .iter()
+                    .any(|u| r.tables.get(u).is_some_and(|from| end > from)))
         {
-            // Coordinated (or run) the first time through.
-            return Ok(ShardOutcome::Handled);
+            // Coordinated (or run, and tracked) the first time through.
+            return Ok(ShardOutcome::Replayed);
         }
         let kind = run[0].0;
         let Some(groups) = self.shard.as_mut() else {
@@ -1433,6 +1441,11 @@ impl Run {
                 tables: r.tables,
                 ddl_ends: r.ddl_ends,
             });
+        }
+        if self.redirect.is_none() {
+            // The stream was not read while waiting (the upstream may have given up on a
+            // connection that stopped reading): continue on a fresh one after this event.
+            self.redirect = Some(end.clone());
         }
         self.shard_sync.set_unresolved(groups.unresolved());
         Ok(())

@@ -46,8 +46,9 @@ pub struct Round {
     pub last_end: Position,
     /// Upstream tables that reached the DDLs (blocked until the round is resolved).
     pub synced: BTreeSet<TableName>,
-    /// Where each synced table's DDL event ended (the replay skips those events).
-    pub ends: BTreeSet<Position>,
+    /// Where each synced table's DDL event ended: its events after that are the ones held
+    /// back (the replay starts each table there and skips the DDL events themselves).
+    pub ends: BTreeMap<TableName, Position>,
 }
 
 /// One downstream table's group on this source.
@@ -100,7 +101,9 @@ pub struct Resolved {
     pub target: TableName,
     pub from: Position,
     pub to: Position,
-    pub tables: BTreeSet<TableName>,
+    /// The held-back tables, each with the end of its own DDL of the round: only its events
+    /// after that are replayed (the earlier ones ran the first time through).
+    pub tables: BTreeMap<TableName, Position>,
     /// The round's DDL events (by end position): not run again by the replay.
     pub ddl_ends: BTreeSet<Position>,
 }
@@ -143,6 +146,7 @@ impl ShardGroups {
         g.tables.remove(up);
         let round = g.round.as_mut()?;
         round.synced.remove(up);
+        round.ends.remove(up);
         if round.synced.is_empty() {
             g.round = None;
             return None;
@@ -194,7 +198,7 @@ impl ShardGroups {
                     first_end: end.clone(),
                     last_end: end.clone(),
                     synced: BTreeSet::from([up.clone()]),
-                    ends: BTreeSet::from([end.clone()]),
+                    ends: BTreeMap::from([(up.clone(), end.clone())]),
                 });
             }
             Some(r) => {
@@ -210,7 +214,7 @@ impl ShardGroups {
                     });
                 }
                 r.synced.insert(up.clone());
-                r.ends.insert(end.clone());
+                r.ends.insert(up.clone(), end.clone());
                 r.last_end = end.clone();
             }
         }
@@ -235,8 +239,8 @@ impl ShardGroups {
             target: target.clone(),
             from: r.first_end,
             to: r.last_end,
-            tables: r.synced,
-            ddl_ends: r.ends,
+            ddl_ends: r.ends.values().cloned().collect(),
+            tables: r.ends,
         })
     }
 
@@ -496,6 +500,14 @@ mod tests {
         let r = g.resolve(&t("db", "t")).unwrap();
         assert_eq!((r.from, r.to), (p(50), p(250)));
         assert_eq!(r.ddl_ends, BTreeSet::from([p(50), p(150), p(250)]));
+        assert_eq!(
+            r.tables,
+            BTreeMap::from([
+                (t("s2", "t1"), p(50)),
+                (t("s1", "t1"), p(150)),
+                (t("s1", "t2"), p(250)),
+            ])
+        );
         assert_eq!(r.tables.len(), 3);
         assert!(!g.is_blocked(&t("s1", "t1")));
         assert_eq!(g.earliest_first(), None);

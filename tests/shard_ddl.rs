@@ -613,3 +613,35 @@ fn break_ddl_lock_runs_the_waiting_ddl_on_a_worker_and_removes_the_lock() {
     assert_eq!(j["msg"], "no DDL lock exists", "{j:#}");
     ok(&dmctl(&c.addr, &["stop-task", "sd5"]), "stop-task");
 }
+
+#[test]
+fn a_new_shard_joins_its_group_without_recreating_the_merged_table() {
+    let s = servers();
+    let c = Shards::start(&s);
+    let task = setup(&s, c.dir.path(), "sd6");
+    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
+    wait_for("Running", Duration::from_secs(30), || {
+        let st = subtasks(&c.addr, "sd6");
+        (st.len() == 2 && st.iter().all(|x| x["stage"] == "Running"))
+            .then_some(())
+            .ok_or(format!("{st:?}"))
+    });
+    exec(
+        &s.up1.url(),
+        &[
+            "CREATE TABLE sd6.t3 (id INT PRIMARY KEY, v INT)",
+            "INSERT INTO sd6.t3 VALUES (501, 5)",
+        ],
+    );
+    wait_for("the new shard's row", Duration::from_secs(30), || {
+        let got = query_rows(&s.down.url(), "SELECT id, v FROM merged_sd6.t")
+            .map_err(|e| e.to_string())?;
+        (got == vec![vec![Some("'501'".to_string()), Some("'5'".to_string())]])
+            .then_some(())
+            .ok_or(format!("{got:?}"))
+    });
+    let st = subtasks(&c.addr, "sd6");
+    assert!(st.iter().all(|x| x["stage"] == "Running"), "{st:#?}");
+    assert!(c.logs().contains("a new shard joins its group"));
+    ok(&dmctl(&c.addr, &["stop-task", "sd6"]), "stop-task");
+}

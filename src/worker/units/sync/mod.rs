@@ -1327,11 +1327,19 @@ impl Run {
         match kind {
             DdlKind::CreateDatabase | DdlKind::AlterDatabase => Ok(ShardOutcome::Execute),
             DdlKind::CreateTable => {
+                let mut merged_exists = true;
                 for u in &ups {
                     let (s, n) = self.rules.route(&u.schema, &u.table);
-                    groups.add_table(u.clone(), TableName::new(s, n));
+                    let down = TableName::new(s, n);
+                    merged_exists &= groups.has_tables(&down);
+                    groups.add_table(u.clone(), down);
                 }
-                Ok(ShardOutcome::Execute)
+                if merged_exists {
+                    tracing::info!(tables = ?ups, "shard DDL: a new shard joins its group; the merged table exists, so its CREATE TABLE does not run downstream");
+                    Ok(ShardOutcome::Handled)
+                } else {
+                    Ok(ShardOutcome::Execute)
+                }
             }
             DdlKind::DropTable | DdlKind::DropDatabase => {
                 let gone: Vec<TableName> = if kind == DdlKind::DropDatabase {

@@ -158,6 +158,12 @@ impl ShardGroups {
         None
     }
 
+    /// Whether `down` already has upstream tables in its group (a new shard's CREATE TABLE
+    /// then need not run downstream: the merged table exists).
+    pub fn has_tables(&self, down: &TableName) -> bool {
+        self.groups.get(down).is_some_and(|g| !g.tables.is_empty())
+    }
+
     /// The downstream table of an upstream table in a group.
     pub fn target_of(&self, up: &TableName) -> Option<&TableName> {
         self.of.get(up)
@@ -566,6 +572,8 @@ mod tests {
         );
         // A new table joins and the next round waits for it too.
         g.resolve(&t("db", "t")).unwrap();
+        assert!(g.has_tables(&t("db", "t")));
+        assert!(!g.has_tables(&t("db", "nope")));
         g.add_table(t("s3", "t9"), t("db", "t"));
         let s = g
             .on_ddl(&[t("s1", "t1")], vec![ADD.into()], &p(100), &p(150))

@@ -645,3 +645,101 @@ fn a_new_shard_joins_its_group_without_recreating_the_merged_table() {
     assert!(c.logs().contains("a new shard joins its group"));
     ok(&dmctl(&c.addr, &["stop-task", "sd6"]), "stop-task");
 }
+
+#[test]
+fn a_shard_ddl_the_downstream_rejects_is_replaced_with_binlog_replace() {
+    let s = servers();
+    let c = Shards::start(&s);
+    let task = setup(&s, c.dir.path(), "sd7");
+    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
+    wait_for("Running", Duration::from_secs(30), || {
+        let st = subtasks(&c.addr, "sd7");
+        (st.len() == 2 && st.iter().all(|x| x["stage"] == "Running"))
+            .then_some(())
+            .ok_or(format!("{st:?}"))
+    });
+    let (u1, u2, d) = (s.up1.url(), s.up2.url(), s.down.url());
+    // The merged table holds v = 1 twice across shards: a unique key on v cannot be added there.
+    exec(&u1, &["INSERT INTO sd7.t1 VALUES (101, 1)"]);
+    exec(&u2, &["INSERT INTO sd7.t1 VALUES (301, 1)"]);
+    for (u, db) in [(&u1, "sd7"), (&u2, "sd7")] {
+        exec(
+            u,
+            &[
+                format!("ALTER TABLE {db}.t1 ADD UNIQUE KEY uk (v)"),
+                format!("ALTER TABLE {db}.t2 ADD UNIQUE KEY uk (v)"),
+            ],
+        );
+    }
+    let mut owner = String::new();
+    wait_for(
+        "the owner paused on the rejected DDL",
+        Duration::from_secs(30),
+        || {
+            let j = dmctl(&c.addr, &["query-status", "sd7"]).json();
+            for src in j["sources"].as_array().into_iter().flatten() {
+                let st = &src["subTaskStatus"][0];
+                let text = st.to_string();
+                if st["stage"] == "Paused"
+                    && text.contains("1062")
+                    && text.contains("binlog replace sd7")
+                {
+                    owner = src["sourceStatus"]["source"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string();
+                    return Ok(());
+                }
+            }
+            Err(format!("{j:#}"))
+        },
+    );
+    ok(
+        &dmctl(
+            &c.addr,
+            &[
+                "binlog",
+                "replace",
+                "sd7",
+                "-s",
+                &owner,
+                "ALTER TABLE merged_sd7.t ADD KEY k (v)",
+            ],
+        ),
+        "binlog replace",
+    );
+    exec(&u1, &["INSERT INTO sd7.t2 VALUES (201, 2)"]);
+    exec(&u2, &["INSERT INTO sd7.t2 VALUES (401, 4)"]);
+    let want = vec![
+        vec![Some("'101'".to_string()), Some("'1'".to_string())],
+        vec![Some("'201'".to_string()), Some("'2'".to_string())],
+        vec![Some("'301'".to_string()), Some("'1'".to_string())],
+        vec![Some("'401'".to_string()), Some("'4'".to_string())],
+    ];
+    wait_for(
+        "every row, the lock resolved",
+        Duration::from_secs(60),
+        || {
+            let got = query_rows(&d, "SELECT id, v FROM merged_sd7.t ORDER BY id")
+                .map_err(|e| e.to_string())?;
+            let locks = dmctl(&c.addr, &["show-ddl-locks"]).json();
+            (got == want && locks["msg"] == "no DDL lock exists")
+                .then_some(())
+                .ok_or(format!("{got:?} {locks}"))
+        },
+    );
+    let idx = query_rows(
+        &d,
+        "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = 'merged_sd7' AND TABLE_NAME = 't' ORDER BY 1",
+    )
+    .unwrap();
+    assert_eq!(
+        idx,
+        vec![
+            vec![Some("'k'".to_string())],
+            vec![Some("'PRIMARY'".to_string())]
+        ],
+        "the replacement ran, the rejected DDL did not"
+    );
+    ok(&dmctl(&c.addr, &["stop-task", "sd7"]), "stop-task");
+}

@@ -1359,7 +1359,7 @@ impl Run {
                 }
                 tracing::info!(tables = ?gone, "shard DDL: tables leave their shard groups; the drop does not run downstream");
                 if let Some(shard::Step::Synced { target, ddls }) = synced {
-                    self.shard_wait_and_resolve(&target, &ddls, run, end, false, cancel)
+                    self.shard_wait_and_resolve(&target, &ddls, run, (start, end), false, cancel)
                         .await?;
                 }
                 Ok(ShardOutcome::Handled)
@@ -1385,8 +1385,15 @@ impl Run {
                         Ok(ShardOutcome::Handled)
                     }
                     shard::Step::Synced { target, ddls } => {
-                        self.shard_wait_and_resolve(&target, &ddls, run, end, true, cancel)
-                            .await?;
+                        self.shard_wait_and_resolve(
+                            &target,
+                            &ddls,
+                            run,
+                            (start, end),
+                            true,
+                            cancel,
+                        )
+                        .await?;
                         Ok(ShardOutcome::Handled)
                     }
                 }
@@ -1402,7 +1409,7 @@ impl Run {
         target: &TableName,
         ddls: &[String],
         run: &[(DdlKind, String, TableName)],
-        end: &Position,
+        (start, end): (&Position, &Position),
         runnable: bool,
         cancel: &CancellationToken,
     ) -> Result<(), UnitError> {
@@ -1425,15 +1432,38 @@ impl Run {
                 .first()
                 .map(|r| r.2.clone())
                 .unwrap_or_else(|| target.clone());
-            for stmt in &op.ddls {
-                let kind = if runnable {
-                    run.first().map(|r| r.0).unwrap_or(DdlKind::Other)
-                } else {
-                    DdlKind::Other
-                };
-                self.execute_ddl(kind, stmt, &first, replay, cancel).await?;
+            // handle-error / binlog / sql-* operators apply to the lock's DDLs on the owner.
+            let (stmts, kind) = match self.ops.take_for(start, end, &op.ddls) {
+                Some(Action::Skip) => {
+                    tracing::info!(lock = %op.lock_id, "shard DDL: the lock's DDLs are skipped (handle-error / binlog skip / sql-skip)");
+                    (Vec::new(), DdlKind::Other)
+                }
+                Some(Action::Replace(sqls)) => (sqls, DdlKind::Other),
+                Some(Action::Inject(sqls)) => {
+                    self.inject(&sqls, "binlog inject", cancel).await?;
+                    (op.ddls.clone(), DdlKind::Other)
+                }
+                None => (
+                    op.ddls.clone(),
+                    if runnable {
+                        run.first().map(|r| r.0).unwrap_or(DdlKind::Other)
+                    } else {
+                        DdlKind::Other
+                    },
+                ),
+            };
+            let at = ErrorAt {
+                start: start.clone(),
+                end: end.clone(),
+                sql: op.ddls.join("; "),
+            };
+            for stmt in &stmts {
+                self.execute_ddl(kind, stmt, &first, replay, cancel)
+                    .await
+                    .map_err(|e| self.failed_at(e, &at))?;
                 self.events_since_flush += 1;
             }
+            self.ops.passed(start);
         } else {
             tracing::info!(lock = %op.lock_id, "shard DDL: the lock's owner runs the DDLs; skipped here");
         }

@@ -177,18 +177,61 @@ fn rows(url: &str, q: &str) -> Vec<Vec<Option<String>>> {
     query_rows(url, q).unwrap_or_else(|e| panic!("{q}: {e}"))
 }
 
+/// Starts the task of `setup` and waits until both subtasks run.
+fn start_running(c: &Shards, task_file: &str, task: &str) {
+    ok(&dmctl(&c.addr, &["start-task", task_file]), "start-task");
+    wait_for("both subtasks Running", Duration::from_secs(30), || {
+        let st = subtasks(&c.addr, task);
+        (st.len() == 2 && st.iter().all(|x| x["stage"] == "Running"))
+            .then_some(())
+            .ok_or(format!("{st:?}"))
+    });
+}
+
+/// Waits until `merged_<db>`.t holds every row of the four shards once (`cols` of each).
+fn wait_merged_equals_shards(s: &Servers, db: &str, cols: &str) {
+    let mut want = Vec::new();
+    for u in [s.up1.url(), s.up2.url()] {
+        for t in ["t1", "t2"] {
+            want.extend(rows(&u, &format!("SELECT {cols} FROM {db}.{t}")));
+        }
+    }
+    want.sort_by_key(|r| {
+        r[0].as_deref()
+            .unwrap_or("")
+            .trim_matches('\'')
+            .parse::<i64>()
+            .unwrap_or(0)
+    });
+    let q = format!("SELECT {cols} FROM merged_{db}.t ORDER BY id");
+    wait_for(
+        "the merged table equals the shards",
+        Duration::from_secs(60),
+        || {
+            let got = query_rows(&s.down.url(), &q).map_err(|e| e.to_string())?;
+            (got == want)
+                .then_some(())
+                .ok_or(format!("{got:?}\n!=\n{want:?}"))
+        },
+    );
+}
+
+/// Waits until show-ddl-locks has no lock.
+fn wait_no_lock(c: &Shards) {
+    wait_for("the lock resolved", Duration::from_secs(30), || {
+        let j = dmctl(&c.addr, &["show-ddl-locks"]).json();
+        (j["msg"] == "no DDL lock exists")
+            .then_some(())
+            .ok_or(format!("{j:#}"))
+    });
+}
+
 #[test]
 fn the_same_alter_in_any_order_runs_once_and_every_row_lands() {
     let s = servers();
     let c = Shards::start(&s);
     let task = setup(&s, c.dir.path(), "sd1");
-    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
-    wait_for("both subtasks Running", Duration::from_secs(30), || {
-        let st = subtasks(&c.addr, "sd1");
-        (st.len() == 2 && st.iter().all(|x| x["stage"] == "Running"))
-            .then_some(())
-            .ok_or(format!("{st:?}"))
-    });
+    start_running(&c, &task, "sd1");
     let (u1, u2, d) = (s.up1.url(), s.up2.url(), s.down.url());
     // Past the start's safe-mode window (2 × checkpoint-flush-interval): from here a row
     // applied twice is a duplicate-key error, not a silent REPLACE.
@@ -294,37 +337,8 @@ fn the_same_alter_in_any_order_runs_once_and_every_row_lands() {
         ],
     );
     // Every row of the four shards, once, in the merged table.
-    let want = {
-        let mut all = Vec::new();
-        for (u, t) in [(&u1, "t1"), (&u1, "t2"), (&u2, "t1"), (&u2, "t2")] {
-            all.extend(rows(u, &format!("SELECT id, v, c FROM sd1.{t}")));
-        }
-        all.sort_by_key(|r| {
-            r[0].as_deref()
-                .unwrap_or("")
-                .trim_matches('\'')
-                .parse::<i64>()
-                .unwrap_or(0)
-        });
-        all
-    };
-    wait_for(
-        "the merged table equals the shards",
-        Duration::from_secs(60),
-        || {
-            let got = query_rows(&d, "SELECT id, v, c FROM merged_sd1.t ORDER BY id")
-                .map_err(|e| e.to_string())?;
-            (got == want)
-                .then_some(())
-                .ok_or(format!("{got:?}\n!=\n{want:?}"))
-        },
-    );
-    wait_for("the lock resolved", Duration::from_secs(30), || {
-        let j = dmctl(&c.addr, &["show-ddl-locks"]).json();
-        (j["msg"] == "no DDL lock exists")
-            .then_some(())
-            .ok_or(format!("{j:#}"))
-    });
+    wait_merged_equals_shards(&s, "sd1", "id, v, c");
+    wait_no_lock(&c);
     let logs = c.logs();
     assert_eq!(
         logs.matches("executing the lock's DDLs (owner)").count(),
@@ -344,13 +358,7 @@ fn a_different_ddl_on_one_source_is_the_sequence_error() {
     let s = servers();
     let c = Shards::start(&s);
     let task = setup(&s, c.dir.path(), "sd2");
-    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
-    wait_for("Running", Duration::from_secs(30), || {
-        let st = subtasks(&c.addr, "sd2");
-        (st.len() == 2 && st.iter().all(|x| x["stage"] == "Running"))
-            .then_some(())
-            .ok_or(format!("{st:?}"))
-    });
+    start_running(&c, &task, "sd2");
     exec(
         &s.up1.url(),
         &[
@@ -379,13 +387,7 @@ fn unlock_ddl_lock_resolves_a_lock_a_source_never_joins() {
     let s = servers();
     let c = Shards::start(&s);
     let task = setup(&s, c.dir.path(), "sd3");
-    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
-    wait_for("Running", Duration::from_secs(30), || {
-        let st = subtasks(&c.addr, "sd3");
-        (st.len() == 2 && st.iter().all(|x| x["stage"] == "Running"))
-            .then_some(())
-            .ok_or(format!("{st:?}"))
-    });
+    start_running(&c, &task, "sd3");
     let (u1, d) = (s.up1.url(), s.down.url());
     exec(
         &u1,
@@ -422,12 +424,7 @@ fn unlock_ddl_lock_resolves_a_lock_a_source_never_joins() {
             .ok_or(format!("{got:?}"))
         },
     );
-    wait_for("the lock resolved", Duration::from_secs(30), || {
-        let j = dmctl(&c.addr, &["show-ddl-locks"]).json();
-        (j["msg"] == "no DDL lock exists")
-            .then_some(())
-            .ok_or(format!("{j:#}"))
-    });
+    wait_no_lock(&c);
     ok(&dmctl(&c.addr, &["stop-task", "sd3"]), "stop-task");
 }
 
@@ -436,14 +433,8 @@ fn a_lock_survives_a_master_restart_and_a_worker_kill9() {
     let s = servers();
     let mut c = Shards::start(&s);
     let task = setup(&s, c.dir.path(), "sd4");
-    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
-    wait_for("Running", Duration::from_secs(30), || {
-        let st = subtasks(&c.addr, "sd4");
-        (st.len() == 2 && st.iter().all(|x| x["stage"] == "Running"))
-            .then_some(())
-            .ok_or(format!("{st:?}"))
-    });
-    let (u1, u2, d) = (s.up1.url(), s.up2.url(), s.down.url());
+    start_running(&c, &task, "sd4");
+    let (u1, u2) = (s.up1.url(), s.up2.url());
     exec(
         &u1,
         &[
@@ -507,37 +498,9 @@ fn a_lock_survives_a_master_restart_and_a_worker_kill9() {
             "INSERT INTO sd4.t1 VALUES (302, 2, 32)",
         ],
     );
-    let want = {
-        let mut all = Vec::new();
-        for (u, t) in [(&u1, "t1"), (&u1, "t2"), (&u2, "t1"), (&u2, "t2")] {
-            all.extend(rows(u, &format!("SELECT id, v, c FROM sd4.{t}")));
-        }
-        all.sort_by_key(|r| {
-            r[0].as_deref()
-                .unwrap_or("")
-                .trim_matches('\'')
-                .parse::<i64>()
-                .unwrap_or(0)
-        });
-        all
-    };
-    wait_for(
-        "the merged table equals the shards",
-        Duration::from_secs(60),
-        || {
-            let got = query_rows(&d, "SELECT id, v, c FROM merged_sd4.t ORDER BY id")
-                .map_err(|e| e.to_string())?;
-            (got == want)
-                .then_some(())
-                .ok_or(format!("{got:?}\n!=\n{want:?}"))
-        },
-    );
-    wait_for("the lock resolved", Duration::from_secs(30), || {
-        let j = dmctl(&c.addr, &["show-ddl-locks"]).json();
-        (j["msg"] == "no DDL lock exists")
-            .then_some(())
-            .ok_or(format!("{j:#}"))
-    });
+    // Every row of the four shards, once, in the merged table.
+    wait_merged_equals_shards(&s, "sd4", "id, v, c");
+    wait_no_lock(&c);
     ok(&dmctl(&c.addr, &["stop-task", "sd4"]), "stop-task");
 }
 
@@ -546,13 +509,7 @@ fn break_ddl_lock_runs_the_waiting_ddl_on_a_worker_and_removes_the_lock() {
     let s = servers();
     let c = Shards::start(&s);
     let task = setup(&s, c.dir.path(), "sd5");
-    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
-    wait_for("Running", Duration::from_secs(30), || {
-        let st = subtasks(&c.addr, "sd5");
-        (st.len() == 2 && st.iter().all(|x| x["stage"] == "Running"))
-            .then_some(())
-            .ok_or(format!("{st:?}"))
-    });
+    start_running(&c, &task, "sd5");
     let (u1, d) = (s.up1.url(), s.down.url());
     exec(
         &u1,
@@ -619,13 +576,7 @@ fn a_new_shard_joins_its_group_without_recreating_the_merged_table() {
     let s = servers();
     let c = Shards::start(&s);
     let task = setup(&s, c.dir.path(), "sd6");
-    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
-    wait_for("Running", Duration::from_secs(30), || {
-        let st = subtasks(&c.addr, "sd6");
-        (st.len() == 2 && st.iter().all(|x| x["stage"] == "Running"))
-            .then_some(())
-            .ok_or(format!("{st:?}"))
-    });
+    start_running(&c, &task, "sd6");
     exec(
         &s.up1.url(),
         &[
@@ -651,13 +602,7 @@ fn a_shard_ddl_the_downstream_rejects_is_replaced_with_binlog_replace() {
     let s = servers();
     let c = Shards::start(&s);
     let task = setup(&s, c.dir.path(), "sd7");
-    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
-    wait_for("Running", Duration::from_secs(30), || {
-        let st = subtasks(&c.addr, "sd7");
-        (st.len() == 2 && st.iter().all(|x| x["stage"] == "Running"))
-            .then_some(())
-            .ok_or(format!("{st:?}"))
-    });
+    start_running(&c, &task, "sd7");
     let (u1, u2, d) = (s.up1.url(), s.up2.url(), s.down.url());
     // The merged table holds v = 1 twice across shards: a unique key on v cannot be added there.
     exec(&u1, &["INSERT INTO sd7.t1 VALUES (101, 1)"]);

@@ -128,6 +128,21 @@ fn send(t: &Target, req: pb::HandleErrorRequest) -> Result<pb::HandleErrorRespon
     t.call(|mut c| async move { c.handle_error(req).await })
 }
 
+/// DM v1's answer shape (`HandleSQLsResponse`, `BreakWorkerDDLLockResponse`):
+/// `{result, msg, workers: [...]}`.
+fn print_v1(r: &pb::HandleErrorResponse) -> u8 {
+    let v1 = J::Obj(vec![
+        ("result", J::Bool(r.result)),
+        ("msg", J::s(&r.msg)),
+        (
+            "workers",
+            J::Arr(r.sources.iter().map(|s| s.to_json()).collect()),
+        ),
+    ]);
+    println!("{}", jsonpb::jsonpb(&v1));
+    if r.result { OK } else { FAIL }
+}
+
 fn print(resp: &pb::HandleErrorResponse) -> u8 {
     println!("{}", jsonpb::print_response(resp));
     if resp.result { OK } else { FAIL }
@@ -337,19 +352,7 @@ pub fn sql_op(kind: SqlOp, a: &SqlOpArgs, t: &Target) -> u8 {
         ..Default::default()
     };
     match send(t, req) {
-        Ok(r) => {
-            // DM v1's HandleSQLsResponse: {result, msg, workers: [...]}.
-            let v1 = J::Obj(vec![
-                ("result", J::Bool(r.result)),
-                ("msg", J::s(&r.msg)),
-                (
-                    "workers",
-                    J::Arr(r.sources.iter().map(|s| s.to_json()).collect()),
-                ),
-            ]);
-            println!("{}", jsonpb::jsonpb(&v1));
-            if r.result { OK } else { FAIL }
-        }
+        Ok(r) => print_v1(&r),
         Err(code) => code,
     }
 }
@@ -551,18 +554,7 @@ pub fn break_ddl_lock(a: &BreakDdlLockArgs, t: &Target) -> u8 {
         ..Default::default()
     };
     match send(t, req) {
-        Ok(r) => {
-            let v1 = J::Obj(vec![
-                ("result", J::Bool(r.result)),
-                ("msg", J::s(&r.msg)),
-                (
-                    "workers",
-                    J::Arr(r.sources.iter().map(|s| s.to_json()).collect()),
-                ),
-            ]);
-            println!("{}", jsonpb::jsonpb(&v1));
-            if r.result { OK } else { FAIL }
-        }
+        Ok(r) => print_v1(&r),
         Err(code) => code,
     }
 }

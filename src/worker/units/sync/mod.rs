@@ -471,20 +471,14 @@ impl Run {
         if seeded_from_dump {
             // The dump's position, its safe-mode exit, each table's structure and own point,
             // in one save: from here on a restart continues at Sync, never at the dump.
-            let tables: Vec<(TableName, Option<String>)> = tracker
-                .tables()
-                .map(|(t, tt)| (t.clone(), Some(tt.to_json())))
-                .collect();
-            ckpt.save(
+            let all: Vec<TableName> = tracker.tables().map(|(t, _)| t.clone()).collect();
+            save_start(
+                &mut ckpt,
                 &mut ddl_conn,
-                &SavePoint {
-                    global: Some(&start),
-                    gtid: &gtid_string(&gtids),
-                    exit_safe: safe_until_pos.as_ref(),
-                    tables,
-                    clear_ddl: false,
-                    points: Some(&table_points),
-                },
+                &tracker,
+                all,
+                (&start, &gtid_string(&gtids), safe_until_pos.as_ref()),
+                &table_points,
             )
             .await?;
             tracing::info!(start = %start, exit_safe = ?safe_until_pos.as_ref().map(|p| p.to_string()), tables = tracker.tables().count(), own_points = table_points.len(), "first run after the dump: checkpoint saved at the dump's position");
@@ -568,23 +562,13 @@ impl Run {
             if !start.file.is_empty() && !tracker_dirty.is_empty() {
                 // Saved at once with the start point: a restart before the first flush (or
                 // while a shard round holds the checkpoint) finds every table's structure.
-                let tables: Vec<(TableName, Option<String>)> = std::mem::take(&mut tracker_dirty)
-                    .into_iter()
-                    .map(|t| {
-                        let json = tracker.get(&t).map(|x| x.to_json());
-                        (t, json)
-                    })
-                    .collect();
-                ckpt.save(
+                save_start(
+                    &mut ckpt,
                     &mut ddl_conn,
-                    &SavePoint {
-                        global: Some(&start),
-                        gtid: &gtid_string(&gtids),
-                        exit_safe: safe_until_pos.as_ref(),
-                        tables,
-                        clear_ddl: false,
-                        points: Some(&table_points),
-                    },
+                    &tracker,
+                    std::mem::take(&mut tracker_dirty).into_iter().collect(),
+                    (&start, &gtid_string(&gtids), safe_until_pos.as_ref()),
+                    &table_points,
                 )
                 .await?;
             }
@@ -1592,6 +1576,37 @@ impl Run {
         }
         Ok(())
     }
+}
+
+/// Saves a first run's start point with the tracked structures of `tables` (so a restart before
+/// the first flush, or while a shard round holds the checkpoint, knows every table).
+async fn save_start(
+    ckpt: &mut CheckpointTable,
+    conn: &mut Conn,
+    tracker: &SchemaTracker,
+    tables: Vec<TableName>,
+    (start, gtid, exit_safe): (&Position, &str, Option<&Position>),
+    points: &BTreeMap<TableName, Position>,
+) -> Result<(), UnitError> {
+    let tables = tables
+        .into_iter()
+        .map(|t| {
+            let json = tracker.get(&t).map(|x| x.to_json());
+            (t, json)
+        })
+        .collect();
+    ckpt.save(
+        conn,
+        &SavePoint {
+            global: Some(start),
+            gtid,
+            exit_safe,
+            tables,
+            clear_ddl: false,
+            points: Some(points),
+        },
+    )
+    .await
 }
 
 /// Where an `all` task's sync starts: read from its dump directory.

@@ -57,6 +57,7 @@ pub fn normalize(raw: Vec<String>) -> Vec<String> {
     let mut after_separator = false;
     let mut command: Option<String> = None;
     let mut value_next = false;
+    let all = raw.clone();
     for (i, a) in raw.into_iter().enumerate() {
         if i == 0 || after_separator {
             out.push(a);
@@ -83,6 +84,9 @@ pub fn normalize(raw: Vec<String>) -> Vec<String> {
         {
             let fixed = match a.as_str() {
                 "-w" | "-worker" => Some("--worker"),
+                // DM v1's `-s` is --skip; the seed's `break-ddl-lock <-w|-s ...> <task>` also
+                // names sources with it: a `-s` followed by a name *and* the task is a source.
+                "-s" if sources_follow(&all[i + 1..]) => Some("--source"),
                 "-s" | "-skip" => Some("--skip"),
                 "-e" | "-exec" => Some("--exec"),
                 "-i" | "-remove-id" => Some("--remove-id"),
@@ -164,6 +168,41 @@ pub fn normalize(raw: Vec<String>) -> Vec<String> {
     out
 }
 
+/// After break-ddl-lock's `-s`: whether a name follows it and another positional (the task)
+/// comes later, so `-s` names sources rather than meaning --skip.
+fn sources_follow(rest: &[String]) -> bool {
+    const WITH_VALUE: &[&str] = &[
+        "-w",
+        "-worker",
+        "--worker",
+        "-i",
+        "-remove-id",
+        "--remove-id",
+        "-s",
+        "--source",
+    ];
+    let mut positionals = 0;
+    let mut first_is_name = false;
+    let mut j = 0;
+    while j < rest.len() {
+        let t = &rest[j];
+        if t.starts_with('-') {
+            j += if WITH_VALUE.contains(&t.as_str()) {
+                2
+            } else {
+                1
+            };
+            continue;
+        }
+        if j == 0 {
+            first_is_name = true;
+        }
+        positionals += 1;
+        j += 1;
+    }
+    first_is_name && positionals >= 2
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalize;
@@ -232,6 +271,19 @@ mod tests {
                     "--master-addr",
                     "x:1",
                 ],
+            ),
+            // break-ddl-lock: -s is --skip, or names sources when a name and the task follow
+            (
+                &["dmctl", "break-ddl-lock", "-w", "w1", "t", "-s"],
+                &["dmctl", "break-ddl-lock", "--worker", "w1", "t", "--skip"],
+            ),
+            (
+                &["dmctl", "break-ddl-lock", "-s", "s1", "t", "-e"],
+                &["dmctl", "break-ddl-lock", "--source", "s1", "t", "--exec"],
+            ),
+            (
+                &["dmctl", "break-ddl-lock", "-w", "w1", "-s", "t"],
+                &["dmctl", "break-ddl-lock", "--worker", "w1", "--skip", "t"],
             ),
             // elsewhere -w stays DM v1's source flag
             (

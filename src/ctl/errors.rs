@@ -505,6 +505,9 @@ pub struct BreakDdlLockArgs {
     /// The workers (or sources) whose waiting lock to break.
     #[arg(long = "worker", value_delimiter = ',', value_name = "worker")]
     pub workers: Vec<String>,
+    /// Sources whose waiting lock to break (the seed's `-s NAME ... TASK` form).
+    #[arg(long = "source", value_delimiter = ',', value_name = "source")]
+    pub sources: Vec<String>,
     /// Remove this lock ID from the master.
     #[arg(long = "remove-id", value_name = "ID")]
     pub remove_id: Option<String>,
@@ -529,11 +532,11 @@ pub fn break_ddl_lock(a: &BreakDdlLockArgs, t: &Target) -> u8 {
         println!("`remove-id`, `exec`, `skip` must specify at least one");
         return USAGE;
     }
-    if (a.exec || a.skip) && a.workers.is_empty() {
-        println!("must specify at least one worker (-w)");
+    if (a.exec || a.skip) && a.workers.is_empty() && a.sources.is_empty() {
+        println!("must specify at least one worker (-w) or source (-s)");
         return USAGE;
     }
-    let mut sources = Vec::new();
+    let mut sources = a.sources.clone();
     for w in &a.workers {
         match source_of_worker(t, w) {
             Ok(s) => sources.push(s),

@@ -106,19 +106,6 @@ pub struct SqlOpArgs {
     pub args: Vec<String>,
 }
 
-impl ToJson for pb::HandleErrorResponse {
-    fn to_json(&self) -> J {
-        J::Obj(vec![
-            ("result", J::Bool(self.result)),
-            ("msg", J::s(&self.msg)),
-            (
-                "sources",
-                J::Arr(self.sources.iter().map(|s| s.to_json()).collect()),
-            ),
-        ])
-    }
-}
-
 fn bad_pos(pos: &str, what: &str, e: &str) -> u8 {
     println!("[code=11118] invalid --binlog-pos {pos} in {what} operation: {e}");
     FAIL
@@ -292,7 +279,7 @@ pub fn sql_op(kind: SqlOp, a: &SqlOpArgs, t: &Target) -> u8 {
             println!("want only one worker, but got {:?}", a.workers);
             return USAGE;
         }
-        if let Some(bad) = sqls.iter().find(|s| !looks_like_ddl(s)) {
+        if let Some(bad) = sqls.iter().find(|s| !ops::is_ddl(s)) {
             println!("only support inject DDL currently, but got '{bad}'");
             return FAIL;
         }
@@ -355,18 +342,6 @@ pub fn sql_op(kind: SqlOp, a: &SqlOpArgs, t: &Target) -> u8 {
         Ok(r) => print_v1(&r),
         Err(code) => code,
     }
-}
-
-fn looks_like_ddl(s: &str) -> bool {
-    let w = s
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .find(|w| !w.is_empty())
-        .unwrap_or("")
-        .to_ascii_uppercase();
-    matches!(
-        w.as_str(),
-        "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE"
-    )
 }
 
 /// `show-ddl-locks [-s source ...] [task-name | task-file]`.
@@ -437,15 +412,6 @@ impl ToJson for pb::ShowDdlLocksResponse {
                 "locks",
                 J::Arr(self.locks.iter().map(|l| l.to_json()).collect()),
             ),
-        ])
-    }
-}
-
-impl ToJson for pb::UnlockDdlLockResponse {
-    fn to_json(&self) -> J {
-        J::Obj(vec![
-            ("result", J::Bool(self.result)),
-            ("msg", J::s(&self.msg)),
         ])
     }
 }

@@ -448,7 +448,8 @@ macro_rules! rms {
 rms!(
     pb::StartTaskResponse,
     pb::UpdateTaskResponse,
-    pb::OperateSourceResponse
+    pb::OperateSourceResponse,
+    pb::HandleErrorResponse
 );
 
 /// `{result, msg}` responses (RM in dm-facts).
@@ -461,7 +462,11 @@ macro_rules! rm {
         }
     )*};
 }
-rm!(pb::CheckTaskResponse, pb::OfflineMemberResponse);
+rm!(
+    pb::CheckTaskResponse,
+    pb::OfflineMemberResponse,
+    pb::UnlockDdlLockResponse
+);
 
 impl ToJson for pb::OperateTaskResponse {
     fn to_json(&self) -> J {

@@ -457,6 +457,13 @@ impl Scheduler {
     /// ops. The caller holds [`Scheduler::change`].
     async fn shard_reports(&self, answers: &[(String, Option<crate::dmrs::AssignResponse>)]) {
         use crate::master::shardddl::Info;
+        if !answers.iter().any(|(_, r)| {
+            r.as_ref()
+                .is_some_and(|r| !r.shard_infos.is_empty() || !r.shard_done.is_empty())
+        }) {
+            // Nothing to report this round (the usual case): no copy of the locks.
+            return;
+        }
         let mut ops = Vec::new();
         {
             let mut st = self.lock();

@@ -750,6 +750,23 @@ pub fn worst_lag(r: &pb::QueryStatusListResponse, task: &str) -> Option<i64> {
         .max()
 }
 
+/// One query-status of `task` (every source).
+async fn task_status(
+    conn: &MasterConn,
+    task: &str,
+) -> Result<pb::QueryStatusListResponse, StepError> {
+    let req = pb::QueryStatusListRequest {
+        name: task.to_string(),
+        sources: vec![],
+    };
+    Ok(conn
+        .call(
+            "query-status",
+            |mut c| async move { c.query_status(req).await },
+        )
+        .await?)
+}
+
 /// The safe point before a stop: waits (up to the step timeout) until the task's Sync
 /// subtasks are at most `max` behind; a task that stays further behind is not stopped.
 async fn wait_safe_point(
@@ -760,16 +777,7 @@ async fn wait_safe_point(
 ) -> Result<(), StepError> {
     let deadline = Instant::now() + opts.step_timeout;
     loop {
-        let req = pb::QueryStatusListRequest {
-            name: task.to_string(),
-            sources: vec![],
-        };
-        let r = conn
-            .call(
-                "query-status",
-                |mut c| async move { c.query_status(req).await },
-            )
-            .await?;
+        let r = task_status(conn, task).await?;
         match worst_lag(&r, task) {
             Some(lag) if lag as u64 > max.as_secs() => {
                 if Instant::now() >= deadline {
@@ -794,16 +802,7 @@ async fn wait_stage(
 ) -> Result<(), StepError> {
     let deadline = Instant::now() + opts.step_timeout;
     loop {
-        let req = pb::QueryStatusListRequest {
-            name: task.to_string(),
-            sources: vec![],
-        };
-        let r = conn
-            .call(
-                "query-status",
-                |mut c| async move { c.query_status(req).await },
-            )
-            .await?;
+        let r = task_status(conn, task).await?;
         match judge(&r, task, sources, expect) {
             Progress::Done => return Ok(()),
             Progress::Failed(m) => return Err(StepError::Failed(m)),

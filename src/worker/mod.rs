@@ -453,7 +453,7 @@ impl Worker {
         };
         let sqls = ops::split_sqls(&req.sqls);
         if matches!(op, pb::ErrorOp::Replace | pb::ErrorOp::Inject)
-            && let Some(bad) = sqls.iter().find(|s| !is_ddl(s))
+            && let Some(bad) = sqls.iter().find(|s| !ops::is_ddl(s))
         {
             return answer(
                 false,
@@ -491,20 +491,6 @@ impl Worker {
     pub fn source(&self) -> Option<String> {
         self.lock().bound.as_ref().map(|b| b.source_id.clone())
     }
-}
-
-/// A statement that may replace or be injected in place of a DDL (DM allows only DDLs).
-fn is_ddl(stmt: &str) -> bool {
-    let first = stmt
-        .trim_start_matches(|c: char| c.is_whitespace() || c == '(')
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .next()
-        .unwrap_or("")
-        .to_ascii_uppercase();
-    matches!(
-        first.as_str(),
-        "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE"
-    )
 }
 
 /// The worker's gRPC face (`dmrs.WorkerControl`).

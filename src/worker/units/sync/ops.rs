@@ -123,6 +123,20 @@ pub fn parse_pos(s: &str) -> Result<Position, String> {
     })
 }
 
+/// Whether a replace / inject statement is a DDL (DM allows only DDLs there).
+pub fn is_ddl(stmt: &str) -> bool {
+    let first = stmt
+        .trim_start_matches(|c: char| c.is_whitespace() || c == '(')
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    matches!(
+        first.as_str(),
+        "CREATE" | "ALTER" | "DROP" | "RENAME" | "TRUNCATE"
+    )
+}
+
 /// Whether `stmt` matches a v1 pattern: `~re` a regular expression, else the exact statement.
 pub fn pattern_matches(pattern: &str, stmt: &str) -> bool {
     match pattern.strip_prefix('~') {

@@ -329,7 +329,6 @@ expression-filter:
             .collect();
         // column-mappings and expression-filter run (src/rules/row.rs): not refused.
         let want = [
-            "line 17 column 1: [code=20900] shard-mode optimistic",
             "line 18 column 1: [code=20900] online-ddl / online-ddl-scheme",
             "line 10 column 5: [code=20900] target-database.security.cert-allowed-cn",
         ];

@@ -1197,8 +1197,7 @@ impl TaskConfig {
     /// start-task and check-task, whatever `ignore-checking-items` says; loading (check-task
     /// --offline, `dmctl plan`) still accepts them, as DM does.
     ///
-    /// Refused: optimistic sharding (`shard-mode: optimistic`; pessimistic is coordinated),
-    /// online DDL (`online-ddl: true` / `online-ddl-scheme`: gh-ost/pt-osc shadow
+    /// Refused: online DDL (`online-ddl: true` / `online-ddl-scheme`: gh-ost/pt-osc shadow
     /// tables would be replicated as-is), and `target-database.security.cert-allowed-cn`
     /// (the server certificate's common name is not checked).
     pub fn unsupported(&self) -> Vec<ConfigError> {
@@ -1207,12 +1206,6 @@ impl TaskConfig {
             let pos = keys.iter().find_map(|k| self.positions.get(k));
             out.push(ConfigError::new(code::UNSUPPORTED, what).at(pos));
         };
-        if self.shard_mode == "optimistic" {
-            refuse(
-                &["shard-mode"],
-                "shard-mode optimistic is not supported by dm-rs yet (pessimistic is): its DDLs would not be coordinated; use shard-mode: pessimistic or DM".into(),
-            );
-        }
         if self.online_ddl || !self.online_ddl_scheme.is_empty() {
             refuse(
                 &["online-ddl", "online-ddl-scheme"],

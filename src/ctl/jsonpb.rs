@@ -449,7 +449,8 @@ rms!(
     pb::StartTaskResponse,
     pb::UpdateTaskResponse,
     pb::OperateSourceResponse,
-    pb::HandleErrorResponse
+    pb::HandleErrorResponse,
+    pb::OperateSchemaResponse
 );
 
 /// `{result, msg}` responses (RM in dm-facts).

@@ -21,6 +21,7 @@ pub mod interactive;
 pub mod jsonpb;
 pub mod master;
 pub mod reconcile;
+pub mod schema;
 pub mod watch;
 
 use std::process::ExitCode;
@@ -152,6 +153,18 @@ pub enum Command {
         override_usage = "binlog <command> <task-name> [-b binlog-pos] [-s source ...]"
     )]
     Binlog(errors::BinlogArgs),
+    /// Manages the tracked schema of a table of a paused task: list, update, delete.
+    #[command(
+        name = "binlog-schema",
+        override_usage = "binlog-schema <command> <task-name> <database> <table> [schema-file] [-s source ...]"
+    )]
+    BinlogSchema(schema::BinlogSchemaArgs),
+    /// `get`/`set`/`remove` the schema of an upstream table (DM v2).
+    #[command(
+        name = "operate-schema",
+        override_usage = "operate-schema <get|set|remove> <-s source ...> <task-name | task-file> <-d database> <-t table> [schema-file] [--flush] [--sync]"
+    )]
+    OperateSchema(schema::OperateSchemaArgs),
     /// Skips a binlog event by its end position or a DDL by pattern (DM v1).
     #[command(
         name = "sql-skip",
@@ -334,6 +347,8 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         Some(Command::BreakDdlLock(a)) => errors::break_ddl_lock(&a, &t),
         Some(Command::HandleError(a)) => errors::handle_error(&a, &t),
         Some(Command::Binlog(a)) => errors::binlog(&a, &t),
+        Some(Command::BinlogSchema(a)) => schema::binlog_schema(&a, &t),
+        Some(Command::OperateSchema(a)) => schema::operate_schema(&a, &t),
         Some(Command::SqlSkip(a)) => errors::sql_op(errors::SqlOp::Skip, &a, &t),
         Some(Command::SqlReplace(a)) => errors::sql_op(errors::SqlOp::Replace, &a, &t),
         Some(Command::SqlInject(a)) => errors::sql_op(errors::SqlOp::Inject, &a, &t),

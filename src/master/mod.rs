@@ -11,6 +11,7 @@
 //! the pushes) and their [`MasterError`]s back; [`store`] is the redb file.
 
 pub mod error;
+pub mod optimist;
 pub mod scheduler;
 pub mod server;
 pub mod shardddl;

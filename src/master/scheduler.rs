@@ -70,6 +70,11 @@ pub struct State {
     pub bindings: BTreeMap<String, String>,
     /// Pessimistic shard DDL locks (durable: [`store::SHARD_LOCKS`]).
     pub shard_locks: crate::master::shardddl::Locks,
+    /// Optimistic shard DDL locks (durable: [`store::OPT_LOCKS`]).
+    pub opt_locks: crate::master::optimist::OptLocks,
+    /// Optimistic: (task, source) pairs whose worker has reported its shard tables since this
+    /// master started (a task's DDLs are answered only when all its sources have).
+    pub opt_reported: std::collections::BTreeSet<(String, String)>,
 }
 
 impl State {
@@ -190,6 +195,9 @@ impl Scheduler {
         }
         for (id, lock) in store.all::<crate::master::shardddl::Lock>(store::SHARD_LOCKS)? {
             st.shard_locks.locks.insert(id, lock);
+        }
+        for (id, lock) in store.all::<crate::master::optimist::OptLock>(store::OPT_LOCKS)? {
+            st.opt_locks.locks.insert(id, lock);
         }
         if let Some(w) = &local {
             let rec = WorkerRecord {
@@ -312,8 +320,20 @@ impl Scheduler {
                     exec: o.exec,
                 })
                 .collect();
+            let opt_ops = st
+                .opt_locks
+                .ops(task, source)
+                .into_iter()
+                .map(|(up, d)| crate::dmrs::OptOp {
+                    up,
+                    id: d.id,
+                    ddls: d.ddls,
+                    conflict: d.conflict,
+                })
+                .collect();
             req.subtasks.push(SubTaskSpec {
                 shard_ops,
+                opt_ops,
                 name: task.clone(),
                 task_yaml: t.rec.yaml.clone(),
                 expect: stage_to_pb(rec.expect) as i32,
@@ -384,6 +404,7 @@ impl Scheduler {
         let answers = futures_util::future::join_all(futs).await;
         let changes = self.change().await;
         self.shard_reports(&answers).await;
+        let opt_answered = self.opt_reports(&answers).await;
         let results: Vec<(String, bool)> = answers
             .into_iter()
             .map(|(name, r)| (name, r.is_some()))
@@ -425,7 +446,8 @@ impl Scheduler {
                 .map(|(s, w)| (s.clone(), w.clone()))
                 .collect()
         };
-        let mut changed = false;
+        // An optimistic DDL answered: send the answer at once (the worker waits for it).
+        let mut changed = opt_answered;
         if !offline.is_empty() {
             let ops = offline
                 .iter()
@@ -521,6 +543,95 @@ impl Scheduler {
         let _ = self.persist(ops).await;
     }
 
+    /// Optimistic shard DDL: the workers' shard tables and DDLs (carried by their Assign
+    /// answers) move the locks; a changed lock is saved before the next push sends its
+    /// answers. Returns whether a DDL was answered. The caller holds [`Scheduler::change`].
+    async fn opt_reports(&self, answers: &[(String, Option<crate::dmrs::AssignResponse>)]) -> bool {
+        use crate::master::optimist::OptInfo;
+        use crate::worker::units::sync::schemacmp::Schema;
+        if !answers.iter().any(|(_, r)| {
+            r.as_ref()
+                .is_some_and(|r| !r.opt_infos.is_empty() || !r.opt_tables.is_empty())
+        }) {
+            return false;
+        }
+        let parse = |s: &str| -> Option<Schema> {
+            if s.is_empty() {
+                return None;
+            }
+            serde_json::from_str(s).ok()
+        };
+        let mut answered = false;
+        let mut ops = Vec::new();
+        {
+            let mut st = self.lock();
+            let before = st.opt_locks.clone();
+            for (worker, r) in answers {
+                let Some(r) = r else { continue };
+                let Some(source) = st.source_of(worker).map(str::to_string) else {
+                    continue;
+                };
+                for t in &r.opt_tables {
+                    let ups: Vec<(String, Option<Schema>)> = t
+                        .ups
+                        .iter()
+                        .enumerate()
+                        .map(|(i, u)| (u.clone(), t.schemas.get(i).and_then(|s| parse(s))))
+                        .collect();
+                    st.opt_locks.report_tables(&t.task, &source, &t.target, &ups);
+                    st.opt_reported.insert((t.task.clone(), source.clone()));
+                }
+                for i in &r.opt_infos {
+                    let all_reported = st
+                        .task_sources(&i.task)
+                        .iter()
+                        .all(|s| st.opt_reported.contains(&(i.task.clone(), s.clone())));
+                    if !all_reported && !i.ignore_conflict {
+                        // Answered once every source of the task has said which shard tables
+                        // it has (after a master restart, within a push or two).
+                        continue;
+                    }
+                    let info = OptInfo {
+                        task: i.task.clone(),
+                        source: source.clone(),
+                        up: i.up.clone(),
+                        target: i.target.clone(),
+                        id: i.id.clone(),
+                        ddls: i.ddls.clone(),
+                        before: parse(&i.before).unwrap_or_default(),
+                        after: parse(&i.after).unwrap_or_default(),
+                        ignore_conflict: i.ignore_conflict,
+                        dropped: i.dropped,
+                    };
+                    let d = st.opt_locks.try_sync(&info);
+                    if d.conflict.is_empty() {
+                        tracing::info!(source = %source, table = %i.up, target = %i.target, ddls = ?d.ddls, "optimistic shard DDL answered");
+                    } else {
+                        tracing::warn!(source = %source, table = %i.up, target = %i.target, "optimistic shard DDL: {}", d.conflict);
+                    }
+                    answered = true;
+                }
+            }
+            if st.opt_locks != before {
+                for (id, l) in &st.opt_locks.locks {
+                    if before.locks.get(id) != Some(l)
+                        && let Ok(op) = store::put_op(store::OPT_LOCKS, id, l)
+                    {
+                        ops.push(op);
+                    }
+                }
+                for id in before.locks.keys() {
+                    if !st.opt_locks.locks.contains_key(id) {
+                        ops.push(store::del_op(store::OPT_LOCKS, id));
+                    }
+                }
+            }
+        }
+        // The immediate push that sends an answer follows only a successful save (a master
+        // restart then keeps every answer it gave).
+        self.persist(ops).await.is_ok() && answered
+    }
+
     /// The push loop; runs forever.
     pub async fn run(self: Arc<Self>) {
         loop {
@@ -568,6 +679,31 @@ impl Scheduler {
             .client(&addr)
             .ok_or_else(|| format!("dm-worker {worker} at {addr} cannot be reached"))?;
         match tokio::time::timeout(CALL_TIMEOUT, c.handle_error(req)).await {
+            Ok(Ok(r)) => Ok(r.into_inner()),
+            Ok(Err(e)) => Err(format!("dm-worker {worker}: {}", e.message())),
+            Err(_) => Err(format!("dm-worker {worker} did not answer in time")),
+        }
+    }
+
+    /// Sends an operate-schema request to a worker (the master's own when it runs one).
+    pub async fn operate_schema_on(
+        &self,
+        worker: &str,
+        req: pb::OperateWorkerSchemaRequest,
+    ) -> Result<pb::CommonWorkerResponse, String> {
+        if let Some(l) = self.local.as_ref().filter(|l| l.name == worker) {
+            return Ok(l.operate_schema(req).await);
+        }
+        let addr = self
+            .lock()
+            .workers
+            .get(worker)
+            .map(|w| w.rec.addr.clone())
+            .ok_or_else(|| format!("dm-worker {worker} is not registered"))?;
+        let mut c = self
+            .client(&addr)
+            .ok_or_else(|| format!("dm-worker {worker} at {addr} cannot be reached"))?;
+        match tokio::time::timeout(CALL_TIMEOUT, c.operate_schema(req)).await {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(e)) => Err(format!("dm-worker {worker}: {}", e.message())),
             Err(_) => Err(format!("dm-worker {worker} did not answer in time")),

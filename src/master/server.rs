@@ -179,7 +179,13 @@ impl Master for MasterService {
         req: Request<pb::ShowDdlLocksRequest>,
     ) -> Res<pb::ShowDdlLocksResponse> {
         let req = req.into_inner();
-        let locks = self.sched.lock().shard_locks.show(&req.task, &req.sources);
+        let locks = {
+            let st = self.sched.lock();
+            // DM v2: the pessimistic locks, then the optimistic ones.
+            let mut locks = st.shard_locks.show(&req.task, &req.sources);
+            locks.extend(st.opt_locks.shown(&req.task, &req.sources));
+            locks
+        };
         let msg = if locks.is_empty() {
             "no DDL lock exists".to_string()
         } else {
@@ -199,6 +205,13 @@ impl Master for MasterService {
         let req = req.into_inner();
         let owner = Some(req.replace_owner.as_str()).filter(|o| !o.is_empty());
         let _g = self.sched.change().await;
+        if self.sched.lock().opt_locks.locks.contains_key(&req.id) {
+            return ok(pb::UnlockDdlLockResponse {
+                result: false,
+                msg: "`unlock-ddl-lock` is only supported in pessimistic shard mode currently"
+                    .into(),
+            });
+        }
         let saved = {
             let mut st = self.sched.lock();
             match st.shard_locks.unlock(&req.id, owner) {
@@ -427,14 +440,84 @@ impl Master for MasterService {
         })
     }
 
+    /// `binlog-schema` / `operate-schema`: each named source's worker lists, sets or deletes
+    /// the tracked schema of a table of its paused subtask.
     async fn operate_schema(
         &self,
-        _: Request<pb::OperateSchemaRequest>,
+        req: Request<pb::OperateSchemaRequest>,
     ) -> Res<pb::OperateSchemaResponse> {
-        ok(pb::OperateSchemaResponse {
+        let req = req.into_inner();
+        let fail = |msg: String| pb::OperateSchemaResponse {
             result: false,
-            msg: "operate-schema is not supported by dm-rs yet".into(),
+            msg,
             sources: vec![],
+        };
+        let task_sources = self.sched.lock().task_sources(&req.task);
+        if task_sources.is_empty() {
+            return ok(fail(format!(
+                "task {} has no source or not exist, please check the task name and status",
+                req.task
+            )));
+        }
+        if req.sources.is_empty() {
+            return ok(fail("must specify at least one source".into()));
+        }
+        if req.database.is_empty() || req.table.is_empty() {
+            return ok(fail("must specify the database and the table".into()));
+        }
+        let mut sources = req.sources.clone();
+        sources.sort();
+        sources.dedup();
+        if let Some(bad) = sources.iter().find(|s| !task_sources.contains(s)) {
+            return ok(fail(format!(
+                "source {bad} not found in task {}: the task's sources are {}",
+                req.task,
+                task_sources.join(", ")
+            )));
+        }
+        let mut out = Vec::new();
+        for s in sources {
+            let worker = self.sched.lock().worker_of(&s).map(str::to_string);
+            let Some(worker) = worker else {
+                out.push(pb::CommonWorkerResponse {
+                    result: false,
+                    msg: format!("source {s} is not bound to any dm-worker"),
+                    source: s.clone(),
+                    worker: String::new(),
+                });
+                continue;
+            };
+            let wreq = pb::OperateWorkerSchemaRequest {
+                op: req.op,
+                task: req.task.clone(),
+                source: s.clone(),
+                database: req.database.clone(),
+                table: req.table.clone(),
+                schema: req.schema.clone(),
+                flush: req.flush,
+                sync: req.sync,
+                from_source: req.from_source,
+                from_target: req.from_target,
+            };
+            let mut r = match self.sched.operate_schema_on(&worker, wreq).await {
+                Ok(r) => r,
+                Err(msg) => pb::CommonWorkerResponse {
+                    result: false,
+                    msg,
+                    source: s.clone(),
+                    worker: worker.clone(),
+                },
+            };
+            if r.source.is_empty() {
+                r.source = s.clone();
+            }
+            tracing::info!(task = %req.task, source = %s, op = req.op, result = r.result, "operate-schema");
+            out.push(r);
+        }
+        ok(pb::OperateSchemaResponse {
+            result: out.iter().all(|r| r.result),
+            msg: String::new(),
+            sources: out,
         })
     }
 

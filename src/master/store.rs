@@ -24,6 +24,8 @@ pub const BINDINGS: Table = TableDefinition::new("bindings");
 pub const COUNTERS: Table = TableDefinition::new("counters");
 /// Pessimistic shard DDL locks, one row per lock ID (see `shardddl.rs`).
 pub const SHARD_LOCKS: Table = TableDefinition::new("shard_locks");
+/// Optimistic shard DDL locks, one row per lock ID (see `optimist.rs`).
+pub const OPT_LOCKS: Table = TableDefinition::new("opt_locks");
 
 /// A created source: normalised, its password DM-encrypted (no `${ENV}` needed on restart).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -194,6 +196,7 @@ impl Store {
             BINDINGS,
             COUNTERS,
             SHARD_LOCKS,
+            OPT_LOCKS,
         ] {
             txn.open_table(t).map_err(db_err)?;
         }

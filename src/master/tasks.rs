@@ -402,6 +402,11 @@ impl Scheduler {
                                 ops.push(store::del_op(store::SHARD_LOCKS, id));
                             }
                         }
+                        for (id, l) in &st.opt_locks.locks {
+                            if l.task == task {
+                                ops.push(store::del_op(store::OPT_LOCKS, id));
+                            }
+                        }
                     } else if let Some(t) = st.tasks.get(task)
                         && let Some(cfg) = t.cfg.as_ref()
                     {
@@ -436,6 +441,8 @@ impl Scheduler {
                     None => {
                         st.tasks.remove(task);
                         st.shard_locks.remove_task(task);
+                        st.opt_locks.remove_task(task);
+                        st.opt_reported.retain(|(t, _)| t != task);
                     }
                     Some((rec, cfg)) => {
                         if let Some(t) = st.tasks.get_mut(task) {

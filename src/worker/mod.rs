@@ -171,6 +171,8 @@ impl Worker {
         // Pessimistic shard DDL: the master's ops in, the synced rounds and done ops out.
         let mut shard_infos = Vec::new();
         let mut shard_done = Vec::new();
+        let mut opt_infos = Vec::new();
+        let mut opt_tables = Vec::new();
         for spec in &req.subtasks {
             let Some(st) = inner.subtasks.get(&spec.name) else {
                 continue;
@@ -199,12 +201,18 @@ impl Worker {
                     lock_id,
                 });
             }
+            // Optimistic shard DDL: answers in, DDLs and the groups' tables out.
+            sync.set_opt_ops(spec.opt_ops.iter().cloned());
+            opt_infos.extend(sync.opt_infos());
+            opt_tables.extend(sync.opt_tables());
         }
         AssignResponse {
             result: msgs.is_empty(),
             msg: msgs.join("; "),
             shard_infos,
             shard_done,
+            opt_infos,
+            opt_tables,
         }
     }
 
@@ -487,6 +495,114 @@ impl Worker {
         }
     }
 
+    /// DM's worker OperateSchema (`binlog-schema`, `operate-schema`) for one paused subtask:
+    /// lists, sets or deletes the tracked schema of an upstream table (see
+    /// [`units::sync::schema_ops`]); with `sync` in optimistic mode the master is told the
+    /// table's new schema.
+    pub async fn operate_schema(
+        &self,
+        req: pb::OperateWorkerSchemaRequest,
+    ) -> pb::CommonWorkerResponse {
+        use units::sync::schema_ops::{self, From, Op};
+        let (source, found) = {
+            let inner = self.lock();
+            let source = inner
+                .bound
+                .as_ref()
+                .map(|b| b.source_id.clone())
+                .unwrap_or_default();
+            let found = inner.subtasks.values().find(|s| s.name == req.task).map(|st| {
+                (
+                    st.stage(),
+                    st.unit(),
+                    st.cfg.clone(),
+                    st.source.clone(),
+                    st.shard_sync(),
+                )
+            });
+            (source, found)
+        };
+        let answer = |result: bool, msg: String| pb::CommonWorkerResponse {
+            result,
+            msg,
+            source: source.clone(),
+            worker: self.name.clone(),
+        };
+        let Some((stage, unit, cfg, src, sync)) = found else {
+            return answer(
+                false,
+                format!("[code=40054] sub task with name {} not found", req.task),
+            );
+        };
+        if stage != pb::Stage::Paused {
+            return answer(
+                false,
+                format!(
+                    "[code=40051] current stage is {} but not paused, invalid",
+                    stage.as_str_name()
+                ),
+            );
+        }
+        if unit != UnitKind::Sync {
+            return answer(
+                false,
+                format!(
+                    "[code=40056] current unit is {} but not Sync: the schema tracker belongs to the Sync unit",
+                    unit.to_pb().as_str_name()
+                ),
+            );
+        }
+        let t = crate::rules::TableName::new(req.database.clone(), req.table.clone());
+        let op = match pb::SchemaOp::try_from(req.op).unwrap_or(pb::SchemaOp::InvalidSchemaOp) {
+            pb::SchemaOp::GetSchema | pb::SchemaOp::ListSchema => Op::List,
+            pb::SchemaOp::RemoveSchema => Op::Delete,
+            pb::SchemaOp::SetSchema if req.from_source => Op::Update(From::Source),
+            pb::SchemaOp::SetSchema if req.from_target => Op::Update(From::Target),
+            pb::SchemaOp::SetSchema => Op::Update(From::Text(req.schema.clone())),
+            other => {
+                return answer(
+                    false,
+                    format!("schema op {} is not supported by dm-rs", other.as_str_name()),
+                );
+            }
+        };
+        match schema_ops::operate(&cfg, &src, &op, &t).await {
+            Ok(done) => {
+                if req.sync
+                    && cfg.shard_mode == "optimistic"
+                    && let (Some(table), Some(target)) = (&done.table, &done.target)
+                {
+                    let after = table
+                        .to_schema()
+                        .and_then(|s| serde_json::to_string(&s).ok())
+                        .unwrap_or_default();
+                    let id = format!(
+                        "binlog-schema-{}",
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_nanos())
+                            .unwrap_or_default()
+                    );
+                    sync.opt_request(dmrs::OptInfo {
+                        task: req.task.clone(),
+                        up: t.quoted(),
+                        target: target.quoted(),
+                        id,
+                        ddls: Vec::new(),
+                        before: String::new(),
+                        after,
+                        ignore_conflict: true,
+                        dropped: false,
+                    });
+                    tracing::info!(task = %req.task, table = %t.quoted(), "binlog-schema --sync: the master is told the table's new schema");
+                }
+                tracing::info!(task = %req.task, table = %t.quoted(), op = ?op, "binlog-schema done");
+                answer(true, done.msg)
+            }
+            Err(e) => answer(false, e),
+        }
+    }
+
     /// The bound source, if any.
     pub fn source(&self) -> Option<String> {
         self.lock().bound.as_ref().map(|b| b.source_id.clone())
@@ -519,6 +635,15 @@ impl dmrs::worker_control_server::WorkerControl for ControlService {
         req: tonic::Request<pb::HandleWorkerErrorRequest>,
     ) -> Result<tonic::Response<pb::CommonWorkerResponse>, tonic::Status> {
         Ok(tonic::Response::new(self.0.handle_error(req.into_inner())))
+    }
+
+    async fn operate_schema(
+        &self,
+        req: tonic::Request<pb::OperateWorkerSchemaRequest>,
+    ) -> Result<tonic::Response<pb::CommonWorkerResponse>, tonic::Status> {
+        Ok(tonic::Response::new(
+            self.0.operate_schema(req.into_inner()).await,
+        ))
     }
 }
 

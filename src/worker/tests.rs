@@ -17,6 +17,7 @@ fn req(expect: Stage, start_id: u64, stage_rev: u64) -> AssignRequest {
         source_yaml: SOURCE.into(),
         subtasks: vec![dmrs::SubTaskSpec {
             shard_ops: vec![],
+            opt_ops: vec![],
             name: "t1".into(),
             task_yaml: TASK.into(),
             expect: expect as i32,

@@ -36,6 +36,8 @@ pub mod apply;
 pub mod checkpoint;
 pub mod ops;
 pub mod schema;
+pub mod schema_ops;
+pub mod schemacmp;
 pub mod shard;
 pub mod source;
 pub mod stats;
@@ -298,6 +300,9 @@ struct Run {
     /// the master (through the worker), a replay after a resolved round, and a pending
     /// redirect of the stream to the replay's start.
     shard: Option<ShardGroups>,
+    /// `shard-mode: optimistic`: `shard` holds the groups (no rounds); each shard table's DDL
+    /// is sent to the master and its answer carried out (`opt_ddl`).
+    optimistic: bool,
     shard_sync: Arc<ShardSync>,
     replay: Option<Replay>,
     redirect: Option<Position>,
@@ -532,27 +537,35 @@ impl Run {
         {
             // A first start: the tracked structures are the upstream's as of now (the nearest
             // to the meta position there is), persisted with the first checkpoint.
-            let rows: Vec<(String, String, String, String)> = timed(
+            type Row = (String, String, String, String, String, Option<String>, String);
+            let rows: Vec<Row> = timed(
                 "upstream",
                 "read the upstream tables' columns",
-                c.query(
-                    "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS \
+                c.query(format!(
+                    "SELECT TABLE_SCHEMA, TABLE_NAME, {} FROM information_schema.COLUMNS \
                      WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') \
                      ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION",
-                ),
+                    schema::COLUMN_ROW_SELECT
+                )),
             )
             .await?;
-            let mut by_table: BTreeMap<TableName, Vec<(String, String)>> = BTreeMap::new();
-            for (schema, table, col, ty) in rows {
+            let mut by_table: BTreeMap<TableName, Vec<schema::ColumnRow>> = BTreeMap::new();
+            for (schema, table, name, column_type, is_nullable, column_default, extra) in rows {
                 if rules.allow_table(&schema, &table) {
                     by_table
                         .entry(TableName::new(schema, table))
                         .or_default()
-                        .push((col, ty));
+                        .push(schema::ColumnRow {
+                            name,
+                            column_type,
+                            is_nullable,
+                            column_default,
+                            extra,
+                        });
                 }
             }
             for (t, cols) in by_table {
-                tracker.set(t.clone(), TrackedTable::from_information_schema(&cols));
+                tracker.set(t.clone(), TrackedTable::from_column_rows(&cols));
                 tracker_dirty.insert(t);
             }
             tracing::info!(
@@ -585,7 +598,8 @@ impl Run {
             400_000_000
                 + (crc32fast::hash(format!("{}/{}", task.name, source_id).as_bytes()) % 100_000_000)
         };
-        let shard = (task.shard_mode == "pessimistic").then(|| {
+        let optimistic = task.shard_mode == "optimistic";
+        let shard = (task.shard_mode == "pessimistic" || optimistic).then(|| {
             ShardGroups::new(tracker.tables().map(|(t, _)| {
                 let (s, n) = rules.route(&t.schema, &t.table);
                 (t.clone(), TableName::new(s, n))
@@ -597,6 +611,7 @@ impl Run {
             ops,
             task_name: task.name.clone(),
             shard,
+            optimistic,
             shard_sync,
             replay: None,
             redirect: None,
@@ -689,6 +704,7 @@ impl Run {
     }
 
     async fn stream(&mut self, cancel: &CancellationToken) -> Result<(), UnitError> {
+        self.publish_opt_tables();
         let at = if self.start.file.is_empty() {
             let state = gtid_string(&self.gtids);
             tracing::info!(gtid = %state, "starting after the meta's GTID");
@@ -1063,19 +1079,7 @@ impl Run {
     }
 
     async fn read_upstream_table(&mut self, t: &TableName) -> Result<TrackedTable, UnitError> {
-        let q = format!(
-            "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
-            checkpoint::lit(&t.schema),
-            checkpoint::lit(&t.table)
-        );
-        let conn = self.upstream().await?;
-        let rows: Vec<(String, String)> = timed(
-            "upstream",
-            "read the upstream table's columns",
-            conn.query(q),
-        )
-        .await?;
-        Ok(TrackedTable::from_information_schema(&rows))
+        read_table_columns(self.upstream().await?, t).await
     }
 
     /// The downstream table for an upstream table and row shape (cached until the next DDL).
@@ -1197,7 +1201,28 @@ impl Run {
             });
             run.push((d.kind, stmt, first));
         }
-        if self.shard.is_some() && !run.is_empty() {
+        let mut taken = None;
+        if self.optimistic && !run.is_empty() {
+            let stmts: Vec<String> = run.iter().map(|r| r.1.clone()).collect();
+            taken = self.ops.take_for(start, end, &stmts);
+            match &taken {
+                Some(Action::Skip) => {
+                    // Skipped whole: the schema tracker does not follow it either (DM's way
+                    // out of a conflict: binlog-schema update, then binlog skip).
+                    tracing::info!(sql, position = %start, "DDL skipped (handle-error / binlog skip / sql-skip); optimistic mode: the schema tracker keeps the table as it is");
+                    self.ops.passed(start);
+                    return Ok(());
+                }
+                Some(_) => {}
+                None => match self.opt_ddl(&run, sql, schema, start, end, cancel).await? {
+                    ShardOutcome::Execute => {}
+                    ShardOutcome::Handled | ShardOutcome::Replayed => {
+                        self.ops.passed(start);
+                        return Ok(());
+                    }
+                },
+            }
+        } else if self.shard.is_some() && !run.is_empty() {
             match self.shard_ddl(&run, start, end, cancel).await? {
                 ShardOutcome::Execute => {}
                 ShardOutcome::Handled => {
@@ -1207,7 +1232,9 @@ impl Run {
                 ShardOutcome::Replayed => return Ok(()),
             }
         }
-        let action = if run.is_empty() || self.ops.is_empty() {
+        let action = if taken.is_some() {
+            taken
+        } else if run.is_empty() || self.ops.is_empty() {
             None
         } else {
             let stmts: Vec<String> = run.iter().map(|r| r.1.clone()).collect();
@@ -1471,6 +1498,256 @@ impl Run {
         }
         self.shard_sync.set_unresolved(groups.unresolved());
         Ok(())
+    }
+
+    /// The tracked schema of `up` with every column's definition (read again from the upstream
+    /// when the tracker does not know it, or knows it without definitions).
+    async fn opt_schema(&mut self, up: &TableName) -> Result<schemacmp::Schema, UnitError> {
+        if let Some(s) = self.tracker.get(up).and_then(TrackedTable::to_schema) {
+            return Ok(s);
+        }
+        let t = self.read_upstream_table(up).await?;
+        self.tracker.set(up.clone(), t.clone());
+        self.tracker_dirty.insert(up.clone());
+        t.to_schema().ok_or_else(|| {
+            UnitError::new(
+                code::DDL,
+                "internal",
+                format!("the columns of {} could not be read", up.quoted()),
+            )
+        })
+    }
+
+    /// Optimistic shard DDL for one DDL event (DM's `handleQueryEventOptimistic`): the DDL of
+    /// a shard table goes to the master with the table's schema before and after it, and the
+    /// master's answer runs downstream (maybe nothing: another shard already brought the
+    /// column, or others still have the one dropped). DML is never held back. CREATE/ALTER
+    /// DATABASE run; DROP DATABASE and TRUNCATE of shards do not; DROP TABLE leaves the lock;
+    /// RENAME TABLE is DM's 36068; a conflict pauses with DM's 36062.
+    async fn opt_ddl(
+        &mut self,
+        run: &[(DdlKind, String, TableName)],
+        sql: &str,
+        schema: &str,
+        start: &Position,
+        end: &Position,
+        cancel: &CancellationToken,
+    ) -> Result<ShardOutcome, UnitError> {
+        let kind = run[0].0;
+        let ups: Vec<TableName> = run.iter().map(|r| r.2.clone()).collect();
+        let stmts: Vec<String> = run.iter().map(|r| r.1.clone()).collect();
+        let Some(groups) = self.shard.as_mut() else {
+            return Ok(ShardOutcome::Execute);
+        };
+        match kind {
+            DdlKind::CreateDatabase | DdlKind::AlterDatabase => return Ok(ShardOutcome::Execute),
+            DdlKind::DropDatabase => {
+                tracing::info!(sql, "optimistic shard DDL: DROP DATABASE does not run downstream");
+                return Ok(ShardOutcome::Handled);
+            }
+            DdlKind::TruncateTable => {
+                tracing::info!(tables = ?ups, "ignore truncate table statement in shard group");
+                return Ok(ShardOutcome::Handled);
+            }
+            DdlKind::RenameTable => {
+                let at = ErrorAt {
+                    start: start.clone(),
+                    end: end.clone(),
+                    sql: sql.to_string(),
+                };
+                return Err(self.failed_at(
+                    UnitError::new(
+                        shard::codes::UNSUPPORTED_STMT,
+                        "internal",
+                        format!(
+                            "`RENAME TABLE` statement not supported in optimistic mode: {sql}"
+                        ),
+                    ),
+                    &at,
+                ));
+            }
+            _ => {}
+        }
+        let downs: BTreeSet<TableName> = ups
+            .iter()
+            .map(|u| {
+                let (s, n) = self.rules.route(&u.schema, &u.table);
+                TableName::new(s, n)
+            })
+            .collect();
+        let (Some(up), Some(down), 1) = (ups.first().cloned(), downs.first().cloned(), downs.len())
+        else {
+            return Err(UnitError::new(
+                shard::codes::MULTIPLE_TABLES,
+                "internal",
+                format!("ddl on multiple table: {} not supported", stmts.join("; ")),
+            ));
+        };
+        let empty = schemacmp::Schema::default();
+        let (before, after, dropped) = match kind {
+            DdlKind::CreateTable => {
+                let merged = groups.has_tables(&down);
+                groups.add_table(up.clone(), down.clone());
+                if !merged {
+                    // The first table of its group: the CREATE runs downstream as usual.
+                    return Ok(ShardOutcome::Execute);
+                }
+                let mut after_tracker = self.tracker.clone();
+                let _ = after_tracker.apply_ddl(sql, schema);
+                let after = after_tracker
+                    .get(&up)
+                    .and_then(TrackedTable::to_schema)
+                    .unwrap_or_default();
+                (empty, after, false)
+            }
+            DdlKind::DropTable => {
+                groups.remove_table(&up);
+                (empty.clone(), empty, true)
+            }
+            _ => {
+                if groups.target_of(&up).is_none() {
+                    groups.add_table(up.clone(), down.clone());
+                }
+                let before = self.opt_schema(&up).await?;
+                let mut after_tracker = self.tracker.clone();
+                let _ = after_tracker.apply_ddl(sql, schema);
+                let Some(after) = after_tracker.get(&up).and_then(TrackedTable::to_schema) else {
+                    let at = ErrorAt {
+                        start: start.clone(),
+                        end: end.clone(),
+                        sql: sql.to_string(),
+                    };
+                    return Err(self.failed_at(
+                        UnitError::new(
+                            shard::codes::SHARD_DDL_CONFLICT,
+                            "internal",
+                            format!(
+                                "fail to handle shard ddl {stmts:?} in optimistic mode, because schema conflict detected, conflict error: the schema tracker cannot follow this DDL of {}",
+                                up.quoted()
+                            ),
+                        ),
+                        &at,
+                    ));
+                };
+                if let Some(why) = shard::renames_columns(&before, &after) {
+                    let at = ErrorAt {
+                        start: start.clone(),
+                        end: end.clone(),
+                        sql: sql.to_string(),
+                    };
+                    return Err(self.opt_conflict(&stmts, &why, &at));
+                }
+                (before, after, false)
+            }
+        };
+        self.applier.flush().await?;
+        let key = up.quoted();
+        let id = end.to_string();
+        self.shard_sync.opt_request(crate::dmrs::OptInfo {
+            task: self.task_name.clone(),
+            up: key.clone(),
+            target: down.quoted(),
+            id: id.clone(),
+            ddls: if dropped { Vec::new() } else { stmts.clone() },
+            before: serde_json::to_string(&before).unwrap_or_default(),
+            after: serde_json::to_string(&after).unwrap_or_default(),
+            ignore_conflict: false,
+            dropped,
+        });
+        tracing::info!(table = %key, target = %down.quoted(), ddls = ?stmts, "optimistic shard DDL: waiting for the master's answer");
+        let Some(op) = self.shard_sync.opt_op_for(&key, &id, cancel).await else {
+            return Err(UnitError::new(
+                code::DDL,
+                "internal",
+                "cancelled while waiting for the optimistic shard DDL answer",
+            )
+            .retryable(true));
+        };
+        let at = ErrorAt {
+            start: start.clone(),
+            end: end.clone(),
+            sql: sql.to_string(),
+        };
+        if !op.conflict.is_empty() {
+            self.shard_sync.opt_finished(&key, &id);
+            return Err(self.opt_conflict(&stmts, &op.conflict, &at));
+        }
+        if !op.ddls.is_empty() {
+            tracing::info!(table = %key, ddls = ?op.ddls, "optimistic shard DDL: the joined schema changed; executing");
+            self.ckpt
+                .begin_ddl(&mut self.ddl_conn, end, &op.ddls.join("; "))
+                .await?;
+            self.ddl_done = true;
+            let replay = self.ddl_replay.as_ref() == Some(end);
+            for stmt in &op.ddls {
+                self.execute_ddl(DdlKind::Other, stmt, &up, replay, cancel)
+                    .await
+                    .map_err(|e| self.failed_at(e, &at))?;
+                self.events_since_flush += 1;
+            }
+            crate::worker::failpoint::hit("sync-after-ddl");
+        } else {
+            tracing::info!(table = %key, "optimistic shard DDL: the joined schema does not change; nothing runs downstream");
+        }
+        self.shard_sync.opt_finished(&key, &id);
+        if self.ddl_replay.as_ref().is_some_and(|d| d <= end) {
+            self.ddl_replay = None;
+        }
+        self.track_ddl(sql, schema)?;
+        self.publish_opt_tables();
+        // The stream was not read while waiting: continue on a fresh one after this event.
+        self.redirect = Some(end.clone());
+        Ok(ShardOutcome::Handled)
+    }
+
+    /// DM's 36062, at the DDL's location (so `binlog skip` without `-b` acts there).
+    fn opt_conflict(&self, stmts: &[String], why: &str, at: &ErrorAt) -> UnitError {
+        let task = &self.task_name;
+        let pos = format!("{}:{}", at.start.file, at.start.pos);
+        let mut e = self.failed_at(
+            UnitError::new(
+                shard::codes::SHARD_DDL_CONFLICT,
+                "internal",
+                format!(
+                    "fail to handle shard ddl {stmts:?} in optimistic mode, because schema conflict detected, conflict error: {why}"
+                ),
+            ),
+            at,
+        );
+        e.workaround = format!(
+            "Make the shards agree: set this table's tracked schema to one that fits the merged table (`binlog-schema update {task} <db> <table> <schema-file>`, which also tells the master), then skip the DDL: `binlog skip {task} -b {pos}` (DM v2: `handle-error {task} -b {pos} skip`); or run other statements instead: `binlog replace {task} -b {pos} \"<statements>\"`."
+        );
+        e
+    }
+
+    /// Optimistic: the groups and their tables' schemas, for the master (with every push).
+    fn publish_opt_tables(&self) {
+        if !self.optimistic {
+            return;
+        }
+        let Some(groups) = self.shard.as_ref() else {
+            return;
+        };
+        let tables = groups
+            .members()
+            .into_iter()
+            .map(|(target, ups)| crate::dmrs::OptTables {
+                task: self.task_name.clone(),
+                target: target.quoted(),
+                schemas: ups
+                    .iter()
+                    .map(|u| {
+                        self.tracker
+                            .get(u)
+                            .and_then(TrackedTable::to_schema)
+                            .and_then(|s| serde_json::to_string(&s).ok())
+                            .unwrap_or_default()
+                    })
+                    .collect(),
+                ups: ups.iter().map(TableName::quoted).collect(),
+            })
+            .collect();
+        self.shard_sync.set_opt_tables(tables);
     }
 
     /// A DDL of the event `at` failed downstream: remember where (handle-error without `-b`
@@ -1786,6 +2063,40 @@ async fn poll_master(opts: Opts, stats: Arc<SyncStats>) {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// One upstream table's columns with their definitions, from information_schema (the tracker
+/// seeds a table it does not know from here; binlog-schema update --from-source too).
+pub(crate) async fn read_table_columns(
+    conn: &mut Conn,
+    t: &TableName,
+) -> Result<TrackedTable, UnitError> {
+    let q = format!(
+        "SELECT {} FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
+        schema::COLUMN_ROW_SELECT,
+        checkpoint::lit(&t.schema),
+        checkpoint::lit(&t.table)
+    );
+    type Row = (String, String, String, Option<String>, String);
+    let rows: Vec<Row> = timed(
+        "upstream",
+        "read the upstream table's columns",
+        conn.query(q),
+    )
+    .await?;
+    let rows: Vec<schema::ColumnRow> = rows
+        .into_iter()
+        .map(
+            |(name, column_type, is_nullable, column_default, extra)| schema::ColumnRow {
+                name,
+                column_type,
+                is_nullable,
+                column_default,
+                extra,
+            },
+        )
+        .collect();
+    Ok(TrackedTable::from_column_rows(&rows))
 }
 
 #[cfg(test)]

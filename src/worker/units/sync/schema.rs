@@ -74,6 +74,7 @@ use std::collections::BTreeMap;
 use crate::binlog::rows::TableMeta;
 use crate::rules::TableName;
 use crate::rules::ddl::{DdlError, Tok, TokKind, tokenize};
+use crate::worker::units::sync::schemacmp::{ColumnType, Schema};
 
 /// One column of a tracked table.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -81,7 +82,30 @@ pub struct TrackedColumn {
     pub name: String,
     /// The column is an UNSIGNED (or ZEROFILL) number.
     pub unsigned: bool,
+    /// Its definition, canonical ([`ColumnType`]): what optimistic shard DDL joins and
+    /// binlog-schema prints. None when not known (a `table_info` written before definitions
+    /// were kept, or a definition the parser did not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub def: Option<ColumnType>,
 }
+
+/// One information_schema.COLUMNS row (MariaDB 10.2+ forms).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnRow {
+    pub name: String,
+    /// COLUMN_TYPE, e.g. `int(10) unsigned`, `enum('a','b')`.
+    pub column_type: String,
+    /// IS_NULLABLE: `YES` / `NO`.
+    pub is_nullable: String,
+    /// COLUMN_DEFAULT (None: no default).
+    pub column_default: Option<String>,
+    /// EXTRA, e.g. `auto_increment`.
+    pub extra: String,
+}
+
+/// The columns of information_schema.COLUMNS that [`ColumnRow`] reads, in its order.
+pub const COLUMN_ROW_SELECT: &str =
+    "COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA";
 
 /// One upstream table as of the tracked binlog position.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -156,30 +180,76 @@ impl TrackedTable {
             .iter()
             .map(|(name, column_type)| TrackedColumn {
                 name: name.clone(),
-                // Only numbers are unsigned, and their types hold no strings: a COLUMN_TYPE that
-                // does not tokenize is an ENUM/SET.
-                unsigned: tokenize(column_type).is_ok_and(|toks| {
-                    depth0(&toks).any(|t| is_kw(t, "UNSIGNED") || is_kw(t, "ZEROFILL"))
-                }),
+                unsigned: unsigned_type(column_type),
+                def: None,
             })
             .collect();
         TrackedTable { columns }
     }
 
-    /// The form kept in the checkpoint's `table_info`: `{"columns":[{"name":…,"unsigned":…}]}`.
-    pub fn to_json(&self) -> String {
-        let columns: Vec<serde_json::Value> = self
+    /// From information_schema.COLUMNS rows ([`COLUMN_ROW_SELECT`]) in ORDINAL_POSITION
+    /// order, definitions included.
+    pub fn from_column_rows(rows: &[ColumnRow]) -> TrackedTable {
+        let columns = rows
+            .iter()
+            .map(|r| TrackedColumn {
+                name: r.name.clone(),
+                unsigned: unsigned_type(&r.column_type),
+                def: Some(ColumnType::from_information_schema(
+                    &r.column_type,
+                    &r.is_nullable,
+                    r.column_default.as_deref(),
+                    &r.extra,
+                )),
+            })
+            .collect();
+        TrackedTable { columns }
+    }
+
+    /// The columns with their definitions, for schemacmp (None when a definition is not
+    /// known).
+    pub fn to_schema(&self) -> Option<Schema> {
+        let columns = self
             .columns
             .iter()
-            .map(|c| serde_json::json!({ "name": c.name, "unsigned": c.unsigned }))
+            .map(|c| c.def.clone().map(|d| (c.name.clone(), d)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Schema { columns })
+    }
+
+    /// A `CREATE TABLE` of these columns (binlog-schema list); None when a column's
+    /// definition is not known.
+    pub fn to_create_sql(&self, t: &TableName) -> Option<String> {
+        let schema = self.to_schema()?;
+        let cols: Vec<String> = schema
+            .columns
+            .iter()
+            .map(|(n, d)| format!("  `{}` {}", n.replace('`', "``"), d.to_sql()))
             .collect();
-        serde_json::json!({ "columns": columns }).to_string()
+        Some(format!(
+            "CREATE TABLE {} (\n{}\n)",
+            t.quoted(),
+            cols.join(",\n")
+        ))
+    }
+
+    /// The form kept in the checkpoint's `table_info`:
+    /// `{"columns":[{"name":…,"unsigned":…,"def":{…}}]}` (`def` left out when not known).
+    pub fn to_json(&self) -> String {
+        serde_json::json!({ "columns": self.columns }).to_string()
     }
 
     /// Reads what [`TrackedTable::to_json`] wrote.
     pub fn from_json(s: &str) -> Result<TrackedTable, SchemaError> {
         serde_json::from_str(s).map_err(SchemaError::Json)
     }
+}
+
+/// Only numbers are unsigned, and their types hold no strings: a COLUMN_TYPE that does not
+/// tokenize is an ENUM/SET.
+fn unsigned_type(column_type: &str) -> bool {
+    tokenize(column_type)
+        .is_ok_and(|toks| depth0(&toks).any(|t| is_kw(t, "UNSIGNED") || is_kw(t, "ZEROFILL")))
 }
 
 impl SchemaTracker {
@@ -731,8 +801,16 @@ fn column_def(toks: &[Tok], sql: &str, positioned: bool) -> Option<ColumnDef> {
     }
     let unsigned = is_kw(data_type, "SERIAL")
         || depth0(body).any(|t| is_kw(t, "UNSIGNED") || is_kw(t, "ZEROFILL"));
+    let def = match (body.first(), body.last()) {
+        (Some(a), Some(b)) => sql.get(a.start..b.end).and_then(ColumnType::parse),
+        _ => None,
+    };
     Some(ColumnDef {
-        column: TrackedColumn { name, unsigned },
+        column: TrackedColumn {
+            name,
+            unsigned,
+            def,
+        },
         pos,
     })
 }
@@ -772,12 +850,51 @@ fn create_columns(rest: &[Tok], sql: &str) -> Option<Vec<TrackedColumn>> {
         return None;
     }
     let mut columns = Vec::new();
+    let mut primary: Vec<String> = Vec::new();
     for item in split_commas(inner)? {
         if is_column_line(item) {
             columns.push(column_def(item, sql, false)?.column);
+        } else {
+            primary.extend(primary_key_columns(item, sql));
+        }
+    }
+    // A table-level PRIMARY KEY makes its columns NOT NULL (as the server stores them).
+    for c in &mut columns {
+        if primary.iter().any(|p| same_column(p, &c.name))
+            && let Some(d) = c.def.as_mut()
+        {
+            d.nullable = false;
         }
     }
     (!columns.is_empty() && !has_duplicates(&column_names(&columns))).then_some(columns)
+}
+
+/// The columns of a `[CONSTRAINT [name]] PRIMARY KEY [USING …] (a, b(10), …)` line (empty for
+/// any other line).
+fn primary_key_columns(item: &[Tok], sql: &str) -> Vec<String> {
+    let Some(at) = item.iter().position(|t| is_kw(t, "PRIMARY")) else {
+        return Vec::new();
+    };
+    if !is_kw_any(item.get(at + 1), &["KEY"]) {
+        return Vec::new();
+    }
+    let Some(open) = item
+        .iter()
+        .skip(at)
+        .position(|t| t.kind == TokKind::Punct(b'('))
+        .map(|p| p + at)
+    else {
+        return Vec::new();
+    };
+    let Some(close) = closing_paren(item, open) else {
+        return Vec::new();
+    };
+    item.get(open + 1..close)
+        .and_then(split_commas)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|part| part.first().and_then(|t| ident_of(t, sql)))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1106,6 +1223,7 @@ fn apply_alter(old: &[TrackedColumn], ops: &[AlterOp]) -> Option<Vec<TrackedColu
             Some(AlterOp::RenameColumn { new: name, .. }) => new.push(TrackedColumn {
                 name: name.clone(),
                 unsigned: col.unsigned,
+                def: col.def.clone(),
             }),
             Some(_) => return None,
         }
@@ -1140,8 +1258,24 @@ mod tests {
             .map(|w| TrackedColumn {
                 name: w.trim_end_matches('+').to_string(),
                 unsigned: w.ends_with('+'),
+                def: None,
             })
             .collect()
+    }
+
+    /// A tracked table's names and signedness (what these tests compare; definitions have
+    /// their own tests).
+    fn bare(t: Option<&TrackedTable>) -> Option<TrackedTable> {
+        t.map(|t| TrackedTable {
+            columns: t
+                .columns
+                .iter()
+                .map(|c| TrackedColumn {
+                    def: None,
+                    ..c.clone()
+                })
+                .collect(),
+        })
     }
 
     fn table(spec: &str) -> TrackedTable {
@@ -1253,11 +1387,11 @@ mod tests {
             match want {
                 Some(spec) => {
                     assert_eq!(fx, effect(&["db.t"], &[], &[]), "{sql}");
-                    assert_eq!(tr.get(&tn("db.t")), Some(&table(spec)), "{sql}");
+                    assert_eq!(bare(tr.get(&tn("db.t"))), Some(table(spec)), "{sql}");
                 }
                 None => {
                     assert_eq!(fx, effect(&[], &[], &["db.t"]), "{sql}");
-                    assert_eq!(tr.get(&tn("db.t")), None, "{sql}");
+                    assert_eq!(bare(tr.get(&tn("db.t"))), None, "{sql}");
                 }
             }
         }
@@ -1283,14 +1417,14 @@ mod tests {
                 DdlEffect::default()
             };
             assert_eq!(fx, want_fx, "{sql}");
-            assert_eq!(tr.get(&tn("db.t")), Some(&table(want)), "{sql}");
-            assert_eq!(tr.get(&tn("db.s")), Some(&table("id+ v")), "{sql}");
+            assert_eq!(bare(tr.get(&tn("db.t"))), Some(table(want)), "{sql}");
+            assert_eq!(bare(tr.get(&tn("db.s"))), Some(table("id+ v")), "{sql}");
         }
         // LIKE into another schema; LIKE with trailing garbage is not understood
         let mut tr = tracker(&[("db.s", "id+ v")]);
         let fx = tr.apply_ddl("CREATE TABLE o.t LIKE s", "db").expect("ok");
         assert_eq!(fx, effect(&["o.t"], &[], &[]));
-        assert_eq!(tr.get(&tn("o.t")), Some(&table("id+ v")));
+        assert_eq!(bare(tr.get(&tn("o.t"))), Some(table("id+ v")));
         let fx = tr.apply_ddl("CREATE TABLE u (LIKE s", "db").expect("ok");
         assert_eq!(fx, effect(&[], &[], &["db.u"]));
     }
@@ -1307,7 +1441,7 @@ mod tests {
             let mut tr = tracker(&[("db.t", "x")]);
             let fx = tr.apply_ddl(sql, "db").expect("tokenizes");
             assert!(fx.is_empty(), "{sql}: {fx:?}");
-            assert_eq!(tr.get(&tn("db.t")), Some(&table("x")), "{sql}");
+            assert_eq!(bare(tr.get(&tn("db.t"))), Some(table("x")), "{sql}");
         }
     }
 
@@ -1484,20 +1618,22 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
             match want {
                 Some(spec) => {
-                    let want_fx = if spec == "id+ a b c" {
+                    // A MODIFY that keeps the name and signedness still changes the
+                    // column's definition (persisted too).
+                    let want_fx = if spec == "id+ a b c" && !sql.contains("MODIFY id") {
                         DdlEffect::default()
                     } else {
                         effect(&["db.t"], &[], &[])
                     };
                     assert_eq!(fx, want_fx, "{sql}");
-                    assert_eq!(tr.get(&tn("db.t")), Some(&table(spec)), "{sql}");
+                    assert_eq!(bare(tr.get(&tn("db.t"))), Some(table(spec)), "{sql}");
                 }
                 None => {
                     assert_eq!(fx, effect(&[], &[], &["db.t"]), "{sql}");
-                    assert_eq!(tr.get(&tn("db.t")), None, "{sql}");
+                    assert_eq!(bare(tr.get(&tn("db.t"))), None, "{sql}");
                 }
             }
-            assert_eq!(tr.get(&tn("db.other")), Some(&table("x")), "{sql}");
+            assert_eq!(bare(tr.get(&tn("db.other"))), Some(table("x")), "{sql}");
         }
     }
 
@@ -1564,7 +1700,7 @@ mod tests {
             assert_eq!(fx, effect(changed, dropped, unknown), "{sql}");
             for (name, spec) in *after {
                 let want = (*spec != "-").then(|| table(spec));
-                assert_eq!(tr.get(&tn(name)).cloned(), want, "{sql}: {name}");
+                assert_eq!(bare(tr.get(&tn(name))), want, "{sql}: {name}");
             }
         }
     }
@@ -1670,7 +1806,7 @@ mod tests {
             assert_eq!(fx, effect(changed, dropped, unknown), "{sql}");
             for (name, spec) in *after {
                 let want = (*spec != "-").then(|| table(spec));
-                assert_eq!(tr.get(&tn(name)).cloned(), want, "{sql}: {name}");
+                assert_eq!(bare(tr.get(&tn(name))), want, "{sql}: {name}");
             }
         }
     }
@@ -1708,7 +1844,7 @@ mod tests {
             let mut tr = tracker(&[("db.a", "x")]);
             let fx = tr.apply_ddl(sql, "db").expect("tokenizes");
             assert!(fx.is_empty(), "{sql}: {fx:?}");
-            assert_eq!(tr.get(&tn("db.a")), Some(&table("x")), "{sql}");
+            assert_eq!(bare(tr.get(&tn("db.a"))), Some(table("x")), "{sql}");
         }
     }
 
@@ -1721,16 +1857,16 @@ mod tests {
         assert!(fx.is_empty());
         let fx = tr.apply_ddl("DROP TABLE db.t", "").expect("ok");
         assert_eq!(fx, effect(&[], &["db.t"], &[]));
-        assert_eq!(tr.get(&tn("db.T")), Some(&table("a")));
+        assert_eq!(bare(tr.get(&tn("db.T"))), Some(table("a")));
         let fx = tr.apply_ddl("ALTER TABLE T ADD x int", "db").expect("ok");
         assert_eq!(fx, effect(&["db.T"], &[], &[]));
-        assert_eq!(tr.get(&tn("db.T")), Some(&table("a x")));
+        assert_eq!(bare(tr.get(&tn("db.T"))), Some(table("a x")));
         // no default schema: the name stays unqualified
         let fx = tr.apply_ddl("CREATE TABLE u (a int)", "").expect("ok");
         assert_eq!(fx.changed, [TableName::new("", "u")]);
         // forget
         tr.forget(&tn("db.T"));
-        assert_eq!(tr.get(&tn("db.T")), None);
+        assert_eq!(bare(tr.get(&tn("db.T"))), None);
     }
 
     #[test]
@@ -1746,7 +1882,7 @@ mod tests {
                 Err(SchemaError::Tokenize(_)) => {}
                 other => panic!("{sql}: {other:?}"),
             }
-            assert_eq!(tr.get(&tn("db.t")), Some(&table("a")), "{sql}");
+            assert_eq!(bare(tr.get(&tn("db.t"))), Some(table("a")), "{sql}");
         }
     }
 

@@ -32,6 +32,38 @@ pub mod codes {
     pub const WRONG_SEQUENCE: i32 = 36008;
     /// `ErrSyncerUnitDDLOnMultipleTable`.
     pub const MULTIPLE_TABLES: i32 = 36022;
+    /// `ErrSyncerShardDDLConflict` (optimistic mode).
+    pub const SHARD_DDL_CONFLICT: i32 = 36062;
+    /// `ErrSyncerUnsupportedStmt` (RENAME TABLE in optimistic mode).
+    pub const UNSUPPORTED_STMT: i32 = 36068;
+}
+
+/// Optimistic mode: a DDL that both removes and adds columns (a column rename, or ADD and
+/// DROP in one statement) cannot be joined — DM refuses both. Returns why.
+pub fn renames_columns(
+    before: &super::schemacmp::Schema,
+    after: &super::schemacmp::Schema,
+) -> Option<String> {
+    let has = |s: &super::schemacmp::Schema, n: &str| {
+        s.columns.iter().any(|(c, _)| c.eq_ignore_ascii_case(n))
+    };
+    let gone: Vec<&str> = before
+        .columns
+        .iter()
+        .filter(|(n, _)| !has(after, n))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let new: Vec<&str> = after
+        .columns
+        .iter()
+        .filter(|(n, _)| !has(before, n))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    (!gone.is_empty() && !new.is_empty()).then(|| {
+        format!(
+            "renaming a column, or adding and dropping columns in one statement, is not supported in optimistic mode (columns {gone:?} go, {new:?} come)"
+        )
+    })
 }
 
 /// An open round of one group.
@@ -162,6 +194,14 @@ impl ShardGroups {
     /// then need not run downstream: the merged table exists).
     pub fn has_tables(&self, down: &TableName) -> bool {
         self.groups.get(down).is_some_and(|g| !g.tables.is_empty())
+    }
+
+    /// Every group: the downstream table and its upstream tables.
+    pub fn members(&self) -> Vec<(TableName, Vec<TableName>)> {
+        self.groups
+            .iter()
+            .map(|(d, g)| (d.clone(), g.tables.iter().cloned().collect()))
+            .collect()
     }
 
     /// The downstream table of an upstream table in a group.
@@ -301,6 +341,12 @@ struct SyncInner {
     local: BTreeMap<String, LockOp>,
     /// query-status: the open rounds and the DDLs this subtask waits on
     unresolved: Vec<crate::pb::ShardingGroup>,
+    /// Optimistic: upstream table → its DDL (or binlog-schema --sync) waiting for the answer
+    opt_infos: BTreeMap<String, crate::dmrs::OptInfo>,
+    /// Optimistic: upstream table → the master's answer of the latest push
+    opt_ops: BTreeMap<String, crate::dmrs::OptOp>,
+    /// Optimistic: the unit's groups with their tables' schemas (reported with every push)
+    opt_tables: Vec<crate::dmrs::OptTables>,
 }
 
 /// What a subtask's Sync unit and its worker share about shard DDL locks: the unit publishes
@@ -409,6 +455,73 @@ impl ShardSync {
         ids
     }
 
+    /// Optimistic, the unit (or binlog-schema --sync): `info` waits for the master's answer.
+    pub fn opt_request(&self, info: crate::dmrs::OptInfo) {
+        self.lock().opt_infos.insert(info.up.clone(), info);
+    }
+
+    /// Optimistic, the unit: the master's answer to `up`'s info `id` (None when cancelled).
+    pub async fn opt_op_for(
+        &self,
+        up: &str,
+        id: &str,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Option<crate::dmrs::OptOp> {
+        loop {
+            let notified = self.notify.notified();
+            if let Some(op) = self.lock().opt_ops.get(up).filter(|o| o.id == id) {
+                return Some(op.clone());
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = cancel.cancelled() => return None,
+            }
+        }
+    }
+
+    /// Optimistic, the unit: `up`'s info was answered and carried out.
+    pub fn opt_finished(&self, up: &str, id: &str) {
+        let mut g = self.lock();
+        if g.opt_infos.get(up).is_some_and(|i| i.id == id) {
+            g.opt_infos.remove(up);
+        }
+    }
+
+    /// Optimistic, the worker: the answers of the latest push. An info already answered is no
+    /// longer sent (binlog-schema --sync infos are finished here: no unit waits for them).
+    pub fn set_opt_ops(&self, ops: impl IntoIterator<Item = crate::dmrs::OptOp>) {
+        let mut g = self.lock();
+        g.opt_ops = ops.into_iter().map(|o| (o.up.clone(), o)).collect();
+        let SyncInner {
+            opt_infos, opt_ops, ..
+        } = &mut *g;
+        opt_infos.retain(|up, i| {
+            !(i.ignore_conflict && opt_ops.get(up).is_some_and(|o| o.id == i.id))
+        });
+        drop(g);
+        self.notify.notify_waiters();
+    }
+
+    /// Optimistic, the worker: the infos to send (those not answered yet).
+    pub fn opt_infos(&self) -> Vec<crate::dmrs::OptInfo> {
+        let g = self.lock();
+        g.opt_infos
+            .values()
+            .filter(|i| !g.opt_ops.get(&i.up).is_some_and(|o| o.id == i.id))
+            .cloned()
+            .collect()
+    }
+
+    /// Optimistic, the unit: its groups and their tables' schemas.
+    pub fn set_opt_tables(&self, tables: Vec<crate::dmrs::OptTables>) {
+        self.lock().opt_tables = tables;
+    }
+
+    /// Optimistic, the worker: what to report with every push.
+    pub fn opt_tables(&self) -> Vec<crate::dmrs::OptTables> {
+        self.lock().opt_tables.clone()
+    }
+
     /// The unit's open rounds, for query-status.
     pub fn set_unresolved(&self, groups: Vec<crate::pb::ShardingGroup>) {
         self.lock().unresolved = groups;
@@ -417,6 +530,10 @@ impl ShardSync {
     /// query-status: (unresolvedGroups, blockingDDLs, unresolvedDDLLockID).
     pub fn status(&self, task: &str) -> (Vec<crate::pb::ShardingGroup>, Vec<String>, String) {
         let g = self.lock();
+        if let Some(i) = g.opt_infos.values().find(|i| !i.ignore_conflict) {
+            // Optimistic: the DDL waiting for the master's answer.
+            return (Vec::new(), i.ddls.clone(), lock_id_of(task, &i.target));
+        }
         let blocking: Vec<String> = g.waiting.values().flatten().cloned().collect();
         let lock = g
             .waiting

@@ -112,6 +112,11 @@ impl Drop for Shards {
 /// pessimistic task routing all four into the merged table, from each upstream's current
 /// position.
 fn setup(s: &Servers, dir: &Path, db: &str) -> String {
+    setup_mode(s, dir, db, "pessimistic")
+}
+
+/// [`setup`] with another `shard-mode`.
+fn setup_mode(s: &Servers, dir: &Path, db: &str, mode: &str) -> String {
     for up in [&s.up1, &s.up2] {
         exec(
             &up.url(),
@@ -140,7 +145,7 @@ fn setup(s: &Servers, dir: &Path, db: &str) -> String {
     std::fs::write(
         &path,
         format!(
-            "name: {db}\ntask-mode: incremental\nshard-mode: pessimistic\nmeta-schema: dm_meta\n\
+            "name: {db}\ntask-mode: incremental\nshard-mode: {mode}\nmeta-schema: dm_meta\n\
 target-database:\n  host: 127.0.0.1\n  port: {}\n  user: root\n  password: ''\n\
 mysql-instances:\n{inst}\
 block-allow-list:\n  bal:\n    do-dbs: [{db}]\n\
@@ -687,4 +692,325 @@ fn a_shard_ddl_the_downstream_rejects_is_replaced_with_binlog_replace() {
         "the replacement ran, the rejected DDL did not"
     );
     ok(&dmctl(&c.addr, &["stop-task", "sd7"]), "stop-task");
+}
+
+/// The columns of `merged_<db>`.t downstream, in order.
+fn merged_columns(s: &Servers, db: &str) -> Vec<String> {
+    rows(
+        &s.down.url(),
+        &format!(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'merged_{db}' AND TABLE_NAME = 't' ORDER BY ORDINAL_POSITION"
+        ),
+    )
+    .into_iter()
+    .map(|r| r[0].clone().unwrap_or_default().trim_matches('\'').to_string())
+    .collect()
+}
+
+/// Waits until the merged table has exactly `id` among its rows with `v`.
+fn wait_row(s: &Servers, db: &str, id: i64, v: i64) {
+    let q = format!("SELECT v FROM merged_{db}.t WHERE id = {id}");
+    wait_for(
+        &format!("row {id} downstream"),
+        Duration::from_secs(30),
+        || {
+            let got = query_rows(&s.down.url(), &q).map_err(|e| e.to_string())?;
+            (got == vec![vec![Some(format!("'{v}'"))]])
+                .then_some(())
+                .ok_or(format!("{got:?}"))
+        },
+    );
+}
+
+#[test]
+fn optimistic_add_column_runs_at_the_first_shard_and_drop_at_the_last_without_blocking_dml() {
+    let s = servers();
+    let c = Shards::start(&s);
+    let task = setup_mode(&s, c.dir.path(), "so1", "optimistic");
+    start_running(&c, &task, "so1");
+    let (u1, u2) = (s.up1.url(), s.up2.url());
+    exec(
+        &u1,
+        &[
+            "INSERT INTO so1.t1 VALUES (101, 1)",
+            "INSERT INTO so1.t2 VALUES (201, 1)",
+        ],
+    );
+    exec(
+        &u2,
+        &[
+            "INSERT INTO so1.t1 VALUES (301, 1)",
+            "INSERT INTO so1.t2 VALUES (401, 1)",
+        ],
+    );
+    // The first shard's ADD COLUMN runs downstream at once.
+    exec(
+        &u1,
+        &[
+            "ALTER TABLE so1.t1 ADD COLUMN c INT",
+            "INSERT INTO so1.t1 VALUES (102, 2, 12)",
+        ],
+    );
+    wait_row(&s, "so1", 102, 2);
+    assert_eq!(merged_columns(&s, "so1"), ["id", "v", "c"]);
+    // The other shards' rows keep landing while they have no `c` (DML is never blocked).
+    exec(&u1, &["INSERT INTO so1.t2 VALUES (202, 2)"]);
+    exec(
+        &u2,
+        &[
+            "INSERT INTO so1.t1 VALUES (302, 2)",
+            "INSERT INTO so1.t2 VALUES (402, 2)",
+        ],
+    );
+    wait_row(&s, "so1", 202, 2);
+    wait_row(&s, "so1", 302, 2);
+    wait_row(&s, "so1", 402, 2);
+    // The lock shows the three tables still without the column.
+    let j = dmctl(&c.addr, &["show-ddl-locks", "so1"]).json();
+    let l = &j["locks"][0];
+    assert_eq!(l["ID"], "so1-`merged_so1`.`t`", "{j:#}");
+    assert_eq!(l["mode"], "optimistic", "{j:#}");
+    assert_eq!(
+        l["synced"],
+        serde_json::json!(["source-1-`so1`.`t1`"]),
+        "{j:#}"
+    );
+    assert_eq!(
+        l["unsynced"],
+        serde_json::json!([
+            "source-1-`so1`.`t2`",
+            "source-2-`so1`.`t1`",
+            "source-2-`so1`.`t2`"
+        ]),
+        "{j:#}"
+    );
+    // The others add it at different times; nothing more runs downstream.
+    exec(
+        &u2,
+        &[
+            "ALTER TABLE so1.t2 ADD COLUMN c INT",
+            "INSERT INTO so1.t2 VALUES (403, 3, 43)",
+        ],
+    );
+    exec(&u1, &["UPDATE so1.t1 SET c = 11 WHERE id = 101"]);
+    exec(
+        &u1,
+        &[
+            "ALTER TABLE so1.t2 ADD COLUMN c INT",
+            "INSERT INTO so1.t2 VALUES (203, 3, 23)",
+        ],
+    );
+    exec(
+        &u2,
+        &[
+            "ALTER TABLE so1.t1 ADD COLUMN c INT",
+            "INSERT INTO so1.t1 VALUES (303, 3, 33)",
+        ],
+    );
+    wait_merged_equals_shards(&s, "so1", "id, v, c");
+    wait_no_lock(&c);
+    // DROP COLUMN: the merged table keeps `c` until the last shard drops it.
+    exec(
+        &u2,
+        &[
+            "ALTER TABLE so1.t1 DROP COLUMN c",
+            "INSERT INTO so1.t1 VALUES (304, 4)",
+        ],
+    );
+    exec(
+        &u1,
+        &[
+            "ALTER TABLE so1.t1 DROP COLUMN c",
+            "INSERT INTO so1.t1 VALUES (104, 4)",
+        ],
+    );
+    exec(
+        &u1,
+        &[
+            "ALTER TABLE so1.t2 DROP COLUMN c",
+            "INSERT INTO so1.t2 VALUES (204, 4)",
+        ],
+    );
+    wait_row(&s, "so1", 304, 4);
+    wait_row(&s, "so1", 104, 4);
+    wait_row(&s, "so1", 204, 4);
+    assert_eq!(
+        merged_columns(&s, "so1"),
+        ["id", "v", "c"],
+        "one shard still has c"
+    );
+    exec(&u2, &["INSERT INTO so1.t2 VALUES (404, 4, 44)"]);
+    exec(
+        &u2,
+        &[
+            "ALTER TABLE so1.t2 DROP COLUMN c",
+            "INSERT INTO so1.t2 VALUES (405, 5)",
+        ],
+    );
+    wait_for("the last DROP COLUMN ran", Duration::from_secs(30), || {
+        let cols = merged_columns(&s, "so1");
+        (cols == ["id", "v"])
+            .then_some(())
+            .ok_or(format!("{cols:?}"))
+    });
+    wait_merged_equals_shards(&s, "so1", "id, v");
+    wait_no_lock(&c);
+    let st = subtasks(&c.addr, "so1");
+    assert!(st.iter().all(|x| x["stage"] == "Running"), "{st:#?}");
+    let logs = c.logs();
+    assert_eq!(
+        logs.matches("the joined schema changed; executing").count(),
+        2,
+        "one ADD and one DROP ran downstream"
+    );
+    ok(&dmctl(&c.addr, &["stop-task", "so1"]), "stop-task");
+}
+
+#[test]
+fn optimistic_conflicting_type_is_36062_and_binlog_schema_update_then_skip_gets_past_it() {
+    let s = servers();
+    let c = Shards::start(&s);
+    let task = setup_mode(&s, c.dir.path(), "so2", "optimistic");
+    start_running(&c, &task, "so2");
+    let (u1, u2) = (s.up1.url(), s.up2.url());
+    exec(
+        &u1,
+        &[
+            "ALTER TABLE so2.t1 ADD COLUMN c INT",
+            "INSERT INTO so2.t1 VALUES (101, 1, 11)",
+        ],
+    );
+    wait_row(&s, "so2", 101, 1);
+    // The same column as text on another shard: the joined schema cannot hold both.
+    exec(
+        &u2,
+        &[
+            "ALTER TABLE so2.t1 ADD COLUMN c VARCHAR(10)",
+            "INSERT INTO so2.t1 VALUES (301, 1, '31')",
+        ],
+    );
+    wait_for(
+        "source-2 paused with 36062",
+        Duration::from_secs(30),
+        || {
+            let st = subtasks(&c.addr, "so2");
+            let text = st.iter().map(|x| x.to_string()).collect::<String>();
+            (text.contains("\"Paused\"")
+                && text.contains("36062")
+                && text.contains("because schema conflict detected")
+                && text.contains("binlog-schema update so2"))
+            .then_some(())
+            .ok_or(text)
+        },
+    );
+    // The other source goes on meanwhile.
+    exec(&u1, &["INSERT INTO so2.t2 VALUES (201, 2)"]);
+    wait_row(&s, "so2", 201, 2);
+    // binlog-schema list shows the tracked table (before the conflicting DDL).
+    let l = dmctl(
+        &c.addr,
+        &[
+            "binlog-schema",
+            "list",
+            "so2",
+            "so2",
+            "t1",
+            "-s",
+            "source-2",
+        ],
+    )
+    .json();
+    let shown = l["sources"][0]["msg"].as_str().unwrap_or("").to_string();
+    assert!(
+        l["result"] == true
+            && shown.starts_with("CREATE TABLE `so2`.`t1`")
+            && !shown.contains("`c`"),
+        "{l:#}"
+    );
+    // The way out: the table's tracked schema as the merged table has it, then skip the DDL.
+    let f = c.dir.path().join("so2-t1.sql");
+    std::fs::write(&f, "CREATE TABLE t1 (id INT PRIMARY KEY, v INT, c INT)").unwrap();
+    ok(
+        &dmctl(
+            &c.addr,
+            &[
+                "binlog-schema",
+                "update",
+                "so2",
+                "so2",
+                "t1",
+                &f.display().to_string(),
+                "-s",
+                "source-2",
+            ],
+        ),
+        "binlog-schema update",
+    );
+    let l = dmctl(
+        &c.addr,
+        &[
+            "binlog-schema",
+            "list",
+            "so2",
+            "so2",
+            "t1",
+            "-s",
+            "source-2",
+        ],
+    )
+    .json();
+    assert!(
+        l["sources"][0]["msg"]
+            .as_str()
+            .unwrap_or("")
+            .contains("`c` int"),
+        "{l:#}"
+    );
+    ok(
+        &dmctl(&c.addr, &["binlog", "skip", "so2", "-s", "source-2"]),
+        "binlog skip",
+    );
+    wait_for("both subtasks Running", Duration::from_secs(30), || {
+        let st = subtasks(&c.addr, "so2");
+        st.iter()
+            .all(|x| x["stage"] == "Running")
+            .then_some(())
+            .ok_or(format!("{st:#?}"))
+    });
+    // The skipped DDL did not run; the shard's rows land in the INT column.
+    exec(&u2, &["INSERT INTO so2.t1 VALUES (302, 2, '32')"]);
+    wait_row(&s, "so2", 302, 2);
+    for (u, t) in [(&u1, "t2"), (&u2, "t2")] {
+        exec(u, &[format!("ALTER TABLE so2.{t} ADD COLUMN c INT")]);
+    }
+    exec(&u2, &["INSERT INTO so2.t2 VALUES (401, 4, 41)"]);
+    wait_merged_equals_shards(&s, "so2", "id, v, c + 0");
+    wait_no_lock(&c);
+    let ty = rows(
+        &s.down.url(),
+        "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'merged_so2' AND TABLE_NAME = 't' AND COLUMN_NAME = 'c'",
+    );
+    assert_eq!(ty, vec![vec![Some("'int'".to_string())]]);
+    ok(&dmctl(&c.addr, &["stop-task", "so2"]), "stop-task");
+}
+
+#[test]
+fn optimistic_rename_table_is_36068() {
+    let s = servers();
+    let c = Shards::start(&s);
+    let task = setup_mode(&s, c.dir.path(), "so3", "optimistic");
+    start_running(&c, &task, "so3");
+    exec(&s.up1.url(), &["RENAME TABLE so3.t2 TO so3.t3"]);
+    wait_for(
+        "source-1 paused with 36068",
+        Duration::from_secs(30),
+        || {
+            let st = subtasks(&c.addr, "so3");
+            let text = st.iter().map(|x| x.to_string()).collect::<String>();
+            (text.contains("36068") && text.contains("not supported in optimistic mode"))
+                .then_some(())
+                .ok_or(text)
+        },
+    );
+    ok(&dmctl(&c.addr, &["stop-task", "so3"]), "stop-task");
 }

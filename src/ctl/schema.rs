@@ -22,9 +22,7 @@ pub struct BinlogSchemaArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum BinlogSchemaOp {
     /// Shows the tracked schema of a table (a paused task's).
-    #[command(
-        override_usage = "binlog-schema list <task-name> <database> <table> [-s source ...]"
-    )]
+    #[command(override_usage = "binlog-schema list <task-name> <database> <table> [-s source ...]")]
     List(SchemaTable),
     /// Sets the tracked schema of a table from a CREATE TABLE file, the source or the target.
     #[command(

@@ -410,7 +410,14 @@ mod tests {
     }
     const T: &str = "`db`.`t`";
 
-    fn info(source: &str, up: &str, id: &str, ddl: &str, before: &Schema, after: &Schema) -> OptInfo {
+    fn info(
+        source: &str,
+        up: &str,
+        id: &str,
+        ddl: &str,
+        before: &Schema,
+        after: &Schema,
+    ) -> OptInfo {
         OptInfo {
             task: "task".into(),
             source: source.into(),
@@ -453,13 +460,27 @@ mod tests {
         let after = with(&base, &[("c", "int")]);
         let add = "ALTER TABLE `db`.`t` ADD COLUMN `c` INT";
         let d = l.try_sync(&info("s2", "`a`.`t2`", "p1", add, &base, &after));
-        assert_eq!((d.ddls.clone(), d.conflict.as_str()), (vec![add.to_string()], ""));
-        assert_eq!(l.shown("task", &[]).len(), 1, "three tables still lack the column");
-        for (s, u, id) in [("s1", "`a`.`t1`", "p2"), ("s1", "`a`.`t2`", "p3"), ("s2", "`a`.`t1`", "p4")] {
+        assert_eq!(
+            (d.ddls.clone(), d.conflict.as_str()),
+            (vec![add.to_string()], "")
+        );
+        assert_eq!(
+            l.shown("task", &[]).len(),
+            1,
+            "three tables still lack the column"
+        );
+        for (s, u, id) in [
+            ("s1", "`a`.`t1`", "p2"),
+            ("s1", "`a`.`t2`", "p3"),
+            ("s2", "`a`.`t1`", "p4"),
+        ] {
             let d = l.try_sync(&info(s, u, id, add, &base, &after));
             assert!(d.ddls.is_empty() && d.conflict.is_empty(), "{s} {u}: {d:?}");
         }
-        assert!(l.shown("task", &[]).is_empty(), "every table has the joined schema");
+        assert!(
+            l.shown("task", &[]).is_empty(),
+            "every table has the joined schema"
+        );
     }
 
     #[test]
@@ -467,7 +488,12 @@ mod tests {
         let (mut l, base) = four();
         let after = schema(&[("id", "int NOT NULL")]);
         let drop = "ALTER TABLE `db`.`t` DROP COLUMN `v`";
-        let order = [("s1", "`a`.`t2`"), ("s2", "`a`.`t1`"), ("s1", "`a`.`t1`"), ("s2", "`a`.`t2`")];
+        let order = [
+            ("s1", "`a`.`t2`"),
+            ("s2", "`a`.`t1`"),
+            ("s1", "`a`.`t1`"),
+            ("s2", "`a`.`t2`"),
+        ];
         for (i, (s, u)) in order.iter().enumerate() {
             let d = l.try_sync(&info(s, u, &format!("p{i}"), drop, &base, &after));
             if i < 3 {
@@ -483,7 +509,14 @@ mod tests {
         let (mut l, base) = four();
         let as_int = with(&base, &[("c", "int")]);
         let as_text = with(&base, &[("c", "varchar(10)")]);
-        l.try_sync(&info("s1", "`a`.`t1`", "p1", "ALTER TABLE `db`.`t` ADD COLUMN `c` INT", &base, &as_int));
+        l.try_sync(&info(
+            "s1",
+            "`a`.`t1`",
+            "p1",
+            "ALTER TABLE `db`.`t` ADD COLUMN `c` INT",
+            &base,
+            &as_int,
+        ));
         let d = l.try_sync(&info(
             "s2",
             "`a`.`t1`",
@@ -493,8 +526,18 @@ mod tests {
             &as_text,
         ));
         assert!(d.ddls.is_empty());
-        assert!(d.conflict.starts_with("[code=11111] fail to try sync the optimistic shard ddl lock task-`db`.`t`"), "{}", d.conflict);
-        assert!(d.conflict.contains("`c`") || d.conflict.contains("c:") || d.conflict.contains(" c"), "{}", d.conflict);
+        assert!(
+            d.conflict.starts_with(
+                "[code=11111] fail to try sync the optimistic shard ddl lock task-`db`.`t`"
+            ),
+            "{}",
+            d.conflict
+        );
+        assert!(
+            d.conflict.contains("`c`") || d.conflict.contains("c:") || d.conflict.contains(" c"),
+            "{}",
+            d.conflict
+        );
         let lock = &l.locks["task-`db`.`t`"];
         assert_eq!(lock.tables["s2"]["`a`.`t1`"].schema.as_ref(), Some(&base));
         // binlog-schema update --sync sets the table's schema without a check.
@@ -503,7 +546,12 @@ mod tests {
         set.ddls.clear();
         let d = l.try_sync(&set);
         assert!(d.ddls.is_empty() && d.conflict.is_empty());
-        assert_eq!(l.locks["task-`db`.`t`"].tables["s2"]["`a`.`t1`"].schema.as_ref(), Some(&as_int));
+        assert_eq!(
+            l.locks["task-`db`.`t`"].tables["s2"]["`a`.`t1`"]
+                .schema
+                .as_ref(),
+            Some(&as_int)
+        );
     }
 
     #[test]
@@ -517,9 +565,26 @@ mod tests {
         // so the ALTER is made from the difference.
         let c10 = with(&wide, &[("c", "varchar(10)")]);
         let c30 = with(&base, &[("c", "varchar(30)")]);
-        l.try_sync(&info("s1", "`a`.`t1`", "p2", "ALTER TABLE `db`.`t` ADD COLUMN `c` VARCHAR(10)", &wide, &c10));
-        let d = l.try_sync(&info("s1", "`a`.`t2`", "p3", "ALTER TABLE `db`.`t` ADD COLUMN `c` VARCHAR(30)", &base, &c30));
-        assert_eq!(d.ddls, vec!["ALTER TABLE `db`.`t` MODIFY COLUMN `c` varchar(30)".to_string()]);
+        l.try_sync(&info(
+            "s1",
+            "`a`.`t1`",
+            "p2",
+            "ALTER TABLE `db`.`t` ADD COLUMN `c` VARCHAR(10)",
+            &wide,
+            &c10,
+        ));
+        let d = l.try_sync(&info(
+            "s1",
+            "`a`.`t2`",
+            "p3",
+            "ALTER TABLE `db`.`t` ADD COLUMN `c` VARCHAR(30)",
+            &base,
+            &c30,
+        ));
+        assert_eq!(
+            d.ddls,
+            vec!["ALTER TABLE `db`.`t` MODIFY COLUMN `c` varchar(30)".to_string()]
+        );
     }
 
     #[test]
@@ -549,10 +614,22 @@ mod tests {
     fn reports_fill_schemas_only_until_a_ddl_moves_the_table() {
         let (mut l, base) = four();
         let after = with(&base, &[("c", "int")]);
-        l.try_sync(&info("s1", "`a`.`t1`", "p1", "ALTER TABLE `db`.`t` ADD COLUMN `c` INT", &base, &after));
+        l.try_sync(&info(
+            "s1",
+            "`a`.`t1`",
+            "p1",
+            "ALTER TABLE `db`.`t` ADD COLUMN `c` INT",
+            &base,
+            &after,
+        ));
         // A stale report (the worker's tracker before the DDL) does not undo it.
         assert!(!l.report_tables("task", "s1", T, &[("`a`.`t1`".into(), Some(base.clone()))]));
-        assert_eq!(l.locks["task-`db`.`t`"].tables["s1"]["`a`.`t1`"].schema.as_ref(), Some(&after));
+        assert_eq!(
+            l.locks["task-`db`.`t`"].tables["s1"]["`a`.`t1`"]
+                .schema
+                .as_ref(),
+            Some(&after)
+        );
         // A new table joins the lock.
         assert!(l.report_tables("task", "s1", T, &[("`a`.`t3`".into(), Some(base.clone()))]));
         assert_eq!(l.locks["task-`db`.`t`"].tables["s1"].len(), 3);

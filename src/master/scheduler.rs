@@ -578,7 +578,8 @@ impl Scheduler {
                         .enumerate()
                         .map(|(i, u)| (u.clone(), t.schemas.get(i).and_then(|s| parse(s))))
                         .collect();
-                    st.opt_locks.report_tables(&t.task, &source, &t.target, &ups);
+                    st.opt_locks
+                        .report_tables(&t.task, &source, &t.target, &ups);
                     st.opt_reported.insert((t.task.clone(), source.clone()));
                 }
                 for i in &r.opt_infos {

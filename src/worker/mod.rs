@@ -511,15 +511,19 @@ impl Worker {
                 .as_ref()
                 .map(|b| b.source_id.clone())
                 .unwrap_or_default();
-            let found = inner.subtasks.values().find(|s| s.name == req.task).map(|st| {
-                (
-                    st.stage(),
-                    st.unit(),
-                    st.cfg.clone(),
-                    st.source.clone(),
-                    st.shard_sync(),
-                )
-            });
+            let found = inner
+                .subtasks
+                .values()
+                .find(|s| s.name == req.task)
+                .map(|st| {
+                    (
+                        st.stage(),
+                        st.unit(),
+                        st.cfg.clone(),
+                        st.source.clone(),
+                        st.shard_sync(),
+                    )
+                });
             (source, found)
         };
         let answer = |result: bool, msg: String| pb::CommonWorkerResponse {
@@ -562,7 +566,10 @@ impl Worker {
             other => {
                 return answer(
                     false,
-                    format!("schema op {} is not supported by dm-rs", other.as_str_name()),
+                    format!(
+                        "schema op {} is not supported by dm-rs",
+                        other.as_str_name()
+                    ),
                 );
             }
         };

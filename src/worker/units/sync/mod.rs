@@ -537,7 +537,15 @@ impl Run {
         {
             // A first start: the tracked structures are the upstream's as of now (the nearest
             // to the meta position there is), persisted with the first checkpoint.
-            type Row = (String, String, String, String, String, Option<String>, String);
+            type Row = (
+                String,
+                String,
+                String,
+                String,
+                String,
+                Option<String>,
+                String,
+            );
             let rows: Vec<Row> = timed(
                 "upstream",
                 "read the upstream tables' columns",
@@ -1542,7 +1550,10 @@ impl Run {
         match kind {
             DdlKind::CreateDatabase | DdlKind::AlterDatabase => return Ok(ShardOutcome::Execute),
             DdlKind::DropDatabase => {
-                tracing::info!(sql, "optimistic shard DDL: DROP DATABASE does not run downstream");
+                tracing::info!(
+                    sql,
+                    "optimistic shard DDL: DROP DATABASE does not run downstream"
+                );
                 return Ok(ShardOutcome::Handled);
             }
             DdlKind::TruncateTable => {
@@ -1559,9 +1570,7 @@ impl Run {
                     UnitError::new(
                         shard::codes::UNSUPPORTED_STMT,
                         "internal",
-                        format!(
-                            "`RENAME TABLE` statement not supported in optimistic mode: {sql}"
-                        ),
+                        format!("`RENAME TABLE` statement not supported in optimistic mode: {sql}"),
                     ),
                     &at,
                 ));

@@ -104,8 +104,7 @@ pub struct ColumnRow {
 }
 
 /// The columns of information_schema.COLUMNS that [`ColumnRow`] reads, in its order.
-pub const COLUMN_ROW_SELECT: &str =
-    "COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA";
+pub const COLUMN_ROW_SELECT: &str = "COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA";
 
 /// One upstream table as of the tracked binlog position.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

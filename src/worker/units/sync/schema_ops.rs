@@ -158,8 +158,9 @@ async fn run(
                         .await
                         .map_err(|e| err("connect to the upstream", e))?;
                     let r = super::read_table_columns(&mut up, t).await;
-                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), up.disconnect())
-                        .await;
+                    let _ =
+                        tokio::time::timeout(std::time::Duration::from_secs(5), up.disconnect())
+                            .await;
                     r.map_err(|e| e.to_string())?
                 }
                 From::Target => super::read_table_columns(down, routed)
@@ -227,7 +228,10 @@ mod tests {
         .expect("parses");
         let s = got.to_schema().expect("definitions");
         assert_eq!(
-            s.columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            s.columns
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>(),
             ["id", "c"]
         );
         let sql = got.to_create_sql(&t).expect("definitions");

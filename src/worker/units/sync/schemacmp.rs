@@ -1224,6 +1224,32 @@ mod tests {
         }
     }
 
+    /// Totality: every prefix of every case reads without a panic, and what reads round-trips
+    /// and joins with itself.
+    #[test]
+    fn every_prefix_reads_and_round_trips() {
+        for (def, _) in parse_cases() {
+            for end in (0..=def.len()).filter(|&e| def.is_char_boundary(e)) {
+                let prefix = &def[..end];
+                let info = ColumnType::from_information_schema(prefix, "YES", Some(prefix), prefix);
+                assert_eq!(
+                    join_column(&info, &info).ok(),
+                    Some(info.clone()),
+                    "{prefix:?}"
+                );
+                let Some(col) = ColumnType::parse(prefix) else {
+                    continue;
+                };
+                let sql = col.to_sql();
+                assert_eq!(
+                    ColumnType::parse(&sql).as_ref(),
+                    Some(&col),
+                    "{prefix:?} → {sql:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn to_sql_writes_the_definition() {
         let cases = [

@@ -495,9 +495,8 @@ impl ShardSync {
         let SyncInner {
             opt_infos, opt_ops, ..
         } = &mut *g;
-        opt_infos.retain(|up, i| {
-            !(i.ignore_conflict && opt_ops.get(up).is_some_and(|o| o.id == i.id))
-        });
+        opt_infos
+            .retain(|up, i| !(i.ignore_conflict && opt_ops.get(up).is_some_and(|o| o.id == i.id)));
         drop(g);
         self.notify.notify_waiters();
     }
@@ -507,7 +506,7 @@ impl ShardSync {
         let g = self.lock();
         g.opt_infos
             .values()
-            .filter(|i| !g.opt_ops.get(&i.up).is_some_and(|o| o.id == i.id))
+            .filter(|i| g.opt_ops.get(&i.up).is_none_or(|o| o.id != i.id))
             .cloned()
             .collect()
     }

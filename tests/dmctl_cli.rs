@@ -404,6 +404,14 @@ fn help_shows_dm_usage_lines() {
             "break-ddl-lock",
             "break-ddl-lock <-w worker ...> <task-name> [--remove-id ID] [--exec] [--skip]",
         ),
+        (
+            "binlog-schema",
+            "binlog-schema <command> <task-name> <database> <table> [schema-file] [-s source ...]",
+        ),
+        (
+            "operate-schema",
+            "operate-schema <get|set|remove> <-s source ...> <task-name | task-file> <-d database> <-t table> [schema-file] [--flush] [--sync]",
+        ),
     ];
     let all = stdout(&dmctl(&["--help"]));
     for (cmd, usage) in cases {
@@ -448,4 +456,88 @@ fn interactive_mode_reads_stdin_and_survives_errors() {
         "{}",
         stderr(&o)
     );
+}
+
+/// Argument errors of binlog-schema and operate-schema are caught before any call.
+#[test]
+fn schema_commands_refuse_bad_arguments_before_calling_the_master() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["binlog-schema", "list", "t", "db", "tb"],
+            "must specify at least one source",
+        ),
+        (
+            &["binlog-schema", "update", "t", "db", "tb", "-s", "s1"],
+            "must specify exactly one of a schema file, --from-source and --from-target",
+        ),
+        (
+            &[
+                "operate-schema",
+                "set",
+                "t",
+                "-s",
+                "s1",
+                "-d",
+                "db",
+                "-t",
+                "tb",
+            ],
+            "must specify schema file for 'set' operation",
+        ),
+        (
+            &["operate-schema", "get", "t", "-d", "db", "-t", "tb"],
+            "must specify at least one source",
+        ),
+        (
+            &["operate-schema", "get", "t", "-s", "s1", "-d", "db"],
+            "must specify both --database and --table",
+        ),
+        (
+            &["operate-schema", "drop", "t", "-s", "s1"],
+            "invalid op 'drop'",
+        ),
+        (
+            &[
+                "operate-schema",
+                "get",
+                "t",
+                "-s",
+                "s1",
+                "-d",
+                "db",
+                "-t",
+                "tb",
+                "--sync",
+            ],
+            "`sync` is only used for 'set' operation",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut a = vec!["--master-addr", NOWHERE];
+        a.extend_from_slice(args);
+        let o = dmctl(&a);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(
+            stdout(&o).contains(want),
+            "{args:?}: {} {}",
+            stdout(&o),
+            stderr(&o)
+        );
+    }
+    // --from-source with a file is refused by the parser.
+    let o = dmctl(&[
+        "--master-addr",
+        NOWHERE,
+        "binlog-schema",
+        "update",
+        "t",
+        "db",
+        "tb",
+        "f.sql",
+        "--from-source",
+        "-s",
+        "s1",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
 }

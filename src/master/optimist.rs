@@ -75,8 +75,26 @@ pub struct OptTable {
     /// Moved by a DDL (then reports no longer change it).
     #[serde(default)]
     pub by_ddl: bool,
-    /// The answer to the table's latest info.
+    /// The answer to the table's latest info (the one sent to its worker).
     pub last: Option<Decided>,
+    /// The answers given, oldest first (at most [`HISTORY`]): a worker that restarts from an
+    /// earlier checkpoint sends those DDLs again and gets the same answers, without moving
+    /// the table's schema again.
+    #[serde(default)]
+    pub history: Vec<Decided>,
+}
+
+/// How many answers a table keeps ([`OptTable::history`]).
+pub const HISTORY: usize = 64;
+
+impl OptTable {
+    fn answered(&mut self, d: &Decided) {
+        self.last = Some(d.clone());
+        self.history.push(d.clone());
+        if self.history.len() > HISTORY {
+            self.history.remove(0);
+        }
+    }
 }
 
 /// One lock: a task's downstream table.
@@ -262,14 +280,15 @@ impl OptLocks {
             target: info.target.clone(),
             ..Default::default()
         });
-        if let Some(last) = lock
+        if let Some(t) = lock
             .tables
-            .get(&info.source)
-            .and_then(|t| t.get(&info.up))
-            .and_then(|t| t.last.as_ref())
-            .filter(|d| d.id == info.id)
+            .get_mut(&info.source)
+            .and_then(|t| t.get_mut(&info.up))
+            && let Some(d) = t.history.iter().rev().find(|d| d.id == info.id).cloned()
         {
-            return last.clone();
+            // Sent again (a resend, or a restart from an earlier checkpoint): the same answer.
+            t.last = Some(d.clone());
+            return d;
         }
         let mut decided = Decided {
             id: info.id.clone(),
@@ -306,7 +325,7 @@ impl OptLocks {
         if info.ignore_conflict {
             table.schema = Some(info.after.clone());
             table.by_ddl = true;
-            table.last = Some(decided.clone());
+            table.answered(&decided);
             return decided;
         }
         let (jb, ja) = match (joined_before, joined_after) {
@@ -316,7 +335,7 @@ impl OptLocks {
                     codes::TRY_SYNC_FAIL,
                     info.ddls.join("; ")
                 );
-                table.last = Some(decided.clone());
+                table.answered(&decided);
                 return decided;
             }
             (Ok(b), Ok(a)) => (b, a),
@@ -343,7 +362,7 @@ impl OptLocks {
             .or_default();
         table.schema = Some(info.after.clone());
         table.by_ddl = true;
-        table.last = Some(decided.clone());
+        table.answered(&decided);
         decided
     }
 
@@ -608,6 +627,39 @@ mod tests {
         assert_eq!(again.ddls, vec![add.to_string()]);
         assert_eq!(l.ops("task", "s1"), vec![("`a`.`t1`".to_string(), first)]);
         assert!(l.ops("task", "s2").is_empty());
+    }
+
+    #[test]
+    fn a_restart_from_an_earlier_checkpoint_gets_the_old_answers_again() {
+        let (mut l, base) = four();
+        let c = with(&base, &[("c", "int")]);
+        let cd = with(&c, &[("d", "int")]);
+        let add_c = "ALTER TABLE `db`.`t` ADD COLUMN `c` INT";
+        let add_d = "ALTER TABLE `db`.`t` ADD COLUMN `d` INT";
+        let first = l.try_sync(&info("s1", "`a`.`t1`", "p1", add_c, &base, &c));
+        let second = l.try_sync(&info("s1", "`a`.`t1`", "p2", add_d, &c, &cd));
+        assert_eq!(second.ddls, vec![add_d.to_string()]);
+        // The worker restarts before p1 and sends both again: the same answers, and the
+        // table's schema is not moved back (which would drop `d` downstream).
+        assert_eq!(
+            l.try_sync(&info("s1", "`a`.`t1`", "p1", add_c, &base, &c)),
+            first
+        );
+        assert_eq!(
+            l.ops("task", "s1")[0].1,
+            first,
+            "the answer sent is the one asked for"
+        );
+        assert_eq!(
+            l.try_sync(&info("s1", "`a`.`t1`", "p2", add_d, &c, &cd)),
+            second
+        );
+        assert_eq!(
+            l.locks["task-`db`.`t`"].tables["s1"]["`a`.`t1`"]
+                .schema
+                .as_ref(),
+            Some(&cd)
+        );
     }
 
     #[test]

@@ -1249,7 +1249,7 @@ fn apply_alter(old: &[TrackedColumn], ops: &[AlterOp]) -> Option<Vec<TrackedColu
 mod tests {
     use super::*;
     use crate::binlog::rows::ColumnMeta;
-    use mysql_async::consts::ColumnType;
+    use mysql_async::consts::ColumnType as MyType;
 
     /// `"id+ a b"`: columns in order, `+` = UNSIGNED.
     fn cols(spec: &str) -> Vec<TrackedColumn> {
@@ -2001,6 +2001,102 @@ mod tests {
         );
     }
 
+    /// (statement run on `db.t` = `id int NOT NULL, a varchar(10)`, column, its definition).
+    #[test]
+    fn column_definitions_follow_create_and_alter() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "CREATE TABLE t (id INT, v INT, PRIMARY KEY (id))",
+                "id",
+                "int NOT NULL",
+            ),
+            (
+                "CREATE TABLE t (id INT, v INT, PRIMARY KEY (id))",
+                "v",
+                "int",
+            ),
+            (
+                "CREATE TABLE t (`id` bigint unsigned NOT NULL, CONSTRAINT pk PRIMARY KEY USING BTREE (`id`))",
+                "id",
+                "bigint unsigned NOT NULL",
+            ),
+            (
+                "ALTER TABLE t ADD COLUMN c VARCHAR(20) DEFAULT 'x'",
+                "c",
+                "varchar(20) DEFAULT 'x'",
+            ),
+            (
+                "ALTER TABLE t MODIFY a VARCHAR(30) NOT NULL",
+                "a",
+                "varchar(30) NOT NULL",
+            ),
+            ("ALTER TABLE t CHANGE a b TEXT", "b", "text"),
+            ("ALTER TABLE t RENAME COLUMN a TO b", "b", "varchar(10)"),
+            ("ALTER TABLE t ADD INDEX i (a)", "a", "varchar(10)"),
+        ];
+        for &(sql, col, def) in cases {
+            let mut tr = SchemaTracker::default();
+            tr.apply_ddl("CREATE TABLE t (id int NOT NULL, a varchar(10))", "db")
+                .expect("seed");
+            tr.apply_ddl(sql, "db").expect(sql);
+            let t = tr.get(&tn("db.t")).expect(sql);
+            let got = t
+                .columns
+                .iter()
+                .find(|c| c.name == col)
+                .and_then(|c| c.def.clone());
+            assert_eq!(got, ColumnType::parse(def), "{sql}: {col}");
+            assert!(t.to_schema().is_some(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn information_schema_rows_give_the_definitions_ddl_text_gives() {
+        let row =
+            |name: &str, ty: &str, null: &str, default: Option<&str>, extra: &str| ColumnRow {
+                name: name.into(),
+                column_type: ty.into(),
+                is_nullable: null.into(),
+                column_default: default.map(str::to_string),
+                extra: extra.into(),
+            };
+        let from_rows = TrackedTable::from_column_rows(&[
+            row("id", "int(10) unsigned", "NO", None, "auto_increment"),
+            row("v", "varchar(20)", "YES", Some("'x'"), ""),
+            row("n", "int(11)", "YES", Some("NULL"), ""),
+        ]);
+        let mut tr = SchemaTracker::default();
+        tr.apply_ddl(
+            "CREATE TABLE t (id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20) DEFAULT 'x', n INT)",
+            "db",
+        )
+        .expect("parses");
+        assert_eq!(Some(&from_rows), tr.get(&tn("db.t")));
+        assert!(from_rows.columns[0].unsigned);
+    }
+
+    #[test]
+    fn definitions_are_kept_in_table_info_and_older_json_still_reads() {
+        let mut tr = SchemaTracker::default();
+        tr.apply_ddl("CREATE TABLE t (id INT NOT NULL, v VARCHAR(5))", "db")
+            .expect("parses");
+        let t = tr.get(&tn("db.t")).expect("tracked").clone();
+        assert_eq!(TrackedTable::from_json(&t.to_json()).expect("reads"), t);
+        // table_info written before definitions were kept: names only, no schema to join.
+        let old = TrackedTable::from_json(
+            r#"{"columns":[{"name":"id","unsigned":false},{"name":"v","unsigned":false}]}"#,
+        )
+        .expect("reads");
+        assert_eq!(old.columns.len(), 2);
+        assert!(old.to_schema().is_none());
+        assert!(old.to_create_sql(&tn("db.t")).is_none());
+        let sql = t.to_create_sql(&tn("db.t")).expect("definitions known");
+        assert_eq!(
+            sql,
+            "CREATE TABLE `db`.`t` (\n  `id` int NOT NULL,\n  `v` varchar(5)\n)"
+        );
+    }
+
     #[test]
     fn table_json_round_trips() {
         let t = table("id+ a`b é \"q\"");
@@ -2018,7 +2114,7 @@ mod tests {
         }
     }
 
-    fn meta(columns: &[(Option<&str>, ColumnType, bool)]) -> TableMeta {
+    fn meta(columns: &[(Option<&str>, MyType, bool)]) -> TableMeta {
         TableMeta {
             schema: "db".into(),
             table: "t".into(),
@@ -2042,11 +2138,11 @@ mod tests {
 
     #[test]
     fn merge_into_fills_names_and_unsigned_without_full_metadata() {
-        use ColumnType::{
+        use MyType::{
             MYSQL_TYPE_LONG as LONG, MYSQL_TYPE_LONGLONG as LONGLONG,
             MYSQL_TYPE_NEWDECIMAL as DECIMAL, MYSQL_TYPE_VARCHAR as VARCHAR,
         };
-        type Cols<'a> = &'a [(Option<&'a str>, ColumnType, bool)];
+        type Cols<'a> = &'a [(Option<&'a str>, MyType, bool)];
         // (binlog columns, tracked, result or error)
         let cases: &[(Cols, &str, Result<Cols, SchemaMismatch>)] = &[
             // NO_LOG: names and signedness from the tracker

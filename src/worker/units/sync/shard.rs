@@ -750,4 +750,65 @@ mod tests {
         assert!(s.done().is_empty());
         assert_eq!(s.infos("task").len(), 1);
     }
+
+    fn opt_info(up: &str, id: &str, ignore: bool) -> crate::dmrs::OptInfo {
+        crate::dmrs::OptInfo {
+            task: "task".into(),
+            up: up.into(),
+            target: "`db`.`t`".into(),
+            id: id.into(),
+            ddls: if ignore { vec![] } else { vec![ADD.into()] },
+            ignore_conflict: ignore,
+            ..Default::default()
+        }
+    }
+
+    fn opt_op(up: &str, id: &str) -> crate::dmrs::OptOp {
+        crate::dmrs::OptOp {
+            up: up.into(),
+            id: id.into(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_optimistic_info_is_sent_until_its_answer_comes() {
+        let s = std::sync::Arc::new(ShardSync::default());
+        s.opt_request(opt_info("`a`.`t1`", "p1", false));
+        assert_eq!(s.opt_infos().len(), 1);
+        let (_, blocking, lock) = s.status("task");
+        assert_eq!(
+            (blocking, lock.as_str()),
+            (vec![ADD.to_string()], "task-`db`.`t`")
+        );
+        // An answer to an earlier DDL of the table is not this one's.
+        s.set_opt_ops([opt_op("`a`.`t1`", "p0")]);
+        assert_eq!(s.opt_infos().len(), 1);
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let waiter = {
+            let (s, c) = (s.clone(), cancel.clone());
+            tokio::spawn(async move { s.opt_op_for("`a`.`t1`", "p1", &c).await })
+        };
+        tokio::task::yield_now().await;
+        s.set_opt_ops([opt_op("`a`.`t1`", "p1")]);
+        assert_eq!(waiter.await.unwrap(), Some(opt_op("`a`.`t1`", "p1")));
+        assert!(s.opt_infos().is_empty(), "answered: no longer sent");
+        s.opt_finished("`a`.`t1`", "p1");
+        assert!(s.status("task").1.is_empty());
+        // Cancelled while waiting: None.
+        cancel.cancel();
+        assert_eq!(s.opt_op_for("`a`.`t1`", "p2", &cancel).await, None);
+    }
+
+    #[test]
+    fn a_binlog_schema_sync_is_forgotten_once_answered() {
+        let s = ShardSync::default();
+        s.opt_request(opt_info("`a`.`t2`", "schema-1", true));
+        assert!(s.status("task").1.is_empty(), "not a blocking DDL");
+        assert_eq!(s.opt_infos().len(), 1);
+        s.set_opt_ops([opt_op("`a`.`t2`", "schema-1")]);
+        assert!(s.opt_infos().is_empty());
+        s.set_opt_ops([]);
+        assert!(s.opt_infos().is_empty(), "no unit waits for it: it is gone");
+    }
 }

@@ -1014,3 +1014,69 @@ fn optimistic_rename_table_is_36068() {
     );
     ok(&dmctl(&c.addr, &["stop-task", "so3"]), "stop-task");
 }
+
+#[test]
+fn sql_replace_with_sharding_is_handed_to_the_lock_owner() {
+    let s = servers();
+    let c = Shards::start(&s);
+    let task = setup(&s, c.dir.path(), "sd8");
+    start_running(&c, &task, "sd8");
+    let (u1, u2, d) = (s.up1.url(), s.up2.url(), s.down.url());
+    // DM v1: saved on the master before the lock exists, for whichever source owns it.
+    let o = dmctl(
+        &c.addr,
+        &[
+            "sql-replace",
+            "-w",
+            "worker-1",
+            "--sharding",
+            "--sql-pattern",
+            "~(?i)ADD UNIQUE",
+            "sd8",
+            "ALTER TABLE merged_sd8.t ADD KEY k (v)",
+        ],
+    );
+    assert!(
+        o.stdout.contains("will be ignored")
+            && o.stdout.contains(
+                "request with --sharding saved and will be sent to DDL lock's owner when resolving DDL lock"
+            ),
+        "{}",
+        o.stdout
+    );
+    // v = 1 twice across shards: the unique key could not be added to the merged table.
+    exec(&u1, &["INSERT INTO sd8.t1 VALUES (101, 1)"]);
+    exec(&u2, &["INSERT INTO sd8.t1 VALUES (301, 1)"]);
+    for u in [&u1, &u2] {
+        exec(
+            u,
+            &[
+                "ALTER TABLE sd8.t1 ADD UNIQUE KEY uk (v)",
+                "ALTER TABLE sd8.t2 ADD UNIQUE KEY uk (v)",
+            ],
+        );
+    }
+    exec(&u1, &["INSERT INTO sd8.t2 VALUES (201, 2)"]);
+    exec(&u2, &["INSERT INTO sd8.t2 VALUES (401, 4)"]);
+    wait_merged_equals_shards(&s, "sd8", "id, v");
+    wait_no_lock(&c);
+    let idx = rows(
+        &d,
+        "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = 'merged_sd8' AND TABLE_NAME = 't' ORDER BY 1",
+    );
+    assert_eq!(
+        idx,
+        vec![
+            vec![Some("'k'".to_string())],
+            vec![Some("'PRIMARY'".to_string())]
+        ],
+        "the owner ran the replacement"
+    );
+    let st = subtasks(&c.addr, "sd8");
+    assert!(st.iter().all(|x| x["stage"] == "Running"), "{st:#?}");
+    assert!(
+        c.logs()
+            .contains("carries a sql-skip / sql-replace --sharding operator")
+    );
+    ok(&dmctl(&c.addr, &["stop-task", "sd8"]), "stop-task");
+}

@@ -309,10 +309,28 @@ pub fn sql_op(kind: SqlOp, a: &SqlOpArgs, t: &Target) -> u8 {
             return FAIL;
         }
         if a.sharding {
-            println!(
-                "--sharding hands the operator to the shard DDL lock's owner: dm-rs has no shard DDL coordination yet; run it per worker (-w) instead"
-            );
-            return FAIL;
+            if !a.workers.is_empty() {
+                println!(
+                    "--sharding operator always takes effect on DDL lock's owner, specified workers {:?} arguments will be ignored",
+                    a.workers
+                );
+            }
+            let req = pb::HandleErrorRequest {
+                op: if kind == SqlOp::Skip {
+                    pb::ErrorOp::Skip
+                } else {
+                    pb::ErrorOp::Replace
+                } as i32,
+                task: task_name_from_arg(task),
+                sqls,
+                dmrs_sql_pattern: pat.to_string(),
+                dmrs_sharding: true,
+                ..Default::default()
+            };
+            return match send(t, req) {
+                Ok(r) => print_v1(&r),
+                Err(code) => code,
+            };
         }
         if a.workers.len() != 1 {
             println!("should only specify one worker, but got {:?}", a.workers);

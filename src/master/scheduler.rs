@@ -196,6 +196,9 @@ impl Scheduler {
         for (id, lock) in store.all::<crate::master::shardddl::Lock>(store::SHARD_LOCKS)? {
             st.shard_locks.locks.insert(id, lock);
         }
+        for (k, op) in store.all::<crate::master::shardddl::SqlOp>(store::SHARD_SQL_OPS)? {
+            st.shard_locks.sql_ops.insert(k, op);
+        }
         for (id, lock) in store.all::<crate::master::optimist::OptLock>(store::OPT_LOCKS)? {
             st.opt_locks.locks.insert(id, lock);
         }
@@ -318,6 +321,12 @@ impl Scheduler {
                     target: o.target,
                     ddls: o.ddls,
                     exec: o.exec,
+                    sql_op: match &o.sql {
+                        Some(x) if x.skip => "skip".into(),
+                        Some(_) => "replace".into(),
+                        None => String::new(),
+                    },
+                    sql_op_sqls: o.sql.map(|x| x.sqls).unwrap_or_default(),
                 })
                 .collect();
             let opt_ops = st
@@ -536,6 +545,11 @@ impl Scheduler {
                 for id in before.locks.keys() {
                     if !st.shard_locks.locks.contains_key(id) {
                         ops.push(store::del_op(store::SHARD_LOCKS, id));
+                    }
+                }
+                for k in before.sql_ops.keys() {
+                    if !st.shard_locks.sql_ops.contains_key(k) {
+                        ops.push(store::del_op(store::SHARD_SQL_OPS, k));
                     }
                 }
             }

@@ -637,6 +637,40 @@ impl Master for MasterService {
                 req.task
             )));
         }
+        if req.dmrs_sharding {
+            // DM v1's sql-skip / sql-replace --sharding: kept here, handed to the owner of the
+            // task's lock whose DDLs match, with its execute operation.
+            let op = pb::ErrorOp::try_from(req.op).unwrap_or(pb::ErrorOp::InvalidErrorOp);
+            if req.dmrs_sql_pattern.is_empty()
+                || !matches!(op, pb::ErrorOp::Skip | pb::ErrorOp::Replace)
+            {
+                return ok(fail(
+                    "[code=38003] --sharding takes sql-skip or sql-replace with --sql-pattern"
+                        .into(),
+                ));
+            }
+            let sql = crate::master::shardddl::SqlOp {
+                task: req.task.clone(),
+                pattern: req.dmrs_sql_pattern.clone(),
+                skip: op == pb::ErrorOp::Skip,
+                sqls: crate::worker::units::sync::ops::split_sqls(&req.sqls),
+            };
+            let _g = self.sched.change().await;
+            let put = match store::put_op(store::SHARD_SQL_OPS, &sql.key(), &sql) {
+                Ok(p) => p,
+                Err(e) => return ok(fail(e.to_string())),
+            };
+            if let Err(e) = self.sched.persist(vec![put]).await {
+                return ok(fail(e.to_string()));
+            }
+            tracing::info!(task = %req.task, pattern = %sql.pattern, skip = sql.skip, "sql operator with --sharding saved for the DDL lock's owner");
+            self.sched.lock().shard_locks.sql_ops.insert(sql.key(), sql);
+            return ok(pb::HandleErrorResponse {
+                result: true,
+                msg: "request with --sharding saved and will be sent to DDL lock's owner when resolving DDL lock".into(),
+                sources: vec![],
+            });
+        }
         let mut sources = if req.sources.is_empty() {
             task_sources.clone()
         } else {

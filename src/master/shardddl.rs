@@ -54,6 +54,34 @@ pub struct Op {
     pub ddls: Vec<String>,
     /// Execute (the owner) or skip (the others).
     pub exec: bool,
+    /// DM v1's `--sharding` operator for the owner's execution, if one matches.
+    pub sql: Option<SqlOp>,
+}
+
+/// DM v1's `sql-skip` / `sql-replace --sharding`: kept on the master per task and pattern,
+/// handed to the owner of the first lock of the task whose DDLs match, used once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SqlOp {
+    pub task: String,
+    /// `~regexp` or the exact statement (after routing).
+    pub pattern: String,
+    /// Skip the DDLs, or (false) run `sqls` instead.
+    pub skip: bool,
+    pub sqls: Vec<String>,
+}
+
+impl SqlOp {
+    /// The store key (one operator per task and pattern; a new one replaces it).
+    pub fn key(&self) -> String {
+        format!("{}\u{0}{}", self.task, self.pattern)
+    }
+
+    fn matches(&self, l: &Lock) -> bool {
+        l.task == self.task
+            && l.ddls
+                .iter()
+                .any(|d| crate::worker::units::sync::ops::pattern_matches(&self.pattern, d))
+    }
 }
 
 /// One lock.
@@ -116,6 +144,9 @@ pub fn lock_id(task: &str, target: &str) -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Locks {
     pub locks: BTreeMap<String, Lock>,
+    /// `--sharding` operators by [`SqlOp::key`] (durable in their own store table).
+    #[serde(default)]
+    pub sql_ops: BTreeMap<String, SqlOp>,
 }
 
 impl Locks {
@@ -171,6 +202,7 @@ impl Locks {
                     source: l.owner.clone(),
                     ddls: l.ddls.clone(),
                     exec: true,
+                    sql: self.sql_for(l).cloned(),
                 });
                 continue;
             }
@@ -183,6 +215,7 @@ impl Locks {
                         source: s.clone(),
                         ddls: l.ddls.clone(),
                         exec: false,
+                        sql: None,
                     });
                 }
             }
@@ -192,7 +225,21 @@ impl Locks {
 
     /// `source` carried out its op of lock `id`. Returns true when the lock is resolved (and
     /// removed).
+    /// The `--sharding` operator for `l`'s owner: the first (by key) whose pattern matches
+    /// one of its DDLs.
+    fn sql_for(&self, l: &Lock) -> Option<&SqlOp> {
+        self.sql_ops.values().find(|o| o.matches(l))
+    }
+
     pub fn done(&mut self, id: &str, source: &str) -> bool {
+        if let Some(l) = self.locks.get(id)
+            && l.owner == source
+            && !l.done.get(source).copied().unwrap_or(false)
+            && let Some(key) = self.sql_for(l).map(SqlOp::key)
+        {
+            // The owner carried out the lock with it: used once.
+            self.sql_ops.remove(&key);
+        }
         let Some(l) = self.locks.get_mut(id) else {
             return false;
         };
@@ -252,6 +299,7 @@ impl Locks {
     /// A stopped task's locks go with it.
     pub fn remove_task(&mut self, task: &str) {
         self.locks.retain(|_, l| l.task != task);
+        self.sql_ops.retain(|_, o| o.task != task);
     }
 }
 
@@ -272,6 +320,44 @@ mod tests {
     }
     fn srcs() -> Vec<String> {
         vec!["s1".into(), "s2".into(), "s3".into()]
+    }
+
+    #[test]
+    fn a_sharding_sql_operator_goes_to_the_owner_once() {
+        let mut l = Locks::default();
+        for (pattern, skip) in [("~(?i)DROP COLUMN", true), ("~(?i)ADD COLUMN", false)] {
+            let op = SqlOp {
+                task: "task".into(),
+                pattern: pattern.into(),
+                skip,
+                sqls: if skip {
+                    vec![]
+                } else {
+                    vec!["ALTER TABLE `db`.`t` ADD COLUMN `c` BIGINT".into()]
+                },
+            };
+            l.sql_ops.insert(op.key(), op);
+        }
+        for s in srcs() {
+            l.try_sync(info(&s, ADD), &srcs()).unwrap();
+        }
+        let ops = l.ops();
+        assert_eq!(ops.len(), 1);
+        let sql = ops[0]
+            .sql
+            .as_ref()
+            .expect("the ADD COLUMN operator matches");
+        assert!(!sql.skip && sql.pattern == "~(?i)ADD COLUMN", "{sql:?}");
+        // Carried out by the owner: used up; the others skip without it.
+        l.done("task-`db`.`t`", &ops[0].source);
+        assert_eq!(
+            l.sql_ops.len(),
+            1,
+            "the DROP COLUMN operator waits for its lock"
+        );
+        assert!(l.ops().iter().all(|o| !o.exec && o.sql.is_none()));
+        l.remove_task("task");
+        assert!(l.sql_ops.is_empty());
     }
 
     #[test]

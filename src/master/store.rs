@@ -24,6 +24,8 @@ pub const BINDINGS: Table = TableDefinition::new("bindings");
 pub const COUNTERS: Table = TableDefinition::new("counters");
 /// Pessimistic shard DDL locks, one row per lock ID (see `shardddl.rs`).
 pub const SHARD_LOCKS: Table = TableDefinition::new("shard_locks");
+/// DM v1's `--sharding` SQL operators, one row per task and pattern (see `shardddl.rs`).
+pub const SHARD_SQL_OPS: Table = TableDefinition::new("shard_sql_ops");
 /// Optimistic shard DDL locks, one row per lock ID (see `optimist.rs`).
 pub const OPT_LOCKS: Table = TableDefinition::new("opt_locks");
 
@@ -196,6 +198,7 @@ impl Store {
             BINDINGS,
             COUNTERS,
             SHARD_LOCKS,
+            SHARD_SQL_OPS,
             OPT_LOCKS,
         ] {
             txn.open_table(t).map_err(db_err)?;

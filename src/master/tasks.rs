@@ -402,6 +402,11 @@ impl Scheduler {
                                 ops.push(store::del_op(store::SHARD_LOCKS, id));
                             }
                         }
+                        for (k, o) in &st.shard_locks.sql_ops {
+                            if o.task == task {
+                                ops.push(store::del_op(store::SHARD_SQL_OPS, k));
+                            }
+                        }
                         for (id, l) in &st.opt_locks.locks {
                             if l.task == task {
                                 ops.push(store::del_op(store::OPT_LOCKS, id));

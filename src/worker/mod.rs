@@ -185,6 +185,13 @@ impl Worker {
                         lock_id: o.lock_id.clone(),
                         ddls: o.ddls.clone(),
                         exec: o.exec,
+                        sql: match o.sql_op.as_str() {
+                            "skip" => Some(units::sync::ops::Action::Skip),
+                            "replace" => {
+                                Some(units::sync::ops::Action::Replace(o.sql_op_sqls.clone()))
+                            }
+                            _ => None,
+                        },
                     },
                 )
             }));

@@ -1451,8 +1451,16 @@ impl Run {
                 .first()
                 .map(|r| r.2.clone())
                 .unwrap_or_else(|| target.clone());
-            // handle-error / binlog / sql-* operators apply to the lock's DDLs on the owner.
-            let (stmts, kind) = match self.ops.take_for(start, end, &op.ddls) {
+            // handle-error / binlog / sql-* operators apply to the lock's DDLs on the owner
+            // (DM v1's --sharding ones come with the master's operation).
+            let action = match &op.sql {
+                Some(a) => {
+                    tracing::info!(lock = %op.lock_id, "shard DDL: the lock carries a sql-skip / sql-replace --sharding operator");
+                    Some(a.clone())
+                }
+                None => self.ops.take_for(start, end, &op.ddls),
+            };
+            let (stmts, kind) = match action {
                 Some(Action::Skip) => {
                     tracing::info!(lock = %op.lock_id, "shard DDL: the lock's DDLs are skipped (handle-error / binlog skip / sql-skip)");
                     (Vec::new(), DdlKind::Other)

@@ -327,6 +327,8 @@ pub struct LockOp {
     pub lock_id: String,
     pub ddls: Vec<String>,
     pub exec: bool,
+    /// DM v1's `--sharding` operator the master hands the owner with its exec.
+    pub sql: Option<super::ops::Action>,
 }
 
 #[derive(Debug, Default)]
@@ -447,6 +449,7 @@ impl ShardSync {
                     lock_id,
                     ddls,
                     exec,
+                    sql: None,
                 },
             );
         }
@@ -724,6 +727,7 @@ mod tests {
             lock_id: "task-`db`.`t`".into(),
             ddls: vec![ADD.into()],
             exec: true,
+            sql: None,
         };
         // The op arrives with a push while the unit waits.
         let waiter = {

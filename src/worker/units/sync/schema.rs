@@ -26,8 +26,12 @@
 //! [`crate::rules::ddl`]'s) and for `table_info` JSON that does not parse.
 //!
 //! API:
-//! - [`TrackedTable`] `{ columns: Vec<TrackedColumn { name, unsigned }> }` with
-//!   `from_information_schema`, `to_json`, `from_json`;
+//! - [`TrackedTable`] `{ columns: Vec<TrackedColumn { name, unsigned, def }> }` with
+//!   `from_information_schema`, `from_column_rows` (definitions included), `to_json`,
+//!   `from_json`, `to_schema` and `to_create_sql`. `def` is the column's canonical definition
+//!   ([`super::schemacmp::ColumnType`], read from the DDL text or information_schema; None
+//!   when unknown): optimistic shard DDL joins it and binlog-schema prints it; a table-level
+//!   PRIMARY KEY makes its columns NOT NULL, as the server does;
 //! - [`SchemaTracker`]: `get`, `set`, `forget`, `apply_ddl(sql, default_schema) -> DdlEffect
 //!   { changed, dropped, unknown }`;
 //! - [`merge_into`]`(&mut TableMeta, &TrackedTable)`.

@@ -1,4 +1,4 @@
-//! Pessimistic shard DDL, the worker's side (DM's `ShardingGroup`, `syncer/sharding_group.go`):
+//! Shard DDL coordination, the worker's side. Pessimistic (DM's `ShardingGroup`, `syncer/sharding_group.go`):
 //! per downstream table, the group of this source's upstream tables routed to it.
 //!
 //! The first DDL of a group opens a round: it records the DDLs (after routing) and where the
@@ -20,6 +20,14 @@
 //! with every push (`dmrs.proto`: `ShardInfo`, `ShardDone`, `ShardOp`). The Sync unit
 //! (`mod.rs`, `shard_ddl`) blocks, waits, executes or skips, and replays; the checkpoint is not
 //! saved while a round is open or replayed.
+//!
+//! Optimistic mode (`shard-mode: optimistic`) uses the same groups (no rounds) and the same
+//! channel's optimistic half: the unit publishes its groups with each table's tracked schema
+//! ([`ShardSync::set_opt_tables`]) and each shard DDL with the table's schema before and after it
+//! ([`ShardSync::opt_request`], `OptInfo`); the worker carries them to the master and the
+//! master's answers back (`OptOp`, by the DDL's id, its end position), and the unit runs what
+//! the answer says (`mod.rs`, `opt_ddl`; the master's side is `src/master/optimist.rs`).
+//! [`renames_columns`] is the DDL the join cannot take (DM's 36062).
 
 use std::collections::{BTreeMap, BTreeSet};
 

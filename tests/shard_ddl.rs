@@ -1080,3 +1080,108 @@ fn sql_replace_with_sharding_is_handed_to_the_lock_owner() {
     );
     ok(&dmctl(&c.addr, &["stop-task", "sd8"]), "stop-task");
 }
+
+#[test]
+fn optimistic_answers_survive_a_crash_after_the_ddl_ran_and_a_master_restart() {
+    let s = servers();
+    let mut c = Shards::start(&s);
+    let task = setup_mode(&s, c.dir.path(), "so4", "optimistic");
+    start_running(&c, &task, "so4");
+    let (u1, u2) = (s.up1.url(), s.up2.url());
+    // source-1's worker again, now aborting right after a DDL ran downstream (before its
+    // checkpoint), as a kill -9 would leave it.
+    let lm = dmctl(&c.addr, &["list-member", "--worker"]).json();
+    let w1 = lm["members"][0]["worker"]["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["source"] == "source-1")
+        .map(|w| w["name"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("{lm:#}"));
+    let k = c.workers.iter().position(|w| w.name == w1).unwrap();
+    let (name, addr, join) = (
+        c.workers[k].name.clone(),
+        c.workers[k].addr.clone(),
+        c.workers[k].join.clone(),
+    );
+    c.workers[k].proc.kill9();
+    c.workers[k] = WorkerProc::start_env(
+        c.dir.path(),
+        &name,
+        &addr,
+        &join,
+        &[("DMRS_FAILPOINTS", "sync-after-ddl")],
+    );
+    wait_for(
+        "both subtasks Running again",
+        Duration::from_secs(60),
+        || {
+            let st = subtasks(&c.addr, "so4");
+            (st.len() == 2 && st.iter().all(|x| x["stage"] == "Running"))
+                .then_some(())
+                .ok_or(format!("{st:?}"))
+        },
+    );
+    exec(
+        &u1,
+        &[
+            "INSERT INTO so4.t1 VALUES (101, 1)",
+            "INSERT INTO so4.t2 VALUES (201, 1)",
+        ],
+    );
+    exec(&u2, &["INSERT INTO so4.t1 VALUES (301, 1)"]);
+    exec(
+        &u1,
+        &[
+            "ALTER TABLE so4.t1 ADD COLUMN c INT",
+            "INSERT INTO so4.t1 VALUES (102, 2, 12)",
+        ],
+    );
+    let t = Instant::now();
+    while c.workers[k]
+        .proc
+        .child
+        .as_mut()
+        .is_some_and(|ch| ch.try_wait().ok().flatten().is_none())
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the failpoint never fired"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        merged_columns(&s, "so4"),
+        ["id", "v", "c"],
+        "the ADD ran before the crash"
+    );
+    // The master restarts too, with the lock open (three shards lack `c`).
+    c._master.restart(c.dir.path());
+    c.workers[k] = WorkerProc::start_at(c.dir.path(), &name, &addr, &join);
+    // The restarted worker sends the same DDL again and gets the same answer: the ADD runs again
+    // and is taken as already applied.
+    wait_row(&s, "so4", 102, 2);
+    assert!(
+        c.logs()
+            .contains("DDL already applied (replay of a DDL a previous run ran)"),
+        "the replay ran the answer again"
+    );
+    exec(
+        &u1,
+        &[
+            "ALTER TABLE so4.t2 ADD COLUMN c INT",
+            "INSERT INTO so4.t2 VALUES (202, 2, 22)",
+        ],
+    );
+    exec(
+        &u2,
+        &[
+            "ALTER TABLE so4.t1 ADD COLUMN c INT",
+            "ALTER TABLE so4.t2 ADD COLUMN c INT",
+            "INSERT INTO so4.t2 VALUES (401, 4, 41)",
+        ],
+    );
+    wait_merged_equals_shards(&s, "so4", "id, v, c");
+    wait_no_lock(&c);
+    ok(&dmctl(&c.addr, &["stop-task", "so4"]), "stop-task");
+}

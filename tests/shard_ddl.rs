@@ -325,6 +325,26 @@ fn the_same_alter_in_any_order_runs_once_and_every_row_lands() {
         s1["sync"]["blockingDDLs"][0], "ALTER TABLE `merged_sd1`.`t` ADD COLUMN c INT",
         "{s1:#}"
     );
+    // DM's sharding meta of source-1's round: the global row and one per table (source-2 has
+    // its own rows for the table that reached the DDL there).
+    let meta = rows(
+        &d,
+        "SELECT source_id, target_table_id, source_table_id, is_global, JSON_EXTRACT(data, '$[0].ddls[0]') FROM dm_meta.sd1_syncer_sharding_meta WHERE source_id = 'source-1' ORDER BY source_table_id",
+    );
+    let ddl = Some("'\"ALTER TABLE `merged_sd1`.`t` ADD COLUMN c INT\"'".to_string());
+    let row = |src: &str, global: &str| {
+        vec![
+            Some("'source-1'".to_string()),
+            Some("'`merged_sd1`.`t`'".to_string()),
+            Some(format!("'{src}'")),
+            Some(format!("'{global}'")),
+            ddl.clone(),
+        ]
+    };
+    assert_eq!(
+        meta,
+        vec![row("", "1"), row("`sd1`.`t1`", "0"), row("`sd1`.`t2`", "0")]
+    );
     // Nothing ran downstream yet.
     assert_eq!(
         rows(
@@ -344,6 +364,12 @@ fn the_same_alter_in_any_order_runs_once_and_every_row_lands() {
     // Every row of the four shards, once, in the merged table.
     wait_merged_equals_shards(&s, "sd1", "id, v, c");
     wait_no_lock(&c);
+    wait_for("the sharding meta emptied", Duration::from_secs(30), || {
+        let n = rows(&d, "SELECT COUNT(*) FROM dm_meta.sd1_syncer_sharding_meta");
+        (n == vec![vec![Some("'0'".to_string())]])
+            .then_some(())
+            .ok_or(format!("{n:?}"))
+    });
     let logs = c.logs();
     assert_eq!(
         logs.matches("executing the lock's DDLs (owner)").count(),
@@ -967,8 +993,8 @@ fn optimistic_conflicting_type_is_36062_and_binlog_schema_update_then_skip_gets_
         "{l:#}"
     );
     ok(
-        &dmctl(&c.addr, &["binlog", "skip", "so2", "-s", "source-2"]),
-        "binlog skip",
+        &dmctl(&c.addr, &["handle-error", "so2", "-s", "source-2", "skip"]),
+        "handle-error skip",
     );
     wait_for("both subtasks Running", Duration::from_secs(30), || {
         let st = subtasks(&c.addr, "so2");

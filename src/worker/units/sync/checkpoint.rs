@@ -85,6 +85,8 @@ pub struct CheckpointTable {
     /// `` `meta`.`task_syncer_checkpoint` ``
     pub table: String,
     pub schema: String,
+    /// The task's name.
+    pub task: String,
     /// The row id: the source id.
     pub id: String,
     /// The owner epoch this run claimed (0: not claimed; no guard).
@@ -165,6 +167,7 @@ impl CheckpointTable {
                 quote(&format!("{task}_syncer_checkpoint"))
             ),
             schema: meta_schema.to_string(),
+            task: task.to_string(),
             id: source_id.to_string(),
             epoch: 0,
         }
@@ -523,6 +526,75 @@ impl CheckpointTable {
             ));
         }
         self.run_guarded(conn, sql, "save the checkpoint").await
+    }
+
+    /// DM's `<meta-schema>.<task>_syncer_sharding_meta` (pessimistic shard DDL).
+    pub fn sharding_meta_table(&self) -> String {
+        format!(
+            "{}.{}",
+            quote(&self.schema),
+            quote(&format!("{}_syncer_sharding_meta", self.task))
+        )
+    }
+
+    /// Creates the sharding meta table (DM's columns).
+    pub async fn create_sharding_meta(&self, conn: &mut Conn) -> Result<(), UnitError> {
+        conn.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+                source_id VARCHAR(32) NOT NULL COMMENT 'replica source id, defined in task.yaml',
+                target_table_id VARCHAR(144) NOT NULL,
+                source_table_id VARCHAR(144) NOT NULL,
+                active_index INT,
+                is_global BOOLEAN,
+                data JSON,
+                create_time timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                update_time timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+                UNIQUE KEY uk_source_id_table_id_source (source_id, target_table_id, source_table_id)
+            )",
+            self.sharding_meta_table()
+        ))
+        .await
+        .map_err(|e| down("create the sharding meta table", &e))
+    }
+
+    /// Writes `target`'s sharding meta rows (DM's upsert), or deletes them when `rows` is
+    /// empty (the round resolved).
+    pub async fn save_sharding_meta(
+        &self,
+        conn: &mut Conn,
+        target: &str,
+        rows: &[super::shard::MetaRow],
+    ) -> Result<(), UnitError> {
+        let t = self.sharding_meta_table();
+        let sql = if rows.is_empty() {
+            format!(
+                "DELETE FROM {t} WHERE source_id = {} AND target_table_id = {}",
+                lit(&self.id),
+                lit(target)
+            )
+        } else {
+            let values: Vec<String> = rows
+                .iter()
+                .map(|r| {
+                    format!(
+                        "({}, {}, {}, 0, {}, {})",
+                        lit(&r.source_id),
+                        lit(&r.target_table_id),
+                        lit(&r.source_table_id),
+                        r.is_global,
+                        lit(&r.data)
+                    )
+                })
+                .collect();
+            format!(
+                "INSERT INTO {t} (source_id, target_table_id, source_table_id, active_index, is_global, data) VALUES {} \
+                 ON DUPLICATE KEY UPDATE data = VALUES(data), active_index = VALUES(active_index)",
+                values.join(", ")
+            )
+        };
+        conn.query_drop(sql)
+            .await
+            .map_err(|e| down("save the sharding meta", &e))
     }
 
     /// Records a DDL about to run downstream (its event's end position and text).

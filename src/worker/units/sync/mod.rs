@@ -387,6 +387,21 @@ impl Run {
         if claim.cleared {
             tracing::info!(token = ?ctx.reset_token, "checkpoint removed (--remove-meta, once for this start)");
         }
+        if task.shard_mode == "pessimistic" {
+            ckpt.create_sharding_meta(&mut ddl_conn).await?;
+            if claim.cleared {
+                timed(
+                    "downstream",
+                    "remove the sharding meta",
+                    ddl_conn.query_drop(format!(
+                        "DELETE FROM {} WHERE source_id = {}",
+                        ckpt.sharding_meta_table(),
+                        checkpoint::lit(&source_id)
+                    )),
+                )
+                .await?;
+            }
+        }
         tracing::info!(epoch = claim.epoch, "claimed the source in the checkpoint");
         let saved = ckpt.load(&mut ddl_conn).await?;
         let flush_interval = Duration::from_secs(syncer.checkpoint_flush_interval.max(1) as u64);
@@ -1376,7 +1391,17 @@ impl Run {
                         synced = Some(step);
                     }
                 }
+                let targets: BTreeSet<TableName> = gone
+                    .iter()
+                    .map(|t| {
+                        let (s, n) = self.rules.route(&t.schema, &t.table);
+                        TableName::new(s, n)
+                    })
+                    .collect();
                 tracing::info!(tables = ?gone, "shard DDL: tables leave their shard groups; the drop does not run downstream");
+                for t in &targets {
+                    self.save_shard_meta(t).await?;
+                }
                 if let Some(shard::Step::Synced { target, ddls }) = synced {
                     self.shard_wait_and_resolve(&target, &ddls, run, (start, end), false, cancel)
                         .await?;
@@ -1398,6 +1423,12 @@ impl Run {
                     )
                 })?;
                 self.shard_sync.set_unresolved(groups.unresolved());
+                let target = match &step {
+                    shard::Step::Wait { target, .. } | shard::Step::Synced { target, .. } => {
+                        target.clone()
+                    }
+                };
+                self.save_shard_meta(&target).await?;
                 match step {
                     shard::Step::Wait { target, waiting } => {
                         tracing::info!(target = %target.quoted(), waiting = ?waiting, "shard DDL: table blocked until the group's other tables reach the DDL");
@@ -1496,7 +1527,9 @@ impl Run {
         }
         self.shard_sync.carried_out(&key, &op);
         let groups = self.shard.as_mut().expect("shard mode");
-        if let Some(r) = groups.resolve(target)
+        let resolved = groups.resolve(target);
+        self.save_shard_meta(target).await?;
+        if let Some(r) = resolved
             && r.from < r.to
         {
             tracing::info!(from = %r.from, to = %r.to, tables = ?r.tables, "shard DDL: replaying the blocked tables' events");
@@ -1512,8 +1545,21 @@ impl Run {
             // connection that stopped reading): continue on a fresh one after this event.
             self.redirect = Some(end.clone());
         }
-        self.shard_sync.set_unresolved(groups.unresolved());
+        if let Some(groups) = self.shard.as_ref() {
+            self.shard_sync.set_unresolved(groups.unresolved());
+        }
         Ok(())
+    }
+
+    /// Writes (or, with no open round, deletes) DM's sharding meta rows of `target`.
+    async fn save_shard_meta(&mut self, target: &TableName) -> Result<(), UnitError> {
+        let Some(groups) = self.shard.as_ref().filter(|_| !self.optimistic) else {
+            return Ok(());
+        };
+        let rows = groups.meta_rows(&self.ckpt.id, target);
+        self.ckpt
+            .save_sharding_meta(&mut self.ddl_conn, &target.quoted(), &rows)
+            .await
     }
 
     /// The tracked schema of `up` with every column's definition (read again from the upstream

@@ -89,6 +89,8 @@ pub struct Round {
     /// Where each synced table's DDL event ended: its events after that are the ones held
     /// back (the replay starts each table there and skips the DDL events themselves).
     pub ends: BTreeMap<TableName, Position>,
+    /// Where each synced table's DDL event started (DM's sharding meta `first-position`).
+    pub starts: BTreeMap<TableName, Position>,
 }
 
 /// One downstream table's group on this source.
@@ -187,6 +189,7 @@ impl ShardGroups {
         let round = g.round.as_mut()?;
         round.synced.remove(up);
         round.ends.remove(up);
+        round.starts.remove(up);
         if round.synced.is_empty() {
             g.round = None;
             return None;
@@ -253,6 +256,7 @@ impl ShardGroups {
                     last_end: end.clone(),
                     synced: BTreeSet::from([up.clone()]),
                     ends: BTreeMap::from([(up.clone(), end.clone())]),
+                    starts: BTreeMap::from([(up.clone(), start.clone())]),
                 });
             }
             Some(r) => {
@@ -269,6 +273,7 @@ impl ShardGroups {
                 }
                 r.synced.insert(up.clone());
                 r.ends.insert(up.clone(), end.clone());
+                r.starts.insert(up.clone(), start.clone());
                 r.last_end = end.clone();
             }
         }
@@ -296,6 +301,48 @@ impl ShardGroups {
             ddl_ends: r.ends.values().cloned().collect(),
             tables: r.ends,
         })
+    }
+
+    /// DM's sharding meta rows (`<task>_syncer_sharding_meta`) of `target`'s open round: the
+    /// global row (`source_table_id` "") and one per table that reached the DDLs; empty when
+    /// no round is open (DM deletes the rows then).
+    pub fn meta_rows(&self, source_id: &str, target: &TableName) -> Vec<MetaRow> {
+        let Some(r) = self.groups.get(target).and_then(|g| g.round.as_ref()) else {
+            return Vec::new();
+        };
+        let item = |t: &TableName| {
+            let p = r.starts.get(t).unwrap_or(&r.first);
+            serde_json::json!({
+                "ddls": r.ddls,
+                "source": t.quoted(),
+                "first-position": { "Name": p.file, "Pos": p.pos },
+                "first-gtid-set": "",
+            })
+        };
+        // The global sequence's item is the round's first table's (DM: the first to bring
+        // the DDLs); each table's own sequence holds its item.
+        let first = r
+            .starts
+            .iter()
+            .min_by(|a, b| a.1.cmp(b.1))
+            .map(|(t, _)| t.clone());
+        let mut rows = vec![MetaRow {
+            source_id: source_id.to_string(),
+            target_table_id: target.quoted(),
+            source_table_id: String::new(),
+            is_global: true,
+            data: serde_json::Value::Array(first.iter().map(item).collect()).to_string(),
+        }];
+        for t in &r.synced {
+            rows.push(MetaRow {
+                source_id: source_id.to_string(),
+                target_table_id: target.quoted(),
+                source_table_id: t.quoted(),
+                is_global: false,
+                data: serde_json::Value::Array(vec![item(t)]).to_string(),
+            });
+        }
+        rows
     }
 
     /// Whether any round is open.
@@ -327,6 +374,18 @@ impl ShardGroups {
             })
             .collect()
     }
+}
+
+/// One row of DM's `<meta-schema>.<task>_syncer_sharding_meta` (`active_index` is always 0:
+/// a round holds one DDL event; DM's multi-DDL sequences are not kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaRow {
+    pub source_id: String,
+    pub target_table_id: String,
+    pub source_table_id: String,
+    pub is_global: bool,
+    /// JSON array of DM v2's items `{"ddls","source","first-position","first-gtid-set"}`.
+    pub data: String,
 }
 
 /// An operation the master sent for a synced round.
@@ -645,6 +704,35 @@ mod tests {
         assert!(!g.is_blocked(&t("s1", "t1")));
         assert_eq!(g.earliest_first(), None);
         assert!(g.unresolved().is_empty());
+    }
+
+    #[test]
+    fn the_sharding_meta_rows_follow_the_open_round() {
+        let mut g = groups();
+        assert!(g.meta_rows("s", &t("db", "t")).is_empty());
+        g.on_ddl(&[t("s1", "t2")], vec![ADD.into()], &p(10), &p(50))
+            .unwrap();
+        g.on_ddl(&[t("s1", "t1")], vec![ADD.into()], &p(60), &p(90))
+            .unwrap();
+        let rows = g.meta_rows("mysql-01", &t("db", "t"));
+        assert_eq!(rows.len(), 3, "{rows:#?}");
+        assert!(rows[0].is_global && rows[0].source_table_id.is_empty());
+        assert_eq!(rows[0].target_table_id, "`db`.`t`");
+        let global: serde_json::Value = serde_json::from_str(&rows[0].data).unwrap();
+        assert_eq!(
+            global,
+            serde_json::json!([{
+                "ddls": [ADD],
+                "source": "`s1`.`t2`",
+                "first-position": {"Name": "b.000001", "Pos": 10},
+                "first-gtid-set": ""
+            }])
+        );
+        assert_eq!(rows[1].source_table_id, "`s1`.`t1`");
+        let own: serde_json::Value = serde_json::from_str(&rows[1].data).unwrap();
+        assert_eq!(own[0]["first-position"]["Pos"], 60);
+        g.resolve(&t("db", "t")).unwrap();
+        assert!(g.meta_rows("mysql-01", &t("db", "t")).is_empty());
     }
 
     #[test]

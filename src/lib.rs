@@ -28,6 +28,7 @@ pub mod logging;
 pub mod master;
 pub mod password;
 pub mod reconcile;
+pub mod relay;
 pub mod rpc;
 pub mod rules;
 pub mod version;

@@ -233,7 +233,7 @@ pub enum SqlOp {
 }
 
 /// The source a v1 `-w` value means: a worker's bound source, or a source ID as it is.
-fn source_of_worker(t: &Target, w: &str) -> Result<String, u8> {
+pub(crate) fn source_of_worker(t: &Target, w: &str) -> Result<String, u8> {
     let req = pb::ListMemberRequest {
         leader: false,
         master: false,

@@ -21,6 +21,7 @@ pub mod interactive;
 pub mod jsonpb;
 pub mod master;
 pub mod reconcile;
+pub mod relay;
 pub mod schema;
 pub mod watch;
 
@@ -207,6 +208,30 @@ pub enum Command {
         override_usage = "break-ddl-lock <-w worker ...> <task-name> [--remove-id ID] [--exec] [--skip]"
     )]
     BreakDdlLock(errors::BreakDdlLockArgs),
+    /// Starts the relay log of a source on its worker (DM v2).
+    #[command(
+        name = "start-relay",
+        override_usage = "start-relay <-s source-id> [worker-name ...]"
+    )]
+    StartRelay(relay::StartStopRelayArgs),
+    /// Stops the relay log of a source (DM v2); its files stay.
+    #[command(
+        name = "stop-relay",
+        override_usage = "stop-relay <-s source-id> [worker-name ...]"
+    )]
+    StopRelay(relay::StartStopRelayArgs),
+    /// Pauses the relay log of sources (its readers wait at its end).
+    #[command(name = "pause-relay", override_usage = "pause-relay <-s source ...>")]
+    PauseRelay(relay::PauseResumeRelayArgs),
+    /// Resumes the relay log of sources.
+    #[command(name = "resume-relay", override_usage = "resume-relay <-s source ...>")]
+    ResumeRelay(relay::PauseResumeRelayArgs),
+    /// Purges relay log files a task no longer needs.
+    #[command(
+        name = "purge-relay",
+        override_usage = "purge-relay <-s source> <-f filename> [--sub-dir directory]"
+    )]
+    PurgeRelay(relay::PurgeRelayArgs),
     /// Shows what `apply` would change to make the cluster match a directory of task files.
     #[command(
         name = "plan",
@@ -348,6 +373,11 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         Some(Command::HandleError(a)) => errors::handle_error(&a, &t),
         Some(Command::Binlog(a)) => errors::binlog(&a, &t),
         Some(Command::BinlogSchema(a)) => schema::binlog_schema(&a, &t),
+        Some(Command::StartRelay(a)) => relay::start_stop(true, &a, &t),
+        Some(Command::StopRelay(a)) => relay::start_stop(false, &a, &t),
+        Some(Command::PauseRelay(a)) => relay::pause_resume(true, &a, &t),
+        Some(Command::ResumeRelay(a)) => relay::pause_resume(false, &a, &t),
+        Some(Command::PurgeRelay(a)) => relay::purge(&a, &t),
         Some(Command::OperateSchema(a)) => schema::operate_schema(&a, &t),
         Some(Command::SqlSkip(a)) => errors::sql_op(errors::SqlOp::Skip, &a, &t),
         Some(Command::SqlReplace(a)) => errors::sql_op(errors::SqlOp::Replace, &a, &t),

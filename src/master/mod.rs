@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod optimist;
+pub mod relay;
 pub mod scheduler;
 pub mod server;
 pub mod shardddl;

@@ -34,7 +34,7 @@ pub const OFFLINE_AFTER: Duration = Duration::from_secs(8);
 /// How often every worker gets its desired state.
 pub const ROUND_EVERY: Duration = Duration::from_secs(1);
 /// Bound of every call to a worker.
-const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// Bound of a connection attempt to a worker.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -72,6 +72,8 @@ pub struct State {
     pub shard_locks: crate::master::shardddl::Locks,
     /// Optimistic shard DDL locks (durable: [`store::OPT_LOCKS`]).
     pub opt_locks: crate::master::optimist::OptLocks,
+    /// Relay wishes per source (durable: [`store::RELAY`]).
+    pub relay: BTreeMap<String, crate::master::relay::RelayRecord>,
     /// Optimistic: (task, source) pairs whose worker has reported its shard tables since this
     /// master started (a task's DDLs are answered only when all its sources have).
     pub opt_reported: std::collections::BTreeSet<(String, String)>,
@@ -199,6 +201,9 @@ impl Scheduler {
         for (k, op) in store.all::<crate::master::shardddl::SqlOp>(store::SHARD_SQL_OPS)? {
             st.shard_locks.sql_ops.insert(k, op);
         }
+        for (s, r) in store.all::<crate::master::relay::RelayRecord>(store::RELAY)? {
+            st.relay.insert(s, r);
+        }
         for (id, lock) in store.all::<crate::master::optimist::OptLock>(store::OPT_LOCKS)? {
             st.opt_locks.locks.insert(id, lock);
         }
@@ -301,6 +306,7 @@ impl Scheduler {
         req.source_id = source.to_string();
         // The stored form is already normalised with the password sealed.
         req.source_yaml = src.rec.yaml.clone();
+        req.relay = self.relay_spec(st, source);
         for ((task, s), rec) in &st.subtasks {
             if s != source {
                 continue;
@@ -684,20 +690,24 @@ impl Scheduler {
         if let Some(l) = self.local.as_ref().filter(|l| l.name == worker) {
             return Ok(l.handle_error(req));
         }
+        let mut c = self.worker_client(worker)?;
+        match tokio::time::timeout(CALL_TIMEOUT, c.handle_error(req)).await {
+            Ok(Ok(r)) => Ok(r.into_inner()),
+            Ok(Err(e)) => Err(format!("dm-worker {worker}: {}", e.message())),
+            Err(_) => Err(format!("dm-worker {worker} did not answer in time")),
+        }
+    }
+
+    /// A client of `worker` (by its registered address).
+    pub(crate) fn worker_client(&self, worker: &str) -> Result<WorkerControlClient<Channel>, String> {
         let addr = self
             .lock()
             .workers
             .get(worker)
             .map(|w| w.rec.addr.clone())
             .ok_or_else(|| format!("dm-worker {worker} is not registered"))?;
-        let mut c = self
-            .client(&addr)
-            .ok_or_else(|| format!("dm-worker {worker} at {addr} cannot be reached"))?;
-        match tokio::time::timeout(CALL_TIMEOUT, c.handle_error(req)).await {
-            Ok(Ok(r)) => Ok(r.into_inner()),
-            Ok(Err(e)) => Err(format!("dm-worker {worker}: {}", e.message())),
-            Err(_) => Err(format!("dm-worker {worker} did not answer in time")),
-        }
+        self.client(&addr)
+            .ok_or_else(|| format!("dm-worker {worker} at {addr} cannot be reached"))
     }
 
     /// Sends an operate-schema request to a worker (the master's own when it runs one).
@@ -709,15 +719,7 @@ impl Scheduler {
         if let Some(l) = self.local.as_ref().filter(|l| l.name == worker) {
             return Ok(l.operate_schema(req).await);
         }
-        let addr = self
-            .lock()
-            .workers
-            .get(worker)
-            .map(|w| w.rec.addr.clone())
-            .ok_or_else(|| format!("dm-worker {worker} is not registered"))?;
-        let mut c = self
-            .client(&addr)
-            .ok_or_else(|| format!("dm-worker {worker} at {addr} cannot be reached"))?;
+        let mut c = self.worker_client(worker)?;
         match tokio::time::timeout(CALL_TIMEOUT, c.operate_schema(req)).await {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(e)) => Err(format!("dm-worker {worker}: {}", e.message())),

@@ -252,24 +252,62 @@ impl Master for MasterService {
         &self,
         req: Request<pb::OperateWorkerRelayRequest>,
     ) -> Res<pb::OperateWorkerRelayResponse> {
+        let req = req.into_inner();
+        let op = pb::RelayOp::try_from(req.op).unwrap_or(pb::RelayOp::InvalidRelayOp);
+        if req.sources.is_empty() {
+            return ok(pb::OperateWorkerRelayResponse {
+                op: req.op,
+                result: false,
+                msg: "must specify at least one source (`-s` / `--source`)".into(),
+                sources: vec![],
+            });
+        }
+        if !matches!(op, pb::RelayOp::PauseRelay | pb::RelayOp::ResumeRelay) {
+            return ok(pb::OperateWorkerRelayResponse {
+                op: req.op,
+                result: false,
+                msg: format!("[code=46011] invalid new expectant relay stage {}", op.as_str_name()),
+                sources: vec![],
+            });
+        }
+        let sources = self.sched.pause_resume_relay(op, &req.sources).await;
         ok(pb::OperateWorkerRelayResponse {
-            op: req.into_inner().op,
-            result: false,
-            msg: "relay log is not supported by dm-rs yet: the sync unit reads the upstream binlog directly".into(),
-            sources: vec![],
+            op: req.op,
+            result: sources.iter().all(|s| s.result),
+            msg: String::new(),
+            sources,
         })
     }
 
     async fn purge_worker_relay(
         &self,
-        _: Request<pb::PurgeWorkerRelayRequest>,
+        req: Request<pb::PurgeWorkerRelayRequest>,
     ) -> Res<pb::PurgeWorkerRelayResponse> {
+        let req = req.into_inner();
+        if req.sources.is_empty() {
+            return ok(pb::PurgeWorkerRelayResponse {
+                result: false,
+                msg: "must specify at least one source (`-s` / `--source`)".into(),
+                sources: vec![],
+            });
+        }
+        let mut out = Vec::new();
+        for s in &req.sources {
+            let wreq = pb::PurgeRelayRequest {
+                inactive: req.inactive,
+                time: req.time,
+                filename: req.filename.clone(),
+                sub_dir: req.sub_dir.clone(),
+            };
+            out.push(self.sched.purge_relay_on(s, wreq).await);
+        }
         ok(pb::PurgeWorkerRelayResponse {
-            result: false,
-            msg: "relay log is not supported by dm-rs yet".into(),
-            sources: vec![],
+            result: out.iter().all(|r| r.result),
+            msg: String::new(),
+            sources: out,
         })
     }
+
 
     async fn check_task(&self, req: Request<pb::CheckTaskRequest>) -> Res<pb::CheckTaskResponse> {
         let req = req.into_inner();
@@ -752,11 +790,14 @@ impl Master for MasterService {
 
     async fn operate_relay(
         &self,
-        _: Request<pb::OperateRelayRequest>,
+        req: Request<pb::OperateRelayRequest>,
     ) -> Res<pb::OperateRelayResponse> {
-        ok(pb::OperateRelayResponse {
-            result: false,
-            msg: "relay log is not supported by dm-rs yet".into(),
-        })
+        match self.sched.operate_relay(req.into_inner()).await {
+            Ok(()) => ok(pb::OperateRelayResponse {
+                result: true,
+                msg: String::new(),
+            }),
+            Err(msg) => ok(pb::OperateRelayResponse { result: false, msg }),
+        }
     }
 }

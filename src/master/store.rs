@@ -26,6 +26,8 @@ pub const COUNTERS: Table = TableDefinition::new("counters");
 pub const SHARD_LOCKS: Table = TableDefinition::new("shard_locks");
 /// DM v1's `--sharding` SQL operators, one row per task and pattern (see `shardddl.rs`).
 pub const SHARD_SQL_OPS: Table = TableDefinition::new("shard_sql_ops");
+/// Relay wishes, one row per source (see `relay.rs`).
+pub const RELAY: Table = TableDefinition::new("relay");
 /// Optimistic shard DDL locks, one row per lock ID (see `optimist.rs`).
 pub const OPT_LOCKS: Table = TableDefinition::new("opt_locks");
 
@@ -200,6 +202,7 @@ impl Store {
             SHARD_LOCKS,
             SHARD_SQL_OPS,
             OPT_LOCKS,
+            RELAY,
         ] {
             txn.open_table(t).map_err(db_err)?;
         }

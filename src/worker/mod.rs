@@ -59,11 +59,17 @@ struct Inner {
     retiring: Vec<SubTask>,
     /// When the master last pushed (for fencing).
     last_assign: Option<Instant>,
+    /// The bound source's relay log, when it is on.
+    relay: Option<Arc<crate::relay::Relay>>,
+    /// The relay spec revision last carried out (a change restarts a relay paused by an error).
+    relay_rev: u64,
 }
 
 pub struct Worker {
     pub name: String,
     inner: Mutex<Inner>,
+    /// The relay, shared with the subtasks (their Sync units read it).
+    relay_slot: crate::relay::Slot,
     /// Builds the units of each subtask run (the real units; tests pass scripted ones).
     factory: Factory,
 }
@@ -81,6 +87,7 @@ impl Worker {
         Arc::new(Worker {
             name: name.to_string(),
             inner: Mutex::new(Inner::default()),
+            relay_slot: Default::default(),
             factory,
         })
     }
@@ -131,6 +138,10 @@ impl Worker {
                 }
             }
             inner.bound = None;
+            if let Some(r) = inner.relay.take() {
+                r.stop();
+                *self.relay_slot.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
             if let Some(cfg) = incoming {
                 tracing::info!(worker = %self.name, source = %req.source_id, "bound to source");
                 inner.bound = Some(Bound {
@@ -145,6 +156,8 @@ impl Worker {
                 ..Default::default()
             };
         };
+
+        self.follow_relay(&mut inner, &source, req.relay.as_ref());
 
         // Subtasks no longer wanted: stop.
         let wanted: std::collections::BTreeSet<&str> =
@@ -223,6 +236,105 @@ impl Worker {
         }
     }
 
+    /// The relay log follows the source (`enable-relay`) and the master (start-relay,
+    /// stop-relay, pause-relay, resume-relay).
+    fn follow_relay(
+        &self,
+        inner: &mut Inner,
+        source: &Arc<SourceConfig>,
+        spec: Option<&dmrs::RelaySpec>,
+    ) {
+        let wanted = source.enable_relay || spec.is_some_and(|s| s.enabled);
+        if !wanted {
+            if let Some(r) = inner.relay.take() {
+                r.stop();
+                *self.relay_slot.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
+            return;
+        }
+        let relay = inner
+            .relay
+            .get_or_insert_with(|| crate::relay::Relay::new(source.clone(), &self.name))
+            .clone();
+        *self.relay_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(relay.clone());
+        let rev = spec.map(|s| s.rev).unwrap_or(0);
+        let rev_changed = rev != inner.relay_rev;
+        inner.relay_rev = rev;
+        if spec.is_some_and(|s| s.paused) {
+            if relay.stage() == crate::relay::RelayStage::Running {
+                relay.pause();
+            }
+        } else if relay.stage() != crate::relay::RelayStage::Running
+            && (!relay.failed() || rev_changed)
+        {
+            relay.start();
+        }
+    }
+
+    /// purge-relay on the bound source's relay: refused while a subtask is not syncing or
+    /// still reads a file the purge would remove.
+    pub async fn purge_relay(&self, req: pb::PurgeRelayRequest) -> pb::CommonWorkerResponse {
+        let (source, relay, subs) = {
+            let inner = self.lock();
+            let source = inner
+                .bound
+                .as_ref()
+                .map(|b| b.source_id.clone())
+                .unwrap_or_default();
+            let subs: Vec<(String, Stage, UnitKind, pb::SubTaskStatus)> = inner
+                .subtasks
+                .values()
+                .map(|st| (st.name.clone(), st.stage(), st.unit(), st.status()))
+                .collect();
+            (source, inner.relay.clone(), subs)
+        };
+        let answer = |result: bool, msg: String| pb::CommonWorkerResponse {
+            result,
+            msg,
+            source: source.clone(),
+            worker: self.name.clone(),
+        };
+        let Some(relay) = relay else {
+            return answer(
+                false,
+                format!("relay is not enabled for source {source} on worker {}", self.name),
+            );
+        };
+        if req.filename.is_empty() {
+            return answer(false, format!("[code=30039] request {req:?} not valid: --filename is required"));
+        }
+        let mut needed: Option<(String, crate::binlog::Position)> = None;
+        for (name, stage, unit, status) in &subs {
+            if matches!(stage, Stage::New | Stage::Paused) || *unit != UnitKind::Sync {
+                return answer(
+                    false,
+                    format!(
+                        "[code=30037] relay log purge is forbidden temporarily, because sub task {name} current stage is {} (unit {})",
+                        stage.as_str_name(),
+                        unit.to_pb().as_str_name()
+                    ),
+                );
+            }
+            if let Some(pb::sub_task_status::Status::Sync(s)) = &status.status
+                && let Some(p) = parse_dm_position(&s.syncer_binlog)
+                && needed.as_ref().is_none_or(|(_, n)| p < *n)
+            {
+                needed = Some((name.clone(), p));
+            }
+        }
+        match relay
+            .purge(
+                &req.filename,
+                &req.sub_dir,
+                needed.as_ref().map(|(n, p)| (n.as_str(), p.clone())),
+            )
+            .await
+        {
+            Ok(_) => answer(true, String::new()),
+            Err(e) => answer(false, e),
+        }
+    }
+
     fn apply_spec(
         &self,
         inner: &mut Inner,
@@ -246,7 +358,7 @@ impl Worker {
         }
         if !inner.subtasks.contains_key(&spec.name) {
             let cfg = load()?;
-            let st = SubTask::new(
+            let mut st = SubTask::new(
                 &spec.name,
                 &self.name,
                 source.clone(),
@@ -257,6 +369,7 @@ impl Worker {
                 spec.remove_meta,
                 self.factory.clone(),
             );
+            st.relay = self.relay_slot.clone();
             inner.subtasks.insert(spec.name.clone(), st);
         }
         let blocked = inner.retiring.iter().any(|r| r.name == spec.name);
@@ -390,7 +503,7 @@ impl Worker {
                 source: b.source_id.clone(),
                 worker: self.name.clone(),
                 result: None,
-                relay_status: None,
+                relay_status: inner.relay.as_ref().map(|r| r.status()),
             }),
             sub_task_status: subs,
         }
@@ -651,6 +764,15 @@ impl dmrs::worker_control_server::WorkerControl for ControlService {
         Ok(tonic::Response::new(self.0.handle_error(req.into_inner())))
     }
 
+    async fn purge_relay(
+        &self,
+        req: tonic::Request<pb::PurgeRelayRequest>,
+    ) -> Result<tonic::Response<pb::CommonWorkerResponse>, tonic::Status> {
+        Ok(tonic::Response::new(
+            self.0.purge_relay(req.into_inner()).await,
+        ))
+    }
+
     async fn operate_schema(
         &self,
         req: tonic::Request<pb::OperateWorkerSchemaRequest>,
@@ -726,4 +848,14 @@ async fn register_loop(name: String, addr: String, join: String) {
         }
         tokio::time::sleep(EVERY).await;
     }
+}
+
+/// DM's `(file, pos)` text as a position.
+fn parse_dm_position(s: &str) -> Option<crate::binlog::Position> {
+    let inner = s.trim().strip_prefix('(')?.strip_suffix(')')?;
+    let (file, pos) = inner.rsplit_once(',')?;
+    Some(crate::binlog::Position {
+        file: file.trim().to_string(),
+        pos: pos.trim().parse().ok()?,
+    })
 }

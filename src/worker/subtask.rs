@@ -79,6 +79,8 @@ pub struct SubTask {
     run: Option<Running>,
     backoff: Duration,
     resume_at: Option<Instant>,
+    /// The worker's relay log (the Sync unit reads it when it holds the start).
+    pub relay: crate::relay::Slot,
 }
 
 impl SubTask {
@@ -116,6 +118,7 @@ impl SubTask {
             run: None,
             backoff: AUTO_RESUME_MIN,
             resume_at: None,
+            relay: Default::default(),
         }
     }
 
@@ -131,6 +134,7 @@ impl SubTask {
             source: self.source.clone(),
             worker: self.worker.clone(),
             reset_token: self.reset_token.clone(),
+            relay: crate::relay::in_slot(&self.relay),
         };
         let span = tracing::info_span!("subtask", task = %self.name, source = %self.source_id, worker = %self.worker);
         let fut = run_units(

@@ -117,6 +117,8 @@ pub struct UnitCtx {
     /// A `--remove-meta` start: the token that makes the reset happen once
     /// (`<start id>` of the start-task that asked for it).
     pub reset_token: Option<String>,
+    /// The source's relay log on this worker, when it is on.
+    pub relay: Option<std::sync::Arc<crate::relay::Relay>>,
 }
 
 /// The unit kinds of a task mode, in run order.

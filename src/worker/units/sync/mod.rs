@@ -306,6 +306,9 @@ struct Run {
     shard_sync: Arc<ShardSync>,
     replay: Option<Replay>,
     redirect: Option<Position>,
+    /// The source's relay log, when it is on (read instead of the upstream when it holds the
+    /// position).
+    relay: Option<Arc<crate::relay::Relay>>,
     rules: TableRules,
     /// Column mapping and expression filters (applied to each row of the tables they name).
     row_rules: RowRules,
@@ -638,6 +641,7 @@ impl Run {
             shard_sync,
             replay: None,
             redirect: None,
+            relay: ctx.relay.clone(),
             rules,
             row_rules,
             pool,
@@ -735,10 +739,10 @@ impl Run {
         } else {
             StartAt::Position(self.start.clone())
         };
-        let mut source: Box<dyn BinlogSource> = Box::new(tokio::select! {
+        let mut source = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
-            s = RemoteSource::open(self.up_opts.clone(), self.server_id, &at) => s?,
-        });
+            s = self.open_source(&at) => s?,
+        };
         // Started after a GTID: the position is unknown until the first event group begins.
         let mut gtid_start_pending = self.start.file.is_empty();
         let mut file = self.start.file.clone();
@@ -869,14 +873,37 @@ impl Run {
                 // A resolved shard round: read again from its first DDL (the replay).
                 self.applier.flush().await?;
                 let from = StartAt::Position(at.clone());
-                source = Box::new(tokio::select! {
+                source = tokio::select! {
                     _ = cancel.cancelled() => return Ok(()),
-                    s = RemoteSource::open(self.up_opts.clone(), self.server_id, &from) => s?,
-                });
+                    s = self.open_source(&from) => s?,
+                };
                 file = at.file.clone();
                 self.txn.reset(at);
             }
         }
+    }
+
+    /// The binlog source for `at`: the relay log when it is on and holds `at` (`local`),
+    /// else the upstream (`remote`, DM's fallback).
+    async fn open_source(&self, at: &StartAt) -> Result<Box<dyn BinlogSource>, UnitError> {
+        if let (Some(relay), StartAt::Position(p)) = (&self.relay, at) {
+            match crate::relay::reader::LocalSource::open(relay.clone(), p) {
+                Ok(s) => {
+                    if !self.stats.is_local() {
+                        tracing::info!(from = %p, "reading the relay log (binlogType local)");
+                    }
+                    self.stats.set_local(true);
+                    return Ok(Box::new(s));
+                }
+                Err(why) => {
+                    tracing::info!(from = %p, reason = %why, "the relay log does not hold the start: reading the upstream (binlogType remote)");
+                }
+            }
+        }
+        self.stats.set_local(false);
+        Ok(Box::new(
+            RemoteSource::open(self.up_opts.clone(), self.server_id, at).await?,
+        ))
     }
 
     async fn end_txn(&mut self, ts: u32) -> Result<(), UnitError> {

@@ -30,9 +30,21 @@ struct StatsInner {
     syncer: Option<Position>,
     syncer_gtid: String,
     last_event_ts: u32,
+    /// Reading the relay log (`local`) or the upstream (`remote`).
+    local: bool,
 }
 
 impl SyncStats {
+    /// Whether the unit reads the relay log.
+    pub fn is_local(&self) -> bool {
+        self.lock().local
+    }
+
+    /// The unit now reads the relay log (`local`) or the upstream.
+    pub fn set_local(&self, local: bool) {
+        self.lock().local = local;
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, StatsInner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -129,7 +141,7 @@ impl SyncStats {
             blocking_dd_ls: Vec::new(),
             unresolved_groups: Vec::new(),
             synced,
-            binlog_type: "remote".into(),
+            binlog_type: if s.local { "local" } else { "remote" }.into(),
             seconds_behind_master: behind,
         }
     }

@@ -1,0 +1,191 @@
+//! The relay log, the master's side: which sources relay (`start-relay` / `stop-relay`, or
+//! `enable-relay: true` in the source file) and whether each relay runs or is paused
+//! (`pause-relay` / `resume-relay`). Kept in the store and pushed to the source's worker
+//! with every Assign ([`crate::dmrs::RelaySpec`]); `purge-relay` goes to the worker at once.
+//!
+//! dm-rs binds a source to one worker, so `start-relay -s SOURCE [WORKER ...]` relays on the
+//! source's bound worker; naming another worker is DM's 46021.
+
+use serde::{Deserialize, Serialize};
+
+use crate::master::error::MasterError;
+use crate::master::scheduler::Scheduler;
+use crate::master::store;
+use crate::pb;
+
+/// One source's relay wishes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayRecord {
+    /// `start-relay` (on top of the source file's `enable-relay`).
+    pub enabled: bool,
+    /// `pause-relay`.
+    pub paused: bool,
+    /// Bumped by start-relay / resume-relay (restarts a relay paused by an error).
+    pub rev: u64,
+}
+
+impl Scheduler {
+    /// Whether `source` relays (its file says so, or start-relay did).
+    pub fn relay_enabled(&self, source: &str) -> bool {
+        let st = self.lock();
+        st.relay.get(source).is_some_and(|r| r.enabled)
+            || st
+                .sources
+                .get(source)
+                .and_then(|s| s.cfg.as_ref())
+                .is_some_and(|c| c.enable_relay)
+    }
+
+    async fn put_relay(&self, source: &str, rec: RelayRecord) -> Result<(), MasterError> {
+        self.persist(vec![store::put_op(store::RELAY, source, &rec)?])
+            .await?;
+        self.lock().relay.insert(source.to_string(), rec);
+        Ok(())
+    }
+
+    /// DM v2's `start-relay` / `stop-relay`.
+    pub async fn operate_relay(
+        &self,
+        req: pb::OperateRelayRequest,
+    ) -> Result<(), String> {
+        let start = match pb::RelayOpV2::try_from(req.op).unwrap_or(pb::RelayOpV2::InvalidRelayOpV2) {
+            pb::RelayOpV2::StartRelayV2 => true,
+            pb::RelayOpV2::StopRelayV2 => false,
+            other => return Err(format!("[code=38041] invalid op {} on source {}", other.as_str_name(), req.source)),
+        };
+        {
+            let _g = self.change().await;
+            let (exists, bound) = {
+                let st = self.lock();
+                (
+                    st.sources.contains_key(&req.source),
+                    st.worker_of(&req.source).map(str::to_string),
+                )
+            };
+            if !exists {
+                return Err(format!("[code=46008] source {} not found", req.source));
+            }
+            if let Some(other) = req.worker.iter().find(|w| Some(w.as_str()) != bound.as_deref()) {
+                return Err(format!(
+                    "[code=46021] these workers [{other}] have bound for another sources or none: source {} is bound to {}",
+                    req.source,
+                    bound.as_deref().unwrap_or("no worker")
+                ));
+            }
+            let mut rec = self.lock().relay.get(&req.source).cloned().unwrap_or_default();
+            if start {
+                rec.enabled = true;
+                rec.paused = false;
+                rec.rev += 1;
+            } else {
+                if !self.relay_enabled(&req.source) {
+                    return Err(format!("[code=46022] relay is not started for source {}", req.source));
+                }
+                rec.enabled = false;
+                rec.paused = false;
+            }
+            self.put_relay(&req.source, rec).await.map_err(|e| e.to_string())?;
+            tracing::info!(source = %req.source, start, "relay {}", if start { "started" } else { "stopped" });
+        }
+        self.round().await;
+        Ok(())
+    }
+
+    /// `pause-relay` / `resume-relay` of `sources`: one answer per source.
+    pub async fn pause_resume_relay(
+        &self,
+        op: pb::RelayOp,
+        sources: &[String],
+    ) -> Vec<pb::CommonWorkerResponse> {
+        let mut out = Vec::new();
+        {
+            let _g = self.change().await;
+            for s in sources {
+                let worker = self.lock().worker_of(s).map(str::to_string).unwrap_or_default();
+                let mut answer = pb::CommonWorkerResponse {
+                    result: true,
+                    msg: String::new(),
+                    source: s.clone(),
+                    worker,
+                };
+                if !self.lock().sources.contains_key(s) {
+                    answer.result = false;
+                    answer.msg = format!("[code=46012] source {s} not found");
+                } else if !self.relay_enabled(s) {
+                    answer.result = false;
+                    answer.msg = format!(
+                        "relay is not enabled for source {s}: `start-relay -s {s}` or `enable-relay: true` first"
+                    );
+                } else {
+                    let mut rec = self.lock().relay.get(s).cloned().unwrap_or_default();
+                    match op {
+                        pb::RelayOp::PauseRelay => rec.paused = true,
+                        pb::RelayOp::ResumeRelay => {
+                            rec.paused = false;
+                            rec.rev += 1;
+                        }
+                        other => {
+                            answer.result = false;
+                            answer.msg = format!("[code=38041] invalid op {} on {s}", other.as_str_name());
+                            out.push(answer);
+                            continue;
+                        }
+                    }
+                    if let Err(e) = self.put_relay(s, rec).await {
+                        answer.result = false;
+                        answer.msg = e.to_string();
+                    } else {
+                        tracing::info!(source = %s, op = op.as_str_name(), "relay stage set");
+                    }
+                }
+                out.push(answer);
+            }
+        }
+        self.round().await;
+        out
+    }
+
+    /// The relay spec pushed to `source`'s worker.
+    pub fn relay_spec(&self, st: &crate::master::scheduler::State, source: &str) -> Option<crate::dmrs::RelaySpec> {
+        st.relay.get(source).map(|r| crate::dmrs::RelaySpec {
+            enabled: r.enabled,
+            paused: r.paused,
+            rev: r.rev,
+        })
+    }
+
+    /// `purge-relay` on `source`'s worker.
+    pub async fn purge_relay_on(
+        &self,
+        source: &str,
+        req: pb::PurgeRelayRequest,
+    ) -> pb::CommonWorkerResponse {
+        let worker = self.lock().worker_of(source).map(str::to_string);
+        let fail = |msg: String, worker: String| pb::CommonWorkerResponse {
+            result: false,
+            msg,
+            source: source.to_string(),
+            worker,
+        };
+        let Some(worker) = worker else {
+            return fail(format!("source {source} is not bound to any dm-worker"), String::new());
+        };
+        if !self.relay_enabled(source) {
+            return fail(
+                format!("relay worker for source {source} not found, please `start-relay` first"),
+                worker,
+            );
+        }
+        if let Some(l) = self.local.as_ref().filter(|l| l.name == worker) {
+            return l.purge_relay(req).await;
+        }
+        match self.worker_client(&worker) {
+            Err(m) => fail(m, worker),
+            Ok(mut c) => match tokio::time::timeout(crate::master::scheduler::CALL_TIMEOUT, c.purge_relay(req)).await {
+                Ok(Ok(r)) => r.into_inner(),
+                Ok(Err(e)) => fail(format!("dm-worker {worker}: {}", e.message()), worker),
+                Err(_) => fail(format!("dm-worker {worker} did not answer in time"), worker),
+            },
+        }
+    }
+}

@@ -1,0 +1,785 @@
+//! The relay log: a source's binlog kept on its worker (DM's relay unit, part A of the fact
+//! sheet), so every task of the source reads the upstream once, and a task can fall behind
+//! past the upstream's binlog expiry without losing its place.
+//!
+//! One [`Relay`] per bound source, started when the source says `enable-relay: true` or the
+//! master says so (`start-relay`), paused and resumed by `pause-relay` / `resume-relay`. Its
+//! writer reads the upstream's binlog as a replica (its own server id) and appends every event,
+//! byte for byte at the upstream's offsets, to files of the upstream's names in DM's layout
+//! ([`files`]): a position in the relay is the same position upstream, so the sync unit's
+//! checkpoints mean the same thing whether it reads the relay ([`reader::LocalSource`],
+//! `binlogType: local`) or the upstream (`remote`).
+//!
+//! Start point: `relay-binlog-name` (at 4), else the file `relay-binlog-gtid` falls in (MariaDB's
+//! `BINLOG_GTID_POS`, at 4), else the upstream's current file (at 4); then, on every start, the
+//! meta of the newest sub-directory when the upstream is the same server, after cutting its
+//! last file back to a complete transaction ([`files::recover`]). A different server (or
+//! none yet) starts a new sub-directory.
+//!
+//! Events: heartbeats and artificial events are not written; the first (fake) ROTATE names
+//! the file; a FormatDescription starts a file that does not exist yet (magic + FDE); a real
+//! ROTATE is written and names the next file; an event already in the file (a resend) is
+//! compared and skipped; a hole is an error (the relay always starts at a file's beginning or
+//! at its own end, so one means the upstream is not what the relay holds). Each transaction's
+//! bytes are written as it ends; every second the file is fsynced and then `relay.meta`
+//! written (atomically) at the last transaction boundary.
+//!
+//! Errors: connection errors retry with a backoff (the status shows the error); others pause
+//! the relay with the error in its status (`resume-relay` starts it again).
+
+pub mod files;
+pub mod reader;
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use mysql_async::prelude::Queryable;
+use mysql_common::binlog::consts::BinlogVersion;
+use tokio_util::sync::CancellationToken;
+
+use crate::binlog::{Position, StartAt};
+use crate::config::source::SourceConfig;
+use crate::config::CONNECT_TIMEOUT;
+use crate::pb;
+use files::{ARTIFICIAL, Layout, Meta, TxnEdge, types};
+
+/// Where a worker keeps its relay for the subtasks' units (empty when relay is off).
+pub type Slot = Arc<Mutex<Option<Arc<Relay>>>>;
+
+/// The relay in `slot`, if any.
+pub fn in_slot(slot: &Slot) -> Option<Arc<Relay>> {
+    slot.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// How often the written bytes are fsynced and `relay.meta` saved.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How often the upstream's position is read for the status.
+const MASTER_EVERY: Duration = Duration::from_secs(2);
+/// A stream silent this long (no event, no heartbeat) is broken.
+const READ_DEADLINE: Duration = Duration::from_secs(15);
+/// The heartbeat the relay asks the upstream for.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// The relay's stage, as DM shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayStage {
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl RelayStage {
+    pub fn to_pb(self) -> pb::Stage {
+        match self {
+            RelayStage::Running => pb::Stage::Running,
+            RelayStage::Paused => pb::Stage::Paused,
+            RelayStage::Stopped => pb::Stage::Stopped,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct State {
+    stage: RelayStage,
+    /// The last error (retrying, or the reason of a pause).
+    error: Option<String>,
+    /// The sub-directory being written.
+    subdir: String,
+    /// The end of the last complete transaction written.
+    relay: Option<Position>,
+    relay_gtid: String,
+    master: Option<Position>,
+    master_gtid: String,
+}
+
+/// A relay failure: retried when `retry`.
+#[derive(Debug)]
+struct Failure {
+    msg: String,
+    retry: bool,
+}
+
+fn fail(msg: impl Into<String>) -> Failure {
+    Failure {
+        msg: msg.into(),
+        retry: false,
+    }
+}
+
+fn up(what: &str, e: impl std::fmt::Display) -> Failure {
+    Failure {
+        msg: format!("[code=30015] {what}: {e}"),
+        retry: true,
+    }
+}
+
+/// One source's relay log on this worker.
+pub struct Relay {
+    pub source_id: String,
+    /// The relay directory (index and sub-directories).
+    pub root: PathBuf,
+    cfg: Arc<SourceConfig>,
+    state: Mutex<State>,
+    run: Mutex<Option<(CancellationToken, tokio::task::JoinHandle<()>)>>,
+    /// Serialises purges (DM's 30035/30036).
+    purging: tokio::sync::Mutex<()>,
+}
+
+/// The relay directory of `cfg` on worker `worker`: `<relay-dir>/<worker>` (DM v5.4's
+/// per-worker layout; a relative `relay-dir` is under the worker's working directory).
+pub fn relay_root(cfg: &SourceConfig, worker: &str) -> PathBuf {
+    let base = if cfg.relay_dir.is_empty() {
+        "relay-dir"
+    } else {
+        cfg.relay_dir.as_str()
+    };
+    Path::new(base).join(worker)
+}
+
+impl Relay {
+    /// A relay for `cfg` on worker `worker`, not started.
+    pub fn new(cfg: Arc<SourceConfig>, worker: &str) -> Arc<Relay> {
+        Arc::new(Relay {
+            source_id: cfg.source_id.clone(),
+            root: relay_root(&cfg, worker),
+            cfg,
+            state: Mutex::new(State {
+                stage: RelayStage::Stopped,
+                error: None,
+                subdir: String::new(),
+                relay: None,
+                relay_gtid: String::new(),
+                master: None,
+                master_gtid: String::new(),
+            }),
+            run: Mutex::new(None),
+            purging: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn st(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn stage(&self) -> RelayStage {
+        self.st().stage
+    }
+
+    /// Paused by an error (not by pause-relay).
+    pub fn failed(&self) -> bool {
+        let s = self.st();
+        s.stage == RelayStage::Paused && s.error.is_some()
+    }
+
+    /// The source config it runs with.
+    pub fn config(&self) -> &SourceConfig {
+        &self.cfg
+    }
+
+    /// Starts the writer (Running); a no-op when it runs.
+    pub fn start(self: &Arc<Self>) {
+        let mut run = self.run.lock().unwrap_or_else(|p| p.into_inner());
+        if run.as_ref().is_some_and(|(_, h)| !h.is_finished()) {
+            return;
+        }
+        let cancel = CancellationToken::new();
+        {
+            let mut s = self.st();
+            s.stage = RelayStage::Running;
+            s.error = None;
+        }
+        let me = self.clone();
+        let c = cancel.clone();
+        let span = tracing::info_span!("relay", source = %self.source_id);
+        let h = tokio::spawn(tracing::Instrument::instrument(
+            async move { me.run_loop(c).await },
+            span,
+        ));
+        *run = Some((cancel, h));
+        tracing::info!(source = %self.source_id, dir = %self.root.display(), "relay started");
+    }
+
+    fn halt(&self, stage: RelayStage) {
+        if let Some((c, _)) = self.run.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            c.cancel();
+        }
+        let mut s = self.st();
+        if s.stage != stage {
+            tracing::info!(source = %self.source_id, ?stage, "relay halted");
+        }
+        s.stage = stage;
+    }
+
+    /// `pause-relay`: the writer stops, the files stay; readers wait at the end.
+    pub fn pause(&self) {
+        self.halt(RelayStage::Paused);
+    }
+
+    /// `stop-relay` (or the source unbound): as a pause, stage Stopped.
+    pub fn stop(&self) {
+        self.halt(RelayStage::Stopped);
+    }
+
+    /// The sub-directory being written (absolute or relative as the root is).
+    pub fn current_dir(&self) -> Option<PathBuf> {
+        let s = self.st();
+        (!s.subdir.is_empty()).then(|| self.root.join(&s.subdir))
+    }
+
+    /// The end of the relay's last complete transaction.
+    pub fn relay_end(&self) -> Option<Position> {
+        self.st().relay.clone()
+    }
+
+    /// DM's `relayStatus`.
+    pub fn status(&self) -> pb::RelayStatus {
+        let s = self.st().clone();
+        let catch_up = match (&s.relay, &s.master) {
+            (Some(r), Some(m)) => r == m,
+            _ => false,
+        };
+        pb::RelayStatus {
+            master_binlog: s.master.map(|p| p.to_string()).unwrap_or_default(),
+            master_binlog_gtid: s.master_gtid,
+            relay_sub_dir: s.subdir,
+            relay_binlog: s.relay.map(|p| p.to_string()).unwrap_or_default(),
+            relay_binlog_gtid: s.relay_gtid,
+            relay_catch_up_master: catch_up,
+            stage: s.stage.to_pb() as i32,
+            result: s.error.map(|e| pb::ProcessResult {
+                is_canceled: false,
+                errors: vec![pb::ProcessError {
+                    err_code: e
+                        .strip_prefix("[code=")
+                        .and_then(|r| r.split(']').next())
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(30015),
+                    err_class: "relay-unit".into(),
+                    err_scope: "internal".into(),
+                    err_level: "high".into(),
+                    message: e,
+                    raw_cause: String::new(),
+                    workaround: "Please fix the upstream or the relay directory, then `resume-relay`."
+                        .into(),
+                }],
+                detail: Vec::new(),
+            }),
+        }
+    }
+
+    async fn run_loop(self: Arc<Self>, cancel: CancellationToken) {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let r = self.write(&cancel).await;
+            if cancel.is_cancelled() {
+                return;
+            }
+            match r {
+                Ok(()) => return,
+                Err(f) if f.retry => {
+                    tracing::warn!(error = %f.msg, "relay: retrying after {backoff:?}");
+                    self.st().error = Some(f.msg);
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                Err(f) => {
+                    tracing::error!(error = %f.msg, "relay paused by an error");
+                    let mut s = self.st();
+                    s.error = Some(f.msg);
+                    s.stage = RelayStage::Paused;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The upstream's identity in DM's sub-directory form: MariaDB `<domain>-<server_id>`,
+    /// MySQL `server_uuid`.
+    async fn server_uuid(conn: &mut mysql_async::Conn) -> Result<String, Failure> {
+        let v: Option<String> = conn
+            .query_first("SELECT VERSION()")
+            .await
+            .map_err(|e| up("read the upstream version", e))?;
+        if v.unwrap_or_default().to_lowercase().contains("mariadb") {
+            let r: Option<(u64, u64)> = conn
+                .query_first("SELECT @@gtid_domain_id, @@server_id")
+                .await
+                .map_err(|e| up("read the upstream server id", e))?;
+            let (d, s) = r.unwrap_or((0, 0));
+            Ok(format!("{d}-{s}"))
+        } else {
+            let r: Option<String> = conn
+                .query_first("SELECT @@server_uuid")
+                .await
+                .map_err(|e| up("read the upstream server uuid", e))?;
+            Ok(r.unwrap_or_default())
+        }
+    }
+
+    async fn master_status(conn: &mut mysql_async::Conn) -> Result<(Position, String), Failure> {
+        let row: Option<mysql_async::Row> = conn
+            .query_first("SHOW MASTER STATUS")
+            .await
+            .map_err(|e| up("SHOW MASTER STATUS", e))?;
+        let row = row.ok_or_else(|| fail("[code=30012] the upstream's binlog is off (SHOW MASTER STATUS is empty)"))?;
+        let file: String = row.get(0).unwrap_or_default();
+        let pos: u64 = row.get(1).unwrap_or_default();
+        let gtid: Option<String> = conn
+            .query_first("SELECT @@global.gtid_binlog_pos")
+            .await
+            .unwrap_or(None);
+        Ok((Position { file, pos }, gtid.unwrap_or_default()))
+    }
+
+    /// Where a new sub-directory starts.
+    async fn first_position(&self, conn: &mut mysql_async::Conn) -> Result<Position, Failure> {
+        if !self.cfg.relay_binlog_name.is_empty() {
+            let ok = self
+                .cfg
+                .relay_binlog_name
+                .rsplit_once('.')
+                .is_some_and(|(b, n)| !b.is_empty() && n.parse::<u64>().is_ok_and(|n| n > 0));
+            if !ok {
+                return Err(fail(format!(
+                    "[code=30004] relay-binlog-name {} not valid",
+                    self.cfg.relay_binlog_name
+                )));
+            }
+            return Ok(Position {
+                file: self.cfg.relay_binlog_name.clone(),
+                pos: 4,
+            });
+        }
+        if !self.cfg.relay_binlog_gtid.is_empty() {
+            // MariaDB: the newest file whose starting GTID state the asked state has reached.
+            let want = self.cfg.relay_binlog_gtid.replace(['\'', '\\'], "");
+            let files: Vec<(String, u64)> = conn
+                .query("SHOW BINARY LOGS")
+                .await
+                .map_err(|e| up("SHOW BINARY LOGS", e))?;
+            for (f, _) in files.iter().rev() {
+                let at: Option<Option<String>> = conn
+                    .query_first(format!("SELECT BINLOG_GTID_POS('{}', 4)", f.replace('\'', "")))
+                    .await
+                    .map_err(|e| up("BINLOG_GTID_POS", e))?;
+                if gtid_reached(&want, &at.flatten().unwrap_or_default()) {
+                    return Ok(Position {
+                        file: f.clone(),
+                        pos: 4,
+                    });
+                }
+            }
+            if let Some((f, _)) = files.first() {
+                return Ok(Position {
+                    file: f.clone(),
+                    pos: 4,
+                });
+            }
+        }
+        let (m, _) = Self::master_status(conn).await?;
+        Ok(Position { file: m.file, pos: 4 })
+    }
+
+    async fn write(&self, cancel: &CancellationToken) -> Result<(), Failure> {
+        let opts = self.cfg.from.mysql_opts(Vec::new());
+        let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, mysql_async::Conn::new(opts.clone()))
+            .await
+            .map_err(|_| up("connect to the upstream", "no answer in time"))?
+            .map_err(|e| up("connect to the upstream", e))?;
+        let uuid = Self::server_uuid(&mut conn).await?;
+        let root = self.root.clone();
+        let mut layout = Layout::open(&root).map_err(fail)?;
+        let same = layout
+            .current()
+            .and_then(|c| files::parse_subdir(c).ok())
+            .is_some_and(|(u, _)| u == uuid);
+        let dir = if same {
+            layout.current_dir().expect("a current sub-directory")
+        } else {
+            let start = self.first_position(&mut conn).await?;
+            let meta = Meta {
+                binlog_name: start.file.clone(),
+                binlog_pos: start.pos,
+                binlog_gtid: String::new(),
+            };
+            let d = layout.add_subdir(&uuid, &meta).map_err(fail)?;
+            tracing::info!(subdir = %d.display(), start = %start, "relay: new sub-directory");
+            d
+        };
+        let subdir = layout.current().unwrap_or_default().to_string();
+        let mut meta = files::read_meta(&dir).map_err(fail)?;
+        // A crash may have left the last file past the meta (or with a partial event): cut it
+        // back to its last complete transaction and go on from there.
+        let last = files::binlog_files(&dir).pop();
+        if let Some(last) = last {
+            let path = dir.join(&last);
+            let from = if last == meta.binlog_name { meta.binlog_pos } else { 4 };
+            let len = files::recover(&path, from).map_err(fail)?;
+            if len == 0 {
+                let _ = std::fs::remove_file(&path);
+            } else {
+                meta.binlog_name = last;
+                meta.binlog_pos = len;
+            }
+        }
+        {
+            let mut s = self.st();
+            s.subdir = subdir.clone();
+            if meta.binlog_pos > 4 {
+                s.relay = Some(meta.position());
+            }
+            s.relay_gtid = meta.binlog_gtid.clone();
+        }
+        let server_id = if self.cfg.server_id != 0 {
+            self.cfg.server_id.wrapping_add(1_000_000)
+        } else {
+            300_000_000 + (crc32fast::hash(format!("relay/{}", self.source_id).as_bytes()) % 100_000_000)
+        };
+        let start = meta.position();
+        tracing::info!(from = %start, subdir = %subdir, "relay: reading the upstream binlog");
+        let mut stream = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            crate::binlog::open_stream(opts, server_id, &StartAt::Position(start.clone()), Some(HEARTBEAT), false),
+        )
+        .await
+        .map_err(|_| up("open the upstream binlog stream", "no answer in time"))?
+        .map_err(|e| up(&format!("[code=30012] start sync from position {start}"), e))?;
+
+        let mut w = Writer::new(dir.clone(), meta);
+        let mut last_flush = Instant::now();
+        let mut last_master = Instant::now() - MASTER_EVERY;
+        loop {
+            if last_master.elapsed() >= MASTER_EVERY {
+                last_master = Instant::now();
+                if let Ok((m, g)) = Self::master_status(&mut conn).await {
+                    let mut s = self.st();
+                    s.master = Some(m);
+                    s.master_gtid = g;
+                }
+            }
+            let next = tokio::select! {
+                _ = cancel.cancelled() => {
+                    w.flush_meta().map_err(fail)?;
+                    return Ok(());
+                }
+                n = tokio::time::timeout(Duration::from_millis(500), stream.next()) => n,
+            };
+            match next {
+                Err(_) => {
+                    if w.last_event.elapsed() > READ_DEADLINE {
+                        return Err(up("read the upstream binlog", format!("no event and no heartbeat for {READ_DEADLINE:?}")));
+                    }
+                }
+                Ok(None) => return Err(up("read the upstream binlog", "the upstream closed the stream")),
+                Ok(Some(Err(e))) => return Err(up("read the upstream binlog", e)),
+                Ok(Some(Ok(ev))) => {
+                    w.last_event = Instant::now();
+                    let mut bytes = Vec::with_capacity(ev.header().event_size() as usize);
+                    ev.write(BinlogVersion::Version4, &mut bytes)
+                        .map_err(|e| fail(format!("[code=30025] serialise a binlog event: {e}")))?;
+                    if w.event(&bytes, &ev).map_err(fail)? {
+                        let mut s = self.st();
+                        s.relay = Some(w.meta.position());
+                        s.relay_gtid = w.meta.binlog_gtid.clone();
+                        s.error = None;
+                    }
+                }
+            }
+            if last_flush.elapsed() >= FLUSH_EVERY {
+                last_flush = Instant::now();
+                w.flush_meta().map_err(fail)?;
+            }
+        }
+    }
+
+    /// `purge-relay --filename F [--sub-dir D]`: removes the relay files before `F` in `D`
+    /// (default: the current sub-directory) and every older sub-directory, unless a task
+    /// still needs them: `needed` is the earliest position the source's tasks read from (in
+    /// the current sub-directory), and a purge that would remove it is refused (DM's 30037).
+    pub async fn purge(
+        &self,
+        filename: &str,
+        subdir: &str,
+        needed: Option<(&str, Position)>,
+    ) -> Result<Vec<String>, String> {
+        let _g = self
+            .purging
+            .try_lock()
+            .map_err(|_| "[code=30036] filename is purging".to_string())?;
+        let mut layout = Layout::open(&self.root)?;
+        let current = layout.current().unwrap_or_default().to_string();
+        let sub = if subdir.is_empty() { current.clone() } else { subdir.to_string() };
+        if !layout.subdirs.iter().any(|s| s == &sub) {
+            return Err(format!("[code=30042] sub-dir {sub} not found in the relay index"));
+        }
+        let seq = |n: &str| n.rsplit_once('.').and_then(|(_, s)| s.parse::<u64>().ok());
+        if seq(filename).is_none() {
+            return Err(format!("[code=30042] filename {filename} is not a binlog file name"));
+        }
+        if let Some((task, p)) = &needed
+            && sub == current
+            && seq(&p.file) < seq(filename)
+        {
+            return Err(format!(
+                "[code=30037] relay log purge is forbidden temporarily, because sub task {task} still needs {} (it reads from {p})",
+                p.file
+            ));
+        }
+        let mut removed = Vec::new();
+        for s in layout.subdirs.clone() {
+            let dir = self.root.join(&s);
+            if s == sub {
+                for f in files::purgeable(&dir, filename) {
+                    std::fs::remove_file(dir.join(&f))
+                        .map_err(|e| format!("[code=30041] remove relay log {f} {e}"))?;
+                    removed.push(format!("{s}/{f}"));
+                }
+                break;
+            }
+            if s == current {
+                break;
+            }
+            // An older sub-directory goes whole.
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| format!("[code=30041] remove relay log {s} {e}"))?;
+            removed.push(s);
+        }
+        layout.trim()?;
+        tracing::info!(removed = ?removed, "relay log purged");
+        Ok(removed)
+    }
+}
+
+/// Appends events to the current file.
+struct Writer {
+    dir: PathBuf,
+    meta: Meta,
+    /// The file being written and its length.
+    file: Option<(String, File, u64)>,
+    /// The name the next FormatDescription starts.
+    next_name: Option<String>,
+    /// Bytes of the current transaction, written when it ends.
+    pending: Vec<u8>,
+    edge: TxnEdge,
+    /// MariaDB: the GTID of the transaction being written.
+    cur_gtid: Option<(u32, String)>,
+    gtids: std::collections::BTreeMap<u32, String>,
+    dirty: bool,
+    last_event: Instant,
+}
+
+impl Writer {
+    fn new(dir: PathBuf, meta: Meta) -> Writer {
+        let mut gtids = std::collections::BTreeMap::new();
+        for g in meta.binlog_gtid.split(',').filter(|g| !g.is_empty()) {
+            if let Some(d) = g.split('-').next().and_then(|d| d.parse::<u32>().ok()) {
+                gtids.insert(d, g.to_string());
+            }
+        }
+        let next_name = Some(meta.binlog_name.clone());
+        Writer {
+            dir,
+            meta,
+            file: None,
+            next_name,
+            pending: Vec::new(),
+            edge: TxnEdge::default(),
+            cur_gtid: None,
+            gtids,
+            dirty: false,
+            last_event: Instant::now(),
+        }
+    }
+
+    fn open(&mut self, name: &str) -> Result<(), String> {
+        if self.file.as_ref().is_some_and(|(n, _, _)| n == name) {
+            return Ok(());
+        }
+        let path = self.dir.join(name);
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("[code=30025] open {}: {e}", path.display()))?;
+        let len = f.metadata().map_err(|e| format!("[code=30023] {e}"))?.len();
+        self.file = Some((name.to_string(), f, len));
+        Ok(())
+    }
+
+    /// One event from the upstream; true when a transaction ended (the relay position moved).
+    fn event(&mut self, bytes: &[u8], ev: &mysql_async::binlog::events::Event) -> Result<bool, String> {
+        let h = files::Header::parse(bytes).ok_or("a binlog event shorter than its header")?;
+        if h.type_code == types::HEARTBEAT {
+            return Ok(false);
+        }
+        if h.type_code == types::ROTATE && (h.timestamp == 0 || h.log_pos == 0) {
+            // A fake ROTATE: the file the next events belong to.
+            let next = rotate_name(ev)?;
+            self.next_name = Some(next);
+            return Ok(false);
+        }
+        if h.flags & ARTIFICIAL != 0 {
+            return Ok(false);
+        }
+        if h.type_code == types::FORMAT_DESCRIPTION {
+            let name = self
+                .next_name
+                .clone()
+                .ok_or("[code=30021] a FormatDescription with no file name (no ROTATE before it)")?;
+            self.open(&name)?;
+            let (_, f, len) = self.file.as_mut().expect("opened");
+            if *len == 0 {
+                f.write_all(&files::MAGIC)
+                    .and_then(|_| f.write_all(bytes))
+                    .map_err(|e| format!("[code=30025] write {name}: {e}"))?;
+                *len = 4 + bytes.len() as u64;
+            }
+            if self.meta.binlog_name != name || self.meta.binlog_pos < *len {
+                self.meta.binlog_name = name;
+                self.meta.binlog_pos = *len;
+                self.dirty = true;
+            }
+            return Ok(false);
+        }
+        let (name, f, len) = self
+            .file
+            .as_mut()
+            .ok_or("[code=30019] no underlying writer opened (an event before the file's FormatDescription)")?;
+        let size = u64::from(h.size);
+        let start = u64::from(h.log_pos).saturating_sub(size);
+        let written = *len + self.pending.len() as u64;
+        if start < written {
+            // Already in the file (the upstream resent it): it must be the same bytes.
+            let same = start + size <= *len && {
+                use std::io::{Read, Seek, SeekFrom};
+                let mut old = vec![0u8; size as usize];
+                File::open(self.dir.join(&*name))
+                    .and_then(|mut r| {
+                        r.seek(SeekFrom::Start(start))?;
+                        r.read_exact(&mut old)
+                    })
+                    .is_ok()
+                    && old == bytes
+            };
+            if same {
+                return Ok(false);
+            }
+            return Err(format!(
+                "[code=30029] an event at {name}:{start} differs from the one the relay holds there"
+            ));
+        }
+        if start > written && h.log_pos != 0 {
+            return Err(format!(
+                "[code=30024] a hole in relay file {name}: the upstream sent an event at {start}, the file ends at {written}"
+            ));
+        }
+        self.pending.extend_from_slice(bytes);
+        if h.type_code == types::MARIADB_GTID {
+            let d = ev.data();
+            if d.len() >= 12 {
+                let seq = u64::from_le_bytes(d[0..8].try_into().unwrap_or_default());
+                let domain = u32::from_le_bytes(d[8..12].try_into().unwrap_or_default());
+                self.cur_gtid = Some((domain, format!("{domain}-{}-{seq}", h_server(bytes))));
+            }
+        }
+        let boundary = self.edge.after(ev);
+        let rotate_next = if h.type_code == types::ROTATE {
+            Some(rotate_name(ev)?)
+        } else {
+            None
+        };
+        if boundary || rotate_next.is_some() {
+            f.write_all(&self.pending)
+                .map_err(|e| format!("[code=30025] write {name}: {e}"))?;
+            *len += self.pending.len() as u64;
+            self.pending.clear();
+            if let Some((d, g)) = self.cur_gtid.take() {
+                self.gtids.insert(d, g);
+                self.meta.binlog_gtid = self.gtids.values().cloned().collect::<Vec<_>>().join(",");
+            }
+            self.meta.binlog_name = name.clone();
+            self.meta.binlog_pos = *len;
+            self.dirty = true;
+            if let Some(next) = rotate_next {
+                // The next file starts with its FormatDescription.
+                self.next_name = Some(next);
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// fsync what was written, then save the meta there.
+    fn flush_meta(&mut self) -> Result<(), String> {
+        if !self.dirty {
+            return Ok(());
+        }
+        if let Some((name, f, _)) = &self.file {
+            f.sync_data().map_err(|e| format!("[code=30025] fsync {name}: {e}"))?;
+        }
+        files::write_meta(&self.dir, &self.meta)?;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+/// Whether the MariaDB GTID state `want` (`d-s-n,…`) has reached `at`: every domain of `at`
+/// is in `want` with a sequence number at least as high.
+pub fn gtid_reached(want: &str, at: &str) -> bool {
+    let parse = |s: &str| -> std::collections::BTreeMap<u64, u64> {
+        s.split(',')
+            .filter_map(|g| {
+                let mut it = g.trim().split('-');
+                let d = it.next()?.parse().ok()?;
+                let _server = it.next()?;
+                let n = it.next()?.parse().ok()?;
+                Some((d, n))
+            })
+            .collect()
+    };
+    let (w, a) = (parse(want), parse(at));
+    a.iter().all(|(d, n)| w.get(d).is_some_and(|m| m >= n))
+}
+
+fn h_server(bytes: &[u8]) -> u32 {
+    bytes
+        .get(5..9)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .unwrap_or(0)
+}
+
+fn rotate_name(ev: &mysql_async::binlog::events::Event) -> Result<String, String> {
+    match ev.read_data() {
+        Ok(Some(mysql_async::binlog::events::EventData::RotateEvent(r))) => {
+            Ok(r.name().to_string())
+        }
+        _ => Err("[code=30020] a ROTATE event that does not parse".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gtid_state_reaches_a_file_start_per_domain() {
+        let cases = [
+            ("0-1-10", "", true),
+            ("0-1-10", "0-1-10", true),
+            ("0-1-10", "0-1-11", false),
+            ("0-1-10,1-2-5", "0-1-3,1-2-5", true),
+            ("0-1-10", "0-1-3,1-2-5", false),
+            ("", "0-1-1", false),
+        ];
+        for (want, at, reached) in cases {
+            assert_eq!(gtid_reached(want, at), reached, "{want} vs {at}");
+        }
+    }
+}

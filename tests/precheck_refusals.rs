@@ -33,12 +33,17 @@ fn source(extra: &str) -> (String, SourceConfig) {
 #[tokio::test]
 async fn ignore_all_with_nothing_refused_skips_the_precheck() {
     assert!(precheck(&task(""), &[source("")]).await.is_none());
+    // Optimistic shard DDL runs (it was refused before it was coordinated).
+    assert!(
+        precheck(&task("shard-mode: optimistic\n"), &[source("")])
+            .await
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn unsupported_keys_fail_the_precheck_even_when_all_items_are_ignored() {
     for (extra, key, line) in [
-        ("shard-mode: optimistic\n", "shard-mode", 8),
         ("online-ddl: true\n", "online-ddl", 8),
         ("online-ddl-scheme: pt\n", "online-ddl", 8),
     ] {

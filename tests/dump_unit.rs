@@ -66,6 +66,7 @@ fn unit_ctx(
         source: Arc::new(source),
         worker: "w1".into(),
         reset_token: None,
+        relay: None,
     }
 }
 

@@ -56,6 +56,7 @@ fn ctx(
         source: Arc::new(source),
         worker: "w1".into(),
         reset_token: reset.map(str::to_string),
+        relay: None,
     }
 }
 

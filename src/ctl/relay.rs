@@ -40,7 +40,10 @@ pub struct PurgeRelayArgs {
 
 impl ToJson for pb::OperateRelayResponse {
     fn to_json(&self) -> J {
-        J::Obj(vec![("result", J::Bool(self.result)), ("msg", J::s(&self.msg))])
+        J::Obj(vec![
+            ("result", J::Bool(self.result)),
+            ("msg", J::s(&self.msg)),
+        ])
     }
 }
 

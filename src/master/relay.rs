@@ -44,14 +44,18 @@ impl Scheduler {
     }
 
     /// DM v2's `start-relay` / `stop-relay`.
-    pub async fn operate_relay(
-        &self,
-        req: pb::OperateRelayRequest,
-    ) -> Result<(), String> {
-        let start = match pb::RelayOpV2::try_from(req.op).unwrap_or(pb::RelayOpV2::InvalidRelayOpV2) {
+    pub async fn operate_relay(&self, req: pb::OperateRelayRequest) -> Result<(), String> {
+        let start = match pb::RelayOpV2::try_from(req.op).unwrap_or(pb::RelayOpV2::InvalidRelayOpV2)
+        {
             pb::RelayOpV2::StartRelayV2 => true,
             pb::RelayOpV2::StopRelayV2 => false,
-            other => return Err(format!("[code=38041] invalid op {} on source {}", other.as_str_name(), req.source)),
+            other => {
+                return Err(format!(
+                    "[code=38041] invalid op {} on source {}",
+                    other.as_str_name(),
+                    req.source
+                ));
+            }
         };
         {
             let _g = self.change().await;
@@ -65,26 +69,40 @@ impl Scheduler {
             if !exists {
                 return Err(format!("[code=46008] source {} not found", req.source));
             }
-            if let Some(other) = req.worker.iter().find(|w| Some(w.as_str()) != bound.as_deref()) {
+            if let Some(other) = req
+                .worker
+                .iter()
+                .find(|w| Some(w.as_str()) != bound.as_deref())
+            {
                 return Err(format!(
                     "[code=46021] these workers [{other}] have bound for another sources or none: source {} is bound to {}",
                     req.source,
                     bound.as_deref().unwrap_or("no worker")
                 ));
             }
-            let mut rec = self.lock().relay.get(&req.source).cloned().unwrap_or_default();
+            let mut rec = self
+                .lock()
+                .relay
+                .get(&req.source)
+                .cloned()
+                .unwrap_or_default();
             if start {
                 rec.enabled = true;
                 rec.paused = false;
                 rec.rev += 1;
             } else {
                 if !self.relay_enabled(&req.source) {
-                    return Err(format!("[code=46022] relay is not started for source {}", req.source));
+                    return Err(format!(
+                        "[code=46022] relay is not started for source {}",
+                        req.source
+                    ));
                 }
                 rec.enabled = false;
                 rec.paused = false;
             }
-            self.put_relay(&req.source, rec).await.map_err(|e| e.to_string())?;
+            self.put_relay(&req.source, rec)
+                .await
+                .map_err(|e| e.to_string())?;
             tracing::info!(source = %req.source, start, "relay {}", if start { "started" } else { "stopped" });
         }
         self.round().await;
@@ -101,7 +119,11 @@ impl Scheduler {
         {
             let _g = self.change().await;
             for s in sources {
-                let worker = self.lock().worker_of(s).map(str::to_string).unwrap_or_default();
+                let worker = self
+                    .lock()
+                    .worker_of(s)
+                    .map(str::to_string)
+                    .unwrap_or_default();
                 let mut answer = pb::CommonWorkerResponse {
                     result: true,
                     msg: String::new(),
@@ -126,7 +148,8 @@ impl Scheduler {
                         }
                         other => {
                             answer.result = false;
-                            answer.msg = format!("[code=38041] invalid op {} on {s}", other.as_str_name());
+                            answer.msg =
+                                format!("[code=38041] invalid op {} on {s}", other.as_str_name());
                             out.push(answer);
                             continue;
                         }
@@ -146,7 +169,11 @@ impl Scheduler {
     }
 
     /// The relay spec pushed to `source`'s worker.
-    pub fn relay_spec(&self, st: &crate::master::scheduler::State, source: &str) -> Option<crate::dmrs::RelaySpec> {
+    pub fn relay_spec(
+        &self,
+        st: &crate::master::scheduler::State,
+        source: &str,
+    ) -> Option<crate::dmrs::RelaySpec> {
         st.relay.get(source).map(|r| crate::dmrs::RelaySpec {
             enabled: r.enabled,
             paused: r.paused,
@@ -168,7 +195,10 @@ impl Scheduler {
             worker,
         };
         let Some(worker) = worker else {
-            return fail(format!("source {source} is not bound to any dm-worker"), String::new());
+            return fail(
+                format!("source {source} is not bound to any dm-worker"),
+                String::new(),
+            );
         };
         if !self.relay_enabled(source) {
             return fail(
@@ -181,7 +211,12 @@ impl Scheduler {
         }
         match self.worker_client(&worker) {
             Err(m) => fail(m, worker),
-            Ok(mut c) => match tokio::time::timeout(crate::master::scheduler::CALL_TIMEOUT, c.purge_relay(req)).await {
+            Ok(mut c) => match tokio::time::timeout(
+                crate::master::scheduler::CALL_TIMEOUT,
+                c.purge_relay(req),
+            )
+            .await
+            {
                 Ok(Ok(r)) => r.into_inner(),
                 Ok(Err(e)) => fail(format!("dm-worker {worker}: {}", e.message()), worker),
                 Err(_) => fail(format!("dm-worker {worker} did not answer in time"), worker),

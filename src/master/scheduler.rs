@@ -699,7 +699,10 @@ impl Scheduler {
     }
 
     /// A client of `worker` (by its registered address).
-    pub(crate) fn worker_client(&self, worker: &str) -> Result<WorkerControlClient<Channel>, String> {
+    pub(crate) fn worker_client(
+        &self,
+        worker: &str,
+    ) -> Result<WorkerControlClient<Channel>, String> {
         let addr = self
             .lock()
             .workers

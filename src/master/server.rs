@@ -266,7 +266,10 @@ impl Master for MasterService {
             return ok(pb::OperateWorkerRelayResponse {
                 op: req.op,
                 result: false,
-                msg: format!("[code=46011] invalid new expectant relay stage {}", op.as_str_name()),
+                msg: format!(
+                    "[code=46011] invalid new expectant relay stage {}",
+                    op.as_str_name()
+                ),
                 sources: vec![],
             });
         }
@@ -307,7 +310,6 @@ impl Master for MasterService {
             sources: out,
         })
     }
-
 
     async fn check_task(&self, req: Request<pb::CheckTaskRequest>) -> Res<pb::CheckTaskResponse> {
         let req = req.into_inner();

@@ -151,7 +151,8 @@ impl Layout {
     /// Reads `root`'s index (creating `root` when missing). Sub-directories must have
     /// consecutive suffixes (DM's 30001).
     pub fn open(root: &Path) -> Result<Layout, String> {
-        fs::create_dir_all(root).map_err(|e| format!("[code=30033] relay mkdir {}: {e}", root.display()))?;
+        fs::create_dir_all(root)
+            .map_err(|e| format!("[code=30033] relay mkdir {}: {e}", root.display()))?;
         let index = root.join(INDEX);
         let text = match fs::read_to_string(&index) {
             Ok(t) => t,
@@ -198,7 +199,8 @@ impl Layout {
         };
         let name = subdir_name(uuid, next);
         let dir = self.root.join(&name);
-        fs::create_dir_all(&dir).map_err(|e| format!("[code=30033] relay mkdir {}: {e}", dir.display()))?;
+        fs::create_dir_all(&dir)
+            .map_err(|e| format!("[code=30033] relay mkdir {}: {e}", dir.display()))?;
         write_atomic(&dir.join(META), meta.to_toml().as_bytes())
             .map_err(|e| format!("[code=30006] flush relay.meta: {e}"))?;
         self.subdirs.push(name);
@@ -231,7 +233,8 @@ impl Layout {
 /// Reads a sub-directory's meta.
 pub fn read_meta(dir: &Path) -> Result<Meta, String> {
     let path = dir.join(META);
-    let text = fs::read_to_string(&path).map_err(|e| format!("[code=30003] read {}: {e}", path.display()))?;
+    let text = fs::read_to_string(&path)
+        .map_err(|e| format!("[code=30003] read {}: {e}", path.display()))?;
     Meta::from_toml(&text).map_err(|e| format!("[code=30003] {}: {e}", path.display()))
 }
 
@@ -264,6 +267,7 @@ pub fn binlog_files(dir: &Path) -> Vec<String> {
 pub struct Header {
     pub timestamp: u32,
     pub type_code: u8,
+    pub server_id: u32,
     pub size: u32,
     pub log_pos: u32,
     pub flags: u16,
@@ -276,6 +280,7 @@ impl Header {
         Some(Header {
             timestamp: u32at(0),
             type_code: b[4],
+            server_id: u32at(5),
             size: u32at(9),
             log_pos: u32at(13),
             flags: u16::from_le_bytes([b[17], b[18]]),
@@ -290,6 +295,7 @@ pub mod types {
     pub const FORMAT_DESCRIPTION: u8 = 15;
     pub const XID: u8 = 16;
     pub const HEARTBEAT: u8 = 27;
+    pub const ANNOTATE_ROWS: u8 = 160;
     pub const MARIADB_GTID: u8 = 162;
 }
 
@@ -331,7 +337,12 @@ impl TxnEdge {
                     self.standalone = false;
                     return false;
                 }
-                if self.standalone || !self.in_txn || q == "COMMIT" || q == "ROLLBACK" || q.starts_with("XA ") {
+                if self.standalone
+                    || !self.in_txn
+                    || q == "COMMIT"
+                    || q == "ROLLBACK"
+                    || q.starts_with("XA ")
+                {
                     self.in_txn = false;
                     self.standalone = false;
                     return true;
@@ -377,7 +388,7 @@ impl FileEvents {
             len,
         };
         // The FDE: read for parsing whatever the start.
-        if fe.next()?.is_none() {
+        if fe.next_event()?.is_none() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 format!("{} has no FormatDescription event", path.display()),
@@ -397,7 +408,7 @@ impl FileEvents {
 
     /// The next whole event (its bytes and parsed form), or None when the file ends here or
     /// only part of the next event is written.
-    pub fn next(&mut self) -> io::Result<Option<(Vec<u8>, Event)>> {
+    pub fn next_event(&mut self) -> io::Result<Option<(Vec<u8>, Event)>> {
         if self.len < self.offset + HEADER_LEN as u64 {
             return Ok(None);
         }
@@ -408,7 +419,10 @@ impl FileEvents {
         if (h.size as usize) < HEADER_LEN {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("a binlog event of {} bytes at offset {}", h.size, self.offset),
+                format!(
+                    "a binlog event of {} bytes at offset {}",
+                    h.size, self.offset
+                ),
             ));
         }
         if self.len < self.offset + u64::from(h.size) {
@@ -431,7 +445,9 @@ impl FileEvents {
 /// transaction at the end (a crash mid-write) goes. Returns the new length. A file without a
 /// complete FormatDescription is emptied (length 0).
 pub fn recover(path: &Path, from: u64) -> Result<u64, String> {
-    let len = fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?.len();
+    let len = fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
     let mut events = match FileEvents::open(path, 4) {
         Ok(e) => e,
         Err(_) => {
@@ -441,13 +457,17 @@ pub fn recover(path: &Path, from: u64) -> Result<u64, String> {
     };
     let mut edge = TxnEdge::default();
     let mut good = events.offset;
-    let start = if from > good && from <= len { from } else { good };
+    let start = if from > good && from <= len {
+        from
+    } else {
+        good
+    };
     if start > good {
         events.offset = start;
         good = start;
     }
     loop {
-        match events.next() {
+        match events.next_event() {
             Ok(Some((_, ev))) => {
                 if edge.after(&ev) {
                     good = events.offset;
@@ -468,8 +488,10 @@ fn truncate(path: &Path, len: u64) -> Result<(), String> {
         .write(true)
         .open(path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    f.set_len(len).map_err(|e| format!("truncate {}: {e}", path.display()))?;
-    f.sync_all().map_err(|e| format!("fsync {}: {e}", path.display()))
+    f.set_len(len)
+        .map_err(|e| format!("truncate {}: {e}", path.display()))?;
+    f.sync_all()
+        .map_err(|e| format!("fsync {}: {e}", path.display()))
 }
 
 /// The relay files of `dir` that a purge up to (not including) `before` removes.
@@ -501,7 +523,12 @@ mod tests {
             "binlog-name = \"mariadb-bin.000010\"\nbinlog-pos = 63083620\nbinlog-gtid = \"0-1-3328,1-2-7\"\n"
         );
         assert_eq!(Meta::from_toml(&t), Ok(m));
-        for bad in ["binlog-pos = x", "nope", "binlog-name = unquoted", "other = 1"] {
+        for bad in [
+            "binlog-pos = x",
+            "nope",
+            "binlog-name = unquoted",
+            "other = 1",
+        ] {
             assert!(Meta::from_toml(bad).is_err(), "{bad}");
         }
     }
@@ -527,7 +554,11 @@ mod tests {
 
     #[test]
     fn an_index_with_a_gap_or_a_bad_name_is_refused() {
-        for (text, code) in [("a.000001\na.000003\n", "30001"), ("nosuffix\n", "28002"), ("a.01\n", "28002")] {
+        for (text, code) in [
+            ("a.000001\na.000003\n", "30001"),
+            ("nosuffix\n", "28002"),
+            ("a.01\n", "28002"),
+        ] {
             let d = tempfile::tempdir().unwrap();
             fs::write(d.path().join(INDEX), text).unwrap();
             let e = Layout::open(d.path()).unwrap_err();
@@ -560,6 +591,7 @@ mod tests {
             Some(Header {
                 timestamp: 7,
                 type_code: types::XID,
+                server_id: 0,
                 size: 31,
                 log_pos: 1000,
                 flags: ARTIFICIAL

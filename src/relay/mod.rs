@@ -42,8 +42,8 @@ use mysql_common::binlog::consts::BinlogVersion;
 use tokio_util::sync::CancellationToken;
 
 use crate::binlog::{Position, StartAt};
-use crate::config::source::SourceConfig;
 use crate::config::CONNECT_TIMEOUT;
+use crate::config::source::SourceConfig;
 use crate::pb;
 use files::{ARTIFICIAL, Layout, Meta, TxnEdge, types};
 
@@ -263,8 +263,9 @@ impl Relay {
                     err_level: "high".into(),
                     message: e,
                     raw_cause: String::new(),
-                    workaround: "Please fix the upstream or the relay directory, then `resume-relay`."
-                        .into(),
+                    workaround:
+                        "Please fix the upstream or the relay directory, then `resume-relay`."
+                            .into(),
                 }],
                 detail: Vec::new(),
             }),
@@ -328,7 +329,9 @@ impl Relay {
             .query_first("SHOW MASTER STATUS")
             .await
             .map_err(|e| up("SHOW MASTER STATUS", e))?;
-        let row = row.ok_or_else(|| fail("[code=30012] the upstream's binlog is off (SHOW MASTER STATUS is empty)"))?;
+        let row = row.ok_or_else(|| {
+            fail("[code=30012] the upstream's binlog is off (SHOW MASTER STATUS is empty)")
+        })?;
         let file: String = row.get(0).unwrap_or_default();
         let pos: u64 = row.get(1).unwrap_or_default();
         let gtid: Option<String> = conn
@@ -366,7 +369,10 @@ impl Relay {
                 .map_err(|e| up("SHOW BINARY LOGS", e))?;
             for (f, _) in files.iter().rev() {
                 let at: Option<Option<String>> = conn
-                    .query_first(format!("SELECT BINLOG_GTID_POS('{}', 4)", f.replace('\'', "")))
+                    .query_first(format!(
+                        "SELECT BINLOG_GTID_POS('{}', 4)",
+                        f.replace('\'', "")
+                    ))
                     .await
                     .map_err(|e| up("BINLOG_GTID_POS", e))?;
                 if gtid_reached(&want, &at.flatten().unwrap_or_default()) {
@@ -384,7 +390,10 @@ impl Relay {
             }
         }
         let (m, _) = Self::master_status(conn).await?;
-        Ok(Position { file: m.file, pos: 4 })
+        Ok(Position {
+            file: m.file,
+            pos: 4,
+        })
     }
 
     async fn write(&self, cancel: &CancellationToken) -> Result<(), Failure> {
@@ -420,7 +429,11 @@ impl Relay {
         let last = files::binlog_files(&dir).pop();
         if let Some(last) = last {
             let path = dir.join(&last);
-            let from = if last == meta.binlog_name { meta.binlog_pos } else { 4 };
+            let from = if last == meta.binlog_name {
+                meta.binlog_pos
+            } else {
+                4
+            };
             let len = files::recover(&path, from).map_err(fail)?;
             if len == 0 {
                 let _ = std::fs::remove_file(&path);
@@ -440,13 +453,20 @@ impl Relay {
         let server_id = if self.cfg.server_id != 0 {
             self.cfg.server_id.wrapping_add(1_000_000)
         } else {
-            300_000_000 + (crc32fast::hash(format!("relay/{}", self.source_id).as_bytes()) % 100_000_000)
+            300_000_000
+                + (crc32fast::hash(format!("relay/{}", self.source_id).as_bytes()) % 100_000_000)
         };
         let start = meta.position();
         tracing::info!(from = %start, subdir = %subdir, "relay: reading the upstream binlog");
         let mut stream = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            crate::binlog::open_stream(opts, server_id, &StartAt::Position(start.clone()), Some(HEARTBEAT), false),
+            crate::binlog::open_stream(
+                opts,
+                server_id,
+                &StartAt::Position(start.clone()),
+                Some(HEARTBEAT),
+                false,
+            ),
         )
         .await
         .map_err(|_| up("open the upstream binlog stream", "no answer in time"))?
@@ -474,10 +494,18 @@ impl Relay {
             match next {
                 Err(_) => {
                     if w.last_event.elapsed() > READ_DEADLINE {
-                        return Err(up("read the upstream binlog", format!("no event and no heartbeat for {READ_DEADLINE:?}")));
+                        return Err(up(
+                            "read the upstream binlog",
+                            format!("no event and no heartbeat for {READ_DEADLINE:?}"),
+                        ));
                     }
                 }
-                Ok(None) => return Err(up("read the upstream binlog", "the upstream closed the stream")),
+                Ok(None) => {
+                    return Err(up(
+                        "read the upstream binlog",
+                        "the upstream closed the stream",
+                    ));
+                }
                 Ok(Some(Err(e))) => return Err(up("read the upstream binlog", e)),
                 Ok(Some(Ok(ev))) => {
                     w.last_event = Instant::now();
@@ -515,13 +543,21 @@ impl Relay {
             .map_err(|_| "[code=30036] filename is purging".to_string())?;
         let mut layout = Layout::open(&self.root)?;
         let current = layout.current().unwrap_or_default().to_string();
-        let sub = if subdir.is_empty() { current.clone() } else { subdir.to_string() };
+        let sub = if subdir.is_empty() {
+            current.clone()
+        } else {
+            subdir.to_string()
+        };
         if !layout.subdirs.iter().any(|s| s == &sub) {
-            return Err(format!("[code=30042] sub-dir {sub} not found in the relay index"));
+            return Err(format!(
+                "[code=30042] sub-dir {sub} not found in the relay index"
+            ));
         }
         let seq = |n: &str| n.rsplit_once('.').and_then(|(_, s)| s.parse::<u64>().ok());
         if seq(filename).is_none() {
-            return Err(format!("[code=30042] filename {filename} is not a binlog file name"));
+            return Err(format!(
+                "[code=30042] filename {filename} is not a binlog file name"
+            ));
         }
         if let Some((task, p)) = &needed
             && sub == current
@@ -565,6 +601,10 @@ struct Writer {
     file: Option<(String, File, u64)>,
     /// The name the next FormatDescription starts.
     next_name: Option<String>,
+    /// The file the stream was asked for (its first fake ROTATE's name is fixed with it).
+    requested: String,
+    /// The current file's events carry a CRC32 checksum (its FormatDescription says so).
+    checksum: bool,
     /// Bytes of the current transaction, written when it ends.
     pending: Vec<u8>,
     edge: TxnEdge,
@@ -586,6 +626,8 @@ impl Writer {
         let next_name = Some(meta.binlog_name.clone());
         Writer {
             dir,
+            requested: meta.binlog_name.clone(),
+            checksum: true,
             meta,
             file: None,
             next_name,
@@ -614,14 +656,18 @@ impl Writer {
     }
 
     /// One event from the upstream; true when a transaction ended (the relay position moved).
-    fn event(&mut self, bytes: &[u8], ev: &mysql_async::binlog::events::Event) -> Result<bool, String> {
+    fn event(
+        &mut self,
+        bytes: &[u8],
+        ev: &mysql_async::binlog::events::Event,
+    ) -> Result<bool, String> {
         let h = files::Header::parse(bytes).ok_or("a binlog event shorter than its header")?;
         if h.type_code == types::HEARTBEAT {
             return Ok(false);
         }
         if h.type_code == types::ROTATE && (h.timestamp == 0 || h.log_pos == 0) {
             // A fake ROTATE: the file the next events belong to.
-            let next = rotate_name(ev)?;
+            let next = rotate_name(ev, &self.requested)?;
             self.next_name = Some(next);
             return Ok(false);
         }
@@ -629,10 +675,15 @@ impl Writer {
             return Ok(false);
         }
         if h.type_code == types::FORMAT_DESCRIPTION {
-            let name = self
-                .next_name
-                .clone()
-                .ok_or("[code=30021] a FormatDescription with no file name (no ROTATE before it)")?;
+            self.checksum = matches!(
+                ev.footer().get_checksum_alg(),
+                Ok(Some(
+                    mysql_common::binlog::consts::BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_CRC32
+                ))
+            );
+            let name = self.next_name.clone().ok_or(
+                "[code=30021] a FormatDescription with no file name (no ROTATE before it)",
+            )?;
             self.open(&name)?;
             let (_, f, len) = self.file.as_mut().expect("opened");
             if *len == 0 {
@@ -675,10 +726,18 @@ impl Writer {
                 "[code=30029] an event at {name}:{start} differs from the one the relay holds there"
             ));
         }
-        if start > written && h.log_pos != 0 {
-            return Err(format!(
-                "[code=30024] a hole in relay file {name}: the upstream sent an event at {start}, the file ends at {written}"
-            ));
+        if start > written {
+            // MariaDB does not send a replica the ANNOTATE_ROWS events it did not ask for
+            // (mysql_async cannot ask): their bytes are a hole before the next event. Filled
+            // with one ANNOTATE_ROWS of the same size (DM fills holes with a dummy event too),
+            // so every later event stays at the upstream's offset and readers skip it.
+            let dummy = hole_event(start - written, &h, self.checksum).ok_or_else(|| {
+                format!(
+                    "[code=30024] a hole of {} bytes in relay file {name} at {written} is too small to fill",
+                    start - written
+                )
+            })?;
+            self.pending.extend_from_slice(&dummy);
         }
         self.pending.extend_from_slice(bytes);
         if h.type_code == types::MARIADB_GTID {
@@ -691,7 +750,7 @@ impl Writer {
         }
         let boundary = self.edge.after(ev);
         let rotate_next = if h.type_code == types::ROTATE {
-            Some(rotate_name(ev)?)
+            Some(rotate_name(ev, "")?)
         } else {
             None
         };
@@ -722,7 +781,8 @@ impl Writer {
             return Ok(());
         }
         if let Some((name, f, _)) = &self.file {
-            f.sync_data().map_err(|e| format!("[code=30025] fsync {name}: {e}"))?;
+            f.sync_data()
+                .map_err(|e| format!("[code=30025] fsync {name}: {e}"))?;
         }
         files::write_meta(&self.dir, &self.meta)?;
         self.dirty = false;
@@ -755,10 +815,39 @@ fn h_server(bytes: &[u8]) -> u32 {
         .unwrap_or(0)
 }
 
-fn rotate_name(ev: &mysql_async::binlog::events::Event) -> Result<String, String> {
+/// An ANNOTATE_ROWS event of exactly `size` bytes ending where `next` starts (a hole's
+/// filler), with a CRC32 when the file's events carry one; None below the smallest event.
+pub fn hole_event(size: u64, next: &files::Header, checksum: bool) -> Option<Vec<u8>> {
+    let tail = if checksum { 4 } else { 0 };
+    let size32 = u32::try_from(size).ok()?;
+    if (size as usize) < files::HEADER_LEN + tail {
+        return None;
+    }
+    let text_len = size as usize - files::HEADER_LEN - tail;
+    let mut b = Vec::with_capacity(size as usize);
+    b.extend_from_slice(&next.timestamp.to_le_bytes());
+    b.push(files::types::ANNOTATE_ROWS);
+    b.extend_from_slice(&next.server_id.to_le_bytes());
+    b.extend_from_slice(&size32.to_le_bytes());
+    b.extend_from_slice(&next.log_pos.wrapping_sub(next.size).to_le_bytes());
+    b.extend_from_slice(&0u16.to_le_bytes());
+    let note = b"/* dm-rs relay: an event the upstream did not send */";
+    let mut text = note[..note.len().min(text_len)].to_vec();
+    text.resize(text_len, b' ');
+    b.extend_from_slice(&text);
+    if checksum {
+        let crc = crc32fast::hash(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+    }
+    Some(b)
+}
+
+/// A ROTATE's next file (the first fake one's name fixed with the file asked for: MariaDB
+/// glues its checksum to it).
+fn rotate_name(ev: &mysql_async::binlog::events::Event, requested: &str) -> Result<String, String> {
     match ev.read_data() {
         Ok(Some(mysql_async::binlog::events::EventData::RotateEvent(r))) => {
-            Ok(r.name().to_string())
+            Ok(crate::binlog::fix_rotate_name(r.name_raw(), requested))
         }
         _ => Err("[code=30020] a ROTATE event that does not parse".into()),
     }
@@ -767,6 +856,33 @@ fn rotate_name(ev: &mysql_async::binlog::events::Event) -> Result<String, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hole_is_filled_with_an_annotate_rows_of_its_size() {
+        let next = files::Header {
+            timestamp: 9,
+            type_code: files::types::XID,
+            server_id: 71,
+            size: 31,
+            log_pos: 1455,
+            flags: 0,
+        };
+        for (size, checksum) in [(416u64, true), (23, true), (19, false), (400, false)] {
+            let b = hole_event(size, &next, checksum).expect("fits");
+            assert_eq!(b.len() as u64, size);
+            let h = files::Header::parse(&b).unwrap();
+            assert_eq!(h.type_code, files::types::ANNOTATE_ROWS);
+            assert_eq!(h.size as u64, size);
+            assert_eq!(h.log_pos, 1424, "ends where the next event starts");
+            assert_eq!(h.server_id, 71);
+            if checksum {
+                let n = b.len();
+                assert_eq!(crc32fast::hash(&b[..n - 4]).to_le_bytes(), b[n - 4..]);
+            }
+        }
+        assert!(hole_event(22, &next, true).is_none());
+        assert!(hole_event(18, &next, false).is_none());
+    }
 
     #[test]
     fn a_gtid_state_reaches_a_file_start_per_domain() {

@@ -51,7 +51,13 @@ impl LocalSource {
             .ok_or("the relay has not started writing yet")?;
         let path = dir.join(&start.file);
         let len = std::fs::metadata(&path)
-            .map_err(|_| format!("the relay does not hold {} (in {})", start.file, dir.display()))?
+            .map_err(|_| {
+                format!(
+                    "the relay does not hold {} (in {})",
+                    start.file,
+                    dir.display()
+                )
+            })?
             .len();
         if len < start.pos {
             return Err(format!(
@@ -116,15 +122,15 @@ impl BinlogSource for LocalSource {
                             self.file
                         )));
                     }
-                    match self.events.next() {
+                    match self.events.next_event() {
                         Ok(Some((bytes, ev))) => {
                             let real_rotate = files::Header::parse(&bytes).is_some_and(|h| {
                                 h.type_code == files::types::ROTATE && h.log_pos != 0
                             });
                             if real_rotate
-                                && let Ok(Some(mysql_async::binlog::events::EventData::RotateEvent(
-                                    r,
-                                ))) = ev.read_data()
+                                && let Ok(Some(
+                                    mysql_async::binlog::events::EventData::RotateEvent(r),
+                                )) = ev.read_data()
                             {
                                 let (next, pos) = (r.name().to_string(), r.position());
                                 if !self.switch(&next, pos)? {

@@ -297,11 +297,17 @@ impl Worker {
         let Some(relay) = relay else {
             return answer(
                 false,
-                format!("relay is not enabled for source {source} on worker {}", self.name),
+                format!(
+                    "relay is not enabled for source {source} on worker {}",
+                    self.name
+                ),
             );
         };
         if req.filename.is_empty() {
-            return answer(false, format!("[code=30039] request {req:?} not valid: --filename is required"));
+            return answer(
+                false,
+                format!("[code=30039] request {req:?} not valid: --filename is required"),
+            );
         }
         let mut needed: Option<(String, crate::binlog::Position)> = None;
         for (name, stage, unit, status) in &subs {

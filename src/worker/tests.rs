@@ -14,6 +14,7 @@ fn req(expect: Stage, start_id: u64, stage_rev: u64) -> AssignRequest {
     AssignRequest {
         worker_name: "w1".into(),
         source_id: "mysql-01".into(),
+        relay: None,
         source_yaml: SOURCE.into(),
         subtasks: vec![dmrs::SubTaskSpec {
             shard_ops: vec![],

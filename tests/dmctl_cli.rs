@@ -405,6 +405,17 @@ fn help_shows_dm_usage_lines() {
             "break-ddl-lock <-w worker ...> <task-name> [--remove-id ID] [--exec] [--skip]",
         ),
         (
+            "start-relay",
+            "start-relay <-s source-id> [worker-name ...]",
+        ),
+        ("stop-relay", "stop-relay <-s source-id> [worker-name ...]"),
+        ("pause-relay", "pause-relay <-s source ...>"),
+        ("resume-relay", "resume-relay <-s source ...>"),
+        (
+            "purge-relay",
+            "purge-relay <-s source> <-f filename> [--sub-dir directory]",
+        ),
+        (
             "binlog-schema",
             "binlog-schema <command> <task-name> <database> <table> [schema-file] [-s source ...]",
         ),

@@ -48,6 +48,11 @@ struct RelayCluster {
 
 impl RelayCluster {
     fn start(s: &Servers, relay: bool) -> RelayCluster {
+        Self::start_with(s, relay, "")
+    }
+
+    /// [`RelayCluster::start`] with more source-file lines (`extra`).
+    fn start_with(s: &Servers, relay: bool, extra: &str) -> RelayCluster {
         let dir = tempfile::tempdir().unwrap();
         let master = Master::start(dir.path(), false);
         let worker = WorkerProc::start(dir.path(), "worker-r", &master.addr);
@@ -56,7 +61,7 @@ impl RelayCluster {
         std::fs::write(
             &f,
             format!(
-                "source-id: relay-src\nenable-relay: {relay}\nrelay-dir: {}\nfrom:\n  host: 127.0.0.1\n  port: {}\n  user: root\n  password: ''\n",
+                "source-id: relay-src\nenable-relay: {relay}\nrelay-dir: {}\nfrom:\n  host: 127.0.0.1\n  port: {}\n  user: root\n  password: ''\n{extra}",
                 dir.path().join("relay").display(),
                 s.up.port
             ),
@@ -504,4 +509,44 @@ fn a_worker_killed_while_the_relay_writes_under_load_resumes_with_the_data_equal
     wait_equal(&s, "rk", "rl5");
     c.wait_relay_caught_up(&s);
     ok(&dmctl(&c.addr, &["stop-task", "rk"]), "stop-task");
+}
+
+#[test]
+fn the_background_purge_removes_the_files_no_task_reads() {
+    let _serial = serial();
+    let s = servers();
+    // remain-space far above any disk: the purge runs every second on "low space".
+    let c = RelayCluster::start_with(
+        &s,
+        true,
+        "purge:\n  interval: 1\n  expires: 0\n  remain-space: 100000000\n",
+    );
+    create(&s, "rl6", &["rg"]);
+    c.wait_relay_caught_up(&s);
+    c.start_task(&s, "rg", "rl6");
+    let first = master_pos(&s.up.url()).0;
+    exec(&s.up.url(), &["FLUSH BINARY LOGS"]);
+    let second = master_pos(&s.up.url()).0;
+    write_rows(&s, "rl6", 0, 20);
+    wait_equal(&s, "rg", "rl6");
+    let root = c.dir.path().join("relay").join("worker-r");
+    let index = std::fs::read_to_string(root.join("server-uuid.index")).unwrap();
+    let sub = root.join(index.lines().last().unwrap());
+    wait_for(
+        "the first relay file purged",
+        Duration::from_secs(30),
+        || {
+            (!sub.join(&first).exists())
+                .then_some(())
+                .ok_or(format!("{first} still there"))
+        },
+    );
+    assert!(sub.join(&second).exists(), "the file being read stays");
+    assert!(
+        c.worker
+            .proc
+            .log_text()
+            .contains("relay log purged in the background")
+    );
+    ok(&dmctl(&c.addr, &["stop-task", "rg"]), "stop-task");
 }

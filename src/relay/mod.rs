@@ -593,6 +593,70 @@ impl Relay {
     }
 }
 
+/// Free bytes on the file system holding `path` (None when it cannot be read).
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `st` a valid out-pointer for the call.
+    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (r == 0).then(|| (st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+impl Relay {
+    /// The background purge (DM's `purge.interval` / `expires` / `remain-space`): files of the
+    /// current sub-directory older than `needed` (the earliest file a task reads) and than the
+    /// file being written go when the disk has less than `remain-space` GB free, or when they
+    /// were last written more than `expires` hours ago. Returns the files removed.
+    pub fn auto_purge(&self, needed: Option<&Position>) -> Vec<String> {
+        let p = &self.cfg.purge;
+        if p.interval <= 0 || (p.expires <= 0 && p.remain_space <= 0) {
+            return Vec::new();
+        }
+        let Ok(_g) = self.purging.try_lock() else {
+            return Vec::new();
+        };
+        let Some(dir) = self.current_dir() else {
+            return Vec::new();
+        };
+        let seq = |n: &str| n.rsplit_once('.').and_then(|(_, s)| s.parse::<u64>().ok());
+        let files = files::binlog_files(&dir);
+        let Some(active) = files.last().and_then(|f| seq(f)) else {
+            return Vec::new();
+        };
+        let limit = needed
+            .and_then(|n| seq(&n.file))
+            .unwrap_or(active)
+            .min(active);
+        let low_space = p.remain_space > 0
+            && free_bytes(&self.root)
+                .is_some_and(|free| free < (p.remain_space as u64).saturating_mul(1 << 30));
+        let cutoff = (p.expires > 0).then(|| {
+            std::time::SystemTime::now()
+                - Duration::from_secs((p.expires as u64).saturating_mul(3600))
+        });
+        let mut removed = Vec::new();
+        for f in files {
+            if seq(&f).is_none_or(|s| s >= limit) {
+                continue;
+            }
+            let path = dir.join(&f);
+            let expired = cutoff.is_some_and(|c| {
+                std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|m| m < c)
+            });
+            if (low_space || expired) && std::fs::remove_file(&path).is_ok() {
+                removed.push(f);
+            }
+        }
+        if !removed.is_empty() {
+            tracing::info!(removed = ?removed, low_space, "relay log purged in the background");
+        }
+        removed
+    }
+}
+
 /// Appends events to the current file.
 struct Writer {
     dir: PathBuf,

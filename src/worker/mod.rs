@@ -63,6 +63,8 @@ struct Inner {
     relay: Option<Arc<crate::relay::Relay>>,
     /// The relay spec revision last carried out (a change restarts a relay paused by an error).
     relay_rev: u64,
+    /// When the relay's background purge last ran.
+    last_purge: Option<Instant>,
 }
 
 pub struct Worker {
@@ -309,25 +311,10 @@ impl Worker {
                 format!("[code=30039] request {req:?} not valid: --filename is required"),
             );
         }
-        let mut needed: Option<(String, crate::binlog::Position)> = None;
-        for (name, stage, unit, status) in &subs {
-            if matches!(stage, Stage::New | Stage::Paused) || *unit != UnitKind::Sync {
-                return answer(
-                    false,
-                    format!(
-                        "[code=30037] relay log purge is forbidden temporarily, because sub task {name} current stage is {} (unit {})",
-                        stage.as_str_name(),
-                        unit.to_pb().as_str_name()
-                    ),
-                );
-            }
-            if let Some(pb::sub_task_status::Status::Sync(s)) = &status.status
-                && let Some(p) = parse_dm_position(&s.syncer_binlog)
-                && needed.as_ref().is_none_or(|(_, n)| p < *n)
-            {
-                needed = Some((name.clone(), p));
-            }
-        }
+        let needed = match relay_needed(&subs) {
+            Ok(n) => n,
+            Err(e) => return answer(false, e),
+        };
         match relay
             .purge(
                 &req.filename,
@@ -431,6 +418,25 @@ impl Worker {
             if !retiring.iter().any(|r| r.name == st.name) {
                 // Waited for the old run of the same name: start now.
                 st.start_if_new();
+            }
+        }
+        // The relay's background purge, every `purge.interval` seconds.
+        if let Some(relay) = inner.relay.clone() {
+            let every = Duration::from_secs(relay.config().purge.interval.max(1) as u64);
+            if inner
+                .last_purge
+                .is_none_or(|t| now.saturating_duration_since(t) >= every)
+            {
+                inner.last_purge = Some(now);
+                let subs: Vec<(String, Stage, UnitKind, pb::SubTaskStatus)> = inner
+                    .subtasks
+                    .values()
+                    .map(|st| (st.name.clone(), st.stage(), st.unit(), st.status()))
+                    .collect();
+                drop(inner);
+                if let Ok(needed) = relay_needed(&subs) {
+                    relay.auto_purge(needed.as_ref().map(|(_, p)| p));
+                }
             }
         }
     }
@@ -854,6 +860,30 @@ async fn register_loop(name: String, addr: String, join: String) {
         }
         tokio::time::sleep(EVERY).await;
     }
+}
+
+/// The earliest relay position the subtasks read from (with the subtask), or Err (DM's 30037)
+/// while one is not syncing (new, paused, or still dumping/loading: its start is not known).
+fn relay_needed(
+    subs: &[(String, Stage, UnitKind, pb::SubTaskStatus)],
+) -> Result<Option<(String, crate::binlog::Position)>, String> {
+    let mut needed: Option<(String, crate::binlog::Position)> = None;
+    for (name, stage, unit, status) in subs {
+        if matches!(stage, Stage::New | Stage::Paused) || *unit != UnitKind::Sync {
+            return Err(format!(
+                "[code=30037] relay log purge is forbidden temporarily, because sub task {name} current stage is {} (unit {})",
+                stage.as_str_name(),
+                unit.to_pb().as_str_name()
+            ));
+        }
+        if let Some(pb::sub_task_status::Status::Sync(s)) = &status.status
+            && let Some(p) = parse_dm_position(&s.syncer_binlog)
+            && needed.as_ref().is_none_or(|(_, n)| p < *n)
+        {
+            needed = Some((name.clone(), p));
+        }
+    }
+    Ok(needed)
 }
 
 /// DM's `(file, pos)` text as a position.

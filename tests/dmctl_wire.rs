@@ -332,6 +332,13 @@ impl Master for FakeMaster {
     ) -> Result<Response<pb::OperateRelayResponse>, Status> {
         Err(Status::unimplemented("operate_relay"))
     }
+
+    async fn switch_worker_relay_master(
+        &self,
+        _: Request<pb::SwitchWorkerRelayMasterRequest>,
+    ) -> Result<Response<pb::SwitchWorkerRelayMasterResponse>, Status> {
+        Err(Status::unimplemented("switch_worker_relay_master"))
+    }
 }
 
 /// Starts the fake master on a free 127.0.0.1 port in a background thread of this process.

@@ -226,6 +226,12 @@ pub enum Command {
     /// Resumes the relay log of sources.
     #[command(name = "resume-relay", override_usage = "resume-relay <-s source ...>")]
     ResumeRelay(relay::PauseResumeRelayArgs),
+    /// Moves the relay of paused, GTID sources to their upstream's new server (DM v1).
+    #[command(
+        name = "switch-relay-master",
+        override_usage = "switch-relay-master <-s source ...>"
+    )]
+    SwitchRelayMaster(relay::SwitchRelayMasterArgs),
     /// Purges relay log files a task no longer needs.
     #[command(
         name = "purge-relay",
@@ -378,6 +384,7 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         Some(Command::PauseRelay(a)) => relay::pause_resume(true, &a, &t),
         Some(Command::ResumeRelay(a)) => relay::pause_resume(false, &a, &t),
         Some(Command::PurgeRelay(a)) => relay::purge(&a, &t),
+        Some(Command::SwitchRelayMaster(a)) => relay::switch_master(&a, &t),
         Some(Command::OperateSchema(a)) => schema::operate_schema(&a, &t),
         Some(Command::SqlSkip(a)) => errors::sql_op(errors::SqlOp::Skip, &a, &t),
         Some(Command::SqlReplace(a)) => errors::sql_op(errors::SqlOp::Replace, &a, &t),

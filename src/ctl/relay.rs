@@ -24,6 +24,44 @@ pub struct PauseResumeRelayArgs {
     pub source: SourceFlag,
 }
 
+/// `switch-relay-master <-s source ...>` (DM v1: `-w worker ...`).
+#[derive(Debug, clap::Args)]
+pub struct SwitchRelayMasterArgs {
+    #[command(flatten)]
+    pub source: SourceFlag,
+}
+
+impl ToJson for pb::SwitchWorkerRelayMasterResponse {
+    fn to_json(&self) -> J {
+        J::Obj(vec![
+            ("result", J::Bool(self.result)),
+            ("msg", J::s(&self.msg)),
+            (
+                "workers",
+                J::Arr(self.workers.iter().map(|s| s.to_json()).collect()),
+            ),
+        ])
+    }
+}
+
+/// Runs `switch-relay-master`.
+pub fn switch_master(a: &SwitchRelayMasterArgs, t: &Target) -> u8 {
+    if a.source.sources.is_empty() {
+        println!("must specify at least one source (`-s` / `--source`)");
+        return USAGE;
+    }
+    let req = pb::SwitchWorkerRelayMasterRequest {
+        workers: match sources(&a.source, t) {
+            Ok(s) => s,
+            Err(code) => return code,
+        },
+    };
+    match t.call(|mut c| async move { c.switch_worker_relay_master(req).await }) {
+        Ok(r) => print(&r, r.result),
+        Err(code) => code,
+    }
+}
+
 /// `purge-relay <-s source> <-f filename> [--sub-dir directory]`.
 #[derive(Debug, clap::Args)]
 pub struct PurgeRelayArgs {

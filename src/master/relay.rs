@@ -22,6 +22,9 @@ pub struct RelayRecord {
     pub paused: bool,
     /// Bumped by start-relay / resume-relay (restarts a relay paused by an error).
     pub rev: u64,
+    /// Bumped by switch-relay-master.
+    #[serde(default)]
+    pub switch_rev: u64,
 }
 
 impl Scheduler {
@@ -168,6 +171,62 @@ impl Scheduler {
         out
     }
 
+    /// DM v1's `switch-relay-master` of `sources`: each relay must be paused (40039) and its
+    /// source use GTIDs (30034); its next start (resume-relay) begins a new sub-directory after
+    /// the relay's last GTID, on whatever server the source's address reaches then.
+    pub async fn switch_relay_master(&self, sources: &[String]) -> Vec<pb::CommonWorkerResponse> {
+        let mut out = Vec::new();
+        {
+            let _g = self.change().await;
+            for s in sources {
+                let (worker, gtid, exists) = {
+                    let st = self.lock();
+                    (
+                        st.worker_of(s).map(str::to_string).unwrap_or_default(),
+                        st.sources
+                            .get(s)
+                            .and_then(|e| e.cfg.as_ref())
+                            .is_some_and(|c| c.enable_gtid),
+                        st.sources.contains_key(s),
+                    )
+                };
+                let mut answer = pb::CommonWorkerResponse {
+                    result: false,
+                    msg: String::new(),
+                    source: s.clone(),
+                    worker,
+                };
+                let rec = self.lock().relay.get(s).cloned().unwrap_or_default();
+                if !exists {
+                    answer.msg = format!("[code=46012] source {s} not found");
+                } else if !self.relay_enabled(s) {
+                    answer.msg = format!("relay is not enabled for source {s}");
+                } else if !rec.paused {
+                    answer.msg = format!(
+                        "[code=40039] current stage is Running, Paused required, relay op SwitchRelayMaster: run `pause-relay -s {s}` first"
+                    );
+                } else if !gtid {
+                    answer.msg = format!(
+                        "[code=30034] can only switch relay's master server when GTID enabled (source {s} has enable-gtid: false)"
+                    );
+                } else {
+                    let mut rec = rec;
+                    rec.switch_rev += 1;
+                    match self.put_relay(s, rec).await {
+                        Ok(()) => {
+                            answer.result = true;
+                            tracing::info!(source = %s, "switch-relay-master: the relay's next start begins a new sub-directory");
+                        }
+                        Err(e) => answer.msg = e.to_string(),
+                    }
+                }
+                out.push(answer);
+            }
+        }
+        self.round().await;
+        out
+    }
+
     /// The relay spec pushed to `source`'s worker.
     pub fn relay_spec(
         &self,
@@ -178,6 +237,7 @@ impl Scheduler {
             enabled: r.enabled,
             paused: r.paused,
             rev: r.rev,
+            switch_rev: r.switch_rev,
         })
     }
 

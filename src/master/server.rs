@@ -790,6 +790,26 @@ impl Master for MasterService {
         })
     }
 
+    async fn switch_worker_relay_master(
+        &self,
+        req: Request<pb::SwitchWorkerRelayMasterRequest>,
+    ) -> Res<pb::SwitchWorkerRelayMasterResponse> {
+        let req = req.into_inner();
+        if req.workers.is_empty() {
+            return ok(pb::SwitchWorkerRelayMasterResponse {
+                result: false,
+                msg: "must specify at least one source (`-s` / `--source`)".into(),
+                workers: vec![],
+            });
+        }
+        let workers = self.sched.switch_relay_master(&req.workers).await;
+        ok(pb::SwitchWorkerRelayMasterResponse {
+            result: workers.iter().all(|w| w.result),
+            msg: String::new(),
+            workers,
+        })
+    }
+
     async fn operate_relay(
         &self,
         req: Request<pb::OperateRelayRequest>,

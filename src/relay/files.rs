@@ -32,6 +32,9 @@ use crate::binlog::Position;
 pub const INDEX: &str = "server-uuid.index";
 /// The meta file's name (in each sub-directory).
 pub const META: &str = "relay.meta";
+/// In a sub-directory begun by switch-relay-master: the GTID set it starts after (a position in
+/// it means this server's files only for a reader that has reached that set).
+pub const START_GTID: &str = "dm-rs.start-gtid";
 /// A binlog file's first four bytes.
 pub const MAGIC: [u8; 4] = [0xfe, b'b', b'i', b'n'];
 /// A binlog event header's length.

@@ -94,7 +94,14 @@ struct State {
     relay_gtid: String,
     master: Option<Position>,
     master_gtid: String,
+    /// switch-relay-master: the revision carried out (read from [`SWITCH_FILE`]) and the one
+    /// asked for.
+    switch_done: Option<u64>,
+    switch_wanted: u64,
 }
+
+/// Where the relay keeps the switch-relay-master revision it carried out.
+pub const SWITCH_FILE: &str = "dm-rs.switch-rev";
 
 /// A relay failure: retried when `retry`.
 #[derive(Debug)]
@@ -155,6 +162,8 @@ impl Relay {
                 relay_gtid: String::new(),
                 master: None,
                 master_gtid: String::new(),
+                switch_done: None,
+                switch_wanted: 0,
             }),
             run: Mutex::new(None),
             purging: tokio::sync::Mutex::new(()),
@@ -167,6 +176,25 @@ impl Relay {
 
     pub fn stage(&self) -> RelayStage {
         self.st().stage
+    }
+
+    /// The master's switch-relay-master revision: one above the revision carried out makes
+    /// the next start begin a new sub-directory after the relay's last GTID.
+    pub fn request_switch(&self, rev: u64) {
+        let mut s = self.st();
+        if s.switch_done.is_none() {
+            let done = std::fs::read_to_string(self.root.join(SWITCH_FILE))
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0);
+            s.switch_done = Some(done);
+        }
+        s.switch_wanted = rev;
+    }
+
+    fn switch_pending(&self) -> Option<u64> {
+        let s = self.st();
+        (s.switch_wanted > s.switch_done.unwrap_or(0)).then_some(s.switch_wanted)
     }
 
     /// Paused by an error (not by pause-relay).
@@ -228,6 +256,37 @@ impl Relay {
     pub fn current_dir(&self) -> Option<PathBuf> {
         let s = self.st();
         (!s.subdir.is_empty()).then(|| self.root.join(&s.subdir))
+    }
+
+    /// Whether the relay's current sub-directory holds `p` for a reader at GTID set `gtid`:
+    /// the file is there and reaches `p`, and — in a sub-directory begun by
+    /// switch-relay-master — the reader is past the set it starts after (else `p` is a
+    /// position of the server before the switch).
+    pub fn holds(&self, p: &Position, gtid: &str) -> Result<PathBuf, String> {
+        let dir = self
+            .current_dir()
+            .ok_or("the relay has not started writing yet")?;
+        // Past the set, not at it: a checkpoint exactly at the switch point may be a position
+        // of either server.
+        if let Ok(start) = std::fs::read_to_string(dir.join(files::START_GTID))
+            && (!gtid_reached(gtid, start.trim()) || gtid_reached(start.trim(), gtid))
+        {
+            return Err(format!(
+                "the relay's sub-directory {} starts after GTID {} which the reader ({gtid}) has not reached",
+                dir.display(),
+                start.trim()
+            ));
+        }
+        let len = std::fs::metadata(dir.join(&p.file))
+            .map_err(|_| format!("the relay does not hold {} (in {})", p.file, dir.display()))?
+            .len();
+        if len < p.pos {
+            return Err(format!(
+                "the relay holds {} only up to {len}, before {}",
+                p.file, p.pos
+            ));
+        }
+        Ok(dir)
     }
 
     /// The end of the relay's last complete transaction.
@@ -405,22 +464,56 @@ impl Relay {
         let uuid = Self::server_uuid(&mut conn).await?;
         let root = self.root.clone();
         let mut layout = Layout::open(&root).map_err(fail)?;
-        let same = layout
+        let current_uuid = layout
             .current()
             .and_then(|c| files::parse_subdir(c).ok())
-            .is_some_and(|(u, _)| u == uuid);
-        let dir = if same {
-            layout.current_dir().expect("a current sub-directory")
-        } else {
-            let start = self.first_position(&mut conn).await?;
-            let meta = Meta {
-                binlog_name: start.file.clone(),
-                binlog_pos: start.pos,
-                binlog_gtid: String::new(),
-            };
-            let d = layout.add_subdir(&uuid, &meta).map_err(fail)?;
-            tracing::info!(subdir = %d.display(), start = %start, "relay: new sub-directory");
-            d
+            .map(|(u, _)| u);
+        let switch = self.switch_pending();
+        // After a switch-relay-master: a new sub-directory from the relay's last GTID.
+        let mut gtid_start: Option<String> = None;
+        let dir = match (&current_uuid, switch) {
+            (Some(_), Some(rev)) => {
+                let prev = match layout.current_dir() {
+                    Some(d) => files::read_meta(&d).map_err(fail)?,
+                    None => Meta::default(),
+                };
+                if prev.binlog_gtid.is_empty() {
+                    return Err(fail(
+                        "[code=30034] switch-relay-master: the relay holds no GTID to continue from",
+                    ));
+                }
+                let d = layout.add_subdir(&uuid, &Meta::default()).map_err(fail)?;
+                files::write_atomic(&d.join(files::START_GTID), prev.binlog_gtid.as_bytes())
+                    .map_err(|e| fail(format!("[code=30006] {e}")))?;
+                files::write_atomic(&root.join(SWITCH_FILE), rev.to_string().as_bytes())
+                    .map_err(|e| fail(format!("[code=30006] {e}")))?;
+                self.st().switch_done = Some(rev);
+                tracing::info!(subdir = %d.display(), gtid = %prev.binlog_gtid, "relay: switch-relay-master: new sub-directory after the relay's last GTID");
+                gtid_start = Some(prev.binlog_gtid);
+                d
+            }
+            (Some(u), None) if *u == uuid => layout.current_dir().expect("a current sub-directory"),
+            (Some(u), None) => {
+                return Err(fail(format!(
+                    "[code=30044] the upstream is another server ({uuid}) than the relay's ({u}): if it failed over, run `pause-relay`, `switch-relay-master` and `resume-relay`"
+                )));
+            }
+            (None, _) => {
+                let start = self.first_position(&mut conn).await?;
+                let meta = Meta {
+                    binlog_name: start.file.clone(),
+                    binlog_pos: start.pos,
+                    binlog_gtid: String::new(),
+                };
+                let d = layout.add_subdir(&uuid, &meta).map_err(fail)?;
+                if let Some(rev) = switch {
+                    let _ =
+                        files::write_atomic(&root.join(SWITCH_FILE), rev.to_string().as_bytes());
+                    self.st().switch_done = Some(rev);
+                }
+                tracing::info!(subdir = %d.display(), start = %start, "relay: new sub-directory");
+                d
+            }
         };
         let subdir = layout.current().unwrap_or_default().to_string();
         let mut meta = files::read_meta(&dir).map_err(fail)?;
@@ -456,17 +549,17 @@ impl Relay {
             300_000_000
                 + (crc32fast::hash(format!("relay/{}", self.source_id).as_bytes()) % 100_000_000)
         };
+        // A new sub-directory of a switch starts after the GTID (its first file then has a
+        // hole up to the GTID's offset, filled); any other start is a position.
+        let at = match (&gtid_start, meta.binlog_name.is_empty()) {
+            (Some(g), true) => StartAt::Gtid(g.clone()),
+            _ => StartAt::Position(meta.position()),
+        };
         let start = meta.position();
-        tracing::info!(from = %start, subdir = %subdir, "relay: reading the upstream binlog");
+        tracing::info!(from = %start, gtid = ?gtid_start, subdir = %subdir, "relay: reading the upstream binlog");
         let mut stream = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            crate::binlog::open_stream(
-                opts,
-                server_id,
-                &StartAt::Position(start.clone()),
-                Some(HEARTBEAT),
-                false,
-            ),
+            crate::binlog::open_stream(opts, server_id, &at, Some(HEARTBEAT), false),
         )
         .await
         .map_err(|_| up("open the upstream binlog stream", "no answer in time"))?
@@ -735,9 +828,6 @@ impl Writer {
             self.next_name = Some(next);
             return Ok(false);
         }
-        if h.flags & ARTIFICIAL != 0 {
-            return Ok(false);
-        }
         if h.type_code == types::FORMAT_DESCRIPTION {
             self.checksum = matches!(
                 ev.footer().get_checksum_alg(),
@@ -761,6 +851,11 @@ impl Writer {
                 self.meta.binlog_pos = *len;
                 self.dirty = true;
             }
+            return Ok(false);
+        }
+        // Artificial events (and any without a position: the fake GTID_LIST of a GTID start)
+        // are not in the upstream's file.
+        if h.flags & ARTIFICIAL != 0 || h.log_pos == 0 {
             return Ok(false);
         }
         let (name, f, len) = self

@@ -11,6 +11,8 @@
 //!
 //! [`LocalSource::open`] refuses a start the relay does not hold (an older file, another
 //! sub-directory's server): the caller then reads the upstream (`remote`), as DM falls back.
+//! A reader at the end of a sub-directory the relay has left (switch-relay-master) fails
+//! retryably, so its unit starts again from its checkpoint.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,8 +31,7 @@ pub const POLL: Duration = Duration::from_millis(50);
 
 /// Events of the relay's files from a position.
 pub struct LocalSource {
-    /// Kept so the relay outlives its readers.
-    _relay: Arc<Relay>,
+    relay: Arc<Relay>,
     dir: PathBuf,
     file: String,
     events: FileEvents,
@@ -43,32 +44,15 @@ fn read_err(what: String) -> UnitError {
 }
 
 impl LocalSource {
-    /// A reader from `start`, when the relay's current sub-directory holds that file and it
-    /// reaches `start`; Err(why) otherwise.
-    pub fn open(relay: Arc<Relay>, start: &Position) -> Result<LocalSource, String> {
-        let dir = relay
-            .current_dir()
-            .ok_or("the relay has not started writing yet")?;
+    /// A reader from `start` (the reader's GTID set: `gtid`), when the relay's current
+    /// sub-directory holds it ([`Relay::holds`]); Err(why) otherwise.
+    pub fn open(relay: Arc<Relay>, start: &Position, gtid: &str) -> Result<LocalSource, String> {
+        let dir = relay.holds(start, gtid)?;
         let path = dir.join(&start.file);
-        let len = std::fs::metadata(&path)
-            .map_err(|_| {
-                format!(
-                    "the relay does not hold {} (in {})",
-                    start.file,
-                    dir.display()
-                )
-            })?
-            .len();
-        if len < start.pos {
-            return Err(format!(
-                "the relay holds {} only up to {len}, before {}",
-                start.file, start.pos
-            ));
-        }
         let events = FileEvents::open(&path, start.pos)
             .map_err(|e| format!("open relay file {}: {e}", path.display()))?;
         Ok(LocalSource {
-            _relay: relay,
+            relay,
             dir,
             file: start.file.clone(),
             events,
@@ -147,7 +131,20 @@ impl BinlogSource for LocalSource {
                             })?;
                             return Ok(Next::Event(Box::new(ev)));
                         }
-                        Ok(None) => {}
+                        Ok(None) => {
+                            // At the end of a sub-directory the relay left (switch-relay-master):
+                            // the unit starts again from its checkpoint (by GTID upstream, or in
+                            // the new sub-directory once its position is there).
+                            if self.relay.current_dir().is_some_and(|d| d != self.dir) {
+                                return Err(read_err(format!(
+                                    "the relay moved to a new sub-directory ({}): reading again from the checkpoint",
+                                    self.relay
+                                        .current_dir()
+                                        .map(|d| d.display().to_string())
+                                        .unwrap_or_default()
+                                )));
+                            }
+                        }
                         Err(e) => {
                             return Err(read_err(format!(
                                 "[code=11038] parse relay file {} at {offset}: {e}",

@@ -262,6 +262,7 @@ impl Worker {
         let rev = spec.map(|s| s.rev).unwrap_or(0);
         let rev_changed = rev != inner.relay_rev;
         inner.relay_rev = rev;
+        relay.request_switch(spec.map(|s| s.switch_rev).unwrap_or(0));
         if spec.is_some_and(|s| s.paused) {
             if relay.stage() == crate::relay::RelayStage::Running {
                 relay.pause();

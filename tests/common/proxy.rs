@@ -1,18 +1,31 @@
 //! A loopback TCP proxy that can freeze: while frozen it forwards nothing in either direction
 //! and closes nothing (a half-open peer, as a dead network path looks), and new connections
-//! are accepted but not forwarded. Threads only; stopped when dropped.
+//! are accepted but not forwarded. It can also move to another target (a failover behind a
+//! virtual address): the open connections are closed, new ones go to the new target.
+//! Threads only; stopped when dropped.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
 
 pub struct Proxy {
     pub port: u16,
     frozen: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
+    target: Arc<AtomicU16>,
+    /// Bumped by [`Proxy::retarget`]: connections of an older generation close.
+    generation: Arc<AtomicU64>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    frozen: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    target: Arc<AtomicU16>,
+    generation: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -21,21 +34,37 @@ impl Proxy {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = l.local_addr().expect("proxy addr").port();
         l.set_nonblocking(true).expect("nonblocking");
-        let frozen = Arc::new(AtomicBool::new(false));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (f, s) = (frozen.clone(), stop.clone());
+        let sh = Shared {
+            frozen: Arc::new(AtomicBool::new(false)),
+            stop: Arc::new(AtomicBool::new(false)),
+            target: Arc::new(AtomicU16::new(target)),
+            generation: Arc::new(AtomicU64::new(0)),
+        };
+        let s2 = sh.clone();
         std::thread::spawn(move || {
-            while !s.load(Ordering::SeqCst) {
+            while !s2.stop.load(Ordering::SeqCst) {
                 match l.accept() {
                     Ok((client, _)) => {
-                        let (f, s) = (f.clone(), s.clone());
-                        std::thread::spawn(move || serve(client, target, f, s));
+                        let s3 = s2.clone();
+                        std::thread::spawn(move || serve(client, s3));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
         });
-        Proxy { port, frozen, stop }
+        Proxy {
+            port,
+            frozen: sh.frozen,
+            stop: sh.stop,
+            target: sh.target,
+            generation: sh.generation,
+        }
+    }
+
+    /// Moves to 127.0.0.1:`target`: open connections close, new ones go there.
+    pub fn retarget(&self, target: u16) {
+        self.target.store(target, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     pub fn freeze(&self) {
@@ -53,15 +82,16 @@ impl Drop for Proxy {
     }
 }
 
-fn serve(client: TcpStream, target: u16, frozen: Arc<AtomicBool>, stop: Arc<AtomicBool>) {
+fn serve(client: TcpStream, sh: Shared) {
     // A connection accepted while frozen waits, unforwarded, until the thaw.
-    while frozen.load(Ordering::SeqCst) {
-        if stop.load(Ordering::SeqCst) {
+    while sh.frozen.load(Ordering::SeqCst) {
+        if sh.stop.load(Ordering::SeqCst) {
             return;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+    let generation = sh.generation.load(Ordering::SeqCst);
+    let Ok(server) = TcpStream::connect(("127.0.0.1", sh.target.load(Ordering::SeqCst))) else {
         return;
     };
     let pairs = [
@@ -72,19 +102,25 @@ fn serve(client: TcpStream, target: u16, frozen: Arc<AtomicBool>, stop: Arc<Atom
         let (Ok(from), Ok(to)) = (from, to) else {
             return;
         };
-        let (f, s) = (frozen.clone(), stop.clone());
-        std::thread::spawn(move || pump(from, to, f, s));
+        let sh = sh.clone();
+        std::thread::spawn(move || pump(from, to, sh, generation));
     }
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, frozen: Arc<AtomicBool>, stop: Arc<AtomicBool>) {
+fn pump(mut from: TcpStream, mut to: TcpStream, sh: Shared, generation: u64) {
     let _ = from.set_read_timeout(Some(Duration::from_millis(20)));
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        if stop.load(Ordering::SeqCst) {
+        if sh.stop.load(Ordering::SeqCst) {
             break;
         }
-        if frozen.load(Ordering::SeqCst) {
+        if sh.generation.load(Ordering::SeqCst) != generation {
+            // Retargeted: this connection goes, both ways.
+            let _ = from.shutdown(Shutdown::Both);
+            let _ = to.shutdown(Shutdown::Both);
+            return;
+        }
+        if sh.frozen.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(10));
             continue;
         }

@@ -309,6 +309,8 @@ struct Run {
     /// The source's relay log, when it is on (read instead of the upstream when it holds the
     /// position).
     relay: Option<Arc<crate::relay::Relay>>,
+    /// The source's `enable-gtid`: the upstream is read after the checkpoint's GTID set.
+    enable_gtid: bool,
     rules: TableRules,
     /// Column mapping and expression filters (applied to each row of the tables they name).
     row_rules: RowRules,
@@ -642,6 +644,7 @@ impl Run {
             replay: None,
             redirect: None,
             relay: ctx.relay.clone(),
+            enable_gtid: ctx.source.enable_gtid,
             rules,
             row_rules,
             pool,
@@ -739,13 +742,31 @@ impl Run {
         } else {
             StartAt::Position(self.start.clone())
         };
+        // `enable-gtid`: an upstream read starts after the checkpoint's GTID set, so a task
+        // follows its source to another server (a failover to a replica, whose binlog files
+        // have other names and offsets); the relay log is read by position.
+        let by_gtid = self.enable_gtid
+            && !self.gtids.is_empty()
+            && matches!(at, StartAt::Position(_))
+            && !self.relay_holds(&self.start);
+        let at = if by_gtid {
+            let state = gtid_string(&self.gtids);
+            tracing::info!(gtid = %state, position = %self.start, "enable-gtid: reading the upstream after the checkpoint's GTID set");
+            StartAt::Gtid(state)
+        } else {
+            at
+        };
         let mut source = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
             s = self.open_source(&at) => s?,
         };
         // Started after a GTID: the position is unknown until the first event group begins.
-        let mut gtid_start_pending = self.start.file.is_empty();
-        let mut file = self.start.file.clone();
+        let mut gtid_start_pending = matches!(at, StartAt::Gtid(_));
+        let mut file = if gtid_start_pending {
+            String::new()
+        } else {
+            self.start.file.clone()
+        };
         loop {
             if cancel.is_cancelled() {
                 return Ok(());
@@ -883,11 +904,22 @@ impl Run {
         }
     }
 
+    /// Whether the relay log is on and holds `p`.
+    fn relay_holds(&self, p: &Position) -> bool {
+        self.relay
+            .as_ref()
+            .is_some_and(|r| r.holds(p, &gtid_string(&self.gtids)).is_ok())
+    }
+
     /// The binlog source for `at`: the relay log when it is on and holds `at` (`local`),
     /// else the upstream (`remote`, DM's fallback).
     async fn open_source(&self, at: &StartAt) -> Result<Box<dyn BinlogSource>, UnitError> {
         if let (Some(relay), StartAt::Position(p)) = (&self.relay, at) {
-            match crate::relay::reader::LocalSource::open(relay.clone(), p) {
+            match crate::relay::reader::LocalSource::open(
+                relay.clone(),
+                p,
+                &gtid_string(&self.gtids),
+            ) {
                 Ok(s) => {
                     if !self.stats.is_local() {
                         tracing::info!(from = %p, "reading the relay log (binlogType local)");

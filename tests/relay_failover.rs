@@ -1,0 +1,306 @@
+//! An upstream failover behind a virtual address, with the real binaries: the source's address
+//! is a loopback proxy in front of a primary that a GTID replica follows; the test moves the
+//! proxy to the replica. With the relay: pause-relay → switch-relay-master → resume-relay gives
+//! a new relay sub-directory and the task goes on. Without it: the task follows by GTID. In
+//! both, no row is lost or doubled (a table without a key included).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::MariaDb;
+use common::check::query_rows;
+use common::cluster::{Master, WorkerProc, dmctl, ok};
+use common::proxy::Proxy;
+use common::sql::{exec, master_pos};
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<(), String>) {
+    let t = Instant::now();
+    loop {
+        match f() {
+            Ok(()) => return,
+            Err(e) if t.elapsed() > timeout => panic!("{what}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+fn rows(url: &str, q: &str) -> Vec<Vec<Option<String>>> {
+    query_rows(url, q).unwrap_or_else(|e| panic!("{q}: {e}"))
+}
+
+fn gtid_binlog_pos(url: &str) -> String {
+    rows(url, "SELECT @@global.gtid_binlog_pos")[0][0]
+        .clone()
+        .unwrap_or_default()
+}
+
+/// A primary, its GTID replica (log_slave_updates), a downstream, and a proxy on the primary.
+struct Failover {
+    primary: MariaDb,
+    replica: MariaDb,
+    down: MariaDb,
+    proxy: Proxy,
+    dir: tempfile::TempDir,
+    master: Master,
+    worker: WorkerProc,
+    addr: String,
+}
+
+impl Failover {
+    fn start(server_base: u32, relay: bool) -> Failover {
+        let (primary, replica, down) = std::thread::scope(|s| {
+            let p = s.spawn(|| MariaDb::upstream(server_base));
+            let r = s.spawn(|| {
+                MariaDb::start_with_args(
+                    server_base + 1,
+                    true,
+                    &["log_slave_updates=1".to_string()],
+                )
+            });
+            let d = s.spawn(MariaDb::downstream);
+            (p.join().unwrap(), r.join().unwrap(), d.join().unwrap())
+        });
+        exec(
+            &replica.url(),
+            &[
+                format!(
+                    "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos",
+                    primary.port
+                ),
+                "START SLAVE".to_string(),
+            ],
+        );
+        let proxy = Proxy::start(primary.port);
+        let dir = tempfile::tempdir().unwrap();
+        let master = Master::start(dir.path(), false);
+        let worker = WorkerProc::start(dir.path(), "worker-f", &master.addr);
+        let addr = master.addr.clone();
+        let f = dir.path().join("source.yaml");
+        std::fs::write(
+            &f,
+            format!(
+                "source-id: vip\nenable-gtid: true\nenable-relay: {relay}\nrelay-dir: {}\nfrom:\n  host: 127.0.0.1\n  port: {}\n  user: root\n  password: ''\n",
+                dir.path().join("relay").display(),
+                proxy.port
+            ),
+        )
+        .unwrap();
+        ok(
+            &dmctl(
+                &addr,
+                &["operate-source", "create", &f.display().to_string()],
+            ),
+            "operate-source",
+        );
+        wait_for("the source bound", Duration::from_secs(30), || {
+            let lm = dmctl(&addr, &["list-member", "--worker"]).json();
+            (lm["members"][0]["worker"]["workers"][0]["stage"] == "bound")
+                .then_some(())
+                .ok_or(lm.to_string())
+        });
+        Failover {
+            primary,
+            replica,
+            down,
+            proxy,
+            dir,
+            master,
+            worker,
+            addr,
+        }
+    }
+
+    fn relay_status(&self) -> serde_json::Value {
+        let j = dmctl(&self.addr, &["query-status", "-s", "vip"]).json();
+        j["sources"][0]["sourceStatus"]["relayStatus"].clone()
+    }
+
+    fn wait_replica_caught_up(&self) {
+        wait_for("the replica caught up", Duration::from_secs(30), || {
+            let (p, r) = (
+                gtid_binlog_pos(&self.primary.url()),
+                gtid_binlog_pos(&self.replica.url()),
+            );
+            (p == r).then_some(()).ok_or(format!("{p} vs {r}"))
+        });
+    }
+
+    /// Creates `fo.t` (key) and `fo.k` (no key) upstream and the task's copies downstream,
+    /// then starts the incremental task `fo` from the primary's position.
+    fn start_task(&self) {
+        exec(
+            &self.primary.url(),
+            &[
+                "CREATE DATABASE fo",
+                "CREATE TABLE fo.t (id INT PRIMARY KEY, v INT)",
+                "CREATE TABLE fo.k (id INT, v INT)",
+            ],
+        );
+        exec(
+            &self.down.url(),
+            &[
+                "CREATE DATABASE fo",
+                "CREATE TABLE fo.t (id INT PRIMARY KEY, v INT)",
+                "CREATE TABLE fo.k (id INT, v INT)",
+            ],
+        );
+        self.wait_replica_caught_up();
+        let (file, pos) = master_pos(&self.primary.url());
+        let path = self.dir.path().join("fo.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "name: fo\ntask-mode: incremental\nmeta-schema: dm_meta\n\
+target-database:\n  host: 127.0.0.1\n  port: {}\n  user: root\n  password: ''\n\
+mysql-instances:\n  - source-id: vip\n    meta: {{binlog-name: {file}, binlog-pos: {pos}}}\n    block-allow-list: bal\n    syncer-config-name: quick\n\
+block-allow-list:\n  bal:\n    do-dbs: [fo]\n\
+syncers:\n  quick:\n    checkpoint-flush-interval: 1\n",
+                self.down.port
+            ),
+        )
+        .unwrap();
+        ok(
+            &dmctl(&self.addr, &["start-task", &path.display().to_string()]),
+            "start-task",
+        );
+    }
+
+    fn write(&self, url: &str, from: u32, n: u32) {
+        let mut stmts = Vec::new();
+        for i in from..from + n {
+            stmts.push(format!("INSERT INTO fo.t VALUES ({i}, {i})"));
+            stmts.push(format!("INSERT INTO fo.k VALUES ({i}, {i})"));
+            if i % 5 == 0 {
+                stmts.push(format!("UPDATE fo.k SET v = v + 1000 WHERE id = {i}"));
+            }
+        }
+        exec(url, &stmts);
+    }
+
+    /// Waits until both tables downstream equal `url`'s (sorted, every row once).
+    fn wait_equal(&self, url: &str) {
+        for t in ["fo.t", "fo.k"] {
+            let q = format!("SELECT id, v FROM {t} ORDER BY id, v");
+            let want = rows(url, &q);
+            wait_for(
+                &format!("{t} downstream equals the upstream"),
+                Duration::from_secs(60),
+                || {
+                    let got = query_rows(&self.down.url(), &q).map_err(|e| e.to_string())?;
+                    (got == want).then_some(()).ok_or(format!(
+                        "{} rows vs {}",
+                        got.len(),
+                        want.len()
+                    ))
+                },
+            );
+        }
+    }
+
+    fn subtask(&self) -> serde_json::Value {
+        let j = dmctl(&self.addr, &["query-status", "fo"]).json();
+        j["sources"][0]["subTaskStatus"][0].clone()
+    }
+
+    /// The failover: the replica has everything, the proxy moves to it, it stops replicating.
+    fn fail_over(&self) {
+        self.wait_replica_caught_up();
+        self.proxy.retarget(self.replica.port);
+        exec(&self.replica.url(), &["STOP SLAVE"]);
+    }
+}
+
+impl Drop for Failover {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if std::env::var_os("DMRS_KEEP_LOGS").is_some() {
+                let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+                eprintln!("logs kept in {}", dir.keep().display());
+            }
+            for (name, text) in [
+                ("worker", self.worker.proc.log_text()),
+                ("master", self.master.proc.log_text()),
+            ] {
+                let tail: Vec<&str> = text.lines().rev().take(50).collect();
+                eprintln!("---- {name} log (last lines) ----");
+                for l in tail.into_iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_failover_with_the_relay_goes_on_in_a_new_sub_directory() {
+    let f = Failover::start(81, true);
+    wait_for("the relay running", Duration::from_secs(30), || {
+        let r = f.relay_status();
+        (r["stage"] == "Running").then_some(()).ok_or(r.to_string())
+    });
+    f.start_task();
+    f.write(&f.primary.url(), 0, 50);
+    f.wait_equal(&f.primary.url());
+    assert_eq!(f.subtask()["sync"]["binlogType"], "local");
+    // switch-relay-master needs a paused relay.
+    let o = dmctl(&f.addr, &["switch-relay-master", "-s", "vip"]).json();
+    assert_eq!(o["result"], false, "{o:#}");
+    assert!(
+        o["workers"][0]["msg"]
+            .as_str()
+            .unwrap_or("")
+            .contains("40039"),
+        "{o:#}"
+    );
+    ok(
+        &dmctl(&f.addr, &["pause-relay", "-s", "vip"]),
+        "pause-relay",
+    );
+    wait_for("the relay paused", Duration::from_secs(30), || {
+        let r = f.relay_status();
+        (r["stage"] == "Paused").then_some(()).ok_or(r.to_string())
+    });
+    f.fail_over();
+    ok(
+        &dmctl(&f.addr, &["switch-relay-master", "-s", "vip"]),
+        "switch-relay-master",
+    );
+    ok(
+        &dmctl(&f.addr, &["resume-relay", "-s", "vip"]),
+        "resume-relay",
+    );
+    f.write(&f.replica.url(), 50, 50);
+    f.wait_equal(&f.replica.url());
+    wait_for("a new relay sub-directory", Duration::from_secs(30), || {
+        let r = f.relay_status();
+        (r["relaySubDir"] == format!("0-{}.000002", 82) && r["stage"] == "Running")
+            .then_some(())
+            .ok_or(r.to_string())
+    });
+    let index = std::fs::read_to_string(
+        f.dir
+            .path()
+            .join("relay")
+            .join("worker-f")
+            .join("server-uuid.index"),
+    )
+    .unwrap();
+    assert_eq!(index, "0-81.000001\n0-82.000002\n");
+    assert_eq!(f.subtask()["stage"], "Running");
+    ok(&dmctl(&f.addr, &["stop-task", "fo"]), "stop-task");
+}
+
+#[test]
+fn a_failover_without_the_relay_follows_by_gtid() {
+    let f = Failover::start(91, false);
+    f.start_task();
+    f.write(&f.primary.url(), 0, 50);
+    f.wait_equal(&f.primary.url());
+    assert_eq!(f.subtask()["sync"]["binlogType"], "remote");
+    f.fail_over();
+    f.write(&f.replica.url(), 50, 50);
+    f.wait_equal(&f.replica.url());
+    assert_eq!(f.subtask()["stage"], "Running");
+    ok(&dmctl(&f.addr, &["stop-task", "fo"]), "stop-task");
+}

@@ -216,6 +216,7 @@ fn every_cluster_command_reports_an_unreachable_master() {
         vec!["offline-member", "--type", "worker", "--name", "w1"],
         vec!["offline-member", "--master", "--name", "m1"],
         vec!["check-task", &task],
+        vec!["refresh-worker-tasks"],
     ];
     for cmd in commands {
         let mut args = vec!["-master-addr", NOWHERE, "--rpc-timeout", "5s"];
@@ -412,6 +413,7 @@ fn help_shows_dm_usage_lines() {
             "operate-schema",
             "operate-schema <get|set|remove> <-s source ...> <task-name | task-file> <-d database> <-t table> [schema-file] [--flush] [--sync]",
         ),
+        ("refresh-worker-tasks", "Usage: refresh-worker-tasks"),
     ];
     let all = stdout(&dmctl(&["--help"]));
     for (cmd, usage) in cases {

@@ -9,7 +9,8 @@
 //! shell ([`interactive`]) when only `--master-addr` is given, and the declarative `plan`,
 //! `apply` and `reconcile` of [`reconcile`] (a directory of task files is the desired state),
 //! and getting past a failing statement with [`errors`] (`handle-error`, `binlog`, `sql-skip`,
-//! `sql-replace`, `sql-inject`).
+//! `sql-replace`, `sql-inject`), and DM v1's `refresh-worker-tasks` and `update-master-config`
+//! ([`v1`]).
 //! Commands print results on stdout and return the exit code (0 result true, 1 result false / unreachable / bad file, 2 usage);
 //! they never print a password and never exit the process themselves.
 
@@ -22,6 +23,7 @@ pub mod jsonpb;
 pub mod master;
 pub mod reconcile;
 pub mod schema;
+pub mod v1;
 pub mod watch;
 
 use std::process::ExitCode;
@@ -207,6 +209,9 @@ pub enum Command {
         override_usage = "break-ddl-lock <-w worker ...> <task-name> [--remove-id ID] [--exec] [--skip]"
     )]
     BreakDdlLock(errors::BreakDdlLockArgs),
+    /// Makes the master push every worker its desired state now and report each worker (DM v1).
+    #[command(name = "refresh-worker-tasks", override_usage = "refresh-worker-tasks")]
+    RefreshWorkerTasks(v1::RefreshWorkerTasksArgs),
     /// Shows what `apply` would change to make the cluster match a directory of task files.
     #[command(
         name = "plan",
@@ -352,6 +357,7 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         Some(Command::SqlSkip(a)) => errors::sql_op(errors::SqlOp::Skip, &a, &t),
         Some(Command::SqlReplace(a)) => errors::sql_op(errors::SqlOp::Replace, &a, &t),
         Some(Command::SqlInject(a)) => errors::sql_op(errors::SqlOp::Inject, &a, &t),
+        Some(Command::RefreshWorkerTasks(a)) => v1::refresh_worker_tasks(&a, &t),
         Some(Command::Plan(a)) => reconcile::run_plan(&a, &t),
         Some(Command::Apply(a)) => reconcile::run_apply(&a, &t),
         Some(Command::Reconcile(a)) => reconcile::run_reconcile(&a, &t),

@@ -8,10 +8,12 @@
 //!
 //! Layout: [`server`] translates `pb.Master` requests into the operations of [`tasks`] and
 //! [`sources`] (methods of [`scheduler::Scheduler`], which owns the state, the bindings and
-//! the pushes) and their [`MasterError`]s back; [`store`] is the redb file.
+//! the pushes) and their [`MasterError`]s back; [`store`] is the redb file; [`refresh`] is DM
+//! v1's refresh-worker-tasks and every worker's status.
 
 pub mod error;
 pub mod optimist;
+pub mod refresh;
 pub mod scheduler;
 pub mod server;
 pub mod shardddl;

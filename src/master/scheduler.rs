@@ -657,21 +657,34 @@ impl Scheduler {
 
     /// A worker's QueryStatus (None when it cannot be asked).
     pub async fn query_worker(&self, worker: &str, task: &str) -> Option<pb::QueryStatusResponse> {
+        self.query_worker_or_why(worker, task).await.ok()
+    }
+
+    /// A worker's QueryStatus, or why it could not be asked.
+    pub async fn query_worker_or_why(
+        &self,
+        worker: &str,
+        task: &str,
+    ) -> Result<pb::QueryStatusResponse, String> {
         if let Some(l) = self.local.as_ref().filter(|l| l.name == worker) {
-            return Some(l.query_status(task).await);
+            return Ok(l.query_status(task).await);
         }
-        let addr = self.lock().workers.get(worker)?.rec.addr.clone();
-        let mut c = self.client(&addr)?;
-        match tokio::time::timeout(
-            CALL_TIMEOUT,
-            c.query_status(pb::QueryStatusRequest {
-                name: task.to_string(),
-            }),
-        )
-        .await
-        {
-            Ok(Ok(r)) => Some(r.into_inner()),
-            _ => None,
+        let addr = self
+            .lock()
+            .workers
+            .get(worker)
+            .map(|w| w.rec.addr.clone())
+            .ok_or_else(|| format!("dm-worker {worker} is not registered"))?;
+        let mut c = self
+            .client(&addr)
+            .ok_or_else(|| format!("dm-worker {worker} at {addr} cannot be reached"))?;
+        let req = pb::QueryStatusRequest {
+            name: task.to_string(),
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, c.query_status(req)).await {
+            Ok(Ok(r)) => Ok(r.into_inner()),
+            Ok(Err(e)) => Err(format!("dm-worker {worker}: {}", e.message())),
+            Err(_) => Err(format!("dm-worker {worker} did not answer in time")),
         }
     }
 

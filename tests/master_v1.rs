@@ -5,9 +5,10 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::cluster::{Master, WorkerProc, dmctl, ok, source_yaml};
+use common::cluster::{Master, Proc, WorkerProc, dmctl, ok, source_yaml, wait_port};
 use common::sql::{exec, master_pos};
 
 fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
@@ -152,4 +153,87 @@ fn refresh_worker_tasks_names_the_error_of_a_worker_that_does_not_answer() {
     assert_eq!(lines[0], ("w1".to_string(), String::new()), "{j:#}");
     assert_eq!(lines[1].0, "w2");
     assert!(lines[1].1.starts_with("dm-worker w2"), "{j:#}");
+}
+
+/// Starts dm-master with `args`, its log in `dir`, and waits for `addr`.
+fn start_master(dir: &Path, args: &[String], addr: &str) -> Proc {
+    let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    let p = Proc::spawn(
+        env!("CARGO_BIN_EXE_dm-master"),
+        args,
+        dir.join(format!("master-{n}.log")),
+        "dm-master",
+    );
+    wait_port(addr, Duration::from_secs(20));
+    p
+}
+
+fn free_addr() -> String {
+    format!("127.0.0.1:{}", common::free_port())
+}
+
+#[test]
+fn dm_master_reads_its_config_file_and_a_flag_wins_over_it() {
+    let work = tempfile::tempdir().unwrap();
+    let (file_addr, flag_addr) = (free_addr(), free_addr());
+    let data = work.path().join("data-from-file");
+    let log = work.path().join("master.log");
+    let cfg = work.path().join("dm-master.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "name = \"from-file\"\nmaster-addr = \"{file_addr}\"\ndata-dir = \"{}\"\nlog-level = \"info\"\nlog-file = \"{}\"\npush-interval = \"500ms\"\n",
+            data.display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    let _m = start_master(
+        work.path(),
+        &[
+            "--config".into(),
+            cfg.display().to_string(),
+            "--master-addr".into(),
+            flag_addr.clone(),
+        ],
+        &flag_addr,
+    );
+    let out = dmctl(&flag_addr, &["get-config", "master", "from-file"]);
+    ok(&out, "get-config master");
+    assert!(
+        out.stdout.contains(&format!("master-addr: {flag_addr}")),
+        "{}",
+        out.stdout
+    );
+    assert!(std::net::TcpStream::connect(&file_addr).is_err());
+    assert!(data.is_dir(), "data-dir from the file");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("dm-master listening") && text.contains("push_interval: 500ms"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dm_master_refuses_a_bad_config_file_naming_its_line() {
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("dm-master.toml");
+    std::fs::write(
+        &cfg,
+        "name = \"m\"\nlog-levl = \"debug\"\nworker-offline-after = \"8s\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dm-master"))
+        .args(["--config", &cfg.display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "dm-master: {}:2:1: unknown key \"log-levl\" (did you mean \"log-level\"?)",
+            cfg.display()
+        )
+    );
 }

@@ -18,6 +18,8 @@ pub struct MasterService {
     pub sched: Arc<Scheduler>,
     pub name: String,
     pub addr: String,
+    /// The master's settings (update-master-config).
+    pub settings: Arc<super::config::Settings>,
 }
 
 type Res<T> = Result<Response<T>, Status>;

@@ -249,7 +249,15 @@ fn invalid_files_are_rejected_before_any_call() {
     let bad_task = bad_task.display().to_string();
     let bad_source = bad_source.display().to_string();
     let missing = dir.path().join("missing.yaml").display().to_string();
+    let bad_master = dir.path().join("dm-master.toml");
+    std::fs::write(&bad_master, "name = \"m\"\nlog-level = \"loud\"\n").unwrap();
+    let bad_master = bad_master.display().to_string();
     let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (
+            vec!["update-master-config", &bad_master],
+            &bad_master,
+            "2:13: log-level: \"loud\" is not a log level",
+        ),
         (vec!["start-task", &bad_task], &bad_task, "[code=20023]"),
         (vec!["update-task", &bad_task], &bad_task, "[code=20023]"),
         (
@@ -414,6 +422,7 @@ fn help_shows_dm_usage_lines() {
             "operate-schema <get|set|remove> <-s source ...> <task-name | task-file> <-d database> <-t table> [schema-file] [--flush] [--sync]",
         ),
         ("refresh-worker-tasks", "Usage: refresh-worker-tasks"),
+        ("update-master-config", "update-master-config <config-file>"),
     ];
     let all = stdout(&dmctl(&["--help"]));
     for (cmd, usage) in cases {

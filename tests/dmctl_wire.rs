@@ -333,6 +333,13 @@ impl Master for FakeMaster {
         Err(Status::unimplemented("operate_relay"))
     }
 
+    async fn update_master_config(
+        &self,
+        _: Request<pb::UpdateMasterConfigRequest>,
+    ) -> Result<Response<pb::UpdateMasterConfigResponse>, Status> {
+        Err(Status::unimplemented("update_master_config"))
+    }
+
     async fn refresh_worker_tasks(
         &self,
         req: Request<pb::RefreshWorkerTasksRequest>,

@@ -237,3 +237,120 @@ fn dm_master_refuses_a_bad_config_file_naming_its_line() {
         )
     );
 }
+
+fn master_toml(name: &str, addr: &str, data: &Path, level: &str) -> String {
+    format!(
+        "name = \"{name}\"\nmaster-addr = \"{addr}\"\ndata-dir = \"{}\"\nlog-level = \"{level}\"\n",
+        data.display()
+    )
+}
+
+/// A master started with `--config` (and its own worker).
+fn master_with_config(work: &Path, text: &str, addr: &str) -> (Proc, std::path::PathBuf) {
+    let cfg = work.join("dm-master.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let p = start_master(
+        work,
+        &[
+            "--config".into(),
+            cfg.display().to_string(),
+            "--with-worker".into(),
+        ],
+        addr,
+    );
+    (p, cfg)
+}
+
+const DEBUG_LINE: &str = "refresh-worker-tasks: the worker's report";
+
+#[test]
+fn update_master_config_applies_a_log_level_change_online() {
+    let work = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let data = work.path().join("data");
+    let (master, cfg) =
+        master_with_config(work.path(), &master_toml("m1", &addr, &data, "info"), &addr);
+    ok(&dmctl(&addr, &["refresh-worker-tasks"]), "refresh");
+    assert!(!master.log_text().contains(DEBUG_LINE), "debug before");
+
+    let new = work.path().join("new.toml");
+    let text = master_toml("m1", &addr, &data, "debug");
+    std::fs::write(&new, &text).unwrap();
+    let out = dmctl(&addr, &["update-master-config", &new.display().to_string()]);
+    ok(&out, "update-master-config");
+    let j = out.json();
+    assert_eq!(j["result"], true, "{j:#}");
+    assert_eq!(j["msg"], "log-level: changed from info to debug (applied)");
+    assert_eq!(
+        j["workers"][0]["sourceStatus"]["worker"], "worker-local",
+        "{j:#}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&cfg).unwrap(),
+        text,
+        "file rewritten"
+    );
+
+    // The same command now logs its debug line: the level changed without a restart.
+    ok(&dmctl(&addr, &["refresh-worker-tasks"]), "refresh");
+    wait_until("a debug line in the master log", 10, || {
+        master.log_text().contains(DEBUG_LINE)
+    });
+}
+
+#[test]
+fn update_master_config_names_a_data_dir_change_as_needing_a_restart() {
+    let work = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let (old_dir, new_dir) = (work.path().join("old"), work.path().join("new"));
+    let (mut master, cfg) = master_with_config(
+        work.path(),
+        &master_toml("m1", &addr, &old_dir, "info"),
+        &addr,
+    );
+    let new = work.path().join("new.toml");
+    std::fs::write(&new, master_toml("m1", &addr, &new_dir, "info")).unwrap();
+    let out = dmctl(&addr, &["update-master-config", &new.display().to_string()]);
+    ok(&out, "update-master-config");
+    assert_eq!(
+        out.json()["msg"],
+        format!(
+            "data-dir: changed from {} to {}; takes effect after a restart",
+            old_dir.display(),
+            new_dir.display()
+        )
+    );
+    // Still running on the old directory …
+    ok(&dmctl(&addr, &["list-member"]), "list-member");
+    assert!(!new_dir.exists());
+    // … and on the new one after a restart with the same --config.
+    master.stop();
+    let _m = start_master(
+        work.path(),
+        &["--config".into(), cfg.display().to_string()],
+        &addr,
+    );
+    assert!(new_dir.is_dir());
+}
+
+#[test]
+fn update_master_config_without_a_config_file_says_there_is_none() {
+    let work = tempfile::tempdir().unwrap();
+    let master = Master::start(work.path(), false);
+    let new = work.path().join("new.toml");
+    std::fs::write(&new, "log-level = \"debug\"\n").unwrap();
+    let out = dmctl(
+        &master.addr,
+        &["update-master-config", &new.display().to_string()],
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let j = out.json();
+    assert_eq!(j["result"], false);
+    assert!(
+        j["msg"]
+            .as_str()
+            .unwrap()
+            .contains("there is no config file to update"),
+        "{j:#}"
+    );
+}

@@ -572,6 +572,16 @@ impl ToJson for pb::RefreshWorkerTasksMsg {
     }
 }
 
+impl ToJson for pb::UpdateMasterConfigResponse {
+    fn to_json(&self) -> J {
+        J::Obj(vec![
+            ("result", J::Bool(self.result)),
+            ("msg", J::s(&self.msg)),
+            ("workers", arr(&self.workers)),
+        ])
+    }
+}
+
 impl ToJson for pb::RefreshWorkerTasksResponse {
     fn to_json(&self) -> J {
         J::Obj(vec![

@@ -212,6 +212,12 @@ pub enum Command {
     /// Makes the master push every worker its desired state now and report each worker (DM v1).
     #[command(name = "refresh-worker-tasks", override_usage = "refresh-worker-tasks")]
     RefreshWorkerTasks(v1::RefreshWorkerTasksArgs),
+    /// Rewrites the master's config file and applies it; what needs a restart is named (DM v1).
+    #[command(
+        name = "update-master-config",
+        override_usage = "update-master-config <config-file>"
+    )]
+    UpdateMasterConfig(v1::UpdateMasterConfigArgs),
     /// Shows what `apply` would change to make the cluster match a directory of task files.
     #[command(
         name = "plan",
@@ -358,6 +364,7 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         Some(Command::SqlReplace(a)) => errors::sql_op(errors::SqlOp::Replace, &a, &t),
         Some(Command::SqlInject(a)) => errors::sql_op(errors::SqlOp::Inject, &a, &t),
         Some(Command::RefreshWorkerTasks(a)) => v1::refresh_worker_tasks(&a, &t),
+        Some(Command::UpdateMasterConfig(a)) => v1::update_master_config(&a, &t),
         Some(Command::Plan(a)) => reconcile::run_plan(&a, &t),
         Some(Command::Apply(a)) => reconcile::run_apply(&a, &t),
         Some(Command::Reconcile(a)) => reconcile::run_reconcile(&a, &t),

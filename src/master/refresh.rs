@@ -134,16 +134,21 @@ impl Scheduler {
         let mut workers_of_task: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut out = Vec::new();
         for ((worker, exp), answer) in expected.into_iter().zip(answers) {
-            if let Ok(r) = &answer
-                && r.result
-            {
-                let tasks = reported_tasks(r);
-                tracing::debug!(worker = %worker, source = ?exp.source, tasks = ?tasks, "refresh-worker-tasks: the worker's report");
-                for t in tasks {
-                    workers_of_task.entry(t).or_default().insert(worker.clone());
+            let msg = judge(&exp, &answer);
+            match &answer {
+                Ok(r) => {
+                    let tasks = reported_tasks(r);
+                    tracing::debug!(worker = %worker, result = r.result, source = ?r.source_status.as_ref().map(|s| &s.source), tasks = ?tasks, expected = ?exp, "refresh-worker-tasks: the worker's report");
+                    if r.result {
+                        for t in tasks {
+                            workers_of_task.entry(t).or_default().insert(worker.clone());
+                        }
+                    }
+                }
+                Err(why) => {
+                    tracing::debug!(worker = %worker, "refresh-worker-tasks: the worker's report: {why}")
                 }
             }
-            let msg = judge(&exp, &answer);
             if !msg.is_empty() {
                 tracing::warn!(worker = %worker, "refresh-worker-tasks: {msg}");
             }

@@ -782,4 +782,25 @@ impl Master for MasterService {
             workers,
         })
     }
+
+    /// DM v1's update-master-config: rewrite the config file, apply what can change online,
+    /// answer every worker's status.
+    async fn update_master_config(
+        &self,
+        req: Request<pb::UpdateMasterConfigRequest>,
+    ) -> Res<pb::UpdateMasterConfigResponse> {
+        let req = req.into_inner();
+        ok(match self.settings.update(&req.config, &self.sched).await {
+            Ok(msg) => pb::UpdateMasterConfigResponse {
+                result: true,
+                msg,
+                workers: self.sched.all_worker_status().await,
+            },
+            Err(msg) => pb::UpdateMasterConfigResponse {
+                result: false,
+                msg,
+                workers: vec![],
+            },
+        })
+    }
 }

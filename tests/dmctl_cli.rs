@@ -217,6 +217,13 @@ fn every_cluster_command_reports_an_unreachable_master() {
         vec!["offline-member", "--master", "--name", "m1"],
         vec!["check-task", &task],
         vec!["refresh-worker-tasks"],
+        vec!["config", "export", "-d", "/nonexistent/dmrs-export"],
+        vec![
+            "generate-task-config",
+            "--from-master",
+            "-o",
+            "/nonexistent/dmrs-export",
+        ],
     ];
     for cmd in commands {
         let mut args = vec!["-master-addr", NOWHERE, "--rpc-timeout", "5s"];
@@ -423,6 +430,11 @@ fn help_shows_dm_usage_lines() {
         ),
         ("refresh-worker-tasks", "Usage: refresh-worker-tasks"),
         ("update-master-config", "update-master-config <config-file>"),
+        (
+            "generate-task-config",
+            "generate-task-config --from-master [task-name ...] -o DIR",
+        ),
+        ("config", "config <export | import> [-d directory]"),
     ];
     let all = stdout(&dmctl(&["--help"]));
     for (cmd, usage) in cases {

@@ -9,8 +9,9 @@
 //! shell ([`interactive`]) when only `--master-addr` is given, and the declarative `plan`,
 //! `apply` and `reconcile` of [`reconcile`] (a directory of task files is the desired state),
 //! and getting past a failing statement with [`errors`] (`handle-error`, `binlog`, `sql-skip`,
-//! `sql-replace`, `sql-inject`), and DM v1's `refresh-worker-tasks` and `update-master-config`
-//! ([`v1`]).
+//! `sql-replace`, `sql-inject`), DM v1's `refresh-worker-tasks` and `update-master-config`
+//! ([`v1`]), and task files written for the user: `generate-task-config` from a description
+//! ([`generate`]) or from the live cluster, `config export` / `config import` ([`export`]).
 //! Commands print results on stdout and return the exit code (0 result true, 1 result false / unreachable / bad file, 2 usage);
 //! they never print a password and never exit the process themselves.
 
@@ -18,6 +19,8 @@ pub mod args;
 pub mod check;
 pub mod client;
 pub mod errors;
+pub mod export;
+pub mod generate;
 pub mod interactive;
 pub mod jsonpb;
 pub mod master;
@@ -218,6 +221,19 @@ pub enum Command {
         override_usage = "update-master-config <config-file>"
     )]
     UpdateMasterConfig(v1::UpdateMasterConfigArgs),
+    /// Writes a complete task file from a short description, or the live cluster's tasks and
+    /// sources as a directory (--from-master).
+    #[command(
+        name = "generate-task-config",
+        override_usage = "generate-task-config --name NAME -s SOURCE ... --target HOST:PORT [--target-user USER] [--target-password PASSWORD|${ENV}] <--databases db1,db2 | --pattern db.table ...> [--route-to db.table] [--task-mode all|full|incremental] [--meta [SOURCE=]FILE:POS|GTID] [-o FILE]\n       generate-task-config --from-master [task-name ...] -o DIR"
+    )]
+    GenerateTaskConfig(generate::GenerateArgs),
+    /// Exports the sources and tasks to a directory, or imports them from one (DM v5.4).
+    #[command(
+        name = "config",
+        override_usage = "config <export | import> [-d directory]"
+    )]
+    Config(export::ConfigArgs),
     /// Shows what `apply` would change to make the cluster match a directory of task files.
     #[command(
         name = "plan",
@@ -365,6 +381,8 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         Some(Command::SqlInject(a)) => errors::sql_op(errors::SqlOp::Inject, &a, &t),
         Some(Command::RefreshWorkerTasks(a)) => v1::refresh_worker_tasks(&a, &t),
         Some(Command::UpdateMasterConfig(a)) => v1::update_master_config(&a, &t),
+        Some(Command::GenerateTaskConfig(a)) => generate::run(&a, &t),
+        Some(Command::Config(a)) => export::config(&a, &t),
         Some(Command::Plan(a)) => reconcile::run_plan(&a, &t),
         Some(Command::Apply(a)) => reconcile::run_apply(&a, &t),
         Some(Command::Reconcile(a)) => reconcile::run_reconcile(&a, &t),

@@ -651,14 +651,17 @@ impl Settings {
             .map_err(|e| format!("{}: can not write the config file: {e}", path.display()))?
             .map_err(|e| format!("{}: can not write the config file: {e}", path.display()))?;
         let mut in_force = current;
-        for c in changes.iter().filter(|c| c.online) {
+        let mut changes = changes;
+        for c in changes.iter_mut().filter(|c| c.online) {
             match c.key {
-                "log-level" => {
-                    if let Some(log) = &self.log {
-                        log.set_level(&next.log_level)?;
+                "log-level" => match self.log.as_ref().map(|l| l.set_level(&next.log_level)) {
+                    Some(Err(e)) => {
+                        // Not applied: it takes effect at the next start, as the message says.
+                        tracing::warn!("update-master-config: {e}");
+                        c.online = false;
                     }
-                    in_force.log_level = next.log_level.clone();
-                }
+                    _ => in_force.log_level = next.log_level.clone(),
+                },
                 _ => in_force.timings = next.timings,
             }
         }

@@ -435,6 +435,20 @@ fn help_shows_dm_usage_lines() {
             "generate-task-config --from-master [task-name ...] -o DIR",
         ),
         ("config", "config <export | import> [-d directory]"),
+        ("encrypt", "Usage: encrypt <plain-text>"),
+        ("decrypt", "Usage: decrypt <cipher-text>"),
+        (
+            "plan",
+            "plan <DIR> [--out FILE] [--detailed-exitcode] [--output text|json]",
+        ),
+        (
+            "apply",
+            "apply <DIR | PLANFILE> [--yes] [--output text|json] [--timeout 60s]",
+        ),
+        (
+            "reconcile",
+            "reconcile <DIR> [--interval 30s] [--admin-addr 127.0.0.1:PORT] [--debounce 500ms]",
+        ),
     ];
     let all = stdout(&dmctl(&["--help"]));
     for (cmd, usage) in cases {

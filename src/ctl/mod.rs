@@ -71,11 +71,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Encrypts plain text to cipher text (DM's password format).
+    #[command(override_usage = "encrypt <plain-text>")]
     Encrypt {
         /// The plaintext password.
         plain_text: String,
     },
     /// Decrypts cipher text to plain text.
+    #[command(override_usage = "decrypt <cipher-text>")]
     Decrypt {
         /// A DM ciphertext, e.g. from `dmctl encrypt`.
         cipher_text: String,
@@ -405,5 +407,21 @@ fn print_cipher_result(r: Result<String, password::CipherError>) -> u8 {
             eprintln!("{e}");
             master::FAIL
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_has_a_dm_style_usage_line() {
+        let cli = super::Cli::command();
+        let missing: Vec<&str> = cli
+            .get_subcommands()
+            .filter(|c| c.get_overridden_usage().is_none())
+            .map(|c| c.get_name())
+            .collect();
+        assert!(missing.is_empty(), "no override_usage: {missing:?}");
     }
 }

@@ -216,6 +216,14 @@ fn every_cluster_command_reports_an_unreachable_master() {
         vec!["offline-member", "--type", "worker", "--name", "w1"],
         vec!["offline-member", "--master", "--name", "m1"],
         vec!["check-task", &task],
+        vec!["refresh-worker-tasks"],
+        vec!["config", "export", "-d", "/nonexistent/dmrs-export"],
+        vec![
+            "generate-task-config",
+            "--from-master",
+            "-o",
+            "/nonexistent/dmrs-export",
+        ],
     ];
     for cmd in commands {
         let mut args = vec!["-master-addr", NOWHERE, "--rpc-timeout", "5s"];
@@ -248,7 +256,15 @@ fn invalid_files_are_rejected_before_any_call() {
     let bad_task = bad_task.display().to_string();
     let bad_source = bad_source.display().to_string();
     let missing = dir.path().join("missing.yaml").display().to_string();
+    let bad_master = dir.path().join("dm-master.toml");
+    std::fs::write(&bad_master, "name = \"m\"\nlog-level = \"loud\"\n").unwrap();
+    let bad_master = bad_master.display().to_string();
     let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (
+            vec!["update-master-config", &bad_master],
+            &bad_master,
+            "2:13: log-level: \"loud\" is not a log level",
+        ),
         (vec!["start-task", &bad_task], &bad_task, "[code=20023]"),
         (vec!["update-task", &bad_task], &bad_task, "[code=20023]"),
         (
@@ -423,6 +439,27 @@ fn help_shows_dm_usage_lines() {
         (
             "operate-schema",
             "operate-schema <get|set|remove> <-s source ...> <task-name | task-file> <-d database> <-t table> [schema-file] [--flush] [--sync]",
+        ),
+        ("refresh-worker-tasks", "Usage: refresh-worker-tasks"),
+        ("update-master-config", "update-master-config <config-file>"),
+        (
+            "generate-task-config",
+            "generate-task-config --from-master [task-name ...] -o DIR",
+        ),
+        ("config", "config <export | import> [-d directory]"),
+        ("encrypt", "Usage: encrypt <plain-text>"),
+        ("decrypt", "Usage: decrypt <cipher-text>"),
+        (
+            "plan",
+            "plan <DIR> [--out FILE] [--detailed-exitcode] [--output text|json]",
+        ),
+        (
+            "apply",
+            "apply <DIR | PLANFILE> [--yes] [--output text|json] [--timeout 60s]",
+        ),
+        (
+            "reconcile",
+            "reconcile <DIR> [--interval 30s] [--admin-addr 127.0.0.1:PORT] [--debounce 500ms]",
         ),
     ];
     let all = stdout(&dmctl(&["--help"]));

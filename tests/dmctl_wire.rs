@@ -339,6 +339,36 @@ impl Master for FakeMaster {
     ) -> Result<Response<pb::SwitchWorkerRelayMasterResponse>, Status> {
         Err(Status::unimplemented("switch_worker_relay_master"))
     }
+
+    async fn update_master_config(
+        &self,
+        _: Request<pb::UpdateMasterConfigRequest>,
+    ) -> Result<Response<pb::UpdateMasterConfigResponse>, Status> {
+        Err(Status::unimplemented("update_master_config"))
+    }
+
+    async fn refresh_worker_tasks(
+        &self,
+        req: Request<pb::RefreshWorkerTasksRequest>,
+    ) -> Result<Response<pb::RefreshWorkerTasksResponse>, Status> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{:?}", req.into_inner()));
+        Ok(Response::new(pb::RefreshWorkerTasksResponse {
+            result: true,
+            workers: vec![
+                pb::RefreshWorkerTasksMsg {
+                    worker: "w1".into(),
+                    msg: String::new(),
+                },
+                pb::RefreshWorkerTasksMsg {
+                    worker: "w2".into(),
+                    msg: "got response but with failed result".into(),
+                },
+            ],
+        }))
+    }
 }
 
 /// Starts the fake master on a free 127.0.0.1 port in a background thread of this process.
@@ -564,6 +594,31 @@ fn get_config_prints_or_writes_and_list_member_prints() {
         log[3],
         r#"ListMemberRequest { leader: false, master: false, worker: true, names: [] }"#
     );
+}
+
+#[test]
+fn refresh_worker_tasks_prints_dm_v1_answer() {
+    let (addr, log) = start_fake();
+    let o = dmctl(addr, &["refresh-worker-tasks"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        out(&o),
+        r#"{
+    "result": true,
+    "workers": [
+        {
+            "worker": "w1",
+            "msg": ""
+        },
+        {
+            "worker": "w2",
+            "msg": "got response but with failed result"
+        }
+    ]
+}
+"#
+    );
+    assert_eq!(log.lock().unwrap()[0], "RefreshWorkerTasksRequest");
 }
 
 /// `query-status TASK --watch` off a terminal: one plain line per source per change (no escape

@@ -5,34 +5,48 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
+use dm_rs::master::config::{Flags, Settings, Startup};
 
 /// dm-master: keeps sources and tasks (redb under --data-dir), serves DM's pb.Master over gRPC
 /// and schedules each source onto one dm-worker.
 #[derive(Parser)]
-#[command(name = "dm-master", disable_version_flag = true)]
+#[command(
+    name = "dm-master",
+    disable_version_flag = true,
+    after_help = "A flag given on the command line wins over the same key of --config.\nThe config file (TOML) also takes dm-rs's timings: push-interval (1s), worker-offline-after (8s),\nworker-call-timeout (3s), worker-connect-timeout (2s); see the README."
+)]
 struct Args {
     /// Print version information and exit.
     #[arg(short = 'V')]
     version: bool,
-    /// This master's name.
-    #[arg(long, default_value = "dm-master")]
-    name: String,
-    /// Address to serve pb.Master on.
-    #[arg(long = "master-addr", default_value = "127.0.0.1:8261")]
-    master_addr: String,
+    /// Path to the config file (TOML: DM's name, master-addr, data-dir, log-level, log-file
+    /// and dm-rs's timings); `dmctl update-master-config` rewrites it.
+    #[arg(long = "config", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    /// This master's name [default: dm-master].
+    #[arg(long)]
+    name: Option<String>,
+    /// Address to serve pb.Master on, IP:PORT or :PORT [default: 127.0.0.1:8261].
+    #[arg(long = "master-addr")]
+    master_addr: Option<String>,
     /// Directory for the master's state (created 0700; its files, the redb store and the
-    /// secret key behind get-config's password fingerprint, are 0600).
-    #[arg(long = "data-dir", default_value = "default.dm-master")]
-    data_dir: String,
+    /// secret key behind get-config's password fingerprint, are 0600) [default:
+    /// default.dm-master].
+    #[arg(long = "data-dir")]
+    data_dir: Option<String>,
     /// Also run one dm-worker inside this process (the single-machine setup).
     #[arg(long = "with-worker")]
     with_worker: bool,
     /// Name of the in-process worker (with --with-worker).
     #[arg(long = "worker-name", default_value = "worker-local")]
     worker_name: String,
-    /// Log level (error, warn, info, debug); RUST_LOG overrides it.
-    #[arg(long = "log-level", short = 'L', default_value = "info")]
-    log_level: String,
+    /// Log level (trace, debug, info, warn, error); RUST_LOG overrides it at the start
+    /// [default: info].
+    #[arg(long = "log-level", short = 'L')]
+    log_level: Option<String>,
+    /// Write the log to this file (appended) instead of stderr.
+    #[arg(long = "log-file", value_name = "FILE")]
+    log_file: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,11 +55,32 @@ fn main() -> std::process::ExitCode {
         println!("{}", dm_rs::version::banner());
         return std::process::ExitCode::SUCCESS;
     }
-    dm_rs::logging::init(&args.log_level);
-    let opts = dm_rs::master::MasterOpts {
+    let flags = Flags {
         name: args.name,
         master_addr: args.master_addr,
-        data_dir: args.data_dir.into(),
+        data_dir: args.data_dir,
+        log_level: args.log_level,
+        log_file: args.log_file,
+    };
+    let startup = match Startup::load(args.config.as_deref(), flags) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dm-master: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let log = match dm_rs::logging::init_reloadable(
+        &startup.config.log_level,
+        startup.config.log_file.as_deref(),
+    ) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("dm-master: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let opts = dm_rs::master::MasterOpts {
+        settings: Settings::new(startup, Some(log)),
         with_worker: args.with_worker.then_some(args.worker_name),
     };
     let rt = match tokio::runtime::Runtime::new() {

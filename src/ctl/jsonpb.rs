@@ -563,6 +563,34 @@ impl ToJson for pb::ListMemberResponse {
     }
 }
 
+impl ToJson for pb::RefreshWorkerTasksMsg {
+    fn to_json(&self) -> J {
+        J::Obj(vec![
+            ("worker", J::s(&self.worker)),
+            ("msg", J::s(&self.msg)),
+        ])
+    }
+}
+
+impl ToJson for pb::UpdateMasterConfigResponse {
+    fn to_json(&self) -> J {
+        J::Obj(vec![
+            ("result", J::Bool(self.result)),
+            ("msg", J::s(&self.msg)),
+            ("workers", arr(&self.workers)),
+        ])
+    }
+}
+
+impl ToJson for pb::RefreshWorkerTasksResponse {
+    fn to_json(&self) -> J {
+        J::Obj(vec![
+            ("result", J::Bool(self.result)),
+            ("workers", arr(&self.workers)),
+        ])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

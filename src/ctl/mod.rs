@@ -9,7 +9,9 @@
 //! shell ([`interactive`]) when only `--master-addr` is given, and the declarative `plan`,
 //! `apply` and `reconcile` of [`reconcile`] (a directory of task files is the desired state),
 //! and getting past a failing statement with [`errors`] (`handle-error`, `binlog`, `sql-skip`,
-//! `sql-replace`, `sql-inject`).
+//! `sql-replace`, `sql-inject`), DM v1's `refresh-worker-tasks` and `update-master-config`
+//! ([`v1`]), and task files written for the user: `generate-task-config` from a description
+//! ([`generate`]) or from the live cluster, `config export` / `config import` ([`export`]).
 //! Commands print results on stdout and return the exit code (0 result true, 1 result false / unreachable / bad file, 2 usage);
 //! they never print a password and never exit the process themselves.
 
@@ -17,12 +19,15 @@ pub mod args;
 pub mod check;
 pub mod client;
 pub mod errors;
+pub mod export;
+pub mod generate;
 pub mod interactive;
 pub mod jsonpb;
 pub mod master;
 pub mod reconcile;
 pub mod relay;
 pub mod schema;
+pub mod v1;
 pub mod watch;
 
 use std::process::ExitCode;
@@ -67,11 +72,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Encrypts plain text to cipher text (DM's password format).
+    #[command(override_usage = "encrypt <plain-text>")]
     Encrypt {
         /// The plaintext password.
         plain_text: String,
     },
     /// Decrypts cipher text to plain text.
+    #[command(override_usage = "decrypt <cipher-text>")]
     Decrypt {
         /// A DM ciphertext, e.g. from `dmctl encrypt`.
         cipher_text: String,
@@ -238,6 +245,28 @@ pub enum Command {
         override_usage = "purge-relay <-s source> <-f filename> [--sub-dir directory]"
     )]
     PurgeRelay(relay::PurgeRelayArgs),
+    /// Makes the master push every worker its desired state now and report each worker (DM v1).
+    #[command(name = "refresh-worker-tasks", override_usage = "refresh-worker-tasks")]
+    RefreshWorkerTasks(v1::RefreshWorkerTasksArgs),
+    /// Rewrites the master's config file and applies it; what needs a restart is named (DM v1).
+    #[command(
+        name = "update-master-config",
+        override_usage = "update-master-config <config-file>"
+    )]
+    UpdateMasterConfig(v1::UpdateMasterConfigArgs),
+    /// Writes a complete task file from a short description, or the live cluster's tasks and
+    /// sources as a directory (--from-master).
+    #[command(
+        name = "generate-task-config",
+        override_usage = "generate-task-config --name NAME -s SOURCE ... --target HOST:PORT [--target-user USER] [--target-password PASSWORD|${ENV}] <--databases db1,db2 | --pattern db.table ...> [--route-to db.table] [--task-mode all|full|incremental] [--meta [SOURCE=]FILE:POS|GTID] [-o FILE]\n       generate-task-config --from-master [task-name ...] -o DIR"
+    )]
+    GenerateTaskConfig(generate::GenerateArgs),
+    /// Exports the sources and tasks to a directory, or imports them from one (DM v5.4).
+    #[command(
+        name = "config",
+        override_usage = "config <export | import> [-d directory]"
+    )]
+    Config(export::ConfigArgs),
     /// Shows what `apply` would change to make the cluster match a directory of task files.
     #[command(
         name = "plan",
@@ -389,6 +418,10 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         Some(Command::SqlSkip(a)) => errors::sql_op(errors::SqlOp::Skip, &a, &t),
         Some(Command::SqlReplace(a)) => errors::sql_op(errors::SqlOp::Replace, &a, &t),
         Some(Command::SqlInject(a)) => errors::sql_op(errors::SqlOp::Inject, &a, &t),
+        Some(Command::RefreshWorkerTasks(a)) => v1::refresh_worker_tasks(&a, &t),
+        Some(Command::UpdateMasterConfig(a)) => v1::update_master_config(&a, &t),
+        Some(Command::GenerateTaskConfig(a)) => generate::run(&a, &t),
+        Some(Command::Config(a)) => export::config(&a, &t),
         Some(Command::Plan(a)) => reconcile::run_plan(&a, &t),
         Some(Command::Apply(a)) => reconcile::run_apply(&a, &t),
         Some(Command::Reconcile(a)) => reconcile::run_reconcile(&a, &t),
@@ -411,5 +444,21 @@ fn print_cipher_result(r: Result<String, password::CipherError>) -> u8 {
             eprintln!("{e}");
             master::FAIL
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_has_a_dm_style_usage_line() {
+        let cli = super::Cli::command();
+        let missing: Vec<&str> = cli
+            .get_subcommands()
+            .filter(|c| c.get_overridden_usage().is_none())
+            .map(|c| c.get_name())
+            .collect();
+        assert!(missing.is_empty(), "no override_usage: {missing:?}");
     }
 }

@@ -8,10 +8,14 @@
 //!
 //! Layout: [`server`] translates `pb.Master` requests into the operations of [`tasks`] and
 //! [`sources`] (methods of [`scheduler::Scheduler`], which owns the state, the bindings and
-//! the pushes) and their [`MasterError`]s back; [`store`] is the redb file.
+//! the pushes) and their [`MasterError`]s back; [`store`] is the redb file; [`refresh`] is DM
+//! v1's refresh-worker-tasks and every worker's status; [`config`] the settings (`--config`
+//! file and flags) and update-master-config.
 
+pub mod config;
 pub mod error;
 pub mod optimist;
+pub mod refresh;
 pub mod relay;
 pub mod scheduler;
 pub mod server;
@@ -20,7 +24,6 @@ pub mod sources;
 pub mod store;
 pub mod tasks;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::checker::{self, CheckItem, CheckReport, CheckState};
@@ -29,38 +32,39 @@ use crate::config::task::TaskConfig;
 use crate::worker::Worker;
 pub use error::MasterError;
 
-/// dm-master's settings (DM's flag names).
-#[derive(Debug, Clone)]
+/// What dm-master runs with.
 pub struct MasterOpts {
-    pub name: String,
-    pub master_addr: String,
-    pub data_dir: PathBuf,
+    /// The settings (`--config` file and flags, see [`config`]).
+    pub settings: Arc<config::Settings>,
     /// Name of the in-process worker, when `--with-worker` is given.
     pub with_worker: Option<String>,
 }
 
 /// Runs the master until the process is stopped.
 pub async fn run(opts: MasterOpts) -> anyhow::Result<()> {
-    let store = store::Store::open(&opts.data_dir)?;
+    let cfg = opts.settings.current();
+    let store = store::Store::open(&cfg.data_dir)?;
     let local = opts.with_worker.as_ref().map(|n| {
         let w = Worker::new(n);
         w.spawn_ticker();
         w
     });
-    let sched = Arc::new(scheduler::Scheduler::open(store, local, &opts.master_addr)?);
-    let addr: std::net::SocketAddr = opts
+    let sched = Arc::new(scheduler::Scheduler::open(store, local, &cfg.master_addr)?);
+    sched.set_timings(cfg.timings);
+    let addr: std::net::SocketAddr = cfg
         .master_addr
         .parse()
-        .map_err(|e| anyhow::anyhow!("--master-addr {}: {e}", opts.master_addr))?;
+        .map_err(|e| anyhow::anyhow!("--master-addr {}: {e}", cfg.master_addr))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| anyhow::anyhow!("listen on {}: {e}", opts.master_addr))?;
-    tracing::info!(name = %opts.name, addr = %opts.master_addr, data_dir = %opts.data_dir.display(), "dm-master listening");
+        .map_err(|e| anyhow::anyhow!("listen on {}: {e}", cfg.master_addr))?;
+    tracing::info!(name = %cfg.name, addr = %cfg.master_addr, data_dir = %cfg.data_dir.display(), timings = ?cfg.timings, "dm-master listening");
     tokio::spawn(sched.clone().run());
     let svc = server::MasterService {
         sched,
-        name: opts.name.clone(),
-        addr: opts.master_addr.clone(),
+        name: cfg.name.clone(),
+        addr: cfg.master_addr.clone(),
+        settings: opts.settings.clone(),
     };
     tonic::transport::Server::builder()
         .add_service(crate::pb::master_server::MasterServer::new(svc))

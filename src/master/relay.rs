@@ -271,16 +271,13 @@ impl Scheduler {
         }
         match self.worker_client(&worker) {
             Err(m) => fail(m, worker),
-            Ok(mut c) => match tokio::time::timeout(
-                crate::master::scheduler::CALL_TIMEOUT,
-                c.purge_relay(req),
-            )
-            .await
-            {
-                Ok(Ok(r)) => r.into_inner(),
-                Ok(Err(e)) => fail(format!("dm-worker {worker}: {}", e.message()), worker),
-                Err(_) => fail(format!("dm-worker {worker} did not answer in time"), worker),
-            },
+            Ok(mut c) => {
+                match tokio::time::timeout(self.timings().call_timeout, c.purge_relay(req)).await {
+                    Ok(Ok(r)) => r.into_inner(),
+                    Ok(Err(e)) => fail(format!("dm-worker {worker}: {}", e.message()), worker),
+                    Err(_) => fail(format!("dm-worker {worker} did not answer in time"), worker),
+                }
+            }
         }
     }
 }

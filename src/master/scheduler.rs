@@ -1,7 +1,7 @@
 //! The master's in-memory view of the cluster, written through to the [`Store`]: sources,
 //! tasks, subtasks with their expected stage, workers and bindings. One push round
 //! ([`Scheduler::round`]) sends every worker its desired state; the answers are the
-//! keepalive. A worker silent for [`OFFLINE_AFTER`] goes offline and its source is bound
+//! keepalive. A worker silent for `worker-offline-after` ([`Timings`]) goes offline and its source is bound
 //! again to a free worker. Only this module decides bindings.
 //!
 //! Every change of durable state follows one pattern: take [`Scheduler::change`] (an async
@@ -29,14 +29,40 @@ use crate::pb::{self, Stage};
 use crate::worker::Worker;
 
 /// A worker that has not answered a push for this long is offline (longer than the worker's
-/// own fence, so it has stopped its subtasks by then).
+/// own fence, so it has stopped its subtasks by then). Default of `worker-offline-after`.
 pub const OFFLINE_AFTER: Duration = Duration::from_secs(8);
-/// How often every worker gets its desired state.
+/// How often every worker gets its desired state. Default of `push-interval`.
 pub const ROUND_EVERY: Duration = Duration::from_secs(1);
-/// Bound of every call to a worker.
-pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(3);
-/// Bound of a connection attempt to a worker.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bound of every call to a worker. Default of `worker-call-timeout`.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// Bound of a connection attempt to a worker. Default of `worker-connect-timeout`.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The master's timings (dm-master's config file, see [`crate::master::config`]); they can
+/// change while the master runs (update-master-config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timings {
+    /// How often every worker gets its desired state (`push-interval`).
+    pub push_interval: Duration,
+    /// A worker silent this long is offline and its source is bound again
+    /// (`worker-offline-after`).
+    pub offline_after: Duration,
+    /// Bound of every call to a worker (`worker-call-timeout`).
+    pub call_timeout: Duration,
+    /// Bound of a connection attempt to a worker (`worker-connect-timeout`).
+    pub connect_timeout: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings {
+            push_interval: ROUND_EVERY,
+            offline_after: OFFLINE_AFTER,
+            call_timeout: CALL_TIMEOUT,
+            connect_timeout: CONNECT_TIMEOUT,
+        }
+    }
+}
 
 pub struct SourceEntry {
     pub rec: SourceRecord,
@@ -111,6 +137,7 @@ pub struct Scheduler {
     round_lock: tokio::sync::Mutex<()>,
     /// Orders the changes of durable state (see the module doc).
     changes: tokio::sync::Mutex<()>,
+    timings: Mutex<Timings>,
 }
 
 pub fn load_source(yaml: &str) -> Result<SourceConfig, crate::config::ConfigError> {
@@ -231,7 +258,28 @@ impl Scheduler {
             clients: Mutex::new(BTreeMap::new()),
             round_lock: tokio::sync::Mutex::new(()),
             changes: tokio::sync::Mutex::new(()),
+            timings: Mutex::new(Timings::default()),
         })
+    }
+
+    /// The timings in force.
+    pub fn timings(&self) -> Timings {
+        *self.timings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Changes the timings; the next push round uses them (worker connections are made again
+    /// with the new timeouts).
+    pub fn set_timings(&self, t: Timings) {
+        let old = std::mem::replace(
+            &mut *self.timings.lock().unwrap_or_else(|p| p.into_inner()),
+            t,
+        );
+        if old.call_timeout != t.call_timeout || old.connect_timeout != t.connect_timeout {
+            self.clients
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+        }
     }
 
     /// The in-memory state. Never hold the guard across a store write or an `.await`.
@@ -366,7 +414,8 @@ impl Scheduler {
         if let Some(c) = clients.get(addr) {
             return Some(c.clone());
         }
-        let ch = match crate::rpc::connect_lazy(addr, CONNECT_TIMEOUT, CALL_TIMEOUT) {
+        let t = self.timings();
+        let ch = match crate::rpc::connect_lazy(addr, t.connect_timeout, t.call_timeout) {
             Ok(ch) => ch,
             Err(e) => {
                 tracing::warn!(%addr, "worker address: {e}");
@@ -381,6 +430,7 @@ impl Scheduler {
     /// Pushes every worker its desired state, updates liveness, re-binds sources.
     pub async fn round(&self) {
         let _g = self.round_lock.lock().await;
+        let timings = self.timings();
         let calls: Vec<(String, String, AssignRequest)> = {
             let st = self.lock();
             st.workers
@@ -398,7 +448,7 @@ impl Scheduler {
             let resp = if let Some(l) = self.local.as_ref().filter(|l| l.name == name) {
                 Some(l.assign(req))
             } else if let Some(mut c) = self.client(&addr) {
-                match tokio::time::timeout(CALL_TIMEOUT, c.assign(req)).await {
+                match tokio::time::timeout(timings.call_timeout, c.assign(req)).await {
                     Ok(Ok(r)) => Some(r.into_inner()),
                     Ok(Err(e)) => {
                         tracing::debug!(worker = %name, "push failed: {e}");
@@ -437,12 +487,12 @@ impl Scheduler {
                         w.last_ok = Some(now);
                     } else {
                         let last = w.last_ok.unwrap_or(w.since);
-                        if w.online && now.duration_since(last) > OFFLINE_AFTER {
+                        if w.online && now.duration_since(last) > timings.offline_after {
                             tracing::warn!(worker = %name, "worker offline");
                             w.online = false;
                         } else if !w.online
                             && w.last_ok.is_none()
-                            && now.duration_since(w.since) > OFFLINE_AFTER
+                            && now.duration_since(w.since) > timings.offline_after
                         {
                             w.online = false;
                         }
@@ -455,7 +505,8 @@ impl Scheduler {
                 .filter(|(_, w)| {
                     st.workers.get(*w).is_none_or(|e| {
                         !e.online
-                            && now.duration_since(e.last_ok.unwrap_or(e.since)) > OFFLINE_AFTER
+                            && now.duration_since(e.last_ok.unwrap_or(e.since))
+                                > timings.offline_after
                     })
                 })
                 .map(|(s, w)| (s.clone(), w.clone()))
@@ -657,27 +708,40 @@ impl Scheduler {
     pub async fn run(self: Arc<Self>) {
         loop {
             self.round().await;
-            tokio::time::sleep(ROUND_EVERY).await;
+            tokio::time::sleep(self.timings().push_interval).await;
         }
     }
 
     /// A worker's QueryStatus (None when it cannot be asked).
     pub async fn query_worker(&self, worker: &str, task: &str) -> Option<pb::QueryStatusResponse> {
+        self.query_worker_or_why(worker, task).await.ok()
+    }
+
+    /// A worker's QueryStatus, or why it could not be asked.
+    pub async fn query_worker_or_why(
+        &self,
+        worker: &str,
+        task: &str,
+    ) -> Result<pb::QueryStatusResponse, String> {
         if let Some(l) = self.local.as_ref().filter(|l| l.name == worker) {
-            return Some(l.query_status(task).await);
+            return Ok(l.query_status(task).await);
         }
-        let addr = self.lock().workers.get(worker)?.rec.addr.clone();
-        let mut c = self.client(&addr)?;
-        match tokio::time::timeout(
-            CALL_TIMEOUT,
-            c.query_status(pb::QueryStatusRequest {
-                name: task.to_string(),
-            }),
-        )
-        .await
-        {
-            Ok(Ok(r)) => Some(r.into_inner()),
-            _ => None,
+        let addr = self
+            .lock()
+            .workers
+            .get(worker)
+            .map(|w| w.rec.addr.clone())
+            .ok_or_else(|| format!("dm-worker {worker} is not registered"))?;
+        let mut c = self
+            .client(&addr)
+            .ok_or_else(|| format!("dm-worker {worker} at {addr} cannot be reached"))?;
+        let req = pb::QueryStatusRequest {
+            name: task.to_string(),
+        };
+        match tokio::time::timeout(self.timings().call_timeout, c.query_status(req)).await {
+            Ok(Ok(r)) => Ok(r.into_inner()),
+            Ok(Err(e)) => Err(format!("dm-worker {worker}: {}", e.message())),
+            Err(_) => Err(format!("dm-worker {worker} did not answer in time")),
         }
     }
 
@@ -691,7 +755,7 @@ impl Scheduler {
             return Ok(l.handle_error(req));
         }
         let mut c = self.worker_client(worker)?;
-        match tokio::time::timeout(CALL_TIMEOUT, c.handle_error(req)).await {
+        match tokio::time::timeout(self.timings().call_timeout, c.handle_error(req)).await {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(e)) => Err(format!("dm-worker {worker}: {}", e.message())),
             Err(_) => Err(format!("dm-worker {worker} did not answer in time")),
@@ -723,7 +787,7 @@ impl Scheduler {
             return Ok(l.operate_schema(req).await);
         }
         let mut c = self.worker_client(worker)?;
-        match tokio::time::timeout(CALL_TIMEOUT, c.operate_schema(req)).await {
+        match tokio::time::timeout(self.timings().call_timeout, c.operate_schema(req)).await {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(e)) => Err(format!("dm-worker {worker}: {}", e.message())),
             Err(_) => Err(format!("dm-worker {worker} did not answer in time")),
@@ -831,7 +895,8 @@ impl Scheduler {
             return Err(MasterError::WorkerNameTaken(name.to_string()));
         }
         // An address the master could never push to is refused now, not retried every round.
-        crate::rpc::endpoint(addr, CONNECT_TIMEOUT, CALL_TIMEOUT)?;
+        let t = self.timings();
+        crate::rpc::endpoint(addr, t.connect_timeout, t.call_timeout)?;
         let rec = WorkerRecord {
             name: name.to_string(),
             addr: addr.to_string(),

@@ -18,6 +18,8 @@ pub struct MasterService {
     pub sched: Arc<Scheduler>,
     pub name: String,
     pub addr: String,
+    /// The master's settings (update-master-config).
+    pub settings: Arc<super::config::Settings>,
 }
 
 type Res<T> = Result<Response<T>, Status>;
@@ -821,5 +823,47 @@ impl Master for MasterService {
             }),
             Err(msg) => ok(pb::OperateRelayResponse { result: false, msg }),
         }
+    }
+
+    /// DM v1's refresh-worker-tasks: push now, then one line per worker.
+    async fn refresh_worker_tasks(
+        &self,
+        _: Request<pb::RefreshWorkerTasksRequest>,
+    ) -> Res<pb::RefreshWorkerTasksResponse> {
+        let workers = self
+            .sched
+            .refresh_worker_tasks()
+            .await
+            .into_iter()
+            .map(|w| pb::RefreshWorkerTasksMsg {
+                worker: w.worker,
+                msg: w.msg,
+            })
+            .collect();
+        ok(pb::RefreshWorkerTasksResponse {
+            result: true,
+            workers,
+        })
+    }
+
+    /// DM v1's update-master-config: rewrite the config file, apply what can change online,
+    /// answer every worker's status.
+    async fn update_master_config(
+        &self,
+        req: Request<pb::UpdateMasterConfigRequest>,
+    ) -> Res<pb::UpdateMasterConfigResponse> {
+        let req = req.into_inner();
+        ok(match self.settings.update(&req.config, &self.sched).await {
+            Ok(msg) => pb::UpdateMasterConfigResponse {
+                result: true,
+                msg,
+                workers: self.sched.all_worker_status().await,
+            },
+            Err(msg) => pb::UpdateMasterConfigResponse {
+                result: false,
+                msg,
+                workers: vec![],
+            },
+        })
     }
 }

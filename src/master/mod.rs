@@ -10,7 +10,9 @@
 //! [`sources`] (methods of [`scheduler::Scheduler`], which owns the state, the bindings and
 //! the pushes) and their [`MasterError`]s back; [`store`] is the redb file; [`refresh`] is DM
 //! v1's refresh-worker-tasks and every worker's status; [`config`] the settings (`--config`
-//! file and flags) and update-master-config.
+//! file and flags) and update-master-config; [`shardddl`] and [`optimist`] the pessimistic
+//! and optimistic shard DDL locks; [`relay`] the sources' relay wishes (start/stop/pause/
+//! resume/switch-relay-master, purge-relay).
 
 pub mod config;
 pub mod error;

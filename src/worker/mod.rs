@@ -10,6 +10,11 @@
 //! scheduling. Stages change only in [`subtask`]; the units are built by a [`units::Factory`]
 //! (the real units, or scripted ones in the stage-machine and fencing tests).
 //!
+//! The bound source's relay log ([`crate::relay`]) runs here too, following the source file's
+//! `enable-relay` and the master's relay wishes (start/stop/pause/resume/switch, with every
+//! push); the subtasks' Sync units read it, `purge-relay` and the background purge never
+//! remove what a subtask still reads.
+//!
 //! Used in-process by `dm-master --with-worker` and by `src/bin/dm-worker.rs`.
 
 pub mod error;

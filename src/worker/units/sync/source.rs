@@ -1,7 +1,8 @@
 //! Where the sync unit's binlog events come from: the [`BinlogSource`] seam.
 //!
-//! [`RemoteSource`] reads the upstream over the replication protocol (today's only source;
-//! the relay log will be a second implementation). It opens the stream with a connect
+//! [`RemoteSource`] reads the upstream over the replication protocol; the relay log's
+//! [`crate::relay::reader::LocalSource`] is the other implementation (the unit picks it when
+//! the source's relay holds its position: `binlogType: local`). It opens the stream with a connect
 //! timeout, asks MariaDB for a heartbeat every [`HEARTBEAT`] (`@master_heartbeat_period`),
 //! and turns a connection that stays silent past [`READ_DEADLINE`] — no event, no heartbeat —
 //! into a retryable error, so a half-open upstream pauses and auto-resumes the task instead

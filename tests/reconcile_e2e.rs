@@ -429,3 +429,96 @@ fn reconcile_keeps_the_cluster_on_the_directory() {
     assert!(rec.log_text().contains("round"), "{}", rec.log_text());
     drop(master);
 }
+
+#[test]
+fn a_changed_source_file_is_planned_by_what_changed_and_applied() {
+    let (up, down) = MariaDb::pair(43);
+    let (u, d) = (up.url(), down.url());
+    exec(
+        &u,
+        &[
+            "CREATE DATABASE app",
+            "CREATE TABLE app.log (n INT, note VARCHAR(20))",
+        ],
+    );
+    exec(
+        &d,
+        &[
+            "CREATE DATABASE app",
+            "CREATE TABLE app.log (n INT, note VARCHAR(20))",
+        ],
+    );
+    let (f, p) = master_pos(&u);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("tasks");
+    std::fs::create_dir(&dir).unwrap();
+    let master = Master::start(work.path(), true);
+    let addr = master.addr.clone();
+    let dirs = dir.display().to_string();
+    let relay_dir = work.path().join("relay").display().to_string();
+    let source = |extra: &str| {
+        format!(
+            "{}relay-dir: {relay_dir}\n{extra}",
+            source_yaml("s1", up.port)
+        )
+    };
+    write(&dir, "src1.yaml", &source(""));
+    let one = [("s1", f.as_str(), p)];
+    write(
+        &dir,
+        "t1.yaml",
+        &task_yaml(&TaskSpec {
+            sources: &one,
+            do_tables: &["log"],
+            worker_count: 4,
+            port: down.port,
+        }),
+    );
+    let out = dmctl(&addr, &["apply", &dirs, "--yes"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let out = dmctl(&addr, &["plan", &dirs, "--detailed-exitcode"]);
+    assert_eq!(out.code, 0, "in sync:\n{}{}", out.stdout, out.stderr);
+
+    // enable-relay only: start-relay, the task keeps running.
+    write(&dir, "src1.yaml", &source("enable-relay: true\n"));
+    let out = dmctl(&addr, &["plan", &dirs, "--detailed-exitcode"]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("start-relay -s s1")
+            && out.stdout.contains("enable-relay: false → true"),
+        "{}",
+        out.stdout
+    );
+    let out = dmctl(&addr, &["apply", &dirs, "--yes"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    wait_until("the relay running", 30, || {
+        let j = dmctl(&addr, &["query-status", "-s", "s1"]).json();
+        j["sources"][0]["sourceStatus"]["relayStatus"]["stage"] == "Running"
+    });
+    assert_eq!(stages(&addr, "t1"), vec!["Running"]);
+    let out = dmctl(&addr, &["plan", &dirs, "--detailed-exitcode"]);
+    assert_eq!(
+        out.code, 0,
+        "in sync after start-relay:\n{}{}",
+        out.stdout, out.stderr
+    );
+    exec(&u, &["INSERT INTO app.log VALUES (1, 'a')"]);
+    wait_until("the row", 30, || rows(&d, "app.log") == rows(&u, "app.log"));
+
+    // Another key while the task uses the source: DM refuses the update, the plan says why.
+    write(
+        &dir,
+        "src1.yaml",
+        &source("enable-relay: true\npurge: {interval: 60}\n"),
+    );
+    let out = dmctl(&addr, &["plan", &dirs]);
+    assert!(
+        out.stdout.contains("purge.interval: 3600 → 60")
+            && out
+                .stdout
+                .contains("refused while tasks use the source (t1)"),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+}

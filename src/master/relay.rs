@@ -106,6 +106,32 @@ impl Scheduler {
             self.put_relay(&req.source, rec)
                 .await
                 .map_err(|e| e.to_string())?;
+            // As DM v5.4: the source's `enable-relay` follows (get-config shows it, and a
+            // reconciled source file saying so is in sync).
+            let changed = {
+                let st = self.lock();
+                st.sources.get(&req.source).and_then(|e| {
+                    e.cfg.as_ref().filter(|c| c.enable_relay != start).map(|c| {
+                        let mut c = c.clone();
+                        c.enable_relay = start;
+                        c
+                    })
+                })
+            };
+            if let Some(cfg) = changed {
+                let rec = store::SourceRecord {
+                    id: req.source.clone(),
+                    yaml: cfg.to_yaml_sealed(),
+                };
+                let op =
+                    store::put_op(store::SOURCES, &req.source, &rec).map_err(|e| e.to_string())?;
+                self.persist(vec![op]).await.map_err(|e| e.to_string())?;
+                let mut st = self.lock();
+                if let Some(e) = st.sources.get_mut(&req.source) {
+                    e.rec = rec;
+                    e.cfg = Some(cfg);
+                }
+            }
             tracing::info!(source = %req.source, start, "relay {}", if start { "started" } else { "stopped" });
         }
         self.round().await;

@@ -604,10 +604,16 @@ impl Master for MasterService {
                     Err(e) => return ok(fail(e.to_string())),
                 }
             }
-            pb::CfgType::SourceType => match self.sched.source_config(&req.name) {
-                Ok(cfg) => cfg,
-                Err(e) => return ok(fail(e.to_string())),
-            },
+            pb::CfgType::SourceType => {
+                let compare = req.dmrs_compare_password.as_deref();
+                match self.sched.source_config_compare(&req.name, compare) {
+                    Ok((cfg, m)) => {
+                        matches = m;
+                        cfg
+                    }
+                    Err(e) => return ok(fail(e.to_string())),
+                }
+            }
             pb::CfgType::MasterType => {
                 if req.name != self.name {
                     return ok(fail(format!("master {} not found", req.name)));

@@ -315,18 +315,33 @@ impl Scheduler {
 
     /// The stored source config as get-config shows it (normalised, password masked).
     pub fn source_config(&self, id: &str) -> Result<String, MasterError> {
+        self.source_config_compare(id, None).map(|(c, _)| c)
+    }
+
+    /// [`Scheduler::source_config`], and whether `compare` (a password, sealed or plain) is
+    /// the stored one (compared here: the stored password never leaves the master).
+    pub fn source_config_compare(
+        &self,
+        id: &str,
+        compare: Option<&str>,
+    ) -> Result<(String, Option<bool>), MasterError> {
         let st = self.lock();
         let e = st
             .sources
             .get(id)
             .ok_or_else(|| MasterError::SourceConfigNotFound(id.to_string()))?;
-        e.cfg
+        let c = e
+            .cfg
             .as_ref()
-            .map(|c| c.to_yaml_masked())
             .ok_or_else(|| MasterError::SourceDoesNotLoad {
                 source_id: id.to_string(),
                 why: e.error.clone(),
-            })
+            })?;
+        let plain = c.from.plain_password();
+        Ok((
+            c.to_yaml_masked(),
+            compare.map(|p| crate::password::same_password(p, &plain)),
+        ))
     }
 }
 

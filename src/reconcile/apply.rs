@@ -239,19 +239,23 @@ pub async fn apply_with(conn: &MasterConn, plan: &Plan, opts: &ApplyOptions) -> 
         ..Default::default()
     };
     for step in &plan.sources {
-        let Step::CreateSource { source, yaml } = step else {
-            continue;
+        let source = match step {
+            Step::CreateSource { source, .. }
+            | Step::UpdateSource { source, .. }
+            | Step::StartRelay { source }
+            | Step::StopRelay { source } => source,
+            _ => continue,
         };
         let (outcome, message) = if opts.cancel.is_cancelled() {
             (Outcome::Skipped, Some(PREEMPTED.to_string()))
         } else {
-            match create_source(conn, source, yaml, opts).await {
+            match run_step(conn, step, opts).await {
                 Ok(()) => (Outcome::Ok, None),
                 Err(StepError::Cancelled) => (Outcome::Skipped, Some(PREEMPTED.to_string())),
                 Err(StepError::Failed(m)) => (Outcome::Failed, Some(m)),
             }
         };
-        tracing::info!(source = %source, ?outcome, "operate-source create");
+        tracing::info!(source = %source, step = %crate::reconcile::output::describe(step), ?outcome, "source step");
         report.sources.push(SourceResult {
             source: source.clone(),
             outcome,
@@ -498,6 +502,42 @@ async fn run_step_with(
 ) -> Result<(), StepError> {
     match step {
         Step::CreateSource { source, yaml } => create_source(conn, source, yaml, opts).await,
+        Step::UpdateSource { yaml, .. } => {
+            let req = pb::OperateSourceRequest {
+                op: pb::SourceOp::UpdateSource as i32,
+                config: vec![yaml.to_string()],
+                source_id: vec![],
+                worker_name: String::new(),
+            };
+            let r = conn
+                .call("operate-source update", |mut c| async move {
+                    c.operate_source(req).await
+                })
+                .await?;
+            check_answer(r.result, &r.msg, &r.sources).map_err(StepError::Failed)
+        }
+        Step::StartRelay { source } | Step::StopRelay { source } => {
+            let start = matches!(step, Step::StartRelay { .. });
+            let req = pb::OperateRelayRequest {
+                op: if start {
+                    pb::RelayOpV2::StartRelayV2
+                } else {
+                    pb::RelayOpV2::StopRelayV2
+                } as i32,
+                source: source.clone(),
+                worker: vec![],
+            };
+            let r = conn
+                .call("start-relay / stop-relay", |mut c| async move {
+                    c.operate_relay(req).await
+                })
+                .await?;
+            if r.result {
+                Ok(())
+            } else {
+                Err(StepError::Failed(r.msg))
+            }
+        }
         Step::StartTask {
             task,
             sources,

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use tonic::transport::Channel;
 
-use super::model::{DesiredState, FINGERPRINT_COMMENT, LiveState, LiveSubtask, LiveTask};
+use super::model::{
+    DesiredState, FINGERPRINT_COMMENT, LiveSource, LiveState, LiveSubtask, LiveTask,
+};
 use crate::config;
 use crate::pb;
 use crate::pb::master_client::MasterClient;
@@ -145,13 +147,19 @@ pub fn fetch_counted(
     })
 }
 
-/// Desired target passwords by task name, DM-sealed, for the master to compare.
+/// Desired target passwords by task name (and source passwords by [`source_key`]), DM-sealed,
+/// for the master to compare.
 pub type Passwords = BTreeMap<String, String>;
+
+/// A source's key in [`Passwords`] (no task name holds the control character).
+pub fn source_key(id: &str) -> String {
+    format!("\u{1}source:{id}")
+}
 
 /// The desired target password of every task of the directory, sealed (a task whose password
 /// cannot be sealed is left out: its password is then reported as not compared).
 pub fn desired_passwords(desired: &DesiredState) -> Passwords {
-    desired
+    let mut out: Passwords = desired
         .tasks
         .iter()
         .filter_map(|(name, t)| {
@@ -165,7 +173,13 @@ pub fn desired_passwords(desired: &DesiredState) -> Passwords {
                 .ok()
                 .map(|sealed| (name.clone(), sealed))
         })
-        .collect()
+        .collect();
+    for (id, src) in &desired.sources {
+        if let Ok(sealed) = crate::password::encrypt(&src.config.from.plain_password()) {
+            out.insert(source_key(id), sealed);
+        }
+    }
+    out
 }
 
 /// Reads the live state over an existing connection; `passwords` (task → desired password,
@@ -241,6 +255,55 @@ pub async fn fetch_with(conn: &MasterConn, passwords: &Passwords) -> Result<Fetc
             configs.insert(name, r);
         }
     }
+    // The sources of the directory that exist: their configs, to compare with the files.
+    let mut src_set = tokio::task::JoinSet::new();
+    for id in sources
+        .iter()
+        .filter(|id| passwords.contains_key(&source_key(id)))
+    {
+        let (conn, sem, id) = (conn.clone(), sem.clone(), id.clone());
+        let compare = passwords.get(&source_key(&id)).cloned();
+        src_set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let req = pb::GetCfgRequest {
+                r#type: pb::CfgType::SourceType as i32,
+                name: id.clone(),
+                dmrs_compare_password: compare,
+            };
+            let r = conn
+                .call("get-config", |mut c| async move { c.get_cfg(req).await })
+                .await;
+            (id, r)
+        });
+    }
+    let mut source_configs = BTreeMap::new();
+    while let Some(joined) = src_set.join_next().await {
+        stats.config_calls += 1;
+        let Ok((id, r)) = joined else { continue };
+        let live = match r {
+            Ok(r) if r.result => match config::parse_source(r.cfg.as_bytes()) {
+                Ok(l) => LiveSource {
+                    config: Some(l.config),
+                    error: None,
+                    password_matches: r.dmrs_password_matches,
+                },
+                Err(e) => LiveSource {
+                    error: Some(e.to_string()),
+                    ..Default::default()
+                },
+            },
+            Ok(r) => LiveSource {
+                error: Some(r.msg),
+                ..Default::default()
+            },
+            Err(e @ LiveError::Connect { .. }) => return Err(e),
+            Err(e) => LiveSource {
+                error: Some(e.to_string()),
+                ..Default::default()
+            },
+        };
+        source_configs.insert(id, live);
+    }
     let mut tasks = BTreeMap::new();
     for (name, subs) in subtasks {
         let (config, config_error, password_fingerprint, password_matches) =
@@ -270,7 +333,11 @@ pub async fn fetch_with(conn: &MasterConn, passwords: &Passwords) -> Result<Fetc
         );
     }
     Ok(Fetched {
-        state: LiveState { tasks, sources },
+        state: LiveState {
+            tasks,
+            sources,
+            source_configs,
+        },
         stats,
         unreachable_sources,
     })

@@ -159,12 +159,24 @@ pub struct LiveTask {
     pub subtasks: Vec<LiveSubtask>,
 }
 
+/// A source as the master has it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveSource {
+    /// None when get-config failed (`error`).
+    pub config: Option<SourceConfig>,
+    pub error: Option<String>,
+    /// The master's answer to "is the desired `from` password the stored one?".
+    pub password_matches: Option<bool>,
+}
+
 /// The cluster as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LiveState {
     pub tasks: BTreeMap<String, LiveTask>,
     /// Sources created on the master.
     pub sources: BTreeSet<String>,
+    /// Their configs (sources of the directory only; the others are not compared).
+    pub source_configs: BTreeMap<String, LiveSource>,
 }
 
 impl LiveTask {
@@ -227,6 +239,23 @@ pub enum Step {
         source: String,
         /// The source file, normalised, password DM-encrypted.
         yaml: String,
+    },
+    /// operate-source update: the source file changed (DM refuses it while tasks use the
+    /// source, so the planner only plans it for a source no task uses).
+    UpdateSource {
+        source: String,
+        /// The source file, normalised, password DM-encrypted.
+        yaml: String,
+        /// What changed, `key: old → new` (passwords only as `from.password: changed`).
+        changes: Vec<String>,
+    },
+    /// start-relay / stop-relay: only the source file's `enable-relay` changed (the tasks
+    /// keep running; they read the relay from their next restart).
+    StartRelay {
+        source: String,
+    },
+    StopRelay {
+        source: String,
     },
     /// start-task; `sources` empty = all of the task's sources.
     StartTask {

@@ -78,6 +78,9 @@ fn sources_flag(sources: &[String]) -> String {
 pub fn describe(step: &Step) -> String {
     match step {
         Step::CreateSource { source, .. } => format!("operate-source create {source}"),
+        Step::UpdateSource { source, .. } => format!("operate-source update {source}"),
+        Step::StartRelay { source } => format!("start-relay -s {source}"),
+        Step::StopRelay { source } => format!("stop-relay -s {source}"),
         Step::StartTask {
             task,
             sources,
@@ -241,9 +244,42 @@ pub fn plan_text(plan: &Plan, style: Style) -> String {
         ));
     }
     for s in &plan.sources {
-        if let Step::CreateSource { source, .. } = s {
-            out.push_str(&paint(style, "32", &format!("+ source {source} (create)")));
-            out.push_str(&format!("\n    steps:\n      1. {}\n", describe(s)));
+        match s {
+            Step::CreateSource { source, .. } => {
+                out.push_str(&paint(style, "32", &format!("+ source {source} (create)")));
+                out.push_str(&format!("\n    steps:\n      1. {}\n", describe(s)));
+            }
+            Step::UpdateSource {
+                source, changes, ..
+            } => {
+                out.push_str(&paint(style, "33", &format!("~ source {source} (update)")));
+                out.push('\n');
+                for c in changes {
+                    out.push_str(&format!("    {c}\n"));
+                }
+                out.push_str(&format!(
+                    "    the source's worker restarts with it (no task uses it)\n    steps:\n      1. {}\n",
+                    describe(s)
+                ));
+            }
+            Step::StartRelay { source } | Step::StopRelay { source } => {
+                let on = matches!(s, Step::StartRelay { .. });
+                out.push_str(&paint(
+                    style,
+                    "33",
+                    &format!(
+                        "~ source {source} (relay {})",
+                        if on { "on" } else { "off" }
+                    ),
+                ));
+                out.push_str(&format!(
+                    "\n    enable-relay: {} → {on}\n    the source's tasks keep running; they read {} from their next restart\n    steps:\n      1. {}\n",
+                    !on,
+                    if on { "the relay log" } else { "the upstream" },
+                    describe(s)
+                ));
+            }
+            _ => {}
         }
     }
     for t in &plan.tasks {

@@ -7,20 +7,24 @@
 //! the master's update-task) over the changed field paths of
 //! [`super::diff::compare`]; `transitions.md` beside this file documents it, and a unit test
 //! keeps the two in agreement. Every task of the directory or the master gets one
-//! [`TaskPlan`] (no-ops included), in name order.
+//! [`TaskPlan`] (no-ops included), in name order. Sources ([`plan_sources`]): a new one is
+//! created; a changed one ([`source_changes`]) is start-relay / stop-relay when only
+//! `enable-relay` changed, else operate-source update — a plan error while tasks use it (DM
+//! refuses the update then).
 //!
 //! This module does no I/O, never talks to the master, never puts a plaintext password in a
 //! plan (task YAML in steps is sealed, the diff is masked), and never plans a stop or a reset
 //! that the policy (`protect`, `allow-reset`) forbids: such a change is `refused` instead.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::diff::{self, generic_path, path_under};
 use super::model::{
-    ChangeClass, CheckpointFate, DesiredStage, DesiredState, DesiredTask, LiveState, LiveSubtask,
-    LiveTask, PLAN_SCHEMA_VERSION, Plan, Step, TaskPlan,
+    ChangeClass, CheckpointFate, DesiredStage, DesiredState, DesiredTask, FileError, LiveState,
+    LiveSubtask, LiveTask, PLAN_SCHEMA_VERSION, Plan, Step, TaskPlan,
 };
 pub use crate::config::changes::{FIELD_CLASSES, class_name, classify};
+use crate::config::source::SourceConfig;
 use crate::config::task::TaskConfig;
 
 /// Changes after which a table newly let through gets no back-fill of its existing rows.
@@ -104,6 +108,9 @@ pub fn step_label(s: &Step) -> String {
     };
     match s {
         Step::CreateSource { source, .. } => format!("operate-source create {source}"),
+        Step::UpdateSource { source, .. } => format!("operate-source update {source}"),
+        Step::StartRelay { source } => format!("start-relay -s {source}"),
+        Step::StopRelay { source } => format!("stop-relay -s {source}"),
         Step::StartTask {
             sources,
             remove_meta,
@@ -671,17 +678,128 @@ fn plan_update(
     tp
 }
 
+/// What differs between a source file and the master's copy, `key: old → new` in key order
+/// (passwords compared by the master: `from.password: changed`).
+pub fn source_changes(
+    desired: &SourceConfig,
+    live: &SourceConfig,
+    password_matches: Option<bool>,
+) -> Vec<String> {
+    fn flat(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flat(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let blank = |c: &SourceConfig| {
+        let mut c = c.clone();
+        c.from.password = String::new();
+        let mut out = BTreeMap::new();
+        flat("", &serde_json::to_value(&c).unwrap_or_default(), &mut out);
+        out
+    };
+    let (d, l) = (blank(desired), blank(live));
+    let mut changes = Vec::new();
+    for k in d.keys().chain(l.keys()).collect::<BTreeSet<_>>() {
+        let (a, b) = (l.get(k), d.get(k));
+        if a != b {
+            changes.push(format!(
+                "{k}: {} → {}",
+                a.map(String::as_str).unwrap_or("(none)"),
+                b.map(String::as_str).unwrap_or("(none)")
+            ));
+        }
+    }
+    if password_matches == Some(false) {
+        changes.push("from.password: changed".into());
+    }
+    changes
+}
+
+/// The source steps: create the new ones; for a changed one, start-relay / stop-relay when
+/// only `enable-relay` changed, else operate-source update — which DM refuses while tasks use
+/// the source, so that is a plan error naming them.
+fn plan_sources(desired: &DesiredState, live: &LiveState) -> (Vec<Step>, Vec<FileError>) {
+    let mut steps = Vec::new();
+    let mut errors = Vec::new();
+    for (id, s) in &desired.sources {
+        if !live.sources.contains(id) {
+            steps.push(Step::CreateSource {
+                source: id.clone(),
+                yaml: s.config.to_yaml_sealed(),
+            });
+            continue;
+        }
+        let Some(ls) = live.source_configs.get(id) else {
+            continue;
+        };
+        let Some(lc) = &ls.config else {
+            errors.push(FileError {
+                file: s.file.clone(),
+                message: format!(
+                    "source {id}: the master's copy cannot be read ({}): not compared",
+                    ls.error.clone().unwrap_or_default()
+                ),
+            });
+            continue;
+        };
+        let changes = source_changes(&s.config, lc, ls.password_matches);
+        if changes.is_empty() {
+            continue;
+        }
+        if changes.len() == 1 && changes[0].starts_with("enable-relay: ") {
+            steps.push(if s.config.enable_relay {
+                Step::StartRelay { source: id.clone() }
+            } else {
+                Step::StopRelay { source: id.clone() }
+            });
+            continue;
+        }
+        let users: Vec<String> = live
+            .tasks
+            .values()
+            .filter(|t| {
+                t.config
+                    .as_ref()
+                    .is_some_and(|c| c.instances().any(|i| &i.source_id == id))
+                    || t.subtasks.iter().any(|st| &st.source == id)
+            })
+            .map(|t| t.name.clone())
+            .collect();
+        if users.is_empty() {
+            steps.push(Step::UpdateSource {
+                source: id.clone(),
+                yaml: s.config.to_yaml_sealed(),
+                changes,
+            });
+        } else {
+            errors.push(FileError {
+                file: s.file.clone(),
+                message: format!(
+                    "source {id} changed ({}): operate-source update is refused while tasks use the source ({}): stop them first (or move them out of the directory), then plan again",
+                    changes.join("; "),
+                    users.join(", ")
+                ),
+            });
+        }
+    }
+    (steps, errors)
+}
+
 /// Plans every task of the directory or the master, in name order (pure, deterministic).
 pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
-    let sources = desired
-        .sources
-        .iter()
-        .filter(|(id, _)| !live.sources.contains(*id))
-        .map(|(id, s)| Step::CreateSource {
-            source: id.clone(),
-            yaml: s.config.to_yaml_sealed(),
-        })
-        .collect();
+    let (sources, source_errors) = plan_sources(desired, live);
 
     // Renames: a created task equal to a deleted one but for its name.
     let created: Vec<&DesiredTask> = desired
@@ -737,12 +855,14 @@ pub fn plan(desired: &DesiredState, live: &LiveState) -> Plan {
         tasks.push(tp);
     }
 
+    let mut errors = desired.errors.clone();
+    errors.extend(source_errors);
     Plan {
         version: PLAN_SCHEMA_VERSION,
         dir: desired.dir.clone(),
         sources,
         tasks,
-        errors: desired.errors.clone(),
+        errors,
     }
 }
 
@@ -899,6 +1019,7 @@ mysql-instances:
                 .into_iter()
                 .map(String::from)
                 .collect(),
+            source_configs: BTreeMap::new(),
         }
     }
 
@@ -1929,5 +2050,150 @@ mysql-instances:
                 "{p} is ignored by diff but not in transitions.md"
             );
         }
+    }
+
+    fn source(extra: &str) -> crate::config::source::SourceConfig {
+        let y = format!(
+            "source-id: mariadb-01\nfrom: {{host: 127.0.0.1, port: 3306, user: root, password: pw}}\n{extra}"
+        );
+        match crate::config::parse_source(y.as_bytes()) {
+            Ok(l) => l.config,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// (what, desired extra lines, live extra lines, password matches, tasks use it,
+    /// expected step label or error fragment)
+    #[test]
+    fn changed_source_files_are_planned_by_what_changed() {
+        type Case<'a> = (&'a str, &'a str, &'a str, Option<bool>, bool, &'a str);
+        let cases: &[Case] = &[
+            ("same", "", "", Some(true), true, ""),
+            (
+                "relay on",
+                "enable-relay: true\n",
+                "",
+                Some(true),
+                true,
+                "start-relay -s mariadb-01",
+            ),
+            (
+                "relay off",
+                "",
+                "enable-relay: true\n",
+                Some(true),
+                true,
+                "stop-relay -s mariadb-01",
+            ),
+            (
+                "purge, unused",
+                "purge: {interval: 60}\n",
+                "",
+                Some(true),
+                false,
+                "operate-source update mariadb-01",
+            ),
+            (
+                "purge, used",
+                "purge: {interval: 60}\n",
+                "",
+                Some(true),
+                true,
+                "error: purge.interval: 3600 → 60",
+            ),
+            (
+                "password, unused",
+                "",
+                "",
+                Some(false),
+                false,
+                "operate-source update mariadb-01",
+            ),
+            (
+                "password, used",
+                "",
+                "",
+                Some(false),
+                true,
+                "error: from.password: changed",
+            ),
+            (
+                "relay and more",
+                "enable-relay: true\nrelay-dir: /r\n",
+                "",
+                Some(true),
+                false,
+                "operate-source update mariadb-01",
+            ),
+        ];
+        for &(what, d, l, pw, used, want) in cases {
+            let mut desired = DesiredState::default();
+            desired.sources.insert(
+                "mariadb-01".into(),
+                DesiredSource {
+                    id: "mariadb-01".into(),
+                    file: PathBuf::from("sources/mariadb-01.yaml"),
+                    config: source(d),
+                },
+            );
+            let tasks = if used {
+                vec![live_task("shop", BASE, RUNNING)]
+            } else {
+                vec![]
+            };
+            let mut live_s = live_state(tasks);
+            live_s.source_configs.insert(
+                "mariadb-01".into(),
+                crate::reconcile::model::LiveSource {
+                    config: Some(source(l)),
+                    error: None,
+                    password_matches: pw,
+                },
+            );
+            let (steps, errors) = plan_sources(&desired, &live_s);
+            match want {
+                "" => assert!(
+                    steps.is_empty() && errors.is_empty(),
+                    "{what}: {steps:?} {errors:?}"
+                ),
+                w if w.starts_with("error: ") => {
+                    assert!(steps.is_empty(), "{what}");
+                    assert_eq!(errors.len(), 1, "{what}");
+                    let m = &errors[0].message;
+                    assert!(
+                        m.contains(&w["error: ".len()..])
+                            && m.contains("refused while tasks use the source (shop)"),
+                        "{what}: {m}"
+                    );
+                }
+                w => {
+                    assert!(errors.is_empty(), "{what}: {errors:?}");
+                    assert_eq!(
+                        steps.iter().map(step_label).collect::<Vec<_>>(),
+                        vec![w],
+                        "{what}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn source_changes_name_each_key_and_never_a_password() {
+        let mut desired = source("enable-relay: true\npurge: {expires: 3}\n");
+        desired.from.port = 3307;
+        desired.from.password = "other".into();
+        let c = source_changes(&desired, &source(""), Some(false));
+        assert!(c.contains(&"from.port: 3306 → 3307".to_string()), "{c:?}");
+        assert!(
+            c.contains(&"enable-relay: false → true".to_string()),
+            "{c:?}"
+        );
+        assert!(c.contains(&"purge.expires: 0 → 3".to_string()), "{c:?}");
+        assert!(
+            c.iter().all(|x| !x.contains("other") && !x.contains("pw")),
+            "{c:?}"
+        );
+        assert_eq!(c.last().map(String::as_str), Some("from.password: changed"));
     }
 }

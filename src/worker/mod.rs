@@ -47,11 +47,15 @@ struct Bound {
     cfg: Arc<SourceConfig>,
 }
 
+/// The same source for the subtasks: equal but for the password's sealing and `enable-relay`
+/// (start-relay / stop-relay change it; the relay follows it without restarting the subtasks).
 fn same_config(a: &SourceConfig, b: &SourceConfig) -> bool {
     let mut a = a.clone();
     let mut b = b.clone();
     a.from.password = a.from.plain_password();
     b.from.password = b.from.plain_password();
+    a.enable_relay = false;
+    b.enable_relay = false;
     a == b
 }
 
@@ -136,6 +140,12 @@ impl Worker {
             (None, None) => true,
             _ => false,
         };
+        if same_source
+            && let (Some(b), Some(c)) = (inner.bound.as_mut(), incoming.as_ref())
+            && b.cfg.enable_relay != c.enable_relay
+        {
+            b.cfg = Arc::new(c.clone());
+        }
         if !same_source {
             let old: Vec<String> = inner.subtasks.keys().cloned().collect();
             for name in old {

@@ -426,6 +426,7 @@ fn help_shows_dm_usage_lines() {
         ),
         ("stop-relay", "stop-relay <-s source-id> [worker-name ...]"),
         ("pause-relay", "pause-relay <-s source ...>"),
+        ("query-error", "query-error [-s source ...] [task-name]"),
         ("switch-relay-master", "switch-relay-master <-s source ...>"),
         ("resume-relay", "resume-relay <-s source ...>"),
         (

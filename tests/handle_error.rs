@@ -125,6 +125,27 @@ fn binlog_skip_of_the_current_error_resumes_the_task() {
             && st.contains("binlog replace he_skip"),
         "the workaround names the commands: {st}"
     );
+    // DM v1's query-error shows the same error with the failing DDL and its (end) position.
+    let qe = dmctl(&c.addr, &["query-error", "he_skip"]).json();
+    let e = &qe["workers"][0]["subTaskError"][0];
+    assert_eq!(e["name"], "he_skip", "{qe:#}");
+    assert_eq!(e["stage"], "Paused", "{qe:#}");
+    let sync = &e["sync"]["errors"][0];
+    assert!(
+        sync["errorSQL"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ADD UNIQUE")
+            && sync["failedBinlogPosition"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("(")
+            && sync["msg"]
+                .as_str()
+                .unwrap_or("")
+                .contains("execute DDL failed"),
+        "{qe:#}"
+    );
     let list = dmctl(&c.addr, &["binlog", "list", "he_skip"]);
     ok(&list, "binlog list");
     assert_eq!(list.json()["sources"][0]["msg"], "[]", "{}", list.stdout);

@@ -245,6 +245,12 @@ pub enum Command {
         override_usage = "purge-relay <-s source> <-f filename> [--sub-dir directory]"
     )]
     PurgeRelay(relay::PurgeRelayArgs),
+    /// Queries the errors of tasks (DM v1; the same data as query-status).
+    #[command(
+        name = "query-error",
+        override_usage = "query-error [-s source ...] [task-name]"
+    )]
+    QueryError(v1::QueryErrorArgs),
     /// Makes the master push every worker its desired state now and report each worker (DM v1).
     #[command(name = "refresh-worker-tasks", override_usage = "refresh-worker-tasks")]
     RefreshWorkerTasks(v1::RefreshWorkerTasksArgs),
@@ -418,6 +424,7 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         Some(Command::SqlSkip(a)) => errors::sql_op(errors::SqlOp::Skip, &a, &t),
         Some(Command::SqlReplace(a)) => errors::sql_op(errors::SqlOp::Replace, &a, &t),
         Some(Command::SqlInject(a)) => errors::sql_op(errors::SqlOp::Inject, &a, &t),
+        Some(Command::QueryError(a)) => v1::query_error(&a, &t),
         Some(Command::RefreshWorkerTasks(a)) => v1::refresh_worker_tasks(&a, &t),
         Some(Command::UpdateMasterConfig(a)) => v1::update_master_config(&a, &t),
         Some(Command::GenerateTaskConfig(a)) => generate::run(&a, &t),

@@ -657,7 +657,7 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn is_kw(t: &Tok, kw: &str) -> bool {
+pub(super) fn is_kw(t: &Tok, kw: &str) -> bool {
     t.kind == TokKind::Word && t.text.eq_ignore_ascii_case(kw)
 }
 
@@ -679,7 +679,7 @@ fn ident_of(t: &Tok, sql: &str) -> Option<String> {
 }
 
 /// MySQL column names are case-insensitive.
-fn same_column(a: &str, b: &str) -> bool {
+pub(super) fn same_column(a: &str, b: &str) -> bool {
     a == b || a.to_lowercase() == b.to_lowercase()
 }
 
@@ -723,7 +723,7 @@ fn split_commas(toks: &[Tok]) -> Option<Vec<&[Tok]>> {
 }
 
 /// The index of the `)` closing the `(` at `open`.
-fn closing_paren(toks: &[Tok], open: usize) -> Option<usize> {
+pub(super) fn closing_paren(toks: &[Tok], open: usize) -> Option<usize> {
     let mut depth = 0usize;
     for (i, t) in toks.iter().enumerate().skip(open) {
         match t.kind {

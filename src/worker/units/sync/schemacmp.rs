@@ -56,6 +56,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::schema::{closing_paren, is_kw, same_column};
 use crate::rules::ddl::{Tok, TokKind, tokenize};
 
 /// A canonical column definition (see the module doc).
@@ -746,15 +747,6 @@ fn is_number(s: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Tokens and strings
 
-fn is_kw(t: &Tok, kw: &str) -> bool {
-    t.kind == TokKind::Word && t.text.eq_ignore_ascii_case(kw)
-}
-
-/// MySQL column names are case-insensitive.
-fn same_column(a: &str, b: &str) -> bool {
-    a == b || a.to_lowercase() == b.to_lowercase()
-}
-
 fn slice<'a>(sql: &'a str, t: &Tok) -> &'a str {
     sql.get(t.start..t.end).unwrap_or_default()
 }
@@ -772,24 +764,6 @@ fn balanced(toks: &[Tok]) -> bool {
         }
     }
     depth == 0
-}
-
-/// The index of the `)` closing the `(` at `open`.
-fn closing_paren(toks: &[Tok], open: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    for (i, t) in toks.iter().enumerate().skip(open) {
-        match t.kind {
-            TokKind::Punct(b'(') => depth += 1,
-            TokKind::Punct(b')') => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
 /// Tokens as one canonical text: words lowercased, strings and quoted names as written, a

@@ -214,20 +214,11 @@ syncers:\n  quick:\n    checkpoint-flush-interval: 1\n",
 impl Drop for Failover {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            if std::env::var_os("DMRS_KEEP_LOGS").is_some() {
-                let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-                eprintln!("logs kept in {}", dir.keep().display());
-            }
-            for (name, text) in [
+            let logs = [
                 ("worker", self.worker.proc.log_text()),
                 ("master", self.master.proc.log_text()),
-            ] {
-                let tail: Vec<&str> = text.lines().rev().take(50).collect();
-                eprintln!("---- {name} log (last lines) ----");
-                for l in tail.into_iter().rev() {
-                    eprintln!("{l}");
-                }
-            }
+            ];
+            common::cluster::report_logs(&mut self.dir, &logs, 50);
         }
     }
 }

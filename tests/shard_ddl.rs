@@ -92,18 +92,12 @@ impl Shards {
 impl Drop for Shards {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            if std::env::var_os("DMRS_KEEP_LOGS").is_some() {
-                let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-                eprintln!("logs kept in {}", dir.keep().display());
-            }
-            for w in &self.workers {
-                let text = w.proc.log_text();
-                let tail: Vec<&str> = text.lines().rev().take(40).collect();
-                eprintln!("---- {} log (last lines) ----", w.name);
-                for l in tail.into_iter().rev() {
-                    eprintln!("{l}");
-                }
-            }
+            let logs: Vec<(&str, String)> = self
+                .workers
+                .iter()
+                .map(|w| (w.name.as_str(), w.proc.log_text()))
+                .collect();
+            common::cluster::report_logs(&mut self.dir, &logs, 40);
         }
     }
 }

@@ -302,23 +302,33 @@ impl Cluster {
     }
 }
 
+/// For a test's Drop while it panics: keeps `dir` when `DMRS_KEEP_LOGS` is set and prints the
+/// last `lines` lines of each (name, log text).
+pub fn report_logs(dir: &mut tempfile::TempDir, logs: &[(&str, String)], lines: usize) {
+    if !std::thread::panicking() {
+        return;
+    }
+    if std::env::var_os("DMRS_KEEP_LOGS").is_some() {
+        let kept = std::mem::replace(dir, tempfile::tempdir().unwrap());
+        eprintln!("logs kept in {}", kept.keep().display());
+    }
+    for (name, text) in logs {
+        let tail: Vec<&str> = text.lines().rev().take(lines).collect();
+        eprintln!("---- {name} log (last lines) ----");
+        for l in tail.into_iter().rev() {
+            eprintln!("{l}");
+        }
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            if std::env::var_os("DMRS_KEEP_LOGS").is_some() {
-                let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-                eprintln!("logs kept in {}", dir.keep().display());
-            }
-            for (name, text) in [
+            let logs = [
                 ("worker", self.worker.proc.log_text()),
                 ("master", self.master.proc.log_text()),
-            ] {
-                let tail: Vec<&str> = text.lines().rev().take(60).collect();
-                eprintln!("---- {name} log (last lines) ----");
-                for l in tail.into_iter().rev() {
-                    eprintln!("{l}");
-                }
-            }
+            ];
+            report_logs(&mut self.dir, &logs, 60);
         }
     }
 }

@@ -428,6 +428,11 @@ fn help_shows_dm_usage_lines() {
         ("pause-relay", "pause-relay <-s source ...>"),
         ("query-error", "query-error [-s source ...] [task-name]"),
         ("switch-relay-master", "switch-relay-master <-s source ...>"),
+        ("update-relay", "update-relay <-s source> <config-file>"),
+        (
+            "migrate-relay",
+            "migrate-relay <source | worker> <binlogName> <binlogPos>",
+        ),
         ("resume-relay", "resume-relay <-s source ...>"),
         (
             "purge-relay",

@@ -340,6 +340,20 @@ impl Master for FakeMaster {
         Err(Status::unimplemented("switch_worker_relay_master"))
     }
 
+    async fn update_worker_relay_config(
+        &self,
+        _: Request<pb::UpdateWorkerRelayConfigRequest>,
+    ) -> Result<Response<pb::CommonWorkerResponse>, Status> {
+        Err(Status::unimplemented("update_worker_relay_config"))
+    }
+
+    async fn migrate_worker_relay(
+        &self,
+        _: Request<pb::MigrateWorkerRelayRequest>,
+    ) -> Result<Response<pb::CommonWorkerResponse>, Status> {
+        Err(Status::unimplemented("migrate_worker_relay"))
+    }
+
     async fn update_master_config(
         &self,
         _: Request<pb::UpdateMasterConfigRequest>,

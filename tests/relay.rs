@@ -541,3 +541,96 @@ fn the_background_purge_removes_the_files_no_task_reads() {
     );
     ok(&dmctl(&c.addr, &["stop-task", "rg"]), "stop-task");
 }
+
+#[test]
+fn update_relay_restarts_the_relay_with_new_settings_and_migrate_relay_starts_a_new_sub_directory()
+{
+    let _serial = serial();
+    let s = servers();
+    let c = RelayCluster::start(&s, true);
+    create(&s, "rl7", &["ru"]);
+    c.wait_relay_caught_up(&s);
+    c.start_task(&s, "ru", "rl7");
+    write_rows(&s, "rl7", 0, 20);
+    wait_equal(&s, "ru", "rl7");
+    // update-relay: another relay-dir (and purge settings); the task keeps its place.
+    let new_dir = c.dir.path().join("relay2");
+    let f = c.dir.path().join("relay2.yaml");
+    std::fs::write(
+        &f,
+        format!(
+            "source-id: relay-src\nrelay-dir: {}\npurge: {{interval: 7200}}\nfrom:\n  host: 127.0.0.1\n  port: {}\n  user: root\n  password: ''\n",
+            new_dir.display(),
+            s.up.port
+        ),
+    )
+    .unwrap();
+    let o = dmctl(
+        &c.addr,
+        &["update-relay", "-s", "relay-src", &f.display().to_string()],
+    );
+    assert!(
+        o.stdout.contains("\"result\": true"),
+        "{}{}",
+        o.stdout,
+        o.stderr
+    );
+    let cfg = dmctl(&c.addr, &["get-config", "source", "relay-src"]).stdout;
+    assert!(
+        cfg.contains("relay2") && cfg.contains("interval: 7200"),
+        "{cfg}"
+    );
+    wait_for(
+        "the relay in the new directory",
+        Duration::from_secs(30),
+        || {
+            let idx = new_dir.join("worker-r").join("server-uuid.index");
+            idx.exists().then_some(()).ok_or("no index yet".into())
+        },
+    );
+    write_rows(&s, "rl7", 20, 20);
+    wait_equal(&s, "ru", "rl7");
+    c.wait_relay_caught_up(&s);
+    wait_for(
+        "the task back on the relay",
+        Duration::from_secs(30),
+        || {
+            let st = c.sync_status("ru");
+            (st["stage"] == "Running" && st["sync"]["binlogType"] == "local")
+                .then_some(())
+                .ok_or(st.to_string())
+        },
+    );
+    // migrate-relay: paused, then a new sub-directory from the position asked for.
+    let (file, pos) = master_pos(&s.up.url());
+    let o = dmctl(
+        &c.addr,
+        &["migrate-relay", "relay-src", &file, &pos.to_string()],
+    );
+    assert!(
+        o.stdout.contains("\"result\": true"),
+        "{}{}",
+        o.stdout,
+        o.stderr
+    );
+    wait_for("the relay paused", Duration::from_secs(30), || {
+        let r = c.relay_status();
+        (r["stage"] == "Paused").then_some(()).ok_or(r.to_string())
+    });
+    ok(
+        &dmctl(&c.addr, &["resume-relay", "-s", "relay-src"]),
+        "resume-relay",
+    );
+    wait_for("a second sub-directory", Duration::from_secs(30), || {
+        let r = c.relay_status();
+        (r["relaySubDir"]
+            .as_str()
+            .is_some_and(|d| d.ends_with(".000002"))
+            && r["stage"] == "Running")
+            .then_some(())
+            .ok_or(r.to_string())
+    });
+    write_rows(&s, "rl7", 40, 20);
+    wait_equal(&s, "ru", "rl7");
+    ok(&dmctl(&c.addr, &["stop-task", "ru"]), "stop-task");
+}

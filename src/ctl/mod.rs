@@ -239,6 +239,18 @@ pub enum Command {
         override_usage = "switch-relay-master <-s source ...>"
     )]
     SwitchRelayMaster(relay::SwitchRelayMasterArgs),
+    /// Changes the relay settings of a source from a source file (DM v1).
+    #[command(
+        name = "update-relay",
+        override_usage = "update-relay <-s source> <config-file>"
+    )]
+    UpdateRelay(relay::UpdateRelayArgs),
+    /// Pauses the relay and has it go on from a position in a new sub-directory (DM v1).
+    #[command(
+        name = "migrate-relay",
+        override_usage = "migrate-relay <source | worker> <binlogName> <binlogPos>"
+    )]
+    MigrateRelay(relay::MigrateRelayArgs),
     /// Purges relay log files a task no longer needs.
     #[command(
         name = "purge-relay",
@@ -420,6 +432,8 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         Some(Command::ResumeRelay(a)) => relay::pause_resume(false, &a, &t),
         Some(Command::PurgeRelay(a)) => relay::purge(&a, &t),
         Some(Command::SwitchRelayMaster(a)) => relay::switch_master(&a, &t),
+        Some(Command::UpdateRelay(a)) => relay::update_relay(&a, &t),
+        Some(Command::MigrateRelay(a)) => relay::migrate_relay(&a, &t),
         Some(Command::OperateSchema(a)) => schema::operate_schema(&a, &t),
         Some(Command::SqlSkip(a)) => errors::sql_op(errors::SqlOp::Skip, &a, &t),
         Some(Command::SqlReplace(a)) => errors::sql_op(errors::SqlOp::Replace, &a, &t),

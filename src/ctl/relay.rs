@@ -62,6 +62,82 @@ pub fn switch_master(a: &SwitchRelayMasterArgs, t: &Target) -> u8 {
     }
 }
 
+/// `update-relay <-s source> <config-file>` (DM v1: `[-w worker]`): the relay keys of a source
+/// file (relay-dir, relay-binlog-name, relay-binlog-gtid, purge).
+#[derive(Debug, clap::Args)]
+pub struct UpdateRelayArgs {
+    #[command(flatten)]
+    pub source: SourceFlag,
+    /// A source file; only its relay keys are taken.
+    #[arg(value_name = "config-file")]
+    pub file: Option<String>,
+}
+
+/// `migrate-relay <source | worker> <binlogName> <binlogPos>` (DM v1).
+#[derive(Debug, clap::Args)]
+pub struct MigrateRelayArgs {
+    /// The source (or DM v1's worker: its bound source).
+    #[arg(value_name = "source | worker")]
+    pub source: Option<String>,
+    #[arg(value_name = "binlogName")]
+    pub binlog_name: Option<String>,
+    #[arg(value_name = "binlogPos")]
+    pub binlog_pos: Option<String>,
+}
+
+fn print_common(r: &pb::CommonWorkerResponse) -> u8 {
+    println!("{}", jsonpb::jsonpb(&r.to_json()));
+    if r.result { OK } else { FAIL }
+}
+
+/// Runs `update-relay`.
+pub fn update_relay(a: &UpdateRelayArgs, t: &Target) -> u8 {
+    let (Some(file), [src]) = (&a.file, a.source.sources.as_slice()) else {
+        println!("Usage: update-relay <-s source> <config-file>  (exactly one source)");
+        return USAGE;
+    };
+    let config = match std::fs::read_to_string(file) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("cannot read {file}: {e}");
+            return FAIL;
+        }
+    };
+    if let Err(e) = crate::config::parse_source(config.as_bytes()) {
+        println!("{file}: {e}");
+        return FAIL;
+    }
+    let req = pb::UpdateWorkerRelayConfigRequest {
+        config,
+        worker: src.clone(),
+    };
+    match t.call(|mut c| async move { c.update_worker_relay_config(req).await }) {
+        Ok(r) => print_common(&r),
+        Err(code) => code,
+    }
+}
+
+/// Runs `migrate-relay`.
+pub fn migrate_relay(a: &MigrateRelayArgs, t: &Target) -> u8 {
+    let (Some(src), Some(name), Some(pos)) = (&a.source, &a.binlog_name, &a.binlog_pos) else {
+        println!("Usage: migrate-relay <source | worker> <binlogName> <binlogPos>");
+        return USAGE;
+    };
+    let Ok(pos) = pos.parse::<u32>() else {
+        println!("binlogPos {pos} is not a position");
+        return USAGE;
+    };
+    let req = pb::MigrateWorkerRelayRequest {
+        binlog_name: name.clone(),
+        binlog_pos: pos,
+        worker: src.clone(),
+    };
+    match t.call(|mut c| async move { c.migrate_worker_relay(req).await }) {
+        Ok(r) => print_common(&r),
+        Err(code) => code,
+    }
+}
+
 /// `purge-relay <-s source> <-f filename> [--sub-dir directory]`.
 #[derive(Debug, clap::Args)]
 pub struct PurgeRelayArgs {

@@ -25,9 +25,23 @@ pub struct RelayRecord {
     /// Bumped by switch-relay-master.
     #[serde(default)]
     pub switch_rev: u64,
+    /// migrate-relay: bumped with the position it asks for.
+    #[serde(default)]
+    pub migrate_rev: u64,
+    #[serde(default)]
+    pub migrate_to: Option<(String, u64)>,
 }
 
 impl Scheduler {
+    /// A source ID, or the source a worker of that name is bound to (DM v1 names workers).
+    pub fn source_of_name(&self, name: &str) -> String {
+        let st = self.lock();
+        if st.sources.contains_key(name) {
+            return name.to_string();
+        }
+        st.source_of(name).unwrap_or(name).to_string()
+    }
+
     /// Whether `source` relays (its file says so, or start-relay did).
     pub fn relay_enabled(&self, source: &str) -> bool {
         let st = self.lock();
@@ -253,6 +267,86 @@ impl Scheduler {
         out
     }
 
+    /// DM v1's `migrate-relay SOURCE FILE POS`: the relay pauses (if it runs) and its next start
+    /// (resume-relay) begins a new sub-directory at FILE:POS (40053 when it is not on).
+    pub async fn migrate_relay(&self, source: &str, file: &str, pos: u64) -> Result<(), String> {
+        {
+            let _g = self.change().await;
+            if !self.lock().sources.contains_key(source) {
+                return Err(format!("[code=46012] source {source} not found"));
+            }
+            if !self.relay_enabled(source) {
+                return Err(format!(
+                    "[code=40053] current stage is Stopped, relay op MigrateRelay not valid: relay is not enabled for source {source}"
+                ));
+            }
+            if file
+                .rsplit_once('.')
+                .is_none_or(|(b, n)| b.is_empty() || n.parse::<u64>().is_err())
+            {
+                return Err(format!("[code=30004] relay-binlog-name {file} not valid"));
+            }
+            let mut rec = self.lock().relay.get(source).cloned().unwrap_or_default();
+            rec.paused = true;
+            rec.migrate_rev += 1;
+            rec.migrate_to = Some((file.to_string(), pos.max(4)));
+            self.put_relay(source, rec)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(
+                source,
+                file,
+                pos,
+                "migrate-relay: the relay pauses; its next start begins a new sub-directory there"
+            );
+        }
+        self.round().await;
+        Ok(())
+    }
+
+    /// DM v1's `update-relay`: the relay keys of `cfg` (relay-dir, relay-binlog-name,
+    /// relay-binlog-gtid, purge) replace the stored source's; the source's worker restarts the
+    /// relay with them (its tasks keep running).
+    pub async fn update_relay_config(
+        &self,
+        source: &str,
+        cfg: &crate::config::source::SourceConfig,
+    ) -> Result<(), String> {
+        {
+            let _g = self.change().await;
+            let current = self
+                .lock()
+                .sources
+                .get(source)
+                .and_then(|e| e.cfg.clone())
+                .ok_or_else(|| {
+                    format!("[code=46012] source {source} not found (or it does not load)")
+                })?;
+            let mut next = current.clone();
+            next.relay_dir = cfg.relay_dir.clone();
+            next.relay_binlog_name = cfg.relay_binlog_name.clone();
+            next.relay_binlog_gtid = cfg.relay_binlog_gtid.clone();
+            next.purge = cfg.purge.clone();
+            if next == current {
+                return Ok(());
+            }
+            let rec = store::SourceRecord {
+                id: source.to_string(),
+                yaml: next.to_yaml_sealed(),
+            };
+            let op = store::put_op(store::SOURCES, source, &rec).map_err(|e| e.to_string())?;
+            self.persist(vec![op]).await.map_err(|e| e.to_string())?;
+            let mut st = self.lock();
+            if let Some(e) = st.sources.get_mut(source) {
+                e.rec = rec;
+                e.cfg = Some(next);
+            }
+            tracing::info!(source, "update-relay: the relay settings changed");
+        }
+        self.round().await;
+        Ok(())
+    }
+
     /// The relay spec pushed to `source`'s worker.
     pub fn relay_spec(
         &self,
@@ -264,6 +358,13 @@ impl Scheduler {
             paused: r.paused,
             rev: r.rev,
             switch_rev: r.switch_rev,
+            migrate_rev: r.migrate_rev,
+            migrate_file: r
+                .migrate_to
+                .as_ref()
+                .map(|m| m.0.clone())
+                .unwrap_or_default(),
+            migrate_pos: r.migrate_to.as_ref().map(|m| m.1).unwrap_or_default(),
         })
     }
 

@@ -798,6 +798,57 @@ impl Master for MasterService {
         })
     }
 
+    async fn update_worker_relay_config(
+        &self,
+        req: Request<pb::UpdateWorkerRelayConfigRequest>,
+    ) -> Res<pb::CommonWorkerResponse> {
+        let req = req.into_inner();
+        let source = self.sched.source_of_name(&req.worker);
+        let answer = |result: bool, msg: String| pb::CommonWorkerResponse {
+            result,
+            msg,
+            source: source.clone(),
+            worker: self
+                .sched
+                .lock()
+                .worker_of(&source)
+                .unwrap_or_default()
+                .to_string(),
+        };
+        let cfg = match crate::config::parse_source(req.config.as_bytes()) {
+            Ok(l) => l.config,
+            Err(e) => return ok(answer(false, e.to_string())),
+        };
+        match self.sched.update_relay_config(&source, &cfg).await {
+            Ok(()) => ok(answer(true, String::new())),
+            Err(m) => ok(answer(false, m)),
+        }
+    }
+
+    async fn migrate_worker_relay(
+        &self,
+        req: Request<pb::MigrateWorkerRelayRequest>,
+    ) -> Res<pb::CommonWorkerResponse> {
+        let req = req.into_inner();
+        let source = self.sched.source_of_name(&req.worker);
+        let r = self
+            .sched
+            .migrate_relay(&source, &req.binlog_name, u64::from(req.binlog_pos))
+            .await;
+        let worker = self
+            .sched
+            .lock()
+            .worker_of(&source)
+            .unwrap_or_default()
+            .to_string();
+        ok(pb::CommonWorkerResponse {
+            result: r.is_ok(),
+            msg: r.err().unwrap_or_default(),
+            source,
+            worker,
+        })
+    }
+
     async fn switch_worker_relay_master(
         &self,
         req: Request<pb::SwitchWorkerRelayMasterRequest>,

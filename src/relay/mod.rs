@@ -98,7 +98,14 @@ struct State {
     /// asked for.
     switch_done: Option<u64>,
     switch_wanted: u64,
+    /// migrate-relay: the revision carried out (read from [`MIGRATE_FILE`]) and the one asked
+    /// for, with its position.
+    migrate_done: Option<u64>,
+    migrate_wanted: Option<(u64, Position)>,
 }
+
+/// Where the relay keeps the migrate-relay revision it carried out.
+pub const MIGRATE_FILE: &str = "dm-rs.migrate-rev";
 
 /// Where the relay keeps the switch-relay-master revision it carried out.
 pub const SWITCH_FILE: &str = "dm-rs.switch-rev";
@@ -164,6 +171,8 @@ impl Relay {
                 master_gtid: String::new(),
                 switch_done: None,
                 switch_wanted: 0,
+                migrate_done: None,
+                migrate_wanted: None,
             }),
             run: Mutex::new(None),
             purging: tokio::sync::Mutex::new(()),
@@ -190,6 +199,33 @@ impl Relay {
             s.switch_done = Some(done);
         }
         s.switch_wanted = rev;
+    }
+
+    /// The master's migrate-relay revision and position: one above the revision carried out
+    /// makes the next start begin a new sub-directory at the position.
+    pub fn request_migrate(&self, rev: u64, file: &str, pos: u64) {
+        let mut s = self.st();
+        if s.migrate_done.is_none() {
+            let done = std::fs::read_to_string(self.root.join(MIGRATE_FILE))
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0);
+            s.migrate_done = Some(done);
+        }
+        s.migrate_wanted = Some((
+            rev,
+            Position {
+                file: file.to_string(),
+                pos,
+            },
+        ));
+    }
+
+    fn migrate_pending(&self) -> Option<(u64, Position)> {
+        let s = self.st();
+        s.migrate_wanted
+            .clone()
+            .filter(|(rev, _)| *rev > s.migrate_done.unwrap_or(0))
     }
 
     fn switch_pending(&self) -> Option<u64> {
@@ -471,7 +507,24 @@ impl Relay {
         let switch = self.switch_pending();
         // After a switch-relay-master: a new sub-directory from the relay's last GTID.
         let mut gtid_start: Option<String> = None;
+        let migrate = self.migrate_pending();
         let dir = match (&current_uuid, switch) {
+            (_, _) if migrate.is_some() => {
+                // migrate-relay: a new sub-directory at the position asked for (the hole from
+                // its file's start to there filled).
+                let (rev, at) = migrate.expect("checked");
+                let meta = Meta {
+                    binlog_name: at.file.clone(),
+                    binlog_pos: at.pos,
+                    binlog_gtid: String::new(),
+                };
+                let d = layout.add_subdir(&uuid, &meta).map_err(fail)?;
+                files::write_atomic(&root.join(MIGRATE_FILE), rev.to_string().as_bytes())
+                    .map_err(|e| fail(format!("[code=30006] {e}")))?;
+                self.st().migrate_done = Some(rev);
+                tracing::info!(subdir = %d.display(), at = %at, "relay: migrate-relay: new sub-directory");
+                d
+            }
             (Some(_), Some(rev)) => {
                 let prev = match layout.current_dir() {
                     Some(d) => files::read_meta(&d).map_err(fail)?,

@@ -135,6 +135,14 @@ impl BinlogSource for LocalSource {
                             // At the end of a sub-directory the relay left (switch-relay-master):
                             // the unit starts again from its checkpoint (by GTID upstream, or in
                             // the new sub-directory once its position is there).
+                            if self.relay.stage() == super::RelayStage::Stopped {
+                                // stop-relay, or the relay replaced (update-relay): the unit
+                                // starts again (then with the new relay, or the upstream).
+                                return Err(read_err(
+                                    "the relay log stopped: reading again from the checkpoint"
+                                        .to_string(),
+                                ));
+                            }
                             if self.relay.current_dir().is_some_and(|d| d != self.dir) {
                                 return Err(read_err(format!(
                                     "the relay moved to a new sub-directory ({}): reading again from the checkpoint",

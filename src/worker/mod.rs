@@ -54,9 +54,28 @@ fn same_config(a: &SourceConfig, b: &SourceConfig) -> bool {
     let mut b = b.clone();
     a.from.password = a.from.plain_password();
     b.from.password = b.from.plain_password();
-    a.enable_relay = false;
-    b.enable_relay = false;
+    for c in [&mut a, &mut b] {
+        relay_keys_cleared(c);
+    }
     a == b
+}
+
+/// The source without its relay keys (start-relay, stop-relay and update-relay change them; the
+/// relay follows without restarting the subtasks).
+fn relay_keys_cleared(c: &mut SourceConfig) {
+    c.enable_relay = false;
+    c.relay_dir = String::new();
+    c.relay_binlog_name = String::new();
+    c.relay_binlog_gtid = String::new();
+    c.purge = Default::default();
+}
+
+/// The relay keys of two configs differ (the relay restarts with the new ones).
+fn relay_keys_differ(a: &SourceConfig, b: &SourceConfig) -> bool {
+    a.relay_dir != b.relay_dir
+        || a.relay_binlog_name != b.relay_binlog_name
+        || a.relay_binlog_gtid != b.relay_binlog_gtid
+        || a.purge != b.purge
 }
 
 #[derive(Default)]
@@ -142,7 +161,7 @@ impl Worker {
         };
         if same_source
             && let (Some(b), Some(c)) = (inner.bound.as_mut(), incoming.as_ref())
-            && b.cfg.enable_relay != c.enable_relay
+            && (b.cfg.enable_relay != c.enable_relay || relay_keys_differ(&b.cfg, c))
         {
             b.cfg = Arc::new(c.clone());
         }
@@ -269,6 +288,16 @@ impl Worker {
             }
             return;
         }
+        if inner
+            .relay
+            .as_ref()
+            .is_some_and(|r| relay_keys_differ(r.config(), source))
+            && let Some(old) = inner.relay.take()
+        {
+            // update-relay: the relay starts again with the new settings.
+            tracing::info!(source = %source.source_id, "relay settings changed: restarting the relay");
+            old.stop();
+        }
         let relay = inner
             .relay
             .get_or_insert_with(|| crate::relay::Relay::new(source.clone(), &self.name))
@@ -278,6 +307,9 @@ impl Worker {
         let rev_changed = rev != inner.relay_rev;
         inner.relay_rev = rev;
         relay.request_switch(spec.map(|s| s.switch_rev).unwrap_or(0));
+        if let Some(s) = spec.filter(|s| s.migrate_rev > 0) {
+            relay.request_migrate(s.migrate_rev, &s.migrate_file, s.migrate_pos);
+        }
         if spec.is_some_and(|s| s.paused) {
             if relay.stage() == crate::relay::RelayStage::Running {
                 relay.pause();

@@ -8,10 +8,10 @@
 mod common;
 
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::MariaDb;
-use common::check::{count, query_rows};
+use common::check::{count, query_rows, rows, wait_for};
 use common::cluster::{Master, WorkerProc, dmctl, ok};
 use common::sql::{exec, master_pos};
 
@@ -67,19 +67,7 @@ impl RelayCluster {
             ),
         )
         .unwrap();
-        ok(
-            &dmctl(
-                &addr,
-                &["operate-source", "create", &f.display().to_string()],
-            ),
-            "operate-source",
-        );
-        wait_for("the source bound", Duration::from_secs(30), || {
-            let lm = dmctl(&addr, &["list-member", "--worker"]).json();
-            (lm["members"][0]["worker"]["workers"][0]["stage"] == "bound")
-                .then_some(())
-                .ok_or(lm.to_string())
-        });
+        common::cluster::create_source_bound(&addr, &f);
         RelayCluster {
             dir,
             master,
@@ -145,21 +133,6 @@ impl Drop for RelayCluster {
             common::cluster::report_logs(&mut self.dir, &logs, 50);
         }
     }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<(), String>) {
-    let t = Instant::now();
-    loop {
-        match f() {
-            Ok(()) => return,
-            Err(e) if t.elapsed() > timeout => panic!("{what}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
-
-fn rows(url: &str, q: &str) -> Vec<Vec<Option<String>>> {
-    query_rows(url, q).unwrap_or_else(|e| panic!("{q}: {e}"))
 }
 
 /// Waits until `<task>_<db>.t` downstream equals `<db>.t` upstream.

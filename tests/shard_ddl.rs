@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use common::MariaDb;
-use common::check::query_rows;
+use common::check::{query_rows, rows, wait_for};
 use common::cluster::{Master, WorkerProc, dmctl, ok, write_source};
 use common::sql::{exec, master_pos};
 
@@ -159,21 +159,6 @@ fn subtasks(addr: &str, task: &str) -> Vec<serde_json::Value> {
         .as_array()
         .map(|a| a.iter().map(|s| s["subTaskStatus"][0].clone()).collect())
         .unwrap_or_default()
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<(), String>) {
-    let t = Instant::now();
-    loop {
-        match f() {
-            Ok(()) => return,
-            Err(e) if t.elapsed() > timeout => panic!("{what}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(150)),
-        }
-    }
-}
-
-fn rows(url: &str, q: &str) -> Vec<Vec<Option<String>>> {
-    query_rows(url, q).unwrap_or_else(|e| panic!("{q}: {e}"))
 }
 
 /// Starts the task of `setup` and waits until both subtasks run.

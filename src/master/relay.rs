@@ -280,10 +280,7 @@ impl Scheduler {
                     "[code=40053] current stage is Stopped, relay op MigrateRelay not valid: relay is not enabled for source {source}"
                 ));
             }
-            if file
-                .rsplit_once('.')
-                .is_none_or(|(b, n)| b.is_empty() || n.parse::<u64>().is_err())
-            {
+            if crate::relay::files::binlog_seq(file).is_none() {
                 return Err(format!("[code=30004] relay-binlog-name {file} not valid"));
             }
             let mut rec = self.lock().relay.get(source).cloned().unwrap_or_default();
@@ -393,18 +390,13 @@ impl Scheduler {
                 worker,
             );
         }
-        if let Some(l) = self.local.as_ref().filter(|l| l.name == worker) {
-            return l.purge_relay(req).await;
-        }
-        match self.worker_client(&worker) {
-            Err(m) => fail(m, worker),
-            Ok(mut c) => {
-                match tokio::time::timeout(self.timings().call_timeout, c.purge_relay(req)).await {
-                    Ok(Ok(r)) => r.into_inner(),
-                    Ok(Err(e)) => fail(format!("dm-worker {worker}: {}", e.message()), worker),
-                    Err(_) => fail(format!("dm-worker {worker} did not answer in time"), worker),
-                }
-            }
-        }
+        let r = req.clone();
+        self.call_worker(
+            &worker,
+            |l| async move { l.purge_relay(r).await },
+            |mut c| async move { c.purge_relay(req).await },
+        )
+        .await
+        .unwrap_or_else(|m| fail(m, worker.clone()))
     }
 }

@@ -723,22 +723,34 @@ impl Scheduler {
         worker: &str,
         task: &str,
     ) -> Result<pb::QueryStatusResponse, String> {
-        if let Some(l) = self.local.as_ref().filter(|l| l.name == worker) {
-            return Ok(l.query_status(task).await);
-        }
-        let addr = self
-            .lock()
-            .workers
-            .get(worker)
-            .map(|w| w.rec.addr.clone())
-            .ok_or_else(|| format!("dm-worker {worker} is not registered"))?;
-        let mut c = self
-            .client(&addr)
-            .ok_or_else(|| format!("dm-worker {worker} at {addr} cannot be reached"))?;
         let req = pb::QueryStatusRequest {
             name: task.to_string(),
         };
-        match tokio::time::timeout(self.timings().call_timeout, c.query_status(req)).await {
+        self.call_worker(
+            worker,
+            |l| async move { l.query_status(task).await },
+            |mut c| async move { c.query_status(req).await },
+        )
+        .await
+    }
+
+    /// One call to `worker`: `local` when it is the master's own worker, else `remote` over
+    /// gRPC within the call timeout; Err says what failed.
+    pub(crate) async fn call_worker<T, LF, RF>(
+        &self,
+        worker: &str,
+        local: impl FnOnce(Arc<Worker>) -> LF,
+        remote: impl FnOnce(WorkerControlClient<Channel>) -> RF,
+    ) -> Result<T, String>
+    where
+        LF: std::future::Future<Output = T>,
+        RF: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        if let Some(l) = self.local.clone().filter(|l| l.name == worker) {
+            return Ok(local(l).await);
+        }
+        let c = self.worker_client(worker)?;
+        match tokio::time::timeout(self.timings().call_timeout, remote(c)).await {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(e)) => Err(format!("dm-worker {worker}: {}", e.message())),
             Err(_) => Err(format!("dm-worker {worker} did not answer in time")),
@@ -751,15 +763,13 @@ impl Scheduler {
         worker: &str,
         req: pb::HandleWorkerErrorRequest,
     ) -> Result<pb::CommonWorkerResponse, String> {
-        if let Some(l) = self.local.as_ref().filter(|l| l.name == worker) {
-            return Ok(l.handle_error(req));
-        }
-        let mut c = self.worker_client(worker)?;
-        match tokio::time::timeout(self.timings().call_timeout, c.handle_error(req)).await {
-            Ok(Ok(r)) => Ok(r.into_inner()),
-            Ok(Err(e)) => Err(format!("dm-worker {worker}: {}", e.message())),
-            Err(_) => Err(format!("dm-worker {worker} did not answer in time")),
-        }
+        let r = req.clone();
+        self.call_worker(
+            worker,
+            |l| async move { l.handle_error(r) },
+            |mut c| async move { c.handle_error(req).await },
+        )
+        .await
     }
 
     /// A client of `worker` (by its registered address).
@@ -783,15 +793,13 @@ impl Scheduler {
         worker: &str,
         req: pb::OperateWorkerSchemaRequest,
     ) -> Result<pb::CommonWorkerResponse, String> {
-        if let Some(l) = self.local.as_ref().filter(|l| l.name == worker) {
-            return Ok(l.operate_schema(req).await);
-        }
-        let mut c = self.worker_client(worker)?;
-        match tokio::time::timeout(self.timings().call_timeout, c.operate_schema(req)).await {
-            Ok(Ok(r)) => Ok(r.into_inner()),
-            Ok(Err(e)) => Err(format!("dm-worker {worker}: {}", e.message())),
-            Err(_) => Err(format!("dm-worker {worker} did not answer in time")),
-        }
+        let r = req.clone();
+        self.call_worker(
+            worker,
+            |l| async move { l.operate_schema(r).await },
+            |mut c| async move { c.operate_schema(req).await },
+        )
+        .await
     }
 
     /// The stage of (task, source) as its worker reports it: None when the worker has no

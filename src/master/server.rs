@@ -50,6 +50,70 @@ fn task_answer(r: Result<Outcome, MasterError>) -> (bool, String, Vec<pb::Common
     }
 }
 
+/// The sources a request names, sorted and once each; each must be one of `task`'s
+/// (`task_sources`), else DM-style message.
+fn named_sources(
+    task: &str,
+    task_sources: &[String],
+    named: &[String],
+) -> Result<Vec<String>, String> {
+    let mut sources = named.to_vec();
+    sources.sort();
+    sources.dedup();
+    if let Some(bad) = sources.iter().find(|s| !task_sources.contains(s)) {
+        return Err(format!(
+            "source {bad} not found in task {task}: the task's sources are {}",
+            task_sources.join(", ")
+        ));
+    }
+    Ok(sources)
+}
+
+impl MasterService {
+    /// One answer per source from its bound worker: `call(worker, source)`; an unbound source
+    /// or a failed call answers `result: false` with why (`what` names the operation in the log).
+    async fn per_source<F, Fut>(
+        &self,
+        what: &str,
+        task: &str,
+        sources: Vec<String>,
+        call: F,
+    ) -> Vec<pb::CommonWorkerResponse>
+    where
+        F: Fn(String, String) -> Fut,
+        Fut: std::future::Future<Output = Result<pb::CommonWorkerResponse, String>>,
+    {
+        let mut out = Vec::new();
+        for s in sources {
+            let worker = self.sched.lock().worker_of(&s).map(str::to_string);
+            let Some(worker) = worker else {
+                out.push(pb::CommonWorkerResponse {
+                    result: false,
+                    msg: format!("source {s} is not bound to any dm-worker"),
+                    source: s.clone(),
+                    worker: String::new(),
+                });
+                continue;
+            };
+            let mut r = match call(worker.clone(), s.clone()).await {
+                Ok(r) => r,
+                Err(msg) => pb::CommonWorkerResponse {
+                    result: false,
+                    msg,
+                    source: s.clone(),
+                    worker,
+                },
+            };
+            if r.source.is_empty() {
+                r.source = s.clone();
+            }
+            tracing::info!(task, source = %s, result = r.result, "{what}");
+            out.push(r);
+        }
+        out
+    }
+}
+
 #[tonic::async_trait]
 impl Master for MasterService {
     async fn start_task(&self, req: Request<pb::StartTaskRequest>) -> Res<pb::StartTaskResponse> {
@@ -507,55 +571,33 @@ impl Master for MasterService {
         if req.database.is_empty() || req.table.is_empty() {
             return ok(fail("must specify the database and the table".into()));
         }
-        let mut sources = req.sources.clone();
-        sources.sort();
-        sources.dedup();
-        if let Some(bad) = sources.iter().find(|s| !task_sources.contains(s)) {
-            return ok(fail(format!(
-                "source {bad} not found in task {}: the task's sources are {}",
-                req.task,
-                task_sources.join(", ")
-            )));
-        }
-        let mut out = Vec::new();
-        for s in sources {
-            let worker = self.sched.lock().worker_of(&s).map(str::to_string);
-            let Some(worker) = worker else {
-                out.push(pb::CommonWorkerResponse {
-                    result: false,
-                    msg: format!("source {s} is not bound to any dm-worker"),
-                    source: s.clone(),
-                    worker: String::new(),
-                });
-                continue;
-            };
-            let wreq = pb::OperateWorkerSchemaRequest {
-                op: req.op,
-                task: req.task.clone(),
-                source: s.clone(),
-                database: req.database.clone(),
-                table: req.table.clone(),
-                schema: req.schema.clone(),
-                flush: req.flush,
-                sync: req.sync,
-                from_source: req.from_source,
-                from_target: req.from_target,
-            };
-            let mut r = match self.sched.operate_schema_on(&worker, wreq).await {
-                Ok(r) => r,
-                Err(msg) => pb::CommonWorkerResponse {
-                    result: false,
-                    msg,
-                    source: s.clone(),
-                    worker: worker.clone(),
+        let sources = match named_sources(&req.task, &task_sources, &req.sources) {
+            Ok(s) => s,
+            Err(m) => return ok(fail(m)),
+        };
+        let req = &req;
+        let out = self
+            .per_source(
+                "operate-schema",
+                &req.task,
+                sources,
+                |worker, s| async move {
+                    let wreq = pb::OperateWorkerSchemaRequest {
+                        op: req.op,
+                        task: req.task.clone(),
+                        source: s,
+                        database: req.database.clone(),
+                        table: req.table.clone(),
+                        schema: req.schema.clone(),
+                        flush: req.flush,
+                        sync: req.sync,
+                        from_source: req.from_source,
+                        from_target: req.from_target,
+                    };
+                    self.sched.operate_schema_on(&worker, wreq).await
                 },
-            };
-            if r.source.is_empty() {
-                r.source = s.clone();
-            }
-            tracing::info!(task = %req.task, source = %s, op = req.op, result = r.result, "operate-schema");
-            out.push(r);
-        }
+            )
+            .await;
         ok(pb::OperateSchemaResponse {
             result: out.iter().all(|r| r.result),
             msg: String::new(),
@@ -719,56 +761,30 @@ impl Master for MasterService {
                 sources: vec![],
             });
         }
-        let mut sources = if req.sources.is_empty() {
-            task_sources.clone()
+        let named = if req.sources.is_empty() {
+            &task_sources
         } else {
-            req.sources.clone()
+            &req.sources
         };
-        sources.sort();
-        sources.dedup();
-        if let Some(bad) = sources.iter().find(|s| !task_sources.contains(s)) {
-            return ok(fail(format!(
-                "source {bad} not found in task {}: the task's sources are {}",
-                req.task,
-                task_sources.join(", ")
-            )));
-        }
-        let mut out = Vec::new();
-        for s in sources {
-            let worker = self.sched.lock().worker_of(&s).map(str::to_string);
-            let Some(worker) = worker else {
-                out.push(pb::CommonWorkerResponse {
-                    result: false,
-                    msg: format!("source {s} is not bound to any dm-worker"),
-                    source: s.clone(),
-                    worker: String::new(),
-                });
-                continue;
-            };
-            let wreq = pb::HandleWorkerErrorRequest {
-                op: req.op,
-                task: req.task.clone(),
-                binlog_pos: req.binlog_pos.clone(),
-                sqls: req.sqls.clone(),
-                dmrs_sql_pattern: req.dmrs_sql_pattern.clone(),
-                dmrs_end_position: req.dmrs_end_position,
-                dmrs_break_lock: req.dmrs_break_lock.clone(),
-            };
-            let mut r = match self.sched.handle_error_on(&worker, wreq).await {
-                Ok(r) => r,
-                Err(msg) => pb::CommonWorkerResponse {
-                    result: false,
-                    msg,
-                    source: s.clone(),
-                    worker: worker.clone(),
-                },
-            };
-            if r.source.is_empty() {
-                r.source = s.clone();
-            }
-            tracing::info!(task = %req.task, source = %s, op = req.op, result = r.result, "handle-error");
-            out.push(r);
-        }
+        let sources = match named_sources(&req.task, &task_sources, named) {
+            Ok(s) => s,
+            Err(m) => return ok(fail(m)),
+        };
+        let req = &req;
+        let out = self
+            .per_source("handle-error", &req.task, sources, |worker, _| async move {
+                let wreq = pb::HandleWorkerErrorRequest {
+                    op: req.op,
+                    task: req.task.clone(),
+                    binlog_pos: req.binlog_pos.clone(),
+                    sqls: req.sqls.clone(),
+                    dmrs_sql_pattern: req.dmrs_sql_pattern.clone(),
+                    dmrs_end_position: req.dmrs_end_position,
+                    dmrs_break_lock: req.dmrs_break_lock.clone(),
+                };
+                self.sched.handle_error_on(&worker, wreq).await
+            })
+            .await;
         let result = out.iter().all(|r| r.result);
         ok(pb::HandleErrorResponse {
             result,

@@ -247,6 +247,15 @@ pub fn write_meta(dir: &Path, meta: &Meta) -> Result<(), String> {
         .map_err(|e| format!("[code=30006] flush relay.meta: {e}"))
 }
 
+/// The sequence number of a binlog file name `<base>.<NNNNNN>` (None when it is not one).
+pub fn binlog_seq(name: &str) -> Option<u64> {
+    let (base, n) = name.rsplit_once('.')?;
+    if base.is_empty() {
+        return None;
+    }
+    n.parse().ok()
+}
+
 /// The relay binlog files of `dir` (names that are not the meta or a temporary file), in
 /// upstream order (`base.NNNNNN` by number).
 pub fn binlog_files(dir: &Path) -> Vec<String> {
@@ -256,10 +265,7 @@ pub fn binlog_files(dir: &Path) -> Vec<String> {
         .flatten()
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| n != META && !n.starts_with('.'))
-        .filter_map(|n| {
-            let seq = n.rsplit_once('.')?.1.parse::<u64>().ok()?;
-            Some((n, seq))
-        })
+        .filter_map(|n| binlog_seq(&n).map(|seq| (n, seq)))
         .collect();
     out.sort_by_key(|(_, s)| *s);
     out.into_iter().map(|(n, _)| n).collect()
@@ -499,13 +505,12 @@ fn truncate(path: &Path, len: u64) -> Result<(), String> {
 
 /// The relay files of `dir` that a purge up to (not including) `before` removes.
 pub fn purgeable(dir: &Path, before: &str) -> Vec<String> {
-    let seq = |n: &str| n.rsplit_once('.').and_then(|(_, s)| s.parse::<u64>().ok());
-    let Some(limit) = seq(before) else {
+    let Some(limit) = binlog_seq(before) else {
         return Vec::new();
     };
     binlog_files(dir)
         .into_iter()
-        .filter(|n| seq(n).is_some_and(|s| s < limit))
+        .filter(|n| binlog_seq(n).is_some_and(|s| s < limit))
         .collect()
 }
 

@@ -187,16 +187,26 @@ impl Relay {
         self.st().stage
     }
 
+    /// The revision of a switch or migrate carried out, kept in `file` under the relay root.
+    fn rev_done(&self, file: &str) -> u64 {
+        std::fs::read_to_string(self.root.join(file))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Records that the revision `rev` of a switch or migrate is carried out.
+    fn mark_rev_done(&self, file: &str, rev: u64) -> Result<(), Failure> {
+        files::write_atomic(&self.root.join(file), rev.to_string().as_bytes())
+            .map_err(|e| fail(format!("[code=30006] {e}")))
+    }
+
     /// The master's switch-relay-master revision: one above the revision carried out makes
     /// the next start begin a new sub-directory after the relay's last GTID.
     pub fn request_switch(&self, rev: u64) {
         let mut s = self.st();
         if s.switch_done.is_none() {
-            let done = std::fs::read_to_string(self.root.join(SWITCH_FILE))
-                .ok()
-                .and_then(|t| t.trim().parse().ok())
-                .unwrap_or(0);
-            s.switch_done = Some(done);
+            s.switch_done = Some(self.rev_done(SWITCH_FILE));
         }
         s.switch_wanted = rev;
     }
@@ -206,11 +216,7 @@ impl Relay {
     pub fn request_migrate(&self, rev: u64, file: &str, pos: u64) {
         let mut s = self.st();
         if s.migrate_done.is_none() {
-            let done = std::fs::read_to_string(self.root.join(MIGRATE_FILE))
-                .ok()
-                .and_then(|t| t.trim().parse().ok())
-                .unwrap_or(0);
-            s.migrate_done = Some(done);
+            s.migrate_done = Some(self.rev_done(MIGRATE_FILE));
         }
         s.migrate_wanted = Some((
             rev,
@@ -439,12 +445,7 @@ impl Relay {
     /// Where a new sub-directory starts.
     async fn first_position(&self, conn: &mut mysql_async::Conn) -> Result<Position, Failure> {
         if !self.cfg.relay_binlog_name.is_empty() {
-            let ok = self
-                .cfg
-                .relay_binlog_name
-                .rsplit_once('.')
-                .is_some_and(|(b, n)| !b.is_empty() && n.parse::<u64>().is_ok_and(|n| n > 0));
-            if !ok {
+            if files::binlog_seq(&self.cfg.relay_binlog_name).is_none_or(|n| n == 0) {
                 return Err(fail(format!(
                     "[code=30004] relay-binlog-name {} not valid",
                     self.cfg.relay_binlog_name
@@ -519,8 +520,7 @@ impl Relay {
                     binlog_gtid: String::new(),
                 };
                 let d = layout.add_subdir(&uuid, &meta).map_err(fail)?;
-                files::write_atomic(&root.join(MIGRATE_FILE), rev.to_string().as_bytes())
-                    .map_err(|e| fail(format!("[code=30006] {e}")))?;
+                self.mark_rev_done(MIGRATE_FILE, rev)?;
                 self.st().migrate_done = Some(rev);
                 tracing::info!(subdir = %d.display(), at = %at, "relay: migrate-relay: new sub-directory");
                 d
@@ -538,8 +538,7 @@ impl Relay {
                 let d = layout.add_subdir(&uuid, &Meta::default()).map_err(fail)?;
                 files::write_atomic(&d.join(files::START_GTID), prev.binlog_gtid.as_bytes())
                     .map_err(|e| fail(format!("[code=30006] {e}")))?;
-                files::write_atomic(&root.join(SWITCH_FILE), rev.to_string().as_bytes())
-                    .map_err(|e| fail(format!("[code=30006] {e}")))?;
+                self.mark_rev_done(SWITCH_FILE, rev)?;
                 self.st().switch_done = Some(rev);
                 tracing::info!(subdir = %d.display(), gtid = %prev.binlog_gtid, "relay: switch-relay-master: new sub-directory after the relay's last GTID");
                 gtid_start = Some(prev.binlog_gtid);
@@ -560,8 +559,7 @@ impl Relay {
                 };
                 let d = layout.add_subdir(&uuid, &meta).map_err(fail)?;
                 if let Some(rev) = switch {
-                    let _ =
-                        files::write_atomic(&root.join(SWITCH_FILE), rev.to_string().as_bytes());
+                    let _ = self.mark_rev_done(SWITCH_FILE, rev);
                     self.st().switch_done = Some(rev);
                 }
                 tracing::info!(subdir = %d.display(), start = %start, "relay: new sub-directory");
@@ -699,7 +697,7 @@ impl Relay {
                 "[code=30042] sub-dir {sub} not found in the relay index"
             ));
         }
-        let seq = |n: &str| n.rsplit_once('.').and_then(|(_, s)| s.parse::<u64>().ok());
+        let seq = files::binlog_seq;
         if seq(filename).is_none() {
             return Err(format!(
                 "[code=30042] filename {filename} is not a binlog file name"
@@ -765,7 +763,7 @@ impl Relay {
         let Some(dir) = self.current_dir() else {
             return Vec::new();
         };
-        let seq = |n: &str| n.rsplit_once('.').and_then(|(_, s)| s.parse::<u64>().ok());
+        let seq = files::binlog_seq;
         let files = files::binlog_files(&dir);
         let Some(active) = files.last().and_then(|f| seq(f)) else {
             return Vec::new();

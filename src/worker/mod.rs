@@ -324,19 +324,18 @@ impl Worker {
     /// purge-relay on the bound source's relay: refused while a subtask is not syncing or
     /// still reads a file the purge would remove.
     pub async fn purge_relay(&self, req: pb::PurgeRelayRequest) -> pb::CommonWorkerResponse {
-        let (source, relay, subs) = {
+        let (source, relay, needed) = {
             let inner = self.lock();
             let source = inner
                 .bound
                 .as_ref()
                 .map(|b| b.source_id.clone())
                 .unwrap_or_default();
-            let subs: Vec<(String, Stage, UnitKind, pb::SubTaskStatus)> = inner
-                .subtasks
-                .values()
-                .map(|st| (st.name.clone(), st.stage(), st.unit(), st.status()))
-                .collect();
-            (source, inner.relay.clone(), subs)
+            (
+                source,
+                inner.relay.clone(),
+                relay_needed(inner.subtasks.values()),
+            )
         };
         let answer = |result: bool, msg: String| pb::CommonWorkerResponse {
             result,
@@ -359,7 +358,7 @@ impl Worker {
                 format!("[code=30039] request {req:?} not valid: --filename is required"),
             );
         }
-        let needed = match relay_needed(&subs) {
+        let needed = match needed {
             Ok(n) => n,
             Err(e) => return answer(false, e),
         };
@@ -476,13 +475,9 @@ impl Worker {
                 .is_none_or(|t| now.saturating_duration_since(t) >= every)
             {
                 inner.last_purge = Some(now);
-                let subs: Vec<(String, Stage, UnitKind, pb::SubTaskStatus)> = inner
-                    .subtasks
-                    .values()
-                    .map(|st| (st.name.clone(), st.stage(), st.unit(), st.status()))
-                    .collect();
+                let needed = relay_needed(inner.subtasks.values());
                 drop(inner);
-                if let Ok(needed) = relay_needed(&subs) {
+                if let Ok(needed) = needed {
                     relay.auto_purge(needed.as_ref().map(|(_, p)| p));
                 }
             }
@@ -912,19 +907,20 @@ async fn register_loop(name: String, addr: String, join: String) {
 
 /// The earliest relay position the subtasks read from (with the subtask), or Err (DM's 30037)
 /// while one is not syncing (new, paused, or still dumping/loading: its start is not known).
-fn relay_needed(
-    subs: &[(String, Stage, UnitKind, pb::SubTaskStatus)],
+fn relay_needed<'a>(
+    subs: impl Iterator<Item = &'a SubTask>,
 ) -> Result<Option<(String, crate::binlog::Position)>, String> {
     let mut needed: Option<(String, crate::binlog::Position)> = None;
-    for (name, stage, unit, status) in subs {
-        if matches!(stage, Stage::New | Stage::Paused) || *unit != UnitKind::Sync {
+    for st in subs {
+        let (name, stage, unit) = (&st.name, st.stage(), st.unit());
+        if matches!(stage, Stage::New | Stage::Paused) || unit != UnitKind::Sync {
             return Err(format!(
                 "[code=30037] relay log purge is forbidden temporarily, because sub task {name} current stage is {} (unit {})",
                 stage.as_str_name(),
                 unit.to_pb().as_str_name()
             ));
         }
-        if let Some(pb::sub_task_status::Status::Sync(s)) = &status.status
+        if let Some(pb::sub_task_status::Status::Sync(s)) = &st.status().status
             && let Some(p) = parse_dm_position(&s.syncer_binlog)
             && needed.as_ref().is_none_or(|(_, n)| p < *n)
         {

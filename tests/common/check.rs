@@ -128,3 +128,20 @@ pub fn count(url: &str, table: &str) -> u64 {
         n.unwrap_or(0)
     })
 }
+
+/// The rows of `q` (panics on an error, naming the query).
+pub fn rows(url: &str, q: &str) -> Vec<Vec<Option<String>>> {
+    query_rows(url, q).unwrap_or_else(|e| panic!("{q}: {e}"))
+}
+
+/// Polls `f` every 100 ms until it is Ok; panics with `what` and the last Err after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<(), String>) {
+    let t = Instant::now();
+    loop {
+        match f() {
+            Ok(()) => return,
+            Err(e) if t.elapsed() > timeout => panic!("{what}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}

@@ -277,28 +277,34 @@ impl Cluster {
         let worker = WorkerProc::start_env(dir.path(), "worker-a", &waddr, &master.addr, env);
         let addr = master.addr.clone();
         let source = write_source(dir.path(), "mariadb-01", up_port);
-        ok(
-            &dmctl(
-                &addr,
-                &["operate-source", "create", &source.display().to_string()],
-            ),
-            "operate-source",
-        );
-        let t = Instant::now();
-        loop {
-            let lm = dmctl(&addr, &["list-member", "--worker"]).json();
-            if lm["members"][0]["worker"]["workers"][0]["stage"] == "bound" {
-                break;
-            }
-            assert!(t.elapsed() < Duration::from_secs(30), "never bound: {lm:#}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        create_source_bound(&addr, &source);
         Cluster {
             dir,
             master,
             worker,
             addr,
         }
+    }
+}
+
+/// `operate-source create FILE` on a cluster with one worker, then waits (30 s at most)
+/// until the worker is bound to it.
+pub fn create_source_bound(addr: &str, file: &Path) {
+    ok(
+        &dmctl(
+            addr,
+            &["operate-source", "create", &file.display().to_string()],
+        ),
+        "operate-source",
+    );
+    let t = Instant::now();
+    loop {
+        let lm = dmctl(addr, &["list-member", "--worker"]).json();
+        if lm["members"][0]["worker"]["workers"][0]["stage"] == "bound" {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "never bound: {lm:#}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -1,12 +1,15 @@
 //! The sync unit's checkpoint table on a real MariaDB: the global point round-trips, and a
 //! queue's committed position only moves forward (a replay after a crash must not lower what
-//! an earlier run committed, or the next restart would re-apply rows).
+//! an earlier run committed, or the next restart would re-apply rows); a rebase after a
+//! failover keeps the GTID marks.
 
 mod common;
 
 use common::MariaDb;
 use dm_rs::binlog::Position;
+use dm_rs::worker::units::sync::apply::Applied;
 use dm_rs::worker::units::sync::checkpoint::CheckpointTable;
+use dm_rs::worker::units::sync::marks::{Mark, Marks};
 use mysql_async::prelude::*;
 
 #[test]
@@ -28,16 +31,16 @@ fn queue_positions_only_move_forward_and_the_global_point_round_trips() {
         ck.save_global(&mut c, &p(100), "0-1-5", None)
             .await
             .unwrap();
-        for (pos, file) in [
-            (500, "mariadb-bin.000002"),
-            (300, "mariadb-bin.000002"),
-            (50, "mariadb-bin.000001"),
+        for (pos, file, marks) in [
+            (500, "mariadb-bin.000002", "0-1-9#2"),
+            (300, "mariadb-bin.000002", "0-1-9#2"),
+            (50, "mariadb-bin.000001", "0-1-9#2"),
         ] {
             let q = Position {
                 file: file.into(),
                 pos,
             };
-            c.query_drop(format!("BEGIN; {}; COMMIT", ck.queue_sql(1, 4, &q)))
+            c.query_drop(format!("BEGIN; {}; COMMIT", ck.queue_sql(1, 4, &q, marks)))
                 .await
                 .unwrap();
         }
@@ -49,12 +52,20 @@ fn queue_positions_only_move_forward_and_the_global_point_round_trips() {
             Some(p(500)),
             "the furthest position is kept"
         );
-        assert_eq!(saved.queues.get(&4).and_then(|m| m.get(&1)), Some(&p(500)));
+        assert_eq!(
+            saved.queues.get(&4).and_then(|m| m.get(&1)),
+            Some(&Applied {
+                pos: Some(p(500)),
+                marks: Marks::parse("0-1-9#2")
+            })
+        );
         let q = Position {
             file: "mariadb-bin.000003".into(),
             pos: 4,
         };
-        c.query_drop(ck.queue_sql(1, 4, &q)).await.unwrap();
+        c.query_drop(ck.queue_sql(1, 4, &q, "0-1-10#1"))
+            .await
+            .unwrap();
         let saved = ck.load(&mut c).await.unwrap().unwrap();
         assert_eq!(
             saved.exit_safe,
@@ -97,7 +108,7 @@ fn a_newer_claim_fences_the_older_runs_writes() {
         let write = |ck: &CheckpointTable, v: i32| {
             format!(
                 "BEGIN; INSERT INTO dm_meta.rows_t VALUES ({v}); {}; COMMIT",
-                ck.queue_sql(0, 1, &p)
+                ck.queue_sql(0, 1, &p, "")
             )
         };
         c1.query_drop(write(&old, 1)).await.unwrap();
@@ -186,11 +197,13 @@ fn a_ddl_marker_and_table_structures_round_trip() {
         )
         .await
         .unwrap();
-        ck.begin_ddl(&mut c, &ddl, "ALTER TABLE orders ADD c INT")
+        let mark = Mark::parse("0-1-10#0");
+        ck.begin_ddl(&mut c, &ddl, mark.as_ref(), "ALTER TABLE orders ADD c INT")
             .await
             .unwrap();
         let s = ck.load(&mut c).await.unwrap().unwrap();
         assert_eq!(s.ddl_in_flight, Some(ddl.clone()));
+        assert_eq!(s.ddl_mark, mark);
         assert_eq!(
             s.tables.get(&t).map(String::as_str),
             Some("{\"columns\":[]}")
@@ -217,5 +230,66 @@ fn a_ddl_marker_and_table_structures_round_trip() {
             s.tables.is_empty(),
             "a dropped table's structure is deleted"
         );
+    });
+}
+
+/// After a failover followed by GTID the stream starts on another server: the rebase moves
+/// the queue rows and the DDL marker to the new start and keeps their GTID marks.
+#[test]
+fn a_rebase_moves_the_points_to_the_new_server_and_keeps_the_marks() {
+    let down = MariaDb::downstream();
+    rt().block_on(async {
+        let mut c = mysql_async::Conn::from_url(down.url()).await.unwrap();
+        let mut ck = CheckpointTable::new("dm_meta", "t", "src-1");
+        ck.create(&mut c).await.unwrap();
+        ck.claim(&mut c, "worker-a", None, 2).await.unwrap();
+        let old = |pos| Position {
+            file: "old-bin.000007".into(),
+            pos,
+        };
+        ck.save_global(&mut c, &old(100), "0-1-5", None)
+            .await
+            .unwrap();
+        c.query_drop(format!(
+            "BEGIN; {}; COMMIT",
+            ck.queue_sql(1, 2, &old(900), "0-1-8#3")
+        ))
+        .await
+        .unwrap();
+        let mark = Mark::parse("0-1-9#0");
+        ck.begin_ddl(&mut c, &old(950), mark.as_ref(), "CREATE TABLE x (a INT)")
+            .await
+            .unwrap();
+        let new = Position {
+            file: "new-bin.000001".into(),
+            pos: 4321,
+        };
+        ck.rebase(&mut c, &new).await.unwrap();
+        ck.save_global(&mut c, &new, "0-1-5", None).await.unwrap();
+        let s = ck.load(&mut c).await.unwrap().unwrap();
+        assert_eq!(s.global, new);
+        assert_eq!(
+            s.queues.get(&2).and_then(|m| m.get(&1)),
+            Some(&Applied {
+                pos: Some(new.clone()),
+                marks: Marks::parse("0-1-8#3")
+            })
+        );
+        assert_eq!(s.ddl_in_flight, Some(new.clone()));
+        assert_eq!(s.ddl_mark, mark);
+        assert_eq!(s.exit_safe, None, "no position past the new start");
+        // The new server's positions move the queue row forward again.
+        let next = Position {
+            file: "new-bin.000001".into(),
+            pos: 5000,
+        };
+        c.query_drop(format!(
+            "BEGIN; {}; COMMIT",
+            ck.queue_sql(1, 2, &next, "0-1-10#1")
+        ))
+        .await
+        .unwrap();
+        let s = ck.load(&mut c).await.unwrap().unwrap();
+        assert_eq!(s.exit_safe, Some(next));
     });
 }

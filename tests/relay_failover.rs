@@ -99,9 +99,15 @@ impl Failover {
         });
     }
 
-    /// Creates `fo.t` (key) and `fo.k` (no key) upstream and the task's copies downstream,
-    /// then starts the incremental task `fo` from the primary's position.
+    /// `start_task_flushing_every(1)`.
     fn start_task(&self) {
+        self.start_task_flushing_every(1);
+    }
+
+    /// Creates `fo.t` (key) and `fo.k` (no key) upstream, then starts the incremental task
+    /// `fo` from the primary's position (file and offset only), its checkpoint flushed every
+    /// `flush` seconds.
+    fn start_task_flushing_every(&self, flush: u32) {
         exec(
             &self.primary.url(),
             &[
@@ -128,7 +134,7 @@ impl Failover {
 target-database:\n  host: 127.0.0.1\n  port: {}\n  user: root\n  password: ''\n\
 mysql-instances:\n  - source-id: vip\n    meta: {{binlog-name: {file}, binlog-pos: {pos}}}\n    block-allow-list: bal\n    syncer-config-name: quick\n\
 block-allow-list:\n  bal:\n    do-dbs: [fo]\n\
-syncers:\n  quick:\n    checkpoint-flush-interval: 1\n",
+syncers:\n  quick:\n    checkpoint-flush-interval: {flush}\n",
                 self.down.port
             ),
         )
@@ -264,6 +270,98 @@ fn a_failover_without_the_relay_follows_by_gtid() {
     assert_eq!(f.subtask()["sync"]["binlogType"], "remote");
     f.fail_over();
     f.write(&f.replica.url(), 50, 50);
+    f.wait_equal(&f.replica.url());
+    assert_eq!(f.subtask()["stage"], "Running");
+    ok(&dmctl(&f.addr, &["stop-task", "fo"]), "stop-task");
+}
+
+/// The meta names a file and offset only, and the worker dies (abort at `sync-after-ddl`)
+/// on the first event after it, so its checkpoint is still the first one. The source fails
+/// over and a new worker begins again at that checkpoint: its GTID set, found at the start,
+/// is what lets the task continue on the replica, whose files and offsets differ.
+#[test]
+fn a_worker_dead_before_its_first_flush_follows_a_failover_by_the_start_gtid() {
+    let mut f = Failover::start(95, false);
+    let (dir, addr, join) = (
+        f.dir.path().to_path_buf(),
+        f.worker.addr.clone(),
+        f.worker.join.clone(),
+    );
+    f.worker.proc.stop();
+    f.worker = WorkerProc::start_env(
+        &dir,
+        "worker-f",
+        &addr,
+        &join,
+        &[("DMRS_FAILPOINTS", "sync-after-ddl")],
+    );
+    f.start_task();
+    exec(
+        &f.primary.url(),
+        &["CREATE TABLE fo.x (id INT PRIMARY KEY)"],
+    );
+    wait_for(
+        "the worker aborted after the DDL",
+        Duration::from_secs(30),
+        || {
+            f.worker
+                .proc
+                .exited()
+                .then_some(())
+                .ok_or("running".to_string())
+        },
+    );
+    f.write(&f.primary.url(), 0, 50);
+    f.fail_over();
+    f.write(&f.replica.url(), 50, 50);
+    f.worker.restart(&dir);
+    f.wait_equal(&f.replica.url());
+    assert_eq!(f.subtask()["stage"], "Running");
+    ok(&dmctl(&f.addr, &["stop-task", "fo"]), "stop-task");
+}
+
+/// The worker dies (abort at `sync-before-save`) after its apply queues committed rows past
+/// the global checkpoint, the source fails over, and a new worker resumes at the global
+/// point on the replica by GTID. The queues' GTID marks say which keyless events are
+/// downstream already (their positions name the old server): none is lost or doubled.
+#[test]
+fn rows_applied_past_the_checkpoint_are_not_doubled_after_a_failover() {
+    let mut f = Failover::start(97, false);
+    let (dir, addr, join) = (
+        f.dir.path().to_path_buf(),
+        f.worker.addr.clone(),
+        f.worker.join.clone(),
+    );
+    f.worker.proc.stop();
+    f.worker = WorkerProc::start_env(
+        &dir,
+        "worker-f",
+        &addr,
+        &join,
+        &[("DMRS_FAILPOINTS", "sync-before-save")],
+    );
+    f.start_task();
+    f.write(&f.primary.url(), 0, 50);
+    wait_for(
+        "the worker aborted before saving",
+        Duration::from_secs(30),
+        || {
+            f.worker
+                .proc
+                .exited()
+                .then_some(())
+                .ok_or("running".to_string())
+        },
+    );
+    let applied = rows(&f.down.url(), "SELECT COUNT(*) FROM fo.k")[0][0].clone();
+    assert_ne!(
+        applied.as_deref(),
+        Some("0"),
+        "the queues committed rows before the abort"
+    );
+    f.fail_over();
+    f.write(&f.replica.url(), 50, 50);
+    f.worker.restart(&dir);
     f.wait_equal(&f.replica.url());
     assert_eq!(f.subtask()["stage"], "Running");
     ok(&dmctl(&f.addr, &["stop-task", "fo"]), "stop-task");

@@ -3,7 +3,8 @@
 //!
 //! - crash points ([`hit`]): the process aborts (as a kill -9 would leave things) when it
 //!   reaches the point. `sync-after-ddl` (a DDL has run downstream, its checkpoint is not
-//!   saved yet).
+//!   saved yet), `sync-before-save` (the apply queues committed rows past the global point,
+//!   which is not saved yet).
 //! - delay points ([`delay`]), written `name=MILLIS`: the unit waits that long each time it
 //!   passes, so a test can act in the middle of a phase. `dump-chunk` (before each dump chunk),
 //!   `load-statement` (before each loaded statement).

@@ -48,6 +48,13 @@ impl Proc {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
 
+    /// Whether the process has ended (reaped here); a stopped or killed one counts.
+    pub fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_none_or(|c| c.try_wait().ok().flatten().is_some())
+    }
+
     /// SIGKILL (a crash).
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -20,11 +20,13 @@
 //! queues and starts afresh. DDL and checkpoints also drain all queues first.
 //!
 //! **Exactness.** Each transaction also records, in the queue's checkpoint row
-//! (`CheckpointTable::queue_sql`), the furthest binlog position it applied; that makes crash
-//! recovery exact. A keyless event is never split across transactions, so a queue's committed
-//! position says exactly which keyless events are downstream: after a crash with the same
-//! worker count, events at or before it are skipped ([`Applier::set_applied`]) instead of
-//! being inserted twice.
+//! (`CheckpointTable::queue_sql`), the furthest binlog position it applied and, per GTID
+//! domain, the furthest event mark (`marks.rs`); that makes crash recovery exact. A keyless
+//! event is never split across transactions, so a queue's committed point says exactly which
+//! keyless events are downstream: after a crash with the same worker count, events at or
+//! before it are skipped (the `prior` of [`Applier::open`]) instead of being inserted twice.
+//! After a failover followed by GTID the positions mean nothing on the new server
+//! ([`Applier::rebase`]) and the marks alone decide.
 //!
 //! **SQL.** A queue applies up to `batch` changes, and about [`ApplyOpts::max_batch_bytes`]
 //! of SQL (at most half the downstream's `@@max_allowed_packet`), in one downstream
@@ -68,6 +70,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::checkpoint::CheckpointTable;
+use super::marks::{Mark, Marks};
 use crate::binlog::Position;
 use crate::binlog::rows::RowChange;
 use crate::dml::{self, InsertKind, TargetTable, Value};
@@ -83,6 +86,23 @@ pub struct Change {
     pub safe_mode: bool,
     /// End position of the binlog event it came from.
     pub pos: Position,
+    /// The event's GTID mark (None when the upstream has no GTID for it).
+    pub mark: Option<Mark>,
+}
+
+/// What a queue committed in a previous run (same worker count): its furthest position on
+/// the server it read then, and its furthest mark per GTID domain.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Applied {
+    pub pos: Option<Position>,
+    pub marks: Marks,
+}
+
+impl Applied {
+    /// Whether the event at `pos` (with `mark`) was committed by this queue before.
+    fn holds(&self, pos: &Position, mark: Option<&Mark>) -> bool {
+        self.pos.as_ref().is_some_and(|a| pos <= a) || mark.is_some_and(|m| self.marks.covers(m))
+    }
 }
 
 /// The default bound on one queue transaction's SQL, before `max_allowed_packet / 2` caps it.
@@ -277,18 +297,13 @@ impl Causality {
     /// Where an event with a row without a usable key goes: whole, to its table's queue
     /// (after a drain on conflict); None when that queue committed it before a crash
     /// (`applied`: per queue, the last position it committed in the previous run).
-    fn place_keyless(
-        &mut self,
-        changes: &[Change],
-        applied: &[Option<Position>],
-    ) -> Option<Placement> {
+    fn place_keyless(&mut self, changes: &[Change], applied: &[Applied]) -> Option<Placement> {
         let first = changes.first()?;
         let name = table_name(&first.table);
         let q = self.queue_of(&name);
         if applied
             .get(q)
-            .and_then(|a| a.as_ref())
-            .is_some_and(|a| first.pos <= *a)
+            .is_some_and(|a| a.holds(&first.pos, first.mark.as_ref()))
         {
             return None;
         }
@@ -327,20 +342,25 @@ pub struct Applier {
     handles: Vec<Option<JoinHandle<Result<(), UnitError>>>>,
     causality: Causality,
     pending: usize,
-    /// After a crash: per queue, the last position it committed in the previous run (same
-    /// worker count). Keyless events at or before it are already downstream.
-    applied: Vec<Option<Position>>,
+    /// After a crash: per queue, what it committed in the previous run (same worker count).
+    /// Keyless events at or before it are already downstream.
+    applied: Vec<Applied>,
 }
 
 impl Applier {
     /// Connects one downstream session per queue, reads `@@max_allowed_packet` once, and
-    /// starts the queues.
+    /// starts the queues. `prior`: what each queue (index → state) committed in a previous
+    /// run with the same number of queues.
     pub async fn open(
         pool: &Pool,
         ckpt: &CheckpointTable,
         opts: ApplyOpts,
+        prior: &std::collections::BTreeMap<usize, Applied>,
     ) -> Result<Applier, UnitError> {
         let n = opts.worker_count.max(1);
+        let applied: Vec<Applied> = (0..n)
+            .map(|i| prior.get(&i).cloned().unwrap_or_default())
+            .collect();
         let mut conns = Vec::with_capacity(n);
         for _ in 0..n {
             let conn = pool.get_conn().await.map_err(|e| {
@@ -381,6 +401,7 @@ impl Applier {
                 ckpt: ckpt.clone(),
                 batch: opts.batch.max(1),
                 limits,
+                marks: applied[i].marks.clone(),
             };
             let fut = q.run(rx);
             handles.push(Some(tokio::spawn(tracing::Instrument::instrument(
@@ -394,18 +415,23 @@ impl Applier {
             handles,
             causality: Causality::new(n),
             pending: 0,
-            applied: vec![None; n],
+            applied,
         })
     }
 
-    /// Tells the applier what each queue committed in a previous run (queue index → position),
-    /// when that run had the same number of queues.
-    pub fn set_applied(&mut self, queues: &std::collections::BTreeMap<usize, Position>) {
-        for (i, p) in queues {
-            if let Some(slot) = self.applied.get_mut(*i) {
-                *slot = Some(p.clone());
-            }
+    /// The stream moved to another server (a failover followed by GTID): the previous run's
+    /// positions name nothing here, so only its marks say what the queues committed.
+    pub fn rebase(&mut self) {
+        for a in &mut self.applied {
+            a.pos = None;
         }
+    }
+
+    /// Whether any queue committed something in a previous run.
+    pub fn has_prior(&self) -> bool {
+        self.applied
+            .iter()
+            .any(|a| a.pos.is_some() || !a.marks.is_empty())
     }
 
     /// Queues all rows of one binlog rows event (one table, one end position). Rows that all
@@ -513,6 +539,8 @@ struct Queue {
     ckpt: CheckpointTable,
     batch: usize,
     limits: Limits,
+    /// The furthest mark per GTID domain this queue committed (this run or before).
+    marks: Marks,
 }
 
 /// What a queue gathers into one transaction.
@@ -597,10 +625,15 @@ impl Queue {
 
     async fn apply(&mut self, batch: &[&Change]) -> Result<(), UnitError> {
         let stmts = statements(batch, self.limits)?;
+        let mut marks = self.marks.clone();
+        for m in batch.iter().filter_map(|c| c.mark) {
+            marks.advance(m);
+        }
         let tail = match batch.last() {
             Some(last) => format!(
                 "{};\nCOMMIT",
-                self.ckpt.queue_sql(self.id, self.of, &last.pos)
+                self.ckpt
+                    .queue_sql(self.id, self.of, &last.pos, &marks.to_string())
             ),
             None => "COMMIT".to_string(),
         };
@@ -631,6 +664,7 @@ impl Queue {
                 self.ckpt.epoch,
             ));
         }
+        self.marks = marks;
         Ok(())
     }
 }

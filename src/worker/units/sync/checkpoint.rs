@@ -29,6 +29,11 @@
 //!   transaction that saves the checkpoint past it. A crash between the two leaves it, and the
 //!   next run replays that DDL tolerating "already exists / does not exist" errors.
 //!
+//! Queue rows keep their GTID marks in `binlog_gtid` and the `#ddl` row its DDL's mark in
+//! `exit_safe_binlog_gtid` (`marks.rs`): after an upstream failover followed by GTID the
+//! positions name nothing on the new server, [`CheckpointTable::rebase`] moves them to the
+//! new server's start, and the marks say what was applied past the global point.
+//!
 //! Per-table rows (`cp_schema`, `cp_table` = the upstream table, as DM) hold the table's
 //! structure as the schema tracker knew it at the global point (`table_info` JSON), so a
 //! resumed task decodes rows written before a later ALTER with the columns they had.
@@ -38,6 +43,8 @@ use std::collections::BTreeMap;
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
+use super::apply::Applied;
+use super::marks::{Mark, Marks};
 use crate::binlog::Position;
 use crate::rules::TableName;
 
@@ -78,6 +85,7 @@ type CheckpointRow = (
     Option<String>,
     Option<String>,
     Option<u64>,
+    Option<String>,
 );
 
 #[derive(Debug, Clone)]
@@ -108,10 +116,12 @@ pub struct Saved {
     pub gtid: String,
     /// The furthest position any apply queue committed, when past the global point.
     pub exit_safe: Option<Position>,
-    /// Per queue count N: the last position each queue I of N committed.
-    pub queues: BTreeMap<usize, BTreeMap<usize, Position>>,
+    /// Per queue count N: what each queue I of N committed (position and marks).
+    pub queues: BTreeMap<usize, BTreeMap<usize, Applied>>,
     /// A DDL that was running when the previous run stopped: its event's end position.
     pub ddl_in_flight: Option<Position>,
+    /// That DDL's GTID mark, when the upstream gave it one.
+    pub ddl_mark: Option<Mark>,
     /// Per upstream table: the tracked structure (`table_info` JSON) at the global point.
     pub tables: BTreeMap<TableName, String>,
     /// Tables whose own point is past the global one (an `all` task whose dump took several
@@ -285,7 +295,7 @@ impl CheckpointTable {
                 ))
                 .await?;
                 conn.query_drop(format!(
-                    "UPDATE {t} SET binlog_name = '', binlog_pos = 0 WHERE id = {id} AND cp_schema = '' AND cp_table LIKE '#queue-%'",
+                    "UPDATE {t} SET binlog_name = '', binlog_pos = 0, binlog_gtid = '' WHERE id = {id} AND cp_schema = '' AND cp_table LIKE '#queue-%'",
                     t = self.table,
                     id = lit(&self.id)
                 ))
@@ -371,7 +381,7 @@ impl CheckpointTable {
     pub async fn load(&self, conn: &mut Conn) -> Result<Option<Saved>, UnitError> {
         let rows: Vec<CheckpointRow> = conn
             .query(format!(
-                "SELECT cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, CAST(table_info AS CHAR), exit_safe_binlog_name, exit_safe_binlog_pos FROM {} WHERE id = {}",
+                "SELECT cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, CAST(table_info AS CHAR), exit_safe_binlog_name, exit_safe_binlog_pos, exit_safe_binlog_gtid FROM {} WHERE id = {}",
                 self.table,
                 lit(&self.id)
             ))
@@ -379,12 +389,13 @@ impl CheckpointTable {
             .map_err(|e| down("read the checkpoint", &e))?;
         let mut global = None;
         let mut furthest: Option<Position> = None;
-        let mut queues: BTreeMap<usize, BTreeMap<usize, Position>> = BTreeMap::new();
+        let mut queues: BTreeMap<usize, BTreeMap<usize, Applied>> = BTreeMap::new();
         let mut ddl_in_flight = None;
+        let mut ddl_mark = None;
         let mut tables = BTreeMap::new();
         let mut points = BTreeMap::new();
         let mut global_exit: Option<Position> = None;
-        for (schema, table, name, pos, gtid, info, exit_name, exit_pos) in rows {
+        for (schema, table, name, pos, gtid, info, exit_name, exit_pos, exit_gtid) in rows {
             let (Some(name), Some(pos)) = (name, pos) else {
                 continue;
             };
@@ -402,13 +413,20 @@ impl CheckpointTable {
                 global = Some((p, gtid.unwrap_or_default()));
             } else if schema.is_empty() && table.starts_with("#queue-") {
                 if let Some((i, n)) = parse_queue_name(&table) {
-                    queues.entry(n).or_default().insert(i, p.clone());
+                    queues.entry(n).or_default().insert(
+                        i,
+                        Applied {
+                            pos: Some(p.clone()),
+                            marks: Marks::parse(gtid.as_deref().unwrap_or_default()),
+                        },
+                    );
                 }
                 if furthest.as_ref().is_none_or(|f| p > *f) {
                     furthest = Some(p);
                 }
             } else if schema.is_empty() && table == "#ddl" {
                 ddl_in_flight = Some(p);
+                ddl_mark = exit_gtid.as_deref().and_then(Mark::parse);
             } else if !schema.is_empty() {
                 let t = TableName::new(schema, table);
                 points.insert(t.clone(), p);
@@ -429,6 +447,7 @@ impl CheckpointTable {
                 gtid,
                 queues,
                 ddl_in_flight,
+                ddl_mark,
                 tables,
             }
         }))
@@ -597,23 +616,43 @@ impl CheckpointTable {
             .map_err(|e| down("save the sharding meta", &e))
     }
 
-    /// Records a DDL about to run downstream (its event's end position and text).
+    /// The stream moved to another server (a failover followed by GTID) and starts there at
+    /// `p`: the queue rows and the DDL marker take `p` as their position (nothing past it on
+    /// the new server is applied yet; what is before it lies inside the checkpoint's GTID set)
+    /// and keep their marks, which say what was applied past the global point.
+    pub async fn rebase(&self, conn: &mut Conn, p: &Position) -> Result<(), UnitError> {
+        let stmt = format!(
+            "BEGIN;\nUPDATE {t} SET binlog_name = {n}, binlog_pos = {pos} \
+             WHERE id = {id} AND cp_schema = '' AND binlog_name <> '' AND (cp_table LIKE '#queue-%' OR cp_table = '#ddl');\n",
+            t = self.table,
+            id = lit(&self.id),
+            n = lit(&p.file),
+            pos = p.pos,
+        );
+        self.run_guarded(conn, stmt, "rebase the checkpoint on the new upstream")
+            .await
+    }
+
+    /// Records a DDL about to run downstream (its event's end position, GTID mark and text).
     pub async fn begin_ddl(
         &self,
         conn: &mut Conn,
         at: &Position,
+        mark: Option<&Mark>,
         sql: &str,
     ) -> Result<(), UnitError> {
         let text: String = sql.chars().take(4000).collect();
+        let mark = mark.map(Mark::to_string).unwrap_or_default();
         let stmt = format!(
-            "BEGIN;\nINSERT INTO {t} (id, cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, table_info, is_global) \
-             VALUES ({id}, '', '#ddl', {n}, {p}, {q}, '{{}}', 0) \
-             ON DUPLICATE KEY UPDATE binlog_name = VALUES(binlog_name), binlog_pos = VALUES(binlog_pos), binlog_gtid = VALUES(binlog_gtid);\n",
+            "BEGIN;\nINSERT INTO {t} (id, cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, exit_safe_binlog_gtid, table_info, is_global) \
+             VALUES ({id}, '', '#ddl', {n}, {p}, {q}, {m}, '{{}}', 0) \
+             ON DUPLICATE KEY UPDATE binlog_name = VALUES(binlog_name), binlog_pos = VALUES(binlog_pos), binlog_gtid = VALUES(binlog_gtid), exit_safe_binlog_gtid = VALUES(exit_safe_binlog_gtid);\n",
             t = self.table,
             id = lit(&self.id),
             n = lit(&at.file),
             p = at.pos,
             q = lit(&text),
+            m = lit(&mark),
         );
         self.run_guarded(conn, stmt, "record the DDL in flight")
             .await
@@ -642,9 +681,10 @@ impl CheckpointTable {
 
     /// The statement an apply queue runs last inside each of its transactions: its position,
     /// which only moves forward (a replay after a crash must not lower what an earlier run
-    /// committed), and — once claimed — the owner check: the row must still carry this run's
+    /// committed), its GTID marks (`marks`, kept monotone by the queue itself), and — once
+    /// claimed — the owner check: the row must still carry this run's
     /// epoch, or the statement fails with [`GUARD_FAILED`] and the transaction is refused.
-    pub fn queue_sql(&self, queue: usize, of: usize, p: &Position) -> String {
+    pub fn queue_sql(&self, queue: usize, of: usize, p: &Position, marks: &str) -> String {
         let check = if self.epoch == 0 {
             String::new()
         } else {
@@ -655,15 +695,16 @@ impl CheckpointTable {
         };
         format!(
             "INSERT INTO {t} (id, cp_schema, cp_table, binlog_name, binlog_pos, binlog_gtid, exit_safe_binlog_pos, table_info, is_global) \
-             VALUES ({id}, '', '#queue-{queue}/{of}', {n}, {p}, '', {e}, '{{}}', 0) \
+             VALUES ({id}, '', '#queue-{queue}/{of}', {n}, {p}, {m}, {e}, '{{}}', 0) \
              ON DUPLICATE KEY UPDATE {check}\
-             binlog_gtid = IF(@dmrs_adv := ((VALUES(binlog_name), VALUES(binlog_pos)) > (binlog_name, binlog_pos)), '', binlog_gtid), \
-             binlog_name = IF(@dmrs_adv, VALUES(binlog_name), binlog_name), \
+             binlog_gtid = VALUES(binlog_gtid), \
+             binlog_name = IF(@dmrs_adv := ((VALUES(binlog_name), VALUES(binlog_pos)) > (binlog_name, binlog_pos)), VALUES(binlog_name), binlog_name), \
              binlog_pos = IF(@dmrs_adv, VALUES(binlog_pos), binlog_pos)",
             t = self.table,
             id = lit(&self.id),
             n = lit(&p.file),
             p = p.pos,
+            m = lit(marks),
             e = self.epoch,
         )
     }

@@ -29,11 +29,19 @@
 //! checkpoint-flush-interval after the first start of a task (its meta position may be behind
 //! data already downstream), or always with `safe-mode: true`.
 //!
+//! With `enable-gtid` the upstream is read after the checkpoint's GTID set (a first run whose
+//! meta names only a file and offset asks the upstream for the set there, `BINLOG_GTID_POS`).
+//! When that start lands elsewhere than the checkpoint's position (a failover to another
+//! server) the checkpoint is rebased there (`Run::rebase`): positions past the global point
+//! name the old server, so the queues' and the DDL marker's GTID marks ([`marks`]) decide what
+//! is applied, and safe mode lasts until the new server's current end.
+//!
 //! It never retries by itself: an error ends the run (the subtask's auto-resume retries the
 //! retryable ones).
 
 pub mod apply;
 pub mod checkpoint;
+pub mod marks;
 pub mod ops;
 pub mod schema;
 pub mod schema_ops;
@@ -86,10 +94,19 @@ struct Replay {
     tables: BTreeMap<TableName, Position>,
     ddl_ends: BTreeSet<Position>,
 }
+use marks::Mark;
 use schema::{SchemaTracker, TrackedTable};
 use source::{BinlogSource, Next, RemoteSource, StartAt};
 pub use stats::SyncStats;
 use txn::{Boundary, Ev, QueryKind, TxnTracker};
+
+/// A DDL a previous run recorded as in flight: its event's end position (None once the
+/// stream moved to another server) and its GTID mark.
+#[derive(Debug, Clone)]
+struct DdlReplay {
+    pos: Option<Position>,
+    mark: Option<Mark>,
+}
 
 /// How long the stream may be quiet before the unit drains its queues and saves the
 /// checkpoint (so an idle task is caught up and checkpointed).
@@ -336,13 +353,15 @@ struct Run {
     safe_until_pos: Option<Position>,
     safe_until_time: Option<Instant>,
     txn: TxnTracker,
-    /// The end position of a DDL a previous run started and may have finished.
-    ddl_replay: Option<Position>,
+    /// A DDL a previous run started and may have finished.
+    ddl_replay: Option<DdlReplay>,
     /// A DDL ran since the last save: the save clears its marker.
     ddl_done: bool,
     /// GTID state (per domain) at `txn.committed()`.
     gtids: BTreeMap<u32, binlog::MariaGtid>,
     cur_gtid: Option<binlog::MariaGtid>,
+    /// The ordinal of the last rows event in the current event group (for its mark).
+    group_ord: u32,
     last_ts: u32,
     last_flush: Instant,
     dirty: bool,
@@ -435,10 +454,14 @@ impl Run {
                         }
                     }
                 }
-                ddl_replay = s.ddl_in_flight.clone().filter(|d| *d > s.global);
+                ddl_replay = s.ddl_in_flight.clone().map(|p| DdlReplay {
+                    pos: Some(p),
+                    mark: s.ddl_mark,
+                });
                 // Safe mode up to the furthest point a previous run may have reached: its
                 // queues' positions, or the DDL it was running.
-                let exit = match (s.exit_safe, ddl_replay.clone()) {
+                let ddl_past = s.ddl_in_flight.clone().filter(|d| *d > s.global);
+                let exit = match (s.exit_safe, ddl_past) {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
                 };
@@ -487,12 +510,75 @@ impl Run {
         };
         // The config check refuses a malformed meta.binlog-gtid; a checkpoint's own GTID text
         // was written by this unit.
-        let gtids: BTreeMap<u32, binlog::MariaGtid> = gtid
+        let mut gtids: BTreeMap<u32, binlog::MariaGtid> = gtid
             .parse::<binlog::GtidSet>()
             .map_err(|e| {
                 UnitError::new(code::UNIT_CONFIG, "internal", format!("GTID set {gtid:?}")).cause(e)
             })?
             .into();
+        // The DDL marker still counts when its DDL lies past the global point, by position
+        // or (after a failover rebased the positions) by its mark.
+        let ddl_replay = ddl_replay.filter(|d| {
+            d.pos.as_ref().is_some_and(|p| *p > start)
+                || d.mark.is_some_and(|m| !marks::gtid_set_holds(&gtids, &m))
+        });
+        let up_opts = ctx.source.from.mysql_opts(Vec::new());
+        let mut up_conn = connect_opts(up_opts.clone()).await.ok();
+        if fresh
+            && !seeded_from_dump
+            && ctx.source.enable_gtid
+            && gtids.is_empty()
+            && !start.file.is_empty()
+        {
+            // `enable-gtid` with a meta that names only a file and offset: the GTID set at
+            // that point goes into the first checkpoint, so a restart after a failover to
+            // another server (other file names and offsets) still finds its place.
+            let Some(c) = up_conn.as_mut() else {
+                return Err(UnitError::new(
+                    code::DB_DRIVER,
+                    "upstream",
+                    format!("enable-gtid: connect to the upstream to find the GTID set at {start}"),
+                )
+                .retryable(true));
+            };
+            let at: Option<Option<String>> = timed(
+                "upstream",
+                "find the GTID set at the meta position (BINLOG_GTID_POS)",
+                c.exec_first(
+                    "SELECT BINLOG_GTID_POS(?, ?)",
+                    (start.file.as_str(), start.pos),
+                ),
+            )
+            .await
+            .or_else(|e| {
+                if e.retryable {
+                    Err(e)
+                } else {
+                    // A server without BINLOG_GTID_POS (not MariaDB) answers "no such function".
+                    tracing::warn!(error = %e, "enable-gtid: could not ask the upstream for the GTID set at the meta position");
+                    Ok(None)
+                }
+            })?;
+            match at.flatten() {
+                Some(g) => {
+                    gtids = g
+                        .parse::<binlog::GtidSet>()
+                        .map_err(|e| {
+                            UnitError::new(
+                                code::UNIT_CONFIG,
+                                "upstream",
+                                format!("BINLOG_GTID_POS({start}) returned {g:?}"),
+                            )
+                            .cause(e)
+                        })?
+                        .into();
+                    tracing::info!(start = %start, gtid = %g, "enable-gtid: the meta position's GTID set");
+                }
+                None => {
+                    tracing::warn!(start = %start, "enable-gtid: the upstream knows no GTID set at the meta position; reading by file and offset until the first transaction")
+                }
+            }
+        }
         if seeded_from_dump {
             // The dump's position, its safe-mode exit, each table's structure and own point,
             // in one save: from here on a restart continues at Sync, never at the dump.
@@ -525,7 +611,7 @@ impl Run {
             ckpt.save_global(&mut ddl_conn, &start, &gtid_string(&gtids), None)
                 .await?;
         }
-        let mut applier = Applier::open(
+        let applier = Applier::open(
             &pool,
             &ckpt,
             ApplyOpts {
@@ -534,21 +620,17 @@ impl Run {
                 queue_size: syncer.queue_size.max(1) as usize,
                 max_batch_bytes: 0,
             },
+            &applied_queues,
         )
         .await?;
-        applier.set_applied(&applied_queues);
-        let up_opts = ctx.source.from.mysql_opts(Vec::new());
         // The positions query-status shows from now on: where this run starts, and the
         // upstream's (read once here, then polled).
         stats.set_syncer(start.clone(), gtid_string(&gtids), 0);
-        let mut up_conn = None;
-        if let Ok(mut c) = connect_opts(up_opts.clone()).await {
-            if let Ok(Ok(Some((p, g)))) =
-                tokio::time::timeout(CONNECT_TIMEOUT, master_status(&mut c)).await
-            {
-                stats.set_master(p, g);
-            }
-            up_conn = Some(c);
+        if let Some(c) = up_conn.as_mut()
+            && let Ok(Ok(Some((p, g)))) =
+                tokio::time::timeout(CONNECT_TIMEOUT, master_status(c)).await
+        {
+            stats.set_master(p, g);
         }
         let mut tracker_dirty = BTreeSet::new();
         if fresh
@@ -669,6 +751,7 @@ impl Run {
             ddl_done: false,
             gtids,
             cur_gtid: None,
+            group_ord: 0,
             last_ts: 0,
             last_flush: Instant::now(),
             dirty: false,
@@ -800,6 +883,9 @@ impl Run {
                             pos: log_pos.saturating_sub(size),
                         };
                         tracing::info!(position = %at, "GTID start resolved to a position");
+                        if at != self.start {
+                            self.rebase(&at).await?;
+                        }
                         self.txn.reset(at);
                         // The first real point: saved now, so a crash before the first flush
                         // resumes from a position, with the queues' exit points.
@@ -829,6 +915,7 @@ impl Run {
                 }
                 Decoded::Gtid(g) => {
                     self.cur_gtid = Some(g.gtid);
+                    self.group_ord = 0;
                     Ev::Gtid {
                         standalone: g.is_standalone(),
                     }
@@ -844,7 +931,9 @@ impl Run {
                             file: file.clone(),
                             pos: log_pos,
                         };
-                        self.rows(&rows_ev, pos).await?;
+                        self.group_ord += 1;
+                        let mark = self.cur_gtid.map(|g| Mark::new(g, self.group_ord));
+                        self.rows(&rows_ev, pos, mark).await?;
                         self.last_ts = ts;
                         Ev::Rows
                     }
@@ -904,6 +993,89 @@ impl Run {
         }
     }
 
+    /// The current statement's GTID mark (a DDL is its own event group: ordinal 0).
+    fn ddl_mark(&self) -> Option<Mark> {
+        self.cur_gtid.map(|g| Mark::new(g, 0))
+    }
+
+    /// Whether the DDL ending at `end` (in the current event group) is the one a previous run
+    /// left in flight: the same position, or the same GTID after a failover.
+    fn is_ddl_replay(&self, end: &Position) -> bool {
+        self.ddl_replay.as_ref().is_some_and(|d| {
+            d.pos.as_ref() == Some(end)
+                || d.mark
+                    .zip(self.cur_gtid)
+                    .is_some_and(|(m, g)| m.gtid.domain == g.domain && m.gtid.seq == g.seq)
+        })
+    }
+
+    /// Forgets the DDL in flight once the stream is at or past it.
+    fn pass_ddl_replay(&mut self, end: &Position) {
+        let passed = self.ddl_replay.as_ref().is_some_and(|d| {
+            d.pos.as_ref().is_some_and(|p| p <= end)
+                || d.mark
+                    .zip(self.cur_gtid)
+                    .is_some_and(|(m, g)| m.gtid.domain == g.domain && m.gtid.seq <= g.seq)
+        });
+        if passed {
+            self.ddl_replay = None;
+        }
+    }
+
+    /// The GTID start resolved to `at`, not to the checkpoint's position: the upstream is
+    /// another server (a failover behind the source's address), or the checkpoint sat at the
+    /// end of a file. The previous run's points past the global one are positions on the
+    /// server it read, so they are re-expressed here:
+    /// - the apply queues keep only their GTID marks (keyless events are skipped by mark),
+    ///   and their checkpoint rows and the DDL marker move to `at`;
+    /// - the DDL in flight is recognised by its mark (without one it is forgotten);
+    /// - safe mode lasts until this server's current end (all a previous run may have applied
+    ///   is before it), as do the dump's per-table points.
+    async fn rebase(&mut self, at: &Position) -> Result<(), UnitError> {
+        let past_global = self.safe_until_pos.is_some()
+            || self.ddl_replay.is_some()
+            || !self.table_points.is_empty();
+        tracing::info!(checkpoint = %self.start, here = %at, past_global, "the GTID start is elsewhere than the checkpoint's position: rebasing the checkpoint on this server");
+        self.applier.rebase();
+        if let Some(d) = self.ddl_replay.as_mut() {
+            d.pos = None;
+            if d.mark.is_none() {
+                tracing::warn!(
+                    "the DDL in flight has no GTID mark: it runs again if it comes again"
+                );
+                self.ddl_replay = None;
+            }
+        }
+        if past_global {
+            let end = async {
+                let mut c = connect_opts(self.up_opts.clone()).await.map_err(|e| {
+                    UnitError::new(code::DB_DRIVER, "upstream", "connect to the upstream")
+                        .cause(e)
+                        .retryable(true)
+                })?;
+                timed("upstream", "read SHOW MASTER STATUS", master_status(&mut c)).await
+            }
+            .await?;
+            let Some((end, _)) = end else {
+                return Err(UnitError::new(
+                    code::BINLOG_READ,
+                    "upstream",
+                    "SHOW MASTER STATUS returned nothing (is the binlog on?)",
+                ));
+            };
+            if !self.table_points.is_empty() {
+                tracing::warn!(
+                    tables = self.table_points.len(),
+                    "the dump's per-table points name the old server: those tables' events replay in safe mode"
+                );
+                self.table_points.clear();
+            }
+            tracing::info!(exit = %end, "safe mode until this server's current end");
+            self.safe_until_pos = Some(end);
+        }
+        self.ckpt.rebase(&mut self.ddl_conn, at).await
+    }
+
     /// Whether the relay log is on and holds `p`.
     fn relay_holds(&self, p: &Position) -> bool {
         self.relay
@@ -956,6 +1128,10 @@ impl Run {
     /// the changed table structures, clearing a finished DDL's marker.
     async fn flush(&mut self) -> Result<(), UnitError> {
         self.applier.flush().await?;
+        if self.events_since_flush > 0 {
+            // The queues committed rows past the global point, not yet saved.
+            crate::worker::failpoint::hit("sync-before-save");
+        }
         if self.replay.is_some() || self.shard.as_ref().is_some_and(ShardGroups::any_open) {
             // A shard round is open or being replayed: the checkpoint stays before the round's
             // first DDL, so a restart forms the round again (DM's rule).
@@ -992,7 +1168,12 @@ impl Run {
         Ok(())
     }
 
-    async fn rows(&mut self, ev: &RowsEventData<'_>, pos: Position) -> Result<(), UnitError> {
+    async fn rows(
+        &mut self,
+        ev: &RowsEventData<'_>,
+        pos: Position,
+        mark: Option<Mark>,
+    ) -> Result<(), UnitError> {
         let tid = ev.table_id();
         let Some(tme) = self.table_maps.get(&tid) else {
             return Err(UnitError::new(
@@ -1103,6 +1284,7 @@ impl Run {
                 change,
                 safe_mode: safe,
                 pos: pos.clone(),
+                mark,
             })
             .collect();
         self.applier.push_event(event).await?;
@@ -1324,9 +1506,12 @@ impl Run {
         };
         if !run.is_empty() {
             self.applier.flush().await?;
-            self.ckpt.begin_ddl(&mut self.ddl_conn, end, sql).await?;
+            let mark = self.ddl_mark();
+            self.ckpt
+                .begin_ddl(&mut self.ddl_conn, end, mark.as_ref(), sql)
+                .await?;
             self.ddl_done = true;
-            let replay = self.ddl_replay.as_ref() == Some(end);
+            let replay = self.is_ddl_replay(end);
             let at = ErrorAt {
                 start: start.clone(),
                 end: end.clone(),
@@ -1360,9 +1545,7 @@ impl Run {
             self.ops.passed(start);
             crate::worker::failpoint::hit("sync-after-ddl");
         }
-        if self.ddl_replay.as_ref().is_some_and(|d| d <= end) {
-            self.ddl_replay = None;
-        }
+        self.pass_ddl_replay(end);
         self.track_ddl(sql, schema)
     }
 
@@ -1532,11 +1715,12 @@ impl Run {
         };
         if op.exec {
             tracing::info!(lock = %op.lock_id, ddls = ?op.ddls, "shard DDL: executing the lock's DDLs (owner)");
+            let mark = self.ddl_mark();
             self.ckpt
-                .begin_ddl(&mut self.ddl_conn, end, &op.ddls.join("; "))
+                .begin_ddl(&mut self.ddl_conn, end, mark.as_ref(), &op.ddls.join("; "))
                 .await?;
             self.ddl_done = true;
-            let replay = self.ddl_replay.as_ref() == Some(end);
+            let replay = self.is_ddl_replay(end);
             let first = run
                 .first()
                 .map(|r| r.2.clone())
@@ -1796,11 +1980,12 @@ impl Run {
         }
         if !op.ddls.is_empty() {
             tracing::info!(table = %key, ddls = ?op.ddls, "optimistic shard DDL: the joined schema changed; executing");
+            let mark = self.ddl_mark();
             self.ckpt
-                .begin_ddl(&mut self.ddl_conn, end, &op.ddls.join("; "))
+                .begin_ddl(&mut self.ddl_conn, end, mark.as_ref(), &op.ddls.join("; "))
                 .await?;
             self.ddl_done = true;
-            let replay = self.ddl_replay.as_ref() == Some(end);
+            let replay = self.is_ddl_replay(end);
             for stmt in &op.ddls {
                 self.execute_ddl(DdlKind::Other, stmt, &up, replay, cancel)
                     .await
@@ -1812,9 +1997,7 @@ impl Run {
             tracing::info!(table = %key, "optimistic shard DDL: the joined schema does not change; nothing runs downstream");
         }
         self.shard_sync.opt_finished(&key, &id);
-        if self.ddl_replay.as_ref().is_some_and(|d| d <= end) {
-            self.ddl_replay = None;
-        }
+        self.pass_ddl_replay(end);
         self.track_ddl(sql, schema)?;
         self.publish_opt_tables();
         // The stream was not read while waiting: continue on a fresh one after this event.

@@ -30,6 +30,7 @@ fn ins(t: &Arc<TargetTable>, r: Vec<Value>, safe: bool) -> Change {
         change: RowChange::Insert(r),
         safe_mode: safe,
         pos: at(100),
+        mark: None,
     }
 }
 
@@ -39,6 +40,7 @@ fn upd(t: &Arc<TargetTable>, before: Vec<Value>, after: Vec<Value>, safe: bool) 
         change: RowChange::Update { before, after },
         safe_mode: safe,
         pos: at(100),
+        mark: None,
     }
 }
 
@@ -48,6 +50,7 @@ fn del(t: &Arc<TargetTable>, r: Vec<Value>, safe: bool) -> Change {
         change: RowChange::Delete(r),
         safe_mode: safe,
         pos: at(100),
+        mark: None,
     }
 }
 
@@ -323,7 +326,7 @@ fn keyless_events_go_whole_to_the_table_queue_and_are_skipped_when_applied() {
         ins(&none, row(&[1, 2, 3]), false),
         ins(&none, row(&[4, 5, 6]), false),
     ];
-    let p = c.place_keyless(&event, &vec![None; n]);
+    let p = c.place_keyless(&event, &vec![Applied::default(); n]);
     assert_eq!(
         p,
         Some(Placement {
@@ -332,11 +335,15 @@ fn keyless_events_go_whole_to_the_table_queue_and_are_skipped_when_applied() {
         })
     );
     // Committed by that queue before a crash (same position or later): skipped.
-    let mut applied = vec![None; n];
-    applied[table_q] = Some(at(100));
+    let mut applied = vec![Applied::default(); n];
+    applied[table_q].pos = Some(at(100));
     assert_eq!(c.place_keyless(&event, &applied), None, "at the position");
-    applied[table_q] = Some(at(99));
+    applied[table_q].pos = Some(at(99));
     assert!(c.place_keyless(&event, &applied).is_some(), "before it");
+    // Another queue's point says nothing about this table's events.
+    let mut other = vec![Applied::default(); n];
+    other[(table_q + 1) % n].pos = Some(at(1000));
+    assert!(c.place_keyless(&event, &other).is_some(), "another queue");
 
     // A NULL unique key makes the whole event keyless; its keyed row's key joins the table's
     // group, so a later change of that row follows it to the same queue without a drain.
@@ -350,7 +357,7 @@ fn keyless_events_go_whole_to_the_table_queue_and_are_skipped_when_applied() {
         ins(&nullable_uk, row(&[2, 20, 3]), false),
     ];
     assert!(!event.iter().all(keyed));
-    let p = c.place_keyless(&event, &vec![None; n]);
+    let p = c.place_keyless(&event, &vec![Applied::default(); n]);
     assert_eq!(p.map(|p| p.queue), Some(c.queue_of(&name)));
     let next = c.place_keyed(&upd(
         &nullable_uk,
@@ -374,7 +381,7 @@ fn keyless_events_go_whole_to_the_table_queue_and_are_skipped_when_applied() {
         vec![Value::Int(7), Value::Null, Value::Int(0)],
         false,
     )];
-    let p = c.place_keyless(&event, &vec![None; n]);
+    let p = c.place_keyless(&event, &vec![Applied::default(); n]);
     assert_eq!(p.map(|p| p.drain_first), Some(true));
 }
 
@@ -640,4 +647,50 @@ fn a_refused_transaction_is_dms_10006_with_the_statement_and_a_workaround() {
         1,
     );
     assert!(dup.raw_cause.contains("1062"), "{dup}");
+}
+
+/// After a failover followed by GTID, positions name nothing on the new server: a queue's
+/// marks alone say which keyless events it committed (same domain, sequence, ordinal).
+#[test]
+fn keyless_events_are_skipped_by_their_mark_when_the_queue_committed_it() {
+    use crate::binlog::MariaGtid;
+    use crate::worker::units::sync::marks::{Mark, Marks};
+    let none = table(&[], &[]);
+    let n = 4;
+    let mut c = Causality::new(n);
+    let q = c.queue_of(&table_name(&none));
+    let event = |seq: u64, ord: u32| {
+        let mut e = ins(&none, row(&[1, 2, 3]), false);
+        // On the new server the event sits at another offset, past the old queue point.
+        e.pos = at(5000);
+        e.mark = Some(Mark::new(
+            MariaGtid {
+                domain: 0,
+                server: 2,
+                seq,
+            },
+            ord,
+        ));
+        vec![e]
+    };
+    let mut applied = vec![Applied::default(); n];
+    applied[q].marks = Marks::parse("0-1-7#2");
+    let cases = [
+        (6, 9, true),
+        (7, 1, true),
+        (7, 2, true),
+        (7, 3, false),
+        (8, 1, false),
+    ];
+    for (seq, ord, skipped) in cases {
+        assert_eq!(
+            c.place_keyless(&event(seq, ord), &applied).is_none(),
+            skipped,
+            "0-2-{seq}#{ord}"
+        );
+    }
+    // An event without a mark (no GTID upstream) is decided by position only.
+    let mut plain = event(7, 1);
+    plain[0].mark = None;
+    assert!(c.place_keyless(&plain, &applied).is_some());
 }

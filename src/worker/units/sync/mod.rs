@@ -883,7 +883,8 @@ impl Run {
                             pos: log_pos.saturating_sub(size),
                         };
                         tracing::info!(position = %at, "GTID start resolved to a position");
-                        if at != self.start {
+                        // (A start from the meta's GTID alone has no position to compare.)
+                        if !self.start.file.is_empty() && at != self.start {
                             self.rebase(&at).await?;
                         }
                         self.txn.reset(at);

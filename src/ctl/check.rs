@@ -1,7 +1,8 @@
 //! `dmctl check-task`: offline validation of task files, or DM's precheck on the master.
 //!
 //! Called by [`super::dispatch`]. Files are always validated locally first; an invalid file is
-//! reported as `file:line:col: [code=N] msg` and never sent to the master.
+//! reported as `file:line:col: [code=N] msg` (an unreadable one with DM's `error in get file
+//! content`) and never sent to the master.
 
 use std::path::PathBuf;
 
@@ -32,10 +33,9 @@ pub struct CheckTaskArgs {
 
 /// Validates one file locally. Ok carries a one-line summary; Err the error line.
 fn check_file(path: &std::path::Path) -> Result<(String, Vec<String>), String> {
-    let kind = std::fs::read(path)
-        .ok()
-        .map(|b| config::detect_kind(&b))
-        .unwrap_or(Kind::Task);
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("{}: error in get file content: {e}", path.display()))?;
+    let kind = config::detect_kind(&bytes);
     match kind {
         Kind::Source => config::load_source_file(path)
             .map(|l| (format!("source {:?}", l.config.source_id), l.warnings))

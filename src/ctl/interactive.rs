@@ -1,8 +1,9 @@
-//! dmctl's interactive mode: `dmctl --master-addr X` with no command.
+//! dmctl's interactive mode: `dmctl --master-addr X` (or `DM_MASTER_ADDR`) with no command;
+//! [`super::run`] first checks that the master answers, as DM does.
 //!
 //! On a terminal it shows DM's `» ` prompt (rustyline, history in `~/.dmctl_history` when that
 //! file can be used); otherwise it reads commands from stdin, one per line, so scripts and tests
-//! can drive it. Each line is split like a shell would (quotes, backslashes) and run as a dmctl
+//! can drive it (DM's own tests do: `echo "query-status" | dmctl -master-addr=X`). Each line is split like a shell would (quotes, backslashes) and run as a dmctl
 //! command line with the session's master address. `exit`, `quit` or end of input leave; an
 //! error in one line never ends the session. Called by [`super::run`]; never exits the process.
 

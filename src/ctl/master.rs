@@ -35,15 +35,26 @@ impl Target {
         F: FnOnce(pb::master_client::MasterClient<tonic::transport::Channel>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let Some(addr) = self.addr.as_deref() else {
-            eprintln!("this command needs the master's address: use --master-addr host:port");
-            return Err(FAIL);
-        };
-        client::call(addr, self.timeout, f).map_err(|e: ClientError| {
-            eprintln!("{e}");
+        let addr = self.require_addr()?;
+        client::call(&addr, self.timeout, f).map_err(|e: ClientError| {
+            print_client_error(&e);
             FAIL
         })
     }
+
+    /// The master's address, or DM's `--master-addr not provided` on stderr and `Err(FAIL)`.
+    pub fn require_addr(&self) -> Result<String, u8> {
+        self.addr.clone().ok_or_else(|| {
+            eprintln!("Error: {}", client::NO_MASTER_ADDR);
+            FAIL
+        })
+    }
+}
+
+/// Prints a failed call as DM does (`Error: ` and the error; an unreachable master in DM's
+/// `can't connect to` form).
+pub fn print_client_error(e: &ClientError) {
+    eprintln!("Error: {e}");
 }
 
 /// DM's header of a precheck failure message, printed unescaped inside the JSON as DM does.
@@ -84,21 +95,24 @@ fn render_with_check_msg<T: ToJson + Clone>(
         .replacen("detail: {", "   \tdetail: {", 1)
 }
 
-/// Reads a file as text for sending; errors are printed.
-fn read_text(path: &Path) -> Result<String, u8> {
+/// Reads a file as text for sending; an error is printed in DM's words
+/// (`FILE: error in get file content: …`).
+pub fn read_text(path: &Path) -> Result<String, u8> {
     std::fs::read_to_string(path).map_err(|e| {
         eprintln!("{}: error in get file content: {e}", path.display());
         FAIL
     })
 }
 
-/// Validates a task file locally and returns its raw contents.
+/// Reads a task file (DM's `error in get file content` when it cannot be read), validates
+/// it locally and returns its raw contents.
 fn task_file_contents(path: &Path) -> Result<String, u8> {
+    let text = read_text(path)?;
     if let Err(e) = config::load_task_file(path) {
         eprintln!("{e}");
         return Err(FAIL);
     }
-    read_text(path)
+    Ok(text)
 }
 
 /// DM's `GetTaskNameFromArgOrFile`: an argument ending in `.yaml`/`.yml` that names a readable
@@ -289,6 +303,15 @@ pub fn operate_task(op: pb::TaskOp, a: &OperateTaskArgs, t: &Target) -> u8 {
     }
 }
 
+/// The dmctl command of a task operation.
+fn task_command(op: pb::TaskOp) -> &'static str {
+    match op {
+        pb::TaskOp::Pause => "pause-task",
+        pb::TaskOp::Resume => "resume-task",
+        _ => "stop-task",
+    }
+}
+
 /// A `CommonWorkerResponse` as Go's `encoding/json` prints it (the generated `omitempty` tags).
 fn worker_response_go(r: &pb::CommonWorkerResponse) -> J {
     let mut f = Vec::new();
@@ -314,11 +337,11 @@ fn operate_source_tasks(op: pb::TaskOp, a: &OperateTaskArgs, t: &Target) -> u8 {
         [one] => one.clone(),
         [] => {
             println!("must give one source-name when task-name/task-conf is not specified");
-            return USAGE;
+            return super::usage::usage_error(&[task_command(op)]);
         }
         _ => {
             println!("can give only one source-name when task-name/task-conf is not specified");
-            return USAGE;
+            return super::usage::usage_error(&[task_command(op)]);
         }
     };
     let req = pb::QueryStatusListRequest {

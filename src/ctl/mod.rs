@@ -14,6 +14,14 @@
 //! ([`generate`]) or from the live cluster, `config export` / `config import` ([`export`]).
 //! Commands print results on stdout and return the exit code (0 result true, 1 result false / unreachable / bad file, 2 usage);
 //! they never print a password and never exit the process themselves.
+//!
+//! The argument layer is DM's (cobra's): `help`, `--help` and wrong arguments print DM's usage
+//! block with DM's `Use:` line ([`usage`]; a command's `override_usage` is its DM `Use:`
+//! string), unknown commands and flags get DM's texts, and `--master-addr` takes DM's forms —
+//! a comma-separated list tried address by address, `http://`/`https://` prefixes, `:port`,
+//! `DM_MASTER_ADDR` when empty or absent ([`client`]): none gives `--master-addr not
+//! provided`, no master answering `can't connect to …`. The interactive shell connects before
+//! it starts, as DM's does, and then reads lines from the terminal or from stdin.
 
 pub mod args;
 pub mod check;
@@ -27,6 +35,7 @@ pub mod master;
 pub mod reconcile;
 pub mod relay;
 pub mod schema;
+pub mod usage;
 pub mod v1;
 pub mod watch;
 
@@ -46,14 +55,16 @@ pub const DEFAULT_RPC_TIMEOUT: &str = "10m";
     name = "dmctl",
     about = "DM control: manages dm-rs (TiDB Data Migration) clusters, tasks and sources",
     disable_version_flag = true,
-    after_help = "Flags may be written with one dash or two (-master-addr or --master-addr).\nWith --master-addr and no command, dmctl opens an interactive shell.\nUse \"dmctl help <command>\" for more information about a command."
+    after_help = "Flags may be written with one dash or two (-master-addr or --master-addr).\nWith --master-addr (or DM_MASTER_ADDR) and no command, dmctl opens an interactive shell;\nit reads commands from stdin when stdin is not a terminal."
 )]
 pub struct Cli {
     /// Print version information and exit.
     #[arg(short = 'V', long = "version")]
     pub version: bool,
-    /// Master API server address, host:port (e.g. 127.0.0.1:8261).
-    #[arg(long = "master-addr", env = "DM_MASTER_ADDR", global = true)]
+    /// Master API server address, this parameter is required when interacting with the
+    /// dm-master: host:port, or a comma-separated list (the first that answers is used);
+    /// default: $DM_MASTER_ADDR.
+    #[arg(long = "master-addr", global = true)]
     pub master_addr: Option<String>,
     /// RPC timeout for each call to the master, a Go duration (e.g. 10m, 30s). Default 10m.
     #[arg(long = "rpc-timeout", global = true, value_name = "DURATION")]
@@ -86,7 +97,7 @@ pub enum Command {
     /// Checks the configuration file of the task: offline (no master) or the master's precheck.
     #[command(
         name = "check-task",
-        override_usage = "check-task <config-file> [--error count] [--warn count] [--offline]"
+        override_usage = "check-task <config-file> [--error count] [--warn count]"
     )]
     CheckTask(check::CheckTaskArgs),
     /// `create`/`update`/`stop`/`show` upstream MySQL/MariaDB source.
@@ -120,6 +131,10 @@ pub enum Command {
     )]
     StopTask(master::OperateTaskArgs),
     /// Updates a task's configuration (validated here, then sent to the master).
+    ///
+    /// Only Paused tasks are updated (40052 otherwise). dm-rs applies the fields a running task
+    /// can change (routes, filters, column-mappings, block-allow-list, expression-filter) and
+    /// refuses any other changed field by name, where DM would silently ignore it.
     #[command(
         name = "update-task",
         override_usage = "update-task [-s source ...] <config-file>"
@@ -204,10 +219,7 @@ pub enum Command {
     )]
     UnlockDdlLock(errors::UnlockDdlLockArgs),
     /// Shows the shard DDL locks of a task, or unlocks one (`shard-ddl-lock unlock <lock-id>`).
-    #[command(
-        name = "shard-ddl-lock",
-        override_usage = "shard-ddl-lock [task-name | task-file] | shard-ddl-lock unlock <lock-id> [-o owner] [-f]"
-    )]
+    #[command(name = "shard-ddl-lock", override_usage = "shard-ddl-lock [task]")]
     ShardDdlLock(errors::ShardDdlLockArgs),
     /// Forcefully breaks a DDL lock on the workers: run or skip its DDLs there, or remove it (DM v1).
     #[command(
@@ -242,7 +254,7 @@ pub enum Command {
     /// Changes the relay settings of a source from a source file (DM v1).
     #[command(
         name = "update-relay",
-        override_usage = "update-relay <-s source> <config-file>"
+        override_usage = "update-relay [-s source ...] <config-file>"
     )]
     UpdateRelay(relay::UpdateRelayArgs),
     /// Pauses the relay and has it go on from a position in a new sub-directory (DM v1).
@@ -286,18 +298,26 @@ pub enum Command {
     )]
     Config(export::ConfigArgs),
     /// Shows what `apply` would change to make the cluster match a directory of task files.
+    ///
+    /// dm-rs's own command (DM has no declarative reconciler): the directory's task and source
+    /// files are the desired state; nothing is changed.
     #[command(
         name = "plan",
         override_usage = "plan <DIR> [--out FILE] [--detailed-exitcode] [--output text|json]"
     )]
     Plan(reconcile::PlanArgs),
     /// Makes the cluster match a directory (plan, confirm, apply) or applies a saved plan.
+    ///
+    /// dm-rs's own command (DM has no declarative reconciler); a saved plan is refused when the
+    /// cluster changed since it was made.
     #[command(
         name = "apply",
         override_usage = "apply <DIR | PLANFILE> [--yes] [--output text|json] [--timeout 60s]"
     )]
     Apply(reconcile::ApplyArgs),
     /// Keeps the cluster matching a directory: watches it, resyncs every interval.
+    ///
+    /// dm-rs's own command (DM has no declarative reconciler).
     #[command(
         name = "reconcile",
         override_usage = "reconcile <DIR> [--interval 30s] [--admin-addr 127.0.0.1:PORT] [--debounce 500ms]"
@@ -315,12 +335,25 @@ pub fn run(raw: Vec<String>) -> ExitCode {
         && !cli.version
         && cli.encrypt.is_none()
         && cli.decrypt.is_none()
-        && cli.master_addr.is_some()
+        && (cli.master_addr.is_some() || env_master_addr().is_some())
     {
+        // DM connects before the shell starts: no master, no shell.
         let target = match target(&cli, None) {
+            Ok(master::Target { addr: None, .. }) => {
+                eprintln!("Error: {}", client::NO_MASTER_ADDR);
+                return ExitCode::from(master::FAIL);
+            }
             Ok(t) => t,
             Err(code) => return ExitCode::from(code),
         };
+        // a list, URL or `:port` was dialled by `target`; a plain host:port is dialled here
+        let shown = master_addr_text(&cli, None).unwrap_or_default();
+        if target.addr.as_deref() == Some(shown.as_str())
+            && let Err(e) = client::resolve(&shown, true)
+        {
+            eprintln!("Error: {e}");
+            return ExitCode::from(master::FAIL);
+        }
         let code = interactive::run(|words| {
             let argv = std::iter::once("dmctl".to_string()).chain(words).collect();
             let _ = run_line(argv, &target);
@@ -330,17 +363,28 @@ pub fn run(raw: Vec<String>) -> ExitCode {
     ExitCode::from(dispatch(cli, None))
 }
 
-/// Normalises and parses a command line; on error prints clap's message and returns the code.
+/// Normalises and parses a command line; on error (or `--help`) prints DM's text for it
+/// ([`usage::report_clap_error`]) and returns the exit code.
 fn parse(raw: Vec<String>) -> Result<Cli, u8> {
     let args = args::normalize(raw);
-    Cli::try_parse_from(args).map_err(|e| {
-        let _ = e.print();
-        if e.use_stderr() {
-            master::USAGE
-        } else {
-            master::OK
-        }
-    })
+    Cli::try_parse_from(&args).map_err(|e| usage::report_clap_error(&e, &args))
+}
+
+/// `DM_MASTER_ADDR` when set and not empty.
+fn env_master_addr() -> Option<String> {
+    std::env::var("DM_MASTER_ADDR")
+        .ok()
+        .filter(|a| !a.is_empty())
+}
+
+/// The master address text in effect: the command line's `--master-addr` when not empty,
+/// else the session's, else `DM_MASTER_ADDR`.
+fn master_addr_text(cli: &Cli, session: Option<&master::Target>) -> Option<String> {
+    cli.master_addr
+        .clone()
+        .filter(|a| !a.is_empty())
+        .or_else(|| session.and_then(|s| s.addr.clone()))
+        .or_else(env_master_addr)
 }
 
 /// Runs one line of the interactive shell (program name first) against the session's master.
@@ -352,8 +396,7 @@ fn run_line(argv: Vec<String>, session: &master::Target) -> u8 {
                 && cli.encrypt.is_none()
                 && cli.decrypt.is_none() =>
         {
-            use clap::CommandFactory;
-            let _ = Cli::command().print_help();
+            usage::out(&usage::help(&[]));
             master::OK
         }
         Ok(cli) => dispatch(cli, Some(session)),
@@ -361,17 +404,29 @@ fn run_line(argv: Vec<String>, session: &master::Target) -> u8 {
     }
 }
 
-/// The master to talk to: the command line's `--master-addr`/`--rpc-timeout`, else the session's.
+/// The master to talk to: the command line's `--master-addr`/`--rpc-timeout`, else the
+/// session's, else `DM_MASTER_ADDR`. A list of addresses (or a URL) is resolved here to the
+/// first address that answers ([`client::resolve`]); none answering is DM's `can't connect`.
 fn target(cli: &Cli, session: Option<&master::Target>) -> Result<master::Target, u8> {
     let timeout = match (&cli.rpc_timeout, session) {
         (Some(t), _) => parse_timeout(t)?,
         (None, Some(s)) => s.timeout,
         (None, None) => parse_timeout(DEFAULT_RPC_TIMEOUT)?,
     };
-    let addr = cli
-        .master_addr
-        .clone()
-        .or_else(|| session.and_then(|s| s.addr.clone()));
+    let addr = match master_addr_text(cli, session) {
+        None => None,
+        Some(raw) => match client::resolve(&raw, false) {
+            Ok(a) => Some(a),
+            Err(e @ client::ResolveError::Invalid { .. }) => {
+                eprintln!("Error: {e}");
+                return Err(master::USAGE);
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return Err(master::FAIL);
+            }
+        },
+    };
     Ok(master::Target { addr, timeout })
 }
 
@@ -447,8 +502,7 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         Some(Command::Apply(a)) => reconcile::run_apply(&a, &t),
         Some(Command::Reconcile(a)) => reconcile::run_reconcile(&a, &t),
         None => {
-            use clap::CommandFactory;
-            let _ = Cli::command().print_help();
+            usage::out(&usage::help(&[]));
             master::OK
         }
     }

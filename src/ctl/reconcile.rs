@@ -112,10 +112,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, u8> {
 }
 
 fn addr_of(t: &Target) -> Result<String, u8> {
-    t.addr.clone().ok_or_else(|| {
-        eprintln!("this command needs the master's address: use --master-addr host:port");
-        FAIL
-    })
+    t.require_addr()
 }
 
 fn check_dir(dir: &Path) -> Result<(), u8> {

@@ -62,8 +62,8 @@ pub fn switch_master(a: &SwitchRelayMasterArgs, t: &Target) -> u8 {
     }
 }
 
-/// `update-relay <-s source> <config-file>` (DM v1: `[-w worker]`): the relay keys of a source
-/// file (relay-dir, relay-binlog-name, relay-binlog-gtid, purge).
+/// `update-relay [-s source ...] <config-file>` (DM v1: `[-w worker]`; exactly one source):
+/// the relay keys of a source file (relay-dir, relay-binlog-name, relay-binlog-gtid, purge).
 #[derive(Debug, clap::Args)]
 pub struct UpdateRelayArgs {
     #[command(flatten)]
@@ -92,16 +92,17 @@ fn print_common(r: &pb::CommonWorkerResponse) -> u8 {
 
 /// Runs `update-relay`.
 pub fn update_relay(a: &UpdateRelayArgs, t: &Target) -> u8 {
-    let (Some(file), [src]) = (&a.file, a.source.sources.as_slice()) else {
-        println!("Usage: update-relay <-s source> <config-file>  (exactly one source)");
-        return USAGE;
+    let Some(file) = &a.file else {
+        return super::usage::usage_error(&["update-relay"]);
     };
-    let config = match std::fs::read_to_string(file) {
+    // DM's order: the file is read first, then the source is checked.
+    let config = match super::master::read_text(std::path::Path::new(file)) {
         Ok(c) => c,
-        Err(e) => {
-            println!("cannot read {file}: {e}");
-            return FAIL;
-        }
+        Err(code) => return code,
+    };
+    let [src] = a.source.sources.as_slice() else {
+        println!("must specify one source (`-s` / `--source`)");
+        return USAGE;
     };
     if let Err(e) = crate::config::parse_source(config.as_bytes()) {
         println!("{file}: {e}");
@@ -205,6 +206,9 @@ fn print<T: ToJson>(r: &T, result: bool) -> u8 {
 
 /// Runs `start-relay` (`start`) or `stop-relay`.
 pub fn start_stop(start: bool, a: &StartStopRelayArgs, t: &Target) -> u8 {
+    if a.source.sources.is_empty() && a.workers.is_empty() {
+        return super::usage::usage_error(&[if start { "start-relay" } else { "stop-relay" }]);
+    }
     if a.source.sources.len() != 1 {
         println!("must specify one source (`-s` / `--source`)");
         return USAGE;
@@ -254,7 +258,9 @@ pub fn purge(a: &PurgeRelayArgs, t: &Target) -> u8 {
         return USAGE;
     }
     let Some(filename) = a.filename.clone().filter(|f| !f.is_empty()) else {
-        println!("must specify the relay file name to purge before (`-f` / `--filename`)");
+        println!(
+            "must specify the name of the terminal file before which to purge relay log files. (`-f` / `--filename`)"
+        );
         return USAGE;
     };
     if a.source.sources.len() > 1 {

@@ -403,9 +403,9 @@ impl Screen {
 /// finished or stopped (or on Ctrl-C), [`FAIL`] when it is paused by an error or the first
 /// status cannot be read (printed as query-status prints it).
 pub fn run(task: &str, sources: &[String], t: &Target) -> u8 {
-    let Some(addr) = t.addr.clone() else {
-        eprintln!("this command needs the master's address: use --master-addr host:port");
-        return FAIL;
+    let addr = match t.require_addr() {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -424,7 +424,10 @@ async fn watch(addr: &str, task: &str, sources: &[String], timeout: Duration) ->
     let channel = match crate::rpc::connect(addr, crate::rpc::CONNECT_TIMEOUT, timeout).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("can not connect to master {addr}: {}", e.why());
+            super::master::print_client_error(&super::client::ClientError::Connect {
+                addr: addr.to_string(),
+                why: e.why().to_string(),
+            });
             return FAIL;
         }
     };

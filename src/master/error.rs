@@ -46,7 +46,7 @@ pub enum MasterError {
         sources: Vec<String>,
         changed: String,
     },
-    #[error("sources {0:?} haven't been added")]
+    #[error("sources [{}] haven't been added", .0.join(" "))]
     SourcesNotAdded(Vec<String>),
     #[error("task {0} has no source or not exist, please check the task name and status")]
     TaskNotFound(String),

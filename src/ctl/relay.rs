@@ -158,6 +158,10 @@ impl ToJson for pb::OperateRelayResponse {
         J::Obj(vec![
             ("result", J::Bool(self.result)),
             ("msg", J::s(&self.msg)),
+            (
+                "sources",
+                J::Arr(self.sources.iter().map(|s| s.to_json()).collect()),
+            ),
         ])
     }
 }

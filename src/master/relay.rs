@@ -3,8 +3,15 @@
 //! (`pause-relay` / `resume-relay`). Kept in the store and pushed to the source's worker
 //! with every Assign ([`crate::dmrs::RelaySpec`]); `purge-relay` goes to the worker at once.
 //!
-//! dm-rs binds a source to one worker, so `start-relay -s SOURCE [WORKER ...]` relays on the
-//! source's bound worker; naming another worker is DM's 46021.
+//! DM v2's two ways, as DM keeps them apart: `start-relay -s SOURCE` without a worker name
+//! sets the source's `enable-relay` (the relay runs on whichever worker the source is bound
+//! to), `start-relay -s SOURCE WORKER...` makes those workers the source's relay workers (the
+//! relay runs when the source is bound to one of them, and the scheduler binds the source to
+//! its relay workers first and never binds another source to them). Mixing the two forms,
+//! naming a worker bound to or relaying for another source, or an unknown worker are DM's
+//! 46030/46031, 46028/46029, 46021, 46020/46022 and 46004. A named worker that is offline
+//! is accepted and answered with DM's "source relay is operated but the bound worker is
+//! offline".
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +37,20 @@ pub struct RelayRecord {
     pub migrate_rev: u64,
     #[serde(default)]
     pub migrate_to: Option<(String, u64)>,
+    /// The workers named by `start-relay -s SOURCE WORKER...` (DM's relay workers).
+    #[serde(default)]
+    pub workers: std::collections::BTreeSet<String>,
+}
+
+/// The source whose relay workers include `worker`, if any.
+pub fn relay_source_of<'a>(
+    st: &'a crate::master::scheduler::State,
+    worker: &str,
+) -> Option<&'a str> {
+    st.relay
+        .iter()
+        .find(|(_, r)| r.workers.contains(worker))
+        .map(|(s, _)| s.as_str())
 }
 
 impl Scheduler {
@@ -42,15 +63,17 @@ impl Scheduler {
         st.source_of(name).unwrap_or(name).to_string()
     }
 
-    /// Whether `source` relays (its file says so, or start-relay did).
+    /// Whether `source` relays (its file says so, start-relay did, or it is bound to one of
+    /// its relay workers).
     pub fn relay_enabled(&self, source: &str) -> bool {
         let st = self.lock();
-        st.relay.get(source).is_some_and(|r| r.enabled)
-            || st
-                .sources
-                .get(source)
-                .and_then(|s| s.cfg.as_ref())
-                .is_some_and(|c| c.enable_relay)
+        st.relay.get(source).is_some_and(|r| {
+            r.enabled || st.worker_of(source).is_some_and(|w| r.workers.contains(w))
+        }) || st
+            .sources
+            .get(source)
+            .and_then(|s| s.cfg.as_ref())
+            .is_some_and(|c| c.enable_relay)
     }
 
     async fn put_relay(&self, source: &str, rec: RelayRecord) -> Result<(), MasterError> {
@@ -60,8 +83,12 @@ impl Scheduler {
         Ok(())
     }
 
-    /// DM v2's `start-relay` / `stop-relay`.
-    pub async fn operate_relay(&self, req: pb::OperateRelayRequest) -> Result<(), String> {
+    /// DM v2's `start-relay` / `stop-relay` (see the module doc): one answer per named
+    /// worker.
+    pub async fn operate_relay(
+        &self,
+        req: pb::OperateRelayRequest,
+    ) -> Result<Vec<pb::CommonWorkerResponse>, String> {
         let start = match pb::RelayOpV2::try_from(req.op).unwrap_or(pb::RelayOpV2::InvalidRelayOpV2)
         {
             pb::RelayOpV2::StartRelayV2 => true,
@@ -74,81 +101,98 @@ impl Scheduler {
                 ));
             }
         };
-        {
+        let source = req.source.clone();
+        let answers = {
             let _g = self.change().await;
-            let (exists, bound) = {
+            let mut rec = {
                 let st = self.lock();
-                (
-                    st.sources.contains_key(&req.source),
-                    st.worker_of(&req.source).map(str::to_string),
-                )
+                let Some(entry) = st.sources.get(&source) else {
+                    return Err(format!(
+                        "[code=46008] source config with ID {source} not exists"
+                    ));
+                };
+                let on_bound = entry.cfg.as_ref().is_some_and(|c| c.enable_relay)
+                    || st.relay.get(&source).is_some_and(|r| r.enabled);
+                let rec = st.relay.get(&source).cloned().unwrap_or_default();
+                check_relay_workers(&st, &source, &req.worker, &rec, on_bound, start)?;
+                rec
             };
-            if !exists {
-                return Err(format!("[code=46008] source {} not found", req.source));
-            }
-            if let Some(other) = req
-                .worker
-                .iter()
-                .find(|w| Some(w.as_str()) != bound.as_deref())
-            {
-                return Err(format!(
-                    "[code=46021] these workers [{other}] have bound for another sources or none: source {} is bound to {}",
-                    req.source,
-                    bound.as_deref().unwrap_or("no worker")
-                ));
-            }
-            let mut rec = self
-                .lock()
-                .relay
-                .get(&req.source)
-                .cloned()
-                .unwrap_or_default();
-            if start {
-                rec.enabled = true;
+            if req.worker.is_empty() {
+                rec.enabled = start;
                 rec.paused = false;
+                if start {
+                    rec.rev += 1;
+                }
+            } else if start {
+                if rec.workers.is_empty() {
+                    // A new relay runs; a paused one stays paused (DM keeps the stage).
+                    rec.paused = false;
+                }
+                rec.workers.extend(req.worker.iter().cloned());
                 rec.rev += 1;
             } else {
-                if !self.relay_enabled(&req.source) {
-                    return Err(format!(
-                        "[code=46022] relay is not started for source {}",
-                        req.source
-                    ));
+                for w in &req.worker {
+                    rec.workers.remove(w);
                 }
-                rec.enabled = false;
-                rec.paused = false;
             }
-            self.put_relay(&req.source, rec)
+            self.put_relay(&source, rec)
                 .await
                 .map_err(|e| e.to_string())?;
-            // As DM v5.4: the source's `enable-relay` follows (get-config shows it, and a
-            // reconciled source file saying so is in sync).
-            let changed = {
-                let st = self.lock();
-                st.sources.get(&req.source).and_then(|e| {
-                    e.cfg.as_ref().filter(|c| c.enable_relay != start).map(|c| {
-                        let mut c = c.clone();
-                        c.enable_relay = start;
-                        c
-                    })
-                })
-            };
-            if let Some(cfg) = changed {
-                let rec = store::SourceRecord {
-                    id: req.source.clone(),
-                    yaml: cfg.to_yaml_sealed(),
-                };
-                let op =
-                    store::put_op(store::SOURCES, &req.source, &rec).map_err(|e| e.to_string())?;
-                self.persist(vec![op]).await.map_err(|e| e.to_string())?;
-                let mut st = self.lock();
-                if let Some(e) = st.sources.get_mut(&req.source) {
-                    e.rec = rec;
-                    e.cfg = Some(cfg);
-                }
+            if req.worker.is_empty() {
+                // As DM: the source's `enable-relay` follows (get-config shows it, and a
+                // reconciled source file saying so is in sync).
+                self.set_enable_relay(&source, start).await?;
             }
-            tracing::info!(source = %req.source, start, "relay {}", if start { "started" } else { "stopped" });
-        }
+            tracing::info!(source = %source, workers = ?req.worker, start, "relay {}", if start { "started" } else { "stopped" });
+            self.bind_free().await;
+            let st = self.lock();
+            req.worker
+                .iter()
+                .map(|w| {
+                    let online = st.workers.get(w).is_some_and(|e| e.online);
+                    pb::CommonWorkerResponse {
+                        result: true,
+                        msg: if online {
+                            String::new()
+                        } else {
+                            "source relay is operated but the bound worker is offline".to_string()
+                        },
+                        source: source.clone(),
+                        worker: w.clone(),
+                    }
+                })
+                .collect()
+        };
         self.round().await;
+        Ok(answers)
+    }
+
+    /// Writes `enable-relay: on` into the stored source file when it differs.
+    async fn set_enable_relay(&self, source: &str, on: bool) -> Result<(), String> {
+        let changed = {
+            let st = self.lock();
+            st.sources.get(source).and_then(|e| {
+                e.cfg.as_ref().filter(|c| c.enable_relay != on).map(|c| {
+                    let mut c = c.clone();
+                    c.enable_relay = on;
+                    c
+                })
+            })
+        };
+        let Some(cfg) = changed else {
+            return Ok(());
+        };
+        let rec = store::SourceRecord {
+            id: source.to_string(),
+            yaml: cfg.to_yaml_sealed(),
+        };
+        let op = store::put_op(store::SOURCES, source, &rec).map_err(|e| e.to_string())?;
+        self.persist(vec![op]).await.map_err(|e| e.to_string())?;
+        let mut st = self.lock();
+        if let Some(e) = st.sources.get_mut(source) {
+            e.rec = rec;
+            e.cfg = Some(cfg);
+        }
         Ok(())
     }
 
@@ -351,7 +395,7 @@ impl Scheduler {
         source: &str,
     ) -> Option<crate::dmrs::RelaySpec> {
         st.relay.get(source).map(|r| crate::dmrs::RelaySpec {
-            enabled: r.enabled,
+            enabled: r.enabled || st.worker_of(source).is_some_and(|w| r.workers.contains(w)),
             paused: r.paused,
             rev: r.rev,
             switch_rev: r.switch_rev,
@@ -399,4 +443,90 @@ impl Scheduler {
         .await
         .unwrap_or_else(|m| fail(m, worker.clone()))
     }
+}
+
+/// DM's checks of `start-relay` / `stop-relay` (`start`) for `source` with `workers` named
+/// (none: the `enable-relay` form), given the source's relay record and whether its relay
+/// runs on the bound worker (`on_bound`).
+fn check_relay_workers(
+    st: &crate::master::scheduler::State,
+    source: &str,
+    workers: &[String],
+    rec: &RelayRecord,
+    on_bound: bool,
+    start: bool,
+) -> Result<(), String> {
+    let op = if start { "start-relay" } else { "stop-relay" };
+    if workers.is_empty() {
+        if !rec.workers.is_empty() {
+            let list: Vec<&str> = rec.workers.iter().map(String::as_str).collect();
+            return Err(format!(
+                "[code={}] the source has `start-relay` with worker name for workers [{}], so it can't `{op}` without worker name now",
+                if start { 46028 } else { 46029 },
+                list.join(" ")
+            ));
+        }
+        return Ok(());
+    }
+    if on_bound {
+        return Err(format!(
+            "[code={}] the source has `start-relay` automatically for bound worker, so it can't `{op}` with worker name now",
+            if start { 46030 } else { 46031 }
+        ));
+    }
+    let missing: Vec<&str> = workers
+        .iter()
+        .filter(|w| !st.workers.contains_key(*w))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "[code=46004] dm-worker with name [{}] not exists",
+            missing.join(" ")
+        ));
+    }
+    let (mut wrong, mut theirs) = (Vec::new(), Vec::new());
+    for w in workers {
+        let other = if start {
+            st.source_of(w).filter(|s| *s != source)
+        } else {
+            relay_source_of(st, w).filter(|s| *s != source)
+        };
+        if let Some(o) = other {
+            wrong.push(w.as_str());
+            theirs.push(o);
+        }
+    }
+    if !wrong.is_empty() {
+        return Err(if start {
+            format!(
+                "[code=46021] these workers [{}] have bound for another sources [{}] respectively",
+                wrong.join(" "),
+                theirs.join(" ")
+            )
+        } else {
+            format!(
+                "[code=46022] these workers [{}] have started relay for another sources [{}] respectively",
+                wrong.join(" "),
+                theirs.join(" ")
+            )
+        });
+    }
+    if start {
+        let (mut busy, mut theirs) = (Vec::new(), Vec::new());
+        for w in workers {
+            if let Some(o) = relay_source_of(st, w).filter(|s| *s != source) {
+                busy.push(w.as_str());
+                theirs.push(o);
+            }
+        }
+        if !busy.is_empty() {
+            return Err(format!(
+                "[code=46020] these workers [{}] have started relay for sources [{}] respectively",
+                busy.join(" "),
+                theirs.join(" ")
+            ));
+        }
+    }
+    Ok(())
 }

@@ -161,10 +161,20 @@ fn free_bindings(st: &State) -> Vec<(String, String)> {
     let mut taken: Vec<&str> = st.bindings.values().map(String::as_str).collect();
     let mut out = Vec::new();
     for s in st.sources.keys().filter(|s| !st.bindings.contains_key(*s)) {
+        // DM's order: the source's relay workers first; a relay worker of another source is
+        // never bound to this one.
+        let usable = |w: &&WorkerEntry| {
+            w.online
+                && !taken.contains(&w.rec.name.as_str())
+                && crate::master::relay::relay_source_of(st, &w.rec.name).is_none_or(|r| r == s)
+        };
+        let relay_workers = st.relay.get(s).map(|r| &r.workers);
         let free = st
             .workers
             .values()
-            .find(|w| w.online && !taken.contains(&w.rec.name.as_str()));
+            .filter(usable)
+            .find(|w| relay_workers.is_some_and(|r| r.contains(&w.rec.name)))
+            .or_else(|| st.workers.values().find(usable));
         if let Some(w) = free {
             taken.push(&w.rec.name);
             out.push((s.clone(), w.rec.name.clone()));

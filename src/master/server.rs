@@ -890,11 +890,16 @@ impl Master for MasterService {
         req: Request<pb::OperateRelayRequest>,
     ) -> Res<pb::OperateRelayResponse> {
         match self.sched.operate_relay(req.into_inner()).await {
-            Ok(()) => ok(pb::OperateRelayResponse {
+            Ok(sources) => ok(pb::OperateRelayResponse {
                 result: true,
                 msg: String::new(),
+                sources,
             }),
-            Err(msg) => ok(pb::OperateRelayResponse { result: false, msg }),
+            Err(msg) => ok(pb::OperateRelayResponse {
+                result: false,
+                msg,
+                sources: Vec::new(),
+            }),
         }
     }
 

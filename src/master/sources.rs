@@ -148,7 +148,7 @@ impl Scheduler {
                     source: id.clone(),
                     ok: true,
                     msg: if w.is_empty() {
-                        "source is added but there is no free worker to bind".into()
+                        "source is added but there is no free worker to bound".into()
                     } else {
                         String::new()
                     },
@@ -197,10 +197,15 @@ impl Scheduler {
                         st.sources.remove(id);
                         tracing::info!(source = %id, "source stopped");
                         SourceOutcome {
+                            msg: if worker.is_empty() {
+                                "source is stopped and hasn't bound to worker before being stopped"
+                                    .to_string()
+                            } else {
+                                String::new()
+                            },
                             source: id.clone(),
                             worker,
                             ok: true,
-                            msg: String::new(),
                         }
                     })
                     .collect()
@@ -230,7 +235,7 @@ impl Scheduler {
                         None => (
                             true,
                             String::new(),
-                            "source is added but is not bound to any worker".to_string(),
+                            "source is added but there is no free worker to bound".to_string(),
                         ),
                     }
                 };

@@ -452,7 +452,11 @@ fn help_shows_dm_usage_lines() {
             "generate-task-config",
             "generate-task-config --from-master [task-name ...] -o DIR",
         ),
-        ("config", "config <export | import> [-d directory]"),
+        ("config", "config <command> [flags]"),
+        (
+            "transfer-source",
+            "transfer-source <source-id> <worker-id> [flags]",
+        ),
         ("encrypt", "Usage: encrypt <plain-text>"),
         ("decrypt", "Usage: decrypt <cipher-text>"),
         (

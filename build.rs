@@ -22,8 +22,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
-        // Carries a password: its Debug is written by hand (src/lib.rs) and masks it.
-        .skip_debug(["pb.GetCfgRequest"])
+        // Carry a password or a key: their Debug is written by hand (src/lib.rs) and masks it.
+        .skip_debug([
+            "pb.GetCfgRequest",
+            "pb.EncryptRequest",
+            "pb.RegisterWorkerResponse",
+            "dmrs.AssignRequest",
+        ])
         .compile_protos(
             &[
                 "proto/dmmaster.proto",

@@ -54,10 +54,53 @@ pub mod pb {
             d.finish()
         }
     }
+
+    /// By hand: the plaintext to encrypt is never shown.
+    impl std::fmt::Debug for EncryptRequest {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("EncryptRequest")
+                .field("plaintext", &crate::password::MASK)
+                .finish()
+        }
+    }
+
+    /// By hand: a secret key is never shown.
+    impl std::fmt::Debug for RegisterWorkerResponse {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("RegisterWorkerResponse")
+                .field("result", &self.result)
+                .field("msg", &self.msg)
+                .field("secret_key", &super::secret_shown(&self.secret_key))
+                .finish()
+        }
+    }
+}
+
+/// How a secret key field is shown in Debug output: whether there is one, never its bytes.
+fn secret_shown(key: &[u8]) -> &'static str {
+    if key.is_empty() {
+        "(none)"
+    } else {
+        crate::password::MASK
+    }
 }
 
 /// dm-rs's own master → worker protocol (`proto/dmrs.proto`): desired state pushed as keepalive.
 #[allow(clippy::all, missing_docs)]
 pub mod dmrs {
     tonic::include_proto!("dmrs");
+
+    /// By hand: the secret key is never shown (the configs carry sealed passwords only).
+    impl std::fmt::Debug for AssignRequest {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("AssignRequest")
+                .field("worker_name", &self.worker_name)
+                .field("source_id", &self.source_id)
+                .field("source_yaml", &self.source_yaml)
+                .field("subtasks", &self.subtasks)
+                .field("relay", &self.relay)
+                .field("secret_key", &super::secret_shown(&self.secret_key))
+                .finish()
+        }
+    }
 }

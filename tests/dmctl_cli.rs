@@ -473,9 +473,16 @@ fn help_shows_dm_usage_lines() {
             "generate-task-config",
             "generate-task-config --from-master [task-name ...] -o DIR",
         ),
-        ("config", "Usage:\n  dmctl config [command]"),
+        (
+            "config",
+            "Usage:\n  dmctl config <command> [flags]\n  dmctl config [command]",
+        ),
         ("encrypt", "Usage:\n  dmctl encrypt <plain-text> [flags]"),
         ("decrypt", "Usage:\n  dmctl decrypt <cipher-text> [flags]"),
+        (
+            "transfer-source",
+            "transfer-source <source-id> <worker-id> [flags]",
+        ),
         (
             "plan",
             "plan <DIR> [--out FILE] [--detailed-exitcode] [--output text|json]",

@@ -361,6 +361,13 @@ impl Master for FakeMaster {
         Err(Status::unimplemented("update_master_config"))
     }
 
+    async fn encrypt(
+        &self,
+        _: Request<pb::EncryptRequest>,
+    ) -> Result<Response<pb::EncryptResponse>, Status> {
+        Err(Status::unimplemented("encrypt"))
+    }
+
     async fn refresh_worker_tasks(
         &self,
         req: Request<pb::RefreshWorkerTasksRequest>,

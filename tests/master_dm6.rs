@@ -95,7 +95,7 @@ fn dm6_fields_worker_name_start_time_and_delete() {
             .into_inner();
         assert!(!r.result, "{r:?}");
         assert!(
-            r.msg.contains("nosuch") && r.msg.contains("no such worker"),
+            r.msg.contains("dm-worker with name nosuch not exists"),
             "{}",
             r.msg
         );
@@ -114,7 +114,11 @@ fn dm6_fields_worker_name_start_time_and_delete() {
             .unwrap()
             .into_inner();
         assert!(!r.result, "{r:?}");
-        assert!(r.msg.contains("bound to source s1"), "{}", r.msg);
+        assert!(
+            r.msg.contains("w2 not free") && r.msg.contains("bound to source s1"),
+            "{}",
+            r.msg
+        );
 
         // startTime: refused with a reason, on start-task and on check-task.
         let task = task_yaml("s1", down.port, &file, pos);

@@ -201,7 +201,8 @@ fn dm_master_reads_its_config_file_and_a_flag_wins_over_it() {
     let out = dmctl(&flag_addr, &["get-config", "master", "from-file"]);
     ok(&out, "get-config master");
     assert!(
-        out.stdout.contains(&format!("master-addr: {flag_addr}")),
+        out.stdout
+            .contains(&format!("master-addr = \\\"{flag_addr}\\\"")),
         "{}",
         out.stdout
     );

@@ -47,6 +47,11 @@ struct Args {
     /// Write the log to this file (appended) instead of stderr.
     #[arg(long = "log-file", value_name = "FILE")]
     log_file: Option<String>,
+    /// File holding a hex AES-256 key (64 characters) for password ciphertext (DM v7+): the
+    /// master seals stored passwords with it, hands it to the workers it binds sources to, and
+    /// `dmctl encrypt` through the master uses it. Without it: DM's built-in key (DM v1-v6).
+    #[arg(long = "secret-key-path", value_name = "FILE")]
+    secret_key_path: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +66,7 @@ fn main() -> std::process::ExitCode {
         data_dir: args.data_dir,
         log_level: args.log_level,
         log_file: args.log_file,
+        secret_key_path: args.secret_key_path,
     };
     let startup = match Startup::load(args.config.as_deref(), flags) {
         Ok(s) => s,

@@ -43,6 +43,9 @@ const GLOBAL_WITH_VALUE: &[&str] = &[
 /// Commands whose own `-w`/`--worker` means "worker member", not DM v1's source flag.
 const MEMBER_COMMANDS: &[&str] = &["list-member", "offline-member"];
 
+/// Commands whose `-w`/`--worker NAME` names a worker (DM v2+: `operate-source create -w`).
+const WORKER_NAME_COMMANDS: &[&str] = &["operate-source"];
+
 /// DM v1's SQL operator commands: `-w` is the worker and `-s` the SQL pattern.
 const SQL_COMMANDS: &[&str] = &["sql-skip", "sql-replace", "sql-inject"];
 
@@ -50,8 +53,8 @@ const SQL_COMMANDS: &[&str] = &["sql-skip", "sql-replace", "sql-inject"];
 const BREAK_COMMANDS: &[&str] = &["break-ddl-lock"];
 
 /// Rewrites `-master-addr x` / `-master-addr=x` to their two-dash forms, and the seed's `-w`
-/// (DM v1's `--worker`) to `-s` (DM v2's `--source`), except in the member commands where
-/// `--worker` is a flag of its own.
+/// (DM v1's `--worker`) to `-s` (DM v2's `--source`), except in the member commands and
+/// operate-source, where `--worker` is a flag of its own.
 pub fn normalize(raw: Vec<String>) -> Vec<String> {
     let mut out = Vec::with_capacity(raw.len());
     let mut after_separator = false;
@@ -130,6 +133,22 @@ pub fn normalize(raw: Vec<String>) -> Vec<String> {
                 continue;
             }
             if a.starts_with("--worker") || a.starts_with("--sql-pattern") {
+                out.push(a);
+                continue;
+            }
+        }
+        if command
+            .as_deref()
+            .is_some_and(|c| WORKER_NAME_COMMANDS.contains(&c))
+        {
+            if let Some(rest) = a
+                .strip_prefix("-worker")
+                .filter(|r| r.is_empty() || r.starts_with('='))
+            {
+                out.push(format!("--worker{rest}"));
+                continue;
+            }
+            if a == "-w" || a.starts_with("-w=") || a.starts_with("--worker") {
                 out.push(a);
                 continue;
             }
@@ -380,6 +399,46 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(n(input), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn operate_source_keeps_w_as_the_worker() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (
+                &["dmctl", "operate-source", "create", "s.yaml", "-w", "w1"],
+                &["dmctl", "operate-source", "create", "s.yaml", "-w", "w1"],
+            ),
+            (
+                &["dmctl", "operate-source", "create", "s.yaml", "-worker=w1"],
+                &["dmctl", "operate-source", "create", "s.yaml", "--worker=w1"],
+            ),
+            (
+                &[
+                    "dmctl",
+                    "operate-source",
+                    "create",
+                    "s.yaml",
+                    "--worker",
+                    "w1",
+                ],
+                &[
+                    "dmctl",
+                    "operate-source",
+                    "create",
+                    "s.yaml",
+                    "--worker",
+                    "w1",
+                ],
+            ),
+            // …and -s stays the source flag there.
+            (
+                &["dmctl", "operate-source", "show", "-s", "s1"],
+                &["dmctl", "operate-source", "show", "-s", "s1"],
+            ),
+        ];
+        for (args, want) in cases {
+            assert_eq!(n(args), *want, "{args:?}");
         }
     }
 

@@ -29,24 +29,6 @@ pub const SOURCES_DIR: &str = "sources";
 /// DM's sub-directory of task files.
 pub const TASKS_DIR: &str = "tasks";
 
-/// `config export|import [-d DIR]` (DM v5.4).
-#[derive(Debug, clap::Args)]
-pub struct ConfigArgs {
-    #[command(subcommand)]
-    pub op: ConfigOp,
-}
-
-/// `config`'s subcommands.
-#[derive(Debug, clap::Subcommand)]
-pub enum ConfigOp {
-    /// Exports the configurations of sources and tasks (passwords as ${ENV} references).
-    #[command(override_usage = "config export [-d directory]")]
-    Export(DirArg),
-    /// Imports the configurations of sources and tasks: creates the sources, starts the tasks.
-    #[command(override_usage = "config import [-d directory]")]
-    Import(DirArg),
-}
-
 /// `-d/--dir` (DM also takes `-p/--path`).
 #[derive(Debug, clap::Args)]
 pub struct DirArg {
@@ -402,23 +384,20 @@ pub fn from_master(a: &GenerateArgs, t: &Target) -> u8 {
     }
 }
 
-/// `config export|import`.
-pub fn config(a: &ConfigArgs, t: &Target) -> u8 {
-    match &a.op {
-        ConfigOp::Export(d) => match export(&d.dir, &[], t) {
-            Ok(vars) => {
-                println!("export configs to directory `{}` succeed", d.dir.display());
-                print_vars(&d.dir, &vars);
-                OK
+/// `config export [-d DIR]`.
+pub fn run_export(d: &DirArg, t: &Target) -> u8 {
+    match export(&d.dir, &[], t) {
+        Ok(vars) => {
+            println!("export configs to directory `{}` succeed", d.dir.display());
+            print_vars(&d.dir, &vars);
+            OK
+        }
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("{e}");
             }
-            Err(e) => {
-                if !e.is_empty() {
-                    eprintln!("{e}");
-                }
-                FAIL
-            }
-        },
-        ConfigOp::Import(d) => import(&d.dir, t),
+            FAIL
+        }
     }
 }
 
@@ -430,7 +409,7 @@ fn already_exists(msg: &str) -> bool {
 /// `config import -d DIR`: every file is loaded first (`${ENV}` resolved here; nothing is sent
 /// when one fails), then each source is created and each task started (paused when
 /// reconcile.yaml says so), skipping those the master has already, as DM does.
-fn import(dir: &Path, t: &Target) -> u8 {
+pub fn run_import(dir: &Path, t: &Target) -> u8 {
     if !dir.is_dir() {
         eprintln!("config directory `{}` not exists", dir.display());
         return FAIL;

@@ -210,13 +210,14 @@ impl Description {
     }
 }
 
-/// The password as the file holds it: a `${ENV}` reference or DM ciphertext as given, clear
-/// text DM-encrypted, nothing as `""`.
+/// The password as the file holds it: a `${ENV}` reference or DM ciphertext (of any key: one
+/// made with a master's secret key cannot be read here) as given, clear text DM-encrypted,
+/// nothing as `""`.
 pub fn password_for_file(given: Option<&str>) -> Result<String, String> {
     match given {
         None | Some("") => Ok(String::new()),
         Some(p) if password::env_reference(p).is_some() => Ok(p.to_string()),
-        Some(p) if password::decrypt(p).is_ok() => Ok(p.to_string()),
+        Some(p) if password::is_ciphertext(p) => Ok(p.to_string()),
         Some(p) => password::encrypt(p).map_err(|e| e.to_string()),
     }
 }

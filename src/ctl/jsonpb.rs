@@ -466,7 +466,8 @@ macro_rules! rm {
 rm!(
     pb::CheckTaskResponse,
     pb::OfflineMemberResponse,
-    pb::UnlockDdlLockResponse
+    pb::UnlockDdlLockResponse,
+    pb::TransferSourceResponse
 );
 
 impl ToJson for pb::OperateTaskResponse {

@@ -147,18 +147,28 @@ pub struct SourceFlag {
     pub sources: Vec<String>,
 }
 
-/// `operate-source <operate-type> [config-file ...] [-s source ...]`.
+/// `operate-source <operate-type> [config-file ...] [-w worker] [--print-sample-config]`.
 #[derive(Debug, clap::Args)]
 pub struct OperateSourceArgs {
     /// One of create, update, stop, show.
     #[arg(value_name = "operate-type")]
-    pub op: String,
+    pub op: Option<String>,
     /// Source configuration files (for stop, a source ID is accepted too).
     #[arg(value_name = "config-file")]
     pub files: Vec<String>,
     #[command(flatten)]
     pub source: SourceFlag,
+    /// create: bind the new source to this worker, which must exist and be free (DM v2+);
+    /// refused otherwise, nothing created.
+    #[arg(short = 'w', long = "worker", value_name = "worker")]
+    pub worker: Option<String>,
+    /// Print a sample source config file and exit.
+    #[arg(short = 'p', long = "print-sample-config")]
+    pub print_sample_config: bool,
 }
+
+/// `operate-source --print-sample-config`: a source file with the keys most set.
+pub const SAMPLE_SOURCE_CONFIG: &str = include_str!("sample-source.yaml");
 
 /// The `pb.SourceOp` of an operate-source type word.
 pub fn source_op(word: &str) -> Option<pb::SourceOp> {
@@ -173,8 +183,16 @@ pub fn source_op(word: &str) -> Option<pb::SourceOp> {
 
 /// Runs `operate-source`.
 pub fn operate_source(a: &OperateSourceArgs, t: &Target) -> u8 {
-    let Some(op) = source_op(&a.op) else {
-        println!("invalid operate '{}' on worker", a.op);
+    if a.print_sample_config {
+        print!("{SAMPLE_SOURCE_CONFIG}");
+        return OK;
+    }
+    let Some(word) = a.op.as_deref() else {
+        println!("{}", super::configs::help_of(&["operate-source"]));
+        return USAGE;
+    };
+    let Some(op) = source_op(word) else {
+        println!("invalid operate '{word}' on worker");
         return USAGE;
     };
     let needs_input = matches!(op, pb::SourceOp::StartSource | pb::SourceOp::UpdateSource);
@@ -184,6 +202,17 @@ pub fn operate_source(a: &OperateSourceArgs, t: &Target) -> u8 {
         println!("operate-source create/update/stop should specify config-file(s)");
         return USAGE;
     }
+    let worker = a.worker.clone().unwrap_or_default();
+    if !worker.is_empty() {
+        if op != pb::SourceOp::StartSource {
+            println!("operate-source {word}: -w (the worker to bind) applies only to create");
+            return USAGE;
+        }
+        if a.files.len() > 1 {
+            println!("operate-source create can't create multiple sources when specify worker");
+            return USAGE;
+        }
+    }
     let mut configs = Vec::new();
     let mut source_ids = a.source.sources.clone();
     for f in &a.files {
@@ -192,20 +221,29 @@ pub fn operate_source(a: &OperateSourceArgs, t: &Target) -> u8 {
             source_ids.push(f.clone());
             continue;
         }
+        // DM's order: the file's content first (DM's `error in get file content`), then its
+        // checks.
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) => {
+                eprintln!(
+                    "{}: [code=20018] error in get file content: {e}",
+                    path.display()
+                );
+                return FAIL;
+            }
+        };
         if let Err(e) = config::load_source_file(path) {
             eprintln!("{e}");
             return FAIL;
         }
-        match read_text(path) {
-            Ok(text) => configs.push(text),
-            Err(code) => return code,
-        }
+        configs.push(text);
     }
     let req = pb::OperateSourceRequest {
         op: op as i32,
         config: configs,
         source_id: source_ids,
-        worker_name: String::new(),
+        worker_name: worker,
     };
     match t.call(|mut c| async move { c.operate_source(req).await }) {
         Ok(resp) => print_result(&resp, resp.result),
@@ -557,59 +595,6 @@ pub fn summarize(resp: &pb::QueryStatusListResponse) -> Option<J> {
         ("msg", J::s(&resp.msg)),
         ("tasks", J::Arr(list)),
     ]))
-}
-
-/// `get-config <task | master | worker | source> <name> [--file filename]`.
-#[derive(Debug, clap::Args)]
-pub struct GetConfigArgs {
-    /// task, master, worker or source.
-    #[arg(value_name = "task | master | worker | source")]
-    pub cfg_type: String,
-    /// The task, member or source name.
-    #[arg(value_name = "name")]
-    pub name: String,
-    /// Write the configuration to this file instead of printing it.
-    #[arg(short = 'f', long = "file", value_name = "filename")]
-    pub file: Option<PathBuf>,
-}
-
-/// The `pb.CfgType` of a get-config type word.
-pub fn cfg_type(word: &str) -> Option<pb::CfgType> {
-    match word {
-        "task" => Some(pb::CfgType::TaskType),
-        "master" => Some(pb::CfgType::MasterType),
-        "worker" => Some(pb::CfgType::WorkerType),
-        "source" => Some(pb::CfgType::SourceType),
-        _ => None,
-    }
-}
-
-/// Runs `get-config`.
-pub fn get_config(a: &GetConfigArgs, t: &Target) -> u8 {
-    let Some(tp) = cfg_type(&a.cfg_type) else {
-        println!("invalid config type '{}'", a.cfg_type);
-        return USAGE;
-    };
-    let req = pb::GetCfgRequest {
-        r#type: tp as i32,
-        name: a.name.clone(),
-        dmrs_compare_password: None,
-    };
-    let mut resp = match t.call(|mut c| async move { c.get_cfg(req).await }) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    if resp.result
-        && let Some(path) = &a.file
-    {
-        if let Err(e) = write_private(path, resp.cfg.as_bytes()) {
-            println!("can not write config to file {}: {e}", path.display());
-            return FAIL;
-        }
-        resp.msg = format!("write config to file {} succeed", path.display());
-        resp.cfg.clear();
-    }
-    print_result(&resp, resp.result)
 }
 
 /// Writes a file readable by its owner only (it may hold a masked or encrypted password).
@@ -968,16 +953,13 @@ mod tests {
         for (w, want) in ops {
             assert_eq!(source_op(w), want, "{w}");
         }
-        let cfgs = [
-            ("task", Some(pb::CfgType::TaskType)),
-            ("master", Some(pb::CfgType::MasterType)),
-            ("worker", Some(pb::CfgType::WorkerType)),
-            ("source", Some(pb::CfgType::SourceType)),
-            ("subtask", None),
-        ];
-        for (w, want) in cfgs {
-            assert_eq!(cfg_type(w), want, "{w}");
-        }
+    }
+
+    #[test]
+    fn the_sample_source_config_loads() {
+        let l = crate::config::parse_source(SAMPLE_SOURCE_CONFIG.as_bytes()).unwrap();
+        assert_eq!(l.config.source_id, "mysql-replica-01");
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     }
 
     #[test]

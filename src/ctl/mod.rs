@@ -11,7 +11,9 @@
 //! and getting past a failing statement with [`errors`] (`handle-error`, `binlog`, `sql-skip`,
 //! `sql-replace`, `sql-inject`), DM v1's `refresh-worker-tasks` and `update-master-config`
 //! ([`v1`]), and task files written for the user: `generate-task-config` from a description
-//! ([`generate`]) or from the live cluster, `config export` / `config import` ([`export`]).
+//! ([`generate`]) or from the live cluster, `config export` / `config import` ([`export`]);
+//! DM v2+'s `config task|source|master|worker`, `get-config` / `get-task-config` and
+//! `transfer-source` ([`configs`]); `encrypt` through the master's key ([`secret`]).
 //! Commands print results on stdout and return the exit code (0 result true, 1 result false / unreachable / bad file, 2 usage);
 //! they never print a password and never exit the process themselves.
 //!
@@ -26,6 +28,7 @@
 pub mod args;
 pub mod check;
 pub mod client;
+pub mod configs;
 pub mod errors;
 pub mod export;
 pub mod generate;
@@ -35,6 +38,7 @@ pub mod master;
 pub mod reconcile;
 pub mod relay;
 pub mod schema;
+pub mod secret;
 pub mod usage;
 pub mod v1;
 pub mod watch;
@@ -43,8 +47,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-
-use crate::password;
 
 /// The RPC timeout when `--rpc-timeout` is not given (DM's default).
 pub const DEFAULT_RPC_TIMEOUT: &str = "10m";
@@ -69,7 +71,8 @@ pub struct Cli {
     /// RPC timeout for each call to the master, a Go duration (e.g. 10m, 30s). Default 10m.
     #[arg(long = "rpc-timeout", global = true, value_name = "DURATION")]
     pub rpc_timeout: Option<String>,
-    /// Encrypt a plaintext password and exit (same as `dmctl encrypt`).
+    /// Encrypt a plaintext password and exit (same as `dmctl encrypt`: through the master
+    /// when a master address is given).
     #[arg(long = "encrypt", value_name = "PLAIN-TEXT")]
     pub encrypt: Option<String>,
     /// Decrypt a DM ciphertext and exit (same as `dmctl decrypt`).
@@ -83,12 +86,22 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Encrypts plain text to cipher text (DM's password format).
+    ///
+    /// With a master address (--master-addr, DM_MASTER_ADDR, the interactive shell's) the
+    /// master encrypts with its --secret-key-path key, as in DM v7+; a master without one uses
+    /// DM's built-in key (dm-rs keeps DM v1-v6's ciphertexts working, where DM v7+ answers
+    /// "secret key not initialized"). Without a master address dmctl encrypts locally with
+    /// DM's built-in key (DM v1-v6, `dmctl -encrypt`).
     #[command(override_usage = "encrypt <plain-text>")]
     Encrypt {
         /// The plaintext password.
         plain_text: String,
     },
     /// Decrypts cipher text to plain text.
+    ///
+    /// Locally, with DM's built-in key (DM v1-v6's ciphertexts, and dmctl's own without a
+    /// master). A master never decrypts for a client, so a ciphertext made with a master's
+    /// --secret-key-path cannot be read back here (DM v7+ has no decrypt at all).
     #[command(override_usage = "decrypt <cipher-text>")]
     Decrypt {
         /// A DM ciphertext, e.g. from `dmctl encrypt`.
@@ -101,9 +114,13 @@ pub enum Command {
     )]
     CheckTask(check::CheckTaskArgs),
     /// `create`/`update`/`stop`/`show` upstream MySQL/MariaDB source.
+    ///
+    /// `create FILE -w WORKER` binds the new source to that worker (DM v2+): refused, nothing
+    /// created, when the worker does not exist or is not free (bound or offline). `show` and
+    /// `stop` also take `-s SOURCE`; `stop` takes source IDs in place of files.
     #[command(
         name = "operate-source",
-        override_usage = "operate-source <operate-type> [config-file ...] [-s source ...]"
+        override_usage = "operate-source <operate-type> [config-file ...] [-w worker] [--print-sample-config] [flags]"
     )]
     OperateSource(master::OperateSourceArgs),
     /// Starts a task as defined in the configuration file.
@@ -146,12 +163,30 @@ pub enum Command {
         override_usage = "query-status [-s source ...] [task-name | task-file] [--more] [--watch]"
     )]
     QueryStatus(master::QueryStatusArgs),
-    /// Gets the configuration.
+    /// Gets the configuration (DM's alias of `config TYPE NAME`; also `get-task-config NAME`).
     #[command(
         name = "get-config",
-        override_usage = "get-config <task | master | worker | source> <name> [--file filename]"
+        override_usage = "get-config <task | master | worker | source> <name> [--file filename] [flags]"
     )]
-    GetConfig(master::GetConfigArgs),
+    GetConfig(configs::GetConfigArgs),
+    /// Gets a task's configuration (DM's alias: `get-config task NAME`).
+    #[command(
+        name = "get-task-config",
+        hide = true,
+        override_usage = "get-config <task | master | worker | source> <name> [--file filename] [flags]"
+    )]
+    GetTaskConfig(configs::GetConfigArgs),
+    /// Transfers a upstream MySQL/MariaDB source to a free worker.
+    ///
+    /// DM's checks: the source and the worker must exist, the worker must be free (46006
+    /// otherwise; to the worker the source is bound to, nothing happens). The source's tasks
+    /// move with it: running ones must be in the Sync unit (46019); they pause on the current
+    /// worker, then run on the new one from their checkpoint.
+    #[command(
+        name = "transfer-source",
+        override_usage = "transfer-source <source-id> <worker-id> [flags]"
+    )]
+    TransferSource(configs::TransferSourceArgs),
     /// Lists member information.
     #[command(
         name = "list-member",
@@ -291,12 +326,15 @@ pub enum Command {
         override_usage = "generate-task-config --name NAME -s SOURCE ... --target HOST:PORT [--target-user USER] [--target-password PASSWORD|${ENV}] <--databases db1,db2 | --pattern db.table ...> [--route-to db.table] [--task-mode all|full|incremental] [--meta [SOURCE=]FILE:POS|GTID] [-o FILE]\n       generate-task-config --from-master [task-name ...] -o DIR"
     )]
     GenerateTaskConfig(generate::GenerateArgs),
-    /// Exports the sources and tasks to a directory, or imports them from one (DM v5.4).
+    /// manage config operations: a task's, source's, master's or worker's config (to a file
+    /// with --path), the sources and tasks exported to a directory or imported (DM v5.4).
     #[command(
         name = "config",
-        override_usage = "config <export | import> [-d directory]"
+        override_usage = "config <command> [flags]",
+        help_template = configs::CONFIG_HELP_TEMPLATE,
+        disable_help_subcommand = true
     )]
-    Config(export::ConfigArgs),
+    Config(configs::ConfigArgs),
     /// Shows what `apply` would change to make the cluster match a directory of task files.
     ///
     /// dm-rs's own command (DM has no declarative reconciler): the directory's task and source
@@ -446,23 +484,19 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         println!("{}", crate::version::banner());
         return master::OK;
     }
-    if let Some(plain) = &cli.encrypt {
-        return print_cipher_result(password::encrypt(plain));
-    }
     if let Some(cipher) = &cli.decrypt {
-        return print_cipher_result(password::decrypt(cipher));
+        return secret::decrypt(cipher);
     }
     let t = match target(&cli, session) {
         Ok(t) => t,
         Err(code) => return code,
     };
+    if let Some(plain) = &cli.encrypt {
+        return secret::encrypt(plain, &t);
+    }
     match cli.command {
-        Some(Command::Encrypt { plain_text }) => {
-            print_cipher_result(password::encrypt(&plain_text))
-        }
-        Some(Command::Decrypt { cipher_text }) => {
-            print_cipher_result(password::decrypt(&cipher_text))
-        }
+        Some(Command::Encrypt { plain_text }) => secret::encrypt(&plain_text, &t),
+        Some(Command::Decrypt { cipher_text }) => secret::decrypt(&cipher_text),
         Some(Command::CheckTask(a)) => check::run(&a, &t),
         Some(Command::OperateSource(a)) => master::operate_source(&a, &t),
         Some(Command::StartTask(a)) => master::start_task(&a, &t),
@@ -471,7 +505,9 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         Some(Command::StopTask(a)) => master::operate_task(crate::pb::TaskOp::Stop, &a, &t),
         Some(Command::UpdateTask(a)) => master::update_task(&a, &t),
         Some(Command::QueryStatus(a)) => master::query_status(&a, &t),
-        Some(Command::GetConfig(a)) => master::get_config(&a, &t),
+        Some(Command::GetConfig(a)) => configs::get_config(&a, false, &t),
+        Some(Command::GetTaskConfig(a)) => configs::get_config(&a, true, &t),
+        Some(Command::TransferSource(a)) => configs::transfer_source(&a, &t),
         Some(Command::ListMember(a)) => master::list_member(&a, &t),
         Some(Command::OfflineMember(a)) => master::offline_member(&a, &t),
         Some(Command::ShowDdlLocks(a)) => errors::show_ddl_locks(&a, &t),
@@ -497,27 +533,13 @@ fn dispatch(cli: Cli, session: Option<&master::Target>) -> u8 {
         Some(Command::RefreshWorkerTasks(a)) => v1::refresh_worker_tasks(&a, &t),
         Some(Command::UpdateMasterConfig(a)) => v1::update_master_config(&a, &t),
         Some(Command::GenerateTaskConfig(a)) => generate::run(&a, &t),
-        Some(Command::Config(a)) => export::config(&a, &t),
+        Some(Command::Config(a)) => configs::config(&a, &t),
         Some(Command::Plan(a)) => reconcile::run_plan(&a, &t),
         Some(Command::Apply(a)) => reconcile::run_apply(&a, &t),
         Some(Command::Reconcile(a)) => reconcile::run_reconcile(&a, &t),
         None => {
             usage::out(&usage::help(&[]));
             master::OK
-        }
-    }
-}
-
-/// Prints an encrypt/decrypt result: the text on stdout, or the DM-coded error on stderr.
-fn print_cipher_result(r: Result<String, password::CipherError>) -> u8 {
-    match r {
-        Ok(text) => {
-            println!("{text}");
-            master::OK
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            master::FAIL
         }
     }
 }

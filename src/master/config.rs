@@ -15,6 +15,12 @@
 //! | `worker-offline-after` | `8s`: a worker silent this long is offline, its source bound again | yes |
 //! | `worker-call-timeout` | `3s`: bound of every call to a worker | yes |
 //! | `worker-connect-timeout` | `2s`: bound of a connection attempt to a worker | yes |
+//! | `secret-key-path` | none: DM's built-in key | restart |
+//!
+//! `secret-key-path` (DM v7+, also `--secret-key-path`) names a file holding a hex AES-256 key
+//! (64 digits): the master seals passwords with it (its store, the push to the workers, which
+//! get the key with it, `dmctl encrypt` through the master) and reads DM v7 ciphertexts made
+//! with it; see [`crate::password`] and `src/master/secret.rs`.
 //!
 //! Durations are Go durations (`500ms`, `2s`). A worker stops its subtasks when it hears
 //! nothing for [`FENCE_AFTER`], so `push-interval + worker-call-timeout` must stay under it
@@ -56,6 +62,7 @@ pub const KEYS: &[&str] = &[
     "worker-offline-after",
     "worker-call-timeout",
     "worker-connect-timeout",
+    "secret-key-path",
 ];
 
 /// DM's master keys dm-rs refuses, with what to do instead.
@@ -135,6 +142,7 @@ pub struct FileConfig {
     pub offline_after: Option<Duration>,
     pub call_timeout: Option<Duration>,
     pub connect_timeout: Option<Duration>,
+    pub secret_key_path: Option<String>,
 }
 
 /// What the command line sets (None: the flag was not given).
@@ -145,6 +153,7 @@ pub struct Flags {
     pub data_dir: Option<String>,
     pub log_level: Option<String>,
     pub log_file: Option<String>,
+    pub secret_key_path: Option<String>,
 }
 
 /// The settings in force.
@@ -156,6 +165,8 @@ pub struct MasterConfig {
     pub log_level: String,
     pub log_file: Option<PathBuf>,
     pub timings: Timings,
+    /// DM v7's `secret-key-path` (the key is read at the start, `src/master/secret.rs`).
+    pub secret_key_path: Option<PathBuf>,
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -312,6 +323,10 @@ pub fn parse_file(file: &Path, text: &str) -> Result<FileConfig, ConfigFileError
             "worker-offline-after" => cfg.offline_after = Some(duration()?),
             "worker-call-timeout" => cfg.call_timeout = Some(duration()?),
             "worker-connect-timeout" => cfg.connect_timeout = Some(duration()?),
+            "secret-key-path" => {
+                let s = string("a file name")?;
+                cfg.secret_key_path = Some(s).filter(|s| !s.is_empty());
+            }
             _ => {}
         }
         if known.starts_with("push-") || known.starts_with("worker-") {
@@ -404,6 +419,12 @@ impl MasterConfig {
                 .filter(|f| !f.is_empty())
                 .map(PathBuf::from),
             timings: file.timings(),
+            secret_key_path: flags
+                .secret_key_path
+                .clone()
+                .or_else(|| file.secret_key_path.clone())
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
         })
     }
 }
@@ -420,6 +441,77 @@ pub struct Change {
 
 fn dur(d: Duration) -> String {
     format!("{d:?}")
+}
+
+fn key_path(p: &Option<PathBuf>) -> String {
+    p.as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "(DM's built-in key)".into())
+}
+
+/// A TOML basic string: quoted, with `"`, `\\` and control characters escaped.
+pub(crate) fn toml_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A Go duration for the file: whole seconds as `2s`, else milliseconds.
+fn go_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+impl MasterConfig {
+    /// The settings in force as a config file (DM's `get-config master`): every key, so
+    /// `dm-master --config` of it starts the same master. Holds no secret (only the key's path).
+    pub fn to_toml(&self) -> String {
+        let t = &self.timings;
+        let go = |d: Duration| toml_str(&go_duration(d));
+        let mut out = String::new();
+        out.push_str(&format!("name = {}\n", toml_str(&self.name)));
+        out.push_str(&format!("master-addr = {}\n", toml_str(&self.master_addr)));
+        out.push_str(&format!(
+            "data-dir = {}\n",
+            toml_str(&self.data_dir.display().to_string())
+        ));
+        out.push_str(&format!("log-level = {}\n", toml_str(&self.log_level)));
+        let log_file = self
+            .log_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        out.push_str(&format!("log-file = {}\n", toml_str(&log_file)));
+        out.push_str(&format!("push-interval = {}\n", go(t.push_interval)));
+        out.push_str(&format!("worker-offline-after = {}\n", go(t.offline_after)));
+        out.push_str(&format!("worker-call-timeout = {}\n", go(t.call_timeout)));
+        out.push_str(&format!(
+            "worker-connect-timeout = {}\n",
+            go(t.connect_timeout)
+        ));
+        let key = self
+            .secret_key_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        out.push_str(&format!("secret-key-path = {}\n", toml_str(&key)));
+        out
+    }
 }
 
 /// The settings that differ between `old` and `new`, in [`KEYS`] order.
@@ -451,6 +543,12 @@ pub fn changes(old: &MasterConfig, new: &MasterConfig) -> Vec<Change> {
             true,
         ),
         ("log-file", path(&old.log_file), path(&new.log_file), false),
+        (
+            "secret-key-path",
+            key_path(&old.secret_key_path),
+            key_path(&new.secret_key_path),
+            false,
+        ),
         (
             "push-interval",
             dur(a.push_interval),
@@ -495,6 +593,11 @@ fn overridden(file: &FileConfig, flags: &Flags) -> Vec<(&'static str, String)> {
         ("data-dir", &file.data_dir, &flags.data_dir),
         ("log-level", &file.log_level, &flags.log_level),
         ("log-file", &file.log_file, &flags.log_file),
+        (
+            "secret-key-path",
+            &file.secret_key_path,
+            &flags.secret_key_path,
+        ),
     ];
     pairs
         .into_iter()
@@ -685,7 +788,7 @@ mod tests {
 
     #[test]
     fn a_dm_config_file_parses_with_dm_rs_timings() {
-        let text = "# DM's keys\nname = \"master1\"\nmaster-addr = \":8261\"\ndata-dir = \"/var/lib/dm\"\nlog-level = \"DEBUG\"\nlog-file = \"/var/log/dm-master.log\"\n\n# dm-rs's\npush-interval = \"500ms\"\nworker-offline-after = \"10s\"\nworker-call-timeout = \"2s\"\nworker-connect-timeout = \"1s\"\n";
+        let text = "# DM's keys\nname = \"master1\"\nmaster-addr = \":8261\"\ndata-dir = \"/var/lib/dm\"\nlog-level = \"DEBUG\"\nlog-file = \"/var/log/dm-master.log\"\n\n# dm-rs's\npush-interval = \"500ms\"\nworker-offline-after = \"10s\"\nworker-call-timeout = \"2s\"\nworker-connect-timeout = \"1s\"\nsecret-key-path = \"/etc/dm/key.txt\"\n";
         let c = parse(text).unwrap();
         assert_eq!(
             c,
@@ -699,6 +802,7 @@ mod tests {
                 offline_after: Some(Duration::from_secs(10)),
                 call_timeout: Some(Duration::from_secs(2)),
                 connect_timeout: Some(Duration::from_secs(1)),
+                secret_key_path: Some("/etc/dm/key.txt".into()),
             }
         );
         assert_eq!(parse("").unwrap(), FileConfig::default());
@@ -714,7 +818,7 @@ mod tests {
             ),
             (
                 "colour = 1\n",
-                "dm-master.toml:1:1: unknown key \"colour\"; dm-master knows name, master-addr, data-dir, log-level, log-file, push-interval, worker-offline-after, worker-call-timeout, worker-connect-timeout",
+                "dm-master.toml:1:1: unknown key \"colour\"; dm-master knows name, master-addr, data-dir, log-level, log-file, push-interval, worker-offline-after, worker-call-timeout, worker-connect-timeout, secret-key-path",
             ),
             (
                 "log-level = \"verbose\"\n",
@@ -797,8 +901,24 @@ mod tests {
                     push_interval: Duration::from_millis(500),
                     ..Timings::default()
                 },
+                secret_key_path: None,
             }
         );
+        // get-config master's TOML is a config file that gives the same settings back.
+        let keyed = Flags {
+            secret_key_path: Some("/etc/dm/key \"1\".txt".into()),
+            log_file: Some("/var/log/dm.log".into()),
+            ..flags.clone()
+        };
+        let c = MasterConfig::resolve(&file, &keyed).unwrap();
+        let text = c.to_toml();
+        assert!(
+            text.contains("secret-key-path = \"/etc/dm/key \\\"1\\\".txt\"\n"),
+            "{text}"
+        );
+        assert!(text.contains("push-interval = \"500ms\"\n"), "{text}");
+        let again = MasterConfig::resolve(&parse(&text).unwrap(), &Flags::default()).unwrap();
+        assert_eq!(again, c, "{text}");
         let d = MasterConfig::resolve(&FileConfig::default(), &Flags::default()).unwrap();
         assert_eq!(
             (

@@ -80,7 +80,7 @@ pub enum MasterError {
     SourceExists(String),
     #[error("source {0} does not exist")]
     SourceMissing(String),
-    #[error("[code=46008] source {0} not exist")]
+    #[error("[code=46008] source config with ID {0} not exists")]
     SourceNotExist(String),
     #[error(
         "source {source_id} is used by task(s) {tasks:?}: stop them before updating the source"
@@ -103,16 +103,39 @@ pub enum MasterError {
     WorkerNameNeedsOneSource(usize),
     #[error("operate-source: a worker name applies only to create, not to {0}")]
     WorkerNameOnlyOnCreate(&'static str),
-    #[error("cannot bind source {source_id} to worker {worker}: {why}")]
-    WorkerNotFree {
-        source_id: String,
+    /// operate-source create -w / transfer-source: no worker of that name.
+    #[error("[code=46004] dm-worker with name {0} not exists (see `list-member --worker`)")]
+    WorkerNameNotExist(String),
+    /// operate-source create -w: the worker is bound or offline.
+    #[error("[code=46033] dm-worker with name {worker} not free: {why}")]
+    WorkerNotFree { worker: String, why: String },
+    /// transfer-source to a worker that is bound or offline (DM's stage names).
+    #[error(
+        "[code=46006] invalid stage transformation for dm-worker {worker}, from {from} to {to}"
+    )]
+    WorkerInvalidTrans {
         worker: String,
-        why: String,
+        from: &'static str,
+        to: &'static str,
     },
-    #[error("source {0} has running tasks: stop them before transferring it")]
-    SourceBusy(String),
-    #[error("source {source_id} or free worker {worker} not found")]
-    TransferTarget { source_id: String, worker: String },
+    /// transfer-source while running subtasks of the source are not in the Sync unit.
+    #[error(
+        "[code=46019] running tasks [{}] to be transferred on source {source_id} should in sync unit: their dump files stay with the current worker; wait until they reach Sync, or pause them first (`pause-task -s {source_id} TASK`)",
+        tasks.join(" ")
+    )]
+    RunningNotInSync {
+        source_id: String,
+        tasks: Vec<String>,
+    },
+    /// transfer-source: the running subtasks did not pause on the current worker in time.
+    #[error(
+        "[code=46032] failed to auto pause tasks [{}] when transfer-source: {why}; pause them with `dmctl pause-task` and transfer again",
+        tasks.join(" ")
+    )]
+    PauseForTransfer { tasks: Vec<String>, why: String },
+    /// transfer-source: the status of the source's worker is needed and it does not answer.
+    #[error("failed to query worker: {worker} status err: {why}")]
+    QueryWorkerForTransfer { worker: String, why: String },
     #[error("dm-rs runs a single master; cannot offline {kind} {name}")]
     OfflineNotWorker { kind: String, name: String },
     #[error("[code=38032] dm-worker with name {0} not exists")]

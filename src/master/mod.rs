@@ -12,7 +12,8 @@
 //! v1's refresh-worker-tasks and every worker's status; [`config`] the settings (`--config`
 //! file and flags) and update-master-config; [`shardddl`] and [`optimist`] the pessimistic
 //! and optimistic shard DDL locks; [`relay`] the sources' relay wishes (start/stop/pause/
-//! resume/switch-relay-master, purge-relay).
+//! resume/switch-relay-master, purge-relay); [`secret`] the `--secret-key-path` key and the
+//! store's sealed passwords.
 
 pub mod config;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod optimist;
 pub mod refresh;
 pub mod relay;
 pub mod scheduler;
+pub mod secret;
 pub mod server;
 pub mod shardddl;
 pub mod sources;
@@ -45,7 +47,16 @@ pub struct MasterOpts {
 /// Runs the master until the process is stopped.
 pub async fn run(opts: MasterOpts) -> anyhow::Result<()> {
     let cfg = opts.settings.current();
+    let key = match &cfg.secret_key_path {
+        Some(p) => Some(crate::password::read_key_file(p).map_err(|e| anyhow::anyhow!(e))?),
+        None => None,
+    };
     let store = store::Store::open(&cfg.data_dir)?;
+    secret::adopt(&store, &cfg.data_dir, key.as_ref())?;
+    crate::password::set_cluster_key(key);
+    if key.is_some() {
+        tracing::info!("passwords are sealed with the secret key of --secret-key-path");
+    }
     let local = opts.with_worker.as_ref().map(|n| {
         let w = Worker::new(n);
         w.spawn_ticker();

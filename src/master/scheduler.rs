@@ -362,6 +362,10 @@ impl Scheduler {
             return req;
         };
         req.source_id = source.to_string();
+        // The key the stored passwords are sealed under goes with them (none: DM's built-in).
+        req.secret_key = crate::password::cluster_key()
+            .map(|k| k.to_vec())
+            .unwrap_or_default();
         // The stored form is already normalised with the password sealed.
         req.source_yaml = src.rec.yaml.clone();
         req.relay = self.relay_spec(st, source);

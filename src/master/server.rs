@@ -38,6 +38,17 @@ fn worker_response(o: SourceOutcome) -> pb::CommonWorkerResponse {
     }
 }
 
+/// A worker's settings as DM's `get-config worker` shows them (TOML).
+fn worker_toml(name: &str, addr: &str, join: &str) -> String {
+    let q = super::config::toml_str;
+    format!(
+        "name = {}\nworker-addr = {}\njoin = {}\n",
+        q(name),
+        q(addr),
+        q(join)
+    )
+}
+
 fn worker_responses(o: Vec<SourceOutcome>) -> Vec<pb::CommonWorkerResponse> {
     o.into_iter().map(worker_response).collect()
 }
@@ -448,6 +459,8 @@ impl Master for MasterService {
         ok(pb::RegisterWorkerResponse {
             result: r.is_ok(),
             msg: r.err().map(|e| e.to_string()).unwrap_or_default(),
+            // The key goes only with a bound source's push (AssignRequest.secret_key).
+            secret_key: vec![],
         })
     }
 
@@ -643,6 +656,9 @@ impl Master for MasterService {
                         matches = m;
                         cfg
                     }
+                    Err(MasterError::TaskConfigNotFound(_)) => {
+                        return ok(fail("task not found".into()));
+                    }
                     Err(e) => return ok(fail(e.to_string())),
                 }
             }
@@ -653,21 +669,22 @@ impl Master for MasterService {
                         matches = m;
                         cfg
                     }
+                    Err(MasterError::SourceConfigNotFound(_)) => {
+                        return ok(fail("source not found".into()));
+                    }
                     Err(e) => return ok(fail(e.to_string())),
                 }
             }
+            // DM's texts for an unknown name (no name in them: `master not found`, …).
             pb::CfgType::MasterType => {
                 if req.name != self.name {
-                    return ok(fail(format!("master {} not found", req.name)));
+                    return ok(fail("master not found".into()));
                 }
-                format!("name: {}\nmaster-addr: {}\n", self.name, self.addr)
+                self.settings.current().to_toml()
             }
             pb::CfgType::WorkerType => match self.sched.lock().workers.get(&req.name) {
-                Some(w) => format!(
-                    "name: {}\nworker-addr: {}\njoin: {}\n",
-                    w.rec.name, w.rec.addr, self.addr
-                ),
-                None => return ok(fail(format!("worker {} not found", req.name))),
+                Some(w) => worker_toml(&w.rec.name, &w.rec.addr, &self.addr),
+                None => return ok(fail("worker not found".into())),
             },
             pb::CfgType::InvalidType => return ok(fail("invalid config type".into())),
         };
@@ -798,7 +815,7 @@ impl Master for MasterService {
         _: Request<pb::GetMasterCfgRequest>,
     ) -> Res<pb::GetMasterCfgResponse> {
         ok(pb::GetMasterCfgResponse {
-            cfg: format!("name: {}\nmaster-addr: {}\n", self.name, self.addr),
+            cfg: self.settings.current().to_toml(),
         })
     }
 
@@ -941,6 +958,25 @@ impl Master for MasterService {
                 result: false,
                 msg,
                 workers: vec![],
+            },
+        })
+    }
+
+    /// DM v7's Encrypt: the plaintext sealed under the master's secret key (under DM's
+    /// built-in key when it has none: dm-rs keeps DM v1–v6's ciphertexts working, where DM v7
+    /// answers "secret key not initialized"). The plaintext is never logged.
+    async fn encrypt(&self, req: Request<pb::EncryptRequest>) -> Res<pb::EncryptResponse> {
+        let req = req.into_inner();
+        ok(match crate::password::encrypt(&req.plaintext) {
+            Ok(ciphertext) => pb::EncryptResponse {
+                result: true,
+                msg: String::new(),
+                ciphertext,
+            },
+            Err(e) => pb::EncryptResponse {
+                result: false,
+                msg: e.to_string(),
+                ciphertext: String::new(),
             },
         })
     }

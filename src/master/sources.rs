@@ -1,5 +1,6 @@
 //! Source and member operations as [`Scheduler`] methods: operate-source create / update /
-//! stop / show (create may name the worker, DM v6's `-w`), transfer-source and offline-member.
+//! stop / show (create may name the worker, DM v6's `-w`), transfer-source (DM v2's checks and
+//! texts; running tasks move with the source) and offline-member.
 //!
 //! Called by the gRPC handlers in `server.rs`. Same pattern as the task operations: checked and
 //! computed under the state lock, written to the store outside it, applied in memory, then the
@@ -9,6 +10,9 @@ use super::MasterError;
 use super::scheduler::{Scheduler, SourceEntry, load_source};
 use super::store::{self, SourceRecord};
 use super::tasks::SourceOutcome;
+
+/// DM's message (word for word) for a source created or shown without a worker.
+pub const NO_FREE_WORKER: &str = "source is added but there is no free worker to bound";
 
 /// Which operate-source change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,16 +100,16 @@ impl Scheduler {
                     records.push(rec);
                 }
                 if !worker.is_empty() {
+                    // DM's checks and texts: the worker must exist and be free.
                     let why = match st.workers.get(worker) {
-                        None => Some("no such worker (see `list-member --worker`)".to_string()),
-                        Some(w) if !w.online => Some("the worker is offline".to_string()),
+                        None => return Err(MasterError::WorkerNameNotExist(worker.to_string())),
+                        Some(w) if !w.online => Some("it is offline".to_string()),
                         Some(_) => st
                             .source_of(worker)
-                            .map(|s| format!("the worker is bound to source {s}")),
+                            .map(|s| format!("it is bound to source {s}")),
                     };
                     if let Some(why) = why {
                         return Err(MasterError::WorkerNotFree {
-                            source_id: ids[0].clone(),
                             worker: worker.to_string(),
                             why,
                         });
@@ -148,7 +152,7 @@ impl Scheduler {
                     source: id.clone(),
                     ok: true,
                     msg: if w.is_empty() {
-                        "source is added but there is no free worker to bound".into()
+                        NO_FREE_WORKER.into()
                     } else {
                         String::new()
                     },
@@ -196,16 +200,16 @@ impl Scheduler {
                         let worker = st.bindings.remove(id).unwrap_or_default();
                         st.sources.remove(id);
                         tracing::info!(source = %id, "source stopped");
+                        let msg = if worker.is_empty() {
+                            "source is stopped and hasn't bound to worker before being stopped"
+                        } else {
+                            ""
+                        };
                         SourceOutcome {
-                            msg: if worker.is_empty() {
-                                "source is stopped and hasn't bound to worker before being stopped"
-                                    .to_string()
-                            } else {
-                                String::new()
-                            },
                             source: id.clone(),
                             worker,
                             ok: true,
+                            msg: msg.into(),
                         }
                     })
                     .collect()
@@ -232,11 +236,7 @@ impl Scheduler {
                 } else {
                     match st.worker_of(&id) {
                         Some(w) => (true, w.to_string(), String::new()),
-                        None => (
-                            true,
-                            String::new(),
-                            "source is added but there is no free worker to bound".to_string(),
-                        ),
+                        None => (true, String::new(), NO_FREE_WORKER.to_string()),
                     }
                 };
                 SourceOutcome {
@@ -249,33 +249,168 @@ impl Scheduler {
             .collect()
     }
 
-    /// transfer-source: a source without subtasks moves to a free online worker.
+    /// transfer-source (DM's `Scheduler.TransferSource`): moves a source to a free online
+    /// worker. Its tasks move with it: the running ones must be in the Sync unit (a dump in
+    /// progress stays with the current worker's files, DM's 46019); they are paused on the
+    /// current worker first (so it stops at a checkpoint), then the binding changes and they
+    /// run again on the new worker, in one store write. To the worker it is bound to already,
+    /// it is a no-op; a bound or offline target is DM's 46006. The freed worker takes an
+    /// unbound source if there is one.
     pub async fn transfer_source(&self, source: &str, worker: &str) -> Result<(), MasterError> {
-        let _changes = self.change().await;
-        {
+        let (old, running) = {
+            let _changes = self.change().await;
             let st = self.lock();
-            if st.subtasks.keys().any(|(_, s)| s == source) {
-                return Err(MasterError::SourceBusy(source.to_string()));
+            if !st.sources.contains_key(source) {
+                return Err(MasterError::SourceNotExist(source.to_string()));
             }
-            let free =
-                st.workers.get(worker).is_some_and(|w| w.online) && st.source_of(worker).is_none();
-            if !st.sources.contains_key(source) || !free {
-                return Err(MasterError::TransferTarget {
-                    source_id: source.to_string(),
+            let Some(target) = st.workers.get(worker) else {
+                return Err(MasterError::WorkerNameNotExist(worker.to_string()));
+            };
+            let old = st.worker_of(source).map(str::to_string);
+            if old.as_deref() == Some(worker) {
+                return Ok(());
+            }
+            let from = if !target.online {
+                Some("offline")
+            } else if st.source_of(worker).is_some() {
+                Some("bound")
+            } else {
+                None
+            };
+            if let Some(from) = from {
+                return Err(MasterError::WorkerInvalidTrans {
                     worker: worker.to_string(),
+                    from,
+                    to: "bound",
                 });
             }
+            let running: Vec<String> = st
+                .subtasks
+                .iter()
+                .filter(|((_, s), r)| s == source && r.expect == store::ExpectedStage::Running)
+                .map(|((t, _), _)| t.clone())
+                .collect();
+            // An offline worker runs nothing (it fenced itself): nothing to pause there.
+            let old = old.filter(|o| st.workers.get(o).is_some_and(|w| w.online));
+            (old, running)
+        };
+        let mut paused = Vec::new();
+        if let Some(old) = &old
+            && !running.is_empty()
+        {
+            let status = self.query_worker_or_why(old, "").await.map_err(|why| {
+                MasterError::QueryWorkerForTransfer {
+                    worker: old.clone(),
+                    why,
+                }
+            })?;
+            let sync = crate::pb::UnitType::Sync as i32;
+            if status
+                .sub_task_status
+                .iter()
+                .any(|s| running.contains(&s.name) && s.unit != sync)
+            {
+                return Err(MasterError::RunningNotInSync {
+                    source_id: source.to_string(),
+                    tasks: running,
+                });
+            }
+            self.set_expected(source, &running, store::ExpectedStage::Paused)
+                .await?;
+            self.round().await;
+            let mut failed = Vec::new();
+            for t in &running {
+                let why = self
+                    .wait_stage(
+                        t,
+                        &[source.to_string()],
+                        Some(store::ExpectedStage::Paused),
+                        super::tasks::WAIT,
+                    )
+                    .await;
+                failed.extend(why.into_values().map(|w| format!("{t}: {w}")));
+            }
+            if !failed.is_empty() {
+                self.set_expected(source, &running, store::ExpectedStage::Running)
+                    .await?;
+                self.round().await;
+                return Err(MasterError::PauseForTransfer {
+                    tasks: running,
+                    why: failed.join("; "),
+                });
+            }
+            paused = running;
         }
-        self.persist(vec![store::put_op(
-            store::BINDINGS,
-            source,
-            &worker.to_string(),
-        )?])
-        .await?;
-        self.lock()
-            .bindings
-            .insert(source.to_string(), worker.to_string());
-        tracing::info!(%source, %worker, "source transferred");
+        {
+            let _changes = self.change().await;
+            let mut ops = vec![store::put_op(store::BINDINGS, source, &worker.to_string())?];
+            let resumed = {
+                let st = self.lock();
+                let mut resumed = Vec::new();
+                for t in &paused {
+                    // Still paused by this transfer (not stopped or resumed meanwhile).
+                    if let Some(sub) = st.subtasks.get(&(t.clone(), source.to_string()))
+                        && sub.expect == store::ExpectedStage::Paused
+                    {
+                        let mut sub = sub.clone();
+                        sub.expect = store::ExpectedStage::Running;
+                        sub.stage_rev += 1;
+                        sub.remove_meta = false;
+                        ops.push(store::put_op(store::SUBTASKS, &sub.key(), &sub)?);
+                        resumed.push(sub);
+                    }
+                }
+                resumed
+            };
+            self.persist(ops).await?;
+            {
+                let mut st = self.lock();
+                st.bindings.insert(source.to_string(), worker.to_string());
+                for sub in resumed {
+                    st.subtasks
+                        .insert((sub.task.clone(), sub.source.clone()), sub);
+                }
+            }
+            tracing::info!(%source, %worker, from = ?old, tasks = ?paused, "source transferred");
+            self.bind_free().await;
+        }
+        self.round().await;
+        Ok(())
+    }
+
+    /// Sets the expected stage of `tasks` on `source` durably (a stage change the workers
+    /// see at the next push).
+    async fn set_expected(
+        &self,
+        source: &str,
+        tasks: &[String],
+        stage: store::ExpectedStage,
+    ) -> Result<(), MasterError> {
+        let _changes = self.change().await;
+        let subs: Vec<store::SubTaskRecord> = {
+            let st = self.lock();
+            tasks
+                .iter()
+                .filter_map(|t| st.subtasks.get(&(t.clone(), source.to_string())))
+                .map(|sub| {
+                    let mut sub = sub.clone();
+                    sub.expect = stage;
+                    sub.stage_rev += 1;
+                    sub.remove_meta = false;
+                    sub
+                })
+                .collect()
+        };
+        let ops = subs
+            .iter()
+            .map(|sub| store::put_op(store::SUBTASKS, &sub.key(), sub))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.persist(ops).await?;
+        let mut st = self.lock();
+        for sub in subs {
+            st.subtasks
+                .insert((sub.task.clone(), sub.source.clone()), sub);
+        }
         Ok(())
     }
 
@@ -366,7 +501,11 @@ mod tests {
             .create_sources(SourceChange::Create, &[SOURCE.into()], "w9")
             .await
             .unwrap_err();
-        assert!(e.to_string().contains("worker w9: no such worker"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("[code=46004] dm-worker with name w9 not exists"),
+            "{e}"
+        );
         assert!(s.lock().sources.is_empty(), "nothing created");
         let e = s
             .create_sources(SourceChange::Update, &[SOURCE.into()], "w9")
@@ -397,7 +536,42 @@ mod tests {
                 .is_empty()
         );
         let e = s.stop_sources(&["s1".into()], &[]).await.unwrap_err();
-        assert_eq!(e.to_string(), "[code=46008] source s1 not exist");
+        assert_eq!(
+            e.to_string(),
+            "[code=46008] source config with ID s1 not exists"
+        );
+    }
+
+    #[tokio::test]
+    async fn transfer_source_checks_source_and_worker_as_dm_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Scheduler::open(Store::open(dir.path()).unwrap(), None, "m:1").unwrap();
+        let e = s.transfer_source("s1", "w1").await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "[code=46008] source config with ID s1 not exists"
+        );
+        s.create_sources(SourceChange::Create, &[SOURCE.into()], "")
+            .await
+            .unwrap();
+        let e = s.transfer_source("s1", "w1").await.unwrap_err();
+        assert!(matches!(e, MasterError::WorkerNameNotExist(_)), "{e}");
+        // Registered but not heard from: offline, so not a target.
+        s.register("w1", "127.0.0.1:1").await.unwrap();
+        s.lock().workers.get_mut("w1").unwrap().online = false;
+        let e = s.transfer_source("s1", "w1").await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "[code=46006] invalid stage transformation for dm-worker w1, from offline to bound"
+        );
+        // Bound to another source: not free.
+        s.lock().workers.get_mut("w1").unwrap().online = true;
+        s.lock().bindings.insert("s0".into(), "w1".into());
+        let e = s.transfer_source("s1", "w1").await.unwrap_err();
+        assert!(e.to_string().contains("from bound to bound"), "{e}");
+        // To the worker it is bound to: nothing to do.
+        s.lock().bindings.insert("s1".into(), "w1".into());
+        s.transfer_source("s1", "w1").await.unwrap();
     }
 
     #[tokio::test]

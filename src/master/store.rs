@@ -1,8 +1,9 @@
 //! The master's durable state in redb, under `--data-dir`: sources, tasks, subtasks (expected
 //! stage and ids), workers and bindings, so a restarted master keeps everything.
 //!
-//! The data dir is 0700 and its files 0600: they hold sealed passwords and the master's
-//! secret key (`fingerprint.key`, behind get-config's password fingerprint).
+//! The data dir is 0700 and its files 0600: they hold sealed passwords (under DM's built-in
+//! key, or the `--secret-key-path` key, recorded in [`META`]: see `secret.rs`) and the
+//! master's secret key (`fingerprint.key`, behind get-config's password fingerprint).
 //!
 //! Values are JSON documents under string keys; the scheduler keeps the same state in memory
 //! and writes through here on every change, before answering the client. Nothing else reads
@@ -30,6 +31,8 @@ pub const SHARD_SQL_OPS: Table = TableDefinition::new("shard_sql_ops");
 pub const RELAY: Table = TableDefinition::new("relay");
 /// Optimistic shard DDL locks, one row per lock ID (see `optimist.rs`).
 pub const OPT_LOCKS: Table = TableDefinition::new("opt_locks");
+/// Facts about the store itself: which key its passwords are sealed with (see `secret.rs`).
+pub const META: Table = TableDefinition::new("meta");
 
 /// A created source: normalised, its password DM-encrypted (no `${ENV}` needed on restart).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -184,7 +187,8 @@ fn load_or_create_key(dir: &Path) -> Result<[u8; 32], StoreError> {
 
 impl Store {
     /// Opens (or creates) the store. The data dir is created 0700 and the redb file is kept
-    /// 0600: it holds the sources' and tasks' passwords (sealed, but under DM's public key).
+    /// 0600: it holds the sources' and tasks' passwords (sealed, under DM's public key unless
+    /// the master has a `--secret-key-path` key).
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         private_dir(dir)?;
         let path = dir.join("dm-master.redb");
@@ -203,6 +207,7 @@ impl Store {
             SHARD_SQL_OPS,
             OPT_LOCKS,
             RELAY,
+            META,
         ] {
             txn.open_table(t).map_err(db_err)?;
         }

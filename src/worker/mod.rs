@@ -15,6 +15,10 @@
 //! push); the subtasks' Sync units read it, `purge-relay` and the background purge never
 //! remove what a subtask still reads.
 //!
+//! The passwords in a push are sealed under the master's `--secret-key-path` key when it has
+//! one; the push that binds a source carries that key, which the worker takes as its cluster
+//! key ([`crate::password::set_cluster_key`]) before reading the configs.
+//!
 //! Used in-process by `dm-master --with-worker` and by `src/bin/dm-worker.rs`.
 
 pub mod error;
@@ -133,6 +137,26 @@ impl Worker {
 
     /// [`Worker::assign`] received at `now` (tests drive the fencing clock).
     pub fn assign_at(&self, req: AssignRequest, now: Instant) -> AssignResponse {
+        // The key the passwords of this push are sealed under (the master's --secret-key-path).
+        if !req.source_id.is_empty() {
+            match crate::password::key_from_bytes(&req.secret_key) {
+                Ok(k) if k != crate::password::cluster_key() => {
+                    tracing::info!(
+                        with_key = k.is_some(),
+                        "the master's secret key for passwords changed"
+                    );
+                    crate::password::set_cluster_key(k);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return AssignResponse {
+                        result: false,
+                        msg: format!("secret key from the master: {e}"),
+                        ..Default::default()
+                    };
+                }
+            }
+        }
         let mut inner = self.lock();
         inner.last_assign = Some(now);
         let mut msgs = Vec::new();

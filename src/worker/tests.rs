@@ -27,6 +27,7 @@ fn req(expect: Stage, start_id: u64, stage_rev: u64) -> AssignRequest {
             config_rev: 1,
             stage_rev,
         }],
+        secret_key: vec![],
     }
 }
 

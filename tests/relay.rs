@@ -607,3 +607,41 @@ fn update_relay_restarts_the_relay_with_new_settings_and_migrate_relay_starts_a_
     wait_equal(&s, "ru", "rl7");
     ok(&dmctl(&c.addr, &["stop-task", "ru"]), "stop-task");
 }
+
+/// Without the relay each task reads the upstream itself: with `server-id` in the source file
+/// (as DM's files have it), the second task must not register as the same replica (a second
+/// stream under one id ends the first); both tasks replicate every row and stay Running.
+#[test]
+fn two_tasks_of_a_source_with_a_server_id_both_replicate_without_the_relay() {
+    let _serial = serial();
+    let s = servers();
+    let tasks = ["sa", "sb"];
+    let c = RelayCluster::start_with(&s, false, "server-id: 424242\n");
+    create(&s, "sid", &tasks);
+    for t in tasks {
+        c.start_task(&s, t, "sid");
+    }
+    for t in tasks {
+        wait_for(&format!("{t} runs"), Duration::from_secs(30), || {
+            let st = c.sync_status(t);
+            (st["stage"] == "Running" && st["sync"]["binlogType"] == "remote")
+                .then_some(())
+                .ok_or(st.to_string())
+        });
+    }
+    write_rows(&s, "sid", 0, 300);
+    for t in tasks {
+        wait_equal(&s, t, "sid");
+    }
+    let ids = rows(&s.up.url(), "SHOW SLAVE HOSTS");
+    assert_eq!(ids.len(), 2, "two replica registrations: {ids:?}");
+    assert!(
+        ids.iter()
+            .any(|r| r[0].as_deref().map(|v| v.trim_matches('\'')) == Some("424242")),
+        "one reads as the source's server-id: {ids:?}"
+    );
+    for t in tasks {
+        assert_eq!(c.sync_status(t)["stage"], "Running");
+        ok(&dmctl(&c.addr, &["stop-task", t]), "stop-task");
+    }
+}

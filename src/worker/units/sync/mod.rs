@@ -701,12 +701,27 @@ impl Run {
             stats.set_master(start.clone(), gtid_string(&gtids));
         }
         stats.notify_ready();
-        let server_id = if ctx.source.server_id != 0 {
-            ctx.source.server_id
+        // A stable id per source and task, outside the usual small range.
+        let own_id = 400_000_000
+            + (crc32fast::hash(format!("{}/{}", task.name, source_id).as_bytes()) % 100_000_000);
+        let configured = ctx.source.server_id;
+        let taken = match up_conn.as_mut() {
+            Some(c) if configured != 0 => replica_id_taken(c, configured).await,
+            _ => false,
+        };
+        let server_id = if configured == 0 {
+            own_id
+        } else if taken {
+            // Another reader (another task of the source) is already that replica: a second
+            // stream under its id would end the first (DM then picks another id too).
+            tracing::info!(
+                server_id = configured,
+                instead = own_id,
+                "the source's server-id is in use by another replica connection: this task reads as its own id"
+            );
+            own_id
         } else {
-            // A stable id per source and task, outside the usual small range.
-            400_000_000
-                + (crc32fast::hash(format!("{}/{}", task.name, source_id).as_bytes()) % 100_000_000)
+            configured
         };
         let optimistic = task.shard_mode == "optimistic";
         let shard = (task.shard_mode == "pessimistic" || optimistic).then(|| {
@@ -2333,6 +2348,21 @@ async fn timed<T>(
         )
         .retryable(true)),
     }
+}
+
+/// Whether a connected replica has registered as `server_id` (SHOW SLAVE HOSTS; a
+/// failure to ask counts as free).
+async fn replica_id_taken(conn: &mut Conn, server_id: u32) -> bool {
+    let rows: Result<Vec<mysql_async::Row>, _> =
+        match tokio::time::timeout(QUERY_TIMEOUT, conn.query("SHOW SLAVE HOSTS")).await {
+            Ok(r) => r,
+            Err(_) => return false,
+        };
+    rows.map(|rows| {
+        rows.iter()
+            .any(|r| r.get::<Option<u32>, _>(0).flatten() == Some(server_id))
+    })
+    .unwrap_or(false)
 }
 
 /// Reads the upstream's current position (SHOW MASTER STATUS) and GTID state.

@@ -135,6 +135,17 @@ impl TableRules {
     /// Rules of one instance (source) of a loaded (canonical) task: its route-rules, filter-rules,
     /// block-allow-list, and the task's case-sensitive flag.
     pub fn new(task: &TaskConfig, source_id: &str) -> Result<Self, RulesError> {
+        Self::with_source_filters(task, source_id, &[])
+    }
+
+    /// [`TableRules::new`] plus the source file's own `filters`, as DM adds them to each
+    /// subtask: after the task's rules, and a source rule whose schema and table patterns a
+    /// task rule already has is left out (the task's wins).
+    pub fn with_source_filters(
+        task: &TaskConfig,
+        source_id: &str,
+        source_filters: &[crate::config::task::FilterRule],
+    ) -> Result<Self, RulesError> {
         let inst = task
             .mysql_instances
             .iter()
@@ -166,6 +177,17 @@ impl TableRules {
                     .ok_or_else(|| unknown("filter", n))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let mut filters = filters;
+        for f in source_filters {
+            let same = |r: &&crate::config::task::FilterRule| {
+                r.schema_pattern == f.schema_pattern && r.table_pattern == f.table_pattern
+            };
+            if filters.iter().any(|(_, r)| same(r)) {
+                tracing::warn!(schema = %f.schema_pattern, table = %f.table_pattern, "a source filter has the patterns of a task filter: the task's is used");
+                continue;
+            }
+            filters.push(("source filter", f));
+        }
         // A canonical config has folded black-white-list into block-allow-list; accept both.
         let ba_name = if inst.block_allow_list.is_empty() {
             &inst.black_white_list
@@ -247,6 +269,7 @@ impl TableRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::task::FilterRule;
 
     const TASK: &str = r#"
 name: t
@@ -309,6 +332,79 @@ block-allow-list:
         ));
         assert!(!r.skip_event("shard_1", "orders_1", EventType::Insert, None));
         assert!(!r.skip_event("other", "t", EventType::DropTable, Some("DROP TABLE t")));
+    }
+
+    /// DM's source-file `filters` join the task's; a task rule with the same patterns wins.
+    #[test]
+    fn source_filters_join_the_tasks_and_the_task_wins_on_the_same_patterns() {
+        let loaded = crate::config::parse_task(TASK.as_bytes()).expect("task parses");
+        let rule = |schema: &str, table: &str, sql: &str, action: &str| FilterRule {
+            schema_pattern: schema.into(),
+            table_pattern: table.into(),
+            events: Vec::new(),
+            sql_pattern: vec![sql.into()],
+            action: action.into(),
+        };
+        let source = [
+            // New patterns: joins.
+            rule(
+                "shard_*",
+                "orders_1",
+                "^ALTER TABLE .* ADD COLUMN aaa",
+                "Ignore",
+            ),
+            // The task's `no-drop` patterns (schema only): the task's rule is kept instead.
+            rule("shard_*", "", "^CREATE", "Ignore"),
+        ];
+        let r = TableRules::with_source_filters(&loaded.config, "s1", &source).expect("build");
+        let cases: &[(&str, &str, EventType, &str, bool)] = &[
+            (
+                "shard_1",
+                "orders_1",
+                EventType::AlterTable,
+                "ALTER TABLE t ADD COLUMN aaa INT",
+                true,
+            ),
+            (
+                "shard_1",
+                "orders_2",
+                EventType::AlterTable,
+                "ALTER TABLE t ADD COLUMN aaa INT",
+                false,
+            ),
+            (
+                "shard_1",
+                "orders_1",
+                EventType::AlterTable,
+                "ALTER TABLE t ADD COLUMN bbb INT",
+                false,
+            ),
+            (
+                "shard_1",
+                "orders_1",
+                EventType::CreateTable,
+                "CREATE TABLE x (a INT)",
+                false,
+            ),
+            (
+                "shard_1",
+                "orders_1",
+                EventType::DropTable,
+                "DROP TABLE x",
+                true,
+            ),
+        ];
+        for &(s, t, ev, sql, want) in cases {
+            assert_eq!(r.skip_event(s, t, ev, Some(sql)), want, "{s}.{t} {sql}");
+        }
+        // Without source filters: as `new`.
+        let plain = TableRules::with_source_filters(&loaded.config, "s1", &[]).expect("build");
+        assert!(!plain.skip_event(
+            "shard_1",
+            "orders_1",
+            EventType::AlterTable,
+            Some("ALTER TABLE t ADD COLUMN aaa INT")
+        ));
     }
 
     #[test]

@@ -189,9 +189,12 @@ impl Unit for SyncUnit {
     fn update(&mut self, task: Arc<TaskConfig>) -> Result<(), UnitError> {
         let source_id = self.ctx.source.source_id.clone();
         if let Some(run) = self.run.as_mut() {
-            run.rules = TableRules::new(&task, &source_id).map_err(|e| {
-                UnitError::new(code::UNIT_CONFIG, "internal", "invalid table rules").cause(e)
-            })?;
+            run.rules =
+                TableRules::with_source_filters(&task, &source_id, &self.ctx.source.filters)
+                    .map_err(|e| {
+                        UnitError::new(code::UNIT_CONFIG, "internal", "invalid table rules")
+                            .cause(e)
+                    })?;
             run.row_rules = row_rules(&task, &source_id)?;
             run.invalidate_tables();
         }
@@ -385,9 +388,11 @@ impl Run {
                 "the task has no target-database",
             ));
         };
-        let rules = TableRules::new(&task, &source_id).map_err(|e| {
-            UnitError::new(code::UNIT_CONFIG, "internal", "invalid table rules").cause(e)
-        })?;
+        // The source file's `filters` join the task's, as DM does (binlog events only).
+        let rules = TableRules::with_source_filters(&task, &source_id, &ctx.source.filters)
+            .map_err(|e| {
+                UnitError::new(code::UNIT_CONFIG, "internal", "invalid table rules").cause(e)
+            })?;
         let row_rules = row_rules(&task, &source_id)?;
         let workers = syncer.worker_count.clamp(1, 256) as usize;
         let pool = Pool::new(

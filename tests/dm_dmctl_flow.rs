@@ -13,9 +13,17 @@
 //! - Where DM kills a worker and at once expects the master to call it offline (DM's worker
 //!   revokes its etcd lease on SIGTERM), the test first waits until `list-member` says
 //!   `offline`, then runs DM's command unchanged.
-//! - The task and the check-task stretches, transfer-source, the `config` family and the
-//!   source-wide task operations of the same script are ported with those features (the
-//!   check-task and the config tests).
+//! - DM's dm-worker runs in its own deploy directory (`run_dm_worker $WORK_DIR/workerN`), where
+//!   the task file's relative `./dumped_data` resolves; here each worker process runs in
+//!   `$WORK_DIR/workerN` too.
+//! - `check_sync_diff` (sync-diff-inspector with DM's diff_config.toml) is a wait until
+//!   `dmctl.t_target` downstream holds exactly the rows of the four shard tables.
+//! - DM counts relay files as binlog files (`binlog_count == relay_log_count`); dm-rs's relay
+//!   starts at the task's position, so the test checks what purge-relay is for: more than one
+//!   relay file before, exactly one after.
+//! - The check-task stretch, transfer-source, the `config` family and the source-wide task
+//!   operations of the same script are ported with those features (`dm_dmctl_check.rs`,
+//!   `dm_dmctl_sources.rs`).
 
 mod common;
 #[path = "common/dmctl_dm.rs"]
@@ -53,15 +61,25 @@ impl Flow {
         let dir = tempfile::tempdir().unwrap();
         let master = Master::start(dir.path(), false);
         let port = master.addr.rsplit_once(':').unwrap().1.to_string();
-        for (name, id, up, gtid) in [
-            ("source1.yaml", "mysql-replica-01", &up1, false),
-            ("source2.yaml", "mysql-replica-02", &up2, true),
+        // DM's conf/source1.yaml and source2.yaml: server ids, GTID modes and source1's
+        // filters as DM's; this run's ports, user root without a password.
+        let filters1 = "filters:\n  - schema-pattern: \"dmctl\"\n    table-pattern: \"t_1\"\n    sql-pattern: [\"alter table .* add column aaa int\"]\n    action: Ignore\n  - schema-pattern: \"dmctl\"\n    table-pattern: \"t_2\"\n    sql-pattern: [\"alter table .* add column aaa int\"]\n    action: Ignore\n";
+        for (name, id, server_id, up, gtid, extra) in [
+            (
+                "source1.yaml",
+                "mysql-replica-01",
+                111111111,
+                &up1,
+                false,
+                filters1,
+            ),
+            ("source2.yaml", "mysql-replica-02", 654321, &up2, true, ""),
         ] {
             let relay = dir.path().join(format!("relay-{id}"));
             std::fs::write(
                 dir.path().join(name),
                 format!(
-                    "source-id: {id}\nenable-gtid: {gtid}\nrelay-dir: {}\nrelay-binlog-name: ''\nrelay-binlog-gtid: ''\nenable-relay: false\nfrom:\n  host: 127.0.0.1\n  user: root\n  password: ''\n  port: {}\n",
+                    "source-id: {id}\nserver-id: {server_id}\nenable-gtid: {gtid}\nrelay-dir: {}\nrelay-binlog-name: ''\nrelay-binlog-gtid: ''\nenable-relay: false\nfrom:\n  host: 127.0.0.1\n  user: root\n  password: ''\n  port: {}\n{extra}",
                     relay.display(),
                     up.port
                 ),
@@ -90,8 +108,13 @@ impl Flow {
 
     /// `run_dm_worker $WORK_DIR/workerN ...` + `check_rpc_alive`.
     fn run_worker(&mut self, name: &str) {
+        // `run_dm_worker $WORK_DIR/workerN`: each worker in its own directory, where the
+        // task file's relative `./dumped_data` resolves (as in DM's deployment).
         let dir = self.path();
-        let w = WorkerProc::start(&dir, name, &self.master.addr);
+        let cwd = dir.join(name);
+        std::fs::create_dir_all(&cwd).unwrap();
+        let addr = format!("127.0.0.1:{}", common::free_port());
+        let w = WorkerProc::start_env_in(&dir, name, &addr, &self.master.addr, &[], Some(&cwd));
         self.workers.retain(|x| x.name != name);
         self.workers.push(w);
         wait_member(&self.master.addr, name, &["free", "bound"]);
@@ -365,4 +388,320 @@ fn sources_and_relay_follow_dms_script() {
         &[(r#""\"result\": true""#, 1)],
     );
     let _ = (&f.up1, &f.up2, &f.down);
+}
+
+/// DM's data files and task file (`tests/data/dm_dmctl/`, copied from dmctl_basic).
+fn dm_data(name: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/dm_dmctl")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// Runs a DM `.sql` file's statements on `url`.
+fn run_sql_file(url: &str, name: &str) {
+    let text = dm_data(name);
+    let stmts: Vec<String> = text
+        .split(";\n")
+        .map(|s| {
+            s.lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .map(|s| {
+            s.split(" -- ")
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    common::sql::exec(url, &stmts);
+}
+
+impl Flow {
+    /// DM's `check_sync_diff` with its diff_config.toml: `dmctl.t_target` downstream holds
+    /// exactly the rows of `dmctl.t_1` and `dmctl.t_2` of both sources.
+    fn check_sync_diff(&self) {
+        let q = "SELECT id, b, c, d FROM dmctl.{t}";
+        let mut want = Vec::new();
+        for up in [&self.up1, &self.up2] {
+            for t in ["t_1", "t_2"] {
+                want.extend(common::check::rows(&up.url(), &q.replace("{t}", t)));
+            }
+        }
+        want.sort();
+        wait_for(
+            "dmctl.t_target equals the shards",
+            Duration::from_secs(60),
+            || {
+                let mut got =
+                    common::check::query_rows(&self.down.url(), &q.replace("{t}", "t_target"))
+                        .map_err(|e| e.to_string())?;
+                got.sort();
+                (got == want)
+                    .then_some(())
+                    .ok_or(format!("{} rows vs {}", got.len(), want.len()))
+            },
+        );
+    }
+
+    /// DM's dm-task.yaml with this run's downstream.
+    fn task_file(&self) -> String {
+        let path = self.path().join("dm-task.yaml");
+        let text =
+            dm_data("dm-task.yaml").replace("port: 4000", &format!("port: {}", self.down.port));
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+}
+
+/// run.sh from `dmctl_start_task` on: DM's sharded task (two sources, two shards each, routed
+/// to `dmctl.t_target`) with both relays on; query-status with the relays, with the workers
+/// offline and back; show-ddl-locks without locks; pause and resume by name and by file;
+/// purge-relay; and the DDL-sequence check of DM's pessimistic shard mode.
+#[test]
+fn a_sharded_task_follows_dms_script() {
+    let mut f = Flow::start(141);
+    let dm = f.dm.clone().var("TASK_NAME", "test");
+    run_sql_file(&f.up1.url(), "db1.prepare.sql");
+    run_sql_file(&f.up2.url(), "db2.prepare.sql");
+    f.run_worker("worker1");
+    f.operate_source("create", "source1.yaml", "mysql-replica-01");
+    f.run_worker("worker2");
+    f.operate_source("create", "source2.yaml", "mysql-replica-02");
+    // The relays as DM's script has them when the task starts (start_relay_success).
+    for (s, w) in [("$SOURCE_ID1", "worker1"), ("$SOURCE_ID2", "worker2")] {
+        dm.run_dm_ctl(
+            ADDR,
+            &format!("\"start-relay -s {s} {w}\""),
+            &[(r#""\"result\": true""#, 2)],
+        );
+    }
+    let task = f.task_file();
+    let dm = dm.var("TASK_CONF", &task);
+    // dmctl_start_task
+    dm.run_dm_ctl(
+        ADDR,
+        r#""start-task $TASK_CONF""#,
+        &[
+            (r#""\"result\": true""#, 3),
+            (r#""\"source\": \"$SOURCE_ID1\"""#, 1),
+            (r#""\"source\": \"$SOURCE_ID2\"""#, 1),
+        ],
+    );
+    f.check_sync_diff();
+    dm.run_dm_ctl_with_retry(
+        ADDR,
+        r#""query-status -s $SOURCE_ID1,$SOURCE_ID2""#,
+        10,
+        &[
+            (r#""\"result\": true""#, 3),
+            (r#""\"source\": \"$SOURCE_ID1\"""#, 1),
+            (r#""\"source\": \"$SOURCE_ID2\"""#, 1),
+            (r#""\"stage\": \"Running\"""#, 4),
+        ],
+    );
+    // test whether put --master-addr to the end works
+    dm.run_dm_ctl_cmd_mode(
+        ADDR,
+        r#""query-status -s $SOURCE_ID1,$SOURCE_ID2""#,
+        &[
+            (r#""\"result\": true""#, 3),
+            (r#""\"source\": \"$SOURCE_ID1\"""#, 1),
+            (r#""\"source\": \"$SOURCE_ID2\"""#, 1),
+            (r#""\"stage\": \"Running\"""#, 4),
+        ],
+    );
+    // stop_relay_fail, stop_relay_success
+    dm.run_dm_ctl(
+        ADDR,
+        r#""stop-relay -s $SOURCE_ID1 worker2""#,
+        &[(
+            r#""these workers \[worker2\] have started relay for another sources \[$SOURCE_ID2\] respectively""#,
+            1,
+        )],
+    );
+    for (s, w) in [("$SOURCE_ID1", "worker1"), ("$SOURCE_ID2", "worker2")] {
+        dm.run_dm_ctl(
+            ADDR,
+            &format!("\"stop-relay -s {s} {w}\""),
+            &[(r#""\"result\": true""#, 2)],
+        );
+    }
+    // stop worker to test query-status works well when no worker
+    f.kill_worker("worker1");
+    f.kill_worker("worker2");
+    // query_status_with_offline_worker
+    dm.run_dm_ctl_with_retry(
+        ADDR,
+        r#""query-status""#,
+        10,
+        &[
+            (r#""\"result\": false""#, 2),
+            (r#""\"worker\": \"source not bound\"""#, 2),
+        ],
+    );
+    f.run_worker("worker1");
+    f.run_worker("worker2");
+    dm.run_dm_ctl_with_retry(
+        ADDR,
+        r#""query-status test""#,
+        10,
+        &[(r#""\"stage\": \"Running\"""#, 2)],
+    );
+    dm.run_dm_ctl_cmd_mode(
+        ADDR,
+        r#""query-status test""#,
+        &[(r#""\"stage\": \"Running\"""#, 2)],
+    );
+    // show_ddl_locks_no_locks
+    dm.run_dm_ctl(
+        ADDR,
+        r#""shard-ddl-lock $TASK_NAME""#,
+        &[(r#""\"msg\": \"no DDL lock exists\"""#, 1)],
+    );
+    dm.run_dm_ctl(
+        ADDR,
+        r#""show-ddl-locks $TASK_NAME""#,
+        &[(r#""\"msg\": \"no DDL lock exists\"""#, 1)],
+    );
+    // query_status_with_tasks
+    dm.run_dm_ctl(
+        ADDR,
+        r#""query-status -s $SOURCE_ID1,$SOURCE_ID2""#,
+        &[
+            (r#""\"result\": true""#, 3),
+            (r#""\"unit\": \"Sync\"""#, 2),
+            (r#""\"stage\": \"Running\"""#, 2),
+        ],
+    );
+    dm.run_dm_ctl(
+        ADDR,
+        r#""query-status""#,
+        &[
+            (r#""\"result\": true""#, 1),
+            (r#""\"taskName\": \"test\"""#, 1),
+            (r#""\"taskStatus\": \"Running\"""#, 1),
+            (r#""\"sources\":""#, 1),
+            (r#""\"$SOURCE_ID1\"""#, 1),
+            (r#""\"$SOURCE_ID2\"""#, 1),
+        ],
+    );
+    let pause = |t: &str| {
+        dm.run_dm_ctl(
+            ADDR,
+            &format!("\"pause-task {t}\""),
+            &[
+                (r#""\"result\": true""#, 3),
+                (r#""\"op\": \"Pause\"""#, 1),
+                (r#""\"source\": \"$SOURCE_ID1\"""#, 1),
+                (r#""\"source\": \"$SOURCE_ID2\"""#, 1),
+            ],
+        );
+    };
+    let resume = |t: &str| {
+        dm.run_dm_ctl(
+            ADDR,
+            &format!("\"resume-task {t}\""),
+            &[
+                (r#""\"result\": true""#, 3),
+                (r#""\"op\": \"Resume\"""#, 1),
+                (r#""\"source\": \"$SOURCE_ID1\"""#, 1),
+                (r#""\"source\": \"$SOURCE_ID2\"""#, 1),
+            ],
+        );
+    };
+    pause("$TASK_NAME");
+    // query_status_paused_tasks
+    dm.run_dm_ctl_with_retry(
+        ADDR,
+        r#""query-status -s $SOURCE_ID1,$SOURCE_ID2""#,
+        10,
+        &[
+            (r#""\"result\": true""#, 3),
+            (r#""\"stage\": \"Paused\"""#, 2),
+        ],
+    );
+    // start_relay_success
+    for (s, w) in [("$SOURCE_ID1", "worker1"), ("$SOURCE_ID2", "worker2")] {
+        dm.run_dm_ctl(
+            ADDR,
+            &format!("\"start-relay -s {s} {w}\""),
+            &[(r#""\"result\": true""#, 2)],
+        );
+    }
+    run_sql_file(&f.up1.url(), "db1.increment.sql");
+    run_sql_file(&f.up2.url(), "db2.increment.sql");
+    resume("$TASK_NAME");
+    // query_status_running_tasks: Running is 4 (including relay)
+    dm.run_dm_ctl_with_retry(
+        ADDR,
+        r#""query-status -s $SOURCE_ID1,$SOURCE_ID2""#,
+        10,
+        &[
+            (r#""\"result\": true""#, 3),
+            (r#""\"stage\": \"Running\"""#, 4),
+        ],
+    );
+    f.check_sync_diff();
+    // test use task file instead of task name
+    pause("$TASK_CONF");
+    resume("$TASK_CONF");
+
+    // make sure every shard table in source 1 has be forwarded to newer binlog, so older
+    // relay log could be purged
+    common::sql::exec(
+        &f.up1.url(),
+        &[
+            "flush logs",
+            "create table dmctl.flush_trigger (c int primary key);",
+            "update dmctl.t_1 set d = '' where id = 13",
+            "update dmctl.t_2 set d = '' where id = 12",
+        ],
+    );
+    f.check_sync_diff();
+    let logs = common::check::rows(&f.up1.url(), "SHOW BINARY LOGS");
+    let max_binlog_name = logs.last().and_then(|r| r[0].clone()).unwrap();
+    let max_binlog_name = max_binlog_name.trim_matches('\'').to_string();
+    let relay_files = |f: &Flow| {
+        let root = f.path().join("relay-mysql-replica-01").join("worker1");
+        let index = std::fs::read_to_string(root.join("server-uuid.index")).unwrap();
+        let sub = index.lines().last().unwrap().to_string();
+        std::fs::read_dir(root.join(sub))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name() != "relay.meta")
+            .count()
+    };
+    assert_ne!(relay_files(&f), 1, "the relay holds more than one file");
+    // purge_relay_success
+    dm.clone().var("MAX", &max_binlog_name).run_dm_ctl(
+        ADDR,
+        r#""purge-relay --filename $MAX -s $SOURCE_ID1""#,
+        &[(r#""\"result\": true""#, 2)],
+    );
+    assert_eq!(relay_files(&f), 1, "purge-relay leaves the newest file");
+
+    // not be skipped by source configure's sql-pattern because binlog-filter's table name
+    common::sql::exec(&f.up1.url(), &["alter table dmctl.t_1 add column aaa int"]);
+    // skipped by binlog-filter's table name
+    common::sql::exec(&f.up1.url(), &["alter table dmctl.t_2 add column aaa int"]);
+    // skipped by sql-pattern
+    common::sql::exec(&f.up2.url(), &["alter table dmctl.t_1 add column aaa int"]);
+    // skipped by sql-pattern
+    common::sql::exec(&f.up2.url(), &["alter table dmctl.t_2 add column aaa int"]);
+    // all t_1 synced, all t_2 unsynced
+    common::sql::exec(&f.up1.url(), &["alter table dmctl.t_2 add column bbb int"]);
+    common::sql::exec(&f.up2.url(), &["alter table dmctl.t_2 add column bbb int"]);
+    dm.run_dm_ctl_with_retry(
+        ADDR,
+        r#""query-status test""#,
+        15,
+        &[(r#""detect inconsistent DDL sequence""#, 2)],
+    );
 }

@@ -197,14 +197,32 @@ impl Master for MasterService {
         for s in sources {
             let worker = self.sched.lock().worker_of(&s).map(|w| w.to_string());
             let Some(worker) = worker else {
+                // DM's answer for a source no worker serves: worker "source not bound" and
+                // the source's tasks by name.
+                let tasks = task_names.get(&s).cloned().unwrap_or_default();
+                let msg = match tasks.first() {
+                    Some(t) => format!(
+                        "can't find task={t} from dm-worker for source={s}, please use dmctl list-member to check if worker is offline."
+                    ),
+                    None => format!(
+                        "source {s} is not bound to any dm-worker (no free worker online; see `list-member`)"
+                    ),
+                };
                 out.push(pb::QueryStatusResponse {
                     result: false,
-                    msg: format!("source {s} is not bound to any dm-worker (no free worker online; see `list-member`)"),
+                    msg,
                     source_status: Some(pb::SourceStatus {
                         source: s.clone(),
+                        worker: "source not bound".to_string(),
                         ..Default::default()
                     }),
-                    sub_task_status: vec![],
+                    sub_task_status: tasks
+                        .iter()
+                        .map(|t| pb::SubTaskStatus {
+                            name: t.clone(),
+                            ..Default::default()
+                        })
+                        .collect(),
                 });
                 continue;
             };

@@ -28,9 +28,25 @@ impl Proc {
         log: PathBuf,
         name: &str,
     ) -> Proc {
+        Self::spawn_env_in(bin, args, env, log, name, None)
+    }
+
+    /// [`Proc::spawn_env`] in working directory `cwd` (a DM deployment's own directory:
+    /// relative paths in task files resolve there).
+    pub fn spawn_env_in(
+        bin: &str,
+        args: &[String],
+        env: &[(&str, &str)],
+        log: PathBuf,
+        name: &str,
+        cwd: Option<&Path>,
+    ) -> Proc {
         let out = std::fs::File::create(&log).expect("create log file");
         let err = out.try_clone().expect("clone log file");
         let mut cmd = Command::new(bin);
+        if let Some(d) = cwd {
+            cmd.current_dir(d);
+        }
         cmd.args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -178,8 +194,20 @@ impl WorkerProc {
         join: &str,
         env: &[(&str, &str)],
     ) -> WorkerProc {
+        Self::start_env_in(dir, name, addr, join, env, None)
+    }
+
+    /// [`WorkerProc::start_env`] in working directory `cwd`.
+    pub fn start_env_in(
+        dir: &Path,
+        name: &str,
+        addr: &str,
+        join: &str,
+        env: &[(&str, &str)],
+        cwd: Option<&Path>,
+    ) -> WorkerProc {
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
-        let proc = Proc::spawn_env(
+        let proc = Proc::spawn_env_in(
             env!("CARGO_BIN_EXE_dm-worker"),
             &[
                 "--name".into(),
@@ -192,6 +220,7 @@ impl WorkerProc {
             env,
             dir.join(format!("worker-{name}-{n}.log")),
             name,
+            cwd,
         );
         wait_port(addr, Duration::from_secs(20));
         WorkerProc {

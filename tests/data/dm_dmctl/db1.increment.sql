@@ -1,0 +1,18 @@
+UPDATE `dmctl`.`t_2` SET `c` = 'lnVaSBHOTnAatvUmHZIZ' WHERE `id` = 1206;
+INSERT INTO `dmctl`.`t_1` (`b`,`c`,`d`,`id`) VALUES (1207302373,'slOcgVAMoRUmxBpRdUHe','h',1110);
+UPDATE `dmctl`.`t_1` SET `c` = 'uvSLJRmOHYLDDMM' WHERE `id` = 1109;
+DELETE FROM `dmctl`.`t_1` WHERE `id` = 1102;
+INSERT INTO `dmctl`.`t_1` (`b`,`c`,`d`,`id`) VALUES (617131993,'Klf','dZLD',1111);
+UPDATE `dmctl`.`t_2` SET `d` = 'k' WHERE `id` = 1203;
+UPDATE `dmctl`.`t_1` SET `d` = 'Nlh' WHERE `id` = 1104;
+INSERT INTO `dmctl`.`t_1` (`b`,`c`,`d`,`id`) VALUES (241968486,'LT','JRvYDYFX',1112);
+UPDATE `dmctl`.`t_1` SET `c` = 'BZbKSuZKitYG' WHERE `id` = 1107;
+DELETE FROM `dmctl`.`t_2` WHERE `id` = 1203;
+INSERT INTO `dmctl`.`t_2` (`b`,`c`,`d`,`id`) VALUES (207449096,'upYYtysTjztxkYGprAHD','drBN',1211);
+UPDATE `dmctl`.`t_2` SET `c` = 'AVKxHwiUZHXXKqODQoE' WHERE `id` = 1208;
+UPDATE `dmctl`.`t_2` SET `d` = 'eLmCZwCA' WHERE `id` = 1209;
+INSERT INTO `dmctl`.`t_2` (`b`,`c`,`d`,`id`) VALUES (683005299,'lsATr','mNOpyfu',1212);
+UPDATE `dmctl`.`t_2` SET `d` = 'uVNNR' WHERE `id` = 1206;
+DELETE FROM `dmctl`.`t_2` WHERE `id` = 1205;
+INSERT INTO `dmctl`.`t_1` (`b`,`c`,`d`,`id`) VALUES (373155634,'uoxJTwvCSEuaRbWGq','xzCteQqZwU',113);
+UPDATE `dmctl`.`t_1` SET `d` = 'GzYx' WHERE `id` = 1106;

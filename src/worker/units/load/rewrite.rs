@@ -214,7 +214,7 @@ impl OnDuplicate {
 
     /// The statement head for a plain `INSERT INTO` (`stmt[..name_start]`); any other
     /// statement form keeps its own head.
-    fn head<'a>(self, stmt: &'a [u8], name_start: usize) -> &'a [u8] {
+    fn head(self, stmt: &[u8], name_start: usize) -> &[u8] {
         let head = &stmt[..name_start.min(stmt.len())];
         if !super::tsv::plain_insert(stmt, name_start) {
             return head;

@@ -478,6 +478,40 @@ pub struct RouteRule {
     pub target_schema: String,
     #[serde(deserialize_with = "y::string")]
     pub target_table: String,
+    /// DM v6's extended column from the table name (shard merges); refused
+    /// ([`TaskConfig::unsupported`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extract_table: Option<Extractor>,
+    /// The same from the schema name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extract_schema: Option<Extractor>,
+    /// The same from the source id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extract_source: Option<Extractor>,
+}
+
+/// An `extract-table` / `extract-schema` / `extract-source` of a route: a regular expression
+/// over the name and the downstream column its first group fills.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Extractor {
+    #[serde(
+        deserialize_with = "y::string",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub table_regexp: String,
+    #[serde(
+        deserialize_with = "y::string",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub schema_regexp: String,
+    #[serde(
+        deserialize_with = "y::string",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub source_regexp: String,
+    #[serde(deserialize_with = "y::string")]
+    pub target_column: String,
 }
 
 /// A binlog event filter rule.
@@ -1577,6 +1611,41 @@ impl TaskConfig {
                     format!("route rule {name:?}: target-table needs a table-pattern"),
                 ));
             }
+            for (key, ex, re) in [
+                (
+                    "extract-table",
+                    &r.extract_table,
+                    r.extract_table.as_ref().map(|e| &e.table_regexp),
+                ),
+                (
+                    "extract-schema",
+                    &r.extract_schema,
+                    r.extract_schema.as_ref().map(|e| &e.schema_regexp),
+                ),
+                (
+                    "extract-source",
+                    &r.extract_source,
+                    r.extract_source.as_ref().map(|e| &e.source_regexp),
+                ),
+            ] {
+                let Some(e) = ex else { continue };
+                if let Err(why) = regex::Regex::new(re.map(String::as_str).unwrap_or_default()) {
+                    return Err(err(
+                        ix,
+                        &format!("routes.{name}.{key}"),
+                        code::ROUTE_GEN,
+                        format!("route rule {name:?}: {key}: invalid regular expression: {why}"),
+                    ));
+                }
+                if e.target_column.is_empty() {
+                    return Err(err(
+                        ix,
+                        &format!("routes.{name}.{key}"),
+                        code::ROUTE_GEN,
+                        format!("route rule {name:?}: {key} needs a target-column"),
+                    ));
+                }
+            }
         }
         for (name, f) in &self.filters {
             let p = format!("filters.{name}");
@@ -1698,6 +1767,17 @@ impl TaskConfig {
                     format!(
                         "import-mode {} of mysql-instance {} is a TiDB Lightning backend and not supported by dm-rs (its load unit runs SQL, DM's `logical` mode); use import-mode: logical",
                         l.import_mode, inst.source_id
+                    ),
+                );
+            }
+        }
+        for (name, r) in &self.routes {
+            if r.extract_table.is_some() || r.extract_schema.is_some() || r.extract_source.is_some()
+            {
+                refuse(
+                    &[],
+                    format!(
+                        "routes.{name}: extract-table / extract-schema / extract-source (DM's extended columns for shard merges) are not supported by dm-rs yet: the target column would not be filled; remove them (column-mappings' `add prefix` / `partition id` run)"
                     ),
                 );
             }

@@ -5,7 +5,9 @@
 //!   on/format/row image, our `binlog_row_metadata`, replication privileges (modes that sync);
 //!   for modes that dump (`full`, `all`) DM's `dump_privilege` (SELECT on every dumped table,
 //!   RELOAD or LOCK TABLES by the mydumper `--consistency`), `table_schema` (tables without a
-//!   primary or unique key: a warning) and `conn_number` (`max_connections` ≥ threads + 2).
+//!   primary or unique key, or with a foreign key: a warning) and `conn_number`
+//!   (`max_connections` ≥ threads + 2); for modes that sync DM's `binlog_db`, and for an
+//!   incremental task whose meta names a file `meta_position`.
 //!   Which items run depends on the task mode and `ignore-checking-items` ([`task`]).
 //! - [`check_target`] / [`check_target_for_task`] — the downstream: reachable, the meta schema
 //!   can be created, the user holds DM's `target_privilege` set (a warning when not on `*.*`),

@@ -2,7 +2,8 @@
 //! (DM: `full` skips the binlog items and the replication privilege, `incremental` the dump
 //! items), how its dump keeps the snapshot consistent (the mydumper `extra-args`'
 //! `--consistency`, which decides between RELOAD and LOCK TABLES), how many connections the dump
-//! and the load open, and which tables it migrates (the instance's block-allow-list).
+//! and the load open, which tables it migrates (the instance's block-allow-list, also for
+//! `binlog_db`), and the meta position `meta_position` checks.
 //!
 //! Built by [`super::live`] from a canonical [`TaskConfig`] and evaluated by [`super::items`].
 //! Pure: no I/O, never fails — a setting it cannot read falls back to DM's default.

@@ -78,7 +78,8 @@ pub async fn run(opts: MasterOpts) -> anyhow::Result<()> {
 
 /// The precheck of start-task and check-task: first what the configs ask for that dm-rs cannot
 /// do ([`config_refusals`]: always, even with `ignore-checking-items: ["all"]`), then each
-/// source's upstream and the downstream. None when the task ignores all checking items and
+/// source's upstream, the downstream, and the shard tables across the sources
+/// ([`checker::check_shard_tables`]). None when the task ignores all checking items and
 /// nothing is refused.
 pub async fn precheck(
     task: &TaskConfig,

@@ -1,5 +1,7 @@
 //! Task operations as [`Scheduler`] methods: start (with the precheck, and `-s NEW` adding
 //! sources to a running task), pause / resume / stop, update, check, and the stored config.
+//! start-task and check-task answer with DM's precheck message (`pre-check is passed. `, the
+//! warnings, or code 26005 with the failures) and take `--start-time` ([`super::start_time`]).
 //!
 //! Called by the gRPC handlers in `server.rs`, which only translate wire types into these
 //! requests and [`Outcome`]s / [`MasterError`]s back. Each change is computed under the

@@ -30,8 +30,9 @@
 //!
 //! **SQL.** A queue applies up to `batch` changes, and about [`ApplyOpts::max_batch_bytes`]
 //! of SQL (at most half the downstream's `@@max_allowed_packet`), in one downstream
-//! transaction. Per table, changes of a table with a primary key and complete row images are
-//! compacted per row (DM's compactor), then written DM's "multiple rows" way:
+//! transaction. With the syncer's `compact` (DM's key, off by default), per table, changes of a
+//! table with a primary key and complete row images are compacted per row (DM's compactor),
+//! then written one statement per row or, with `multiple-rows`, DM's "multiple rows" way:
 //! - in safe mode an INSERT or UPDATE becomes `INSERT … ON DUPLICATE KEY UPDATE`, a DELETE
 //!   stays `DELETE … WHERE (pk) IN (…)`;
 //! - outside safe mode a row whose final state comes from an INSERT is a plain multi-row
@@ -46,8 +47,10 @@
 //! all NOT NULL, but the downstream table model here does not know nullability.
 //!
 //! Each change keeps its own safe mode, also in a batch that mixes both. Other tables (no
-//! primary key, partial MINIMAL/NOBLOB images) get their statements one by one, in order, with
-//! consecutive INSERTs of the same shape and mode merged into multi-row statements; in safe
+//! primary key, partial MINIMAL/NOBLOB images), and every table without `compact`, get their
+//! statements one by one, in order; with `multiple-rows` consecutive INSERTs of the same shape
+//! and mode are merged into multi-row statements and consecutive DELETEs of a keyed table into
+//! one `DELETE … WHERE (pk) IN (…)`; in safe
 //! mode those use DM's single-row forms (REPLACE; an UPDATE with a complete after image as
 //! DELETE + REPLACE). On a row without a usable key those are not idempotent (a replayed
 //! UPDATE would insert its after image again), which is why keyless events are skipped by

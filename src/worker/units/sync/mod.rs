@@ -25,9 +25,10 @@
 //! dump directory is removed.
 //!
 //! Safe mode (idempotent upserts and deletes) runs while re-reading events a previous run may
-//! have applied: up to the exact exit point left by a crashed run, or for 2 ×
-//! checkpoint-flush-interval after the first start of a task (its meta position may be behind
-//! data already downstream), or always with `safe-mode: true`.
+//! have applied: up to the exact exit point left by a crashed run, or, on a start without one,
+//! for the syncer's `safe-mode-duration` (DM's default 2 × checkpoint-flush-interval; a meta
+//! position may be behind data already downstream), or always with `safe-mode: true`. With
+//! `safe-mode-duration: 0s` a run that must re-apply up to an exit point stops with DM's 36071.
 //!
 //! With `enable-gtid` the upstream is read after the checkpoint's GTID set (a first run whose
 //! meta names only a file and offset asks the upstream for the set there, `BINLOG_GTID_POS`).

@@ -938,11 +938,11 @@ mod tests {
         let set = |r: &mut pb::CheckTaskResponse, m: String| r.msg = m;
         let plain = pb::CheckTaskResponse {
             result: true,
-            msg: "check pass!!!".into(),
+            msg: "pre-check is passed. ".into(),
         };
         assert_eq!(
             render_with_check_msg(&plain, &plain.msg, set),
-            "{\n    \"result\": true,\n    \"msg\": \"check pass!!!\"\n}"
+            "{\n    \"result\": true,\n    \"msg\": \"pre-check is passed. \"\n}"
         );
         let report = format!("{CHECK_MSG_HEADER} [\"x\"]:\ndetail: {{\n  \"a\": 1\n}}");
         let failed = pb::CheckTaskResponse {

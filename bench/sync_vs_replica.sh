@@ -291,6 +291,8 @@ syncers:
   bench-syncer:
     worker-count: $WORKER_COUNT
     batch: $BATCH
+    compact: true
+    multiple-rows: true
 EOF
 
   log "dm-master on $MASTER: operate-source create"

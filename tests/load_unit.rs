@@ -542,49 +542,90 @@ fn load_data_stores_exactly_what_the_insert_would() {
     assert_eq!(checksum(&u, "ld.t"), checksum(&u, "ref.t"));
 }
 
+/// `ctx` with the instance's `on-duplicate-logical` set to `mode`.
+fn with_on_duplicate(mut c: UnitCtx, mode: &str) -> UnitCtx {
+    let task = Arc::make_mut(&mut c.task);
+    for inst in task.mysql_instances.iter_mut().flatten() {
+        if let Some(l) = inst.loader.as_mut() {
+            l.on_duplicate_logical = mode.into();
+        }
+    }
+    c
+}
+
 #[test]
-fn a_row_load_data_would_skip_fails_as_the_insert_does() {
+fn a_row_already_downstream_follows_on_duplicate_logical() {
     let down = MariaDb::downstream();
     let u = down.url();
-    let base = tempfile::tempdir().expect("tempdir");
-    let dir = task_dir(&base.path().join("d"), "dup");
-    std::fs::create_dir_all(&dir).unwrap();
-    write(&dir, "metadata", META.as_bytes());
-    write(&dir, "dup-schema-create.sql", b"CREATE DATABASE `dup`;\n");
-    write(
-        &dir,
-        "dup.t-schema.sql",
-        b"CREATE TABLE `t` (`id` int PRIMARY KEY, `v` varchar(10));\n",
-    );
-    write(
-        &dir,
-        "dup.t.0000000000000.sql",
-        b"/*!40101 SET NAMES binary*/;\nINSERT INTO `t` (`id`,`v`) VALUES\n(1,'up'),\n(2,'up'),\n(3,'up');\n",
-    );
-    // The target already has row 2 (a LOCAL LOAD DATA would skip it with a warning).
-    exec(
-        &u,
-        &[
-            "CREATE DATABASE dup",
-            "CREATE TABLE dup.t (`id` int PRIMARY KEY, `v` varchar(10))",
-            "INSERT INTO dup.t VALUES (2, 'down')",
-        ],
-    );
-    let loads = com_load(&u);
-    let e = run_blocking(ctx("dup", "full", &down, &base.path().join("d"), "", None))
-        .expect_err("a duplicate key stops the load");
-    assert!(com_load(&u) > loads, "LOAD DATA was tried first");
-    assert_eq!(e.code, 10006, "{e}");
-    assert!(
-        e.to_string().contains("1062") || e.to_string().contains("Duplicate"),
-        "{e}"
-    );
-    assert!(e.message.contains("dup.t.0000000000000.sql:29"), "{e}");
-    assert_eq!(
-        query_rows(&u, "SELECT id, v FROM dup.t ORDER BY id").unwrap(),
-        vec![vec![Some("'2'".to_string()), Some("'down'".to_string())]],
-        "nothing of the failed statement stays"
-    );
+    // on-duplicate-logical → the rows of dup.t after the load (None: the load stops)
+    let cases: [(&str, Option<[&str; 3]>); 3] = [
+        ("error", None),
+        ("replace", Some(["up", "up", "up"])),
+        ("ignore", Some(["up", "down", "up"])),
+    ];
+    for (mode, want) in cases {
+        let base = tempfile::tempdir().expect("tempdir");
+        let dir = task_dir(&base.path().join("d"), "dup");
+        std::fs::create_dir_all(&dir).unwrap();
+        write(&dir, "metadata", META.as_bytes());
+        write(&dir, "dup-schema-create.sql", b"CREATE DATABASE `dup`;\n");
+        write(
+            &dir,
+            "dup.t-schema.sql",
+            b"CREATE TABLE `t` (`id` int PRIMARY KEY, `v` varchar(10));\n",
+        );
+        write(
+            &dir,
+            "dup.t.0000000000000.sql",
+            b"/*!40101 SET NAMES binary*/;\nINSERT INTO `t` (`id`,`v`) VALUES\n(1,'up'),\n(2,'up'),\n(3,'up');\n",
+        );
+        // The target already has row 2 (a LOCAL LOAD DATA would skip it with a warning).
+        exec(
+            &u,
+            &[
+                "DROP DATABASE IF EXISTS dup",
+                "DROP DATABASE IF EXISTS dm_meta",
+                "CREATE DATABASE dup",
+                "CREATE TABLE dup.t (`id` int PRIMARY KEY, `v` varchar(10))",
+                "INSERT INTO dup.t VALUES (2, 'down')",
+            ],
+        );
+        let loads = com_load(&u);
+        let c = with_on_duplicate(
+            ctx("dup", "full", &down, &base.path().join("d"), "", None),
+            mode,
+        );
+        let r = run_blocking(c);
+        assert!(com_load(&u) > loads, "{mode}: LOAD DATA was tried first");
+        let got = query_rows(&u, "SELECT id, v FROM dup.t ORDER BY id").unwrap();
+        match want {
+            None => {
+                let e = r.expect_err("a duplicate key stops the load");
+                assert_eq!(e.code, 10006, "{e}");
+                assert!(
+                    e.to_string().contains("1062") || e.to_string().contains("Duplicate"),
+                    "{e}"
+                );
+                assert!(e.message.contains("dup.t.0000000000000.sql:29"), "{e}");
+                assert_eq!(
+                    got,
+                    vec![vec![Some("'2'".to_string()), Some("'down'".to_string())]],
+                    "nothing of the failed statement stays"
+                );
+            }
+            Some(vs) => {
+                if let Err(e) = r {
+                    panic!("{mode}: {e}");
+                }
+                let want: Vec<Vec<Option<String>>> = vs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| vec![Some(format!("'{}'", i + 1)), Some(format!("'{v}'"))])
+                    .collect();
+                assert_eq!(got, want, "{mode}");
+            }
+        }
+    }
 }
 
 #[test]

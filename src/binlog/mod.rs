@@ -13,6 +13,7 @@
 
 pub mod compress;
 pub mod rows;
+pub mod time_finder;
 
 use std::fmt;
 

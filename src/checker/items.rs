@@ -35,6 +35,17 @@ pub mod names {
     pub const CONFIG: &str = "config";
     /// Ours: every column an `expression-filter` names exists in its upstream table.
     pub const EXPRESSION_FILTER: &str = "expression_filter";
+    /// DM's `schema_of_shard_tables`: the upstream tables merged into one downstream table
+    /// have the same columns (pessimistic) or columns that join (optimistic).
+    pub const SHARD_TABLES: &str = "schema_of_shard_tables";
+    /// DM's `auto_increment_ID`: shard tables with an auto-increment column (a warning in
+    /// `schema_of_shard_tables`).
+    pub const AUTO_INCREMENT_ID: &str = "auto_increment_ID";
+    /// DM's `meta_position`: an incremental task's `meta` position exists on the upstream.
+    pub const META_POSITION: &str = "meta_position";
+    /// DM's `binlog_db`: the migrated databases are not cut out of the binlog by the
+    /// upstream's binlog_do_db / binlog_ignore_db.
+    pub const BINLOG_DB: &str = "binlog_db";
 }
 
 /// One expression filter's columns against its upstream table's current columns (`None`: the
@@ -514,34 +525,294 @@ pub struct TableKeys {
     pub table: String,
     /// A primary key, or a unique key whose columns are all NOT NULL.
     pub has_key: bool,
+    /// The names of its FOREIGN KEY constraints.
+    pub foreign_keys: Vec<String>,
 }
 
-/// `table_schema`: every dumped table has a primary key or a NOT NULL unique key; the tables
-/// without one are a warning (not an error) naming them.
+/// `table_schema`: every dumped table has a primary key or a NOT NULL unique key, and none has
+/// a foreign key; the tables that do not are a warning (not an error) naming them. A foreign
+/// key's cascading actions (ON DELETE/UPDATE CASCADE, SET NULL) are not in the binlog, and
+/// dm-rs writes with `foreign_key_checks = 0` (as DM does), so they do not happen downstream.
 pub fn table_schema(server: &Server, tables: &[TableKeys]) -> CheckItem {
     let item = server.item(
         names::TABLE_SCHEMA,
-        "check whether every migrated table has a primary key or a not-null unique key",
+        "check whether every migrated table has a primary key or a not-null unique key, and no foreign key",
     );
     let keyless: Vec<(String, String)> = tables
         .iter()
         .filter(|t| !t.has_key)
         .map(|t| (t.schema.clone(), t.table.clone()))
         .collect();
-    if keyless.is_empty() {
+    let with_fk: Vec<String> = tables
+        .iter()
+        .filter(|t| !t.foreign_keys.is_empty())
+        .map(|t| {
+            format!(
+                "table `{}`.`{}` Foreign Key {}",
+                t.schema,
+                t.table,
+                t.foreign_keys.join(", ")
+            )
+        })
+        .collect();
+    if keyless.is_empty() && with_fk.is_empty() {
         return item;
     }
-    fail(
-        item,
-        CheckState::Warning,
-        format!(
+    let mut messages = Vec::new();
+    let mut instructions = Vec::new();
+    if !keyless.is_empty() {
+        messages.push(format!(
             "primary/unique key does not exist in {} table{}: {}",
             keyless.len(),
             if keyless.len() == 1 { "" } else { "s" },
             table_list(&keyless)
-        ),
-        "add a primary key (or a unique key on NOT NULL columns) to these tables: without one the dump cannot split them into chunks (one connection reads each whole), and rows applied again after a restart (safe mode) cannot be matched by key".into(),
+        ));
+        instructions.push("add a primary key (or a unique key on NOT NULL columns) to these tables: without one the dump cannot split them into chunks (one connection reads each whole), and rows applied again after a restart (safe mode) cannot be matched by key");
+    }
+    if !with_fk.is_empty() {
+        messages.push(format!(
+            "{}: its cascading actions are not in the binlog and the downstream session runs with foreign_key_checks = 0, so ON DELETE/ON UPDATE CASCADE and SET NULL do not happen downstream",
+            with_fk.join("; ")
+        ));
+        instructions.push("make sure the foreign keys have no cascading actions (or migrate the child tables too: their rows changed by a cascade are not replicated)");
+    }
+    fail(
+        item,
+        CheckState::Warning,
+        messages.join("; "),
+        instructions.join("; "),
     )
+}
+
+/// One upstream shard table of a downstream table, with its columns as information_schema
+/// describes them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardTable {
+    pub source: String,
+    pub schema: String,
+    pub table: String,
+    pub columns: Vec<(String, crate::worker::units::sync::schemacmp::ColumnType)>,
+}
+
+impl ShardTable {
+    fn id(&self) -> String {
+        format!("`{}`.`{}`", self.schema, self.table)
+    }
+
+    fn has_auto_increment(&self) -> bool {
+        self.columns.iter().any(|(_, c)| c.auto_increment)
+    }
+}
+
+/// `schema_of_shard_tables` of one downstream table (`target`, as `` `db`.`t` ``) merged from
+/// `tables` (at least two): pessimistic shard DDL needs the same columns in every shard (name
+/// and type, in order: a failure naming the first difference); optimistic needs columns that
+/// join into one table (a failure naming the conflict). An auto-increment column in a shard is
+/// a warning (its values may collide in the merged table) unless `auto_increment_ID` is
+/// ignored.
+pub fn shard_tables(
+    target: &str,
+    tables: &[ShardTable],
+    optimistic: bool,
+    check_auto_increment: bool,
+) -> CheckItem {
+    use crate::worker::units::sync::schemacmp::{self, Schema};
+    let mut item = CheckItem {
+        name: names::SHARD_TABLES.to_string(),
+        desc: if optimistic {
+            "check consistency of sharding table structures for Optimistic Sharding Merge".into()
+        } else {
+            "check consistency of sharding table structures".into()
+        },
+        state: CheckState::Success,
+        message: String::new(),
+        instruction: String::new(),
+        extra: format!("sharding {target}"),
+    };
+    let Some(first) = tables.first() else {
+        return item;
+    };
+    let mut problems: Vec<String> = Vec::new();
+    if optimistic {
+        let schemas: Vec<Schema> = tables
+            .iter()
+            .map(|t| Schema {
+                columns: t.columns.clone(),
+            })
+            .collect();
+        if let Err(e) = schemacmp::join_all(&schemas) {
+            problems.push(format!(
+                "the shard tables of {target} cannot be merged into one table: {e}"
+            ));
+            item.instruction = "make the conflicting columns compatible in every shard table (optimistic shard DDL merges their columns)".into();
+        }
+    } else {
+        let brief = |t: &ShardTable| -> Vec<String> {
+            t.columns
+                .iter()
+                .map(|(n, c)| {
+                    let mut s = format!("{} {}", n.to_lowercase(), c.ty);
+                    if c.unsigned {
+                        s.push_str(" unsigned");
+                    }
+                    if c.zerofill {
+                        s.push_str(" zerofill");
+                    }
+                    s
+                })
+                .collect()
+        };
+        let mine = brief(first);
+        for other in &tables[1..] {
+            let theirs = brief(other);
+            let names = |t: &ShardTable| -> Vec<String> {
+                t.columns.iter().map(|(n, _)| n.to_lowercase()).collect()
+            };
+            if mine.len() != theirs.len() {
+                problems.push(format!(
+                    "column length mismatch (self: {} vs other: {}): self: sourceID {} table {} columns {:?}, other: sourceID {} table {} columns {:?}",
+                    mine.len(),
+                    theirs.len(),
+                    first.source,
+                    first.id(),
+                    names(first),
+                    other.source,
+                    other.id(),
+                    names(other)
+                ));
+            } else if let Some(i) = (0..mine.len()).find(|&i| mine[i] != theirs[i]) {
+                problems.push(format!(
+                    "different column definition: self: sourceID {} table {} column {}, other: sourceID {} table {} column {}",
+                    first.source,
+                    first.id(),
+                    mine[i],
+                    other.source,
+                    other.id(),
+                    theirs[i]
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            item.instruction = "please set same table structure for sharding tables".into();
+        }
+    }
+    if !problems.is_empty() {
+        item.state = CheckState::Failure;
+        item.extra = format!("error on sharding {target}");
+    }
+    if check_auto_increment {
+        let auto: Vec<String> = tables
+            .iter()
+            .filter(|t| t.has_auto_increment())
+            .map(|t| format!("sourceID {} table {}", t.source, t.id()))
+            .collect();
+        if !auto.is_empty() {
+            problems.push(format!(
+                "{} of sharding {target} have auto-increment key, please make sure them don't conflict in target table!",
+                auto.join(", ")
+            ));
+            if item.state == CheckState::Success {
+                item.state = CheckState::Warning;
+                item.instruction = "If happen conflict, please handle it by yourself. You can refer to https://docs.pingcap.com/tidb-data-migration/stable/shard-merge-best-practices/#handle-conflicts-between-primary-keys-or-unique-indexes-across-multiple-sharded-tables".into();
+                item.extra = "auto-increment key checking".into();
+            }
+        }
+    }
+    item.message = problems.join("; ");
+    item
+}
+
+/// `meta_position`: the incremental task's meta `file:pos` is in the upstream's binlog
+/// (`logs`: SHOW BINARY LOGS, name and size).
+pub fn meta_position(server: &Server, file: &str, pos: u64, logs: &[(String, u64)]) -> CheckItem {
+    let item = server.item(
+        names::META_POSITION,
+        "check whether meta position is valid for db",
+    );
+    let problem = match logs.iter().find(|(n, _)| n == file) {
+        None => format!(
+            "binlog file {file} of the task's meta is not on the upstream (purged, or never written): its binary logs are {}",
+            logs.first()
+                .zip(logs.last())
+                .map(|(a, b)| format!("{} .. {}", a.0, b.0))
+                .unwrap_or_else(|| "none".into())
+        ),
+        Some((_, size)) if pos > *size => {
+            format!("meta position ({file}, {pos}) is past the end of {file} ({size} bytes)")
+        }
+        Some(_) => return item,
+    };
+    fail(
+        item,
+        CheckState::Failure,
+        problem,
+        "you should make sure your meta's binlog position is valid and not purged, and the user has REPLICATION SLAVE privilege".into(),
+    )
+}
+
+/// `binlog_db`: the upstream's `binlog_do_db` / `binlog_ignore_db` (SHOW MASTER STATUS) keep
+/// every database the task migrates (`schemas`) in the binlog. DM fails the item (with a
+/// warning's text): changes of a database cut out of the binlog are never replicated.
+pub fn binlog_db(
+    server: &Server,
+    do_db: &str,
+    ignore_db: &str,
+    schemas: &[String],
+    case_sensitive: bool,
+) -> CheckItem {
+    let item = server.item(
+        names::BINLOG_DB,
+        "check whether migrated dbs are in binlog_do_db/binlog_ignore_db",
+    );
+    let norm = |s: &str| {
+        if case_sensitive {
+            s.to_string()
+        } else {
+            s.to_lowercase()
+        }
+    };
+    let list = |s: &str| -> Vec<String> {
+        s.split(',')
+            .map(|x| norm(x.trim()))
+            .filter(|x| !x.is_empty())
+            .collect()
+    };
+    let (dos, ignores) = (list(do_db), list(ignore_db));
+    let mine: Vec<String> = schemas.iter().map(|s| norm(s)).collect();
+    let (message, instruction) = if !dos.is_empty() {
+        let missing: Vec<&str> = mine
+            .iter()
+            .filter(|s| !dos.contains(s))
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() {
+            return item;
+        }
+        (
+            format!(
+                "these dbs [{}] are not in binlog_do_db[{do_db}]",
+                missing.join(",")
+            ),
+            "Ensure that the do_dbs contains the dbs you want to migrate",
+        )
+    } else {
+        let cut: Vec<&str> = mine
+            .iter()
+            .filter(|s| ignores.contains(s))
+            .map(String::as_str)
+            .collect();
+        if cut.is_empty() {
+            return item;
+        }
+        (
+            format!(
+                "these dbs [{}] are in binlog_ignore_db[{ignore_db}]",
+                cut.join(",")
+            ),
+            "Ensure that the ignore_dbs does not contain the dbs you want to migrate",
+        )
+    };
+    fail(item, CheckState::Failure, message, instruction.into())
 }
 
 /// Which side's connections `conn_number` counts.
@@ -975,6 +1246,7 @@ mod tests {
             schema: s.into(),
             table: n.into(),
             has_key: k,
+            foreign_keys: Vec::new(),
         };
         let many: Vec<TableKeys> = (0..12).map(|i| t("db", &format!("t{i}"), false)).collect();
         let cases: Vec<(Vec<TableKeys>, CheckState, &str)> = vec![
@@ -996,6 +1268,163 @@ mod tests {
             assert_eq!(item.state, state, "{item:?}");
             assert_eq!(item.message, msg);
             assert_eq!(item.name, "table_schema");
+        }
+    }
+
+    #[test]
+    fn table_schema_warns_on_foreign_keys() {
+        let tables = vec![TableKeys {
+            schema: "dmctl".into(),
+            table: "only_warning".into(),
+            has_key: true,
+            foreign_keys: vec!["only_warning_ibfk_1".into()],
+        }];
+        let item = table_schema(&maria(), &tables);
+        assert_eq!(item.state, CheckState::Warning);
+        assert!(
+            item.message.starts_with(
+                "table `dmctl`.`only_warning` Foreign Key only_warning_ibfk_1: its cascading actions"
+            ),
+            "{}",
+            item.message
+        );
+    }
+
+    fn shard(source: &str, table: &str, cols: &[(&str, &str)]) -> ShardTable {
+        use crate::worker::units::sync::schemacmp::ColumnType;
+        ShardTable {
+            source: source.into(),
+            schema: "db".into(),
+            table: table.into(),
+            columns: cols
+                .iter()
+                .map(|(n, t)| {
+                    let (ty, extra) = t.split_once(' ').unwrap_or((t, ""));
+                    (
+                        n.to_string(),
+                        ColumnType::from_information_schema(ty, "YES", None, extra),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn shard_tables_per_mode() {
+        let ab = shard("s1", "tb_1", &[("a", "int(11)"), ("b", "int(11)")]);
+        let ac = shard("s1", "tb_2", &[("a", "int(11)"), ("c", "int(11)")]);
+        let abc = shard(
+            "s2",
+            "tb_3",
+            &[("a", "int(11)"), ("b", "int(11)"), ("c", "int(11)")],
+        );
+        let ab2 = shard("s2", "tb_1", &[("A", "int(11)"), ("b", "int(11)")]);
+        let auto = shard(
+            "s2",
+            "t_1",
+            &[("a", "int(11) auto_increment"), ("b", "int(11)")],
+        );
+        let wide = shard("s2", "tb_9", &[("a", "varchar(10)"), ("b", "int(11)")]);
+        // (tables, optimistic, check auto-increment, state, message start)
+        let cases: Vec<(Vec<ShardTable>, bool, bool, CheckState, &str)> = vec![
+            (
+                vec![ab.clone(), ab2.clone()],
+                false,
+                true,
+                CheckState::Success,
+                "",
+            ),
+            (
+                vec![ab.clone(), ac.clone()],
+                false,
+                true,
+                CheckState::Failure,
+                "different column definition: self: sourceID s1 table `db`.`tb_1` column b int, other: sourceID s1 table `db`.`tb_2` column c int",
+            ),
+            (
+                vec![ab.clone(), abc.clone()],
+                false,
+                true,
+                CheckState::Failure,
+                "column length mismatch (self: 2 vs other: 3)",
+            ),
+            (
+                vec![ab.clone(), ac.clone(), abc],
+                true,
+                true,
+                CheckState::Success,
+                "",
+            ),
+            (
+                vec![ab.clone(), wide],
+                true,
+                true,
+                CheckState::Failure,
+                "the shard tables of `db`.`tb` cannot be merged into one table: column `a`",
+            ),
+            (
+                vec![ab.clone(), auto.clone()],
+                false,
+                true,
+                CheckState::Warning,
+                "sourceID s2 table `db`.`t_1` of sharding `db`.`tb` have auto-increment key",
+            ),
+            (vec![ab, auto], false, false, CheckState::Success, ""),
+        ];
+        for (tables, optimistic, auto_inc, state, msg) in cases {
+            let item = shard_tables("`db`.`tb`", &tables, optimistic, auto_inc);
+            assert_eq!(item.state, state, "{item:?}");
+            assert!(item.message.starts_with(msg), "{msg}\n{item:?}");
+            assert_eq!(item.name, "schema_of_shard_tables");
+        }
+    }
+
+    #[test]
+    fn meta_position_and_binlog_db() {
+        let logs = vec![
+            ("bin.000001".to_string(), 900u64),
+            ("bin.000002".into(), 400),
+        ];
+        let cases = [
+            ("bin.000001", 4, CheckState::Success),
+            ("bin.000002", 400, CheckState::Success),
+            ("bin.000002", 401, CheckState::Failure),
+            ("bin.000000", 4, CheckState::Failure),
+        ];
+        for (f, p, state) in cases {
+            assert_eq!(meta_position(&maria(), f, p, &logs).state, state, "{f}:{p}");
+        }
+        let dbs = vec!["Shop".to_string(), "log".to_string()];
+        let cases = [
+            ("", "", false, CheckState::Success, ""),
+            ("shop,log", "", false, CheckState::Success, ""),
+            (
+                "shop",
+                "",
+                false,
+                CheckState::Failure,
+                "these dbs [log] are not in binlog_do_db[shop]",
+            ),
+            (
+                "shop",
+                "",
+                true,
+                CheckState::Failure,
+                "these dbs [Shop,log] are not in binlog_do_db[shop]",
+            ),
+            (
+                "",
+                "log,x",
+                false,
+                CheckState::Failure,
+                "these dbs [log] are in binlog_ignore_db[log,x]",
+            ),
+            ("", "x", false, CheckState::Success, ""),
+        ];
+        for (d, i, cs, state, msg) in cases {
+            let item = binlog_db(&maria(), d, i, &dbs, cs);
+            assert_eq!(item.state, state, "{d} {i}: {item:?}");
+            assert_eq!(item.message, msg);
         }
     }
 

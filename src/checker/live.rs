@@ -155,7 +155,7 @@ fn connection_failure(
         state: CheckState::Failure,
         message: format!("cannot connect to {host}:{port} as {user:?}: {cause}"),
         instruction: format!(
-            "make sure the server at {host}:{port} is running and reachable, and that the user and password in the configuration are right"
+            "Please check the database connection and the database config in configuration file: is the server at {host}:{port} running and reachable, are the user and password right?"
         ),
         extra: format!("address of db instance - {host}:{port}"),
     }
@@ -254,11 +254,22 @@ pub async fn check_source(
 /// key: a warning naming them), `conn_number` (`max_connections` ≥ threads + 2) and
 /// `dump_privilege` measured against the tables the instance's block-allow-list selects and
 /// the mydumper `extra-args`' `--consistency`.
-pub async fn check_source_for_task(source_id: &str, opts: Opts, task: &TaskConfig) -> CheckReport {
+///
+/// `relay`: the source runs a relay log, which the sync unit reads instead of the upstream's
+/// binlog, so `meta_position` is not checked against the upstream (as DM skips it).
+pub async fn check_source_for_task(
+    source_id: &str,
+    opts: Opts,
+    task: &TaskConfig,
+    relay: bool,
+) -> CheckReport {
     let span = info_span!("precheck", task = %task.name, source = source_id);
-    check_source_inner(opts, SourcePlan::for_task(task, source_id))
-        .instrument(span)
-        .await
+    let mut plan = SourcePlan::for_task(task, source_id);
+    if relay {
+        plan.meta = None;
+        plan.items.retain(|n| *n != names::META_POSITION);
+    }
+    check_source_inner(opts, plan).instrument(span).await
 }
 
 /// The system schemas a dump never takes (as `information_schema` names them).
@@ -312,15 +323,66 @@ async fn table_keys(conn: &mut Conn, tables: &[Dumped]) -> Result<Vec<TableKeys>
             keyed.insert((schema, table));
         }
     }
+    let sql = format!(
+        "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME FROM information_schema.TABLE_CONSTRAINTS WHERE CONSTRAINT_TYPE = 'FOREIGN KEY' AND TABLE_SCHEMA NOT IN ({SKIP_SCHEMAS}) ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME"
+    );
+    let mut fks: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
+    for row in query_rows(conn, &sql).await? {
+        let (Some(schema), Some(table), Some(name)) = (
+            text(&row, 0, &sql)?,
+            text(&row, 1, &sql)?,
+            text(&row, 2, &sql)?,
+        ) else {
+            continue;
+        };
+        fks.entry((schema, table)).or_default().push(name);
+    }
     Ok(tables
         .iter()
         .filter(|t| !t.view)
-        .map(|t| TableKeys {
-            schema: t.schema.clone(),
-            table: t.table.clone(),
-            has_key: keyed.contains(&(t.schema.clone(), t.table.clone())),
+        .map(|t| {
+            let key = (t.schema.clone(), t.table.clone());
+            TableKeys {
+                has_key: keyed.contains(&key),
+                foreign_keys: fks.get(&key).cloned().unwrap_or_default(),
+                schema: t.schema.clone(),
+                table: t.table.clone(),
+            }
         })
         .collect())
+}
+
+/// The databases of the upstream tables `rules` let through (`binlog_db`'s schemas).
+async fn migrated_schemas(
+    conn: &mut Conn,
+    rules: &crate::rules::TableRules,
+) -> Result<Vec<String>, CheckError> {
+    let sql = format!(
+        "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA NOT IN ({SKIP_SCHEMAS}) ORDER BY TABLE_SCHEMA, TABLE_NAME"
+    );
+    let mut out: Vec<String> = Vec::new();
+    for row in query_rows(conn, &sql).await? {
+        let (Some(schema), Some(table)) = (text(&row, 0, &sql)?, text(&row, 1, &sql)?) else {
+            continue;
+        };
+        if rules.allow_table(&schema, &table) && !out.contains(&schema) {
+            out.push(schema);
+        }
+    }
+    Ok(out)
+}
+
+/// The upstream's binary logs (SHOW BINARY LOGS: name, size).
+async fn binary_logs(conn: &mut Conn) -> Result<Vec<(String, u64)>, CheckError> {
+    let sql = "SHOW BINARY LOGS";
+    let mut out = Vec::new();
+    for row in query_rows(conn, sql).await? {
+        let (Some(name), Some(size)) = (text(&row, 0, sql)?, text(&row, 1, sql)?) else {
+            continue;
+        };
+        out.push((name, size.parse().unwrap_or(0)));
+    }
+    Ok(out)
 }
 
 async fn check_source_inner(opts: Opts, plan: SourcePlan) -> CheckReport {
@@ -421,6 +483,39 @@ async fn check_source_inner(opts: Opts, plan: SourcePlan) -> CheckReport {
                     None => continue,
                 }
             }
+            names::META_POSITION => {
+                let Some((file, pos)) = &plan.meta else {
+                    continue;
+                };
+                match binary_logs(&mut conn).await {
+                    Ok(logs) => items::meta_position(&server, file, *pos, &logs),
+                    Err(e) => items::unreadable(
+                        &server,
+                        name,
+                        "check whether meta position is valid for db",
+                        &e.to_string(),
+                    ),
+                }
+            }
+            names::BINLOG_DB => {
+                let Some(rules) = &plan.rules else { continue };
+                let desc = "check whether migrated dbs are in binlog_do_db/binlog_ignore_db";
+                let status = query_rows(&mut conn, "SHOW MASTER STATUS").await;
+                match (status, migrated_schemas(&mut conn, rules).await) {
+                    (Ok(rows), Ok(schemas)) => {
+                        let sql = "SHOW MASTER STATUS";
+                        let col = |i: usize| {
+                            rows.first()
+                                .and_then(|r| text(r, i, sql).ok().flatten())
+                                .unwrap_or_default()
+                        };
+                        items::binlog_db(&server, &col(2), &col(3), &schemas, plan.case_sensitive)
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        items::unreadable(&server, name, desc, &e.to_string())
+                    }
+                }
+            }
             names::CONN_NUMBER => {
                 let Some(d) = &plan.dump else { continue };
                 match global_var(&mut conn, "max_connections").await {
@@ -458,6 +553,120 @@ async fn check_source_inner(opts: Opts, plan: SourcePlan) -> CheckReport {
     }
     let _ = conn.disconnect().await;
     report
+}
+
+/// DM's `schema_of_shard_tables` (with `auto_increment_ID`) across the task's sources: for a
+/// task with a shard mode that dumps (`full`, `all`) and has no checkpoint in the downstream
+/// yet, one item per downstream table that more than one upstream table is merged into
+/// ([`items::shard_tables`]). A source or target that cannot be reached is left out here (its
+/// connection item fails elsewhere).
+pub async fn check_shard_tables(
+    task: &TaskConfig,
+    sources: &[(String, Opts)],
+    target: Option<Opts>,
+) -> CheckReport {
+    let mut report = CheckReport::default();
+    let ignored = |name: &str| {
+        task.ignore_checking_items
+            .iter()
+            .any(|i| i == "all" || i == name)
+    };
+    if task.shard_mode.is_empty()
+        || !matches!(task.task_mode.as_str(), "full" | "all")
+        || ignored(names::SHARD_TABLES)
+    {
+        return report;
+    }
+    let span = info_span!("precheck", task = %task.name, item = names::SHARD_TABLES);
+    async move {
+        if let Some(t) = target
+            && let Ok(mut conn) = connect(t).await
+        {
+            let mut fresh = true;
+            for suffix in ["syncer_checkpoint", "loader_checkpoint"] {
+                let q = |s: &str| format!("`{}`", s.replace('`', "``"));
+                let sql = format!(
+                    "SELECT 1 FROM {}.{} LIMIT 1",
+                    q(&task.meta_schema),
+                    q(&format!("{}_{suffix}", task.name))
+                );
+                if query_rows(&mut conn, &sql).await.is_ok_and(|r| !r.is_empty()) {
+                    fresh = false;
+                }
+            }
+            let _ = conn.disconnect().await;
+            if !fresh {
+                debug!("the task has a checkpoint: shard tables are not checked");
+                return report;
+            }
+        }
+        let mut groups: std::collections::BTreeMap<(String, String), Vec<items::ShardTable>> =
+            Default::default();
+        for (id, opts) in sources {
+            let Ok(rules) = crate::rules::TableRules::new(task, id) else {
+                continue;
+            };
+            let Ok(mut conn) = connect(opts.clone()).await else {
+                continue;
+            };
+            let sql = format!(
+                "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.IS_NULLABLE, c.COLUMN_DEFAULT, c.EXTRA FROM information_schema.COLUMNS c JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME WHERE t.TABLE_TYPE = 'BASE TABLE' AND c.TABLE_SCHEMA NOT IN ({SKIP_SCHEMAS}) ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION"
+            );
+            let rows = match query_rows(&mut conn, &sql).await {
+                Ok(r) => r,
+                Err(e) => {
+                    debug!(source = %id, error = %e, "cannot read the upstream columns");
+                    continue;
+                }
+            };
+            let mut tables: Vec<items::ShardTable> = Vec::new();
+            for row in rows {
+                let cell = |i: usize| text(&row, i, &sql).ok().flatten();
+                let (Some(schema), Some(table), Some(col), Some(ty)) =
+                    (cell(0), cell(1), cell(2), cell(3))
+                else {
+                    continue;
+                };
+                if !rules.allow_table(&schema, &table) {
+                    continue;
+                }
+                let def = crate::worker::units::sync::schemacmp::ColumnType::from_information_schema(
+                    &ty,
+                    &cell(4).unwrap_or_default(),
+                    cell(5).as_deref(),
+                    &cell(6).unwrap_or_default(),
+                );
+                match tables.last_mut() {
+                    Some(t) if t.schema == schema && t.table == table => t.columns.push((col, def)),
+                    _ => tables.push(items::ShardTable {
+                        source: id.clone(),
+                        schema,
+                        table,
+                        columns: vec![(col, def)],
+                    }),
+                }
+            }
+            let _ = conn.disconnect().await;
+            for t in tables {
+                let target = rules.route(&t.schema, &t.table);
+                groups.entry(target).or_default().push(t);
+            }
+        }
+        for ((schema, table), tables) in groups {
+            if tables.len() < 2 {
+                continue;
+            }
+            report.items.push(items::shard_tables(
+                &format!("`{schema}`.`{table}`"),
+                &tables,
+                task.shard_mode == "optimistic",
+                !ignored(names::AUTO_INCREMENT_ID),
+            ));
+        }
+        report
+    }
+    .instrument(span)
+    .await
 }
 
 /// Checks the downstream: it is reachable with the task's target-database credentials, and the

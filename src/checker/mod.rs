@@ -5,7 +5,9 @@
 //!   on/format/row image, our `binlog_row_metadata`, replication privileges (modes that sync);
 //!   for modes that dump (`full`, `all`) DM's `dump_privilege` (SELECT on every dumped table,
 //!   RELOAD or LOCK TABLES by the mydumper `--consistency`), `table_schema` (tables without a
-//!   primary or unique key: a warning) and `conn_number` (`max_connections` ≥ threads + 2).
+//!   primary or unique key, or with a foreign key: a warning) and `conn_number`
+//!   (`max_connections` ≥ threads + 2); for modes that sync DM's `binlog_db`, and for an
+//!   incremental task whose meta names a file `meta_position`.
 //!   Which items run depends on the task mode and `ignore-checking-items` ([`task`]).
 //! - [`check_target`] / [`check_target_for_task`] — the downstream: reachable, the meta schema
 //!   can be created, the user holds DM's `target_privilege` set (a warning when not on `*.*`),
@@ -25,8 +27,8 @@ pub mod task;
 
 pub use items::names;
 pub use live::{
-    FilterColumns, check_expression_filters, check_source, check_source_for_task, check_target,
-    check_target_for_task,
+    FilterColumns, check_expression_filters, check_shard_tables, check_source,
+    check_source_for_task, check_target, check_target_for_task,
 };
 
 use serde::Serialize;
@@ -71,17 +73,36 @@ pub struct CheckReport {
     pub items: Vec<CheckItem>,
 }
 
+/// DM's `checker.Error`: one problem of an item.
+#[derive(Serialize)]
+struct DmError<'a> {
+    severity: &'static str,
+    short_error: &'a str,
+}
+
+/// DM's `checker.Result` (tiflow HEAD): `errors`, `instruction` and `extra` are left out when
+/// empty, as Go's `omitempty` does.
 #[derive(Serialize)]
 struct DmResult<'a> {
     id: usize,
     name: &'a str,
     desc: &'a str,
     state: &'static str,
-    #[serde(rename = "errorMsg")]
-    error_msg: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<DmError<'a>>,
+    #[serde(skip_serializing_if = "str::is_empty")]
     instruction: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
     extra: &'a str,
 }
+
+/// The head of DM's precheck messages (`checker.CheckTaskMsgHeader`); dmctl prints a message
+/// that holds it with its detail JSON unquoted.
+pub const CHECK_TASK_MSG_HEADER: &str = "fail to check synchronization configuration with type";
+/// DM's message when every item passed (`checker.CheckTaskSuccess`).
+pub const CHECK_TASK_SUCCESS: &str = "pre-check is passed. ";
+/// DM's `ErrTaskCheckSyncConfigError`.
+pub const CHECK_FAILED_CODE: u32 = 26005;
 
 #[derive(Serialize)]
 struct DmSummary {
@@ -141,12 +162,20 @@ impl CheckReport {
                 continue;
             }
             *left -= 1;
+            let errors = if item.message.is_empty() {
+                Vec::new()
+            } else {
+                vec![DmError {
+                    severity: item.state.as_dm_str(),
+                    short_error: &item.message,
+                }]
+            };
             results.push(DmResult {
                 id,
                 name: &item.name,
                 desc: &item.desc,
                 state: item.state.as_dm_str(),
-                error_msg: &item.message,
+                errors,
                 instruction: &item.instruction,
                 extra: &item.extra,
             });
@@ -169,6 +198,29 @@ impl CheckReport {
         }
         let text = String::from_utf8_lossy(&out);
         go_escape(&text).replace('\n', "\n\t")
+    }
+
+    /// DM's precheck message (`CheckSyncConfig` as dm-master words it): `Ok("pre-check is
+    /// passed. ")` when every item succeeded; `Ok` with [`CHECK_TASK_MSG_HEADER`]`: no errors but
+    /// some warnings` and the detail JSON ([`CheckReport::to_dm_json`]) when some only warn;
+    /// `Err` with `[code=26005]`, the header, `check was failed, please see detail` and the
+    /// detail JSON when one failed. At most `err_cnt` failures and `warn_cnt` warnings are
+    /// listed; the summary counts them all.
+    pub fn to_dm_message(&self, err_cnt: usize, warn_cnt: usize) -> Result<String, String> {
+        let (total, successful, failed, _) = self.counts();
+        if successful == total {
+            return Ok(CHECK_TASK_SUCCESS.to_string());
+        }
+        let detail = self.to_dm_json(err_cnt, warn_cnt);
+        if failed == 0 {
+            Ok(format!(
+                "{CHECK_TASK_MSG_HEADER}: no errors but some warnings\n detail: {detail}"
+            ))
+        } else {
+            Err(format!(
+                "[code={CHECK_FAILED_CODE}] {CHECK_TASK_MSG_HEADER}: check was failed, please see detail\n detail: {detail}"
+            ))
+        }
     }
 
     /// One line per item that did not succeed, with what is wrong and how to fix it; empty when
@@ -306,10 +358,40 @@ mod tests {
         r.items[1].name = "binlog_format".into();
         r.items[1].message = "a<b&c>d".into();
         let json = r.to_dm_json(10, 10);
-        let want = "{\n\t\t\"results\": [\n\t\t\t{\n\t\t\t\t\"id\": 1,\n\t\t\t\t\"name\": \"binlog_format\",\n\t\t\t\t\"desc\": \"check i1\",\n\t\t\t\t\"state\": \"fail\",\n\t\t\t\t\"errorMsg\": \"a\\u003cb\\u0026c\\u003ed\",\n\t\t\t\t\"instruction\": \"fix i1\",\n\t\t\t\t\"extra\": \"address of db instance - 127.0.0.1:3306\"\n\t\t\t}\n\t\t],\n\t\t\"summary\": {\n\t\t\t\"passed\": false,\n\t\t\t\"total\": 2,\n\t\t\t\"successful\": 1,\n\t\t\t\"failed\": 1,\n\t\t\t\"warning\": 0\n\t\t}\n\t}";
+        let want = "{\n\t\t\"results\": [\n\t\t\t{\n\t\t\t\t\"id\": 1,\n\t\t\t\t\"name\": \"binlog_format\",\n\t\t\t\t\"desc\": \"check i1\",\n\t\t\t\t\"state\": \"fail\",\n\t\t\t\t\"errors\": [\n\t\t\t\t\t{\n\t\t\t\t\t\t\"severity\": \"fail\",\n\t\t\t\t\t\t\"short_error\": \"a\\u003cb\\u0026c\\u003ed\"\n\t\t\t\t\t}\n\t\t\t\t],\n\t\t\t\t\"instruction\": \"fix i1\",\n\t\t\t\t\"extra\": \"address of db instance - 127.0.0.1:3306\"\n\t\t\t}\n\t\t],\n\t\t\"summary\": {\n\t\t\t\"passed\": false,\n\t\t\t\"total\": 2,\n\t\t\t\"successful\": 1,\n\t\t\t\"failed\": 1,\n\t\t\t\"warning\": 0\n\t\t}\n\t}";
         assert_eq!(json, want);
         let v: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
-        assert_eq!(v["results"][0]["errorMsg"], "a<b&c>d");
+        assert_eq!(v["results"][0]["errors"][0]["short_error"], "a<b&c>d");
+    }
+
+    #[test]
+    fn dm_messages_per_outcome() {
+        assert_eq!(
+            report(&[S, S]).to_dm_message(10, 10),
+            Ok(CHECK_TASK_SUCCESS.into())
+        );
+        let warn = report(&[S, W])
+            .to_dm_message(10, 10)
+            .expect("warnings pass");
+        assert!(
+            warn.starts_with(
+                "fail to check synchronization configuration with type: no errors but some warnings\n detail: {"
+            ),
+            "{warn}"
+        );
+        assert!(warn.contains("\"state\": \"warn\""), "{warn}");
+        let fail = report(&[F, W])
+            .to_dm_message(0, 10)
+            .expect_err("a failure fails");
+        assert!(
+            fail.starts_with("[code=26005] fail to check synchronization configuration with type: check was failed, please see detail\n detail: {"),
+            "{fail}"
+        );
+        assert!(
+            !fail.contains("\"state\": \"fail\""),
+            "-e 0 lists none: {fail}"
+        );
+        assert!(fail.contains("\"failed\": 1"), "{fail}");
     }
 
     #[test]

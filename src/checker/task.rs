@@ -2,7 +2,8 @@
 //! (DM: `full` skips the binlog items and the replication privilege, `incremental` the dump
 //! items), how its dump keeps the snapshot consistent (the mydumper `extra-args`'
 //! `--consistency`, which decides between RELOAD and LOCK TABLES), how many connections the dump
-//! and the load open, and which tables it migrates (the instance's block-allow-list).
+//! and the load open, which tables it migrates (the instance's block-allow-list, also for
+//! `binlog_db`), and the meta position `meta_position` checks.
 //!
 //! Built by [`super::live`] from a canonical [`TaskConfig`] and evaluated by [`super::items`].
 //! Pure: no I/O, never fails — a setting it cannot read falls back to DM's default.
@@ -118,6 +119,12 @@ pub struct SourcePlan {
     pub items: Vec<&'static str>,
     /// Set when the task mode dumps (`full`, `all`) and the task is known.
     pub dump: Option<DumpPlan>,
+    /// The instance's rules, for `binlog_db` (the databases it migrates).
+    pub rules: Option<TableRules>,
+    /// The `meta` position `meta_position` checks (incremental, `binlog-name` set).
+    pub meta: Option<(String, u64)>,
+    /// The task's `case-sensitive` (`binlog_db` compares names with it).
+    pub case_sensitive: bool,
 }
 
 fn dumps(task_mode: &str) -> bool {
@@ -161,19 +168,40 @@ impl SourcePlan {
                 .filter(|n| !is_ignored(ignore, n))
                 .collect(),
             dump: None,
+            rules: None,
+            meta: None,
+            case_sensitive: false,
         }
     }
 
     /// The plan for `source_id` of a canonical task: for `full`/`all` also `table_schema`
     /// (tables without a primary or unique key) and `conn_number` (the dump's connections), and
     /// the dump privileges measured against the instance's tables and consistency.
+    ///
+    /// With a sync unit also `binlog_db` (after the replication privilege), and for an
+    /// incremental task whose meta names a binlog file `meta_position` (after `version`), as
+    /// DM orders them.
     pub fn for_task(task: &TaskConfig, source_id: &str) -> SourcePlan {
         let ignore = &task.ignore_checking_items;
         let mut plan = SourcePlan::for_mode(&task.task_mode, ignore);
+        plan.case_sensitive = task.case_sensitive;
+        let inst = task.instances().find(|i| i.source_id == source_id);
+        if syncs(&task.task_mode) && !is_ignored(ignore, names::BINLOG_DB) {
+            plan.items.push(names::BINLOG_DB);
+            plan.rules = TableRules::new(task, source_id).ok();
+        }
         if !dumps(&task.task_mode) {
+            if let Some(m) = inst.and_then(|i| i.meta.as_ref())
+                && !m.binlog_name.is_empty()
+                && m.binlog_name != crate::config::task::START_TIME_BINLOG_NAME
+                && !is_ignored(ignore, names::META_POSITION)
+            {
+                plan.meta = Some((m.binlog_name.clone(), u64::from(m.binlog_pos.max(4))));
+                let at = plan.items.len().min(1);
+                plan.items.insert(at, names::META_POSITION);
+            }
             return plan;
         }
-        let inst = task.instances().find(|i| i.source_id == source_id);
         let (consistency, threads) = dump_settings(inst);
         plan.dump = Some(DumpPlan {
             consistency,
@@ -326,6 +354,7 @@ mod tests {
                     "binlog_format",
                     "binlog_row_image",
                     "replication_privilege",
+                    "binlog_db",
                 ],
                 Some((Consistency::Lock, 8)),
             ),
@@ -343,6 +372,7 @@ mod tests {
                     "binlog_row_image",
                     "binlog_row_metadata",
                     "replication_privilege",
+                    "binlog_db",
                 ],
                 Some((Consistency::Lock, 8)),
             ),
@@ -358,6 +388,7 @@ mod tests {
                     "binlog_row_image",
                     "binlog_row_metadata",
                     "replication_privilege",
+                    "binlog_db",
                 ],
                 None,
             ),
@@ -372,6 +403,26 @@ mod tests {
                 assert!(d.rules.is_some());
             }
         }
+    }
+
+    #[test]
+    fn meta_position_for_an_incremental_meta_with_a_file() {
+        let text = "name: t\ntask-mode: incremental\ntarget-database: {host: h, port: 1, user: u, password: ''}\nmysql-instances:\n  - source-id: s1\n    meta: {binlog-name: bin.000002, binlog-pos: 120}\n  - source-id: s2\n    meta: {binlog-gtid: 0-1-1}\n";
+        let t = parse_task(text.as_bytes()).unwrap().config;
+        let p = SourcePlan::for_task(&t, "s1");
+        assert_eq!(p.items[..2], ["version", "meta_position"]);
+        assert_eq!(p.meta, Some(("bin.000002".to_string(), 120)));
+        assert!(p.rules.is_some());
+        let p = SourcePlan::for_task(&t, "s2");
+        assert!(!p.items.contains(&"meta_position") && p.meta.is_none());
+        let started = crate::config::parse_task_for_start_time(text.as_bytes())
+            .unwrap()
+            .config;
+        let p = SourcePlan::for_task(&started, "s1");
+        assert!(
+            p.meta.is_none(),
+            "the start-time placeholder is not a position"
+        );
     }
 
     #[test]

@@ -102,6 +102,25 @@ pub struct Security {
     /// The client certificate as PEM text, instead of `ssl-cert`.
     #[serde(deserialize_with = "y::string")]
     pub ssl_cert_bytes: String,
+    /// The CA as base64 of the PEM text (DM v8); folded into `ssl-ca-bytes` by
+    /// [`Security::fold_base64`].
+    #[serde(
+        deserialize_with = "y::string",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub ssl_ca_base64: String,
+    /// The private key as base64 of the PEM text; folded into `ssl-key-bytes`.
+    #[serde(
+        deserialize_with = "y::string",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub ssl_key_base64: String,
+    /// The client certificate as base64 of the PEM text; folded into `ssl-cert-bytes`.
+    #[serde(
+        deserialize_with = "y::string",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub ssl_cert_base64: String,
 }
 
 impl fmt::Debug for Security {
@@ -148,6 +167,57 @@ impl TlsInput<'_> {
 }
 
 impl Security {
+    /// DM v8's `ssl-*-base64` keys: each decoded into its `ssl-*-bytes` (an inline PEM given
+    /// both ways must agree). A value that is not base64 is an error naming the key.
+    pub fn fold_base64(&mut self, at: &str) -> Result<(), ConfigError> {
+        use base64::Engine;
+        for (key, b64, bytes) in [
+            (
+                "ssl-ca-base64",
+                &mut self.ssl_ca_base64,
+                &mut self.ssl_ca_bytes,
+            ),
+            (
+                "ssl-key-base64",
+                &mut self.ssl_key_base64,
+                &mut self.ssl_key_bytes,
+            ),
+            (
+                "ssl-cert-base64",
+                &mut self.ssl_cert_base64,
+                &mut self.ssl_cert_bytes,
+            ),
+        ] {
+            if b64.trim().is_empty() {
+                b64.clear();
+                continue;
+            }
+            let raw: String = b64.split_whitespace().collect();
+            let pem = base64::engine::general_purpose::STANDARD
+                .decode(raw.as_bytes())
+                .ok()
+                .and_then(|v| String::from_utf8(v).ok())
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        code::TLS_CONFIG,
+                        format!("{at}.{key}: not base64 of a PEM text"),
+                    )
+                })?;
+            if !bytes.is_empty() && bytes.trim() != pem.trim() {
+                return Err(ConfigError::new(
+                    code::TLS_CONFIG,
+                    format!(
+                        "{at}.{key} and {} are both set and differ; keep one",
+                        key.replace("-base64", "-bytes")
+                    ),
+                ));
+            }
+            *bytes = pem;
+            b64.clear();
+        }
+        Ok(())
+    }
+
     fn inputs(&self) -> [TlsInput<'_>; 3] {
         [
             TlsInput {

@@ -53,6 +53,21 @@ pub mod code {
     pub const ROUTE_GEN: u32 = 20045;
     pub const COLUMN_MAPPING_GEN: u32 = 20046;
     pub const CHUNK_FILESIZE: u32 = 20047;
+    pub const COLLATION: u32 = 20052;
+    pub const LOAD_MODE: u32 = 20053;
+    pub const LOAD_DUPLICATE: u32 = 20054;
+    pub const VALIDATION_MODE: u32 = 20055;
+    pub const VALIDATOR_NOT_FOUND: u32 = 20056;
+    /// `start-time %s is too late, no binlog location matches it`.
+    pub const START_TIME_TOO_LATE: u32 = 20057;
+    pub const SAFE_MODE_DURATION: u32 = 20060;
+    pub const SAFE_MODE_CONFLICT: u32 = 20061;
+    pub const LOAD_DUPLICATE_PHYSICAL: u32 = 20062;
+    pub const LOAD_CHECKSUM: u32 = 20063;
+    pub const LOAD_ANALYZE: u32 = 20065;
+    pub const STRICT_OPTIMISTIC: u32 = 20066;
+    pub const IMPORT_INTO_SHARDING: u32 = 20068;
+    pub const FOREIGN_KEY_OPTION: u32 = 20070;
     /// dm-rs's own (DM has no such code): a key dm-rs parses but cannot run yet; see
     /// `TaskConfig::unsupported`.
     pub const UNSUPPORTED: u32 = 20900;

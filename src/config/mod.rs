@@ -73,6 +73,14 @@ impl Document for SourceConfig {
 }
 
 fn load<T: Document>(bytes: &[u8]) -> Result<Loaded<T>, ConfigError> {
+    load_with(bytes, |_| {})
+}
+
+/// [`load`] with `prepare` run on the decoded config before DM's checks.
+fn load_with<T: Document>(
+    bytes: &[u8],
+    prepare: impl FnOnce(&mut T),
+) -> Result<Loaded<T>, ConfigError> {
     let text = yaml::text_of(bytes)?;
     let ix = PosIndex::build(text);
     let blank = yaml::is_blank(text);
@@ -81,6 +89,7 @@ fn load<T: Document>(bytes: &[u8]) -> Result<Loaded<T>, ConfigError> {
     } else {
         yaml::decode(text, T::WHAT)?
     };
+    prepare(&mut config);
     let mut warnings = Vec::new();
     config.adjust(&ix, &mut warnings).map_err(|mut e| {
         if blank {
@@ -130,6 +139,28 @@ pub fn detect_kind(bytes: &[u8]) -> Kind {
 /// Parses and checks a task file's contents.
 pub fn parse_task(bytes: &[u8]) -> Result<Loaded<TaskConfig>, ConfigError> {
     load(bytes)
+}
+
+/// Parses and checks a task file's contents for `start-task --start-time` (DM's
+/// `generateSubTask` with a start time): every instance's `meta` is replaced by
+/// [`task::START_TIME_BINLOG_NAME`] before the checks, because the time decides where each
+/// source starts (dm-master puts the position it resolves to there).
+pub fn parse_task_for_start_time(bytes: &[u8]) -> Result<Loaded<TaskConfig>, ConfigError> {
+    load_with(bytes, |t: &mut TaskConfig| {
+        for inst in t.mysql_instances.iter_mut().flatten() {
+            inst.meta = Some(task::Meta {
+                binlog_name: task::START_TIME_BINLOG_NAME.into(),
+                binlog_pos: 4,
+                binlog_gtid: String::new(),
+            });
+        }
+    })
+}
+
+/// [`parse_task_for_start_time`] of a file; errors name the file.
+pub fn load_task_file_for_start_time(path: &Path) -> Result<Loaded<TaskConfig>, ConfigError> {
+    let bytes = read(path)?;
+    parse_task_for_start_time(&bytes).map_err(|e| e.in_file(path.display().to_string()))
 }
 
 /// Parses and checks a source file's contents.

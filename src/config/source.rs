@@ -66,6 +66,10 @@ impl Default for CheckerConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct SourceConfig {
+    /// DM's OpenAPI switch to disable a source (default true). dm-rs has no OpenAPI: `false`
+    /// is refused ([`SourceConfig::unsupported`]); `operate-source stop` removes a source.
+    #[serde(deserialize_with = "y::boolean")]
+    pub enable: bool,
     #[serde(deserialize_with = "y::boolean")]
     pub enable_gtid: bool,
     #[serde(deserialize_with = "y::boolean")]
@@ -102,6 +106,7 @@ pub struct SourceConfig {
 impl Default for SourceConfig {
     fn default() -> Self {
         SourceConfig {
+            enable: true,
             enable_gtid: false,
             auto_fix_gtid: false,
             relay_dir: "relay-dir".into(),
@@ -187,7 +192,9 @@ impl SourceConfig {
                 ),
             ));
         }
-        if let Some(sec) = &self.from.security {
+        if let Some(sec) = self.from.security.as_mut() {
+            sec.fold_base64("from.security")
+                .map_err(|e| e.at(ix.best("from.security")))?;
             sec.check_pairs("from.security")
                 .map_err(|e| e.at(ix.best("from.security")))?;
         }
@@ -222,9 +229,18 @@ impl SourceConfig {
     }
 
     /// The settings of this source dm-rs parses but cannot honour yet (see
-    /// [`super::TaskConfig::unsupported`]): `from.security.cert-allowed-cn`.
+    /// [`super::TaskConfig::unsupported`]): `from.security.cert-allowed-cn`, `enable: false`.
     pub fn unsupported(&self) -> Vec<ConfigError> {
         let mut out = Vec::new();
+        if !self.enable {
+            out.push(ConfigError::new(
+                code::UNSUPPORTED,
+                format!(
+                    "source {}: enable: false is DM's OpenAPI switch to disable a source, which dm-rs does not have; remove the key (or set it to true), and use `operate-source stop` to remove a source",
+                    self.source_id
+                ),
+            ));
+        }
         if self
             .from
             .security

@@ -15,9 +15,10 @@ use crate::password;
 pub const MAX_SOURCE_ID_LEN: usize = 32;
 /// Default downstream schema for checkpoints and other metadata.
 pub const DEFAULT_META_SCHEMA: &str = "dm_meta";
-/// The checking items `ignore-checking-items` may name: DM v2's, plus `conn_number` and
-/// `target_privilege` of later DM versions (dm-rs checks them), and dm-rs's own
-/// `binlog_row_metadata`.
+/// The checking items `ignore-checking-items` may name: DM's (tiflow HEAD
+/// `dm/config/checking_item.go`, its Lightning items and the additional `primary_key`
+/// included) and dm-rs's own `binlog_row_metadata`. Naming an item dm-rs does not run (the
+/// Lightning ones, `online_ddl`) is accepted as DM accepts it: there is nothing to skip.
 pub const CHECKING_ITEMS: &[&str] = &[
     "all",
     "dump_privilege",
@@ -30,10 +31,27 @@ pub const CHECKING_ITEMS: &[&str] = &[
     "table_schema",
     "schema_of_shard_tables",
     "auto_increment_ID",
+    "online_ddl",
+    "binlog_db",
+    "meta_position",
     "conn_number",
     "target_privilege",
+    "empty_region",
+    "region_distribution",
+    "downstream_version",
+    "free_space",
+    "downstream_mutex_features",
+    "downstream_table_empty",
+    "primary_key",
     "binlog_row_metadata",
 ];
+/// The task modes DM accepts (`dump`, `load` and `load&sync` are DM v7's split modes; dm-rs
+/// refuses them at start-task, see [`TaskConfig::unsupported`]).
+pub const TASK_MODES: &[&str] = &["full", "incremental", "all", "dump", "load", "load&sync"];
+/// `binlog-name` that stands in for the meta of a task started with `--start-time` (DM's
+/// `FakeBinlogName`): the meta checks pass, and the master replaces it with the position the
+/// time resolves to.
+pub const START_TIME_BINLOG_NAME: &str = "start-task with --start-time";
 /// Binlog event types a filter rule may name (case-insensitive).
 pub const FILTER_EVENTS: &[&str] = &[
     "all",
@@ -110,12 +128,44 @@ impl Default for MydumperConfig {
 }
 
 /// Load unit settings (DM's `LoaderConfig`).
+///
+/// `import-mode` `logical` (DM's default; `sql` and `loader` are its old spellings) is what
+/// dm-rs's load unit does; `physical` and `import-into` are TiDB Lightning backends and refused
+/// ([`TaskConfig::unsupported`]). `on-duplicate-logical` (`replace`, DM's default; `error`;
+/// `ignore`; the deprecated `on-duplicate` is folded into it) decides what a dumped row whose
+/// key already exists downstream does. The `*-physical` keys, `range-concurrency`,
+/// `compress-kv-pairs`, `pd-addr` and `sorting-dir-physical` only apply to the physical mode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct LoaderConfig {
     pub pool_size: i64,
     #[serde(deserialize_with = "y::string")]
     pub dir: String,
+    #[serde(deserialize_with = "y::string")]
+    pub sorting_dir_physical: String,
+    #[serde(deserialize_with = "y::string")]
+    pub import_mode: String,
+    /// Deprecated alias of `on-duplicate-logical` (folded into it by [`TaskConfig::adjust`]).
+    #[serde(
+        deserialize_with = "y::string",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub on_duplicate: String,
+    #[serde(deserialize_with = "y::string")]
+    pub on_duplicate_logical: String,
+    #[serde(deserialize_with = "y::string")]
+    pub on_duplicate_physical: String,
+    #[serde(deserialize_with = "y::string")]
+    pub disk_quota_physical: String,
+    #[serde(deserialize_with = "y::string")]
+    pub checksum_physical: String,
+    #[serde(deserialize_with = "y::string")]
+    pub analyze: String,
+    pub range_concurrency: i64,
+    #[serde(deserialize_with = "y::string")]
+    pub compress_kv_pairs: String,
+    #[serde(deserialize_with = "y::string")]
+    pub pd_addr: String,
 }
 
 impl Default for LoaderConfig {
@@ -123,7 +173,104 @@ impl Default for LoaderConfig {
         LoaderConfig {
             pool_size: 16,
             dir: "./dumped_data".into(),
+            sorting_dir_physical: String::new(),
+            import_mode: "logical".into(),
+            on_duplicate: String::new(),
+            // Filled in by `adjust` (after the deprecated `on-duplicate`): `replace`.
+            on_duplicate_logical: String::new(),
+            on_duplicate_physical: String::new(),
+            disk_quota_physical: String::new(),
+            checksum_physical: String::new(),
+            analyze: String::new(),
+            range_concurrency: 0,
+            compress_kv_pairs: String::new(),
+            pd_addr: String::new(),
         }
+    }
+}
+
+impl LoaderConfig {
+    /// DM's `LoaderConfig.adjust`: defaults and the allowed values of the mode keys.
+    fn adjust(&mut self) -> Result<(), (&'static str, u32, String)> {
+        let mode = self.import_mode.to_ascii_lowercase();
+        self.import_mode = match mode.as_str() {
+            "" | "sql" | "loader" => "logical".into(),
+            _ => mode,
+        };
+        if !matches!(
+            self.import_mode.as_str(),
+            "logical" | "physical" | "import-into"
+        ) {
+            return Err((
+                "import-mode",
+                code::LOAD_MODE,
+                format!("invalid load mode '{}'", self.import_mode),
+            ));
+        }
+        if self.pool_size == 0 {
+            self.pool_size = 16;
+        }
+        if self.on_duplicate_logical.is_empty() {
+            self.on_duplicate_logical = std::mem::take(&mut self.on_duplicate);
+        }
+        self.on_duplicate.clear();
+        if self.on_duplicate_logical.is_empty() {
+            self.on_duplicate_logical = "replace".into();
+        }
+        self.on_duplicate_logical = self.on_duplicate_logical.to_ascii_lowercase();
+        if !matches!(
+            self.on_duplicate_logical.as_str(),
+            "replace" | "error" | "ignore"
+        ) {
+            return Err((
+                "on-duplicate-logical",
+                code::LOAD_DUPLICATE,
+                format!(
+                    "invalid load on-duplicate-logical or on-duplicate option '{}'",
+                    self.on_duplicate_logical
+                ),
+            ));
+        }
+        let level = |v: &mut String, default: &str, key: &'static str, c: u32, what: &str| {
+            if v.is_empty() {
+                *v = default.into();
+            }
+            *v = v.to_ascii_lowercase();
+            if matches!(v.as_str(), "required" | "optional" | "off") {
+                Ok(())
+            } else {
+                Err((key, c, format!("invalid load {what} option '{v}'")))
+            }
+        };
+        if self.on_duplicate_physical.is_empty() {
+            self.on_duplicate_physical = "none".into();
+        }
+        self.on_duplicate_physical = self.on_duplicate_physical.to_ascii_lowercase();
+        if !matches!(self.on_duplicate_physical.as_str(), "none" | "manual") {
+            return Err((
+                "on-duplicate-physical",
+                code::LOAD_DUPLICATE_PHYSICAL,
+                format!(
+                    "invalid load on-duplicate-physical option '{}'",
+                    self.on_duplicate_physical
+                ),
+            ));
+        }
+        level(
+            &mut self.checksum_physical,
+            "required",
+            "checksum-physical",
+            code::LOAD_CHECKSUM,
+            "checksum-physical",
+        )?;
+        level(
+            &mut self.analyze,
+            "optional",
+            "analyze",
+            code::LOAD_ANALYZE,
+            "analyze",
+        )?;
+        Ok(())
     }
 }
 
@@ -138,6 +285,12 @@ pub struct SyncerConfig {
     pub queue_size: i64,
     /// Seconds.
     pub checkpoint_flush_interval: i64,
+    /// Merge the changes of one row within a batch into its final state (DM's compactor).
+    #[serde(deserialize_with = "y::boolean")]
+    pub compact: bool,
+    /// Write consecutive changes of the same kind to one table as one multi-row statement.
+    #[serde(deserialize_with = "y::boolean")]
+    pub multiple_rows: bool,
     /// Deprecated in DM.
     pub max_retry: i64,
     #[serde(deserialize_with = "y::boolean")]
@@ -149,6 +302,10 @@ pub struct SyncerConfig {
     pub disable_detect: bool,
     #[serde(deserialize_with = "y::boolean")]
     pub safe_mode: bool,
+    /// How long safe mode lasts after a start (a Go duration; empty: 2 ×
+    /// checkpoint-flush-interval, filled in by [`TaskConfig::adjust`]).
+    #[serde(deserialize_with = "y::string")]
+    pub safe_mode_duration: String,
     /// Deprecated in DM.
     #[serde(deserialize_with = "y::boolean")]
     pub enable_ansi_quotes: bool,
@@ -162,14 +319,151 @@ impl Default for SyncerConfig {
             batch: 100,
             queue_size: 1024,
             checkpoint_flush_interval: 30,
+            compact: false,
+            multiple_rows: false,
             max_retry: 0,
             auto_fix_gtid: false,
             enable_gtid: false,
             disable_detect: false,
             safe_mode: false,
+            safe_mode_duration: String::new(),
             enable_ansi_quotes: false,
         }
     }
+}
+
+impl SyncerConfig {
+    /// `safe-mode-duration` as a duration (after [`TaskConfig::adjust`] it always parses).
+    pub fn safe_mode_window(&self) -> std::time::Duration {
+        super::source::parse_go_duration(&self.safe_mode_duration).unwrap_or_else(|| {
+            std::time::Duration::from_secs(2 * self.checkpoint_flush_interval.max(1) as u64)
+        })
+    }
+}
+
+/// A continuous data validator's settings (DM's `ValidatorConfig`, `validators:`). dm-rs has
+/// no validator: the keys are checked as DM checks them, and a task whose instance uses a
+/// validator with a `mode` other than `none` is refused ([`TaskConfig::unsupported`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ValidatorConfig {
+    #[serde(deserialize_with = "y::string")]
+    pub mode: String,
+    pub worker_count: i64,
+    #[serde(deserialize_with = "y::string")]
+    pub validate_interval: String,
+    #[serde(deserialize_with = "y::string")]
+    pub check_interval: String,
+    #[serde(deserialize_with = "y::string")]
+    pub row_error_delay: String,
+    #[serde(deserialize_with = "y::string")]
+    pub meta_flush_interval: String,
+    pub batch_query_size: i64,
+    #[serde(deserialize_with = "y::string")]
+    pub max_pending_row_size: String,
+    pub max_pending_row_count: i64,
+}
+
+impl Default for ValidatorConfig {
+    fn default() -> Self {
+        ValidatorConfig {
+            mode: "none".into(),
+            worker_count: 0,
+            validate_interval: String::new(),
+            check_interval: String::new(),
+            row_error_delay: String::new(),
+            meta_flush_interval: String::new(),
+            batch_query_size: 0,
+            max_pending_row_size: String::new(),
+            max_pending_row_count: 0,
+        }
+    }
+}
+
+impl ValidatorConfig {
+    /// DM's `ValidatorConfig.Adjust`: the mode, DM's defaults, durations and the size.
+    fn adjust(&mut self) -> Result<(), (&'static str, u32, String)> {
+        if self.mode.is_empty() {
+            self.mode = "none".into();
+        }
+        if !matches!(self.mode.as_str(), "none" | "fast" | "full") {
+            return Err((
+                "mode",
+                code::VALIDATION_MODE,
+                format!(
+                    "invalid validation mode {:?} (use none, fast or full)",
+                    self.mode
+                ),
+            ));
+        }
+        if self.worker_count <= 0 {
+            self.worker_count = 4;
+        }
+        for (key, v, default) in [
+            ("validate-interval", &mut self.validate_interval, "10s"),
+            ("check-interval", &mut self.check_interval, "5s"),
+            ("row-error-delay", &mut self.row_error_delay, "30m0s"),
+            ("meta-flush-interval", &mut self.meta_flush_interval, "5m0s"),
+        ] {
+            if v.is_empty() || super::source::parse_go_duration(v).is_some_and(|d| d.is_zero()) {
+                *v = default.into();
+            } else if super::source::parse_go_duration(v).is_none() {
+                return Err((
+                    key,
+                    code::YAML,
+                    format!("{key}: {v:?} is not a duration (e.g. 10s, 5m, 1h30m)"),
+                ));
+            }
+        }
+        if self.batch_query_size == 0 {
+            self.batch_query_size = 100;
+        }
+        if self.max_pending_row_size.is_empty() {
+            self.max_pending_row_size = "500m".into();
+        }
+        if ram_in_bytes(&self.max_pending_row_size).is_none() {
+            return Err((
+                "max-pending-row-size",
+                code::YAML,
+                format!("invalid size: '{}'", self.max_pending_row_size),
+            ));
+        }
+        if self.max_pending_row_count == 0 {
+            self.max_pending_row_count = i64::from(i32::MAX);
+        }
+        Ok(())
+    }
+}
+
+/// docker/go-units' `RAMInBytes`: a number with an optional binary unit (`k`, `kb`, `kib`,
+/// `m`, `g`, `t`, `p`, any case); e.g. `500m`, `1.5GB`, `100`.
+fn ram_in_bytes(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let end = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(end);
+    let n: f64 = num.parse().ok()?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024f64.powi(2),
+        "g" | "gb" | "gib" => 1024f64.powi(3),
+        "t" | "tb" | "tib" => 1024f64.powi(4),
+        "p" | "pb" | "pib" => 1024f64.powi(5),
+        _ => return None,
+    };
+    Some((n * mult) as u64)
+}
+
+/// DM's `experimental:` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ExperimentalConfig {
+    /// Flush the checkpoint without blocking the sync unit; refused (see
+    /// [`TaskConfig::unsupported`]).
+    #[serde(deserialize_with = "y::boolean")]
+    pub async_checkpoint_flush: bool,
 }
 
 /// A schema/table route rule.
@@ -184,6 +478,40 @@ pub struct RouteRule {
     pub target_schema: String,
     #[serde(deserialize_with = "y::string")]
     pub target_table: String,
+    /// DM v6's extended column from the table name (shard merges); refused
+    /// ([`TaskConfig::unsupported`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extract_table: Option<Extractor>,
+    /// The same from the schema name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extract_schema: Option<Extractor>,
+    /// The same from the source id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extract_source: Option<Extractor>,
+}
+
+/// An `extract-table` / `extract-schema` / `extract-source` of a route: a regular expression
+/// over the name and the downstream column its first group fills.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Extractor {
+    #[serde(
+        deserialize_with = "y::string",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub table_regexp: String,
+    #[serde(
+        deserialize_with = "y::string",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub schema_regexp: String,
+    #[serde(
+        deserialize_with = "y::string",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub source_regexp: String,
+    #[serde(deserialize_with = "y::string")]
+    pub target_column: String,
 }
 
 /// A binlog event filter rule.
@@ -310,6 +638,12 @@ pub struct MySqlInstance {
     pub syncer_config_name: String,
     pub syncer: Option<SyncerConfig>,
     pub syncer_thread: i64,
+    /// The name of a `validators:` entry (kept by name: DM has no inline form).
+    #[serde(
+        deserialize_with = "y::string",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub validator_config_name: String,
 }
 
 /// A whole task file. After [`TaskConfig::adjust`] the config is canonical: every instance carries
@@ -327,6 +661,10 @@ pub struct TaskConfig {
     pub is_sharding: bool,
     #[serde(deserialize_with = "y::string")]
     pub shard_mode: String,
+    /// Optimistic shard DDL: a conflicting DDL stops the task instead of waiting for the
+    /// other tables (what dm-rs's optimistic mode always does).
+    #[serde(deserialize_with = "y::boolean")]
+    pub strict_optimistic_shard_mode: bool,
     #[serde(deserialize_with = "y::strings")]
     pub ignore_checking_items: Vec<String>,
     #[serde(deserialize_with = "y::string")]
@@ -339,6 +677,10 @@ pub struct TaskConfig {
     pub timezone: String,
     #[serde(deserialize_with = "y::boolean")]
     pub case_sensitive: bool,
+    /// `loose` (DM's default: DDL runs as written) or `strict` (DM adds the upstream's
+    /// default collation to CREATE statements; refused, see [`TaskConfig::unsupported`]).
+    #[serde(rename = "collation_compatible", deserialize_with = "y::string")]
+    pub collation_compatible: String,
     pub target_database: Option<DbConfig>,
     #[serde(deserialize_with = "y::map_or_null")]
     pub mysql_instances: Vec<Option<MySqlInstance>>,
@@ -372,6 +714,12 @@ pub struct TaskConfig {
     pub loaders: BTreeMap<String, LoaderConfig>,
     #[serde(deserialize_with = "y::map_or_null")]
     pub syncers: BTreeMap<String, SyncerConfig>,
+    /// Continuous validators by name (`mysql-instances[].validator-config-name`).
+    #[serde(
+        deserialize_with = "y::map_or_null",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub validators: BTreeMap<String, ValidatorConfig>,
     #[serde(deserialize_with = "y::boolean")]
     pub clean_dump_file: bool,
     #[serde(deserialize_with = "y::boolean")]
@@ -379,6 +727,7 @@ pub struct TaskConfig {
     #[serde(deserialize_with = "y::boolean")]
     pub remove_meta: bool,
     pub tidb: Option<TidbConfig>,
+    pub experimental: ExperimentalConfig,
     /// Where the loader found the keys [`TaskConfig::unsupported`] reports (not part of the
     /// config: never serialized, ignored by `==`).
     #[serde(skip)]
@@ -421,6 +770,10 @@ const UNSUPPORTED_KEYS: &[&str] = &[
     "online-ddl",
     "online-ddl-scheme",
     "target-database.security.cert-allowed-cn",
+    "task-mode",
+    "collation_compatible",
+    "validators",
+    "experimental.async-checkpoint-flush",
 ];
 
 impl Default for TaskConfig {
@@ -430,6 +783,7 @@ impl Default for TaskConfig {
             task_mode: String::new(),
             is_sharding: false,
             shard_mode: String::new(),
+            strict_optimistic_shard_mode: false,
             ignore_checking_items: Vec::new(),
             meta_schema: DEFAULT_META_SCHEMA.into(),
             enable_heartbeat: false,
@@ -437,6 +791,7 @@ impl Default for TaskConfig {
             heartbeat_report_interval: 10,
             timezone: String::new(),
             case_sensitive: false,
+            collation_compatible: "loose".into(),
             target_database: None,
             mysql_instances: Vec::new(),
             online_ddl: false,
@@ -452,10 +807,12 @@ impl Default for TaskConfig {
             mydumpers: BTreeMap::new(),
             loaders: BTreeMap::new(),
             syncers: BTreeMap::new(),
+            validators: BTreeMap::new(),
             clean_dump_file: true,
             ansi_quotes: false,
             remove_meta: false,
             tidb: None,
+            experimental: ExperimentalConfig::default(),
             positions: KeyPositions::default(),
         }
     }
@@ -554,16 +911,19 @@ impl TaskConfig {
                 "must specify a unique task name",
             ));
         }
-        if !matches!(self.task_mode.as_str(), "full" | "incremental" | "all") {
+        if !TASK_MODES.contains(&self.task_mode.as_str()) {
             return Err(err(
                 ix,
                 "task-mode",
                 code::TASK_MODE,
                 format!(
-                    "please specify right task-mode, support `full`, `incremental`, `all` (got {:?})",
+                    "please specify right task-mode, support `full`, `incremental`, `all`, `dump`, `load`, `load&sync` (got {:?})",
                     self.task_mode
                 ),
             ));
+        }
+        if self.meta_schema.is_empty() {
+            self.meta_schema = DEFAULT_META_SCHEMA.into();
         }
         if self.is_sharding && self.shard_mode.is_empty() {
             self.shard_mode = "pessimistic".into();
@@ -577,6 +937,26 @@ impl TaskConfig {
                     "shard-mode",
                     code::SHARD_MODE,
                     format!("shard mode {other:?} not supported (use pessimistic or optimistic)"),
+                ));
+            }
+        }
+        if self.strict_optimistic_shard_mode && self.shard_mode != "optimistic" {
+            return Err(err(
+                ix,
+                "strict-optimistic-shard-mode",
+                code::STRICT_OPTIMISTIC,
+                "cannot enable `strict-optimistic-shard-mode` while `shard-mode` is not `optimistic`",
+            ));
+        }
+        match self.collation_compatible.as_str() {
+            "" => self.collation_compatible = "loose".into(),
+            "loose" | "strict" => {}
+            other => {
+                return Err(err(
+                    ix,
+                    "collation_compatible",
+                    code::COLLATION,
+                    format!("collation compatible {other} not supported (use `loose` or `strict`)"),
                 ));
             }
         }
@@ -643,9 +1023,11 @@ impl TaskConfig {
         }
         if let Some(sec) = self
             .target_database
-            .as_ref()
-            .and_then(|d| d.security.as_ref())
+            .as_mut()
+            .and_then(|d| d.security.as_mut())
         {
+            sec.fold_base64("target-database.security")
+                .map_err(|e| e.at(ix.best("target-database.security")))?;
             sec.check_pairs("target-database.security")
                 .map_err(|e| e.at(ix.best("target-database.security")))?;
         }
@@ -658,6 +1040,16 @@ impl TaskConfig {
             ));
         }
         self.check_expression_filters(ix)?;
+        for (name, v) in self.validators.iter_mut() {
+            v.adjust().map_err(|(key, c, msg)| {
+                err(
+                    ix,
+                    &format!("validators.{name}.{key}"),
+                    c,
+                    format!("validators.{name}: {msg}"),
+                )
+            })?;
+        }
         if self.block_allow_list.is_empty() && !self.black_white_list.is_empty() {
             self.block_allow_list = std::mem::take(&mut self.black_white_list);
             warnings.push("black-white-list is deprecated; use block-allow-list".into());
@@ -674,6 +1066,7 @@ impl TaskConfig {
         let known_routes: BTreeSet<String> = self.routes.keys().cloned().collect();
         let known_filters: BTreeSet<String> = self.filters.keys().cloned().collect();
         let known_mappings: BTreeSet<String> = self.column_mappings.keys().cloned().collect();
+        let mysql_instances_len = self.mysql_instances.len();
         for i in 0..self.mysql_instances.len() {
             let p = format!("mysql-instances[{i}]");
             let Some(inst) = self.mysql_instances[i].as_mut() else {
@@ -701,7 +1094,8 @@ impl TaskConfig {
                     &format!("{p}.meta"),
                     code::META_INVALID,
                     format!(
-                        "mysql-instance({i})'s meta must specify `binlog-name` (position mode) or `binlog-gtid` (GTID mode)"
+                        "must specify `binlog-name` without GTID enabled for the source or specify `binlog-gtid` with GTID enabled for the source (mysql-instance({i}) {})",
+                        inst.source_id
                     ),
                 ));
             }
@@ -860,9 +1254,25 @@ impl TaskConfig {
             if inst.loader_thread != 0 {
                 loader.pool_size = inst.loader_thread;
             }
+            loader.adjust().map_err(|(key, c, msg)| {
+                let at = if inst.loader_config_name.is_empty() {
+                    format!("{p}.loader.{key}")
+                } else {
+                    format!("loaders.{}.{key}", inst.loader_config_name)
+                };
+                err(ix, &at, c, msg)
+            })?;
             let suffix = format!(".{}", self.name);
             if !loader.dir.ends_with(&suffix) {
                 loader.dir.push_str(&suffix);
+            }
+            if mysql_instances_len > 1 && loader.import_mode == "import-into" {
+                return Err(err(
+                    ix,
+                    &format!("{p}.loader-config-name"),
+                    code::IMPORT_INTO_SHARDING,
+                    "import-into mode does not support sharding (multi-source) scenario",
+                ));
             }
             let syncer = resolve_unit(
                 &inst.syncer_config_name,
@@ -870,8 +1280,59 @@ impl TaskConfig {
                 &syncers,
                 unit("syncer", code::SYNCER_NOT_FOUND, "syncers"),
             )?;
+            if syncer.queue_size == 0 {
+                syncer.queue_size = 1024;
+            }
+            if syncer.checkpoint_flush_interval == 0 {
+                syncer.checkpoint_flush_interval = 30;
+            }
+            if syncer.safe_mode_duration.is_empty() {
+                syncer.safe_mode_duration = format!("{}s", 2 * syncer.checkpoint_flush_interval);
+            }
+            let syncer_at = |key: &str| {
+                if inst.syncer_config_name.is_empty() {
+                    format!("{p}.syncer.{key}")
+                } else {
+                    format!("syncers.{}.{key}", inst.syncer_config_name)
+                }
+            };
+            match super::source::parse_go_duration(&syncer.safe_mode_duration) {
+                None => {
+                    return Err(err(
+                        ix,
+                        &syncer_at("safe-mode-duration"),
+                        code::SAFE_MODE_DURATION,
+                        format!(
+                            "safe-mode-duration '{}' parsed failed: not a duration (e.g. 60s, 5m, 1h30m)",
+                            syncer.safe_mode_duration
+                        ),
+                    ));
+                }
+                Some(d) if d.is_zero() && syncer.safe_mode => {
+                    return Err(err(
+                        ix,
+                        &syncer_at("safe-mode-duration"),
+                        code::SAFE_MODE_CONFLICT,
+                        "safe-mode(true) conflicts with safe-mode-duration(0s)",
+                    ));
+                }
+                Some(_) => {}
+            }
             if inst.syncer_thread != 0 {
                 syncer.worker_count = inst.syncer_thread;
+            }
+            if !inst.validator_config_name.is_empty()
+                && !self.validators.contains_key(&inst.validator_config_name)
+            {
+                return Err(err(
+                    ix,
+                    &format!("{p}.validator-config-name"),
+                    code::VALIDATOR_NOT_FOUND,
+                    format!(
+                        "mysql-instance({i})'s continuous validator config {} not exist",
+                        inst.validator_config_name
+                    ),
+                ));
             }
             for (k, n) in inst.expression_filters.iter().enumerate() {
                 if !self.expression_filter.contains_key(n) {
@@ -1047,6 +1508,11 @@ impl TaskConfig {
             self.expression_filter.keys().collect(),
             used(&|i| i.expression_filters.iter().collect()),
         );
+        collect(
+            "validators",
+            self.validators.keys().collect(),
+            used(&|i| vec![&i.validator_config_name]),
+        );
         if let Some((section, name)) = unused.first() {
             let list: Vec<String> = unused.iter().map(|(s, n)| format!("{s}: {n}")).collect();
             return Err(err(
@@ -1065,7 +1531,27 @@ impl TaskConfig {
     /// What DM checks when it turns the task into per-source subtasks: source-id length and
     /// that every rule compiles.
     fn check_subtasks(&self, ix: &PosIndex) -> Result<(), ConfigError> {
+        let fk_checks = self.target_database.as_ref().is_some_and(|db| {
+            db.session.iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case("foreign_key_checks") && {
+                    let v = v.trim_matches(|c| c == ' ' || c == '\'' || c == '"');
+                    v == "1" || v.eq_ignore_ascii_case("on")
+                }
+            })
+        });
         for (i, inst) in self.mysql_instances.iter().flatten().enumerate() {
+            if fk_checks && let Some(sy) = &inst.syncer {
+                for (on, key) in [(sy.compact, "compact"), (sy.multiple_rows, "multiple-rows")] {
+                    if on {
+                        return Err(err(
+                            ix,
+                            "target-database.session",
+                            code::FOREIGN_KEY_OPTION,
+                            format!("`{key}` is not supported when foreign_key_checks=1"),
+                        ));
+                    }
+                }
+            }
             if inst.source_id.chars().count() > MAX_SOURCE_ID_LEN {
                 return Err(err(
                     ix,
@@ -1124,6 +1610,41 @@ impl TaskConfig {
                     code::ROUTE_GEN,
                     format!("route rule {name:?}: target-table needs a table-pattern"),
                 ));
+            }
+            for (key, ex, re) in [
+                (
+                    "extract-table",
+                    &r.extract_table,
+                    r.extract_table.as_ref().map(|e| &e.table_regexp),
+                ),
+                (
+                    "extract-schema",
+                    &r.extract_schema,
+                    r.extract_schema.as_ref().map(|e| &e.schema_regexp),
+                ),
+                (
+                    "extract-source",
+                    &r.extract_source,
+                    r.extract_source.as_ref().map(|e| &e.source_regexp),
+                ),
+            ] {
+                let Some(e) = ex else { continue };
+                if let Err(why) = regex::Regex::new(re.map(String::as_str).unwrap_or_default()) {
+                    return Err(err(
+                        ix,
+                        &format!("routes.{name}.{key}"),
+                        code::ROUTE_GEN,
+                        format!("route rule {name:?}: {key}: invalid regular expression: {why}"),
+                    ));
+                }
+                if e.target_column.is_empty() {
+                    return Err(err(
+                        ix,
+                        &format!("routes.{name}.{key}"),
+                        code::ROUTE_GEN,
+                        format!("route rule {name:?}: {key} needs a target-column"),
+                    ));
+                }
             }
         }
         for (name, f) in &self.filters {
@@ -1198,14 +1719,75 @@ impl TaskConfig {
     /// --offline, `dmctl plan`) still accepts them, as DM does.
     ///
     /// Refused: online DDL (`online-ddl: true` / `online-ddl-scheme`: gh-ost/pt-osc shadow
-    /// tables would be replicated as-is), and `target-database.security.cert-allowed-cn`
-    /// (the server certificate's common name is not checked).
+    /// tables would be replicated as-is), `target-database.security.cert-allowed-cn` (the
+    /// server certificate's common name is not checked), DM v7's split task modes (`dump`,
+    /// `load`, `load&sync`), `collation_compatible: strict`, a continuous validator (a
+    /// `validators` entry an instance uses with `mode` other than `none`), the TiDB Lightning
+    /// load modes (`import-mode: physical` / `import-into`) and
+    /// `experimental.async-checkpoint-flush: true`.
     pub fn unsupported(&self) -> Vec<ConfigError> {
         let mut out = Vec::new();
         let mut refuse = |keys: &[&str], what: String| {
             let pos = keys.iter().find_map(|k| self.positions.get(k));
             out.push(ConfigError::new(code::UNSUPPORTED, what).at(pos));
         };
+        if matches!(self.task_mode.as_str(), "dump" | "load" | "load&sync") {
+            refuse(
+                &["task-mode"],
+                format!(
+                    "task-mode {} is not supported by dm-rs yet: it runs `full` (dump + load), `incremental` and `all`; use one of them",
+                    self.task_mode
+                ),
+            );
+        }
+        if self.collation_compatible == "strict" {
+            refuse(
+                &["collation_compatible"],
+                "collation_compatible: strict is not supported by dm-rs yet: CREATE statements run as the upstream wrote them (DM's `loose`), without the upstream's default collation added; remove the key or set it to loose".into(),
+            );
+        }
+        for inst in self.instances() {
+            if let Some(v) = self.validators.get(&inst.validator_config_name)
+                && v.mode != "none"
+            {
+                refuse(
+                    &["validators"],
+                    format!(
+                        "validators.{} (mode {}) used by mysql-instance {} is not supported by dm-rs: it has no continuous data validator; set mode: none or remove validator-config-name",
+                        inst.validator_config_name, v.mode, inst.source_id
+                    ),
+                );
+            }
+            if let Some(l) = &inst.loader
+                && l.import_mode != "logical"
+                && matches!(self.task_mode.as_str(), "full" | "all")
+            {
+                refuse(
+                    &[],
+                    format!(
+                        "import-mode {} of mysql-instance {} is a TiDB Lightning backend and not supported by dm-rs (its load unit runs SQL, DM's `logical` mode); use import-mode: logical",
+                        l.import_mode, inst.source_id
+                    ),
+                );
+            }
+        }
+        for (name, r) in &self.routes {
+            if r.extract_table.is_some() || r.extract_schema.is_some() || r.extract_source.is_some()
+            {
+                refuse(
+                    &[],
+                    format!(
+                        "routes.{name}: extract-table / extract-schema / extract-source (DM's extended columns for shard merges) are not supported by dm-rs yet: the target column would not be filled; remove them (column-mappings' `add prefix` / `partition id` run)"
+                    ),
+                );
+            }
+        }
+        if self.experimental.async_checkpoint_flush {
+            refuse(
+                &["experimental.async-checkpoint-flush"],
+                "experimental.async-checkpoint-flush is not supported by dm-rs: its sync unit saves the checkpoint after draining the apply queues, at most once a second; remove the key or set it to false".into(),
+            );
+        }
         if self.online_ddl || !self.online_ddl_scheme.is_empty() {
             refuse(
                 &["online-ddl", "online-ddl-scheme"],
@@ -1255,6 +1837,8 @@ impl TaskConfig {
         let maps = uses(&|i| i.column_mapping_rules.clone());
         let exprs = uses(&|i| i.expression_filters.clone());
         let lists = uses(&|i| vec![i.block_allow_list.clone(), i.black_white_list.clone()]);
+        let validators = uses(&|i| vec![i.validator_config_name.clone()]);
+        c.validators.retain(|k, _| validators.contains(k));
         c.routes.retain(|k, _| routes.contains(k));
         c.filters.retain(|k, _| filters.contains(k));
         c.column_mappings.retain(|k, _| maps.contains(k));
@@ -1287,6 +1871,148 @@ mod tests {
         for bad in ["", "abc", "64X", "-1"] {
             assert!(!valid_chunk_filesize(bad), "{bad}");
         }
+    }
+
+    const BASE: &str = "name: t\ntask-mode: all\ntarget-database: {host: 127.0.0.1, port: 3306, user: root, password: ''}\nmysql-instances:\n  - source-id: s1\n";
+
+    fn load(extra: &str) -> Result<TaskConfig, ConfigError> {
+        let text = format!("{BASE}{extra}");
+        crate::config::parse_task(text.as_bytes()).map(|l| l.config)
+    }
+
+    fn code_of(extra: &str) -> u32 {
+        match load(extra) {
+            Ok(c) => panic!("{extra}: loaded {c:?}"),
+            Err(e) => e.code,
+        }
+    }
+
+    #[test]
+    fn newer_dm_keys_load_with_dm_defaults() {
+        let c = load("").unwrap();
+        let inst = c.instances().next().unwrap();
+        let sy = inst.syncer.as_ref().unwrap();
+        assert!(!sy.compact && !sy.multiple_rows);
+        assert_eq!(sy.safe_mode_duration, "60s");
+        assert_eq!(sy.safe_mode_window(), std::time::Duration::from_secs(60));
+        let l = inst.loader.as_ref().unwrap();
+        assert_eq!(
+            (
+                l.import_mode.as_str(),
+                l.on_duplicate_logical.as_str(),
+                l.on_duplicate_physical.as_str(),
+                l.checksum_physical.as_str(),
+                l.analyze.as_str()
+            ),
+            ("logical", "replace", "none", "required", "optional")
+        );
+        assert_eq!(c.collation_compatible, "loose");
+        assert!(c.unsupported().is_empty());
+
+        let c = load(
+            "    syncer-config-name: g\n    validator-config-name: v\nsyncers:\n  g: {checkpoint-flush-interval: 5, compact: true, multiple-rows: true}\nvalidators:\n  v: {mode: none}\nstrict-optimistic-shard-mode: true\nshard-mode: optimistic\ncollation_compatible: loose\nignore-checking-items: [online_ddl, meta_position, binlog_db]\n",
+        )
+        .unwrap();
+        let sy = c.instances().next().unwrap().syncer.clone().unwrap();
+        assert!(sy.compact && sy.multiple_rows);
+        assert_eq!(sy.safe_mode_duration, "10s");
+        assert_eq!(c.validators["v"].worker_count, 4);
+        assert_eq!(c.validators["v"].max_pending_row_size, "500m");
+        assert!(c.unsupported().is_empty(), "{:?}", c.unsupported());
+        let again = crate::config::parse_task(c.to_yaml_masked().as_bytes()).unwrap();
+        assert_eq!(again.config.validators, c.validators);
+
+        let c = load("    loader: {on-duplicate: ignore, import-mode: SQL}\n").unwrap();
+        let l = c.instances().next().unwrap().loader.clone().unwrap();
+        assert_eq!(
+            (l.import_mode.as_str(), l.on_duplicate_logical.as_str()),
+            ("logical", "ignore")
+        );
+    }
+
+    #[test]
+    fn newer_dm_keys_are_checked_with_dm_codes() {
+        let cases = [
+            (
+                "    syncer: {safe-mode-duration: abc}\n",
+                code::SAFE_MODE_DURATION,
+            ),
+            (
+                "    syncer: {safe-mode: true, safe-mode-duration: 0s}\n",
+                code::SAFE_MODE_CONFLICT,
+            ),
+            (
+                "    validator-config-name: nope\n",
+                code::VALIDATOR_NOT_FOUND,
+            ),
+            (
+                "    validator-config-name: v\nvalidators:\n  v: {mode: sometimes}\n",
+                code::VALIDATION_MODE,
+            ),
+            ("validators:\n  v: {mode: none}\n", code::UNUSED_GLOBAL),
+            ("    loader: {import-mode: fast}\n", code::LOAD_MODE),
+            (
+                "    loader: {on-duplicate-logical: keep}\n",
+                code::LOAD_DUPLICATE,
+            ),
+            (
+                "    loader: {on-duplicate-physical: keep}\n",
+                code::LOAD_DUPLICATE_PHYSICAL,
+            ),
+            (
+                "    loader: {checksum-physical: maybe}\n",
+                code::LOAD_CHECKSUM,
+            ),
+            ("    loader: {analyze: maybe}\n", code::LOAD_ANALYZE),
+            (
+                "strict-optimistic-shard-mode: true\n",
+                code::STRICT_OPTIMISTIC,
+            ),
+            ("collation_compatible: exact\n", code::COLLATION),
+            ("description: a task\n", code::YAML),
+        ];
+        for (extra, want) in cases {
+            assert_eq!(code_of(extra), want, "{extra}");
+        }
+        let fk = "name: t\ntask-mode: all\ntarget-database: {host: h, port: 1, user: u, password: '', session: {foreign_key_checks: 'ON'}}\nmysql-instances:\n  - source-id: s1\n    syncer: {compact: true}\n";
+        let e = crate::config::parse_task(fk.as_bytes()).unwrap_err();
+        assert_eq!(e.code, code::FOREIGN_KEY_OPTION, "{e}");
+        assert!(
+            e.message
+                .contains("`compact` is not supported when foreign_key_checks=1")
+        );
+    }
+
+    #[test]
+    fn what_dm_rs_cannot_run_is_listed_not_ignored() {
+        for (extra, key) in [
+            (
+                "    validator-config-name: v\nvalidators:\n  v: {mode: fast}\n",
+                "continuous data validator",
+            ),
+            ("    loader: {import-mode: physical}\n", "TiDB Lightning"),
+            (
+                "collation_compatible: strict\n",
+                "collation_compatible: strict",
+            ),
+            (
+                "experimental: {async-checkpoint-flush: true}\n",
+                "async-checkpoint-flush",
+            ),
+        ] {
+            let c = load(extra).unwrap();
+            let u = c.unsupported();
+            assert_eq!(u.len(), 1, "{extra}: {u:?}");
+            assert!(u[0].message.contains(key), "{extra}: {}", u[0]);
+            assert_eq!(u[0].code, code::UNSUPPORTED);
+        }
+        let c = crate::config::parse_task(
+            BASE.replace("task-mode: all", "task-mode: load&sync")
+                .as_bytes(),
+        )
+        .unwrap()
+        .config;
+        assert!(c.unsupported()[0].message.contains("task-mode load&sync"));
     }
 
     #[test]

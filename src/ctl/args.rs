@@ -45,6 +45,8 @@ const MEMBER_COMMANDS: &[&str] = &["list-member", "offline-member"];
 
 /// Commands whose `-w`/`--worker NAME` names a worker (DM v2+: `operate-source create -w`).
 const WORKER_NAME_COMMANDS: &[&str] = &["operate-source"];
+/// Commands whose own `-w` is a flag of theirs in DM v2+ (check-task: `-w/--warn count`).
+const OWN_W_COMMANDS: &[&str] = &["check-task"];
 
 /// DM v1's SQL operator commands: `-w` is the worker and `-s` the SQL pattern.
 const SQL_COMMANDS: &[&str] = &["sql-skip", "sql-replace", "sql-inject"];
@@ -54,7 +56,8 @@ const BREAK_COMMANDS: &[&str] = &["break-ddl-lock"];
 
 /// Rewrites `-master-addr x` / `-master-addr=x` to their two-dash forms, and the seed's `-w`
 /// (DM v1's `--worker`) to `-s` (DM v2's `--source`), except in the member commands and
-/// operate-source, where `--worker` is a flag of its own.
+/// operate-source, where `--worker` is a flag of its own, and in check-task, whose `-w` is
+/// DM's `--warn`.
 pub fn normalize(raw: Vec<String>) -> Vec<String> {
     let mut out = Vec::with_capacity(raw.len());
     let mut after_separator = false;
@@ -158,6 +161,14 @@ pub fn normalize(raw: Vec<String>) -> Vec<String> {
             .is_some_and(|c| MEMBER_COMMANDS.contains(&c));
         if member_cmd && (a == "-w" || a == "-worker" || a == "--worker") {
             out.push(if a == "-w" { a } else { "--worker".into() });
+            continue;
+        }
+        if command
+            .as_deref()
+            .is_some_and(|c| OWN_W_COMMANDS.contains(&c))
+            && (a == "-w" || a.starts_with("-w="))
+        {
+            out.push(a);
             continue;
         }
         if a == "-w" {
@@ -440,6 +451,32 @@ mod tests {
         for (args, want) in cases {
             assert_eq!(n(args), *want, "{args:?}");
         }
+    }
+
+    #[test]
+    fn check_task_keeps_w_as_its_warn_count() {
+        assert_eq!(
+            n(&["dmctl", "check-task", "t.yaml", "-e", "100", "-w", "1"]),
+            ["dmctl", "check-task", "t.yaml", "-e", "100", "-w", "1"]
+        );
+        assert_eq!(
+            n(&[
+                "dmctl",
+                "-master-addr",
+                "x:1",
+                "check-task",
+                "-w=2",
+                "t.yaml"
+            ]),
+            [
+                "dmctl",
+                "--master-addr",
+                "x:1",
+                "check-task",
+                "-w=2",
+                "t.yaml"
+            ]
+        );
     }
 
     #[test]

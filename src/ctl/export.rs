@@ -465,7 +465,9 @@ pub fn run_import(dir: &Path, t: &Target) -> u8 {
                 }
             }
             Ok(r) => {
-                super::master::print_with_check_msg(&r, &r.msg, r.result, |x, m| x.msg = m);
+                super::master::print_with_check_msg(&r, &r.check_result, r.result, |x, m| {
+                    x.check_result = m
+                });
                 eprintln!("fail to create tasks");
                 return FAIL;
             }

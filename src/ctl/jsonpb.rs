@@ -445,8 +445,18 @@ macro_rules! rms {
         }
     )*};
 }
+impl ToJson for pb::StartTaskResponse {
+    fn to_json(&self) -> J {
+        J::Obj(vec![
+            ("result", J::Bool(self.result)),
+            ("msg", J::s(&self.msg)),
+            ("sources", arr(&self.sources)),
+            ("checkResult", J::s(&self.check_result)),
+        ])
+    }
+}
+
 rms!(
-    pb::StartTaskResponse,
     pb::UpdateTaskResponse,
     pb::OperateSourceResponse,
     pb::HandleErrorResponse,
@@ -911,8 +921,9 @@ mod tests {
                     result: true,
                     msg: String::new(),
                     sources: vec![],
+                    check_result: "pre-check is passed. ".into(),
                 }),
-                "{\n    \"result\": true,\n    \"msg\": \"\",\n    \"sources\": [\n    ]\n}",
+                "{\n    \"result\": true,\n    \"msg\": \"\",\n    \"sources\": [\n    ],\n    \"checkResult\": \"pre-check is passed. \"\n}",
             ),
             (
                 print_response(&pb::GetCfgResponse {

@@ -58,7 +58,7 @@ pub fn print_client_error(e: &ClientError) {
 }
 
 /// DM's header of a precheck failure message, printed unescaped inside the JSON as DM does.
-const CHECK_MSG_HEADER: &str = "fail to check synchronization configuration with type";
+const CHECK_MSG_HEADER: &str = crate::checker::CHECK_TASK_MSG_HEADER;
 
 /// Prints a response and turns its `result` into the exit code.
 fn print_result<T: ToJson>(resp: &T, result: bool) -> u8 {
@@ -262,6 +262,11 @@ pub struct StartTaskArgs {
     /// dm-rs: create the subtasks Paused (no connection until `resume-task`).
     #[arg(long = "paused")]
     pub paused: bool,
+    /// Start binlog replication at the first event group at or after this time:
+    /// 'YYYY-MM-DD HH:MM:SS' (the upstream's time zone), `T` for the space, or with an offset
+    /// ('…+08:00'); incremental tasks; the task's `meta` and checkpoint are not used.
+    #[arg(long = "start-time", value_name = "time")]
+    pub start_time: Option<String>,
     /// The task configuration file.
     #[arg(value_name = "config-file")]
     pub file: PathBuf,
@@ -269,7 +274,24 @@ pub struct StartTaskArgs {
 
 /// Runs `start-task`.
 pub fn start_task(a: &StartTaskArgs, t: &Target) -> u8 {
-    let task = match task_file_contents(&a.file) {
+    if let Ok(text) = std::fs::read_to_string(&a.file)
+        && super::check::sharding_conflict(&text)
+    {
+        println!("{}", super::check::SHARDING_CONFLICT);
+        return FAIL;
+    }
+    let task = if a.start_time.is_some() {
+        match config::load_task_file_for_start_time(&a.file) {
+            Ok(_) => read_text(&a.file),
+            Err(e) => {
+                eprintln!("{e}");
+                Err(FAIL)
+            }
+        }
+    } else {
+        task_file_contents(&a.file)
+    };
+    let task = match task {
         Ok(text) => text,
         Err(code) => return code,
     };
@@ -277,11 +299,13 @@ pub fn start_task(a: &StartTaskArgs, t: &Target) -> u8 {
         task,
         sources: a.source.sources.clone(),
         remove_meta: a.remove_meta,
-        start_time: String::new(),
+        start_time: a.start_time.clone().unwrap_or_default(),
         dmrs_start_paused: a.paused,
     };
     match t.call(|mut c| async move { c.start_task(req).await }) {
-        Ok(resp) => print_with_check_msg(&resp, &resp.msg, resp.result, |r, m| r.msg = m),
+        Ok(resp) => print_with_check_msg(&resp, &resp.check_result, resp.result, |r, m| {
+            r.check_result = m
+        }),
         Err(code) => code,
     }
 }
@@ -922,11 +946,11 @@ mod tests {
         let set = |r: &mut pb::CheckTaskResponse, m: String| r.msg = m;
         let plain = pb::CheckTaskResponse {
             result: true,
-            msg: "check pass!!!".into(),
+            msg: "pre-check is passed. ".into(),
         };
         assert_eq!(
             render_with_check_msg(&plain, &plain.msg, set),
-            "{\n    \"result\": true,\n    \"msg\": \"check pass!!!\"\n}"
+            "{\n    \"result\": true,\n    \"msg\": \"pre-check is passed. \"\n}"
         );
         let report = format!("{CHECK_MSG_HEADER} [\"x\"]:\ndetail: {{\n  \"a\": 1\n}}");
         let failed = pb::CheckTaskResponse {

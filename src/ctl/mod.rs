@@ -82,6 +82,38 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// `dmctl help check-task`.
+const CHECK_TASK_HELP: &str = "Checks the configuration file of the task.
+
+The file is validated here first (DM's checks and error codes); then dm-master runs DM's precheck \
+against the upstreams and the downstream and answers as DM v8 does: `pre-check is passed. `, or \
+`fail to check synchronization configuration with type: ...` with the items that warn (\"state\": \
+\"warn\") or fail (\"state\": \"fail\"). -e/--error and -w/--warn limit how many of each are listed \
+(10); the summary counts them all. With --start-time the precheck runs at the position that time \
+resolves to on each source (incremental tasks; the task's meta may be left out). --offline validates \
+the files only.
+
+Where dm-rs differs from DM: a file that does not load is refused before anything is sent, naming its \
+line and column; settings dm-rs cannot run (online DDL, a continuous validator, the TiDB Lightning \
+load modes, ...) fail the precheck as the `config` item, even with ignore-checking-items: [\"all\"], \
+never accepted and ignored; a table with a foreign key is a table_schema warning (its cascades are not \
+in the binlog).";
+
+/// `dmctl help start-task`.
+const START_TASK_HELP: &str = "Starts a task as defined in the configuration file.
+
+DM's precheck runs first; its message is the answer's checkResult (`pre-check is passed. `, the \
+warnings, or why the task was not started). --remove-meta clears the task's checkpoints first. \
+--start-time 'YYYY-MM-DD HH:MM:SS' (the upstream's local time; `T` for the space, or an offset such as \
++08:00) starts an incremental task at the first event group written at or after that time on each \
+source, as DM does; the task's meta and any checkpoint are not used, and get-config shows the position \
+as the instance's meta.
+
+Where dm-rs differs from DM: the master resolves --start-time once, from the upstream's binlog event \
+headers, before the precheck (which then checks that position); it is refused for full and all tasks \
+(DM accepts it there, where only an all task's sync unit would use it, after the dump). --paused \
+(dm-rs) creates the subtasks Paused.";
+
 /// dmctl's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -110,7 +142,8 @@ pub enum Command {
     /// Checks the configuration file of the task: offline (no master) or the master's precheck.
     #[command(
         name = "check-task",
-        override_usage = "check-task <config-file> [--error count] [--warn count]"
+        override_usage = "check-task <config-file> [--error count] [--warn count]",
+        long_about = CHECK_TASK_HELP
     )]
     CheckTask(check::CheckTaskArgs),
     /// `create`/`update`/`stop`/`show` upstream MySQL/MariaDB source.
@@ -126,7 +159,8 @@ pub enum Command {
     /// Starts a task as defined in the configuration file.
     #[command(
         name = "start-task",
-        override_usage = "start-task [-s source ...] [--remove-meta] <config-file>"
+        override_usage = "start-task [-s source ...] [--remove-meta] <config-file>",
+        long_about = START_TASK_HELP
     )]
     StartTask(master::StartTaskArgs),
     /// Pauses a specified running task or all (sub)tasks bound to a source.

@@ -721,7 +721,7 @@ mod tests {
             h.contains("\nUsage:\n  dmctl [flags]\n  dmctl [command]\n"),
             "{h}"
         );
-        for c in root().get_subcommands() {
+        for c in root().get_subcommands().filter(|c| !c.is_hide_set()) {
             assert!(
                 h.contains(&format!("\n  {} ", c.get_name())),
                 "{}",

@@ -10,11 +10,22 @@ pub enum MasterError {
     /// A task or source file that does not load (the config model's message, with position).
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
-    /// DM v6's `start-task --start-time` / `check-task --start-time`.
+    /// `--start-time` in a format DM does not take (DM's "error while parse start-time").
+    #[error("{0}")]
+    StartTime(String),
+    /// `--start-time` after the upstream's last event (DM's `ErrConfigStartTimeTooLate`).
     #[error(
-        "start-time {0:?} is not supported by dm-rs yet: it cannot find a binlog position by time; set each mysql-instance's `meta` (binlog-name/binlog-pos or binlog-gtid) instead"
+        "[code=20057] start-time {0} is too late, no binlog location matches it. Please check the `--start-time` is expected or try again later."
     )]
-    StartTimeUnsupported(String),
+    StartTimeTooLate(String),
+    /// The upstream could not be read to place `--start-time`.
+    #[error("start-time: cannot find the binlog position on source {source_id}: {why}")]
+    StartTimeLookup { source_id: String, why: String },
+    /// `--start-time` on a task that does not start from the binlog.
+    #[error(
+        "--start-time applies to task-mode incremental only: task {task} has task-mode {mode} (full reads no binlog, all starts where its dump ends)"
+    )]
+    StartTimeMode { task: String, mode: String },
     #[error("[code=46017] sources {sources:?} need to be operate not exist in task {task}")]
     SourcesNotInTask { sources: Vec<String>, task: String },
     #[error("[code=46017] sources {0:?} need to be operate not exist")]

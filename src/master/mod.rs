@@ -25,6 +25,7 @@ pub mod secret;
 pub mod server;
 pub mod shardddl;
 pub mod sources;
+pub mod start_time;
 pub mod store;
 pub mod tasks;
 
@@ -88,7 +89,8 @@ pub async fn run(opts: MasterOpts) -> anyhow::Result<()> {
 
 /// The precheck of start-task and check-task: first what the configs ask for that dm-rs cannot
 /// do ([`config_refusals`]: always, even with `ignore-checking-items: ["all"]`), then each
-/// source's upstream and the downstream. None when the task ignores all checking items and
+/// source's upstream, the downstream, and the shard tables across the sources
+/// ([`checker::check_shard_tables`]). None when the task ignores all checking items and
 /// nothing is refused.
 pub async fn precheck(
     task: &TaskConfig,
@@ -103,20 +105,27 @@ pub async fn precheck(
     }
     // A connection whose TLS files cannot be read was refused above; dialling it would only
     // repeat that failure less clearly.
+    let mut reachable = Vec::new();
     for (id, src) in sources {
         if src.from.tls_check("from").is_err() {
             continue;
         }
         let opts = src.from.mysql_opts(Vec::new());
-        report.merge(checker::check_source_for_task(id, opts.clone(), task).await);
+        report
+            .merge(checker::check_source_for_task(id, opts.clone(), task, src.enable_relay).await);
         let filters = expression_filter_columns(task, id);
-        report.merge(checker::check_expression_filters(id, opts, &filters).await);
+        report.merge(checker::check_expression_filters(id, opts.clone(), &filters).await);
+        reachable.push((id.clone(), opts));
     }
-    if let Some(t) = &task.target_database
-        && t.tls_check("target-database").is_ok()
-    {
-        report.merge(checker::check_target_for_task(t.mysql_opts(Vec::new()), task).await);
+    let target = task
+        .target_database
+        .as_ref()
+        .filter(|t| t.tls_check("target-database").is_ok())
+        .map(|t| t.mysql_opts(Vec::new()));
+    if let Some(t) = &target {
+        report.merge(checker::check_target_for_task(t.clone(), task).await);
     }
+    report.merge(checker::check_shard_tables(task, &reachable, target).await);
     Some(report)
 }
 

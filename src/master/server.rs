@@ -139,11 +139,21 @@ impl Master for MasterService {
                 start_time: req.start_time,
             })
             .await;
-        let (result, msg, sources) = task_answer(r);
+        // DM: a failed precheck answers in checkResult with an empty msg.
+        let check_result = match &r {
+            Ok(o) => o.check_result.clone(),
+            Err(crate::master::MasterError::PrecheckFailed(why)) => why.clone(),
+            Err(_) => String::new(),
+        };
+        let (result, msg, sources) = match r {
+            Err(crate::master::MasterError::PrecheckFailed(_)) => (false, String::new(), vec![]),
+            r => task_answer(r),
+        };
         ok(pb::StartTaskResponse {
             result,
             msg,
             sources,
+            check_result,
         })
     }
 

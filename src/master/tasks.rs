@@ -1,5 +1,7 @@
 //! Task operations as [`Scheduler`] methods: start (with the precheck, and `-s NEW` adding
 //! sources to a running task), pause / resume / stop, update, check, and the stored config.
+//! start-task and check-task answer with DM's precheck message (`pre-check is passed. `, the
+//! warnings, or code 26005 with the failures) and take `--start-time` ([`super::start_time`]).
 //!
 //! Called by the gRPC handlers in `server.rs`, which only translate wire types into these
 //! requests and [`Outcome`]s / [`MasterError`]s back. Each change is computed under the
@@ -19,6 +21,9 @@ use crate::pb::{self, Stage};
 
 /// How long a task operation waits for the workers (DM: 10 polls, 1 s apart).
 pub const WAIT: Duration = Duration::from_secs(10);
+/// The failures and warnings start-task's precheck lists (DM's `DefaultErrorCnt`/`WarnCnt`).
+pub const DEFAULT_ERR_CNT: usize = 10;
+pub const DEFAULT_WARN_CNT: usize = 10;
 
 /// One source's part of an operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +40,9 @@ pub struct SourceOutcome {
 pub struct Outcome {
     pub ok: bool,
     pub sources: Vec<SourceOutcome>,
+    /// start-task: the precheck's message (DM's `checkResult`: `pre-check is passed. ` or
+    /// its warnings; empty when every item is ignored).
+    pub check_result: String,
 }
 
 /// start-task as the master receives it.
@@ -47,7 +55,7 @@ pub struct StartTask {
     pub remove_meta: bool,
     /// Create the subtasks Paused (dm-rs's `start-task --paused`).
     pub paused: bool,
-    /// DM v6's `--start-time`: refused when not empty.
+    /// DM v6's `--start-time` (empty: none): each source starts at the time's position.
     pub start_time: String,
 }
 
@@ -98,11 +106,60 @@ pub struct CheckOutcome {
     pub msg: String,
 }
 
-fn refuse_start_time(start_time: &str) -> Result<(), MasterError> {
+/// The task of a start-task / check-task request: with `--start-time` its format is checked
+/// first (as DM's `TaskCliArgs.Verify`), the task loads without its `meta` (DM's fake meta)
+/// and must be incremental.
+fn load_request(
+    yaml: &str,
+    start_time: &str,
+) -> Result<(TaskConfig, Option<super::start_time::StartTime>), MasterError> {
     if start_time.is_empty() {
-        Ok(())
-    } else {
-        Err(MasterError::StartTimeUnsupported(start_time.to_string()))
+        return Ok((load_task(yaml)?, None));
+    }
+    let t = super::start_time::parse(start_time).map_err(MasterError::StartTime)?;
+    let cfg = crate::config::parse_task_for_start_time(yaml.as_bytes())?.config;
+    if cfg.task_mode != "incremental" {
+        return Err(MasterError::StartTimeMode {
+            task: cfg.name.clone(),
+            mode: cfg.task_mode.clone(),
+        });
+    }
+    Ok((cfg, Some(t)))
+}
+
+/// Puts each source's position for `t` into its instance's `meta` (sources without a config
+/// here keep the placeholder: starting them is refused as their source does not exist).
+async fn apply_start_time(
+    cfg: &mut TaskConfig,
+    t: &super::start_time::StartTime,
+    sources: &[(String, crate::config::SourceConfig)],
+) -> Result<(), MasterError> {
+    for (id, src) in sources {
+        let pos = super::start_time::resolve(src, t).await?;
+        for inst in cfg.mysql_instances.iter_mut().flatten() {
+            if inst.source_id == *id {
+                inst.meta = Some(crate::config::task::Meta {
+                    binlog_name: pos.file.clone(),
+                    binlog_pos: u32::try_from(pos.pos).unwrap_or(u32::MAX),
+                    binlog_gtid: String::new(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The precheck message a start-task / check-task answers with, or the refusal.
+fn precheck_message(
+    report: Option<crate::checker::CheckReport>,
+    err_cnt: usize,
+    warn_cnt: usize,
+) -> Result<String, MasterError> {
+    match report {
+        None => Ok(String::new()),
+        Some(r) => r
+            .to_dm_message(err_cnt, warn_cnt)
+            .map_err(MasterError::PrecheckFailed),
     }
 }
 
@@ -139,14 +196,14 @@ impl Scheduler {
         Outcome {
             ok: sources.iter().all(|s| s.ok),
             sources,
+            check_result: String::new(),
         }
     }
 
     /// start-task: checks the request against the cluster, prechecks the upstreams and the
     /// downstream, stores the task and its new subtasks, then pushes and waits.
     pub async fn start_task(&self, req: StartTask) -> Result<Outcome, MasterError> {
-        refuse_start_time(&req.start_time)?;
-        let cfg = load_task(&req.yaml)?;
+        let (mut cfg, start_time) = load_request(&req.yaml, &req.start_time)?;
         let task_sources: Vec<String> = cfg.instances().map(|i| i.source_id.clone()).collect();
         let sources: Vec<String> = if req.sources.is_empty() {
             task_sources.clone()
@@ -166,12 +223,18 @@ impl Scheduler {
             req.sources.clone()
         };
         let precheck_targets = self.start_targets(&cfg, &sources)?;
-        // Precheck against the upstreams and the downstream (skipped with ignore-checking-items: ["all"]).
-        if let Some(report) = super::precheck(&cfg, &precheck_targets).await
-            && !report.passed()
-        {
-            return Err(MasterError::PrecheckFailed(report.to_dm_json(10, 10)));
+        if let Some(t) = &start_time {
+            let all = self.source_configs(&cfg);
+            apply_start_time(&mut cfg, t, &all).await?;
         }
+        // Precheck against the upstreams and the downstream (skipped with ignore-checking-items: ["all"]).
+        let check_result = precheck_message(
+            super::precheck(&cfg, &precheck_targets).await,
+            DEFAULT_ERR_CNT,
+            DEFAULT_WARN_CNT,
+        )?;
+        // A start time overrides the checkpoint (DM): the sources start from it afresh.
+        let remove_meta = req.remove_meta || start_time.is_some();
         let new_sources: Vec<String> = precheck_targets.into_iter().map(|(s, _)| s).collect();
         let expect = if req.paused {
             ExpectedStage::Paused
@@ -225,7 +288,7 @@ impl Scheduler {
                     source: s.clone(),
                     expect,
                     start_id,
-                    remove_meta: req.remove_meta,
+                    remove_meta,
                     stage_rev: 0,
                 })
                 .collect();
@@ -249,9 +312,24 @@ impl Scheduler {
             }
         }
         tracing::info!(task = %cfg.name, sources = ?new_sources, "task started");
-        Ok(self
+        let mut out = self
             .push_and_wait(&cfg.name, &new_sources, Some(expect))
-            .await)
+            .await;
+        out.check_result = check_result;
+        Ok(out)
+    }
+
+    /// The configs of the task's sources that exist here.
+    fn source_configs(&self, cfg: &TaskConfig) -> Vec<(String, crate::config::SourceConfig)> {
+        let st = self.lock();
+        cfg.instances()
+            .filter_map(|i| {
+                st.sources
+                    .get(&i.source_id)
+                    .and_then(|e| e.cfg.clone())
+                    .map(|c| (i.source_id.clone(), c))
+            })
+            .collect()
     }
 
     /// The checks of start-task that need the cluster's state; the sources to start (those
@@ -528,6 +606,7 @@ impl Scheduler {
             return Ok(Outcome {
                 ok: false,
                 sources: out,
+                check_result: String::new(),
             });
         }
         {
@@ -555,11 +634,13 @@ impl Scheduler {
         Ok(Outcome {
             ok: true,
             sources: out,
+            check_result: String::new(),
         })
     }
 
     /// check-task: the task's sources must exist; then the precheck (at most `err_cnt`
-    /// errors and `warn_cnt` warnings shown, 10 each when 0).
+    /// errors and `warn_cnt` warnings shown, as DM's `check-task -e/-w`), with each source at
+    /// its `--start-time` position when one is given.
     pub async fn check_task(
         &self,
         yaml: &str,
@@ -567,8 +648,7 @@ impl Scheduler {
         warn_cnt: i64,
         start_time: &str,
     ) -> Result<CheckOutcome, MasterError> {
-        refuse_start_time(start_time)?;
-        let cfg = load_task(yaml)?;
+        let (mut cfg, start_time) = load_request(yaml, start_time)?;
         let (targets, missing) = {
             let st = self.lock();
             let mut t = Vec::new();
@@ -584,19 +664,20 @@ impl Scheduler {
         if !missing.is_empty() {
             return Err(MasterError::SourcesNotCreated(missing.join(", ")));
         }
-        let count = |n: i64| usize::try_from(n).ok().filter(|n| *n > 0).unwrap_or(10);
-        let pass = CheckOutcome {
-            passed: true,
-            msg: "check pass!!!".into(),
-        };
-        Ok(match super::precheck(&cfg, &targets).await {
-            None => pass,
-            Some(r) if r.passed() && r.counts().3 == 0 => pass,
-            Some(r) => CheckOutcome {
-                passed: r.passed(),
-                msg: r.to_dm_json(count(err_cnt), count(warn_cnt)),
+        if let Some(t) = &start_time {
+            apply_start_time(&mut cfg, t, &targets).await?;
+        }
+        let count = |n: i64| usize::try_from(n).unwrap_or(0);
+        let report = super::precheck(&cfg, &targets).await;
+        Ok(
+            match precheck_message(report, count(err_cnt), count(warn_cnt)) {
+                Ok(msg) => CheckOutcome { passed: true, msg },
+                Err(e) => CheckOutcome {
+                    passed: false,
+                    msg: e.to_string(),
+                },
             },
-        })
+        )
     }
 
     /// The stored task config as get-config shows it: normalised, password masked, and a
@@ -714,18 +795,33 @@ mysql-instances:\n  - source-id: s1\n    meta: {binlog-name: b.000001, binlog-po
             start_time: start_time.into(),
             ..Default::default()
         };
+        let e = s.start_task(start("20240101 000000")).await.unwrap_err();
+        assert!(matches!(e, MasterError::StartTime(_)), "{e}");
+        assert!(
+            e.to_string().starts_with("error while parse start-time"),
+            "{e}"
+        );
         let e = s
             .start_task(start("2024-01-01 00:00:00"))
             .await
             .unwrap_err();
-        assert!(matches!(e, MasterError::StartTimeUnsupported(_)), "{e}");
+        assert!(e.to_string().starts_with("[code=20031] source s1 "), "{e}");
         let e = s.start_task(start("")).await.unwrap_err();
         assert!(e.to_string().starts_with("[code=20031] source s1 "), "{e}");
         let e = s
-            .check_task(TASK, 0, 0, "2024-01-01 00:00:00")
+            .check_task(TASK, 0, 0, "2024-01-01 00:00")
             .await
             .unwrap_err();
-        assert!(e.to_string().contains("start-time"), "{e}");
+        assert!(
+            e.to_string().contains("error while parse start-time"),
+            "{e}"
+        );
+        let full = TASK.replace("incremental", "full");
+        let e = s
+            .check_task(&full, 0, 0, "2024-01-01 00:00:00")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, MasterError::StartTimeMode { .. }), "{e}");
         let e = s
             .operate_task(TaskOperation::Stop, "t", &[])
             .await

@@ -554,7 +554,13 @@ async fn run_step_with(
             let r = conn
                 .call("start-task", |mut c| async move { c.start_task(req).await })
                 .await?;
-            check_answer(r.result, &r.msg, &r.sources).map_err(StepError::Failed)?;
+            // A failed precheck answers in checkResult (as DM does).
+            let msg = if r.msg.is_empty() {
+                &r.check_result
+            } else {
+                &r.msg
+            };
+            check_answer(r.result, msg, &r.sources).map_err(StepError::Failed)?;
             let expect_sources = if sources.is_empty() {
                 crate::config::parse_task(yaml.as_bytes())
                     .map(|l| l.config.instances().map(|i| i.source_id.clone()).collect())

@@ -137,6 +137,7 @@ mod tests {
             table_pattern: tp.into(),
             target_schema: ts.into(),
             target_table: tt.into(),
+            ..RouteRule::default()
         }
     }
 

@@ -24,6 +24,9 @@ pub mod code {
     pub const FENCED: i32 = 36070;
     /// The unit's task ended abnormally (a bug): DM's ErrNotSet class of error.
     pub const CRASHED: i32 = 36071;
+    /// DM's `ErrSyncerReprocessWithSafeModeFail` (DM's own 36071): `safe-mode-duration: 0s`
+    /// but the run must re-apply events a previous run may have applied.
+    pub const REPROCESS_WITHOUT_SAFE_MODE: i32 = 36071;
     /// DM `ErrParseMydumperMeta`: the dump's `metadata` file is missing or unreadable.
     pub const PARSE_META: i32 = 11001;
     /// DM `ErrMetadataNoBinlogLoc`: the dump's `metadata` has no binlog position.

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::checkpoint::{GUARD, GUARD_FAILED, LoaderCheckpoint};
 use super::reader::{Kind, ReadError, StmtReader, session_prefix};
-use super::rewrite::{insert_name, replace_name};
+use super::rewrite::{OnDuplicate, insert_name, replace_name_with, with_duplicate_head};
 use super::stats::LoadStats;
 use super::{STMT_TIMEOUT, bulk, timeout_error, tsv};
 use crate::worker::error::{UnitError, code};
@@ -48,6 +48,8 @@ pub struct FileCtx {
     pub bulk: Arc<bulk::Bulk>,
     /// Stop after the statement in flight (pause, stop, or the dump stopped).
     pub stop: CancellationToken,
+    /// The task's `on-duplicate-logical`.
+    pub on_duplicate: OnDuplicate,
 }
 
 /// How a file's load ended.
@@ -382,16 +384,17 @@ pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<F
         match rendered {
             Some(rendered) if rendered.is_empty() => {}
             Some(rendered) => {
-                buf.extend_from_slice(&rendered);
+                with_duplicate_head(&mut buf, &rendered, cx.on_duplicate);
                 buf.push(b';');
             }
             None => {
-                replace_name(
+                replace_name_with(
                     &mut buf,
                     text,
                     &name.span,
                     Some(&job.target_db),
                     &job.target_table,
+                    cx.on_duplicate,
                 );
                 buf.push(b';');
             }

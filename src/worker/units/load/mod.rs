@@ -8,6 +8,11 @@
 //! per connection at a time), then the views. Routes rename what is created and loaded, the
 //! block-allow-list and the system schemas decide what is skipped ([`crate::rules`]).
 //!
+//! A dumped row whose key already exists downstream does what the instance's
+//! `on-duplicate-logical` says (DM's logical import mode): `replace` (the default) runs the
+//! dump's `INSERT INTO` as `REPLACE INTO`, `ignore` as `INSERT IGNORE INTO`, `error` as written
+//! (the load stops with the duplicate-key error) — see [`rewrite::OnDuplicate`].
+//!
 //! Each data file is read statement by statement ([`reader`], [`scan`]); executable comments
 //! (`/*!40101 SET NAMES binary*/;`) run on the session, each INSERT runs in one transaction
 //! with its file's row of the loader checkpoint ([`checkpoint`], [`file`]) — as `LOAD DATA LOCAL
@@ -292,6 +297,8 @@ struct Run {
     dump_checked: bool,
     /// The LOAD DATA fast path ([`bulk`]).
     bulk: Arc<bulk::Bulk>,
+    /// `on-duplicate-logical`: how a dumped row meets an existing key downstream.
+    on_duplicate: rewrite::OnDuplicate,
 }
 
 /// Where [`Run::drive`] is.
@@ -376,6 +383,7 @@ impl Run {
             seen: HashSet::new(),
             dump_checked: false,
             bulk: Arc::new(bulk::Bulk::from_env()),
+            on_duplicate: rewrite::OnDuplicate::from_config(&loader.on_duplicate_logical),
         })
     }
 
@@ -731,6 +739,7 @@ impl Run {
                 stats: self.stats.clone(),
                 bulk: self.bulk.clone(),
                 stop: d.stop.clone(),
+                on_duplicate: self.on_duplicate,
             };
             d.running.spawn(async move {
                 let mut conn = conn;

@@ -190,6 +190,73 @@ pub fn push_quoted(out: &mut Vec<u8>, id: &str) {
     out.push(b'`');
 }
 
+/// DM's `on-duplicate-logical`: what a dumped row whose key already exists downstream does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnDuplicate {
+    /// `REPLACE INTO`: the dumped row wins (DM's default).
+    #[default]
+    Replace,
+    /// `INSERT INTO`: the load stops with the duplicate-key error.
+    Error,
+    /// `INSERT IGNORE INTO`: the row already downstream stays.
+    Ignore,
+}
+
+impl OnDuplicate {
+    /// From the task's (adjusted) `on-duplicate-logical`; empty is DM's default.
+    pub fn from_config(v: &str) -> OnDuplicate {
+        match v.to_ascii_lowercase().as_str() {
+            "error" => OnDuplicate::Error,
+            "ignore" => OnDuplicate::Ignore,
+            _ => OnDuplicate::Replace,
+        }
+    }
+
+    /// The statement head for a plain `INSERT INTO` (`stmt[..name_start]`); any other
+    /// statement form keeps its own head.
+    fn head(self, stmt: &[u8], name_start: usize) -> &[u8] {
+        let head = &stmt[..name_start.min(stmt.len())];
+        if !super::tsv::plain_insert(stmt, name_start) {
+            return head;
+        }
+        match self {
+            OnDuplicate::Error => head,
+            OnDuplicate::Replace => b"REPLACE INTO ",
+            OnDuplicate::Ignore => b"INSERT IGNORE INTO ",
+        }
+    }
+}
+
+/// Appends `stmt` with the name at `span` replaced by `` `db`.`table` `` (or `` `table` ``)
+/// and, when it is a plain `INSERT INTO`, the head `dup` asks for.
+pub fn replace_name_with(
+    out: &mut Vec<u8>,
+    stmt: &[u8],
+    span: &Range<usize>,
+    db: Option<&str>,
+    table: &str,
+    dup: OnDuplicate,
+) {
+    out.extend_from_slice(dup.head(stmt, span.start));
+    if let Some(db) = db {
+        push_quoted(out, db);
+        out.push(b'.');
+    }
+    push_quoted(out, table);
+    out.extend_from_slice(&stmt[span.end..]);
+}
+
+/// `stmt` (a whole INSERT) with the head `dup` asks for.
+pub fn with_duplicate_head(out: &mut Vec<u8>, stmt: &[u8], dup: OnDuplicate) {
+    match insert_name(stmt) {
+        Some(n) => {
+            out.extend_from_slice(dup.head(stmt, n.span.start));
+            out.extend_from_slice(&stmt[n.span.start..]);
+        }
+        None => out.extend_from_slice(stmt),
+    }
+}
+
 /// Appends `stmt` with the name at `span` replaced by `` `db`.`table` `` (or `` `table` ``).
 pub fn replace_name(
     out: &mut Vec<u8>,
@@ -210,6 +277,31 @@ pub fn replace_name(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn on_duplicate_heads() {
+        let stmt = b"INSERT INTO `t` VALUES (1)";
+        let n = insert_name(stmt).unwrap();
+        for (dup, want) in [
+            (OnDuplicate::Replace, "REPLACE INTO `d`.`x` VALUES (1)"),
+            (OnDuplicate::Error, "INSERT INTO `d`.`x` VALUES (1)"),
+            (OnDuplicate::Ignore, "INSERT IGNORE INTO `d`.`x` VALUES (1)"),
+        ] {
+            let mut out = Vec::new();
+            replace_name_with(&mut out, stmt, &n.span, Some("d"), "x", dup);
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
+        // other forms keep their head
+        let mut out = Vec::new();
+        with_duplicate_head(
+            &mut out,
+            b"INSERT IGNORE INTO `t` VALUES (1)",
+            OnDuplicate::Replace,
+        );
+        assert_eq!(out, b"INSERT IGNORE INTO `t` VALUES (1)");
+        assert_eq!(OnDuplicate::from_config(""), OnDuplicate::Replace);
+        assert_eq!(OnDuplicate::from_config("ERROR"), OnDuplicate::Error);
+    }
 
     fn show(n: Option<Name>) -> Option<(Option<String>, String)> {
         n.map(|n| (n.db, n.name))

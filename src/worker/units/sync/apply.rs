@@ -30,8 +30,9 @@
 //!
 //! **SQL.** A queue applies up to `batch` changes, and about [`ApplyOpts::max_batch_bytes`]
 //! of SQL (at most half the downstream's `@@max_allowed_packet`), in one downstream
-//! transaction. Per table, changes of a table with a primary key and complete row images are
-//! compacted per row (DM's compactor), then written DM's "multiple rows" way:
+//! transaction. With the syncer's `compact` (DM's key, off by default), per table, changes of a
+//! table with a primary key and complete row images are compacted per row (DM's compactor),
+//! then written one statement per row or, with `multiple-rows`, DM's "multiple rows" way:
 //! - in safe mode an INSERT or UPDATE becomes `INSERT … ON DUPLICATE KEY UPDATE`, a DELETE
 //!   stays `DELETE … WHERE (pk) IN (…)`;
 //! - outside safe mode a row whose final state comes from an INSERT is a plain multi-row
@@ -46,8 +47,10 @@
 //! all NOT NULL, but the downstream table model here does not know nullability.
 //!
 //! Each change keeps its own safe mode, also in a batch that mixes both. Other tables (no
-//! primary key, partial MINIMAL/NOBLOB images) get their statements one by one, in order, with
-//! consecutive INSERTs of the same shape and mode merged into multi-row statements; in safe
+//! primary key, partial MINIMAL/NOBLOB images), and every table without `compact`, get their
+//! statements one by one, in order; with `multiple-rows` consecutive INSERTs of the same shape
+//! and mode are merged into multi-row statements and consecutive DELETEs of a keyed table into
+//! one `DELETE … WHERE (pk) IN (…)`; in safe
 //! mode those use DM's single-row forms (REPLACE; an UPDATE with a complete after image as
 //! DELETE + REPLACE). On a row without a usable key those are not idempotent (a replayed
 //! UPDATE would insert its after image again), which is why keyless events are skipped by
@@ -133,15 +136,24 @@ pub struct ApplyOpts {
     /// SQL bytes per transaction (also per multi-row statement); capped at half the
     /// downstream's `max_allowed_packet`. 0 means [`DEFAULT_MAX_BATCH_BYTES`].
     pub max_batch_bytes: usize,
+    /// DM's `compact`: a row's changes in one transaction are merged into its final state.
+    pub compact: bool,
+    /// DM's `multiple-rows`: consecutive changes of one kind to one table become one
+    /// statement.
+    pub multiple_rows: bool,
 }
 
-/// The byte limits of one queue's writes.
+/// The byte limits of one queue's writes, and how its statements are shaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Limits {
     /// A transaction is cut (and its packets are cut) at this many bytes of SQL.
     bound: usize,
     /// No single statement may be longer than this (`max_allowed_packet` minus a margin).
     max_statement: usize,
+    /// [`ApplyOpts::compact`].
+    compact: bool,
+    /// [`ApplyOpts::multiple_rows`].
+    multiple_rows: bool,
 }
 
 impl Limits {
@@ -160,7 +172,16 @@ impl Limits {
         Limits {
             bound: wanted.min(max_allowed_packet / 2).max(1),
             max_statement: max_allowed_packet.saturating_sub(PACKET_MARGIN),
+            compact: true,
+            multiple_rows: true,
         }
+    }
+
+    /// These limits with the statement shapes of `opts`.
+    fn shaped(mut self, opts: &ApplyOpts) -> Limits {
+        self.compact = opts.compact;
+        self.multiple_rows = opts.multiple_rows;
+        self
     }
 }
 
@@ -381,10 +402,13 @@ impl Applier {
         let limits = Limits::new(
             opts.max_batch_bytes,
             usize::try_from(max_packet).unwrap_or(usize::MAX),
-        );
+        )
+        .shaped(&opts);
         tracing::info!(
             queues = n,
             batch = opts.batch,
+            compact = opts.compact,
+            multiple_rows = opts.multiple_rows,
             bytes = limits.bound,
             max_allowed_packet = max_packet,
             "apply queues start"
@@ -738,10 +762,10 @@ fn statements(batch: &[&Change], limits: Limits) -> Result<Vec<String>, TooBig> 
     let mut out = Vec::new();
     for (table, changes) in &groups {
         let from = out.len();
-        if compactable(table, changes) {
-            compact(table, changes, limits.bound, &mut out);
+        if limits.compact && compactable(table, changes) {
+            compact(table, changes, limits, &mut out);
         } else {
-            sequential(changes, limits.bound, &mut out);
+            sequential(changes, limits, &mut out);
         }
         if let Some(big) = out[from..].iter().find(|s| s.len() > limits.max_statement) {
             return Err(TooBig {
@@ -866,7 +890,8 @@ fn reduce<'a>(prev: Option<Final<'a>>, next: Final<'a>) -> Final<'a> {
 /// written in the order of their last change, DELETEs first as `DELETE … WHERE (pk) IN (…)`
 /// (removing rows first can only free unique values), then runs of the same kind: plain
 /// multi-row INSERT, multi-row upsert (safe mode), or one UPDATE per row.
-fn compact(t: &TargetTable, changes: &[&Change], bound: usize, out: &mut Vec<String>) {
+fn compact(t: &TargetTable, changes: &[&Change], limits: Limits, out: &mut Vec<String>) {
+    let bound = limits.bound;
     let mut steps: Vec<(Vec<Value>, Final<'_>)> = Vec::with_capacity(changes.len());
     for c in changes {
         let safe = c.safe_mode;
@@ -903,7 +928,18 @@ fn compact(t: &TargetTable, changes: &[&Change], bound: usize, out: &mut Vec<Str
         .filter(|(_, f, _)| matches!(f, Final::Delete))
         .map(|(k, _, _)| k.clone())
         .collect();
-    out.extend(dml::delete_in_stmts(t, &t.pk, &deletes, bound));
+    if limits.multiple_rows {
+        out.extend(dml::delete_in_stmts(t, &t.pk, &deletes, bound));
+    } else {
+        for k in &deletes {
+            out.extend(dml::delete_in_stmts(
+                t,
+                &t.pk,
+                std::slice::from_ref(k),
+                bound,
+            ));
+        }
+    }
 
     #[derive(PartialEq, Clone, Copy)]
     enum Kind {
@@ -932,7 +968,13 @@ fn compact(t: &TargetTable, changes: &[&Change], bound: usize, out: &mut Vec<Str
                 } else {
                     InsertKind::Upsert
                 };
-                out.extend(dml::insert_stmts(t, &imgs, ik, bound));
+                if limits.multiple_rows {
+                    out.extend(dml::insert_stmts(t, &imgs, ik, bound));
+                } else {
+                    for img in imgs {
+                        out.extend(dml::insert_stmts(t, &[img], ik, bound));
+                    }
+                }
             }
             Kind::Update => {
                 for f in run.iter() {
@@ -960,17 +1002,44 @@ fn compact(t: &TargetTable, changes: &[&Change], bound: usize, out: &mut Vec<Str
     flush(&mut run, run_kind, out);
 }
 
-/// Statements one by one, in order (tables without a primary key, partial row images);
-/// consecutive INSERTs of one shape and mode become multi-row statements, cut by bytes.
-fn sequential(changes: &[&Change], bound: usize, out: &mut Vec<String>) {
+/// Statements one by one, in order (tables without a primary key, partial row images, or
+/// `compact` off); with `multiple-rows`, consecutive INSERTs of one shape and mode become
+/// multi-row statements, cut by bytes, and consecutive DELETEs of complete rows of a table
+/// with a primary key one `DELETE … WHERE (pk) IN (…)`.
+fn sequential(changes: &[&Change], limits: Limits, out: &mut Vec<String>) {
+    let bound = limits.bound;
+    let by_pk = |c: &Change| match &c.change {
+        RowChange::Delete(r) => {
+            let t = &c.table;
+            !t.pk.is_empty()
+                && r.len() >= t.columns.len()
+                && t.pk.iter().all(|&i| i < r.len() && !r[i].is_missing())
+        }
+        _ => false,
+    };
     let mut i = 0;
     while i < changes.len() {
         let c = changes[i];
         match &c.change {
+            RowChange::Delete(_) if limits.multiple_rows && by_pk(c) => {
+                let mut j = i;
+                let mut keys: Vec<Vec<Value>> = Vec::new();
+                while j < changes.len() && by_pk(changes[j]) {
+                    if let RowChange::Delete(r) = &changes[j].change {
+                        keys.push(pk_of(&c.table, r));
+                    }
+                    j += 1;
+                }
+                out.extend(dml::delete_in_stmts(&c.table, &c.table.pk, &keys, bound));
+                i = j;
+            }
             RowChange::Insert(_) => {
                 let mut j = i;
                 let mut rows: Vec<&[Value]> = Vec::new();
-                while j < changes.len() && changes[j].safe_mode == c.safe_mode {
+                while j < changes.len()
+                    && changes[j].safe_mode == c.safe_mode
+                    && (limits.multiple_rows || rows.is_empty())
+                {
                     match &changes[j].change {
                         RowChange::Insert(r) if same_shape(r, rows.first().copied()) => {
                             rows.push(r)

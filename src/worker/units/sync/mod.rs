@@ -25,9 +25,10 @@
 //! dump directory is removed.
 //!
 //! Safe mode (idempotent upserts and deletes) runs while re-reading events a previous run may
-//! have applied: up to the exact exit point left by a crashed run, or for 2 ×
-//! checkpoint-flush-interval after the first start of a task (its meta position may be behind
-//! data already downstream), or always with `safe-mode: true`.
+//! have applied: up to the exact exit point left by a crashed run, or, on a start without one,
+//! for the syncer's `safe-mode-duration` (DM's default 2 × checkpoint-flush-interval; a meta
+//! position may be behind data already downstream), or always with `safe-mode: true`. With
+//! `safe-mode-duration: 0s` a run that must re-apply up to an exit point stops with DM's 36071.
 //!
 //! With `enable-gtid` the upstream is read after the checkpoint's GTID set (a first run whose
 //! meta names only a file and offset asks the upstream for the set there, `BINLOG_GTID_POS`).
@@ -433,7 +434,10 @@ impl Run {
         }
         tracing::info!(epoch = claim.epoch, "claimed the source in the checkpoint");
         let saved = ckpt.load(&mut ddl_conn).await?;
-        let flush_interval = Duration::from_secs(syncer.checkpoint_flush_interval.max(1) as u64);
+        // DM's safe-mode-duration (default 2 × checkpoint-flush-interval): safe mode for that
+        // long after every start that has no exit point to reach.
+        let window = syncer.safe_mode_window();
+        let start_window = (!window.is_zero()).then(|| Instant::now() + window);
         let applied_queues = saved
             .as_ref()
             .and_then(|s| s.queues.get(&workers).cloned())
@@ -470,13 +474,19 @@ impl Run {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
                 };
-                (s.global, s.gtid, exit, None)
+                let time = if exit.is_some() { None } else { start_window };
+                (s.global, s.gtid, exit, time)
             }
             None if from_dump => {
                 let d = dump_start(&task, &source_id, &rules, &mut tracker)?;
                 table_points = d.points;
                 seeded_from_dump = true;
-                (d.start, d.gtid, d.exit_safe, None)
+                let time = if d.exit_safe.is_some() {
+                    None
+                } else {
+                    start_window
+                };
+                (d.start, d.gtid, d.exit_safe, time)
             }
             None => {
                 let meta = task
@@ -505,14 +515,24 @@ impl Run {
                     },
                 };
                 tracing::info!(start = %pos, "first run: starting from the task's meta");
-                (
-                    pos,
-                    meta.binlog_gtid.clone(),
-                    None,
-                    Some(Instant::now() + flush_interval * 2),
-                )
+                (pos, meta.binlog_gtid.clone(), None, start_window)
             }
         };
+        if window.is_zero()
+            && !syncer.safe_mode
+            && let Some(exit) = &safe_until_pos
+        {
+            // DM's ErrSyncerReprocessWithSafeModeFail: events up to `exit` may be downstream
+            // already and only safe mode applies them again without a duplicate-key error.
+            return Err(UnitError::new(
+                code::REPROCESS_WITHOUT_SAFE_MODE,
+                "internal",
+                format!(
+                    "your `safe-mode-duration` in task.yaml is set to 0s, the task can't be re-processed without safe mode currently (events up to {exit} may be applied already)"
+                ),
+            )
+            .workaround("Please stop and re-start this task. If you want to start task successfully, you need set `safe-mode-duration` greater than `0s`."));
+        }
         // The config check refuses a malformed meta.binlog-gtid; a checkpoint's own GTID text
         // was written by this unit.
         let mut gtids: BTreeMap<u32, binlog::MariaGtid> = gtid
@@ -624,6 +644,8 @@ impl Run {
                 batch: syncer.batch.max(1) as usize,
                 queue_size: syncer.queue_size.max(1) as usize,
                 max_batch_bytes: 0,
+                compact: syncer.compact,
+                multiple_rows: syncer.multiple_rows,
             },
             &applied_queues,
         )

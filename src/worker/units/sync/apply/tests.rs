@@ -57,6 +57,8 @@ fn del(t: &Arc<TargetTable>, r: Vec<Value>, safe: bool) -> Change {
 const ROOMY: Limits = Limits {
     bound: 1 << 20,
     max_statement: 1 << 30,
+    compact: true,
+    multiple_rows: true,
 };
 
 fn sql(changes: &[Change], limits: Limits) -> Vec<String> {
@@ -408,6 +410,8 @@ fn multi_row_statements_are_cut_by_bytes_and_a_big_row_stands_alone() {
     let small = Limits {
         bound: 500,
         max_statement: 1 << 20,
+        compact: true,
+        multiple_rows: true,
     };
     let changes: Vec<Change> = (1..=5).map(|i| ins(&t, blob(i, 100), false)).collect();
     let stmts = sql(&changes, small);
@@ -459,6 +463,8 @@ fn a_statement_over_max_allowed_packet_is_a_clear_error_naming_the_table() {
     let tight = Limits {
         bound: 100,
         max_statement: 1000,
+        compact: true,
+        multiple_rows: true,
     };
     let refs = [&ins(&t, blob(1, 600), false)];
     let err = match statements(&refs, tight) {
@@ -554,6 +560,8 @@ fn a_queue_cuts_transactions_by_bytes_but_never_splits_an_event_group() {
         Limits {
             bound,
             max_statement: 1 << 20,
+            compact: true,
+            multiple_rows: true,
         },
     ) {
         Ok(s) => s,
@@ -579,6 +587,8 @@ fn the_byte_bound_is_at_most_half_of_max_allowed_packet() {
             Limits {
                 bound: 4 * mib,
                 max_statement: 16 * mib - PACKET_MARGIN,
+                compact: true,
+                multiple_rows: true,
             },
         ),
         (
@@ -587,6 +597,8 @@ fn the_byte_bound_is_at_most_half_of_max_allowed_packet() {
             Limits {
                 bound: 8 * mib,
                 max_statement: 16 * mib - PACKET_MARGIN,
+                compact: true,
+                multiple_rows: true,
             },
         ),
         (
@@ -595,6 +607,8 @@ fn the_byte_bound_is_at_most_half_of_max_allowed_packet() {
             Limits {
                 bound: 100_000,
                 max_statement: mib - PACKET_MARGIN,
+                compact: true,
+                multiple_rows: true,
             },
         ),
         (
@@ -603,6 +617,8 @@ fn the_byte_bound_is_at_most_half_of_max_allowed_packet() {
             Limits {
                 bound: 4 * mib,
                 max_statement: 16 * mib - PACKET_MARGIN,
+                compact: true,
+                multiple_rows: true,
             },
         ),
     ];
@@ -693,4 +709,72 @@ fn keyless_events_are_skipped_by_their_mark_when_the_queue_committed_it() {
     let mut plain = event(7, 1);
     plain[0].mark = None;
     assert!(c.place_keyless(&plain, &applied).is_some());
+}
+
+#[test]
+fn compact_and_multiple_rows_turn_merging_on_and_off() {
+    let t = table(&[0], &[]);
+    let batch = || {
+        vec![
+            ins(&t, row(&[1, 1, 1]), false),
+            ins(&t, row(&[2, 2, 2]), false),
+            upd(&t, row(&[1, 1, 1]), row(&[1, 5, 1]), false),
+            del(&t, row(&[3, 3, 3]), false),
+            del(&t, row(&[4, 4, 4]), false),
+        ]
+    };
+    let head = "INSERT INTO `s`.`t` (`id`,`u`,`v`) VALUES ";
+    let shaped = |compact, multiple_rows| Limits {
+        compact,
+        multiple_rows,
+        ..ROOMY
+    };
+    // (compact, multiple-rows, statements)
+    let cases: Vec<(bool, bool, Vec<String>)> = vec![
+        (
+            false,
+            false,
+            vec![
+                format!("{head}(1,1,1)"),
+                format!("{head}(2,2,2)"),
+                "UPDATE `s`.`t` SET `id`=1,`u`=5,`v`=1 WHERE `id`=1 LIMIT 1".into(),
+                "DELETE FROM `s`.`t` WHERE `id`=3 LIMIT 1".into(),
+                "DELETE FROM `s`.`t` WHERE `id`=4 LIMIT 1".into(),
+            ],
+        ),
+        (
+            false,
+            true,
+            vec![
+                format!("{head}(1,1,1),(2,2,2)"),
+                "UPDATE `s`.`t` SET `id`=1,`u`=5,`v`=1 WHERE `id`=1 LIMIT 1".into(),
+                "DELETE FROM `s`.`t` WHERE (`id`) IN ((3),(4))".into(),
+            ],
+        ),
+        (
+            true,
+            false,
+            vec![
+                "DELETE FROM `s`.`t` WHERE (`id`) IN ((3))".into(),
+                "DELETE FROM `s`.`t` WHERE (`id`) IN ((4))".into(),
+                format!("{head}(2,2,2)"),
+                format!("{head}(1,5,1)"),
+            ],
+        ),
+        (
+            true,
+            true,
+            vec![
+                "DELETE FROM `s`.`t` WHERE (`id`) IN ((3),(4))".into(),
+                format!("{head}(2,2,2),(1,5,1)"),
+            ],
+        ),
+    ];
+    for (compact, multiple_rows, want) in cases {
+        assert_eq!(
+            sql(&batch(), shaped(compact, multiple_rows)),
+            want,
+            "compact {compact}, multiple-rows {multiple_rows}"
+        );
+    }
 }

@@ -11,8 +11,9 @@
 //!
 //! [`LocalSource::open`] refuses a start the relay does not hold (an older file, another
 //! sub-directory's server): the caller then reads the upstream (`remote`), as DM falls back.
-//! A reader at the end of a sub-directory the relay has left (switch-relay-master) fails
-//! retryably, so its unit starts again from its checkpoint.
+//! A reader at the end of a sub-directory the relay has left (switch-relay-master,
+//! migrate-relay) or of a stopped relay ends with a [`UnitError::reopen`] error: its unit
+//! starts again from its checkpoint at once, without growing the auto-resume backoff.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -141,7 +142,8 @@ impl BinlogSource for LocalSource {
                                 return Err(read_err(
                                     "the relay log stopped: reading again from the checkpoint"
                                         .to_string(),
-                                ));
+                                )
+                                .reopen());
                             }
                             if self.relay.current_dir().is_some_and(|d| d != self.dir) {
                                 return Err(read_err(format!(
@@ -150,7 +152,8 @@ impl BinlogSource for LocalSource {
                                         .current_dir()
                                         .map(|d| d.display().to_string())
                                         .unwrap_or_default()
-                                )));
+                                ))
+                                .reopen());
                             }
                         }
                         Err(e) => {

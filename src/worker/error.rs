@@ -134,6 +134,10 @@ pub struct UnitError {
     pub workaround: String,
     /// A connection problem or a lock wait: auto-resume retries with backoff.
     pub retryable: bool,
+    /// Not a fault: the unit's binlog source must be opened again from the checkpoint (the
+    /// relay it read moved to a new sub-directory or stopped). Resumed at once, without
+    /// growing the backoff.
+    pub reopen: bool,
 }
 
 impl std::fmt::Display for UnitError {
@@ -171,7 +175,14 @@ impl UnitError {
             raw_cause: String::new(),
             workaround: String::new(),
             retryable: false,
+            reopen: false,
         }
+    }
+
+    /// Marks a [`UnitError::reopen`] error (retryable too).
+    pub fn reopen(mut self) -> Self {
+        self.reopen = true;
+        self.retryable(true)
     }
 
     /// Sets the class of a non-database error to the unit's.
@@ -239,6 +250,7 @@ impl UnitError {
             raw_cause: e.to_string(),
             workaround,
             retryable,
+            reopen: false,
         }
     }
 

@@ -46,6 +46,8 @@ pub struct StageError {
 /// First auto-resume delay; doubles up to [`AUTO_RESUME_MAX`].
 pub const AUTO_RESUME_MIN: Duration = Duration::from_secs(1);
 pub const AUTO_RESUME_MAX: Duration = Duration::from_secs(30);
+/// How soon a run that ended to reopen its binlog source ([`UnitError::reopen`]) starts again.
+pub const REOPEN_DELAY: Duration = Duration::from_millis(100);
 
 /// The stage the master expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,7 +346,11 @@ impl SubTask {
                 } else {
                     Stage::Paused
                 };
-                if e.retryable && !user_paused && !stopping {
+                if e.reopen && !user_paused && !stopping {
+                    // Not a fault: the binlog source is opened again from the checkpoint.
+                    self.resume_at = Some(now + REOPEN_DELAY);
+                    tracing::info!(task = %self.name, "reading again from the checkpoint in {REOPEN_DELAY:?}");
+                } else if e.retryable && !user_paused && !stopping {
                     self.resume_at = Some(now + self.backoff);
                     tracing::info!(task = %self.name, "auto-resume in {:?}", self.backoff);
                     self.backoff = (self.backoff * 2).min(AUTO_RESUME_MAX);

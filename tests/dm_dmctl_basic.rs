@@ -509,6 +509,75 @@ fn root_help_has_cobras_form() {
     }
 }
 
+// ---- dmctl_command/run.sh: files DM refuses before anything runs ----
+
+/// DM's dmctl_command conf file `name` (tests/data/dm_dmctl_command), edited as DM's script
+/// edits it (`edit`), written to a temp file whose path is returned.
+fn dmctl_command_conf(
+    dir: &std::path::Path,
+    name: &str,
+    edit: impl Fn(String) -> String,
+) -> String {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/dm_dmctl_command")
+            .join(name),
+    )
+    .unwrap();
+    let path = dir.join(format!("wrong-{name}"));
+    std::fs::write(&path, edit(text)).unwrap();
+    path.display().to_string()
+}
+
+/// `check wrong backoff-max`, `check wrong do-tables`, `check wrong chunk-filesize`.
+#[test]
+fn dmctl_command_wrong_backoff_max_do_tables_and_chunk_filesize() {
+    let s = shared();
+    let dir = tempfile::tempdir().unwrap();
+    // sed -i "s/backoff-max: 5m/backoff-max: 0.1s/g" wrong-source.yaml
+    let source = dmctl_command_conf(dir.path(), "source1.yaml", |t| {
+        t.replace("backoff-max: 5m", "backoff-max: 0.1s")
+    });
+    s.dm.clone().var("WRONG_SOURCE", &source).run_dm_ctl(
+        ADDR,
+        r#""operate-source create $WRONG_SOURCE""#,
+        &[
+            (r#""\"result\": false""#, 1),
+            (r#""Please increase \`backoff-max\`""#, 1),
+        ],
+    );
+    // sed -i "/do-dbs:/a\    do-tables:\n    - db-name: \"dmctl_command\"" wrong-dm-task.yaml
+    // sed -i "/do-dbs:/d" wrong-dm-task.yaml
+    // echo "ignore-checking-items: [\"all\"]" >> wrong-dm-task.yaml
+    let task = dmctl_command_conf(dir.path(), "dm-task.yaml", |t| {
+        let mut out = String::new();
+        for line in t.lines() {
+            if line.contains("do-dbs:") {
+                out.push_str("    do-tables:\n    - db-name: \"dmctl_command\"\n");
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out.push_str("ignore-checking-items: [\"all\"]\n");
+        out
+    });
+    s.dm.clone().var("WRONG_TASK", &task).run_dm_ctl(
+        ADDR,
+        r#""start-task $WRONG_TASK""#,
+        &[(r#""Table string cannot be empty""#, 1)],
+    );
+    // sed -i "s/chunk-filesize: 64/chunk-filesize: 6qwe4/g" wrong-dm-task.yaml
+    let task = dmctl_command_conf(dir.path(), "dm-task.yaml", |t| {
+        t.replace("chunk-filesize: 64", "chunk-filesize: 6qwe4")
+    });
+    s.dm.clone().var("WRONG_TASK", &task).run_dm_ctl(
+        ADDR,
+        r#""start-task $WRONG_TASK""#,
+        &[(r#""invalid \`chunk-filesize\` 6qwe4""#, 1)],
+    );
+}
+
 // ---- dm-rs: the interactive shell reading stdin (DM's run_dm_ctl relies on it) ----
 
 #[test]

@@ -313,10 +313,13 @@ fn invalid_files_are_rejected_before_any_call() {
         args.extend(cmd.iter().copied());
         let o = dmctl(&args);
         assert_eq!(o.status.code(), Some(1), "{cmd:?}");
-        let err = stderr(&o);
-        let line = err.lines().next().unwrap_or_default();
+        // On stderr, or (operate-source, as DM answers) in the JSON answer's `msg`.
+        let err = format!("{}{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
         assert!(
-            line.starts_with(&format!("{file}:")) && line.contains(code),
+            err.lines().any(|l| {
+                let l = l.trim().trim_start_matches("\"msg\": \"");
+                l.starts_with(&format!("{file}:")) && l.contains(code)
+            }),
             "{cmd:?}: {err}"
         );
         assert!(

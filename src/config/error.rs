@@ -49,6 +49,8 @@ pub mod code {
     pub const EXPR_NOT_FOUND: u32 = 20040;
     pub const EXPR_GRAMMAR: u32 = 20041;
     pub const EXPR_EMPTY: u32 = 20042;
+    /// DM's ErrConfigCheckerMaxTooSmall (`checker.backoff-max` below `backoff-min`).
+    pub const CHECKER_MAX_TOO_SMALL: u32 = 20043;
     pub const BA_LIST_GEN: u32 = 20044;
     pub const ROUTE_GEN: u32 = 20045;
     pub const COLUMN_MAPPING_GEN: u32 = 20046;

@@ -225,6 +225,20 @@ impl SourceConfig {
                 ));
             }
         }
+        if let (Some(max), Some(min)) = (
+            parse_go_duration(&self.checker.backoff_max),
+            parse_go_duration(&self.checker.backoff_min),
+        ) && max < min
+        {
+            return Err(at(
+                "checker.backoff-max",
+                code::CHECKER_MAX_TOO_SMALL,
+                format!(
+                    "`backoff-max` value {} is less than `backoff-min` value {}: Please increase `backoff-max` config in task configuration file.",
+                    self.checker.backoff_max, self.checker.backoff_min
+                ),
+            ));
+        }
         Ok(())
     }
 

@@ -1571,7 +1571,7 @@ impl TaskConfig {
                     ix,
                     &format!("mysql-instances[{i}]"),
                     code::CHUNK_FILESIZE,
-                    format!("invalid `chunk-filesize` {:?}", m.chunk_filesize),
+                    format!("invalid `chunk-filesize` {}", m.chunk_filesize),
                 ));
             }
         }
@@ -1583,6 +1583,21 @@ impl TaskConfig {
                     .chain(&ba.ignore_tables)
                     .flat_map(|t| [&t.db_name, &t.tbl_name]),
             );
+            // DM (tidb-tools' filter): a table entry needs both names.
+            for t in ba.do_tables.iter().chain(&ba.ignore_tables) {
+                for (what, v) in [("Schema", &t.db_name), ("Table", &t.tbl_name)] {
+                    if v.trim().is_empty() {
+                        return Err(err(
+                            ix,
+                            &p,
+                            code::BA_LIST_GEN,
+                            format!(
+                                "generate block allow list {name:?} error: {what} string cannot be empty"
+                            ),
+                        ));
+                    }
+                }
+            }
             for pat in pats {
                 check_pattern(pat).map_err(|why| {
                     err(

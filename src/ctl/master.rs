@@ -234,7 +234,14 @@ pub fn operate_source(a: &OperateSourceArgs, t: &Target) -> u8 {
             }
         };
         if let Err(e) = config::load_source_file(path) {
-            eprintln!("{e}");
+            // DM's answer for a source file the master refuses: result false and why (here
+            // with file:line:col and DM's code, found before anything is sent).
+            let resp = pb::OperateSourceResponse {
+                result: false,
+                msg: e.to_string(),
+                sources: Vec::new(),
+            };
+            println!("{}", super::jsonpb::print_response(&resp));
             return FAIL;
         }
         configs.push(text);

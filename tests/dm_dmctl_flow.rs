@@ -679,6 +679,23 @@ fn a_sharded_task_follows_dms_script() {
             .count()
     };
     assert_ne!(relay_files(&f), 1, "the relay holds more than one file");
+    // DM's script relies on sync-diff taking seconds; here: wait until the task's checkpoint
+    // on source 1 is in the newest binlog file (the flush_trigger DDL saved it there).
+    wait_for(
+        "source 1's checkpoint in the newest binlog file",
+        Duration::from_secs(60),
+        || {
+            let j = dmctl(&f.master.addr, &["query-status", "test"]).json();
+            let at = j["sources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["sourceStatus"]["source"] == "mysql-replica-01")
+                .map(|s| s["subTaskStatus"][0]["sync"]["syncerBinlog"].to_string())
+                .unwrap_or_default();
+            at.contains(&max_binlog_name).then_some(()).ok_or(at)
+        },
+    );
     // purge_relay_success
     dm.clone().var("MAX", &max_binlog_name).run_dm_ctl(
         ADDR,

@@ -395,7 +395,31 @@ fn sources_and_relay_follow_dms_script() {
         r#""stop-relay -s $SOURCE_ID1""#,
         &[(r#""\"result\": true""#, 1)],
     );
-    let _ = (&f.up1, &f.up2, &f.down);
+    // dmctl_command/run.sh: a task file that still says `remove-meta: true` starts, with
+    // DM's note (the task here: DM's keys, incremental from the source's current position).
+    let (file, pos) = common::sql::master_pos(&f.up1.url());
+    let task = f.path().join("remove-meta-task.yaml");
+    std::fs::write(
+        &task,
+        format!(
+            "name: test\ntask-mode: incremental\nmeta-schema: \"dm_meta\"\nremove-meta: true\n\
+target-database:\n  host: \"127.0.0.1\"\n  port: {}\n  user: \"root\"\n  password: \"\"\n\
+mysql-instances:\n  - source-id: \"mysql-replica-01\"\n    meta: {{binlog-name: {file}, binlog-pos: {pos}}}\n    block-allow-list: \"instance\"\n\
+block-allow-list:\n  instance:\n    do-dbs: [\"dmctl_command\"]\n",
+            f.down.port
+        ),
+    )
+    .unwrap();
+    dm.clone()
+        .var("TASK", &task.display().to_string())
+        .run_dm_ctl(
+            ADDR,
+            r#""start-task $TASK""#,
+            &[(
+                r#""\`remove-meta\` in task config is deprecated, please use \`start-task ... --remove-meta\` instead""#,
+                1,
+            )],
+        );
 }
 
 /// DM's data files and task file (`tests/data/dm_dmctl/`, copied from dmctl_basic).

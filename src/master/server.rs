@@ -129,6 +129,9 @@ impl MasterService {
 impl Master for MasterService {
     async fn start_task(&self, req: Request<pb::StartTaskRequest>) -> Res<pb::StartTaskResponse> {
         let req = req.into_inner();
+        // DM's note for a task file that still says `remove-meta: true`.
+        let deprecated_remove_meta =
+            crate::config::parse_task(req.task.as_bytes()).is_ok_and(|l| l.config.remove_meta);
         let r = self
             .sched
             .start_task(StartTask {
@@ -145,10 +148,13 @@ impl Master for MasterService {
             Err(crate::master::MasterError::PrecheckFailed(why)) => why.clone(),
             Err(_) => String::new(),
         };
-        let (result, msg, sources) = match r {
+        let (result, mut msg, sources) = match r {
             Err(crate::master::MasterError::PrecheckFailed(_)) => (false, String::new(), vec![]),
             r => task_answer(r),
         };
+        if result && msg.is_empty() && deprecated_remove_meta {
+            msg = "`remove-meta` in task config is deprecated, please use `start-task ... --remove-meta` instead".to_string();
+        }
         ok(pb::StartTaskResponse {
             result,
             msg,

@@ -171,8 +171,14 @@ fn random_id() -> String {
 }
 
 /// Creates (0700) or opens the dump directory, wipes it when asked, drops leftover `.tmp`
-/// files, and returns the state to continue from.
-fn prepare_dir(dir: &Path, reset_token: Option<&str>) -> std::io::Result<DumpState> {
+/// files, and returns the state to continue from. A directory another source's dump owns
+/// (two workers given one absolute `loaders.dir`, or two on one host in one working
+/// directory) is refused: continuing that dump would load the other source's rows.
+fn prepare_dir(
+    dir: &Path,
+    reset_token: Option<&str>,
+    source_id: &str,
+) -> std::io::Result<DumpState> {
     if !dir.exists() {
         std::fs::create_dir_all(dir)?;
         use std::os::unix::fs::PermissionsExt;
@@ -185,6 +191,15 @@ fn prepare_dir(dir: &Path, reset_token: Option<&str>) -> std::io::Result<DumpSta
             None
         }
     };
+    if let Some(owner) = state
+        .as_ref()
+        .map(|s| s.source.as_str())
+        .filter(|o| !o.is_empty() && *o != source_id)
+    {
+        return Err(std::io::Error::other(format!(
+            "the dump directory belongs to source {owner:?}'s dump of this task: give each source its own `loaders.dir` (or run each dm-worker in its own working directory)"
+        )));
+    }
     let has_files = std::fs::read_dir(dir)?.next().is_some();
     let state = if needs_wipe(state.as_ref(), has_files, reset_token) {
         tracing::info!(dir = %dir.display(), "emptying the dump directory for a new dump");
@@ -212,6 +227,7 @@ fn prepare_dir(dir: &Path, reset_token: Option<&str>) -> std::io::Result<DumpSta
             let s = DumpState {
                 dump_id: random_id(),
                 reset_token: reset_token.map(str::to_string),
+                source: source_id.to_string(),
                 ..DumpState::default()
             };
             s.write(dir)?;
@@ -358,15 +374,19 @@ impl Unit for DumpUnit {
             let dir = full::dump_dir(&task, &source_id);
             let token = self.ctx.reset_token.clone();
             let d = dir.clone();
-            let state = tokio::task::spawn_blocking(move || prepare_dir(&d, token.as_deref()))
-                .await
-                .map_err(|e| {
-                    io_err(
-                        "prepare the dump directory",
-                        std::io::Error::other(e.to_string()),
-                    )
-                })?
-                .map_err(|e| io_err(&format!("prepare the dump directory {}", dir.display()), e))?;
+            let owner = source_id.clone();
+            let state =
+                tokio::task::spawn_blocking(move || prepare_dir(&d, token.as_deref(), &owner))
+                    .await
+                    .map_err(|e| {
+                        io_err(
+                            "prepare the dump directory",
+                            std::io::Error::other(e.to_string()),
+                        )
+                    })?
+                    .map_err(|e| {
+                        io_err(&format!("prepare the dump directory {}", dir.display()), e)
+                    })?;
             self.stats.reset(totals(&state), state.done);
             let control = if state.done {
                 None
@@ -963,5 +983,22 @@ mod tests {
                 "d.t.0000000000000.sql"
             ]
         );
+    }
+
+    /// Two sources' dumps in one directory (one absolute `loaders.dir`, two workers): the
+    /// second is refused instead of continuing the first's dump as its own.
+    #[test]
+    fn a_dump_directory_belongs_to_one_source() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("dumped_data.t");
+        let first = prepare_dir(&dir, None, "s1").expect("s1 takes the directory");
+        let again = prepare_dir(&dir, None, "s1").expect("s1 continues its own dump");
+        assert_eq!(first.dump_id, again.dump_id);
+        let e = prepare_dir(&dir, None, "s2").unwrap_err();
+        assert!(e.to_string().contains("\"s1\""), "{e}");
+        // A reset (--remove-meta) of s1 keeps it s1's.
+        let reset = prepare_dir(&dir, Some("tok"), "s1").expect("s1 resets");
+        assert_ne!(reset.dump_id, first.dump_id);
+        assert!(prepare_dir(&dir, None, "s2").is_err());
     }
 }

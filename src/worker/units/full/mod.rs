@@ -128,6 +128,10 @@ pub struct DumpState {
     /// their sizes.
     #[serde(default)]
     pub schema_files: BTreeMap<String, u64>,
+    /// The source whose dump this is: a directory one source's dump owns is refused to
+    /// another (empty in dumps written before it was recorded).
+    #[serde(default)]
+    pub source: String,
 }
 
 impl DumpState {

@@ -183,6 +183,44 @@ fn wait_member(addr: &str, name: &str, stages: &[&str]) {
     );
 }
 
+/// check_list/start_relay.sh `start_relay_success`.
+fn start_relay_success(dm: &Dm) {
+    for (s, w) in [("$SOURCE_ID1", "worker1"), ("$SOURCE_ID2", "worker2")] {
+        dm.run_dm_ctl(
+            ADDR,
+            &format!("\"start-relay -s {s} {w}\""),
+            &[
+                (r#""\"result\": true""#, 2),
+                (&format!("\"\\\"source\\\": \\\"{s}\\\"\""), 1),
+                (&format!("\"\\\"worker\\\": \\\"{w}\\\"\""), 1),
+            ],
+        );
+    }
+}
+
+/// check_list/stop_relay.sh `stop_relay_fail`.
+fn stop_relay_fail(dm: &Dm) {
+    dm.run_dm_ctl(
+        ADDR,
+        r#""stop-relay -s $SOURCE_ID1 worker2""#,
+        &[(
+            r#""these workers \[worker2\] have started relay for another sources \[$SOURCE_ID2\] respectively""#,
+            1,
+        )],
+    );
+}
+
+/// check_list/stop_relay.sh `stop_relay_success`.
+fn stop_relay_success(dm: &Dm) {
+    for (s, w) in [("$SOURCE_ID1", "worker1"), ("$SOURCE_ID2", "worker2")] {
+        dm.run_dm_ctl(
+            ADDR,
+            &format!("\"stop-relay -s {s} {w}\""),
+            &[(r#""\"result\": true""#, 2)],
+        );
+    }
+}
+
 /// run.sh: sources created before any worker, `operate-source stop` without reaching the
 /// upstream, `operate-source show` with and without a free worker, then check_list's relay
 /// commands on an offline and an online worker, pause/resume-relay and query-status with no
@@ -272,25 +310,7 @@ fn sources_and_relay_follow_dms_script() {
         ],
     );
     f.run_worker("worker2");
-    // start_relay_success
-    dm.run_dm_ctl(
-        ADDR,
-        r#""start-relay -s $SOURCE_ID1 worker1""#,
-        &[
-            (r#""\"result\": true""#, 2),
-            (r#""\"source\": \"$SOURCE_ID1\"""#, 1),
-            (r#""\"worker\": \"worker1\"""#, 1),
-        ],
-    );
-    dm.run_dm_ctl(
-        ADDR,
-        r#""start-relay -s $SOURCE_ID2 worker2""#,
-        &[
-            (r#""\"result\": true""#, 2),
-            (r#""\"source\": \"$SOURCE_ID2\"""#, 1),
-            (r#""\"worker\": \"worker2\"""#, 1),
-        ],
-    );
+    start_relay_success(&dm);
     // start_relay_diff_worker_fail
     dm.run_dm_ctl(
         ADDR,
@@ -351,26 +371,8 @@ fn sources_and_relay_follow_dms_script() {
             (r#""\"msg\": \"no sub task started\"""#, 2),
         ],
     );
-    // stop_relay_fail
-    dm.run_dm_ctl(
-        ADDR,
-        r#""stop-relay -s $SOURCE_ID1 worker2""#,
-        &[(
-            r#""these workers \[worker2\] have started relay for another sources \[$SOURCE_ID2\] respectively""#,
-            1,
-        )],
-    );
-    // stop_relay_success
-    dm.run_dm_ctl(
-        ADDR,
-        r#""stop-relay -s $SOURCE_ID1 worker1""#,
-        &[(r#""\"result\": true""#, 2)],
-    );
-    dm.run_dm_ctl(
-        ADDR,
-        r#""stop-relay -s $SOURCE_ID2 worker2""#,
-        &[(r#""\"result\": true""#, 2)],
-    );
+    stop_relay_fail(&dm);
+    stop_relay_success(&dm);
     // start_relay_without_worker_name_success
     dm.run_dm_ctl(
         ADDR,
@@ -506,14 +508,8 @@ fn a_sharded_task_follows_dms_script() {
     f.operate_source("create", "source1.yaml", "mysql-replica-01");
     f.run_worker("worker2");
     f.operate_source("create", "source2.yaml", "mysql-replica-02");
-    // The relays as DM's script has them when the task starts (start_relay_success).
-    for (s, w) in [("$SOURCE_ID1", "worker1"), ("$SOURCE_ID2", "worker2")] {
-        dm.run_dm_ctl(
-            ADDR,
-            &format!("\"start-relay -s {s} {w}\""),
-            &[(r#""\"result\": true""#, 2)],
-        );
-    }
+    // The relays as DM's script has them when the task starts.
+    start_relay_success(&dm);
     let task = f.task_file();
     let dm = dm.var("TASK_CONF", &task);
     // dmctl_start_task
@@ -549,22 +545,8 @@ fn a_sharded_task_follows_dms_script() {
             (r#""\"stage\": \"Running\"""#, 4),
         ],
     );
-    // stop_relay_fail, stop_relay_success
-    dm.run_dm_ctl(
-        ADDR,
-        r#""stop-relay -s $SOURCE_ID1 worker2""#,
-        &[(
-            r#""these workers \[worker2\] have started relay for another sources \[$SOURCE_ID2\] respectively""#,
-            1,
-        )],
-    );
-    for (s, w) in [("$SOURCE_ID1", "worker1"), ("$SOURCE_ID2", "worker2")] {
-        dm.run_dm_ctl(
-            ADDR,
-            &format!("\"stop-relay -s {s} {w}\""),
-            &[(r#""\"result\": true""#, 2)],
-        );
-    }
+    stop_relay_fail(&dm);
+    stop_relay_success(&dm);
     // stop worker to test query-status works well when no worker
     f.kill_worker("worker1");
     f.kill_worker("worker2");
@@ -659,14 +641,7 @@ fn a_sharded_task_follows_dms_script() {
             (r#""\"stage\": \"Paused\"""#, 2),
         ],
     );
-    // start_relay_success
-    for (s, w) in [("$SOURCE_ID1", "worker1"), ("$SOURCE_ID2", "worker2")] {
-        dm.run_dm_ctl(
-            ADDR,
-            &format!("\"start-relay -s {s} {w}\""),
-            &[(r#""\"result\": true""#, 2)],
-        );
-    }
+    start_relay_success(&dm);
     run_sql_file(&f.up1.url(), "db1.increment.sql");
     run_sql_file(&f.up2.url(), "db2.increment.sql");
     resume("$TASK_NAME");

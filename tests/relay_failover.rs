@@ -182,6 +182,19 @@ syncers:\n  quick:\n    checkpoint-flush-interval: {flush}\n",
         j["sources"][0]["subTaskStatus"][0].clone()
     }
 
+    /// Stops the worker and starts it again (same name and address) with `DMRS_FAILPOINTS=fp`.
+    fn restart_worker_with_failpoint(&mut self, fp: &str) {
+        let (addr, join) = (self.worker.addr.clone(), self.worker.join.clone());
+        self.worker.proc.stop();
+        self.worker = WorkerProc::start_env(
+            self.dir.path(),
+            "worker-f",
+            &addr,
+            &join,
+            &[("DMRS_FAILPOINTS", fp)],
+        );
+    }
+
     /// The failover: the replica has everything, the proxy moves to it, it stops replicating.
     fn fail_over(&self) {
         self.wait_replica_caught_up();
@@ -282,19 +295,8 @@ fn a_failover_without_the_relay_follows_by_gtid() {
 #[test]
 fn a_worker_dead_before_its_first_flush_follows_a_failover_by_the_start_gtid() {
     let mut f = Failover::start(95, false);
-    let (dir, addr, join) = (
-        f.dir.path().to_path_buf(),
-        f.worker.addr.clone(),
-        f.worker.join.clone(),
-    );
-    f.worker.proc.stop();
-    f.worker = WorkerProc::start_env(
-        &dir,
-        "worker-f",
-        &addr,
-        &join,
-        &[("DMRS_FAILPOINTS", "sync-after-ddl")],
-    );
+    f.restart_worker_with_failpoint("sync-after-ddl");
+    let dir = f.dir.path().to_path_buf();
     f.start_task();
     exec(
         &f.primary.url(),
@@ -327,19 +329,8 @@ fn a_worker_dead_before_its_first_flush_follows_a_failover_by_the_start_gtid() {
 #[test]
 fn rows_applied_past_the_checkpoint_are_not_doubled_after_a_failover() {
     let mut f = Failover::start(97, false);
-    let (dir, addr, join) = (
-        f.dir.path().to_path_buf(),
-        f.worker.addr.clone(),
-        f.worker.join.clone(),
-    );
-    f.worker.proc.stop();
-    f.worker = WorkerProc::start_env(
-        &dir,
-        "worker-f",
-        &addr,
-        &join,
-        &[("DMRS_FAILPOINTS", "sync-before-save")],
-    );
+    f.restart_worker_with_failpoint("sync-before-save");
+    let dir = f.dir.path().to_path_buf();
     f.start_task();
     f.write(&f.primary.url(), 0, 50);
     wait_for(

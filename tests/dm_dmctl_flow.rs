@@ -183,6 +183,21 @@ fn wait_member(addr: &str, name: &str, stages: &[&str]) {
     );
 }
 
+/// check_list/pause_task.sh `pause_task_success` and resume_task.sh `resume_task_success`:
+/// `cmd` (`pause-task` / `resume-task`) of `task`, answered with DM's `op` for both sources.
+fn task_op_success(dm: &Dm, cmd: &str, op: &str, task: &str) {
+    dm.run_dm_ctl(
+        ADDR,
+        &format!("\"{cmd} {task}\""),
+        &[
+            (r#""\"result\": true""#, 3),
+            (&format!("\"\\\"op\\\": \\\"{op}\\\"\""), 1),
+            (r#""\"source\": \"$SOURCE_ID1\"""#, 1),
+            (r#""\"source\": \"$SOURCE_ID2\"""#, 1),
+        ],
+    );
+}
+
 /// check_list/start_relay.sh `start_relay_success`.
 fn start_relay_success(dm: &Dm) {
     for (s, w) in [("$SOURCE_ID1", "worker1"), ("$SOURCE_ID2", "worker2")] {
@@ -606,31 +621,7 @@ fn a_sharded_task_follows_dms_script() {
             (r#""\"$SOURCE_ID2\"""#, 1),
         ],
     );
-    let pause = |t: &str| {
-        dm.run_dm_ctl(
-            ADDR,
-            &format!("\"pause-task {t}\""),
-            &[
-                (r#""\"result\": true""#, 3),
-                (r#""\"op\": \"Pause\"""#, 1),
-                (r#""\"source\": \"$SOURCE_ID1\"""#, 1),
-                (r#""\"source\": \"$SOURCE_ID2\"""#, 1),
-            ],
-        );
-    };
-    let resume = |t: &str| {
-        dm.run_dm_ctl(
-            ADDR,
-            &format!("\"resume-task {t}\""),
-            &[
-                (r#""\"result\": true""#, 3),
-                (r#""\"op\": \"Resume\"""#, 1),
-                (r#""\"source\": \"$SOURCE_ID1\"""#, 1),
-                (r#""\"source\": \"$SOURCE_ID2\"""#, 1),
-            ],
-        );
-    };
-    pause("$TASK_NAME");
+    task_op_success(&dm, "pause-task", "Pause", "$TASK_NAME");
     // query_status_paused_tasks
     dm.run_dm_ctl_with_retry(
         ADDR,
@@ -644,7 +635,7 @@ fn a_sharded_task_follows_dms_script() {
     start_relay_success(&dm);
     run_sql_file(&f.up1.url(), "db1.increment.sql");
     run_sql_file(&f.up2.url(), "db2.increment.sql");
-    resume("$TASK_NAME");
+    task_op_success(&dm, "resume-task", "Resume", "$TASK_NAME");
     // query_status_running_tasks: Running is 4 (including relay)
     dm.run_dm_ctl_with_retry(
         ADDR,
@@ -657,8 +648,8 @@ fn a_sharded_task_follows_dms_script() {
     );
     f.check_sync_diff();
     // test use task file instead of task name
-    pause("$TASK_CONF");
-    resume("$TASK_CONF");
+    task_op_success(&dm, "pause-task", "Pause", "$TASK_CONF");
+    task_op_success(&dm, "resume-task", "Resume", "$TASK_CONF");
 
     // make sure every shard table in source 1 has be forwarded to newer binlog, so older
     // relay log could be purged

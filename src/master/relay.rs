@@ -179,9 +179,18 @@ impl Scheduler {
                 })
             })
         };
-        let Some(cfg) = changed else {
-            return Ok(());
-        };
+        match changed {
+            Some(cfg) => self.save_source_cfg(source, cfg).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Stores `source`'s changed config (password sealed), then takes it in memory.
+    async fn save_source_cfg(
+        &self,
+        source: &str,
+        cfg: crate::config::source::SourceConfig,
+    ) -> Result<(), String> {
         let rec = store::SourceRecord {
             id: source.to_string(),
             yaml: cfg.to_yaml_sealed(),
@@ -371,17 +380,7 @@ impl Scheduler {
             if next == current {
                 return Ok(());
             }
-            let rec = store::SourceRecord {
-                id: source.to_string(),
-                yaml: next.to_yaml_sealed(),
-            };
-            let op = store::put_op(store::SOURCES, source, &rec).map_err(|e| e.to_string())?;
-            self.persist(vec![op]).await.map_err(|e| e.to_string())?;
-            let mut st = self.lock();
-            if let Some(e) = st.sources.get_mut(source) {
-                e.rec = rec;
-                e.cfg = Some(next);
-            }
+            self.save_source_cfg(source, next).await?;
             tracing::info!(source, "update-relay: the relay settings changed");
         }
         self.round().await;
@@ -485,48 +484,37 @@ fn check_relay_workers(
             missing.join(" ")
         ));
     }
-    let (mut wrong, mut theirs) = (Vec::new(), Vec::new());
-    for w in workers {
-        let other = if start {
-            st.source_of(w).filter(|s| *s != source)
-        } else {
-            relay_source_of(st, w).filter(|s| *s != source)
-        };
-        if let Some(o) = other {
-            wrong.push(w.as_str());
-            theirs.push(o);
-        }
-    }
-    if !wrong.is_empty() {
-        return Err(if start {
-            format!(
-                "[code=46021] these workers [{}] have bound for another sources [{}] respectively",
-                wrong.join(" "),
-                theirs.join(" ")
-            )
-        } else {
-            format!(
-                "[code=46022] these workers [{}] have started relay for another sources [{}] respectively",
-                wrong.join(" "),
-                theirs.join(" ")
-            )
-        });
-    }
+    let bound = |w: &str| st.source_of(w);
+    let relaying = |w: &str| relay_source_of(st, w);
     if start {
-        let (mut busy, mut theirs) = (Vec::new(), Vec::new());
-        for w in workers {
-            if let Some(o) = relay_source_of(st, w).filter(|s| *s != source) {
-                busy.push(w.as_str());
-                theirs.push(o);
-            }
-        }
-        if !busy.is_empty() {
+        if let Some((w, s)) = held_elsewhere(workers, source, bound) {
             return Err(format!(
-                "[code=46020] these workers [{}] have started relay for sources [{}] respectively",
-                busy.join(" "),
-                theirs.join(" ")
+                "[code=46021] these workers [{w}] have bound for another sources [{s}] respectively"
             ));
         }
+        if let Some((w, s)) = held_elsewhere(workers, source, relaying) {
+            return Err(format!(
+                "[code=46020] these workers [{w}] have started relay for sources [{s}] respectively"
+            ));
+        }
+    } else if let Some((w, s)) = held_elsewhere(workers, source, relaying) {
+        return Err(format!(
+            "[code=46022] these workers [{w}] have started relay for another sources [{s}] respectively"
+        ));
     }
     Ok(())
+}
+
+/// The `workers` that `holder` says belong to a source other than `source`, listed as DM
+/// lists them: the workers and their sources, each space-separated (`w1 w2`, `s1 s2`).
+fn held_elsewhere<'s>(
+    workers: &[String],
+    source: &str,
+    holder: impl Fn(&str) -> Option<&'s str>,
+) -> Option<(String, String)> {
+    let (ws, ss): (Vec<&str>, Vec<&str>) = workers
+        .iter()
+        .filter_map(|w| holder(w).filter(|s| *s != source).map(|s| (w.as_str(), s)))
+        .unzip();
+    (!ws.is_empty()).then(|| (ws.join(" "), ss.join(" ")))
 }

@@ -129,9 +129,6 @@ impl MasterService {
 impl Master for MasterService {
     async fn start_task(&self, req: Request<pb::StartTaskRequest>) -> Res<pb::StartTaskResponse> {
         let req = req.into_inner();
-        // DM's note for a task file that still says `remove-meta: true`.
-        let deprecated_remove_meta =
-            crate::config::parse_task(req.task.as_bytes()).is_ok_and(|l| l.config.remove_meta);
         let r = self
             .sched
             .start_task(StartTask {
@@ -143,17 +140,18 @@ impl Master for MasterService {
             })
             .await;
         // DM: a failed precheck answers in checkResult with an empty msg.
-        let check_result = match &r {
-            Ok(o) => o.check_result.clone(),
-            Err(crate::master::MasterError::PrecheckFailed(why)) => why.clone(),
-            Err(_) => String::new(),
+        let (check_result, note) = match &r {
+            Ok(o) => (o.check_result.clone(), o.note.clone()),
+            Err(crate::master::MasterError::PrecheckFailed(why)) => (why.clone(), String::new()),
+            Err(_) => Default::default(),
         };
         let (result, mut msg, sources) = match r {
             Err(crate::master::MasterError::PrecheckFailed(_)) => (false, String::new(), vec![]),
             r => task_answer(r),
         };
-        if result && msg.is_empty() && deprecated_remove_meta {
-            msg = "`remove-meta` in task config is deprecated, please use `start-task ... --remove-meta` instead".to_string();
+        // DM's note for a task file that still says `remove-meta: true`.
+        if result && msg.is_empty() {
+            msg = note;
         }
         ok(pb::StartTaskResponse {
             result,

@@ -43,6 +43,8 @@ pub struct Outcome {
     /// start-task: the precheck's message (DM's `checkResult`: `pre-check is passed. ` or
     /// its warnings; empty when every item is ignored).
     pub check_result: String,
+    /// start-task: DM's note on a deprecated setting the task file still has (its `msg`).
+    pub note: String,
 }
 
 /// start-task as the master receives it.
@@ -197,6 +199,7 @@ impl Scheduler {
             ok: sources.iter().all(|s| s.ok),
             sources,
             check_result: String::new(),
+            note: String::new(),
         }
     }
 
@@ -316,6 +319,9 @@ impl Scheduler {
             .push_and_wait(&cfg.name, &new_sources, Some(expect))
             .await;
         out.check_result = check_result;
+        if cfg.remove_meta {
+            out.note = "`remove-meta` in task config is deprecated, please use `start-task ... --remove-meta` instead".to_string();
+        }
         Ok(out)
     }
 
@@ -607,6 +613,7 @@ impl Scheduler {
                 ok: false,
                 sources: out,
                 check_result: String::new(),
+                note: String::new(),
             });
         }
         {
@@ -635,6 +642,7 @@ impl Scheduler {
             ok: true,
             sources: out,
             check_result: String::new(),
+            note: String::new(),
         })
     }
 

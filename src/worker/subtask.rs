@@ -9,7 +9,8 @@
 //! (a [`CancellationToken`]), and [`SubTask::reap`] (called by the worker's ticker) collects
 //! the result. A run goes through the units from the one that was current (a resumed
 //! `all` task does not dump again), each one `init` → `process` → `close`; a subtask's first
-//! run starts at the last unit that has progress of its own (DM's `IsFreshTask` scan). Dump
+//! run starts at the last unit that has progress of its own (DM's `IsFreshTask` scan; until it
+//! has chosen, the status says New in the first unit, as DM's subtask does during Init). Dump
 //! and Load run side by side: the load takes each file as soon as the dump has written it.
 
 use std::sync::Arc;
@@ -73,7 +74,8 @@ pub struct SubTask {
     stage: Stage,
     pub result: Option<pb::ProcessResult>,
     kinds: Vec<UnitKind>,
-    /// Index into `kinds` of the unit running (or to run next).
+    /// Index into `kinds` of the unit running (or to run next); [`UNDECIDED`] while a
+    /// first run is still asking the units which one to start at.
     current: Arc<AtomicUsize>,
     shared: Arc<Shared>,
     factory: Factory,
@@ -147,6 +149,9 @@ impl SubTask {
             self.shared.clone(),
             cancel.clone(),
         );
+        if self.kinds.len() > 1 && self.current.load(Ordering::Relaxed) == 0 {
+            self.current.store(UNDECIDED, Ordering::Relaxed);
+        }
         let handle = tokio::spawn(tracing::Instrument::instrument(fut, span));
         self.run = Some(Running { cancel, handle });
         self.stage = Stage::Running;
@@ -374,9 +379,12 @@ impl SubTask {
         self.stage == Stage::Paused && self.result.as_ref().is_some_and(|r| !r.errors.is_empty())
     }
 
-    /// The current unit's kind.
+    /// The current unit's kind (the first unit while the run has not chosen where to start).
     pub fn unit(&self) -> UnitKind {
-        let i = self.current.load(Ordering::Relaxed);
+        let i = match self.current.load(Ordering::Relaxed) {
+            UNDECIDED => 0,
+            i => i,
+        };
         self.kinds
             .get(i)
             .or(self.kinds.last())
@@ -401,9 +409,15 @@ impl SubTask {
             s.blocking_dd_ls = blocking;
             s.unresolved_groups = groups;
         }
+        // As DM's subtask is New until its Init has chosen the unit to start at: a status
+        // read in between would say Running in a unit the run is about to skip.
+        let stage = match (self.stage, self.current.load(Ordering::Relaxed)) {
+            (Stage::Running, UNDECIDED) => Stage::New,
+            (stage, _) => stage,
+        };
         pb::SubTaskStatus {
             name: self.name.clone(),
-            stage: self.stage as i32,
+            stage: stage as i32,
             unit: self.unit().to_pb() as i32,
             result: self.result.clone(),
             unresolved_ddl_lock_id: lock,
@@ -419,6 +433,9 @@ impl Drop for SubTask {
         }
     }
 }
+
+/// `SubTask::current` while a first run has not yet chosen the unit to start at.
+const UNDECIDED: usize = usize::MAX;
 
 /// One run: the units from the current one on, each init → process → close.
 ///
@@ -438,12 +455,22 @@ async fn run_units(
     cancel: CancellationToken,
 ) -> Result<UnitExit, UnitError> {
     let mut from = current.load(Ordering::Relaxed);
-    if from == 0 && kinds.len() > 1 {
+    if from == UNDECIDED || (from == 0 && kinds.len() > 1) {
+        from = 0;
         for i in (1..kinds.len()).rev() {
             let kind = kinds[i];
-            let mut unit = factory(&ctx, kind, &shared).map_err(|e| e.in_unit(kind))?;
-            let fresh = unit.is_fresh().await.map_err(|e| e.in_unit(kind));
-            unit.close().await;
+            let fresh = match factory(&ctx, kind, &shared) {
+                Ok(mut unit) => {
+                    let fresh = unit.is_fresh().await;
+                    unit.close().await;
+                    fresh
+                }
+                Err(e) => Err(e),
+            };
+            let fresh = fresh.map_err(|e| {
+                current.store(0, Ordering::Relaxed);
+                e.in_unit(kind)
+            });
             if !fresh? {
                 tracing::info!(
                     unit = kind.class(),

@@ -331,3 +331,25 @@ async fn a_first_run_starts_at_the_last_unit_with_progress() {
         settle(&mut st, Instant::now()).await;
     }
 }
+
+#[tokio::test]
+async fn status_says_new_until_the_first_run_has_chosen_its_unit() {
+    // An `all` task whose sync has a checkpoint: while the units are still being asked, a
+    // status read must not say Running in Dump (the unit the run is about to skip).
+    let shared = Arc::new(Scripted::default());
+    *shared.not_fresh.lock().unwrap() = vec![UnitKind::Sync];
+    let gate = Arc::new(tokio::sync::Notify::new());
+    *shared.fresh_gate.lock().unwrap() = Some(gate.clone());
+    let mut st = subtask("all", &shared);
+    st.follow(Expect::Running, false, false).unwrap();
+    let s = st.status();
+    assert_eq!(s.stage, Stage::New as i32);
+    assert_eq!(s.unit, UnitKind::Dump.to_pb() as i32);
+    gate.notify_one();
+    started(&shared, 1).await;
+    let s = st.status();
+    assert_eq!(s.stage, Stage::Running as i32);
+    assert_eq!(s.unit, UnitKind::Sync.to_pb() as i32);
+    st.stop();
+    settle(&mut st, Instant::now()).await;
+}

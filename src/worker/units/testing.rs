@@ -31,6 +31,8 @@ pub struct Scripted {
     pub closed: AtomicUsize,
     /// Kinds whose `is_fresh` answers false (default: every unit is fresh).
     pub not_fresh: Mutex<Vec<UnitKind>>,
+    /// When set, `is_fresh` answers only after this gate is opened (a slow checkpoint read).
+    pub fresh_gate: Mutex<Option<Arc<tokio::sync::Notify>>>,
 }
 
 impl Scripted {
@@ -102,7 +104,18 @@ impl Unit for ScriptedUnit {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .contains(&self.kind);
-        Box::pin(async move { Ok(fresh) })
+        let gate = self
+            .shared
+            .fresh_gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        Box::pin(async move {
+            if let Some(gate) = gate {
+                gate.notified().await;
+            }
+            Ok(fresh)
+        })
     }
 }
 

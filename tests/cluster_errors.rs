@@ -58,7 +58,8 @@ fn user_errors_are_clear_and_a_refused_statement_pauses_until_fixed() {
         out.stdout
     );
 
-    // Upstream unreachable: the precheck of start-task names the address.
+    // Upstream unreachable: operate-source create connects first (as DM) and names the
+    // address; nothing is stored, so a task of that source is refused as unknown.
     let dead = common::free_port();
     std::fs::write(
         p("dead.yaml"),
@@ -66,17 +67,21 @@ fn user_errors_are_clear_and_a_refused_statement_pauses_until_fixed() {
     )
     .unwrap();
     let out = dmctl(&addr, &["operate-source", "create", &p("dead.yaml")]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("database driver error")
+            && out.stdout.contains(&format!("127.0.0.1:{dead}")),
+        "{}",
+        out.stdout
+    );
     std::fs::write(p("t2.yaml"), task("t2", "src-dead", down.port, &file, pos)).unwrap();
     let out = dmctl(&addr, &["start-task", &p("t2.yaml")]);
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(
-        out.stdout.contains(&format!("127.0.0.1:{dead}")),
+        out.stdout.contains("20031") && out.stdout.contains("src-dead"),
         "{}",
         out.stdout
     );
-    let out = dmctl(&addr, &["operate-source", "stop", "src-dead"]);
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
 
     // Upstream misconfigured (STATEMENT binlog): the precheck says how to fix it.
     std::fs::write(

@@ -32,13 +32,10 @@
 //!   deliberately not DM v7 — dm-rs keeps DM v1–v6's built-in key when no key file is given
 //!   (the seed's `dmctl -encrypt`, DM v1–v6 ciphertexts keep working); see `dmctl help encrypt`.
 //! - dmctl_command `operate-source create source1-encrypted-pass.yaml` → `"result": false` /
-//!   `Access denied for user` on a master without a key: that ciphertext is DM's built-in-key
-//!   one, which dm-rs without a key reads (same reason as above); and dm-rs does not connect
-//!   to the upstream at operate-source create (DM does, to fill in flavor and server-id). The
-//!   same patterns are checked on check-task with that ciphertext against a master *with* a
-//!   key, where dm-rs reads it as DM v7 does (with the wrong key).
-//! - dmctl_command's `backoff-max: 0.1s` (`Please increase \`backoff-max\``): source checker
-//!   keys belong to the source config model (another change).
+//!   `Access denied for user` on a master *without* a key: that ciphertext is DM's
+//!   built-in-key one, which dm-rs without a key reads (same reason as above). The same
+//!   command and patterns are checked against a master *with* a key, where dm-rs reads it as
+//!   DM v7 does (with the wrong key) and refuses the source as DM does, after connecting.
 //! - run.sh `operate-source show` right after the source files: DM's files set `relay-dir`
 //!   with `sed`; dm-rs's relay dir is the worker's (not needed for these checks).
 
@@ -818,32 +815,55 @@ fn secret_key_path_seals_passwords_with_the_clusters_key() {
         .output()
         .unwrap();
     let local = String::from_utf8_lossy(&local.stdout).trim().to_string();
-    for (id, password, checks) in [
-        ("enc-local", local.as_str(), &[(r#""result": true"#, 1)][..]),
-        (
+    let f = write(
+        work,
+        "enc-local.yaml",
+        &source_yaml("enc-local", up.port, "dmenc", &local),
+    );
+    dmctl_operate_source(&addr, &f, "enc-local");
+    let t = std::fs::read_to_string(&task)
+        .unwrap()
+        .replace("enc-src", "enc-local")
+        .replace("name: enc-task", "name: enc-local");
+    let t = write(work, "enc-local-task.yaml", &t);
+    run_dm_ctl(
+        &addr,
+        &format!("check-task {}", t.display()),
+        &[(r#""result": true"#, 1)],
+    );
+    run_dm_ctl(
+        &addr,
+        "operate-source stop enc-local",
+        &[(r#""result": true"#, 2)],
+    );
+    // dmctl_command's `operate-source create $cur/conf/source1-encrypted-pass.yaml` →
+    // `"result": false`, `Access denied for user`: the master connects to the upstream
+    // before it adds a source, and the DM v1–v6 ciphertext read with this cluster's key is
+    // not the password.
+    let f = write(
+        work,
+        "enc-dm6.yaml",
+        &source_yaml(
             "enc-dm6",
+            up.port,
+            "dmenc",
             "/Q7B9DizNLLTTfiZHv9WoEAKamfpIUs=",
-            &[(r#""result": false"#, 1), ("Access denied for user", 1)][..],
         ),
-    ] {
-        let f = write(
-            work,
-            &format!("{id}.yaml"),
-            &source_yaml(id, up.port, "dmenc", password),
-        );
-        dmctl_operate_source(&addr, &f, id);
-        let t = std::fs::read_to_string(&task)
-            .unwrap()
-            .replace("enc-src", id)
-            .replace("name: enc-task", &format!("name: {id}"));
-        let t = write(work, &format!("{id}-task.yaml"), &t);
-        run_dm_ctl(&addr, &format!("check-task {}", t.display()), checks);
-        run_dm_ctl(
-            &addr,
-            &format!("operate-source stop {id}"),
-            &[(r#""result": true"#, 2)],
-        );
-    }
+    );
+    run_dm_ctl(
+        &addr,
+        &format!("operate-source create {}", f.display()),
+        &[(r#""result": false"#, 1), ("Access denied for user", 1)],
+    );
+    let out = run_dm_ctl(
+        &addr,
+        "operate-source show",
+        &[(r#""source": "enc-src""#, 1)],
+    );
+    assert!(
+        !out.contains("enc-dm6"),
+        "a refused source is not stored: {out}"
+    );
 
     // Never shown: get-config masks it, and the master's config names the key's file only.
     let out = run_dm_ctl(&addr, "config source enc-src", &[(r#""result": true"#, 1)]);

@@ -89,6 +89,9 @@ pub enum MasterError {
     NoSourceConfig,
     #[error("[code=46004] source config with ID {0} already exists")]
     SourceExists(String),
+    /// operate-source create / update could not reach the source's upstream (DM's message).
+    #[error("{0}")]
+    Upstream(String),
     #[error("source {0} does not exist")]
     SourceMissing(String),
     #[error("[code=46008] source config with ID {0} not exists")]

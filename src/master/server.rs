@@ -445,15 +445,23 @@ impl Master for MasterService {
         let req = req.into_inner();
         let op = pb::SourceOp::try_from(req.op).unwrap_or(pb::SourceOp::InvalidSourceOp);
         let r = match op {
-            pb::SourceOp::StartSource => {
-                self.sched
-                    .create_sources(SourceChange::Create, &req.config, &req.worker_name)
-                    .await
-            }
+            pb::SourceOp::StartSource => match super::sources::probe_upstreams(&req.config).await {
+                Ok(()) => {
+                    self.sched
+                        .create_sources(SourceChange::Create, &req.config, &req.worker_name)
+                        .await
+                }
+                Err(e) => Err(e),
+            },
             pb::SourceOp::UpdateSource => {
-                self.sched
-                    .create_sources(SourceChange::Update, &req.config, &req.worker_name)
-                    .await
+                match super::sources::probe_upstreams(&req.config).await {
+                    Ok(()) => {
+                        self.sched
+                            .create_sources(SourceChange::Update, &req.config, &req.worker_name)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
             }
             pb::SourceOp::StopSource if !req.worker_name.is_empty() => {
                 Err(MasterError::WorkerNameOnlyOnCreate("stop"))

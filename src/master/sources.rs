@@ -2,6 +2,10 @@
 //! stop / show (create may name the worker, DM v6's `-w`), transfer-source (DM v2's checks and
 //! texts; running tasks move with the source) and offline-member.
 //!
+//! operate-source create / update first connect to each file's upstream, as DM does
+//! ([`probe_upstreams`]): a source whose upstream refuses the user (or cannot be reached) is
+//! not added, with DM's `database driver error` and the server's own words.
+//!
 //! Called by the gRPC handlers in `server.rs`. Same pattern as the task operations: checked and
 //! computed under the state lock, written to the store outside it, applied in memory, then the
 //! workers are pushed. Bindings change only here and in the scheduler's round.
@@ -13,6 +17,57 @@ use super::tasks::SourceOutcome;
 
 /// DM's message (word for word) for a source created or shown without a worker.
 pub const NO_FREE_WORKER: &str = "source is added but there is no free worker to bound";
+
+/// DM's bound for the upstream check (its `DefaultDBTimeout`).
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Connects to the upstream of every source file that loads (a file that does not load is
+/// left to [`Scheduler::create_sources`], which names its error), as DM's operate-source create
+/// and update do before storing anything: the connection must open, and a MySQL upstream of a
+/// source with `enable-gtid: true` must have `GTID_MODE = ON` (DM's 26007; MariaDB always has
+/// GTIDs).
+pub async fn probe_upstreams(yamls: &[String]) -> Result<(), MasterError> {
+    for cfg in yamls.iter().filter_map(|y| load_source(y).ok()) {
+        let driver = |cause: String| {
+            MasterError::Upstream(format!(
+                "[code=10001:class=database:scope=upstream:level=high], Message: database driver error, RawCause: {cause}, Workaround: Please check the database connection and the database config in configuration file."
+            ))
+        };
+        // The cause names the address and the server's own words (`Access denied for user …`).
+        let mut conn = match cfg.from.connect("from", vec![]).await {
+            Ok(c) => c,
+            Err(e) => return Err(driver(e.to_string())),
+        };
+        use mysql_async::prelude::Queryable;
+        let q = "SELECT @@version, IFNULL(@@global.gtid_mode, '')";
+        let q = tokio::time::timeout(PROBE_TIMEOUT, conn.query_first::<(String, String), _>(q));
+        let probe = match q.await {
+            Ok(Ok(r)) => Ok(r),
+            // MariaDB has no gtid_mode variable.
+            Ok(Err(mysql_async::Error::Server(e))) if e.code == 1193 => {
+                let q = conn.query_first::<String, _>("SELECT @@version");
+                match tokio::time::timeout(PROBE_TIMEOUT, q).await {
+                    Ok(Ok(v)) => Ok(v.map(|v| (v, String::new()))),
+                    Ok(Err(e)) => Err(driver(e.to_string())),
+                    Err(_) => Err(driver(format!("no answer within {PROBE_TIMEOUT:?}"))),
+                }
+            }
+            Ok(Err(e)) => Err(driver(e.to_string())),
+            Err(_) => Err(driver(format!("no answer within {PROBE_TIMEOUT:?}"))),
+        };
+        let _ = tokio::time::timeout(PROBE_TIMEOUT, conn.disconnect()).await;
+        let (version, gtid_mode) = probe?.unwrap_or_default();
+        let mariadb = version.to_ascii_lowercase().contains("mariadb")
+            || cfg.flavor.eq_ignore_ascii_case("mariadb");
+        if cfg.enable_gtid && !mariadb && !gtid_mode.eq_ignore_ascii_case("ON") {
+            return Err(MasterError::Upstream(format!(
+                "[code=26007:class=task-check:scope=internal:level=medium], Message: {} has GTID_MODE = {gtid_mode} instead of ON, Workaround: Please check the `enable-gtid` config in source configuration file.",
+                cfg.source_id
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// Which operate-source change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

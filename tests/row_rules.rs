@@ -198,3 +198,70 @@ fn check_task_names_an_expression_filter_column_the_table_lacks() {
         out.stdout
     );
 }
+
+#[test]
+fn incompatible_ddl_changes_skip_drops_and_renames_inside_alter_table() {
+    // DM v8's filter events for ALTER TABLE: a rule on `incompatible ddl changes` skips
+    // ALTER TABLE … DROP COLUMN and … ADD INDEX (DM's `drop column` / `modify constraint`),
+    // while ADD COLUMN ("alter table") is applied; rows written after the skipped DDLs still
+    // arrive (the downstream keeps the column, nullable).
+    let p = common::shared_pair(41);
+    let (u, d) = (p.up.url(), p.down.url());
+    let c = Cluster::start(p.up.port, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let task = task_file(
+        dir.path(),
+        "ddlfilter",
+        "ddl_f",
+        &u,
+        p.down.port,
+        "    filter-rules: [no-incompatible]\n",
+        "filters:\n  no-incompatible:\n    schema-pattern: ddl_f\n    table-pattern: \"*\"\n    events: [\"incompatible ddl changes\"]\n    action: Ignore\n",
+    );
+    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
+    wait_stage(&c.addr, "ddlfilter", "Running");
+    exec(
+        &u,
+        &[
+            "CREATE DATABASE ddl_f",
+            "CREATE TABLE ddl_f.t (id INT PRIMARY KEY, a INT, b INT)",
+            "INSERT INTO ddl_f.t VALUES (1, 10, 100)",
+            "ALTER TABLE ddl_f.t ADD COLUMN c INT",
+            "ALTER TABLE ddl_f.t DROP COLUMN b",
+            "ALTER TABLE ddl_f.t ADD INDEX ia (a)",
+            "INSERT INTO ddl_f.t (id, a, c) VALUES (2, 20, 2)",
+        ],
+    );
+    wait_synced(&c.addr, "ddlfilter", &u);
+    let cols = |url: &str| -> Vec<String> {
+        common::check::rows(
+            url,
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'ddl_f' AND TABLE_NAME = 't' ORDER BY ORDINAL_POSITION",
+        )
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect()
+    };
+    assert_eq!(cols(&u), vec!["'id'", "'a'", "'c'"]);
+    assert_eq!(
+        cols(&d),
+        vec!["'id'", "'a'", "'b'", "'c'"],
+        "ADD COLUMN applied; DROP COLUMN skipped"
+    );
+    let indexes = |url: &str| {
+        common::check::rows(
+            url,
+            "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = 'ddl_f' AND TABLE_NAME = 't' AND INDEX_NAME = 'ia'",
+        )
+    };
+    assert_eq!(indexes(&u), vec![vec![s("1")]]);
+    assert_eq!(indexes(&d), vec![vec![s("0")]], "ADD INDEX skipped");
+    assert_eq!(
+        contents(&d, "ddl_f.t"),
+        Some(vec![
+            vec![s("1"), s("10"), s("100"), None],
+            vec![s("2"), s("20"), None, s("2")],
+        ])
+    );
+    ok(&dmctl(&c.addr, &["stop-task", "ddlfilter"]), "stop-task");
+}

@@ -52,7 +52,8 @@ pub const TASK_MODES: &[&str] = &["full", "incremental", "all", "dump", "load", 
 /// `FakeBinlogName`): the meta checks pass, and the master replaces it with the position the
 /// time resolves to.
 pub const START_TIME_BINLOG_NAME: &str = "start-task with --start-time";
-/// Binlog event types a filter rule may name (case-insensitive).
+/// Binlog event types a filter rule may name (case-insensitive): tiflow HEAD's binlog-filter
+/// names (its `toEventType`), plus dm-rs's earlier `alter view` and `null event`.
 pub const FILTER_EVENTS: &[&str] = &[
     "all",
     "all dml",
@@ -80,6 +81,46 @@ pub const FILTER_EVENTS: &[&str] = &[
     "drop view",
     "alter view",
     "null event",
+    "add table partition",
+    "drop table partition",
+    "truncate table partition",
+    "incompatible ddl changes",
+    "value range decrease",
+    "precision decrease",
+    "modify column",
+    "rename column",
+    "rename index",
+    "drop column",
+    "drop primary key",
+    "drop unique key",
+    "modify default value",
+    "modify constraint",
+    "modify columns order",
+    "modify charset",
+    "modify collation",
+    "remove auto increment",
+    "modify storage engine",
+    "reorganize table partition",
+    "rebuild table partition",
+    "coalesce table partition",
+    "split table partition",
+    "exchange table partition",
+    "add foreign key",
+    "drop foreign key",
+    "modify schema charset and collate",
+    "modify table charset and collate",
+    "modify table comment",
+    "recover table",
+    "alter table partitioning",
+    "remove table partitioning",
+    "add column",
+    "set default value",
+    "rebase auto id",
+    "add primary key",
+    "alter index visibility",
+    "alter ttl info",
+    "alter ttl remove",
+    "multi schema change",
 ];
 
 /// Where an incremental task starts when it has no checkpoint yet.

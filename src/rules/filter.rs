@@ -12,6 +12,10 @@
 //! `events` are read in order: `all` → listed, `none` → not listed, `all ddl`/`none ddl` and
 //! `all dml`/`none dml` likewise for their class, else an exact name. Statements we do not
 //! classify ([`EventType::Other`]) are only judged by `sql-pattern`, as DM's `NullEvent`.
+//! `incompatible ddl changes` lists DM's incompatible class: every DDL event but create
+//! database / table / index, alter database and plain alter table. Event names DM accepts but
+//! only produces from TiDB (`add column`, `multi schema change`, …) or from a comparison with
+//! the tracked column (`modify column`, `value range decrease`, …) match nothing here.
 
 use regex::Regex;
 
@@ -58,36 +62,36 @@ fn parse_event(name: &str) -> Option<Ev> {
         "alter table" => Ev::Exact(E::AlterTable),
         "create index" | "add index" => Ev::Exact(E::CreateIndex),
         "drop index" => Ev::Exact(E::DropIndex),
+        "rename column" => Ev::Exact(E::RenameColumn),
+        "rename index" => Ev::Exact(E::RenameIndex),
+        "drop column" => Ev::Exact(E::DropColumn),
+        "drop primary key" => Ev::Exact(E::DropPrimaryKey),
+        "drop table partition" => Ev::Exact(E::DropTablePartition),
+        "truncate table partition" => Ev::Exact(E::TruncateTablePartition),
+        "modify default value" => Ev::Exact(E::ModifyDefaultValue),
+        "modify constraint" => Ev::Exact(E::ModifyConstraint),
+        "modify charset" => Ev::Exact(E::ModifyCharset),
+        "modify collation" => Ev::Exact(E::ModifyCollation),
+        "modify storage engine" => Ev::Exact(E::ModifyStorageEngine),
+        "reorganize table partition" => Ev::Exact(E::ReorganizePartition),
+        "rebuild table partition" => Ev::Exact(E::RebuildPartition),
+        "coalesce table partition" => Ev::Exact(E::CoalescePartition),
+        "exchange table partition" => Ev::Exact(E::ExchangePartition),
         ""
         | "null event"
         | "create view"
         | "drop view"
         | "alter view"
         | "add table partition"
-        | "drop table partition"
-        | "truncate table partition"
         | "add foreign key"
         | "drop foreign key"
         | "value range decrease"
         | "precision decrease"
         | "modify column"
-        | "rename column"
-        | "rename index"
-        | "drop column"
-        | "drop primary key"
         | "drop unique key"
-        | "modify default value"
-        | "modify constraint"
         | "modify columns order"
-        | "modify charset"
-        | "modify collation"
         | "remove auto increment"
-        | "modify storage engine"
-        | "reorganize table partition"
-        | "rebuild table partition"
-        | "coalesce table partition"
         | "split table partition"
-        | "exchange table partition"
         | "modify schema charset and collate"
         | "modify table charset and collate"
         | "modify table comment"
@@ -121,14 +125,20 @@ fn class(e: EventType) -> Class {
     }
 }
 
+/// DM's `incompatibleDDL` class: every DDL but the creating ones and plain "alter table".
 fn is_incompatible(e: EventType) -> bool {
-    matches!(
+    use EventType as E;
+    !matches!(
         e,
-        EventType::DropDatabase
-            | EventType::DropTable
-            | EventType::DropIndex
-            | EventType::RenameTable
-            | EventType::TruncateTable
+        E::Insert
+            | E::Update
+            | E::Delete
+            | E::Other
+            | E::CreateDatabase
+            | E::AlterDatabase
+            | E::CreateTable
+            | E::CreateIndex
+            | E::AlterTable
     )
 }
 
@@ -453,6 +463,54 @@ mod tests {
                     (E::RenameTable, true),
                     (E::TruncateTable, true),
                     (E::DropTable, false),
+                ],
+            ),
+            (
+                &["incompatible ddl changes"],
+                "Ignore",
+                &[
+                    (E::DropColumn, true),
+                    (E::RenameColumn, true),
+                    (E::ModifyConstraint, true),
+                    (E::ModifyCharset, true),
+                    (E::DropTablePartition, true),
+                    (E::CreateIndex, false),
+                    (E::CreateTable, false),
+                    (E::Insert, false),
+                ],
+            ),
+            (
+                &["drop column", "drop primary key"],
+                "Ignore",
+                &[
+                    (E::DropColumn, true),
+                    (E::DropPrimaryKey, true),
+                    (E::AlterTable, false),
+                    (E::DropIndex, false),
+                ],
+            ),
+            (
+                &["all ddl"],
+                "Ignore",
+                &[(E::DropColumn, true), (E::ExchangePartition, true)],
+            ),
+            (
+                &["alter table"],
+                "Ignore",
+                &[(E::AlterTable, true), (E::DropColumn, false)],
+            ),
+            (
+                &[
+                    "modify default value",
+                    "modify storage engine",
+                    "rename index",
+                ],
+                "Ignore",
+                &[
+                    (E::ModifyDefaultValue, true),
+                    (E::ModifyStorageEngine, true),
+                    (E::RenameIndex, true),
+                    (E::ModifyCollation, false),
                 ],
             ),
             (

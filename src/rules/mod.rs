@@ -39,6 +39,23 @@ pub enum EventType {
     AlterTable,
     CreateIndex,
     DropIndex,
+    // DM's finer ALTER TABLE events (tiflow's `AstToDDLEvent`); all in its "incompatible ddl
+    // changes" class.
+    RenameColumn,
+    RenameIndex,
+    DropColumn,
+    DropPrimaryKey,
+    DropTablePartition,
+    TruncateTablePartition,
+    ModifyDefaultValue,
+    ModifyConstraint,
+    ModifyCharset,
+    ModifyCollation,
+    ModifyStorageEngine,
+    ReorganizePartition,
+    RebuildPartition,
+    CoalescePartition,
+    ExchangePartition,
     /// A statement DM does not classify (its `NullEvent`): only `sql-pattern` applies.
     Other,
 }

@@ -58,6 +58,8 @@ pub struct DumpCtx {
     pub stop: CancellationToken,
     /// For `KILL QUERY`.
     pub kill_opts: Opts,
+    /// Render buffers shared by the connections' chunk writers.
+    pub bufs: super::writer::BufPool,
 }
 
 impl DumpCtx {
@@ -113,6 +115,7 @@ async fn dump_chunk(
         job.chunk,
         ctx.statement_size,
         ctx.file_size,
+        &ctx.bufs,
     );
     if t.fmt.kinds.is_empty() {
         // Only generated columns: nothing to insert.

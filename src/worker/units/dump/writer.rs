@@ -15,7 +15,8 @@
 //!
 //! The hot path: rows are rendered into one reused buffer (no allocation per value) and handed
 //! to a blocking writer in large pieces, double-buffered ([`FileSink`]) so rendering goes on
-//! while the previous piece is written.
+//! while the previous piece is written; the buffers come from a dump-wide [`BufPool`] and go
+//! back to it when a file or chunk is done.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,40 @@ use crate::worker::units::full::naming;
 pub const HEADER: &[u8] = b"/*!40101 SET NAMES binary*/;\n";
 /// The buffer is handed to the file writer when it holds this much.
 pub const FLUSH_AT: usize = 2 << 20;
+
+/// The capacity of a render buffer: a flush's worth plus the longest row that may overshoot it
+/// in the common case.
+const BUF_CAP: usize = FLUSH_AT + (64 << 10);
+/// Buffers a pool keeps at most (three per chunk writer in flight: its own, the file's spare,
+/// the piece being written).
+const POOL_MAX: usize = 16;
+
+/// Render buffers reused across chunks and files (shared by a dump's connections): a fresh
+/// multi-MiB buffer per chunk and per file came back as newly faulted, zeroed (huge) pages each
+/// time — the largest single cost of the worker in bench/full_load.sh.
+#[derive(Debug, Clone, Default)]
+pub struct BufPool(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+impl BufPool {
+    /// An empty buffer of [`BUF_CAP`] capacity, reused when one is free.
+    pub fn take(&self) -> Vec<u8> {
+        let reused = self.0.lock().ok().and_then(|mut v| v.pop());
+        reused.unwrap_or_else(|| Vec::with_capacity(BUF_CAP))
+    }
+
+    /// Gives a buffer back (kept while the pool holds fewer than [`POOL_MAX`]).
+    pub fn put(&self, mut b: Vec<u8>) {
+        if b.capacity() < BUF_CAP || b.capacity() > 4 * BUF_CAP {
+            return;
+        }
+        b.clear();
+        if let Ok(mut v) = self.0.lock()
+            && v.len() < POOL_MAX
+        {
+            v.push(b);
+        }
+    }
+}
 
 /// How a column's values are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +218,7 @@ struct FileSink {
     file: Option<std::fs::File>,
     spare: Vec<u8>,
     inflight: Option<Inflight>,
+    pool: BufPool,
 }
 
 fn join_err(e: tokio::task::JoinError) -> std::io::Error {
@@ -190,7 +226,7 @@ fn join_err(e: tokio::task::JoinError) -> std::io::Error {
 }
 
 impl FileSink {
-    async fn create(path: PathBuf) -> std::io::Result<FileSink> {
+    async fn create(path: PathBuf, pool: &BufPool) -> std::io::Result<FileSink> {
         let file = tokio::task::spawn_blocking(move || {
             use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new()
@@ -204,8 +240,9 @@ impl FileSink {
         .map_err(join_err)??;
         Ok(FileSink {
             file: Some(file),
-            spare: Vec::new(),
+            spare: pool.take(),
             inflight: None,
+            pool: pool.clone(),
         })
     }
 
@@ -239,6 +276,7 @@ impl FileSink {
     /// Writes what is pending and fsyncs.
     async fn finish(mut self) -> std::io::Result<()> {
         self.settle().await?;
+        self.pool.put(std::mem::take(&mut self.spare));
         if let Some(f) = self.file.take() {
             tokio::task::spawn_blocking(move || f.sync_all())
                 .await
@@ -293,6 +331,7 @@ pub struct ChunkWriter {
     pub rows: u64,
     /// Bytes rendered so far (all files).
     pub bytes: u64,
+    pool: BufPool,
 }
 
 impl ChunkWriter {
@@ -302,6 +341,7 @@ impl ChunkWriter {
         chunk: u32,
         statement_size: u64,
         file_size: u64,
+        pool: &BufPool,
     ) -> ChunkWriter {
         ChunkWriter {
             dir: dir.to_path_buf(),
@@ -309,7 +349,7 @@ impl ChunkWriter {
             chunk,
             statement_size: statement_size.max(1),
             file_size: file_size.max(1),
-            buf: Vec::with_capacity(FLUSH_AT + (64 << 10)),
+            buf: pool.take(),
             cur: None,
             next_file: 0,
             done: Vec::new(),
@@ -318,6 +358,7 @@ impl ChunkWriter {
             file_full: false,
             rows: 0,
             bytes: 0,
+            pool: pool.clone(),
         }
     }
 
@@ -388,7 +429,7 @@ impl ChunkWriter {
     pub async fn flush(&mut self) -> std::io::Result<()> {
         if let Some(cur) = self.cur.as_mut() {
             if cur.sink.is_none() {
-                cur.sink = Some(FileSink::create(cur.tmp.clone()).await?);
+                cur.sink = Some(FileSink::create(cur.tmp.clone(), &self.pool).await?);
             }
             if !self.buf.is_empty()
                 && let Some(sink) = cur.sink.as_mut()
@@ -433,6 +474,7 @@ impl ChunkWriter {
 
     /// Renames the finished files to their final names and fsyncs the directory.
     pub async fn commit(mut self) -> std::io::Result<Vec<WrittenFile>> {
+        self.pool.put(std::mem::take(&mut self.buf));
         let done = std::mem::take(&mut self.done);
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
@@ -452,6 +494,7 @@ impl ChunkWriter {
 
     /// Removes every file of the chunk (cancel or error).
     pub fn abort(mut self) {
+        self.pool.put(std::mem::take(&mut self.buf));
         let cur = self.cur.take();
         for f in self.done.drain(..).map(|(f, _)| f).chain(cur) {
             drop(f.sink);
@@ -562,7 +605,7 @@ mod tests {
 
     async fn write_rows(stmt: u64, file: u64, n: usize) -> (tempfile::TempDir, Vec<WrittenFile>) {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = ChunkWriter::new(dir.path(), fmt(), 2, stmt, file);
+        let mut w = ChunkWriter::new(dir.path(), fmt(), 2, stmt, file, &BufPool::default());
         for i in 0..n {
             w.push_row(row(&[&i.to_string(), "x"]).as_slice());
             if w.wants_flush() {
@@ -628,7 +671,7 @@ mod tests {
         assert_eq!(text.matches("'x')").count(), n);
         assert!(text.ends_with(&format!("({},'x');\n", n - 1)));
         let dir = tempfile::tempdir().unwrap();
-        let mut w = ChunkWriter::new(dir.path(), fmt(), 0, 100, 200);
+        let mut w = ChunkWriter::new(dir.path(), fmt(), 0, 100, 200, &BufPool::default());
         for i in 0..50 {
             w.push_row(row(&[&i.to_string(), "y"]).as_slice());
             if w.wants_flush() {
@@ -638,5 +681,25 @@ mod tests {
         assert!(std::fs::read_dir(dir.path()).unwrap().count() > 1);
         w.abort();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_pool_hands_back_its_buffers_and_keeps_a_bounded_number() {
+        let pool = BufPool::default();
+        let mut a = pool.take();
+        assert!(a.capacity() >= BUF_CAP);
+        a.extend_from_slice(b"rows");
+        let ptr = a.as_ptr();
+        pool.put(a);
+        let b = pool.take();
+        assert_eq!(b.as_ptr(), ptr, "the same allocation is reused");
+        assert!(b.is_empty(), "a reused buffer comes back empty");
+        // Too small (a buffer that lost its capacity) is not kept.
+        pool.put(Vec::new());
+        assert_eq!(pool.0.lock().unwrap().len(), 0);
+        for _ in 0..POOL_MAX + 5 {
+            pool.put(Vec::with_capacity(BUF_CAP));
+        }
+        assert_eq!(pool.0.lock().unwrap().len(), POOL_MAX);
     }
 }

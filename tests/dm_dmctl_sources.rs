@@ -25,9 +25,6 @@
 //!   DM's files list DM's keys (etcd, TiDB session, validators, …); dm-rs writes its own keys.
 //!   What the diff is for is checked instead: the files are loaded again (operate-source
 //!   create, start-task, dm-master --config) and give the same cluster.
-//! - config.sh `config_to_file`'s restart of the workers with `config worker … --path` files:
-//!   dm-worker takes no config file (only flags); `config worker` still answers `"result":
-//!   true` with the worker's settings as TOML.
 //! - run.sh `encrypt` on a master without `--secret-key-path` → `secret key not initialized`:
 //!   deliberately not DM v7 — dm-rs keeps DM v1–v6's built-in key when no key file is given
 //!   (the seed's `dmctl -encrypt`, DM v1–v6 ciphertexts keep working); see `dmctl help encrypt`.
@@ -662,8 +659,23 @@ fn sources_source_wide_task_operations_transfer_and_config() {
         mtext,
         "the master started from its get-config file has the same config"
     );
+    // restart worker with get config (DM kills both workers; one is enough to show the file
+    // starts a worker that takes its source back)
+    let mut w1 = w1;
+    w1.proc.stop();
+    run_dm_ctl_with_retry(&addr, "list-member --worker", &[("offline", 1)]);
+    let log = work.join("worker1-from-get-config.log");
+    let w1_again = Proc::spawn(
+        env!("CARGO_BIN_EXE_dm-worker"),
+        &["--config".to_string(), worker1_conf.display().to_string()],
+        log.clone(),
+        "dm-worker",
+    );
+    logs.0.push(log);
+    run_dm_ctl_with_retry(&addr, "list-member --worker", &[("bound", 2)]);
+    run_dm_ctl_with_retry(&addr, "query-status test", &[(r#""stage": "Running""#, 2)]);
     run_dm_ctl(&addr, "stop-task test", &[(t, 3)]);
-    drop((w1, w2, w3));
+    drop((w1, w1_again, w2, w3));
 }
 
 /// DM's test key file (`dm/tests/dmctl_basic/conf/key.txt`).

@@ -170,7 +170,7 @@ pub struct MasterConfig {
 }
 
 /// 1-based line and column (in characters) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let col = before
@@ -182,7 +182,12 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-fn err_at(file: &Path, text: &str, offset: usize, msg: impl Into<String>) -> ConfigFileError {
+pub(crate) fn err_at(
+    file: &Path,
+    text: &str,
+    offset: usize,
+    msg: impl Into<String>,
+) -> ConfigFileError {
     let (line, col) = line_col(text, offset);
     ConfigFileError {
         at: format!("{}:{line}:{col}", file.display()),
@@ -205,7 +210,7 @@ pub fn normalize_addr(addr: &str) -> Result<String, String> {
         })
 }
 
-fn check_level(level: &str) -> Result<String, String> {
+pub(crate) fn check_level(level: &str) -> Result<String, String> {
     logging::level_name(level)
         .map(|_| level.to_ascii_lowercase())
         .ok_or_else(|| {

@@ -21,6 +21,7 @@
 //!
 //! Used in-process by `dm-master --with-worker` and by `src/bin/dm-worker.rs`.
 
+pub mod config;
 pub mod error;
 pub mod failpoint;
 pub mod subtask;
@@ -864,7 +865,14 @@ impl dmrs::worker_control_server::WorkerControl for ControlService {
 
 /// A dm-worker process: serves WorkerControl on `addr` and registers with the master at
 /// `join` (retrying until the master answers), then runs until the process is stopped.
-pub async fn run_process(name: &str, addr: &str, join: &str) -> anyhow::Result<()> {
+/// Serves the worker on `addr` and registers with the master at `join` as `advertise` (the
+/// address the master calls it at).
+pub async fn run_process(
+    name: &str,
+    addr: &str,
+    advertise: &str,
+    join: &str,
+) -> anyhow::Result<()> {
     let worker = Worker::new(name);
     worker.spawn_ticker();
     let sock: std::net::SocketAddr = addr
@@ -878,7 +886,7 @@ pub async fn run_process(name: &str, addr: &str, join: &str) -> anyhow::Result<(
     let server = tonic::transport::Server::builder()
         .add_service(svc)
         .serve_with_incoming(incoming(listener));
-    let reg = register_loop(name.to_string(), addr.to_string(), join.to_string());
+    let reg = register_loop(name.to_string(), advertise.to_string(), join.to_string());
     tokio::select! {
         r = server => r.map_err(|e| anyhow::anyhow!("worker server: {e}")),
         _ = reg => Ok(()),

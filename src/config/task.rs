@@ -123,6 +123,44 @@ pub const FILTER_EVENTS: &[&str] = &[
     "multi schema change",
 ];
 
+/// Why a filter event DM accepts matches nothing in dm-rs (None: it can match).
+pub fn unmatched_event(event: &str) -> Option<&'static str> {
+    match event {
+        "value range decrease"
+        | "precision decrease"
+        | "modify column"
+        | "drop unique key"
+        | "modify columns order"
+        | "remove auto increment" => Some(
+            "DM tells MODIFY / CHANGE COLUMN apart by comparing with the tracked column; dm-rs files them under \"alter table\" (and \"incompatible ddl changes\" does not match them)",
+        ),
+        "add table partition"
+        | "add foreign key"
+        | "drop foreign key"
+        | "split table partition"
+        | "modify schema charset and collate"
+        | "modify table charset and collate"
+        | "modify table comment"
+        | "recover table"
+        | "alter table partitioning"
+        | "remove table partitioning"
+        | "add column"
+        | "set default value"
+        | "rebase auto id"
+        | "add primary key"
+        | "alter index visibility"
+        | "alter ttl info"
+        | "alter ttl remove"
+        | "multi schema change" => Some(
+            "DM produces it only from TiDB's DDL jobs, never from a MySQL/MariaDB binlog (ALTER TABLE … ADD COLUMN is \"alter table\")",
+        ),
+        "create view" | "drop view" | "alter view" => {
+            Some("views are not replicated by the sync unit (only sql-pattern sees them)")
+        }
+        _ => None,
+    }
+}
+
 /// Where an incremental task starts when it has no checkpoint yet.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -1435,7 +1473,7 @@ impl TaskConfig {
             ));
         }
         self.check_unused_globals(ix)?;
-        self.check_subtasks(ix)?;
+        self.check_subtasks(ix, warnings)?;
         // Canonical form: each instance carries its effective unit settings inline, so the named
         // global unit configs and the *-thread overrides have been folded in and are dropped.
         for inst in self.mysql_instances.iter_mut().flatten() {
@@ -1571,7 +1609,7 @@ impl TaskConfig {
 
     /// What DM checks when it turns the task into per-source subtasks: source-id length and
     /// that every rule compiles.
-    fn check_subtasks(&self, ix: &PosIndex) -> Result<(), ConfigError> {
+    fn check_subtasks(&self, ix: &PosIndex, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
         let fk_checks = self.target_database.as_ref().is_some_and(|db| {
             db.session.iter().any(|(k, v)| {
                 k.eq_ignore_ascii_case("foreign_key_checks") && {
@@ -1717,7 +1755,8 @@ impl TaskConfig {
                 ));
             }
             for e in &f.events {
-                if !FILTER_EVENTS.contains(&e.to_ascii_lowercase().as_str()) {
+                let lower = e.to_ascii_lowercase();
+                if !FILTER_EVENTS.contains(&lower.as_str()) {
                     return Err(err(
                         ix,
                         &p,
@@ -1725,6 +1764,11 @@ impl TaskConfig {
                         format!(
                             "filter rule {name:?}: event {e:?} is not a known binlog event type"
                         ),
+                    ));
+                }
+                if let Some(why) = unmatched_event(&lower) {
+                    warnings.push(format!(
+                        "filter rule {name:?}: event {e:?} matches no statement in dm-rs: {why}"
                     ));
                 }
             }
@@ -1940,6 +1984,42 @@ mod tests {
         match load(extra) {
             Ok(c) => panic!("{extra}: loaded {c:?}"),
             Err(e) => e.code,
+        }
+    }
+
+    #[test]
+    fn filter_events_dm_accepts_load_and_those_dm_rs_never_matches_warn() {
+        // (event, loads, warns)
+        let cases: &[(&str, bool, bool)] = &[
+            ("incompatible ddl changes", true, false),
+            ("drop column", true, false),
+            ("modify constraint", true, false),
+            ("exchange table partition", true, false),
+            ("modify column", true, true),
+            ("value range decrease", true, true),
+            ("add column", true, true),
+            ("multi schema change", true, true),
+            ("create view", true, true),
+            ("drop everything", false, false),
+        ];
+        for (event, loads, warns) in cases {
+            let text = format!(
+                "{BASE}    filter-rules: [f]\nfilters:\n  f: {{schema-pattern: d, events: [\"{event}\"], action: Ignore}}\n"
+            );
+            match crate::config::parse_task(text.as_bytes()) {
+                Ok(l) => {
+                    assert!(*loads, "{event} loaded");
+                    let warned = l
+                        .warnings
+                        .iter()
+                        .any(|w| w.contains("matches no statement"));
+                    assert_eq!(warned, *warns, "{event}: {:?}", l.warnings);
+                }
+                Err(e) => {
+                    assert!(!loads, "{event}: {e}");
+                    assert_eq!(e.code, code::BINLOG_FILTER);
+                }
+            }
         }
     }
 

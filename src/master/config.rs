@@ -230,10 +230,12 @@ fn suggestion(key: &str) -> Option<&'static str> {
         .map(|(_, k)| k)
 }
 
-/// Parses a config file's text (`file` names it in errors).
-pub fn parse_file(file: &Path, text: &str) -> Result<FileConfig, ConfigFileError> {
-    use toml::de::DeValue;
-    let doc = toml::de::DeTable::parse(text).map_err(|e| {
+/// A TOML config file's top-level table (`file` names it in errors).
+pub(crate) fn toml_doc<'a>(
+    file: &Path,
+    text: &'a str,
+) -> Result<toml::Spanned<toml::de::DeTable<'a>>, ConfigFileError> {
+    toml::de::DeTable::parse(text).map_err(|e| {
         let at = e.span().map(|s| s.start).unwrap_or(0);
         err_at(
             file,
@@ -241,7 +243,13 @@ pub fn parse_file(file: &Path, text: &str) -> Result<FileConfig, ConfigFileError
             at,
             format!("not valid TOML: {}", e.message().trim()),
         )
-    })?;
+    })
+}
+
+/// Parses a config file's text (`file` names it in errors).
+pub fn parse_file(file: &Path, text: &str) -> Result<FileConfig, ConfigFileError> {
+    use toml::de::DeValue;
+    let doc = toml_doc(file, text)?;
     let mut entries: Vec<_> = doc.get_ref().iter().collect();
     entries.sort_by_key(|(k, _)| k.span().start);
     let mut cfg = FileConfig::default();

@@ -24,7 +24,7 @@
 
 use std::path::Path;
 
-use crate::master::config::{ConfigFileError, check_level, err_at, normalize_addr};
+use crate::master::config::{ConfigFileError, check_level, err_at, normalize_addr, toml_doc};
 
 /// `worker-addr` when neither the file nor `--worker-addr` gives one.
 pub const DEFAULT_WORKER_ADDR: &str = "127.0.0.1:8262";
@@ -54,6 +54,9 @@ pub struct WorkerConfig {
     pub log_level: String,
     pub log_file: Option<String>,
 }
+
+/// Why the TLS keys take only DM's default.
+const NO_TLS: &str = "TLS between dmctl, dm-master and dm-worker is not supported by dm-rs yet";
 
 /// Keys DM writes that dm-rs reads only at DM's default: (key, the default, why another value
 /// is refused).
@@ -88,41 +91,13 @@ const DEFAULT_ONLY: &[(&str, Default, &str)] = &[
         Default::Str(""),
         "set relay-dir in the source file: dm-rs keeps a source's relay log under <relay-dir>/<worker>",
     ),
-    (
-        "ssl-ca",
-        Default::Str(""),
-        "TLS between dmctl, dm-master and dm-worker is not supported by dm-rs yet",
-    ),
-    (
-        "ssl-cert",
-        Default::Str(""),
-        "TLS between dmctl, dm-master and dm-worker is not supported by dm-rs yet",
-    ),
-    (
-        "ssl-key",
-        Default::Str(""),
-        "TLS between dmctl, dm-master and dm-worker is not supported by dm-rs yet",
-    ),
-    (
-        "ssl-ca-base64",
-        Default::Str(""),
-        "TLS between dmctl, dm-master and dm-worker is not supported by dm-rs yet",
-    ),
-    (
-        "ssl-cert-base64",
-        Default::Str(""),
-        "TLS between dmctl, dm-master and dm-worker is not supported by dm-rs yet",
-    ),
-    (
-        "ssl-key-base64",
-        Default::Str(""),
-        "TLS between dmctl, dm-master and dm-worker is not supported by dm-rs yet",
-    ),
-    (
-        "cert-allowed-cn",
-        Default::Array,
-        "TLS between dmctl, dm-master and dm-worker is not supported by dm-rs yet",
-    ),
+    ("ssl-ca", Default::Str(""), NO_TLS),
+    ("ssl-cert", Default::Str(""), NO_TLS),
+    ("ssl-key", Default::Str(""), NO_TLS),
+    ("ssl-ca-base64", Default::Str(""), NO_TLS),
+    ("ssl-cert-base64", Default::Str(""), NO_TLS),
+    ("ssl-key-base64", Default::Str(""), NO_TLS),
+    ("cert-allowed-cn", Default::Array, NO_TLS),
 ];
 
 /// DM's default of a [`DEFAULT_ONLY`] key.
@@ -167,15 +142,7 @@ fn normalize_join(join: &str) -> Result<String, String> {
 /// Parses a config file's text (`file` names it in errors).
 pub fn parse_file(file: &Path, text: &str) -> Result<WorkerSettings, ConfigFileError> {
     use toml::de::DeValue;
-    let doc = toml::de::DeTable::parse(text).map_err(|e| {
-        let at = e.span().map(|s| s.start).unwrap_or(0);
-        err_at(
-            file,
-            text,
-            at,
-            format!("not valid TOML: {}", e.message().trim()),
-        )
-    })?;
+    let doc = toml_doc(file, text)?;
     let mut entries: Vec<_> = doc.get_ref().iter().collect();
     entries.sort_by_key(|(k, _)| k.span().start);
     let mut cfg = WorkerSettings::default();

@@ -202,9 +202,10 @@ fn check_task_names_an_expression_filter_column_the_table_lacks() {
 #[test]
 fn incompatible_ddl_changes_skip_drops_and_renames_inside_alter_table() {
     // DM v8's filter events for ALTER TABLE: a rule on `incompatible ddl changes` skips
-    // ALTER TABLE … DROP COLUMN and … ADD INDEX (DM's `drop column` / `modify constraint`),
-    // while ADD COLUMN ("alter table") is applied; rows written after the skipped DDLs still
-    // arrive (the downstream keeps the column, nullable).
+    // ALTER TABLE … DROP COLUMN, … ADD INDEX and a narrowing MODIFY (DM's `drop column` /
+    // `modify constraint` / `value range decrease`), while ADD COLUMN and a widening MODIFY
+    // ("alter table") are applied; rows written after the skipped DDLs still arrive (the
+    // downstream keeps the column, nullable).
     let p = common::shared_pair(41);
     let (u, d) = (p.up.url(), p.down.url());
     let c = Cluster::start(p.up.port, &[]);
@@ -229,6 +230,9 @@ fn incompatible_ddl_changes_skip_drops_and_renames_inside_alter_table() {
             "ALTER TABLE ddl_f.t ADD COLUMN c INT",
             "ALTER TABLE ddl_f.t DROP COLUMN b",
             "ALTER TABLE ddl_f.t ADD INDEX ia (a)",
+            // int → smallint: DM's "value range decrease" (skipped); int → bigint: "alter table"
+            "ALTER TABLE ddl_f.t MODIFY a SMALLINT",
+            "ALTER TABLE ddl_f.t MODIFY c BIGINT",
             "INSERT INTO ddl_f.t (id, a, c) VALUES (2, 20, 2)",
         ],
     );
@@ -256,6 +260,21 @@ fn incompatible_ddl_changes_skip_drops_and_renames_inside_alter_table() {
     };
     assert_eq!(indexes(&u), vec![vec![s("1")]]);
     assert_eq!(indexes(&d), vec![vec![s("0")]], "ADD INDEX skipped");
+    let types = |url: &str| -> Vec<String> {
+        common::check::rows(
+            url,
+            "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'ddl_f' AND TABLE_NAME = 't' AND COLUMN_NAME IN ('a', 'c') ORDER BY COLUMN_NAME",
+        )
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect()
+    };
+    assert_eq!(types(&u), vec!["'smallint'", "'bigint'"]);
+    assert_eq!(
+        types(&d),
+        vec!["'int'", "'bigint'"],
+        "the narrowing MODIFY skipped, the widening one applied"
+    );
     assert_eq!(
         contents(&d, "ddl_f.t"),
         Some(vec![

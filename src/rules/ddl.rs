@@ -102,6 +102,8 @@ pub struct Ddl {
     segments: Vec<Segment>,
     /// For AlterTable: DM's finer event of its specs ([`alter_event`]).
     alter_event: Option<EventType>,
+    /// For AlterTable: the MODIFY / CHANGE COLUMN spec that decides its event.
+    modify: Option<ModifySpec>,
 }
 
 impl Ddl {
@@ -120,6 +122,12 @@ impl Ddl {
             DdlKind::DropIndex => EventType::DropIndex,
             DdlKind::Other => EventType::Other,
         }
+    }
+
+    /// The MODIFY / CHANGE COLUMN spec that decides this ALTER TABLE's filter event (its event
+    /// is then "alter table" until compared with the tracked column).
+    pub fn modify_spec(&self) -> Option<&ModifySpec> {
+        self.modify.as_ref()
     }
 
     /// The statement with every table (and schema) name replaced by `map(name)`, always written
@@ -187,10 +195,10 @@ pub(crate) struct Tok {
 /// DM's binlog-filter event of an ALTER TABLE from its specs (`toks`: what follows the table
 /// name), as tiflow's `AstToDDLEvent`: the first spec of a kind DM names decides; specs it
 /// does not name (ADD COLUMN, ADD PARTITION, table options other than the character set,
-/// collation and engine, …) are passed over; none → "alter table" (None). MODIFY / CHANGE
-/// COLUMN stay "alter table": DM tells value-range, precision, order and rename changes apart
-/// by comparing with the tracked column, which this tokenizer does not have.
-fn alter_event(toks: &[Tok]) -> Option<EventType> {
+/// collation and engine, …) are passed over; none → "alter table". A MODIFY / CHANGE COLUMN
+/// spec decides too, but its event needs the tracked column (DM's `handleModifyColumn`): it
+/// comes back as a [`ModifySpec`] for the sync unit to compare.
+fn alter_event(toks: &[Tok], sql: &str) -> AlterEvent {
     /// Words a table-option spec starts with.
     const TABLE_OPTIONS: &[&str] = &[
         "DEFAULT",
@@ -246,6 +254,10 @@ fn alter_event(toks: &[Tok]) -> Option<EventType> {
                 .unwrap_or_default()
         };
         let (w0, w1) = (word(0), word(1));
+        if w0 == "MODIFY" || w0 == "CHANGE" {
+            return modify_spec(spec, sql, w0 == "CHANGE")
+                .map_or(AlterEvent::Named(None), AlterEvent::Modify);
+        }
         let found = match (w0.as_str(), w1.as_str()) {
             ("RENAME", "COLUMN") => Some(E::RenameColumn),
             ("RENAME", "INDEX" | "KEY") => Some(E::RenameIndex),
@@ -283,10 +295,78 @@ fn alter_event(toks: &[Tok]) -> Option<EventType> {
             _ => None,
         };
         if found.is_some() {
-            return found;
+            return AlterEvent::Named(found);
         }
     }
-    None
+    AlterEvent::Named(None)
+}
+
+/// What [`alter_event`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AlterEvent {
+    /// A finer event (None: "alter table").
+    Named(Option<EventType>),
+    Modify(ModifySpec),
+}
+
+/// The MODIFY / CHANGE COLUMN spec that decides an ALTER TABLE's filter event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModifySpec {
+    /// The column as it was (CHANGE's old name; MODIFY's name).
+    pub old: String,
+    /// The column's name after the statement.
+    pub new: String,
+    /// The new definition: the text after the new name, without FIRST / AFTER.
+    pub def: String,
+    /// FIRST or AFTER is given (DM's "modify columns order").
+    pub positioned: bool,
+}
+
+/// Reads `MODIFY [COLUMN] [IF EXISTS] c def [FIRST|AFTER x]` or `CHANGE [COLUMN] [IF EXISTS]
+/// old new def [FIRST|AFTER x]` (None when it does not read so).
+fn modify_spec(spec: &[Tok], sql: &str, change: bool) -> Option<ModifySpec> {
+    let is = |t: &Tok, w: &str| t.kind == TokKind::Word && t.text.eq_ignore_ascii_case(w);
+    let mut i = 1;
+    if spec.get(i).is_some_and(|t| is(t, "COLUMN")) {
+        i += 1;
+    }
+    if spec.get(i).is_some_and(|t| is(t, "IF")) && spec.get(i + 1).is_some_and(|t| is(t, "EXISTS"))
+    {
+        i += 2;
+    }
+    let name = |t: Option<&Tok>| {
+        t.filter(|t| matches!(t.kind, TokKind::Word | TokKind::Quoted))
+            .map(|t| t.text.clone())
+    };
+    let old = name(spec.get(i))?;
+    i += 1;
+    let new = if change {
+        let n = name(spec.get(i))?;
+        i += 1;
+        n
+    } else {
+        old.clone()
+    };
+    let mut end = spec.len();
+    let mut positioned = false;
+    if end >= 1 && is(&spec[end - 1], "FIRST") {
+        end -= 1;
+        positioned = true;
+    } else if end >= 2 && is(&spec[end - 2], "AFTER") {
+        end -= 2;
+        positioned = true;
+    }
+    let (first, last) = (spec.get(i)?, spec.get(end.checked_sub(1)?)?);
+    if end <= i {
+        return None;
+    }
+    let def = sql.get(first.start..last.end)?.to_string();
+    Some(ModifySpec {
+        old,
+        new,
+        def,
+        positioned,
+    })
 }
 
 fn is_word_byte(c: u8) -> bool {
@@ -570,6 +650,7 @@ impl<'a> Parser<'a> {
             tables: names.into_iter().map(|n| n.name).collect(),
             segments,
             alter_event: None,
+            modify: None,
         }]
     }
 
@@ -605,6 +686,7 @@ impl<'a> Parser<'a> {
                     tables: g.into_iter().map(|n| n.name).collect(),
                     segments,
                     alter_event: None,
+                    modify: None,
                 }
             })
             .collect()
@@ -620,6 +702,7 @@ impl<'a> Parser<'a> {
             tables: Vec::new(),
             segments: vec![Segment::Text(self.sql.to_string())],
             alter_event: None,
+            modify: None,
         }]
     }
 
@@ -724,12 +807,15 @@ impl<'a> Parser<'a> {
         if self.eat_kw("TABLE") {
             self.eat_seq(&["IF", "EXISTS"]);
             let t = self.table_name()?;
-            let event = alter_event(&self.toks[self.pos..]);
+            let event = alter_event(&self.toks[self.pos..], self.sql);
             let mut names = vec![t];
             names.extend(self.scan_refs(true));
             let mut ddls = self.single(DdlKind::AlterTable, names);
             for d in &mut ddls {
-                d.alter_event = event;
+                match &event {
+                    AlterEvent::Named(e) => d.alter_event = *e,
+                    AlterEvent::Modify(m) => d.modify = Some(m.clone()),
+                }
             }
             Some(ddls)
         } else if self.eat_kw("DATABASE") || self.eat_kw("SCHEMA") {
@@ -1377,7 +1463,7 @@ mod tests {
                 "ALTER TABLE t ADD PARTITION (PARTITION p9 VALUES LESS THAN (9))",
                 EventType::AlterTable,
             ),
-            // DM compares MODIFY / CHANGE with the tracked column; here they stay "alter table".
+            // MODIFY / CHANGE: "alter table" until the sync unit compares with the tracked column.
             ("ALTER TABLE t MODIFY c bigint", EventType::AlterTable),
             ("ALTER TABLE t CHANGE c d int", EventType::AlterTable),
             ("ALTER TABLE t FORCE", EventType::AlterTable),
@@ -1389,6 +1475,51 @@ mod tests {
             let got = split_ddl(sql, "db").expect("tokenizes");
             assert_eq!(got[0].event_type(), want, "{sql}");
         }
+    }
+
+    #[test]
+    fn modify_and_change_specs_decide_and_are_read_whole() {
+        let spec = |old: &str, new: &str, def: &str, positioned: bool| ModifySpec {
+            old: old.into(),
+            new: new.into(),
+            def: def.into(),
+            positioned,
+        };
+        let cases: &[(&str, Option<ModifySpec>)] = &[
+            (
+                "ALTER TABLE t MODIFY c bigint",
+                Some(spec("c", "c", "bigint", false)),
+            ),
+            (
+                "ALTER TABLE t MODIFY COLUMN `c` int(11) NOT NULL DEFAULT '0' FIRST",
+                Some(spec("c", "c", "int(11) NOT NULL DEFAULT '0'", true)),
+            ),
+            (
+                "ALTER TABLE t CHANGE COLUMN a b varchar(10) NOT NULL AFTER c",
+                Some(spec("a", "b", "varchar(10) NOT NULL", true)),
+            ),
+            (
+                "ALTER TABLE t CHANGE IF EXISTS a b int",
+                Some(spec("a", "b", "int", false)),
+            ),
+            // DM returns at the first MODIFY / CHANGE spec.
+            (
+                "ALTER TABLE t MODIFY c int, DROP d",
+                Some(spec("c", "c", "int", false)),
+            ),
+            (
+                "ALTER TABLE t ADD e int, MODIFY c int",
+                Some(spec("c", "c", "int", false)),
+            ),
+            ("ALTER TABLE t DROP d, MODIFY c int", None),
+            ("ALTER TABLE t MODIFY c", None),
+        ];
+        for (sql, want) in cases {
+            let got = split_ddl(sql, "db").expect("tokenizes");
+            assert_eq!(got[0].modify_spec(), want.as_ref(), "{sql}");
+        }
+        let d = split_ddl("ALTER TABLE t DROP d, MODIFY c int", "db").unwrap();
+        assert_eq!(d[0].event_type(), EventType::DropColumn);
     }
 
     #[test]

@@ -14,8 +14,8 @@
 //! classify ([`EventType::Other`]) are only judged by `sql-pattern`, as DM's `NullEvent`.
 //! `incompatible ddl changes` lists DM's incompatible class: every DDL event but create
 //! database / table / index, alter database and plain alter table. Event names DM accepts but
-//! only produces from TiDB (`add column`, `multi schema change`, …) or from a comparison with
-//! the tracked column (`modify column`, `value range decrease`, …) match nothing here.
+//! dm-rs never produces (DM's TiDB-only `add column`, `multi schema change`, …, and `drop
+//! unique key`: the tracker keeps no key flags) match nothing here; `config::task` warns.
 
 use regex::Regex;
 
@@ -77,6 +77,11 @@ fn parse_event(name: &str) -> Option<Ev> {
         "rebuild table partition" => Ev::Exact(E::RebuildPartition),
         "coalesce table partition" => Ev::Exact(E::CoalescePartition),
         "exchange table partition" => Ev::Exact(E::ExchangePartition),
+        "value range decrease" => Ev::Exact(E::ValueRangeDecrease),
+        "precision decrease" => Ev::Exact(E::PrecisionDecrease),
+        "modify column" => Ev::Exact(E::ModifyColumn),
+        "remove auto increment" => Ev::Exact(E::RemoveAutoIncrement),
+        "modify columns order" => Ev::Exact(E::ModifyColumnsOrder),
         "" | "null event" => Ev::Never,
         // Names DM accepts that dm-rs never produces (its warning says why).
         other if crate::config::task::unmatched_event(other).is_some() => Ev::Never,

@@ -56,6 +56,12 @@ pub enum EventType {
     RebuildPartition,
     CoalescePartition,
     ExchangePartition,
+    // DM's MODIFY / CHANGE COLUMN events (compared with the tracked column by the sync unit).
+    ValueRangeDecrease,
+    PrecisionDecrease,
+    ModifyColumn,
+    RemoveAutoIncrement,
+    ModifyColumnsOrder,
     /// A statement DM does not classify (its `NullEvent`): only `sql-pattern` applies.
     Other,
 }

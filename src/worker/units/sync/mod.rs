@@ -6,7 +6,8 @@
 //! first run, saved at once so a crash before the first flush still leaves an exact exit
 //! point) and the tracked table structures. `process` reads events from a [`source`]
 //! ([`source::RemoteSource`] today), finds transaction boundaries with [`txn::TxnTracker`],
-//! applies the instance's block-allow-list, binlog filters and routes ([`crate::rules`]) and, to
+//! applies the instance's block-allow-list, binlog filters (a MODIFY / CHANGE COLUMN's event
+//! from the tracked column, [`schemacmp::modify_event`]) and routes ([`crate::rules`]) and, to
 //! each row of the tables they name, its column mappings and expression filters
 //! ([`crate::rules::row::RowRules`]: a mapped value is what is written, a filtered row is not),
 //! decodes rows with the [`schema`] tracker's columns when the binlog carries no names
@@ -1455,6 +1456,27 @@ impl Run {
         Ok(t)
     }
 
+    /// DM's filter event of an ALTER TABLE decided by its MODIFY / CHANGE COLUMN spec: the
+    /// tracked column (before the statement) against the new definition; "alter table" when
+    /// either is not known.
+    fn modify_event(&self, table: &TableName, m: &crate::rules::ddl::ModifySpec) -> EventType {
+        let old = self.tracker.get(table).and_then(|t| {
+            t.columns
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(&m.old))
+                .and_then(|c| c.def.clone())
+        });
+        match (old, schemacmp::ColumnType::parse(&m.def)) {
+            (Some(old), Some(new)) => schemacmp::modify_event(
+                &old,
+                &new,
+                !m.old.eq_ignore_ascii_case(&m.new),
+                m.positioned,
+            ),
+            _ => EventType::AlterTable,
+        }
+    }
+
     /// A statement of its own (DDL, or anything else outside a transaction): runs the DDL the
     /// task replicates, marked in the checkpoint while it runs, then updates the schema
     /// tracker (whether or not the DDL was replicated: the upstream table changed).
@@ -1490,10 +1512,14 @@ impl Run {
             } else {
                 self.rules.allow_table(&first.schema, &first.table)
             };
+            let event = match d.modify_spec() {
+                Some(m) => self.modify_event(&first, m),
+                None => d.event_type(),
+            };
             if !allowed
                 || self
                     .rules
-                    .skip_event(&first.schema, &first.table, d.event_type(), Some(sql))
+                    .skip_event(&first.schema, &first.table, event, Some(sql))
             {
                 tracing::debug!(kind = ?d.kind, table = %first.quoted(), "DDL filtered out");
                 continue;

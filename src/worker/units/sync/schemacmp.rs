@@ -854,6 +854,143 @@ fn quote_str(v: &str) -> String {
     out
 }
 
+/// The MySQL field type a canonical base type is (TiDB's `mysql.Type*`: text and blob share one,
+/// char and binary one, varchar and varbinary one).
+fn field_type(base: &str) -> &str {
+    match base {
+        "char" | "binary" => "string",
+        "varchar" | "varbinary" => "varchar",
+        "tinytext" | "tinyblob" => "tinyblob",
+        "text" | "blob" => "blob",
+        "mediumtext" | "mediumblob" => "mediumblob",
+        "longtext" | "longblob" => "longblob",
+        "numeric" => "decimal",
+        "real" => "double",
+        other => other,
+    }
+}
+
+/// (flen, decimals) of a canonical type: its arguments, the implicit length of the text and
+/// blob types, a temporal type's fraction digits as decimals; -1 when not known.
+fn flen_dec(ty: &str) -> (i64, i64) {
+    let base = base_of(ty);
+    let nums: Vec<i64> = args_of(ty)
+        .map(|a| a.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    match base {
+        "tinytext" | "tinyblob" => (255, -1),
+        "text" | "blob" => (65_535, -1),
+        "mediumtext" | "mediumblob" => (16_777_215, -1),
+        "longtext" | "longblob" => (4_294_967_295, -1),
+        "datetime" | "time" | "timestamp" => (-1, nums.first().copied().unwrap_or(0)),
+        _ => (
+            nums.first().copied().unwrap_or(-1),
+            nums.get(1).copied().unwrap_or(-1),
+        ),
+    }
+}
+
+/// The default display width of an integer type (TiDB's `GetDefaultFieldLengthAndDecimal`).
+fn int_width(base: &str) -> i64 {
+    match base {
+        "tinyint" => 4,
+        "smallint" => 6,
+        "mediumint" => 9,
+        "int" | "integer" => 11,
+        "bigint" => 20,
+        _ => -1,
+    }
+}
+
+/// The quoted elements of an `enum(…)` / `set(…)`.
+fn elems(ty: &str) -> Vec<String> {
+    args_of(ty)
+        .map(|a| a.split(',').map(|e| e.trim().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// DM's binlog-filter event of `MODIFY` / `CHANGE COLUMN` from the tracked column `old` to
+/// `new` (tiflow's `handleModifyColumn` / `needChangeColumnData`, for what the tracker keeps:
+/// it does not know a column's key flags, character set or collation, so "drop primary key",
+/// "drop unique key", "modify charset" and "modify collation" are never told apart here).
+pub fn modify_event(
+    old: &ColumnType,
+    new: &ColumnType,
+    renamed: bool,
+    positioned: bool,
+) -> crate::rules::EventType {
+    use crate::rules::EventType as E;
+    let (ob, nb) = (base_of(&old.ty), base_of(&new.ty));
+    let (of, nf) = (field_type(ob), field_type(nb));
+    let ((ol, od), (nl, nd)) = (flen_dec(&old.ty), flen_dec(&new.ty));
+    let sign = old.unsigned != new.unsigned;
+    let truncates = (nl > 0 && nl < ol) || (nd >= 0 && nd < od) || sign;
+    let strings = [
+        "string",
+        "varchar",
+        "tinyblob",
+        "blob",
+        "mediumblob",
+        "longblob",
+    ];
+    let data = if of == nf {
+        match of {
+            "decimal" if ol != nl || od != nd || sign => E::PrecisionDecrease,
+            "decimal" => E::AlterTable,
+            "enum" | "set" => {
+                let (o, n) = (elems(&old.ty), elems(&new.ty));
+                if n.len() < o.len() || o.iter().zip(&n).any(|(a, b)| a != b) {
+                    E::ValueRangeDecrease
+                } else {
+                    E::AlterTable
+                }
+            }
+            _ if INTEGERS.contains(&of) => {
+                if sign {
+                    E::PrecisionDecrease
+                } else {
+                    E::AlterTable
+                }
+            }
+            "string" if (ob == "binary" || nb == "binary") && ol != nl => E::PrecisionDecrease,
+            "string" => E::AlterTable,
+            _ if truncates => E::ValueRangeDecrease,
+            _ => E::AlterTable,
+        }
+    } else if matches!((of, nf), ("string", "varchar") | ("varchar", "string")) {
+        E::ModifyColumn
+    } else if strings.contains(&of) && strings.contains(&nf) {
+        if truncates {
+            E::ModifyColumn
+        } else {
+            E::AlterTable
+        }
+    } else if INTEGERS.contains(&of) && INTEGERS.contains(&nf) {
+        let (ow, nw) = (int_width(of), int_width(nf));
+        if (nw > 0 && nw < ow) || sign {
+            E::ValueRangeDecrease
+        } else {
+            E::AlterTable
+        }
+    } else {
+        E::ModifyColumn
+    };
+    if data != E::AlterTable {
+        return data;
+    }
+    if old.auto_increment && !new.auto_increment {
+        E::RemoveAutoIncrement
+    } else if old.default != new.default {
+        E::ModifyDefaultValue
+    } else if positioned {
+        E::ModifyColumnsOrder
+    } else if renamed {
+        E::RenameColumn
+    } else {
+        E::AlterTable
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1607,5 +1744,110 @@ mod tests {
         ]);
         let json = serde_json::to_string(&s).expect("serialize");
         assert_eq!(serde_json::from_str::<Schema>(&json).ok(), Some(s));
+    }
+
+    #[test]
+    fn modify_events_follow_dms_comparison() {
+        use crate::rules::EventType as E;
+        // (old definition, new definition, renamed, positioned, DM's event)
+        let cases: &[(&str, &str, bool, bool, E)] = &[
+            ("int", "bigint", false, false, E::AlterTable),
+            ("bigint", "int", false, false, E::ValueRangeDecrease),
+            ("int", "int unsigned", false, false, E::PrecisionDecrease),
+            (
+                "int unsigned",
+                "bigint",
+                false,
+                false,
+                E::ValueRangeDecrease,
+            ),
+            (
+                "varchar(20)",
+                "varchar(10)",
+                false,
+                false,
+                E::ValueRangeDecrease,
+            ),
+            ("varchar(10)", "varchar(20)", false, false, E::AlterTable),
+            ("char(10)", "varchar(10)", false, false, E::ModifyColumn),
+            ("varchar(10)", "char(10)", false, false, E::ModifyColumn),
+            ("varchar(20)", "text", false, false, E::AlterTable),
+            ("text", "varchar(20)", false, false, E::ModifyColumn),
+            ("char(10)", "char(5)", false, false, E::AlterTable),
+            ("binary(4)", "binary(8)", false, false, E::PrecisionDecrease),
+            (
+                "decimal(10,2)",
+                "decimal(12,2)",
+                false,
+                false,
+                E::PrecisionDecrease,
+            ),
+            (
+                "decimal(10,2)",
+                "decimal(10,2)",
+                false,
+                false,
+                E::AlterTable,
+            ),
+            (
+                "enum('a','b')",
+                "enum('a','b','c')",
+                false,
+                false,
+                E::AlterTable,
+            ),
+            (
+                "enum('a','b')",
+                "enum('b','a')",
+                false,
+                false,
+                E::ValueRangeDecrease,
+            ),
+            (
+                "set('x','y')",
+                "set('x')",
+                false,
+                false,
+                E::ValueRangeDecrease,
+            ),
+            (
+                "datetime(3)",
+                "datetime",
+                false,
+                false,
+                E::ValueRangeDecrease,
+            ),
+            ("datetime", "datetime(3)", false, false, E::AlterTable),
+            ("int", "varchar(10)", false, false, E::ModifyColumn),
+            ("double", "float", false, false, E::ModifyColumn),
+            (
+                "int AUTO_INCREMENT",
+                "int",
+                false,
+                false,
+                E::RemoveAutoIncrement,
+            ),
+            (
+                "int DEFAULT 1",
+                "int DEFAULT 2",
+                false,
+                false,
+                E::ModifyDefaultValue,
+            ),
+            ("int", "int NOT NULL", false, true, E::ModifyColumnsOrder),
+            ("int", "int", true, false, E::RenameColumn),
+            ("int", "int NOT NULL", false, false, E::AlterTable),
+        ];
+        for (old, new, renamed, positioned, want) in cases {
+            let (o, n) = (
+                ColumnType::parse(old).expect(old),
+                ColumnType::parse(new).expect(new),
+            );
+            assert_eq!(
+                modify_event(&o, &n, *renamed, *positioned),
+                *want,
+                "{old} -> {new}"
+            );
+        }
     }
 }

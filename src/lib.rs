@@ -19,6 +19,7 @@
 //!
 //! Binaries in `src/bin/` only parse flags and call into this library.
 
+pub mod alloc;
 pub mod binlog;
 pub mod checker;
 pub mod config;

@@ -198,6 +198,19 @@ fn task_op_success(dm: &Dm, cmd: &str, op: &str, task: &str) {
     );
 }
 
+/// check_list/{pause,resume}_relay.sh `pause_relay_success` / `resume_relay_success`.
+fn relay_op_success(dm: &Dm, cmd: &str) {
+    dm.run_dm_ctl(
+        ADDR,
+        &format!("\"{cmd} -s $SOURCE_ID1 -s $SOURCE_ID2\""),
+        &[
+            (r#""\"result\": true""#, 3),
+            (r#""\"source\": \"$SOURCE_ID1\"""#, 1),
+            (r#""\"source\": \"$SOURCE_ID2\"""#, 1),
+        ],
+    );
+}
+
 /// check_list/start_relay.sh `start_relay_success`.
 fn start_relay_success(dm: &Dm) {
     for (s, w) in [("$SOURCE_ID1", "worker1"), ("$SOURCE_ID2", "worker2")] {
@@ -348,15 +361,7 @@ fn sources_and_relay_follow_dms_script() {
         &[(r#""can't \`stop-relay\` without worker name now""#, 1)],
     );
     // pause_relay_success
-    dm.run_dm_ctl(
-        ADDR,
-        r#""pause-relay -s $SOURCE_ID1 -s $SOURCE_ID2""#,
-        &[
-            (r#""\"result\": true""#, 3),
-            (r#""\"source\": \"$SOURCE_ID1\"""#, 1),
-            (r#""\"source\": \"$SOURCE_ID2\"""#, 1),
-        ],
-    );
+    relay_op_success(&dm, "pause-relay");
     // query_status_stopped_relay
     dm.run_dm_ctl_with_retry(
         ADDR,
@@ -368,15 +373,7 @@ fn sources_and_relay_follow_dms_script() {
         ],
     );
     // resume_relay_success
-    dm.run_dm_ctl(
-        ADDR,
-        r#""resume-relay -s $SOURCE_ID1 -s $SOURCE_ID2""#,
-        &[
-            (r#""\"result\": true""#, 3),
-            (r#""\"source\": \"$SOURCE_ID1\"""#, 1),
-            (r#""\"source\": \"$SOURCE_ID2\"""#, 1),
-        ],
-    );
+    relay_op_success(&dm, "resume-relay");
     // query_status_with_no_tasks
     dm.run_dm_ctl(
         ADDR,

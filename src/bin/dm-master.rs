@@ -55,6 +55,7 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
+    dm_rs::alloc::tune();
     let args = Args::parse_from(dm_rs::logging::long_flags(std::env::args().collect()));
     if args.version {
         println!("{}", dm_rs::version::banner());

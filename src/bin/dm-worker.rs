@@ -5,24 +5,6 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-unsafe extern "C" {
-    /// mimalloc's `mi_option_set` (the C library the `mimalloc` crate links).
-    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
-}
-
-/// `mi_option_purge_delay` in mimalloc's `mi_option_t` (v2 and v3).
-const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
-
-/// Freed memory goes back to the OS after 10 s instead of mimalloc's 10 ms: a full load frees
-/// and reallocates its multi-MiB statement buffers all the time, and each one came back as
-/// fresh (zeroed, huge) pages — 3 000–7 000 page faults and about 8 % of the worker's CPU in
-/// bench/full_load.sh; about 600 with the delay. `MIMALLOC_PURGE_DELAY` still overrides it.
-fn tune_allocator() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets an integer option of the linked allocator; any value is valid.
-        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
-    }
-}
 use clap::Parser;
 
 /// dm-worker: registers with dm-master and runs the units of the subtasks bound to it.
@@ -61,7 +43,7 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    tune_allocator();
+    dm_rs::alloc::tune();
     let args = Args::parse_from(dm_rs::logging::long_flags(std::env::args().collect()));
     if args.version {
         println!("{}", dm_rs::version::banner());

@@ -445,19 +445,16 @@ impl Master for MasterService {
         let req = req.into_inner();
         let op = pb::SourceOp::try_from(req.op).unwrap_or(pb::SourceOp::InvalidSourceOp);
         let r = match op {
-            pb::SourceOp::StartSource => match super::sources::probe_upstreams(&req.config).await {
-                Ok(()) => {
-                    self.sched
-                        .create_sources(SourceChange::Create, &req.config, &req.worker_name)
-                        .await
-                }
-                Err(e) => Err(e),
-            },
-            pb::SourceOp::UpdateSource => {
+            pb::SourceOp::StartSource | pb::SourceOp::UpdateSource => {
+                let change = if op == pb::SourceOp::StartSource {
+                    SourceChange::Create
+                } else {
+                    SourceChange::Update
+                };
                 match super::sources::probe_upstreams(&req.config).await {
                     Ok(()) => {
                         self.sched
-                            .create_sources(SourceChange::Update, &req.config, &req.worker_name)
+                            .create_sources(change, &req.config, &req.worker_name)
                             .await
                     }
                     Err(e) => Err(e),

@@ -39,29 +39,33 @@ pub async fn probe_upstreams(yamls: &[String]) -> Result<(), MasterError> {
             Err(e) => return Err(driver(e.to_string())),
         };
         use mysql_async::prelude::Queryable;
-        let q = "SELECT @@version, IFNULL(@@global.gtid_mode, '')";
-        let q = tokio::time::timeout(PROBE_TIMEOUT, conn.query_first::<(String, String), _>(q));
-        let probe = match q.await {
-            Ok(Ok(r)) => Ok(r),
-            // MariaDB has no gtid_mode variable.
-            Ok(Err(mysql_async::Error::Server(e))) if e.code == 1193 => {
-                let q = conn.query_first::<String, _>("SELECT @@version");
-                match tokio::time::timeout(PROBE_TIMEOUT, q).await {
-                    Ok(Ok(v)) => Ok(v.map(|v| (v, String::new()))),
-                    Ok(Err(e)) => Err(driver(e.to_string())),
-                    Err(_) => Err(driver(format!("no answer within {PROBE_TIMEOUT:?}"))),
-                }
-            }
+        let mut ask = async |q: &str| match tokio::time::timeout(
+            PROBE_TIMEOUT,
+            conn.query_first::<String, _>(q),
+        )
+        .await
+        {
+            Ok(Ok(v)) => Ok(v.unwrap_or_default()),
             Ok(Err(e)) => Err(driver(e.to_string())),
             Err(_) => Err(driver(format!("no answer within {PROBE_TIMEOUT:?}"))),
         };
+        let version = ask("SELECT @@version").await;
+        let mariadb = cfg.flavor.eq_ignore_ascii_case("mariadb")
+            || version
+                .as_ref()
+                .is_ok_and(|v| v.to_ascii_lowercase().contains("mariadb"));
+        // MariaDB always has GTIDs (and no gtid_mode variable).
+        let gtid_mode = match (&version, cfg.enable_gtid && !mariadb) {
+            (Ok(_), true) => ask("SELECT @@global.gtid_mode").await.map(Some),
+            _ => Ok(None),
+        };
         let _ = tokio::time::timeout(PROBE_TIMEOUT, conn.disconnect()).await;
-        let (version, gtid_mode) = probe?.unwrap_or_default();
-        let mariadb = version.to_ascii_lowercase().contains("mariadb")
-            || cfg.flavor.eq_ignore_ascii_case("mariadb");
-        if cfg.enable_gtid && !mariadb && !gtid_mode.eq_ignore_ascii_case("ON") {
+        version?;
+        if let Some(mode) = gtid_mode?
+            && !mode.eq_ignore_ascii_case("ON")
+        {
             return Err(MasterError::Upstream(format!(
-                "[code=26007:class=task-check:scope=internal:level=medium], Message: {} has GTID_MODE = {gtid_mode} instead of ON, Workaround: Please check the `enable-gtid` config in source configuration file.",
+                "[code=26007:class=task-check:scope=internal:level=medium], Message: {} has GTID_MODE = {mode} instead of ON, Workaround: Please check the `enable-gtid` config in source configuration file.",
                 cfg.source_id
             )));
         }

@@ -454,8 +454,9 @@ async fn run_units(
     shared: Arc<Shared>,
     cancel: CancellationToken,
 ) -> Result<UnitExit, UnitError> {
+    // start_run marks a first run of several units UNDECIDED.
     let mut from = current.load(Ordering::Relaxed);
-    if from == UNDECIDED || (from == 0 && kinds.len() > 1) {
+    if from == UNDECIDED {
         from = 0;
         for i in (1..kinds.len()).rev() {
             let kind = kinds[i];

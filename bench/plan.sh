@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `dmctl plan` at scale: N task files (default 1000) against a master that holds the same N
 # tasks, started Paused (`start-task --paused`: no upstream or downstream connection), so the
-# plan has nothing to change. Prints the wall time of `plan` (best and median of RUNS) and the
+# plan has nothing to change. The source names a throwaway MariaDB (operate-source create
+# connects to it); the tasks' target is a closed port. Prints the wall time of `plan` (best and median of RUNS) and the
 # number of master calls it made (one query-status for all tasks, one source listing, one
 # get-config per task), for N/10 and N tasks, to show the status calls do not grow with N.
 #
@@ -17,14 +18,17 @@ if [ ! -x "$BIN/dm-master" ] || [ ! -x "$BIN/dmctl" ]; then
 fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dmrs-plan.XXXXXX")
 PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
-  [ "$KEEP" = 1 ] || rm -rf "$WORK"
-}
+# die, log, need, cleanup, free_port, start_db (bench/lib.sh)
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 trap cleanup EXIT
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+MARIADBD=$(need mariadbd mysqld)
+INSTALL_DB=$(need mariadb-install-db mysql_install_db)
+CLIENT=$(need mariadb mysql)
+
+# operate-source create connects to the source's upstream (as DM's does): a throwaway one.
+start_db up 1 1
+UP_PORT=$DB_PORT
 
 PORT=$(free_port)
 MASTER=127.0.0.1:$PORT
@@ -34,12 +38,12 @@ PIDS+=($!)
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 CTL=("$BIN/dmctl" --master-addr "$MASTER")
 
-# The source and the tasks point at closed ports: paused tasks never connect.
+# The tasks' target is a closed port: paused tasks never connect.
 DEAD=$(free_port)
 mkdir -p "$WORK/tasks"
 cat >"$WORK/tasks/source.yaml" <<YAML
 source-id: bench-src
-from: {host: 127.0.0.1, port: $DEAD, user: root, password: ''}
+from: {host: 127.0.0.1, port: $UP_PORT, user: root, password: ''}
 YAML
 "${CTL[@]}" operate-source create "$WORK/tasks/source.yaml" >/dev/null
 # The desired state says paused, as the master holds them: the plan has nothing to do.

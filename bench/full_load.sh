@@ -11,8 +11,9 @@
 #
 # Usage: bench/full_load.sh [--no-dmrs]
 # Knobs (env): TABLES=8 TABLE_SIZE=100000 THREADS=4 POOL=4 ROWS=20000 REPS=1 FLUSH_AT_COMMIT=2
-#              KEEP=0 TIMEOUT=1200 DMRS_BIN=$ROOT/target/release
+#              KEEP=0 TIMEOUT=1200 DMRS_BIN=$ROOT/target/release WATCH_EVERY=20ms
 #              ONLY_DMRS=1 (dm-rs alone: no ratios; for profiling the worker)
+#              PERF_WORKER=FILE (perf record of the dm-worker over the timed run, into FILE)
 # REPS>1 runs the contenders interleaved (the first one rotates) and prints medians.
 # See bench/README.md.
 set -euo pipefail
@@ -26,6 +27,7 @@ REPS=${REPS:-1}
 FLUSH_AT_COMMIT=${FLUSH_AT_COMMIT:-2}
 KEEP=${KEEP:-0}
 TIMEOUT=${TIMEOUT:-1200}
+WATCH_EVERY=${WATCH_EVERY:-20ms}
 
 NO_DMRS=0
 for arg in "$@"; do
@@ -197,52 +199,58 @@ EOF
   done
 
   log "dm-rs: start-task (full, threads $THREADS, rows $ROWS, pool-size $POOL)"
-  local t0 t1 out="$dir/query-status.out" stages
+  local t0 t1 out="$dir/query-status.out"
   local up0 down0 busy0
   up0=$(cpu_of "$UP_PID")
   down0=$(cpu_of "$db_pid")
   busy0=$(busy_cpu)
+  local perf_pid=""
+  if [ -n "${PERF_WORKER:-}" ]; then
+    perf record -q -e cpu-clock -g -p "$worker_pid" -o "$PERF_WORKER" >/dev/null 2>&1 &
+    perf_pid=$!
+    PIDS+=("$perf_pid")
+    sleep 0.5 # perf attaches before the clock starts
+  fi
   t0=$(now)
   "${dmctl[@]}" start-task "$dir/task.yaml" >"$dir/start-task.out" 2>&1 || true
   grep -q '"result": *true' "$dir/start-task.out" ||
     { cat "$dir/start-task.out" >&2; tail -50 "$dir/dm-worker.log" >&2; die "start-task failed"; }
   log "dm-rs: start-task returned after $(elapsed "$t0" "$(now)")s (precheck and unit start included)"
-  # The wait costs the machine as little as it can (it shares the 2 cores with the run): one
-  # dmctl call per 0.1 s and bash built-ins only (no grep/sed/sleep processes per poll).
-  local text stage re='"stage": *"([A-Za-z]*)"' end=$((SECONDS + TIMEOUT))
-  exec {nap}<> <(:) # a pipe nobody writes: `read -t` on it is a sleep without a process
-  while :; do
-    "${dmctl[@]}" query-status benchfull >"$out" 2>&1 || true
-    IFS= read -r -d "" text <"$out" || true
-    # the subtasks' stages ("stage" of a relay or a worker does not appear in query-status
-    # TASK when relay is off): every one Finished, none Paused
-    stages=" "
-    while [[ $text =~ $re ]]; do
-      stage=${BASH_REMATCH[1]}
-      [[ $stages == *" $stage "* ]] || stages="$stages$stage "
-      text=${text#*"${BASH_REMATCH[0]}"}
-    done
-    if [ "$stages" = " Finished " ]; then break; fi
-    if [[ $stages == *" Paused "* ]]; then
-      cat "$out" >&2
-      echo "---- dm-worker log (last 50 lines)" >&2
-      tail -50 "$dir/dm-worker.log" >&2
-      KEEP=1
-      die "dm-rs task paused"
-    fi
-    kill -0 "$worker_pid" 2>/dev/null || { cat "$out" >&2; tail -50 "$dir/dm-worker.log" >&2; KEEP=1; die "dm-worker exited during the task"; }
-    if [ "$SECONDS" -ge "$end" ]; then
-      cat "$out" >&2
-      echo "---- dm-worker log (last 50 lines)" >&2
-      tail -50 "$dir/dm-worker.log" >&2
-      KEEP=1
-      die "dm-rs task not Finished within ${TIMEOUT}s (stages:$stages)"
-    fi
-    read -r -t 0.1 -u "$nap" || true
-  done
-  exec {nap}>&-
+  # The wait: one long-lived `query-status --watch` reading the status every $WATCH_EVERY (one
+  # RPC each, no process per poll, so it takes little of the 2 cores it shares); it exits 0
+  # when every subtask is Finished (or Stopped), 1 when one is paused by an error.
+  local watch_rc=0
+  timeout "$TIMEOUT" "${dmctl[@]}" query-status benchfull --watch --interval "$WATCH_EVERY" \
+    >"$dir/watch.out" 2>&1 || watch_rc=$?
   t1=$(now)
   RUN_S=$(elapsed "$t0" "$t1")
+  "${dmctl[@]}" query-status benchfull >"$out" 2>&1 || true
+  local text stage re='"stage": *"([A-Za-z]*)"'
+  IFS= read -r -d "" text <"$out" || true
+  # the subtasks' stages: every one Finished
+  stages=" "
+  while [[ $text =~ $re ]]; do
+    stage=${BASH_REMATCH[1]}
+    [[ $stages == *" $stage "* ]] || stages="$stages$stage "
+    text=${text#*"${BASH_REMATCH[0]}"}
+  done
+  if [ "$watch_rc" != 0 ] || [ "$stages" != " Finished " ]; then
+    cat "$dir/watch.out" "$out" >&2
+    echo "---- dm-worker log (last 50 lines)" >&2
+    tail -50 "$dir/dm-worker.log" >&2
+    KEEP=1
+    case $watch_rc in
+      124) die "dm-rs task not Finished within ${TIMEOUT}s (stages:$stages)" ;;
+      0) die "dm-rs task ended but not Finished (stages:$stages)" ;;
+      *) die "dm-rs task paused (query-status --watch exit $watch_rc; stages:$stages)" ;;
+    esac
+  fi
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+    forget_pid "$perf_pid"
+    log "dm-rs: perf profile of dm-worker in $PERF_WORKER"
+  fi
 
   local hwm
   hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$worker_pid/status")

@@ -354,6 +354,9 @@ fn usage_errors_exit_2() {
         vec!["query-status", "--rpc-timeout", "soon"],
         vec!["query-status", "--watch"],
         vec!["query-status", "-s", "s1", "--watch"],
+        vec!["query-status", "t", "--watch", "--interval", "1ms"],
+        vec!["query-status", "t", "--watch", "--interval", "soon"],
+        vec!["query-status", "t", "--interval", "1s"],
     ];
     for cmd in cases {
         let mut args = vec!["--master-addr", NOWHERE];
@@ -371,6 +374,7 @@ fn query_status_help_documents_watch() {
     let out = stdout(&o);
     assert!(out.contains("--watch"), "{out}");
     assert!(out.contains("progress bar per source"), "{out}");
+    assert!(out.contains("--interval string"), "{out}");
 }
 
 #[test]
@@ -399,7 +403,7 @@ fn help_shows_dm_usage_lines() {
         ("update-task", "update-task [-s source ...] <config-file>"),
         (
             "query-status",
-            "query-status [-s source ...] [task-name | task-file] [--more] [--watch]",
+            "query-status [-s source ...] [task-name | task-file] [--more] [--watch [--interval DURATION]]",
         ),
         (
             "get-config",

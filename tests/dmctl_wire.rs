@@ -644,11 +644,15 @@ fn refresh_worker_tasks_prints_dm_v1_answer() {
 
 /// `query-status TASK --watch` off a terminal: one plain line per source per change (no escape
 /// codes), then the end line; exit 0 when the task finished, 1 when it is paused by an error;
-/// a task the master does not know gives query-status' own answer.
+/// a task the master does not know gives query-status' own answer. `--interval` sets how often
+/// the status is read (the same lines, sooner).
 #[test]
 fn query_status_watch_prints_plain_lines_until_the_task_ends() {
     let (addr, _log) = start_fake();
-    let o = dmctl(addr, &["query-status", "fulltask", "--watch"]);
+    let o = dmctl(
+        addr,
+        &["query-status", "fulltask", "--watch", "--interval", "20ms"],
+    );
     assert_eq!(
         o.status.code(),
         Some(0),

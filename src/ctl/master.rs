@@ -486,10 +486,18 @@ pub struct QueryStatusArgs {
     #[arg(long)]
     pub more: bool,
     /// Follow one task: a progress bar per source (unit, stage, percent, speed) refreshed
-    /// every second on a terminal, one plain line per source per change otherwise, until the
+    /// every `--interval` on a terminal, one plain line per source per change otherwise, until the
     /// task is Finished or Stopped (exit 0), paused by an error (exit 1), or Ctrl-C.
     #[arg(long)]
     pub watch: bool,
+    /// How often `--watch` reads the status, a Go duration (at least 10ms).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1s",
+        requires = "watch"
+    )]
+    pub interval: String,
     /// A task name, or a task file to take the name from (empty: every task).
     #[arg(value_name = "task-name | task-file")]
     pub task: Option<String>,
@@ -509,7 +517,18 @@ pub fn query_status(a: &QueryStatusArgs, t: &Target) -> u8 {
             );
             return USAGE;
         }
-        return super::watch::run(&name, &a.source.sources, t);
+        let interval = match super::reconcile::duration_flag("interval", &a.interval, false) {
+            Ok(d) if d >= super::watch::MIN_INTERVAL => d,
+            Ok(_) => {
+                eprintln!("invalid --interval {:?}: at least 10ms", a.interval);
+                return USAGE;
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return USAGE;
+            }
+        };
+        return super::watch::run(&name, &a.source.sources, interval, t);
     }
     let req = pb::QueryStatusListRequest {
         name: name.clone(),

@@ -194,7 +194,7 @@ pub enum Command {
     /// Queries task status.
     #[command(
         name = "query-status",
-        override_usage = "query-status [-s source ...] [task-name | task-file] [--more] [--watch]"
+        override_usage = "query-status [-s source ...] [task-name | task-file] [--more] [--watch [--interval DURATION]]"
     )]
     QueryStatus(master::QueryStatusArgs),
     /// Gets the configuration (DM's alias of `config TYPE NAME`; also `get-task-config NAME`).

@@ -1,5 +1,5 @@
-//! `query-status TASK --watch`: a task's progress per source, refreshed every second until the
-//! task ends (every subtask Finished or Stopped, or one Paused by an error) or Ctrl-C.
+//! `query-status TASK --watch`: a task's progress per source, refreshed every second (or every
+//! `--interval`) until the task ends (every subtask Finished or Stopped, or one Paused by an error) or Ctrl-C.
 //!
 //! On a terminal each source gets a live progress bar (indicatif): unit, stage, percent (Dump:
 //! completed chunks; Load: finished / total bytes; Sync: 100 % once synced, else how far the
@@ -8,7 +8,7 @@
 //!
 //! The pure part — [`progress`] (a query-status answer → one [`SourceProgress`] per source),
 //! [`plain_line`], [`Lines`] (only the changed lines) and [`end_of`] — is table-tested; [`run`]
-//! is the loop (one `QueryStatus` per second, each with the RPC timeout). It only reads: it
+//! is the loop (one `QueryStatus` per interval, each with the RPC timeout). It only reads: it
 //! never changes the master. A task the master does not know gives query-status' own answer.
 
 use std::collections::BTreeMap;
@@ -20,8 +20,8 @@ use super::master::{FAIL, OK, Target};
 use crate::pb;
 use crate::pb::sub_task_status::Status;
 
-/// How often the status is read.
-pub const INTERVAL: Duration = Duration::from_secs(1);
+/// The shortest `--interval`.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// One source's part of a task, as the watch shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -402,7 +402,7 @@ impl Screen {
 /// Runs `query-status TASK --watch` against the master; the exit code: [`OK`] when the task
 /// finished or stopped (or on Ctrl-C), [`FAIL`] when it is paused by an error or the first
 /// status cannot be read (printed as query-status prints it).
-pub fn run(task: &str, sources: &[String], t: &Target) -> u8 {
+pub fn run(task: &str, sources: &[String], interval: Duration, t: &Target) -> u8 {
     let addr = match t.require_addr() {
         Ok(a) => a,
         Err(code) => return code,
@@ -417,10 +417,16 @@ pub fn run(task: &str, sources: &[String], t: &Target) -> u8 {
             return FAIL;
         }
     };
-    rt.block_on(watch(&addr, task, sources, t.timeout))
+    rt.block_on(watch(&addr, task, sources, interval, t.timeout))
 }
 
-async fn watch(addr: &str, task: &str, sources: &[String], timeout: Duration) -> u8 {
+async fn watch(
+    addr: &str,
+    task: &str,
+    sources: &[String],
+    interval: Duration,
+    timeout: Duration,
+) -> u8 {
     let channel = match crate::rpc::connect(addr, crate::rpc::CONNECT_TIMEOUT, timeout).await {
         Ok(c) => c,
         Err(e) => {
@@ -497,7 +503,7 @@ async fn watch(addr: &str, task: &str, sources: &[String], timeout: Duration) ->
                 }
                 return OK;
             }
-            _ = tokio::time::sleep(INTERVAL) => {}
+            _ = tokio::time::sleep(interval) => {}
         }
     }
 }

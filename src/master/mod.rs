@@ -104,26 +104,39 @@ pub async fn precheck(
         return (!report.items.is_empty()).then_some(report);
     }
     // A connection whose TLS files cannot be read was refused above; dialling it would only
-    // repeat that failure less clearly.
-    let mut reachable = Vec::new();
-    for (id, src) in sources {
-        if src.from.tls_check("from").is_err() {
-            continue;
-        }
-        let opts = src.from.mysql_opts(Vec::new());
-        report
-            .merge(checker::check_source_for_task(id, opts.clone(), task, src.enable_relay).await);
-        let filters = expression_filter_columns(task, id);
-        report.merge(checker::check_expression_filters(id, opts.clone(), &filters).await);
-        reachable.push((id.clone(), opts));
-    }
+    // repeat that failure less clearly. The upstreams and the downstream are checked at once
+    // (start-task waits for the slowest, not the sum); the report keeps the sources' order.
+    let source_checks = sources
+        .iter()
+        .filter(|(_, src)| src.from.tls_check("from").is_ok())
+        .map(|(id, src)| async move {
+            let opts = src.from.mysql_opts(Vec::new());
+            let mut r =
+                checker::check_source_for_task(id, opts.clone(), task, src.enable_relay).await;
+            let filters = expression_filter_columns(task, id);
+            r.merge(checker::check_expression_filters(id, opts.clone(), &filters).await);
+            (r, (id.clone(), opts))
+        });
     let target = task
         .target_database
         .as_ref()
         .filter(|t| t.tls_check("target-database").is_ok())
         .map(|t| t.mysql_opts(Vec::new()));
-    if let Some(t) = &target {
-        report.merge(checker::check_target_for_task(t.clone(), task).await);
+    let target_check = async {
+        match &target {
+            Some(t) => Some(checker::check_target_for_task(t.clone(), task).await),
+            None => None,
+        }
+    };
+    let (source_reports, target_report) =
+        tokio::join!(futures_util::future::join_all(source_checks), target_check);
+    let mut reachable = Vec::new();
+    for (r, src) in source_reports {
+        report.merge(r);
+        reachable.push(src);
+    }
+    if let Some(r) = target_report {
+        report.merge(r);
     }
     report.merge(checker::check_shard_tables(task, &reachable, target).await);
     Some(report)

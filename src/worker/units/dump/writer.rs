@@ -29,7 +29,7 @@ use crate::worker::units::full::naming;
 /// The first line of every dump file.
 pub const HEADER: &[u8] = b"/*!40101 SET NAMES binary*/;\n";
 /// The buffer is handed to the file writer when it holds this much.
-pub const FLUSH_AT: usize = 2 << 20;
+pub const FLUSH_AT: usize = 512 << 10;
 
 /// The capacity of a render buffer: a flush's worth plus the longest row that may overshoot it
 /// in the common case.

@@ -168,8 +168,44 @@ pub struct Batch<'a> {
     pub rows: &'a Rows,
     /// The statement's column list, parentheses included.
     pub columns: Option<&'a [u8]>,
-    /// The rows in LOAD DATA's text ([`super::tsv::convert`]).
-    pub data: Vec<u8>,
+    /// The rows in LOAD DATA's text ([`super::tsv::convert`]); handed back with its capacity
+    /// (the caller reuses it for the next statement).
+    pub data: &'a mut Vec<u8>,
+}
+
+/// The size of the pieces the rows are sent in. The driver copies each piece into a pooled
+/// buffer and then into its frame: in one multi-MiB piece, both were fresh allocations, and so
+/// freshly faulted, zeroed (huge) pages, on every statement.
+const PIECE: usize = 64 << 10;
+
+/// `data` taken as [`Bytes`] (no copy), twice: one for [`piece_stream`], one for [`reclaim`].
+fn pieces(data: &mut Vec<u8>) -> (Bytes, Bytes) {
+    let whole = Bytes::from(std::mem::take(data));
+    (whole.clone(), whole)
+}
+
+/// `whole` as a stream of [`PIECE`]-sized slices of it (no copy).
+fn piece_stream(whole: Bytes) -> futures_util::stream::BoxStream<'static, std::io::Result<Bytes>> {
+    let len = whole.len();
+    futures_util::stream::iter(
+        (0..len)
+            .step_by(PIECE)
+            .map(move |i| Ok(whole.slice(i..(i + PIECE).min(len)))),
+    )
+    .boxed()
+}
+
+/// The buffer of [`pieces`] back, empty, with its capacity — when no slice of it is alive
+/// any more (else a new one: the next statement allocates).
+fn reclaim(keep: Bytes) -> Vec<u8> {
+    match keep.try_into_mut() {
+        Ok(m) => {
+            let mut v = Vec::from(m);
+            v.clear();
+            v
+        }
+        Err(_) => Vec::new(),
+    }
 }
 
 /// One data statement as LOAD DATA: `begin` runs first, then the LOAD DATA of the rows, then
@@ -197,11 +233,10 @@ pub async fn load(
         q.push_str(&String::from_utf8_lossy(cols));
     }
     conn.query_drop(begin).await?;
-    let bytes = Bytes::from(data);
-    conn.set_infile_handler(async move {
-        Ok(futures_util::stream::once(async move { Ok(bytes) }).boxed())
-    });
+    let (keep, whole) = pieces(data);
+    conn.set_infile_handler(async move { Ok(piece_stream(whole)) });
     let r = conn.query_drop(&q).await;
+    *data = reclaim(keep);
     let clean = match &r {
         Ok(()) => conn.get_warnings() == 0 && conn.affected_rows() == rows.rows,
         Err(mysql_async::Error::Server(s)) => {
@@ -235,6 +270,38 @@ pub async fn load(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pieces_cover_the_rows_and_the_buffer_comes_back() {
+        for len in [0, 1, PIECE - 1, PIECE, PIECE + 1, 3 * PIECE + 17] {
+            let mut data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            data.reserve(100);
+            let want = data.clone();
+            let (cap, ptr) = (data.capacity(), data.as_ptr());
+            let (keep, whole) = pieces(&mut data);
+            assert!(data.is_empty(), "taken");
+            let stream = piece_stream(whole);
+            let got: Vec<Bytes> = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime")
+                .block_on(stream.map(|r| r.expect("piece")).collect::<Vec<_>>());
+            assert!(
+                got.iter().all(|b| !b.is_empty() && b.len() <= PIECE),
+                "{len}"
+            );
+            assert_eq!(got.concat(), want, "{len}");
+            drop(got);
+            let back = reclaim(keep);
+            assert!(back.is_empty());
+            if len > 0 {
+                assert_eq!(
+                    (back.capacity(), back.as_ptr()),
+                    (cap, ptr),
+                    "the same allocation comes back ({len})"
+                );
+            }
+        }
+    }
 
     #[test]
     fn session_charset_follows_set_names() {

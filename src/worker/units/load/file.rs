@@ -38,6 +38,49 @@ pub struct FileJob {
     pub has_row: bool,
 }
 
+/// Buffers the file tasks hand on to each other, one pool per use (a reader's buffer is
+/// sized to a file's first read, a rows buffer to a statement: mixed, each take would grow the
+/// other kind's buffer). A fresh multi-MiB buffer per file and per statement came back as freshly
+/// faulted, zeroed pages each time (a sixth of the worker's CPU in bench/full_load.sh).
+/// Buffers are taken with stale contents; at most one of each per running file task exists.
+#[derive(Debug, Default)]
+pub struct Bufs {
+    /// [`StmtReader`] buffers.
+    pub read: Pool,
+    /// LOAD DATA rows buffers.
+    pub rows: Pool,
+}
+
+/// Reused buffers of one kind.
+#[derive(Debug, Default)]
+pub struct Pool(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl Pool {
+    /// Buffers larger than this are not kept (a statement of hundreds of MiB grows one once).
+    const MAX_CAP: usize = 64 << 20;
+    /// Nor more than this many.
+    const MAX_KEPT: usize = 64;
+
+    pub fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_default()
+    }
+
+    pub fn put(&self, b: Vec<u8>) {
+        if b.capacity() == 0 || b.capacity() > Self::MAX_CAP {
+            return;
+        }
+        if let Ok(mut v) = self.0.lock()
+            && v.len() < Self::MAX_KEPT
+        {
+            v.push(b);
+        }
+    }
+}
+
 /// What the file tasks share.
 pub struct FileCtx {
     pub ckpt: Arc<LoaderCheckpoint>,
@@ -50,6 +93,8 @@ pub struct FileCtx {
     pub stop: CancellationToken,
     /// The task's `on-duplicate-logical`.
     pub on_duplicate: OnDuplicate,
+    /// Buffers reused from file to file.
+    pub bufs: Arc<Bufs>,
 }
 
 /// How a file's load ended.
@@ -246,7 +291,7 @@ async fn apply_row_rules(
 pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<FileEnd, UnitError> {
     // A fresh session charset for each file; its own head may change it (SET NAMES binary).
     session_stmt(conn, job, b"SET NAMES utf8mb4", 0).await?;
-    let mut columns: Option<Vec<String>> = None;
+    let columns: Option<Vec<String>> = None;
     if !job.has_row {
         let q = cx.ckpt.open_sql(&job.name, &job.db, &job.table, job.size);
         match exec_timed(
@@ -280,6 +325,26 @@ pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<F
             }
         }
     }
+    let mut rows_buf = cx.bufs.rows.take();
+    let mut reader = StmtReader::open_in(&job.path, job.offset, job.size, cx.bufs.read.take())
+        .await
+        .map_err(|e| read_error(job, ReadError::Io(e)))?;
+    let end = load_statements(conn, job, cx, &mut reader, &mut rows_buf, columns, charset).await;
+    cx.bufs.rows.put(rows_buf);
+    cx.bufs.read.put(reader.into_buf());
+    end
+}
+
+/// The statements of `job` from its checkpoint offset on (see [`load_file`]).
+async fn load_statements(
+    conn: &mut Conn,
+    job: &FileJob,
+    cx: &FileCtx,
+    reader: &mut StmtReader,
+    rows_buf: &mut Vec<u8>,
+    mut columns: Option<Vec<String>>,
+    mut charset: Option<String>,
+) -> Result<FileEnd, UnitError> {
     let mut fast =
         cx.bulk.enabled() && bulk::table_is_fast(conn, &job.target_db, &job.target_table).await;
     let into = format!(
@@ -287,10 +352,6 @@ pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<F
         super::quote(&job.target_db),
         super::quote(&job.target_table)
     );
-    let mut rows_buf: Vec<u8> = Vec::new();
-    let mut reader = StmtReader::open(&job.path, job.offset, job.size)
-        .await
-        .map_err(|e| read_error(job, ReadError::Io(e)))?;
     let mut cur = job.offset;
     let mut buf: Vec<u8> = Vec::new();
     loop {
@@ -341,13 +402,12 @@ pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<F
             rows_buf.reserve(body.len() + 64);
             let converted = name_span
                 .filter(|sp| tsv::plain_insert(body, sp.start))
-                .and_then(|sp| tsv::convert(body, sp.end, &mut rows_buf));
+                .and_then(|sp| tsv::convert(body, sp.end, rows_buf));
             if let (Some(rows), Some(cs)) = (converted, charset.as_deref())
                 && (!rows.hex || cs.eq_ignore_ascii_case("binary"))
             {
                 let begin = format!("BEGIN;{};{GUARD}", cx.ckpt.advance_sql(&job.name, cur, end));
                 let cols = rows.columns.clone().map(|c| &body[c]);
-                let data = std::mem::take(&mut rows_buf);
                 let what = format!("load {}", at(job, start));
                 let r = tokio::time::timeout(
                     STMT_TIMEOUT,
@@ -360,7 +420,7 @@ pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<F
                             charset: cs,
                             rows: &rows,
                             columns: cols,
-                            data,
+                            data: rows_buf,
                         },
                     ),
                 )

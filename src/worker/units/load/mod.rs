@@ -297,6 +297,8 @@ struct Run {
     dump_checked: bool,
     /// The LOAD DATA fast path ([`bulk`]).
     bulk: Arc<bulk::Bulk>,
+    /// Buffers the file tasks reuse.
+    bufs: Arc<file::Bufs>,
     /// `on-duplicate-logical`: how a dumped row meets an existing key downstream.
     on_duplicate: rewrite::OnDuplicate,
 }
@@ -383,6 +385,7 @@ impl Run {
             seen: HashSet::new(),
             dump_checked: false,
             bulk: Arc::new(bulk::Bulk::from_env()),
+            bufs: Arc::default(),
             on_duplicate: rewrite::OnDuplicate::from_config(&loader.on_duplicate_logical),
         })
     }
@@ -738,6 +741,7 @@ impl Run {
                 rules: self.row_rules.clone(),
                 stats: self.stats.clone(),
                 bulk: self.bulk.clone(),
+                bufs: self.bufs.clone(),
                 stop: d.stop.clone(),
                 on_duplicate: self.on_duplicate,
             };

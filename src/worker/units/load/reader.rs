@@ -1,13 +1,18 @@
 //! Reading a dump file statement by statement, from any statement boundary (the byte offset a
 //! loader checkpoint holds), with large reads into one buffer that is reused: a statement is
 //! handed out as a slice of that buffer together with the byte offset just past its `;`.
+//! The buffer can come from the caller and go back to it ([`StmtReader::open_in`],
+//! [`StmtReader::into_buf`]): the load's file tasks pass theirs from file to file, since a fresh
+//! multi-MiB buffer per file came back as freshly faulted, zeroed pages. The file is read with
+//! plain reads on the blocking pool straight into that buffer (tokio's `File` reads into a
+//! buffer of its own first and copies).
 //!
 //! A file that ends inside a quoted string, a comment or a statement without its `;` is an
 //! error naming the offset where that statement starts (DM's 34002).
 
 use std::path::Path;
 
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use std::io::{Read, Seek};
 
 use super::scan::{Ending, Scanner, trim};
 
@@ -53,7 +58,8 @@ pub enum ReadError {
 
 /// A statement reader over one file.
 pub struct StmtReader {
-    file: tokio::fs::File,
+    /// `None` only while a read is on the blocking pool.
+    file: Option<std::fs::File>,
     buf: Vec<u8>,
     /// Start of the current statement in `buf`.
     start: usize,
@@ -73,13 +79,33 @@ impl StmtReader {
     /// Opens `path` at byte `offset` (a statement boundary). `size` is the file's size (the
     /// checkpoint's `end_pos`).
     pub async fn open(path: &Path, offset: u64, size: u64) -> std::io::Result<StmtReader> {
-        let mut file = tokio::fs::File::open(path).await?;
-        if offset > 0 {
-            file.seek(std::io::SeekFrom::Start(offset)).await?;
+        Self::open_in(path, offset, size, Vec::new()).await
+    }
+
+    /// [`open`](Self::open), reading into `buf` (its contents do not matter; it grows to the
+    /// first read's size if it is shorter).
+    pub async fn open_in(
+        path: &Path,
+        offset: u64,
+        size: u64,
+        mut buf: Vec<u8>,
+    ) -> std::io::Result<StmtReader> {
+        let path = path.to_path_buf();
+        let file = blocking(move || {
+            let mut file = std::fs::File::open(&path)?;
+            if offset > 0 {
+                file.seek(std::io::SeekFrom::Start(offset))?;
+            }
+            Ok(file)
+        })
+        .await?;
+        let want = BUF.min(size.saturating_sub(offset) as usize + 1).max(4096);
+        if buf.len() < want {
+            buf.resize(want, 0);
         }
         Ok(StmtReader {
-            file,
-            buf: vec![0; BUF.min(size.saturating_sub(offset) as usize + 1).max(4096)],
+            file: Some(file),
+            buf,
             start: 0,
             pos: 0,
             len: 0,
@@ -149,7 +175,20 @@ impl StmtReader {
                 let n = (self.buf.len() * 2).min(MAX_STMT);
                 self.buf.resize(n, 0);
             }
-            let n = self.file.read(&mut self.buf[self.len..]).await?;
+            let mut file = self
+                .file
+                .take()
+                .ok_or_else(|| std::io::Error::other("an earlier read of the file failed"))?;
+            let mut buf = std::mem::take(&mut self.buf);
+            let at = self.len;
+            let (file, buf, n) = blocking(move || {
+                let n = file.read(&mut buf[at..]);
+                Ok((file, buf, n))
+            })
+            .await?;
+            self.file = Some(file);
+            self.buf = buf;
+            let n = n?;
             if n == 0 {
                 self.eof = true;
             } else {
@@ -162,6 +201,20 @@ impl StmtReader {
     pub fn offset(&self) -> u64 {
         self.base + self.len as u64
     }
+
+    /// The read buffer, for the next file (its contents are stale bytes).
+    pub fn into_buf(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+/// `f` on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 /// The executable comments at the head of a file, up to its first data statement and before

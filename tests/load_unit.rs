@@ -302,6 +302,82 @@ fn a_dumpling_layout_loads_with_escaped_names_routes_a_keyless_table_and_a_view(
     assert_eq!(pb.meta_binlog_gtid, "0-1-12");
 }
 
+/// Deferred secondary indexes: each table this load creates gets its plain KEYs after its data
+/// (built as soon as the table's last file is loaded, beside the other tables' files), once
+/// per target table even when shards are merged onto it, and every `#keys` row of the loader
+/// checkpoint ends done.
+#[test]
+fn deferred_indexes_are_added_once_per_target_table() {
+    let down = MariaDb::downstream();
+    let base = tempfile::tempdir().expect("tempdir");
+    let dir = task_dir(&base.path().join("d"), "keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(&dir, "metadata", META.as_bytes());
+    write(
+        &dir,
+        "shop-schema-create.sql",
+        b"/*!40101 SET NAMES binary*/;\nCREATE DATABASE `shop`;\n",
+    );
+    // Two shards routed onto merged.orders, two tables of their own; several files each.
+    let tables = ["orders_1", "orders_2", "items", "users"];
+    for t in tables {
+        write(&dir, &format!("shop.{t}-schema.sql"), format!("/*!40101 SET NAMES binary*/;\nCREATE TABLE `{t}` (\n  `id` int NOT NULL,\n  `k` int NOT NULL,\n  `s` varchar(20) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  KEY `k_1` (`k`),\n  KEY `ks` (`k`,`s`)\n) ENGINE=InnoDB;\n").as_bytes());
+        let shard = t
+            .strip_prefix("orders_")
+            .map_or(0, |n| n.parse::<u64>().unwrap());
+        for f in 0..4u64 {
+            let mut text =
+                format!("/*!40101 SET NAMES binary*/;\nINSERT INTO `{t}` (`id`,`k`,`s`) VALUES\n");
+            let rows: Vec<String> = (0..50u64)
+                .map(|i| {
+                    let id = shard * 100_000 + f * 1000 + i;
+                    format!("({id},{},'r{id}')", id % 7)
+                })
+                .collect();
+            text.push_str(&rows.join(",\n"));
+            text.push_str(";\n");
+            write(&dir, &format!("shop.{t}.{f:013}.sql"), text.as_bytes());
+        }
+    }
+    let c = ctx(
+        "keys",
+        "full",
+        &down,
+        &base.path().join("d"),
+        "clean-dump-file: false\n",
+        None,
+    );
+    assert_eq!(run_blocking(c).expect("load"), UnitExit::Finished);
+    let u = down.url();
+    assert_eq!(
+        count(&u, "merged.orders"),
+        400,
+        "both shards, four files each"
+    );
+    assert_eq!(count(&u, "shop.items"), 200);
+    assert_eq!(count(&u, "shop.users"), 200);
+    for (db, t) in [("merged", "orders"), ("shop", "items"), ("shop", "users")] {
+        assert_eq!(
+            one(
+                &u,
+                &format!(
+                    "SELECT GROUP_CONCAT(DISTINCT INDEX_NAME ORDER BY BINARY INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = '{t}'"
+                )
+            ),
+            Some("'PRIMARY,k_1,ks'".to_string()),
+            "{db}.{t}: the deferred keys, once"
+        );
+    }
+    assert_eq!(
+        one(
+            &u,
+            "SELECT CONCAT(COUNT(*), '/', SUM(`offset`)) FROM dm_meta.`keys_loader_checkpoint` WHERE filename LIKE '#keys/%'"
+        ),
+        Some("'3/3'".to_string()),
+        "one #keys row per table the load created (the second shard finds the table there), every one done"
+    );
+}
+
 /// A fixture big enough to cancel in the middle: a keyed and a keyless table, `files` files
 /// each of `stmts` statements of 10 rows.
 fn big_fixture(dir: &Path, files: usize, stmts: usize) -> (u64, u64) {

@@ -545,9 +545,16 @@ impl Worker {
         self.status_now(name)
     }
 
-    /// The status as it is now (no waiting).
+    /// The status as it is now (no waiting). A run that has just ended is taken first
+    /// ([`SubTask::take_ended_run`]): its stage shows now, not at the next tick.
     pub fn status_now(&self, name: &str) -> pb::QueryStatusResponse {
-        let inner = self.lock();
+        let mut inner = self.lock();
+        let now = Instant::now();
+        for st in inner.subtasks.values_mut() {
+            if name.is_empty() || st.name == name {
+                st.take_ended_run(now);
+            }
+        }
         let Some(b) = inner.bound.as_ref() else {
             return pb::QueryStatusResponse {
                 result: false,

@@ -298,6 +298,23 @@ impl SubTask {
 
     /// [`SubTask::reap`] at a given time (tests drive the auto-resume clock).
     pub fn reap_at(&mut self, now: Instant) -> bool {
+        self.take_ended_run(now);
+        if self.stage == Stage::Paused
+            && self.run.is_none()
+            && let Some(at) = self.resume_at
+            && now >= at
+            && !self.result.as_ref().is_some_and(|r| r.is_canceled)
+        {
+            tracing::info!(task = %self.name, source = %self.source_id, "auto-resume");
+            self.start_run();
+        }
+        self.stage == Stage::Stopped && self.run.is_none()
+    }
+
+    /// The stage a run that has ended leads to (Finished, Paused, …), without the rest of a
+    /// reap (no auto-resume). Status reads call it, so a unit that has just finished shows
+    /// Finished at once instead of at the worker's next tick.
+    pub fn take_ended_run(&mut self, now: Instant) {
         if let Some(r) = &self.run
             && r.handle.is_finished()
             && let Some(r) = self.run.take()
@@ -314,16 +331,6 @@ impl SubTask {
             };
             self.on_exit(outcome, now);
         }
-        if self.stage == Stage::Paused
-            && self.run.is_none()
-            && let Some(at) = self.resume_at
-            && now >= at
-            && !self.result.as_ref().is_some_and(|r| r.is_canceled)
-        {
-            tracing::info!(task = %self.name, source = %self.source_id, "auto-resume");
-            self.start_run();
-        }
-        self.stage == Stage::Stopped && self.run.is_none()
     }
 
     /// The stage after a run ended.

@@ -125,3 +125,22 @@ async fn query_status_of_a_free_worker_names_no_source() {
     assert!(!r.result);
     assert!(r.msg.contains("40070"), "{}", r.msg);
 }
+
+/// A status read takes a run that has just ended: a finished unit shows Finished without
+/// waiting for the worker's next tick (none runs here).
+#[tokio::test]
+async fn a_status_read_shows_a_run_that_just_finished() {
+    let shared = Arc::new(Scripted::default());
+    shared.push(crate::worker::units::testing::Script::Finish);
+    let w = Worker::with_factory("w1", scripted(shared.clone()));
+    let r = w.assign_at(req(Stage::Running, 1, 1), Instant::now());
+    assert!(r.result, "{}", r.msg);
+    for _ in 0..2000 {
+        let st = w.status_now("t1");
+        if st.sub_task_status.first().map(|s| s.stage) == Some(Stage::Finished as i32) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("the finished run never showed in the status");
+}

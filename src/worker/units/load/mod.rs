@@ -304,6 +304,9 @@ struct Run {
 }
 
 /// Where [`Run::drive`] is.
+/// A target table (db, table).
+type Target = (String, String);
+
 struct Drive {
     data: VecDeque<FileJob>,
     /// Running files per target table.
@@ -312,6 +315,12 @@ struct Drive {
     running: JoinSet<(Conn, FileJob, Result<FileEnd, UnitError>)>,
     idle: Vec<Conn>,
     stop: CancellationToken,
+    /// Deferred index builds started before the end (a table whose every file is loaded once
+    /// the dump is complete): the target table, and the connection back.
+    indexing: JoinSet<(Target, Conn, Result<(), UnitError>)>,
+    /// The checkpoint's pending deferred indexes (schema file, target db, target table) not
+    /// started yet; read once every file is known.
+    keys_todo: Option<Vec<(String, String, String)>>,
 }
 
 impl Run {
@@ -442,12 +451,16 @@ impl Run {
             running: JoinSet::new(),
             idle: Vec::new(),
             stop: cancel.child_token(),
+            indexing: JoinSet::new(),
+            keys_todo: None,
         };
         let r = self.drive(&mut d, feed, cancel, live).await;
         if r.is_err() || matches!(r, Ok(UnitExit::Cancelled)) {
-            // Let the in-flight statements finish (each is atomic with its checkpoint).
+            // Let the in-flight statements finish (each is atomic with its checkpoint), and
+            // the index builds (as the end's builds, they are not interrupted).
             d.stop.cancel();
             while d.running.join_next().await.is_some() {}
+            while d.indexing.join_next().await.is_some() {}
         }
         for c in d.idle.drain(..) {
             let _ = tokio::time::timeout(Duration::from_secs(5), c.disconnect()).await;
@@ -536,8 +549,11 @@ impl Run {
                 tracing::info!("the dump stopped: the load stops after its in-flight statements");
                 return Ok(UnitExit::Cancelled);
             }
+            if done {
+                self.start_indexes(d).await?;
+            }
             self.dispatch(d).await?;
-            if done && d.data.is_empty() && d.running.is_empty() {
+            if done && d.data.is_empty() && d.running.is_empty() && d.indexing.is_empty() {
                 break;
             }
             tokio::select! {
@@ -548,6 +564,15 @@ impl Run {
                     }
                 }
                 Some(j) = d.running.join_next() => self.joined(d, j)?,
+                Some(j) = d.indexing.join_next() => {
+                    let (target, conn, r) = j.map_err(|e| {
+                        UnitError::new(code::CRASHED, "internal", "an index build ended abnormally")
+                            .cause(e)
+                    })?;
+                    r?;
+                    d.busy.remove(&target);
+                    d.idle.push(conn);
+                }
                 _ = tick.tick() => self.log_progress(),
             }
         }
@@ -708,9 +733,52 @@ impl Run {
         }))
     }
 
-    /// Starts queued data files on free connections (up to `pool-size`).
+    /// Once every file is known: starts the deferred index builds of the target tables with no
+    /// file queued or loading, on free connections (before data files: a build is long, and
+    /// run beside the last files it keeps both the downstream's cores busy instead of leaving
+    /// them to a tail of single builds at the end). One build per target table at a time; the
+    /// end ([`Run::add_deferred_keys`]) adds whatever is left.
+    async fn start_indexes(&mut self, d: &mut Drive) -> Result<(), UnitError> {
+        if d.keys_todo.is_none() {
+            d.keys_todo = Some(self.ckpt.keys_pending(&mut self.ctrl).await?);
+        }
+        let mut todo = d.keys_todo.take().unwrap_or_default();
+        let mut i = 0;
+        while i < todo.len() && d.running.len() + d.indexing.len() < self.pool_size {
+            let target = (todo[i].1.clone(), todo[i].2.clone());
+            let loading = d.busy.get(&target).is_some_and(|n| *n > 0)
+                || d.data
+                    .iter()
+                    .any(|j| j.target_db == target.0 && j.target_table == target.1);
+            if loading {
+                i += 1;
+                continue;
+            }
+            let (file, tdb, ttable) = todo.remove(i);
+            let keys = self.deferred_keys(&file).await;
+            let mut conn = match d.idle.pop() {
+                Some(c) => c,
+                None => connect_opts(self.opts.clone())
+                    .await
+                    .map_err(|e| connect_error("connect to the downstream", e))?,
+            };
+            let ckpt = self.ckpt.clone();
+            tracing::debug!(db = %tdb, table = %ttable, "deferred indexes start");
+            // Not two builds of one target table at once (shards merged onto it): the next
+            // waits in `todo` for this one.
+            d.busy.insert(target.clone(), 1);
+            d.indexing.spawn(async move {
+                let r = add_keys(&mut conn, &ckpt, &file, &tdb, &ttable, &keys).await;
+                (target, conn, r)
+            });
+        }
+        d.keys_todo = Some(todo);
+        Ok(())
+    }
+
+    /// Starts queued data files on free connections (up to `pool-size`, index builds included).
     async fn dispatch(&mut self, d: &mut Drive) -> Result<(), UnitError> {
-        while d.running.len() < self.pool_size && !d.data.is_empty() {
+        while d.running.len() + d.indexing.len() < self.pool_size && !d.data.is_empty() {
             let conn = match d.idle.pop() {
                 Some(c) => c,
                 None => connect_opts(self.opts.clone())

@@ -12,7 +12,7 @@ use mysql_async::prelude::Queryable;
 use tokio_util::sync::CancellationToken;
 
 use super::checkpoint::{GUARD, GUARD_FAILED, LoaderCheckpoint};
-use super::reader::{Kind, ReadError, StmtReader, session_prefix};
+use super::reader::{self, Kind, ReadError, StmtReader, session_prefix};
 use super::rewrite::{OnDuplicate, insert_name, replace_name_with, with_duplicate_head};
 use super::stats::LoadStats;
 use super::{STMT_TIMEOUT, bulk, timeout_error, tsv};
@@ -326,7 +326,13 @@ pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<F
         }
     }
     let mut rows_buf = cx.bufs.rows.take();
-    let mut reader = StmtReader::open_in(&job.path, job.offset, job.size, cx.bufs.read.take())
+    let mut read_buf = cx.bufs.read.take();
+    if read_buf.len() < reader::BUF {
+        // Full size at once: grown file by file (a dump's first chunks are small), each
+        // growth copied the stale contents into freshly faulted pages.
+        read_buf = vec![0; reader::BUF];
+    }
+    let mut reader = StmtReader::open_in(&job.path, job.offset, job.size, read_buf)
         .await
         .map_err(|e| read_error(job, ReadError::Io(e)))?;
     let end = load_statements(conn, job, cx, &mut reader, &mut rows_buf, columns, charset).await;
@@ -397,9 +403,13 @@ async fn load_statements(
                 Some(r) => (&r[..], insert_name(r).map(|n| n.span)),
             };
             // Sized once (the rows' text is never longer than the INSERT's): growing it by
-            // doubling took fresh, zeroed pages several times per statement.
+            // doubling took fresh, zeroed pages several times per statement. A buffer too
+            // small is replaced, not grown (growing copies its stale contents).
+            let need = body.len() + 64;
+            if rows_buf.capacity() < need {
+                *rows_buf = Vec::with_capacity(need.next_power_of_two());
+            }
             rows_buf.clear();
-            rows_buf.reserve(body.len() + 64);
             let converted = name_span
                 .filter(|sp| tsv::plain_insert(body, sp.start))
                 .and_then(|sp| tsv::convert(body, sp.end, rows_buf));

@@ -17,7 +17,7 @@ use std::io::{Read, Seek};
 use super::scan::{Ending, Scanner, trim};
 
 /// The first read size (the buffer grows for longer statements).
-const BUF: usize = 4 << 20;
+pub const BUF: usize = 4 << 20;
 /// The longest statement accepted (MariaDB's largest `max_allowed_packet`).
 const MAX_STMT: usize = 1 << 30;
 

@@ -78,6 +78,11 @@ children_cpu() { # user+system CPU seconds of this shell's waited-for children s
   tail -1 "$WORK/times" | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } printf "%.2f", s }'
 }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+settle() { # before a timed run: the writes of earlier runs (removed data dirs, dumps) reach the
+  # disk now instead of during the next contender's run (whichever contender came next paid for
+  # the kernel's writeback of the one before)
+  sync
+}
 busy_cpu() { # CPU seconds the whole machine has been busy so far (all cores, /proc/stat)
   awk -v t="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / t }' /proc/stat
 }
@@ -201,6 +206,7 @@ EOF
   log "dm-rs: start-task (full, threads $THREADS, rows $ROWS, pool-size $POOL)"
   local t0 t1 out="$dir/query-status.out"
   local up0 down0 busy0
+  settle
   up0=$(cpu_of "$UP_PID")
   down0=$(cpu_of "$db_pid")
   busy0=$(busy_cpu)
@@ -280,6 +286,7 @@ run_mydumper() { # run_mydumper REP -> RUN_S
   local db_pid=$DB_PID
   log "mydumper -t $THREADS --rows $ROWS, then myloader -t $POOL"
   local t0 tm t1 up0 down0 tool0 busy0
+  settle
   busy0=$(busy_cpu)
   up0=$(cpu_of "$UP_PID")
   down0=$(cpu_of "$db_pid")
@@ -314,6 +321,7 @@ run_mariadb_dump() { # run_mariadb_dump REP -> RUN_S
   local db_pid=$DB_PID
   log "mariadb-dump --single-transaction | mariadb"
   local t0 t1
+  settle
   t0=$(now)
   "$DUMP" -h127.0.0.1 -P"$PORT_UP" -uroot --single-transaction --databases sbtest |
     "$CLIENT" -h127.0.0.1 -P"$port" -uroot || die "mariadb-dump | mariadb failed"

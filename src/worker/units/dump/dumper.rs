@@ -214,6 +214,7 @@ async fn record(
     files: Vec<WrittenFile>,
     rows: u64,
 ) -> Result<(), UnitError> {
+    tracing::debug!(table = %job.table.key.replace('\t', "."), chunk = job.chunk, rows, "chunk written");
     let mut st = ctx.state.lock().await;
     let total = job.table.plan.chunks();
     let Some(td) = st.tables.get_mut(&job.table.key) else {

@@ -647,7 +647,10 @@ impl Run {
             }
             match e {
                 Entry::Db { db, file } => self.create_db(&db, file.as_deref()).await?,
-                Entry::Table { db, table, file } => self.create_table(&db, &table, &file).await?,
+                Entry::Table { db, table, file } => {
+                    self.create_table(&db, &table, &file).await?;
+                    tracing::debug!(db, table, "table created");
+                }
                 Entry::View { .. } => d.views.push(e),
                 Entry::Data {
                     db,

@@ -39,8 +39,8 @@ pub struct FileJob {
 }
 
 /// Buffers the file tasks hand on to each other, one pool per use (a reader's buffer is
-/// sized to a file's first read, a rows buffer to a statement: mixed, each take would grow the
-/// other kind's buffer). A fresh multi-MiB buffer per file and per statement came back as freshly
+/// [`reader::BUF`] or more, a rows buffer the size of a statement's rows: mixed, a take would
+/// often grow the other kind's buffer). A fresh multi-MiB buffer per file and per statement came back as freshly
 /// faulted, zeroed pages each time (a sixth of the worker's CPU in bench/full_load.sh).
 /// Buffers are taken with stale contents; at most one of each per running file task exists.
 #[derive(Debug, Default)]
@@ -291,7 +291,6 @@ async fn apply_row_rules(
 pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<FileEnd, UnitError> {
     // A fresh session charset for each file; its own head may change it (SET NAMES binary).
     session_stmt(conn, job, b"SET NAMES utf8mb4", 0).await?;
-    let columns: Option<Vec<String>> = None;
     if !job.has_row {
         let q = cx.ckpt.open_sql(&job.name, &job.db, &job.table, job.size);
         match exec_timed(
@@ -335,7 +334,7 @@ pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<F
     let mut reader = StmtReader::open_in(&job.path, job.offset, job.size, read_buf)
         .await
         .map_err(|e| read_error(job, ReadError::Io(e)))?;
-    let end = load_statements(conn, job, cx, &mut reader, &mut rows_buf, columns, charset).await;
+    let end = load_statements(conn, job, cx, &mut reader, &mut rows_buf, charset).await;
     cx.bufs.rows.put(rows_buf);
     cx.bufs.read.put(reader.into_buf());
     end
@@ -348,9 +347,11 @@ async fn load_statements(
     cx: &FileCtx,
     reader: &mut StmtReader,
     rows_buf: &mut Vec<u8>,
-    mut columns: Option<Vec<String>>,
     mut charset: Option<String>,
 ) -> Result<FileEnd, UnitError> {
+    // The target table's columns, read once when the row rules need them (a statement without
+    // a column list).
+    let mut columns: Option<Vec<String>> = None;
     let mut fast =
         cx.bulk.enabled() && bulk::table_is_fast(conn, &job.target_db, &job.target_table).await;
     let into = format!(

@@ -311,14 +311,14 @@ struct Run {
     on_duplicate: rewrite::OnDuplicate,
 }
 
-/// Where [`Run::drive`] is.
 /// A target table (db, table).
 type Target = (String, String);
 
+/// Where [`Run::drive`] is.
 struct Drive {
     data: VecDeque<FileJob>,
     /// Running files per target table.
-    busy: HashMap<(String, String), usize>,
+    busy: HashMap<Target, usize>,
     views: Vec<Entry>,
     running: JoinSet<(Conn, FileJob, Result<FileEnd, UnitError>)>,
     idle: Vec<Conn>,
@@ -753,14 +753,22 @@ impl Run {
         if d.keys_todo.is_none() {
             d.keys_todo = Some(self.ckpt.keys_pending(&mut self.ctrl).await?);
         }
+        let free = |d: &Drive| d.running.len() + d.indexing.len() < self.pool_size;
         let mut todo = d.keys_todo.take().unwrap_or_default();
+        if todo.is_empty() || !free(d) {
+            d.keys_todo = Some(todo);
+            return Ok(());
+        }
+        // The targets with files still queued, once per call (not once per pending table).
+        let queued: HashSet<Target> = d
+            .data
+            .iter()
+            .map(|j| (j.target_db.clone(), j.target_table.clone()))
+            .collect();
         let mut i = 0;
-        while i < todo.len() && d.running.len() + d.indexing.len() < self.pool_size {
+        while i < todo.len() && free(d) {
             let target = (todo[i].1.clone(), todo[i].2.clone());
-            let loading = d.busy.get(&target).is_some_and(|n| *n > 0)
-                || d.data
-                    .iter()
-                    .any(|j| j.target_db == target.0 && j.target_table == target.1);
+            let loading = d.busy.get(&target).is_some_and(|n| *n > 0) || queued.contains(&target);
             if loading {
                 i += 1;
                 continue;

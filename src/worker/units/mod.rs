@@ -17,6 +17,7 @@
 //! - [`full`] — what Dump and Load share (file names, `metadata`, the dump → load feed).
 //! - [`sync`] — the Sync unit: the binlog → downstream, with its checkpoint.
 
+pub mod bufpool;
 pub mod dump;
 pub mod full;
 pub mod load;

@@ -59,7 +59,7 @@ pub struct DumpCtx {
     /// For `KILL QUERY`.
     pub kill_opts: Opts,
     /// Render buffers shared by the connections' chunk writers.
-    pub bufs: super::writer::BufPool,
+    pub bufs: crate::worker::units::bufpool::BufPool,
 }
 
 impl DumpCtx {

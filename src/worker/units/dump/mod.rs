@@ -749,7 +749,7 @@ async fn dump(
         })),
         stop: cancel.child_token(),
         kill_opts: from.mysql_opts(Vec::new()),
-        bufs: Default::default(),
+        bufs: writer::render_pool(),
     });
     let mut set = tokio::task::JoinSet::new();
     for c in conns.drain(..) {

@@ -15,8 +15,8 @@
 //!
 //! The hot path: rows are rendered into one reused buffer (no allocation per value) and handed
 //! to a blocking writer in large pieces, double-buffered ([`FileSink`]) so rendering goes on
-//! while the previous piece is written; the buffers come from a dump-wide [`BufPool`] and go
-//! back to it when a file or chunk is done.
+//! while the previous piece is written; the buffers come from a dump-wide [`BufPool`]
+//! ([`render_pool`]) and go back to it when a file or chunk is done.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use mysql_async::{Row, Value};
 
+use crate::worker::units::bufpool::BufPool;
 use crate::worker::units::full::naming;
 
 /// The first line of every dump file.
@@ -38,31 +39,10 @@ const BUF_CAP: usize = FLUSH_AT + (64 << 10);
 /// the piece being written).
 const POOL_MAX: usize = 16;
 
-/// Render buffers reused across chunks and files (shared by a dump's connections): a fresh
-/// multi-MiB buffer per chunk and per file came back as newly faulted, zeroed (huge) pages each
-/// time — the largest single cost of the worker in bench/full_load.sh.
-#[derive(Debug, Clone, Default)]
-pub struct BufPool(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
-
-impl BufPool {
-    /// An empty buffer of [`BUF_CAP`] capacity, reused when one is free.
-    pub fn take(&self) -> Vec<u8> {
-        let reused = self.0.lock().ok().and_then(|mut v| v.pop());
-        reused.unwrap_or_else(|| Vec::with_capacity(BUF_CAP))
-    }
-
-    /// Gives a buffer back (kept while the pool holds fewer than [`POOL_MAX`]).
-    pub fn put(&self, mut b: Vec<u8>) {
-        if b.capacity() < BUF_CAP || b.capacity() > 4 * BUF_CAP {
-            return;
-        }
-        b.clear();
-        if let Ok(mut v) = self.0.lock()
-            && v.len() < POOL_MAX
-        {
-            v.push(b);
-        }
-    }
+/// The dump's render buffers, reused across chunks and files (shared by its connections):
+/// [`BUF_CAP`] each, at most [`POOL_MAX`] kept.
+pub fn render_pool() -> BufPool {
+    BufPool::new(BUF_CAP, BUF_CAP..=4 * BUF_CAP, POOL_MAX)
 }
 
 /// How a column's values are written.
@@ -605,7 +585,7 @@ mod tests {
 
     async fn write_rows(stmt: u64, file: u64, n: usize) -> (tempfile::TempDir, Vec<WrittenFile>) {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = ChunkWriter::new(dir.path(), fmt(), 2, stmt, file, &BufPool::default());
+        let mut w = ChunkWriter::new(dir.path(), fmt(), 2, stmt, file, &render_pool());
         for i in 0..n {
             w.push_row(row(&[&i.to_string(), "x"]).as_slice());
             if w.wants_flush() {
@@ -671,7 +651,7 @@ mod tests {
         assert_eq!(text.matches("'x')").count(), n);
         assert!(text.ends_with(&format!("({},'x');\n", n - 1)));
         let dir = tempfile::tempdir().unwrap();
-        let mut w = ChunkWriter::new(dir.path(), fmt(), 0, 100, 200, &BufPool::default());
+        let mut w = ChunkWriter::new(dir.path(), fmt(), 0, 100, 200, &render_pool());
         for i in 0..50 {
             w.push_row(row(&[&i.to_string(), "y"]).as_slice());
             if w.wants_flush() {
@@ -685,7 +665,7 @@ mod tests {
 
     #[test]
     fn the_pool_hands_back_its_buffers_and_keeps_a_bounded_number() {
-        let pool = BufPool::default();
+        let pool = render_pool();
         let mut a = pool.take();
         assert!(a.capacity() >= BUF_CAP);
         a.extend_from_slice(b"rows");
@@ -696,10 +676,10 @@ mod tests {
         assert!(b.is_empty(), "a reused buffer comes back empty");
         // Too small (a buffer that lost its capacity) is not kept.
         pool.put(Vec::new());
-        assert_eq!(pool.0.lock().unwrap().len(), 0);
+        assert_eq!(pool.kept(), 0);
         for _ in 0..POOL_MAX + 5 {
             pool.put(Vec::with_capacity(BUF_CAP));
         }
-        assert_eq!(pool.0.lock().unwrap().len(), POOL_MAX);
+        assert_eq!(pool.kept(), POOL_MAX);
     }
 }

@@ -17,6 +17,7 @@ use super::rewrite::{OnDuplicate, insert_name, replace_name_with, with_duplicate
 use super::stats::LoadStats;
 use super::{STMT_TIMEOUT, bulk, timeout_error, tsv};
 use crate::worker::error::{UnitError, code};
+use crate::worker::units::bufpool::BufPool;
 
 /// One data file to load.
 #[derive(Debug, Clone)]
@@ -40,43 +41,26 @@ pub struct FileJob {
 
 /// Buffers the file tasks hand on to each other, one pool per use (a reader's buffer is
 /// [`reader::BUF`] or more, a rows buffer the size of a statement's rows: mixed, a take would
-/// often grow the other kind's buffer). A fresh multi-MiB buffer per file and per statement came back as freshly
-/// faulted, zeroed pages each time (a sixth of the worker's CPU in bench/full_load.sh).
-/// Buffers are taken with stale contents; at most one of each per running file task exists.
-#[derive(Debug, Default)]
+/// often grow the other kind's buffer). At most one of each per running file task exists.
+#[derive(Debug, Clone)]
 pub struct Bufs {
     /// [`StmtReader`] buffers.
-    pub read: Pool,
+    pub read: BufPool,
     /// LOAD DATA rows buffers.
-    pub rows: Pool,
+    pub rows: BufPool,
 }
 
-/// Reused buffers of one kind.
-#[derive(Debug, Default)]
-pub struct Pool(std::sync::Mutex<Vec<Vec<u8>>>);
+/// Buffers larger than this are not kept (a statement of hundreds of MiB grows one once).
+const MAX_CAP: usize = 64 << 20;
+/// Nor more than this many of a kind.
+const MAX_KEPT: usize = 64;
 
-impl Pool {
-    /// Buffers larger than this are not kept (a statement of hundreds of MiB grows one once).
-    const MAX_CAP: usize = 64 << 20;
-    /// Nor more than this many.
-    const MAX_KEPT: usize = 64;
-
-    pub fn take(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .ok()
-            .and_then(|mut v| v.pop())
-            .unwrap_or_default()
-    }
-
-    pub fn put(&self, b: Vec<u8>) {
-        if b.capacity() == 0 || b.capacity() > Self::MAX_CAP {
-            return;
-        }
-        if let Ok(mut v) = self.0.lock()
-            && v.len() < Self::MAX_KEPT
-        {
-            v.push(b);
+impl Default for Bufs {
+    fn default() -> Bufs {
+        let pool = || BufPool::new(0, 1..=MAX_CAP, MAX_KEPT);
+        Bufs {
+            read: pool(),
+            rows: pool(),
         }
     }
 }
@@ -325,12 +309,9 @@ pub async fn load_file(conn: &mut Conn, job: &FileJob, cx: &FileCtx) -> Result<F
         }
     }
     let mut rows_buf = cx.bufs.rows.take();
-    let mut read_buf = cx.bufs.read.take();
-    if read_buf.len() < reader::BUF {
-        // Full size at once: grown file by file (a dump's first chunks are small), each
-        // growth copied the stale contents into freshly faulted pages.
-        read_buf = vec![0; reader::BUF];
-    }
+    // Full size at once: grown file by file (a dump's first chunks are small), each growth
+    // copied the stale contents into freshly faulted pages.
+    let read_buf = cx.bufs.read.take_filled(reader::BUF);
     let mut reader = StmtReader::open_in(&job.path, job.offset, job.size, read_buf)
         .await
         .map_err(|e| read_error(job, ReadError::Io(e)))?;

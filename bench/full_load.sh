@@ -14,6 +14,7 @@
 #              KEEP=0 TIMEOUT=1200 DMRS_BIN=$ROOT/target/release WATCH_EVERY=20ms
 #              ONLY_DMRS=1 (dm-rs alone: no ratios; for profiling the worker)
 #              PERF_WORKER=FILE (perf record of the dm-worker over the timed run, into FILE)
+#              PERF_ALL=FILE (perf record of every CPU over the timed run: `perf report --sort comm`)
 # REPS>1 runs the contenders interleaved (the first one rotates) and prints medians.
 # See bench/README.md.
 set -euo pipefail
@@ -33,7 +34,7 @@ NO_DMRS=0
 for arg in "$@"; do
   case "$arg" in
     --no-dmrs) NO_DMRS=1 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -210,9 +211,10 @@ EOF
   up0=$(cpu_of "$UP_PID")
   down0=$(cpu_of "$db_pid")
   busy0=$(busy_cpu)
-  local perf_pid=""
-  if [ -n "${PERF_WORKER:-}" ]; then
-    perf record -q -e cpu-clock -g -p "$worker_pid" -o "$PERF_WORKER" >/dev/null 2>&1 &
+  local perf_pid="" perf_out="${PERF_WORKER:-${PERF_ALL:-}}" perf_what=(-p "$worker_pid")
+  [ -n "${PERF_WORKER:-}" ] || perf_what=(-a)
+  if [ -n "$perf_out" ]; then
+    perf record -q -e cpu-clock -g "${perf_what[@]}" -o "$perf_out" >/dev/null 2>&1 &
     perf_pid=$!
     PIDS+=("$perf_pid")
     sleep 0.5 # perf attaches before the clock starts
@@ -255,7 +257,7 @@ EOF
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
     forget_pid "$perf_pid"
-    log "dm-rs: perf profile of dm-worker in $PERF_WORKER"
+    log "dm-rs: perf profile in $perf_out"
   fi
 
   local hwm

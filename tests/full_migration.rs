@@ -16,6 +16,7 @@ use common::MariaDb;
 use common::check::{checksum, count, query_rows, same_table, subtask, wait_synced};
 use common::cluster::{Cluster, WorkerProc, dmctl, ok};
 use common::sql::{exec, rt};
+use dm_rs::worker::units::full::DumpState;
 use mysql_async::prelude::*;
 
 /// The dump directory of a test task (under the cluster's temp dir).
@@ -408,31 +409,25 @@ fn a_worker_killed_during_the_dump_continues_it_and_every_table_stays_exact() {
     ];
     let task = task_file(c.dir.path(), "dtask", "all", &["ga", "gb"], &down, "");
     ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
-    let state = Path::new(&format!("{}.dtask", dump_dir(c.dir.path()))).join("dm-rs-dump.json");
+    let dir = format!("{}.dtask", dump_dir(c.dir.path()));
     for round in 0..2 {
         // Kill once the dump has finished some chunks (in this run) but not all.
         let t = Instant::now();
         loop {
-            let st: serde_json::Value = std::fs::read(&state)
+            // The record with its journal, as the worker reads it back.
+            let st = DumpState::read(Path::new(&dir))
                 .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
+                .flatten()
                 .unwrap_or_default();
-            let sessions = st["sessions"].as_array().map(|a| a.len()).unwrap_or(0);
-            let chunks: usize = st["tables"]
-                .as_object()
-                .map(|t| {
-                    t.values()
-                        .map(|v| v["files"].as_object().map(|f| f.len()).unwrap_or(0))
-                        .sum()
-                })
-                .unwrap_or(0);
-            assert!(st["done"] != true, "the dump finished before kill {round}");
+            let sessions = st.sessions.len();
+            let chunks: usize = st.tables.values().map(|t| t.files.len()).sum();
+            assert!(!st.done, "the dump finished before kill {round}");
             if sessions > round && chunks > 2 * (round + 1) {
                 break;
             }
             assert!(
                 t.elapsed() < Duration::from_secs(120),
-                "the dump never progressed: {st:#}"
+                "the dump never progressed: {st:#?}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mysql_async::prelude::Queryable;
@@ -21,7 +22,9 @@ use super::writer::{ChunkWriter, TableFormat, WrittenFile};
 use super::{QUERY_TIMEOUT, ROW_TIMEOUT, db_err, io_err, timeout_err};
 use crate::config::db::connect_opts;
 use crate::worker::error::{UnitError, code};
-use crate::worker::units::full::{ChunkPlan, DumpState, Feed, ReadyFile};
+use crate::worker::units::full::{
+    Applied, ChunkDone, ChunkPlan, DumpState, Feed, ReadyFile, journal_append,
+};
 
 /// One table's dump, as its chunks share it.
 #[derive(Debug)]
@@ -60,6 +63,19 @@ pub struct DumpCtx {
     pub kill_opts: Opts,
     /// Render buffers shared by the connections' chunk writers.
     pub bufs: crate::worker::units::bufpool::BufPool,
+    /// The size of the state record as last written whole: the journal is folded into it
+    /// once it is larger (and at least [`MIN_JOURNAL`]).
+    pub state_bytes: AtomicU64,
+}
+
+/// The journal size below which the state record is never rewritten for it.
+const MIN_JOURNAL: u64 = 64 << 10;
+
+/// Whether a journal of `journal` bytes is folded into a record last written with `whole`
+/// bytes: once it is larger than the record (so the bytes written for the record stay within
+/// twice the journal's, however many tables), and at least [`MIN_JOURNAL`].
+fn fold_journal(journal: u64, whole: u64) -> bool {
+    journal > whole.max(MIN_JOURNAL)
 }
 
 impl DumpCtx {
@@ -207,7 +223,9 @@ async fn dump_chunk(
     }
 }
 
-/// Records a finished chunk in the state file, then announces its files.
+/// Records a finished chunk (a line of the state's journal, durable before anything else
+/// sees the chunk; the whole record is rewritten once the journal outgrows it), then
+/// announces its files.
 async fn record(
     ctx: &DumpCtx,
     job: &Job,
@@ -216,35 +234,42 @@ async fn record(
 ) -> Result<(), UnitError> {
     tracing::debug!(table = %job.table.key.replace('\t', "."), chunk = job.chunk, rows, "chunk written");
     let mut st = ctx.state.lock().await;
-    let total = job.table.plan.chunks();
-    let Some(td) = st.tables.get_mut(&job.table.key) else {
-        return Err(UnitError::new(
-            code::DUMP_RUNTIME,
-            "internal",
-            format!(
-                "table {} is missing from the dump state",
-                job.table.key.replace('\t', ".")
-            ),
-        ));
+    let done = ChunkDone {
+        table: job.table.key.clone(),
+        chunk: job.chunk,
+        session: ctx.session,
+        files: files.iter().map(|f| (f.name.clone(), f.size)).collect(),
+        rows,
+        chunks: job.table.plan.chunks(),
     };
-    if td.chunks.is_empty() {
-        td.session = ctx.session;
-    }
-    td.chunks.insert(job.chunk, ctx.session);
-    for f in &files {
-        td.files.insert(f.name.clone(), f.size);
-    }
-    td.rows += rows;
-    let table_done = td.chunks.len() as u32 >= total && !td.done;
-    if table_done {
-        td.done = true;
-    }
-    let snapshot = st.clone();
+    let table_done = match st.apply(&done) {
+        Applied::New { table_done } => table_done,
+        Applied::Again => false,
+        Applied::UnknownTable => {
+            return Err(UnitError::new(
+                code::DUMP_RUNTIME,
+                "internal",
+                format!(
+                    "table {} is missing from the dump state",
+                    job.table.key.replace('\t', ".")
+                ),
+            ));
+        }
+    };
     let dir = ctx.dir.clone();
-    tokio::task::spawn_blocking(move || snapshot.write(&dir))
+    let whole = ctx.state_bytes.load(Ordering::Relaxed);
+    let journal = tokio::task::spawn_blocking(move || journal_append(&dir, &done))
         .await
         .map_err(|e| io_err("write the dump state", std::io::Error::other(e.to_string())))?
         .map_err(|e| io_err("write the dump state", e))?;
+    if fold_journal(journal, whole) {
+        let (dir, snapshot) = (ctx.dir.clone(), st.clone());
+        let bytes = tokio::task::spawn_blocking(move || snapshot.write(&dir))
+            .await
+            .map_err(|e| io_err("write the dump state", std::io::Error::other(e.to_string())))?
+            .map_err(|e| io_err("write the dump state", e))?;
+        ctx.state_bytes.store(bytes, Ordering::Relaxed);
+    }
     for f in files {
         ctx.feed.push(ReadyFile {
             name: f.name,
@@ -257,4 +282,26 @@ async fn record(
         ctx.stats.table_done();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_journal_is_folded_once_larger_than_the_record() {
+        // (journal bytes, record bytes, fold)
+        let cases = [
+            (100, 1_000, false),
+            (MIN_JOURNAL, 1_000, false),
+            (MIN_JOURNAL + 1, 1_000, true),
+            (MIN_JOURNAL + 1, 10 << 20, false),
+            (10 << 20, 10 << 20, false),
+            ((10 << 20) + 1, 10 << 20, true),
+            (MIN_JOURNAL + 1, 0, true),
+        ];
+        for (journal, whole, fold) in cases {
+            assert_eq!(fold_journal(journal, whole), fold, "{journal} {whole}");
+        }
+    }
 }

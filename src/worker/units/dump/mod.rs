@@ -13,7 +13,8 @@
 //!   `rows` rows, recorded in the state so a later session dumps the same ranges), writes the
 //!   schema files (all before any data, and announced in that order), then `threads`
 //!   connections dump the chunks not finished yet ([`dumper`], [`writer`]). Each chunk is
-//!   written as `.tmp`, fsynced, renamed, recorded in the state, then announced. When every
+//!   written as `.tmp`, fsynced, renamed, recorded in the state (a durable line of its
+//!   journal, see [`crate::worker::units::full`]), then announced. When every
 //!   table is done it writes `metadata` (the earliest chunk-writing session's location, and the
 //!   latest one's as the after-connection block when it differs) and marks the dump done.
 //! - A cancel stops at the next row batch: the unfinished chunk's files are removed, finished
@@ -723,7 +724,7 @@ async fn dump(
         let size = write_blocking(&p.dir, &view_name, schema_file_bytes(&create)).await?;
         p.state.schema_files.insert(view_name, size);
     }
-    write_state(&p.dir, &p.state).await?;
+    let state_bytes = write_state(&p.dir, &p.state).await?;
     announce_finished(&p.state, feed);
     let mut t = totals(&p.state);
     t.estimate_rows = estimate_rows.max(t.rows);
@@ -750,6 +751,7 @@ async fn dump(
         stop: cancel.child_token(),
         kill_opts: from.mysql_opts(Vec::new()),
         bufs: writer::render_pool(),
+        state_bytes: std::sync::atomic::AtomicU64::new(state_bytes),
     });
     let mut set = tokio::task::JoinSet::new();
     for c in conns.drain(..) {
@@ -812,7 +814,8 @@ async fn write_blocking(dir: &Path, name: &str, data: Vec<u8>) -> Result<u64, Un
         .map_err(|e| io_err(&format!("write {name}"), e))
 }
 
-async fn write_state(dir: &Path, state: &DumpState) -> Result<(), UnitError> {
+/// Writes the state record whole (and empties its journal); returns its size.
+async fn write_state(dir: &Path, state: &DumpState) -> Result<u64, UnitError> {
     let (d, s) = (dir.to_path_buf(), state.clone());
     tokio::task::spawn_blocking(move || s.write(&d))
         .await

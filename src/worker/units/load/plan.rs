@@ -178,6 +178,7 @@ mod tests {
             "a.t-schema-triggers.sql",
             "metadata",
             "dm-rs-dump.json",
+            "dm-rs-dump.journal",
             "b.t.sql.tmp",
         ];
         let got = order(names.iter().filter_map(|n| Entry::of(n, 7)).collect());

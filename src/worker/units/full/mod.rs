@@ -405,10 +405,12 @@ mod tests {
         format!("{}\n", serde_json::to_string(c).unwrap())
     }
 
+    /// Chunks applied in order, the results expected, then the table's rows, done and session.
+    type ApplyCase = (Vec<ChunkDone>, Vec<Applied>, u64, bool, u32);
+
     #[test]
     fn apply_records_a_chunk_once() {
-        // (chunks applied in order, expected results, rows, done, table session)
-        let cases: Vec<(Vec<ChunkDone>, Vec<Applied>, u64, bool, u32)> = vec![
+        let cases: Vec<ApplyCase> = vec![
             (
                 vec![done(0, 1, 5)],
                 vec![Applied::New { table_done: false }],

@@ -453,3 +453,63 @@ fn a_worker_killed_during_the_dump_continues_it_and_every_table_stays_exact() {
         same(&u, &d, t);
     }
 }
+
+/// The downstream statements running `DO SLEEP` (the `load-index` failpoint's stand-in for a
+/// long index build).
+fn sleeping_builds(d: &str) -> usize {
+    query_rows(
+        d,
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'DO SLEEP%'",
+    )
+    .map(|r| r.len())
+    .unwrap_or(0)
+}
+
+#[test]
+fn a_pause_during_the_index_builds_kills_them_and_resume_adds_each_index_once() {
+    let (up, down) = MariaDb::pair(36);
+    let (u, d) = (up.url(), down.url());
+    seed(&u, "ix", 2000);
+    // Each index build first sleeps ten minutes on its connection: the pause cannot wait for
+    // it (the wait for Paused gives up after one minute), it has to kill it.
+    let slow = [("DMRS_FAILPOINTS", "load-index=600000")];
+    let mut c = Cluster::start(up.port, &slow);
+    let task = task_file(c.dir.path(), "itask", "full", &["ix"], &down, "");
+    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
+    let t = Instant::now();
+    while sleeping_builds(&d) == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "no index build started: {:#}",
+            subtask(&c.addr, "itask")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ok(&dmctl(&c.addr, &["pause-task", "itask"]), "pause-task");
+    let st = wait_status(&c.addr, "itask", Duration::from_secs(60), |s| {
+        s["stage"] == "Paused"
+    });
+    assert_eq!(st["unit"], "Load", "{st:#}");
+    let t = Instant::now();
+    while sleeping_builds(&d) > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the index build still runs downstream after the pause"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The same worker with builds of two seconds, checked for every 100 ms while they run:
+    // the resumed load adds the indexes, once each.
+    c.worker.proc.kill9();
+    let addr = c.worker.addr.clone();
+    let checked = [("DMRS_FAILPOINTS", "load-index=2000,load-index-check=100")];
+    c.worker = WorkerProc::start_env(c.dir.path(), "worker-a", &addr, &c.master.addr, &checked);
+    ok(&dmctl(&c.addr, &["resume-task", "itask"]), "resume-task");
+    wait_status(&c.addr, "itask", Duration::from_secs(300), |s| {
+        s["stage"] == "Finished"
+    });
+    for t in ["ix.keyed", "ix.nokey", "ix.types"] {
+        same(&u, &d, t);
+    }
+    same_indexes(&u, &d, "ix");
+}

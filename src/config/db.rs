@@ -408,6 +408,17 @@ pub async fn connect_opts(opts: Opts) -> Result<Conn, ConnectError> {
     }
 }
 
+/// Kills the running statement of connection `id` with `KILL QUERY` on a connection of its own
+/// (best effort: connect, the kill and the disconnect are each bounded).
+pub async fn kill_query(opts: Opts, id: u32) {
+    use mysql_async::prelude::Queryable;
+    if let Ok(mut c) = connect_opts(opts).await {
+        let bound = Duration::from_secs(30);
+        let _ = tokio::time::timeout(bound, c.query_drop(format!("KILL QUERY {id}"))).await;
+        let _ = tokio::time::timeout(bound, c.disconnect()).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,9 @@
 //!   which is not saved yet).
 //! - delay points ([`delay`]), written `name=MILLIS`: the unit waits that long each time it
 //!   passes, so a test can act in the middle of a phase. `dump-chunk` (before each dump chunk),
-//!   `load-statement` (before each loaded statement).
+//!   `load-statement` (before each loaded statement), `load-index` (a deferred index build
+//!   first runs `DO SLEEP` that long on its connection, killable as the build itself is),
+//!   `load-index-check` (how often a running index build is checked for, instead of 30 s).
 //!
 //! Without the variable a point costs one environment lookup.
 
@@ -32,11 +34,16 @@ fn delay_in(list: &str, name: &str) -> Option<std::time::Duration> {
     })
 }
 
-/// Waits when `name=MILLIS` is in `DMRS_FAILPOINTS`.
-pub async fn delay(name: &str) {
+/// The delay `name=MILLIS` in `DMRS_FAILPOINTS` asks for.
+pub fn delay_of(name: &str) -> Option<std::time::Duration> {
     static LIST: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     let list = LIST.get_or_init(|| std::env::var("DMRS_FAILPOINTS").ok());
-    if let Some(d) = list.as_deref().and_then(|l| delay_in(l, name)) {
+    list.as_deref().and_then(|l| delay_in(l, name))
+}
+
+/// Waits when `name=MILLIS` is in `DMRS_FAILPOINTS`.
+pub async fn delay(name: &str) {
+    if let Some(d) = delay_of(name) {
         tokio::time::sleep(d).await;
     }
 }

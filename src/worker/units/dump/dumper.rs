@@ -20,7 +20,7 @@ use super::chunking::{range_condition, where_clause};
 use super::stats::DumpStats;
 use super::writer::{ChunkWriter, TableFormat, WrittenFile};
 use super::{QUERY_TIMEOUT, ROW_TIMEOUT, db_err, io_err, timeout_err};
-use crate::config::db::connect_opts;
+use crate::config::db::kill_query;
 use crate::worker::error::{UnitError, code};
 use crate::worker::units::full::{
     Applied, ChunkDone, ChunkPlan, DumpState, Feed, ReadyFile, journal_append,
@@ -108,14 +108,6 @@ pub async fn run(ctx: Arc<DumpCtx>, mut conn: Conn) -> Result<(), UnitError> {
     }
     let _ = tokio::time::timeout(QUERY_TIMEOUT, conn.disconnect()).await;
     r
-}
-
-/// Kills the running query of connection `id` (best effort, bounded).
-async fn kill_query(opts: Opts, id: u32) {
-    if let Ok(mut c) = connect_opts(opts).await {
-        let _ = tokio::time::timeout(QUERY_TIMEOUT, c.query_drop(format!("KILL QUERY {id}"))).await;
-        let _ = tokio::time::timeout(QUERY_TIMEOUT, c.disconnect()).await;
-    }
 }
 
 /// Dumps one chunk; `None` when the dump stopped meanwhile (the chunk's files are removed).

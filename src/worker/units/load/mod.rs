@@ -43,8 +43,10 @@
 //! Sessions: `time_zone = '+00:00'` (dumps are written in UTC), `foreign_key_checks = 0`,
 //! `sql_mode` = `NO_AUTO_VALUE_ON_ZERO` plus the target `session`'s modes (never
 //! `NO_BACKSLASH_ESCAPES`: dumps escape with backslashes), then the target's session
-//! variables. Every statement runs under a timeout; connection errors are retryable (the
-//! subtask auto-resumes and the checkpoint makes the retry exact).
+//! variables. Every statement runs under a timeout, except the index builds, which can take
+//! hours on a big table: a side connection checks every 30 s that the server still runs one,
+//! and a pause or stop kills it (`KILL QUERY`) instead of waiting for it. Connection errors
+//! are retryable (the subtask auto-resumes and the checkpoint makes the retry exact).
 
 pub mod bulk;
 pub mod checkpoint;
@@ -325,7 +327,8 @@ struct Drive {
     stop: CancellationToken,
     /// Deferred index builds started before the end (a table whose every file is loaded once
     /// the dump is complete): the target table, and the connection back.
-    indexing: JoinSet<(Target, Conn, Result<(), UnitError>)>,
+    /// Early index builds: `Ok(false)` when one stopped (its connection is then dropped).
+    indexing: JoinSet<(Target, Conn, Result<bool, UnitError>)>,
     /// The checkpoint's pending deferred indexes (schema file, target db, target table) not
     /// started yet; read once every file is known.
     keys_todo: Option<Vec<(String, String, String)>>,
@@ -464,8 +467,9 @@ impl Run {
         };
         let r = self.drive(&mut d, feed, cancel, live).await;
         if r.is_err() || matches!(r, Ok(UnitExit::Cancelled)) {
-            // Let the in-flight statements finish (each is atomic with its checkpoint), and
-            // the index builds (as the end's builds, they are not interrupted).
+            // Let the in-flight statements finish (each is atomic with its checkpoint); the
+            // index builds see `stop` and are killed (an ALTER is atomic; the next run adds
+            // what is missing).
             d.stop.cancel();
             while d.running.join_next().await.is_some() {}
             while d.indexing.join_next().await.is_some() {}
@@ -577,14 +581,17 @@ impl Run {
                         UnitError::new(code::CRASHED, "internal", "an index build ended abnormally")
                             .cause(e)
                     })?;
-                    r?;
                     d.busy.remove(&target);
-                    d.idle.push(conn);
+                    if r? {
+                        d.idle.push(conn);
+                    }
                 }
                 _ = tick.tick() => self.log_progress(),
             }
         }
-        self.add_deferred_keys().await?;
+        if !self.add_deferred_keys(cancel).await? {
+            return Ok(UnitExit::Cancelled);
+        }
         for v in std::mem::take(&mut d.views) {
             self.create_view(&v).await?;
         }
@@ -773,21 +780,27 @@ impl Run {
                 i += 1;
                 continue;
             }
-            let (file, tdb, ttable) = todo.remove(i);
+            let (file, db, table) = todo.remove(i);
             let keys = self.deferred_keys(&file).await;
+            let build = KeyBuild {
+                file,
+                db,
+                table,
+                keys,
+            };
             let mut conn = match d.idle.pop() {
                 Some(c) => c,
                 None => connect_opts(self.opts.clone())
                     .await
                     .map_err(|e| connect_error("connect to the downstream", e))?,
             };
-            let ckpt = self.ckpt.clone();
-            tracing::debug!(db = %tdb, table = %ttable, "deferred indexes start");
+            let (ckpt, stop, opts) = (self.ckpt.clone(), d.stop.clone(), self.opts.clone());
+            tracing::debug!(db = %build.db, table = %build.table, "deferred indexes start");
             // Not two builds of one target table at once (shards merged onto it): the next
             // waits in `todo` for this one.
             d.busy.insert(target.clone(), 1);
             d.indexing.spawn(async move {
-                let r = add_keys(&mut conn, &ckpt, &file, &tdb, &ttable, &keys).await;
+                let r = add_keys(&mut conn, &ckpt, &build, &stop, &opts).await;
                 (target, conn, r)
             });
         }
@@ -1076,38 +1089,48 @@ impl Run {
     /// Adds the deferred secondary indexes of the tables this load created (`pool-size` tables
     /// at once), each recorded as done in the checkpoint; an index already there (a run that
     /// crashed after adding it) is not added twice.
-    async fn add_deferred_keys(&mut self) -> Result<(), UnitError> {
+    /// The deferred index builds still pending at the end, `pool-size` at a time. `Ok(false)`:
+    /// `cancel` stopped them (killed; the next run adds what is missing).
+    async fn add_deferred_keys(&mut self, cancel: &CancellationToken) -> Result<bool, UnitError> {
         let pending = self.ckpt.keys_pending(&mut self.ctrl).await?;
         if pending.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         let started = std::time::Instant::now();
         let mut jobs = Vec::new();
-        for (file, tdb, ttable) in pending {
+        for (file, db, table) in pending {
             let keys = self.deferred_keys(&file).await;
-            jobs.push((file, tdb, ttable, keys));
+            jobs.push(KeyBuild {
+                file,
+                db,
+                table,
+                keys,
+            });
         }
         let n = jobs.len();
-        let mut set: JoinSet<Result<(), UnitError>> = JoinSet::new();
+        let mut set: JoinSet<Result<bool, UnitError>> = JoinSet::new();
         let mut jobs = jobs.into_iter();
+        let mut all = true;
         loop {
-            while set.len() < self.pool_size {
-                let Some((file, tdb, ttable, keys)) = jobs.next() else {
+            while set.len() < self.pool_size && !cancel.is_cancelled() {
+                let Some(build) = jobs.next() else {
                     break;
                 };
-                let opts = self.opts.clone();
-                let ckpt = self.ckpt.clone();
+                let (opts, ckpt, stop) = (self.opts.clone(), self.ckpt.clone(), cancel.clone());
                 set.spawn(async move {
-                    let mut conn = connect_opts(opts)
+                    let mut conn = connect_opts(opts.clone())
                         .await
                         .map_err(|e| connect_error("connect to the downstream", e))?;
-                    let r = add_keys(&mut conn, &ckpt, &file, &tdb, &ttable, &keys).await;
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn.disconnect()).await;
+                    let r = add_keys(&mut conn, &ckpt, &build, &stop, &opts).await;
+                    if matches!(r, Ok(true)) {
+                        let _ =
+                            tokio::time::timeout(Duration::from_secs(5), conn.disconnect()).await;
+                    }
                     r
                 });
             }
             match set.join_next().await {
-                Some(Ok(r)) => r?,
+                Some(Ok(r)) => all &= r?,
                 Some(Err(e)) => {
                     return Err(UnitError::new(
                         code::CRASHED,
@@ -1119,8 +1142,11 @@ impl Run {
                 None => break,
             }
         }
+        if !all || cancel.is_cancelled() {
+            return Ok(false);
+        }
         tracing::info!(tables = n, elapsed = ?started.elapsed(), "deferred secondary indexes added");
-        Ok(())
+        Ok(true)
     }
 
     async fn create_view(&mut self, e: &Entry) -> Result<(), UnitError> {
@@ -1171,15 +1197,22 @@ fn remove_file(path: &Path) {
 }
 
 /// Adds the missing ones of `keys` (definitions like ``KEY `k` (`c`)``) to `db`.`table` in one
-/// ALTER, then marks the table's `#keys` row done.
+/// ALTER ([`long_statement`]: no fixed timeout, `stop` kills it), then marks the table's
+/// `#keys` row done. `Ok(false)`: stopped, the row is not done (the next run adds what is
+/// missing) and `conn` must be dropped.
 async fn add_keys(
     conn: &mut Conn,
     ckpt: &LoaderCheckpoint,
-    file: &str,
-    db: &str,
-    table: &str,
-    keys: &[String],
-) -> Result<(), UnitError> {
+    b: &KeyBuild,
+    stop: &CancellationToken,
+    opts: &Opts,
+) -> Result<bool, UnitError> {
+    let KeyBuild {
+        file,
+        db,
+        table,
+        keys,
+    } = b;
     let have: Vec<String> = timed(
         "read the target table's indexes",
         conn.query(format!(
@@ -1200,6 +1233,14 @@ async fn add_keys(
         })
         .collect();
     if !missing.is_empty() {
+        if let Some(d) = crate::worker::failpoint::delay_of("load-index") {
+            let sleep = format!("DO SLEEP({:.3})", d.as_secs_f64());
+            if long_statement(conn, &sleep, stop, opts, "the load-index failpoint").await?
+                == LongEnd::Stopped
+            {
+                return Ok(false);
+            }
+        }
         let adds: Vec<String> = missing.iter().map(|k| format!("ADD {k}")).collect();
         let q = format!(
             "ALTER TABLE {}.{} {}",
@@ -1207,23 +1248,105 @@ async fn add_keys(
             quote(table),
             adds.join(", ")
         );
-        match tokio::time::timeout(STMT_TIMEOUT, conn.query_drop(&q)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                return Err(UnitError::from_mysql(
-                    "downstream",
-                    format!("add the secondary indexes of `{db}`.`{table}`"),
-                    &e,
-                ));
-            }
-            Err(_) => return Err(timeout_error("add the secondary indexes")),
+        let what = format!("add the secondary indexes of `{db}`.`{table}`");
+        if long_statement(conn, &q, stop, opts, &what).await? == LongEnd::Stopped {
+            tracing::info!(db = %db, table = %table, "index build stopped: the next run adds the indexes");
+            return Ok(false);
         }
     }
     timed(
         "record the added indexes",
         conn.query_drop(ckpt.keys_done_sql(file)),
     )
-    .await
+    .await?;
+    Ok(true)
+}
+
+/// One target table's deferred indexes: its `#keys` checkpoint row (`file`) and definitions.
+struct KeyBuild {
+    file: String,
+    db: String,
+    table: String,
+    keys: Vec<String>,
+}
+
+/// How often a [`long_statement`] checks that the server is still running it (the
+/// `load-index-check=MILLIS` failpoint shortens it for the tests).
+fn long_check_every() -> Duration {
+    crate::worker::failpoint::delay_of("load-index-check").unwrap_or(Duration::from_secs(30))
+}
+
+/// How a [`long_statement`] ended.
+#[derive(Debug, PartialEq, Eq)]
+enum LongEnd {
+    Done,
+    /// `stop` fired: the statement was killed (`KILL QUERY`) and the connection is unusable.
+    Stopped,
+}
+
+/// Runs a statement that can take hours (an index build on a big table), so without a fixed
+/// timeout: instead, every [`long_check_every`] (30 s) a side connection checks that the server still
+/// has the statement's connection (`information_schema.PROCESSLIST`). Unreachable, or the
+/// connection gone twice in a row: a retryable error (the next run starts over; an ALTER is
+/// atomic). `stop` kills it with `KILL QUERY` on a side connection.
+async fn long_statement(
+    conn: &mut Conn,
+    sql: &str,
+    stop: &CancellationToken,
+    opts: &Opts,
+    what: &str,
+) -> Result<LongEnd, UnitError> {
+    let id = conn.id();
+    let run = conn.query_drop(sql);
+    tokio::pin!(run);
+    let every = long_check_every();
+    let mut check = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut gone = 0;
+    loop {
+        tokio::select! {
+            r = &mut run => {
+                return r
+                    .map(|()| LongEnd::Done)
+                    .map_err(|e| UnitError::from_mysql("downstream", what.to_string(), &e));
+            }
+            _ = stop.cancelled() => {
+                crate::config::db::kill_query(opts.clone(), id).await;
+                return Ok(LongEnd::Stopped);
+            }
+            _ = check.tick() => match still_running(opts, id).await {
+                Ok(true) => gone = 0,
+                Ok(false) if gone == 0 => gone = 1,
+                Ok(false) => {
+                    return Err(UnitError::new(
+                        code::DB_DRIVER,
+                        "downstream",
+                        format!("{what}: the downstream no longer runs the statement (connection {id} is gone)"),
+                    )
+                    .retryable(true));
+                }
+                Err(e) => {
+                    crate::config::db::kill_query(opts.clone(), id).await;
+                    return Err(e);
+                }
+            },
+        }
+    }
+}
+
+/// Whether the downstream still has connection `id` (checked on a side connection).
+async fn still_running(opts: &Opts, id: u32) -> Result<bool, UnitError> {
+    let mut c = connect_opts(opts.clone())
+        .await
+        .map_err(|e| connect_error("connect to the downstream", e))?;
+    let n: Option<u64> = timed(
+        "check a running index build",
+        c.query_first(format!(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id}"
+        )),
+    )
+    .await?;
+    let _ = tokio::time::timeout(QUERY_TIMEOUT, c.disconnect()).await;
+    Ok(n.unwrap_or(0) > 0)
 }
 
 /// The metadata location a `#done` row keeps (`file`, tab, `pos`, tab, `gtid`).

@@ -1285,10 +1285,11 @@ enum LongEnd {
 }
 
 /// Runs a statement that can take hours (an index build on a big table), so without a fixed
-/// timeout: instead, every [`long_check_every`] (30 s) a side connection checks that the server still
-/// has the statement's connection (`information_schema.PROCESSLIST`). Unreachable, or the
-/// connection gone twice in a row: a retryable error (the next run starts over; an ALTER is
-/// atomic). `stop` kills it with `KILL QUERY` on a side connection.
+/// timeout: instead, every [`long_check_every`] (30 s) a side connection checks that the server
+/// still has the statement's connection (`information_schema.PROCESSLIST`). Not confirmed
+/// [`LONG_UNCONFIRMED`] times in a row (unreachable, or the connection gone): killed and a
+/// retryable error (the next run starts over; an ALTER is atomic). `stop` kills it with
+/// `KILL QUERY` on a side connection.
 async fn long_statement(
     conn: &mut Conn,
     sql: &str,
@@ -1301,7 +1302,7 @@ async fn long_statement(
     tokio::pin!(run);
     let every = long_check_every();
     let mut check = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    let mut gone = 0;
+    let mut unconfirmed = 0;
     loop {
         tokio::select! {
             r = &mut run => {
@@ -1313,25 +1314,33 @@ async fn long_statement(
                 crate::config::db::kill_query(opts.clone(), id).await;
                 return Ok(LongEnd::Stopped);
             }
-            _ = check.tick() => match still_running(opts, id).await {
-                Ok(true) => gone = 0,
-                Ok(false) if gone == 0 => gone = 1,
-                Ok(false) => {
+            _ = check.tick() => {
+                let why = match still_running(opts, id).await {
+                    Ok(true) => {
+                        unconfirmed = 0;
+                        continue;
+                    }
+                    Ok(false) => format!("the downstream no longer has connection {id}"),
+                    Err(e) => e.to_string(),
+                };
+                unconfirmed += 1;
+                tracing::warn!(what, unconfirmed, reason = %why, "a running index build could not be confirmed");
+                if unconfirmed >= LONG_UNCONFIRMED {
+                    crate::config::db::kill_query(opts.clone(), id).await;
                     return Err(UnitError::new(
                         code::DB_DRIVER,
                         "downstream",
-                        format!("{what}: the downstream no longer runs the statement (connection {id} is gone)"),
+                        format!("{what}: not confirmed running {LONG_UNCONFIRMED} times in a row ({why})"),
                     )
                     .retryable(true));
                 }
-                Err(e) => {
-                    crate::config::db::kill_query(opts.clone(), id).await;
-                    return Err(e);
-                }
-            },
+            }
         }
     }
 }
+
+/// Checks in a row that may fail to confirm a [`long_statement`] before it is given up.
+const LONG_UNCONFIRMED: u32 = 3;
 
 /// Whether the downstream still has connection `id` (checked on a side connection).
 async fn still_running(opts: &Opts, id: u32) -> Result<bool, UnitError> {

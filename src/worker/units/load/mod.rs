@@ -326,8 +326,8 @@ struct Drive {
     idle: Vec<Conn>,
     stop: CancellationToken,
     /// Deferred index builds started before the end (a table whose every file is loaded once
-    /// the dump is complete): the target table, and the connection back.
-    /// Early index builds: `Ok(false)` when one stopped (its connection is then dropped).
+    /// the dump is complete): the target table, the connection back, and `Ok(false)` when the
+    /// build was stopped (the connection is then dropped).
     indexing: JoinSet<(Target, Conn, Result<bool, UnitError>)>,
     /// The checkpoint's pending deferred indexes (schema file, target db, target table) not
     /// started yet; read once every file is known.
@@ -1088,9 +1088,8 @@ impl Run {
 
     /// Adds the deferred secondary indexes of the tables this load created (`pool-size` tables
     /// at once), each recorded as done in the checkpoint; an index already there (a run that
-    /// crashed after adding it) is not added twice.
-    /// The deferred index builds still pending at the end, `pool-size` at a time. `Ok(false)`:
-    /// `cancel` stopped them (killed; the next run adds what is missing).
+    /// crashed after adding it) is not added twice. `Ok(false)`: `cancel` stopped them
+    /// (killed; the next run adds what is missing).
     async fn add_deferred_keys(&mut self, cancel: &CancellationToken) -> Result<bool, UnitError> {
         let pending = self.ckpt.keys_pending(&mut self.ctrl).await?;
         if pending.is_empty() {

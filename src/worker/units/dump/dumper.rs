@@ -255,11 +255,7 @@ async fn record(
         .map_err(|e| io_err("write the dump state", std::io::Error::other(e.to_string())))?
         .map_err(|e| io_err("write the dump state", e))?;
     if fold_journal(journal, whole) {
-        let (dir, snapshot) = (ctx.dir.clone(), st.clone());
-        let bytes = tokio::task::spawn_blocking(move || snapshot.write(&dir))
-            .await
-            .map_err(|e| io_err("write the dump state", std::io::Error::other(e.to_string())))?
-            .map_err(|e| io_err("write the dump state", e))?;
+        let bytes = super::write_state(&ctx.dir, &st).await?;
         ctx.state_bytes.store(bytes, Ordering::Relaxed);
     }
     for f in files {

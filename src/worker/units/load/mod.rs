@@ -780,14 +780,7 @@ impl Run {
                 i += 1;
                 continue;
             }
-            let (file, db, table) = todo.remove(i);
-            let keys = self.deferred_keys(&file).await;
-            let build = KeyBuild {
-                file,
-                db,
-                table,
-                keys,
-            };
+            let build = self.key_build(todo.remove(i)).await;
             let mut conn = match d.idle.pop() {
                 Some(c) => c,
                 None => connect_opts(self.opts.clone())
@@ -1069,6 +1062,17 @@ impl Run {
         Ok(n.unwrap_or(0) > 0)
     }
 
+    /// A pending `#keys` row (schema file, target db, target table) with its definitions.
+    async fn key_build(&self, (file, db, table): (String, String, String)) -> KeyBuild {
+        let keys = self.deferred_keys(&file).await;
+        KeyBuild {
+            file,
+            db,
+            table,
+            keys,
+        }
+    }
+
     /// The deferred index definitions of a schema file's CREATE TABLE (empty when none).
     async fn deferred_keys(&self, file: &str) -> Vec<String> {
         let Ok(text) = tokio::fs::read(self.dir.join(file)).await else {
@@ -1097,14 +1101,8 @@ impl Run {
         }
         let started = std::time::Instant::now();
         let mut jobs = Vec::new();
-        for (file, db, table) in pending {
-            let keys = self.deferred_keys(&file).await;
-            jobs.push(KeyBuild {
-                file,
-                db,
-                table,
-                keys,
-            });
+        for p in pending {
+            jobs.push(self.key_build(p).await);
         }
         let n = jobs.len();
         let mut set: JoinSet<Result<bool, UnitError>> = JoinSet::new();

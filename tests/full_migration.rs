@@ -513,3 +513,63 @@ fn a_pause_during_the_index_builds_kills_them_and_resume_adds_each_index_once() 
     }
     same_indexes(&u, &d, "ix");
 }
+
+/// Whether `db.table` exists (downstream).
+fn table_exists(url: &str, db: &str, table: &str) -> bool {
+    !query_rows(
+        url,
+        &format!(
+            "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = '{table}'"
+        ),
+    )
+    .unwrap()
+    .is_empty()
+}
+
+#[test]
+fn a_tables_rows_load_as_soon_as_its_own_create_table_has_run() {
+    let (up, down) = MariaDb::pair(37);
+    let (u, d) = (up.url(), down.url());
+    let vals = |p: &str| {
+        (1..=1500)
+            .map(|k| format!("({k}, '{p}{k}')"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    exec(
+        &u,
+        &[
+            "CREATE DATABASE lane".to_string(),
+            "CREATE TABLE lane.a (id INT PRIMARY KEY, v VARCHAR(20), KEY v_idx (v))".to_string(),
+            "CREATE TABLE lane.b (id INT PRIMARY KEY, v VARCHAR(20))".to_string(),
+            format!("INSERT INTO lane.a VALUES {}", vals("a")),
+            format!("INSERT INTO lane.b VALUES {}", vals("b")),
+        ],
+    );
+    // Each CREATE TABLE of the load first waits 10 s: `a` is created at about 10 s, `b` at
+    // about 20 s. Every file of `a` must be loaded in between.
+    let slow = [("DMRS_FAILPOINTS", "load-create=10000")];
+    let c = Cluster::start(up.port, &slow);
+    let task = task_file(c.dir.path(), "ltask", "full", &["lane"], &down, "");
+    ok(&dmctl(&c.addr, &["start-task", &task]), "start-task");
+    let t = Instant::now();
+    while !table_exists(&d, "lane", "a") || count(&d, "lane.a") < 1500 {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "lane.a is not loaded: {:#}",
+            subtask(&c.addr, "ltask")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !table_exists(&d, "lane", "b"),
+        "lane.b was created before lane.a's rows were loaded"
+    );
+    wait_status(&c.addr, "ltask", Duration::from_secs(120), |s| {
+        s["stage"] == "Finished"
+    });
+    for t in ["lane.a", "lane.b"] {
+        same(&u, &d, t);
+    }
+    same_indexes(&u, &d, "lane");
+}

@@ -9,7 +9,9 @@
 //!   passes, so a test can act in the middle of a phase. `dump-chunk` (before each dump chunk),
 //!   `load-statement` (before each loaded statement), `load-index` (a deferred index build
 //!   first runs `DO SLEEP` that long on its connection, killable as the build itself is),
-//!   `load-index-check` (how often a running index build is checked for, instead of 30 s).
+//!   `load-index-check` (how often a running index build is checked for, instead of 30 s),
+//!   `load-create` (before each CREATE TABLE of the load's schema lane; a pause or stop ends
+//!   the wait).
 //!
 //! Without the variable a point costs one environment lookup.
 

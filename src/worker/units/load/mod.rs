@@ -1,12 +1,14 @@
 //! The Load unit: a dump directory → the downstream, resumable at the exact byte.
 //!
 //! It reads dm-rs's own dumps (dumpling's layout) and directories written by mydumper 0.9 –
-//! 0.13 or dumpling ([`plan`]), in DM's order: every `CREATE DATABASE` (generated when a
-//! database has no `-schema-create.sql`; "already exists" is fine), then every `CREATE TABLE`
-//! ("already exists" is fine, so shards merge onto one table; skipped for a table the
-//! checkpoint already has rows of), then the data files on `pool-size` connections (one file
-//! per connection at a time), then the views. Routes rename what is created and loaded, the
-//! block-allow-list and the system schemas decide what is skipped ([`crate::rules`]).
+//! 0.13 or dumpling ([`plan`]). The schema statements run in DM's order on a connection of
+//! their own ([`schema`]): every `CREATE DATABASE` (generated when a database has no
+//! `-schema-create.sql`; "already exists" is fine), then every `CREATE TABLE` ("already exists"
+//! is fine, so shards merge onto one table; skipped for a table the checkpoint already has rows
+//! of), then, at the end, the views. Beside them the data files load on `pool-size`
+//! connections (one file per connection at a time), each table's as soon as its own
+//! `CREATE TABLE` has run. Routes rename what is created and loaded, the block-allow-list and
+//! the system schemas decide what is skipped ([`crate::rules`]).
 //!
 //! A dumped row whose key already exists downstream does what the instance's
 //! `on-duplicate-logical` says (DM's logical import mode): `replace` (the default) runs the
@@ -55,6 +57,7 @@ pub mod plan;
 pub mod reader;
 pub mod rewrite;
 pub mod scan;
+pub mod schema;
 pub mod stats;
 pub mod tsv;
 
@@ -295,9 +298,7 @@ struct Run {
     clean: bool,
     /// `full` mode: the whole directory goes at the end (with `clean`).
     full_mode: bool,
-    /// Target databases created (or known to exist) in this run.
-    dbs: HashSet<String>,
-    /// Upstream tables whose CREATE TABLE ran (or was skipped as done) in this run.
+    /// Upstream tables with a schema file in this run (their CREATE TABLE queued or skipped).
     tables: HashSet<(String, String)>,
     /// Upstream tables with checkpoint rows (their CREATE TABLE is skipped).
     tables_with_rows: HashSet<(String, String)>,
@@ -330,8 +331,24 @@ struct Drive {
     /// build was stopped (the connection is then dropped).
     indexing: JoinSet<(Target, Conn, Result<bool, UnitError>)>,
     /// The checkpoint's pending deferred indexes (schema file, target db, target table) not
-    /// started yet; read once every file is known.
+    /// started yet; read once every file is known and every table created.
     keys_todo: Option<Vec<(String, String, String)>>,
+    /// Schema statements not started yet, in order ([`schema`]).
+    schema: VecDeque<schema::Job>,
+    /// The schema lane while idle (`None` while it runs a job, or before it is opened).
+    lane: Option<schema::Lane>,
+    /// The schema job running (at most one: the lane is one connection).
+    lane_running: JoinSet<(schema::Lane, schema::Job, Result<bool, UnitError>)>,
+    /// Upstream tables whose CREATE TABLE has run (or is skipped) in this run: their data
+    /// files may start.
+    created: HashSet<(String, String)>,
+}
+
+impl Drive {
+    /// No schema job queued or running.
+    fn schema_idle(&self) -> bool {
+        self.schema.is_empty() && self.lane_running.is_empty()
+    }
 }
 
 impl Run {
@@ -399,7 +416,6 @@ impl Run {
             pool_size,
             clean: task.clean_dump_file,
             full_mode: task.task_mode == "full",
-            dbs: HashSet::new(),
             tables: HashSet::new(),
             tables_with_rows,
             seen: HashSet::new(),
@@ -464,17 +480,27 @@ impl Run {
             stop: cancel.child_token(),
             indexing: JoinSet::new(),
             keys_todo: None,
+            schema: VecDeque::new(),
+            lane: None,
+            lane_running: JoinSet::new(),
+            created: HashSet::new(),
         };
         let r = self.drive(&mut d, feed, cancel, live).await;
         if r.is_err() || matches!(r, Ok(UnitExit::Cancelled)) {
-            // Let the in-flight statements finish (each is atomic with its checkpoint); the
-            // index builds see `stop` and are killed (an ALTER is atomic; the next run adds
-            // what is missing).
+            // Let the in-flight statements finish (each is atomic with its checkpoint, a
+            // CREATE is atomic too); the index builds see `stop` and are killed (an ALTER is
+            // atomic; the next run adds what is missing).
             d.stop.cancel();
             while d.running.join_next().await.is_some() {}
             while d.indexing.join_next().await.is_some() {}
+            while let Some(j) = d.lane_running.join_next().await {
+                if let Ok((lane, _, _)) = j {
+                    d.lane = Some(lane);
+                }
+            }
         }
-        for c in d.idle.drain(..) {
+        let lane = d.lane.take().map(schema::Lane::into_conn);
+        for c in d.idle.drain(..).chain(lane) {
             let _ = tokio::time::timeout(Duration::from_secs(5), c.disconnect()).await;
         }
         let (f, t, fd, ft) = self.stats.figures();
@@ -561,11 +587,17 @@ impl Run {
                 tracing::info!("the dump stopped: the load stops after its in-flight statements");
                 return Ok(UnitExit::Cancelled);
             }
-            if done {
+            self.start_schema(d).await?;
+            if done && d.schema_idle() {
                 self.start_indexes(d).await?;
             }
             self.dispatch(d).await?;
-            if done && d.data.is_empty() && d.running.is_empty() && d.indexing.is_empty() {
+            if done
+                && d.schema_idle()
+                && d.data.is_empty()
+                && d.running.is_empty()
+                && d.indexing.is_empty()
+            {
                 break;
             }
             tokio::select! {
@@ -576,6 +608,20 @@ impl Run {
                     }
                 }
                 Some(j) = d.running.join_next() => self.joined(d, j)?,
+                Some(j) = d.lane_running.join_next() => {
+                    let (lane, job, r) = j.map_err(|e| {
+                        UnitError::new(code::CRASHED, "internal", "a schema statement ended abnormally")
+                            .cause(e)
+                    })?;
+                    d.lane = Some(lane);
+                    if !r? {
+                        return Ok(UnitExit::Cancelled);
+                    }
+                    if let schema::Job::Table { upstream, .. } = job {
+                        tracing::debug!(db = %upstream.0, table = %upstream.1, "table created");
+                        d.created.insert(upstream);
+                    }
+                }
                 Some(j) = d.indexing.join_next() => {
                     let (target, conn, r) = j.map_err(|e| {
                         UnitError::new(code::CRASHED, "internal", "an index build ended abnormally")
@@ -592,8 +638,26 @@ impl Run {
         if !self.add_deferred_keys(cancel).await? {
             return Ok(UnitExit::Cancelled);
         }
-        for v in std::mem::take(&mut d.views) {
-            self.create_view(&v).await?;
+        let views: Vec<schema::Job> = std::mem::take(&mut d.views)
+            .into_iter()
+            .filter_map(|v| self.view_job(v))
+            .collect();
+        if !views.is_empty() {
+            let mut lane = match d.lane.take() {
+                Some(l) => l,
+                None => self.open_lane().await?,
+            };
+            let mut r = Ok(true);
+            for v in &views {
+                r = lane.run(v, cancel).await;
+                if !matches!(r, Ok(true)) {
+                    break;
+                }
+            }
+            d.lane = Some(lane);
+            if !r? {
+                return Ok(UnitExit::Cancelled);
+            }
         }
         let meta = self.stats.meta();
         self.ckpt
@@ -652,7 +716,8 @@ impl Run {
             .collect())
     }
 
-    /// Takes entries in order: schemas run now, data files are queued, views wait for the end.
+    /// Takes entries in order: schema statements are queued for the lane ([`Run::start_schema`]),
+    /// data files are queued, views wait for the end.
     async fn take(&mut self, entries: Vec<Entry>, d: &mut Drive) -> Result<(), UnitError> {
         for e in entries {
             if let Some(f) = e.file()
@@ -661,10 +726,33 @@ impl Run {
                 continue;
             }
             match e {
-                Entry::Db { db, file } => self.create_db(&db, file.as_deref()).await?,
+                Entry::Db { db, file } => {
+                    if self.rules.allow_schema(&db) {
+                        let (target, _) = self.rules.route(&db, "");
+                        d.schema.push_back(schema::Job::Db { target, file });
+                    }
+                }
                 Entry::Table { db, table, file } => {
-                    self.create_table(&db, &table, &file).await?;
-                    tracing::debug!(db, table, "table created");
+                    if !self.rules.allow_table(&db, &table) {
+                        continue;
+                    }
+                    let key = (db, table);
+                    self.tables.insert(key.clone());
+                    if self.tables_with_rows.contains(&key) {
+                        tracing::debug!(
+                            db = %key.0,
+                            table = %key.1,
+                            "table already being loaded: CREATE TABLE skipped"
+                        );
+                        d.created.insert(key);
+                    } else {
+                        let target = self.rules.route(&key.0, &key.1);
+                        d.schema.push_back(schema::Job::Table {
+                            upstream: key,
+                            target,
+                            file,
+                        });
+                    }
                 }
                 Entry::View { .. } => d.views.push(e),
                 Entry::Data {
@@ -803,25 +891,17 @@ impl Run {
 
     /// Starts queued data files on free connections (up to `pool-size`, index builds included).
     async fn dispatch(&mut self, d: &mut Drive) -> Result<(), UnitError> {
-        while d.running.len() + d.indexing.len() < self.pool_size && !d.data.is_empty() {
+        while d.running.len() + d.indexing.len() < self.pool_size {
+            let Some(i) = pick_file(&d.data, &d.created, &d.busy) else {
+                break;
+            };
             let conn = match d.idle.pop() {
                 Some(c) => c,
                 None => connect_opts(self.opts.clone())
                     .await
                     .map_err(|e| connect_error("connect to the downstream", e))?,
             };
-            // A table no connection is writing first: connections appending to the end of
-            // one primary key at once wait on each other.
-            let pick = d
-                .data
-                .iter()
-                .position(|j| {
-                    d.busy
-                        .get(&(j.target_db.clone(), j.target_table.clone()))
-                        .is_none_or(|n| *n == 0)
-                })
-                .unwrap_or(0);
-            let Some(job) = d.data.remove(pick) else {
+            let Some(job) = d.data.remove(i) else {
                 d.idle.push(conn);
                 break;
             };
@@ -883,211 +963,61 @@ impl Run {
         }
     }
 
-    /// Runs a schema file's statements on the control connection; `rewrite` turns a
-    /// statement into the one to run (`None`: as it is) and says which errors are fine.
-    async fn run_schema_file(
-        &mut self,
-        file: &str,
-        rewrite: &(dyn Fn(&[u8]) -> Option<Vec<u8>> + Sync),
-        fine: &[u16],
-    ) -> Result<usize, UnitError> {
-        let path = self.dir.join(file);
-        let text = tokio::fs::read(&path).await.map_err(|e| {
-            UnitError::new(
-                code::LOAD_READ_SCHEMA_FILE,
-                "internal",
-                format!("read schema file {}: {e}", path.display()),
-            )
-        })?;
-        let (stmts, ending) = scan::split_all(&text);
-        if ending != scan::Ending::Clean {
-            return Err(UnitError::new(
-                code::LOAD_INVALID_FILE_ENDING,
-                "internal",
-                format!(
-                    "invalid dump file ending in {file}: the file ends inside a statement ({ending:?})"
-                ),
-            ));
-        }
-        let mut rewritten = 0;
-        timed(
-            "reset the session charset",
-            self.ctrl.query_drop("SET NAMES utf8mb4"),
-        )
-        .await?;
-        for (s, end, flags) in stmts {
-            if !flags.code && !flags.exec_comment {
-                continue;
-            }
-            let q = match rewrite(s) {
-                Some(q) => {
-                    rewritten += 1;
-                    q
-                }
-                None => s.to_vec(),
-            };
-            match tokio::time::timeout(STMT_TIMEOUT, self.ctrl.query_drop(&q)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(mysql_async::Error::Server(e)))
-                    if fine.contains(&e.code) || e.code == 1065 =>
-                {
-                    tracing::debug!(file, error = %e.message, "ignored");
-                }
-                Ok(Err(e)) => {
-                    return Err(UnitError::from_mysql(
-                        "downstream",
-                        format!("execute the statement of {file} ending at byte {end}"),
-                        &e,
-                    ));
-                }
-                Err(_) => return Err(timeout_error(&format!("execute the statement of {file}"))),
-            }
-        }
-        Ok(rewritten)
-    }
-
-    async fn ensure_db(&mut self, target: &str) -> Result<(), UnitError> {
-        if self.dbs.contains(target) {
+    /// Starts the next schema job on the lane when it is idle (opening its connection the
+    /// first time).
+    async fn start_schema(&mut self, d: &mut Drive) -> Result<(), UnitError> {
+        if !d.lane_running.is_empty() {
             return Ok(());
         }
-        timed(
-            &format!("create database {}", quote(target)),
-            self.ctrl
-                .query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", quote(target))),
-        )
-        .await?;
-        self.dbs.insert(target.to_string());
-        Ok(())
-    }
-
-    async fn create_db(&mut self, db: &str, file: Option<&str>) -> Result<(), UnitError> {
-        if !self.rules.allow_schema(db) {
+        let Some(job) = d.schema.pop_front() else {
             return Ok(());
-        }
-        let (target, _) = self.rules.route(db, "");
-        if self.dbs.contains(&target) {
-            return Ok(());
-        }
-        match file {
-            None => self.ensure_db(&target).await?,
-            Some(f) => {
-                let t = target.clone();
-                let rw = move |s: &[u8]| {
-                    rewrite::create_database_name(s).map(|n| {
-                        let mut out = Vec::with_capacity(s.len() + 8);
-                        rewrite::replace_name(&mut out, s, &n.span, None, &t);
-                        out
-                    })
-                };
-                // 1007: database exists.
-                self.run_schema_file(f, &rw, &[1007]).await?;
-                self.ensure_db(&target).await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn create_table(&mut self, db: &str, table: &str, file: &str) -> Result<(), UnitError> {
-        if !self.rules.allow_table(db, table) {
-            return Ok(());
-        }
-        let key = (db.to_string(), table.to_string());
-        self.tables.insert(key.clone());
-        if self.tables_with_rows.contains(&key) {
-            tracing::debug!(
-                db,
-                table,
-                "table already being loaded: CREATE TABLE skipped"
-            );
-            return Ok(());
-        }
-        let (tdb, ttable) = self.rules.route(db, table);
-        self.ensure_db(&tdb).await?;
-        timed(
-            "use the target database",
-            self.ctrl.query_drop(format!("USE {}", quote(&tdb))),
-        )
-        .await?;
-        // A table this load creates gets its plain secondary indexes after its data (recorded
-        // first, so a crash between the CREATE and the end still adds them).
-        let defer =
-            !self.table_exists(&tdb, &ttable).await? && self.has_deferrable_keys(file).await;
-        if defer {
-            let q = self.ckpt.keys_pending_sql(file, &tdb, &ttable);
-            timed("record the deferred indexes", self.ctrl.query_drop(q)).await?;
-        }
-        let name_only = move |s: &[u8]| {
-            rewrite::create_table_name(s).map(|n| {
-                let mut out = Vec::with_capacity(s.len() + 8);
-                rewrite::replace_name(&mut out, s, &n.span, None, &ttable);
-                out
-            })
         };
-        let rw = move |s: &[u8]| {
-            let out = name_only(s)?;
-            if !defer {
-                return Some(out);
-            }
-            Some(
-                rewrite::defer_keys(&out)
-                    .map(|(stripped, _)| stripped)
-                    .unwrap_or(out),
-            )
+        let mut lane = match d.lane.take() {
+            Some(l) => l,
+            None => match self.open_lane().await {
+                Ok(l) => l,
+                Err(e) => {
+                    d.schema.push_front(job);
+                    return Err(e);
+                }
+            },
         };
-        // 1050: table exists (shards merged onto one table).
-        let n = self.run_schema_file(file, &rw, &[1050]).await?;
-        if n == 0 {
-            return Err(UnitError::new(
-                code::LOAD_NOT_CREATE_TABLE,
-                "internal",
-                format!("schema file {file} holds no CREATE TABLE statement"),
-            )
-            .workaround(
-                "The dump directory is damaged: dump again (`start-task --remove-meta`).",
-            ));
-        }
+        let stop = d.stop.clone();
+        d.lane_running.spawn(async move {
+            let r = lane.run(&job, &stop).await;
+            (lane, job, r)
+        });
         Ok(())
     }
 
-    async fn table_exists(&mut self, db: &str, table: &str) -> Result<bool, UnitError> {
-        let n: Option<u64> = timed(
-            "look for the target table",
-            self.ctrl.query_first(format!(
-                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
-                crate::worker::units::sync::checkpoint::lit(db),
-                crate::worker::units::sync::checkpoint::lit(table)
-            )),
-        )
-        .await?;
-        Ok(n.unwrap_or(0) > 0)
+    async fn open_lane(&self) -> Result<schema::Lane, UnitError> {
+        let conn = connect_opts(self.opts.clone())
+            .await
+            .map_err(|e| connect_error("connect to the downstream", e))?;
+        Ok(schema::Lane::new(conn, self.ckpt.clone(), self.dir.clone()))
+    }
+
+    /// A view entry as a schema job (`None`: filtered out).
+    fn view_job(&self, e: Entry) -> Option<schema::Job> {
+        let Entry::View { db, view, file } = e else {
+            return None;
+        };
+        if !self.rules.allow_table(&db, &view) {
+            return None;
+        }
+        let (target_db, _) = self.rules.route(&db, &view);
+        Some(schema::Job::View { target_db, file })
     }
 
     /// A pending `#keys` row (schema file, target db, target table) with its definitions.
     async fn key_build(&self, (file, db, table): (String, String, String)) -> KeyBuild {
-        let keys = self.deferred_keys(&file).await;
+        let keys = schema::deferred_keys(&self.dir, &file).await;
         KeyBuild {
             file,
             db,
             table,
             keys,
         }
-    }
-
-    /// The deferred index definitions of a schema file's CREATE TABLE (empty when none).
-    async fn deferred_keys(&self, file: &str) -> Vec<String> {
-        let Ok(text) = tokio::fs::read(self.dir.join(file)).await else {
-            return Vec::new();
-        };
-        let (stmts, _) = scan::split_all(&text);
-        stmts
-            .into_iter()
-            .filter(|(s, _, _)| rewrite::create_table_name(s).is_some())
-            .find_map(|(s, _, _)| rewrite::defer_keys(s).map(|(_, k)| k))
-            .unwrap_or_default()
-    }
-
-    async fn has_deferrable_keys(&self, file: &str) -> bool {
-        !self.deferred_keys(file).await.is_empty()
     }
 
     /// Adds the deferred secondary indexes of the tables this load created (`pool-size` tables
@@ -1146,27 +1076,6 @@ impl Run {
         Ok(true)
     }
 
-    async fn create_view(&mut self, e: &Entry) -> Result<(), UnitError> {
-        let Entry::View { db, view, file } = e else {
-            return Ok(());
-        };
-        if !self.rules.allow_table(db, view) {
-            return Ok(());
-        }
-        if !self.dir.join(file).is_file() {
-            return Ok(());
-        }
-        let (tdb, _) = self.rules.route(db, view);
-        self.ensure_db(&tdb).await?;
-        timed(
-            "use the target database",
-            self.ctrl.query_drop(format!("USE {}", quote(&tdb))),
-        )
-        .await?;
-        self.run_schema_file(file, &|_| None, &[]).await?;
-        Ok(())
-    }
-
     /// `clean-dump-file` at the end: `full` removes the directory; `all` has already removed
     /// the data files and keeps the rest for the sync unit.
     fn finish_clean(&self) {
@@ -1183,6 +1092,24 @@ impl Run {
             }
         }
     }
+}
+
+/// The queued file to load next: only one whose table is created (or was, by an earlier run:
+/// the file has its row in the checkpoint); of those, one of a target table no connection is
+/// writing first (connections appending to the end of one primary key wait on each other).
+fn pick_file(
+    data: &VecDeque<FileJob>,
+    created: &HashSet<(String, String)>,
+    busy: &HashMap<Target, usize>,
+) -> Option<usize> {
+    let ready = |j: &FileJob| j.has_row || created.contains(&(j.db.clone(), j.table.clone()));
+    let idle_table = |j: &FileJob| {
+        busy.get(&(j.target_db.clone(), j.target_table.clone()))
+            .is_none_or(|n| *n == 0)
+    };
+    data.iter()
+        .position(|j| ready(j) && idle_table(j))
+        .or_else(|| data.iter().position(ready))
 }
 
 fn remove_file(path: &Path) {
@@ -1367,6 +1294,85 @@ fn done_meta(text: &str) -> Option<full::BinlogLoc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_file_is_of_a_created_table_and_an_idle_one_first() {
+        // A file of upstream table `t` (routed onto target `T`), with or without its row in
+        // the checkpoint.
+        let job = |t: &str, target: &str, has_row: bool| FileJob {
+            name: format!("d.{t}.sql"),
+            path: PathBuf::from(format!("d.{t}.sql")),
+            db: "d".into(),
+            table: t.into(),
+            target_db: "d".into(),
+            target_table: target.into(),
+            size: 1,
+            offset: 0,
+            has_row,
+        };
+        let key = |t: &str| ("d".to_string(), t.to_string());
+        // (queue, created upstream tables, busy target tables, pick)
+        type Case = (
+            Vec<FileJob>,
+            Vec<&'static str>,
+            Vec<&'static str>,
+            Option<usize>,
+        );
+        let cases: Vec<Case> = vec![
+            (vec![], vec!["a"], vec![], None),
+            // Nothing created yet: nothing starts.
+            (
+                vec![job("a", "a", false), job("b", "b", false)],
+                vec![],
+                vec![],
+                None,
+            ),
+            // Only b is created.
+            (
+                vec![job("a", "a", false), job("b", "b", false)],
+                vec!["b"],
+                vec![],
+                Some(1),
+            ),
+            // A row in the checkpoint: created by an earlier run.
+            (vec![job("a", "a", true)], vec![], vec![], Some(0)),
+            // a is being written: b first.
+            (
+                vec![job("a", "a", false), job("b", "b", false)],
+                vec!["a", "b"],
+                vec!["a"],
+                Some(1),
+            ),
+            // Every created table is being written: the first created one anyway.
+            (
+                vec![
+                    job("x", "x", false),
+                    job("a", "a", false),
+                    job("b", "b", false),
+                ],
+                vec!["a", "b"],
+                vec!["a", "b"],
+                Some(1),
+            ),
+            // Shards a and b both go to T, which is being written; c is idle.
+            (
+                vec![
+                    job("a", "T", false),
+                    job("b", "T", false),
+                    job("c", "c", false),
+                ],
+                vec!["a", "b", "c"],
+                vec!["T"],
+                Some(2),
+            ),
+        ];
+        for (i, (queue, created, busy, want)) in cases.into_iter().enumerate() {
+            let data: VecDeque<FileJob> = queue.into_iter().collect();
+            let created: HashSet<(String, String)> = created.into_iter().map(key).collect();
+            let busy: HashMap<Target, usize> = busy.into_iter().map(|t| (key(t), 1)).collect();
+            assert_eq!(pick_file(&data, &created, &busy), want, "case {i}");
+        }
+    }
 
     #[test]
     fn sql_mode_keeps_the_targets_modes_but_never_no_backslash_escapes() {

@@ -800,3 +800,46 @@ fn dump_throughput_against_mydumper() {
         );
     }
 }
+
+/// A row over 16 MiB comes in several protocol packets: the dump's narrow client joins them
+/// and writes the row whole (values before and after it as well).
+#[test]
+fn a_row_over_16_mib_is_dumped_whole() {
+    let p = pair();
+    let up = p.up.url();
+    // New sessions may send and receive 64 MiB packets (the default is 16 MiB).
+    exec(&up, &["SET GLOBAL max_allowed_packet = 67108864"]);
+    exec(
+        &up,
+        &[
+            "CREATE DATABASE big1",
+            "CREATE TABLE big1.t (id INT PRIMARY KEY, v LONGTEXT)",
+            "INSERT INTO big1.t VALUES (1, 'before'), (2, REPEAT('x', 17000000)), (3, NULL), (4, 'after')",
+        ],
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = unit_ctx(
+        "big",
+        p.up.port,
+        "root",
+        tmp.path(),
+        &["big1"],
+        "    threads: 1\n    statement-size: 100",
+    );
+    let (r, feed) = run_unit(&ctx, &Shared::default(), None);
+    assert_eq!(r.unwrap(), UnitExit::Finished);
+    let dir = dump_dir(&ctx);
+    let text: String = names(&feed)
+        .iter()
+        .filter(|n| n.starts_with("big1.t.") && n.ends_with(".sql"))
+        .map(|n| file_text(&dir, n))
+        .collect();
+    let big = format!("(2,'{}')", "x".repeat(17_000_000));
+    for want in ["(1,'before')", big.as_str(), "(3,NULL)", "(4,'after')"] {
+        assert!(
+            text.contains(want),
+            "{} missing",
+            &want[..want.len().min(20)]
+        );
+    }
+}

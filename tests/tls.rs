@@ -276,3 +276,82 @@ block-allow-list:\n  only:\n    do-dbs: [secure]\n",
     assert_eq!(st["stage"], "Running", "{st:#}");
     same_table(&u, &d, "secure.t", "secure.t", "over TLS");
 }
+
+/// A `full` task whose source user may only connect with TLS: the dump cannot use its narrow
+/// client (plain TCP only) and reads through the driver's TLS connections instead; the rows
+/// arrive whole.
+#[test]
+fn a_full_task_dumps_over_tls_through_the_driver() {
+    use common::check::{checksum, subtask};
+    use common::cluster::{Master, dmctl};
+    use common::sql::exec;
+
+    let certs = TestCerts::generate();
+    let (up, down) = std::thread::scope(|s| {
+        let up = s.spawn(|| MariaDb::upstream_tls(42, &certs));
+        let down = s.spawn(|| MariaDb::downstream_tls(&certs));
+        (up.join().unwrap(), down.join().unwrap())
+    });
+    let (u, d) = (up.url(), down.url());
+    for url in [&u, &d] {
+        exec(url, &TestCerts::create_user_sql("dm", "dm-pw", false));
+    }
+    let rows: Vec<String> = (1..=3000)
+        .map(|k| format!("({k}, 'row {k}', NULL)"))
+        .collect();
+    exec(
+        &u,
+        &[
+            "CREATE DATABASE securefull".to_string(),
+            "CREATE TABLE securefull.t (id INT PRIMARY KEY, v VARCHAR(20), n INT)".to_string(),
+            format!("INSERT INTO securefull.t VALUES {}", rows.join(",")),
+        ],
+    );
+    let ca = certs.security_ca_only().ssl_ca;
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source.yaml");
+    std::fs::write(
+        &source,
+        format!(
+            "source-id: tls-02\nfrom:\n  host: 127.0.0.1\n  port: {}\n  user: dm\n  password: dm-pw\n  security:\n    ssl-ca: {ca}\n",
+            up.port
+        ),
+    )
+    .unwrap();
+    let task = dir.path().join("task.yaml");
+    std::fs::write(
+        &task,
+        format!(
+            "name: full-tls\ntask-mode: full\n\
+target-database:\n  host: 127.0.0.1\n  port: {}\n  user: dm\n  password: dm-pw\n  security:\n    ssl-ca: {ca}\n\
+mysql-instances:\n  - source-id: tls-02\n    block-allow-list: only\n    mydumper-config-name: d\n    loader-config-name: l\n\
+block-allow-list:\n  only:\n    do-dbs: [securefull]\n\
+mydumpers:\n  d:\n    threads: 2\n    rows: 500\n\
+loaders:\n  l:\n    pool-size: 2\n    dir: {}\n",
+            down.port,
+            dir.path().join("dumped").display()
+        ),
+    )
+    .unwrap();
+    let master = Master::start(dir.path(), true);
+    for args in [
+        vec!["operate-source", "create", source.to_str().unwrap()],
+        vec!["start-task", task.to_str().unwrap()],
+    ] {
+        let out = dmctl(&master.addr, &args);
+        assert_eq!(out.code, 0, "{args:?}: {}{}", out.stdout, out.stderr);
+    }
+    let t = std::time::Instant::now();
+    loop {
+        let st = subtask(&master.addr, "full-tls");
+        if st["stage"] == "Finished" {
+            break;
+        }
+        assert!(
+            st["stage"] != "Paused" && t.elapsed() < std::time::Duration::from_secs(120),
+            "{st:#}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(checksum(&u, "securefull.t"), checksum(&d, "securefull.t"));
+}

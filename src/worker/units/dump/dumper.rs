@@ -17,9 +17,11 @@ use mysql_async::{Conn, Opts};
 use tokio_util::sync::CancellationToken;
 
 use super::chunking::{range_condition, where_clause};
+use super::raw::RawConn;
+use super::snapshot::DumpConn;
 use super::stats::DumpStats;
 use super::writer::{ChunkWriter, TableFormat, WrittenFile};
-use super::{QUERY_TIMEOUT, ROW_TIMEOUT, db_err, io_err, timeout_err};
+use super::{ROW_TIMEOUT, db_err, io_err, timeout_err};
 use crate::config::db::kill_query;
 use crate::worker::error::{UnitError, code};
 use crate::worker::units::full::{
@@ -85,7 +87,7 @@ impl DumpCtx {
 }
 
 /// One dump connection's loop: chunks until the queue is empty or the dump stops.
-pub async fn run(ctx: Arc<DumpCtx>, mut conn: Conn) -> Result<(), UnitError> {
+pub async fn run(ctx: Arc<DumpCtx>, mut conn: DumpConn) -> Result<(), UnitError> {
     let r = async {
         while !ctx.stop.is_cancelled() {
             let Some(job) = ctx.next_job() else {
@@ -106,14 +108,14 @@ pub async fn run(ctx: Arc<DumpCtx>, mut conn: Conn) -> Result<(), UnitError> {
     if r.is_err() {
         ctx.stop.cancel();
     }
-    let _ = tokio::time::timeout(QUERY_TIMEOUT, conn.disconnect()).await;
+    conn.disconnect().await;
     r
 }
 
 /// Dumps one chunk; `None` when the dump stopped meanwhile (the chunk's files are removed).
 async fn dump_chunk(
     ctx: &DumpCtx,
-    conn: &mut Conn,
+    conn: &mut DumpConn,
     job: &Job,
 ) -> Result<Option<(Vec<WrittenFile>, u64)>, UnitError> {
     let t = &job.table;
@@ -149,49 +151,11 @@ async fn dump_chunk(
     );
     let conn_id = conn.id();
     let mut counted = (0u64, 0u64);
-    let outcome: Result<bool, UnitError> = async {
-        let mut result = tokio::select! {
-            biased;
-            _ = ctx.stop.cancelled() => return Ok(false),
-            r = tokio::time::timeout(ROW_TIMEOUT, conn.query_iter(sql.as_str())) => match r {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => return Err(db_err(format!("dump {}", t.key.replace('\t', ".")), &e)),
-                Err(_) => return Err(timeout_err(&sql, ROW_TIMEOUT)),
-            },
-        };
-        loop {
-            let batch = async {
-                while !w.wants_flush() {
-                    match result.next().await? {
-                        Some(row) => w.push_row(&row),
-                        None => return Ok::<bool, mysql_async::Error>(true),
-                    }
-                }
-                Ok(false)
-            };
-            let end = tokio::select! {
-                biased;
-                _ = ctx.stop.cancelled() => return Ok(false),
-                r = tokio::time::timeout(ROW_TIMEOUT, batch) => match r {
-                    Ok(Ok(end)) => end,
-                    Ok(Err(e)) => return Err(db_err(format!("dump {}", t.key.replace('\t', ".")), &e)),
-                    Err(_) => return Err(timeout_err(&format!("rows of {sql}"), ROW_TIMEOUT)),
-                },
-            };
-            ctx.stats
-                .add_written(w.rows - counted.0, w.bytes - counted.1);
-            counted = (w.rows, w.bytes);
-            if end {
-                w.finish().await.map_err(|e| io_err("write a dump file", e))?;
-                ctx.stats
-                    .add_written(w.rows - counted.0, w.bytes - counted.1);
-                counted = (w.rows, w.bytes);
-                return Ok(true);
-            }
-            w.flush().await.map_err(|e| io_err("write a dump file", e))?;
-        }
-    }
-    .await;
+    let name = t.key.replace('\t', ".");
+    let outcome = match conn {
+        DumpConn::Driver(c) => stream_driver(ctx, c, &sql, &name, &mut w, &mut counted).await,
+        DumpConn::Raw(c) => stream_raw(ctx, c, &sql, &name, &mut w, &mut counted).await,
+    };
     match outcome {
         Ok(true) => {
             let rows = w.rows;
@@ -211,6 +175,119 @@ async fn dump_chunk(
                 kill_query(ctx.kill_opts.clone(), conn_id).await;
             }
             other.map(|_| None)
+        }
+    }
+}
+
+/// After a batch of rows: counts them, and at the end of the rows writes the chunk's last
+/// file (`Ok(true)`), else flushes what the batch rendered (`Ok(false)`).
+async fn batch_done(
+    ctx: &DumpCtx,
+    w: &mut ChunkWriter,
+    counted: &mut (u64, u64),
+    end: bool,
+) -> Result<bool, UnitError> {
+    ctx.stats
+        .add_written(w.rows - counted.0, w.bytes - counted.1);
+    *counted = (w.rows, w.bytes);
+    if end {
+        w.finish()
+            .await
+            .map_err(|e| io_err("write a dump file", e))?;
+        ctx.stats
+            .add_written(w.rows - counted.0, w.bytes - counted.1);
+        *counted = (w.rows, w.bytes);
+        return Ok(true);
+    }
+    w.flush()
+        .await
+        .map_err(|e| io_err("write a dump file", e))?;
+    Ok(false)
+}
+
+/// Streams a chunk's rows through the driver: `Ok(true)` when every row is written,
+/// `Ok(false)` when the dump stopped.
+async fn stream_driver(
+    ctx: &DumpCtx,
+    conn: &mut Conn,
+    sql: &str,
+    name: &str,
+    w: &mut ChunkWriter,
+    counted: &mut (u64, u64),
+) -> Result<bool, UnitError> {
+    let mut result = tokio::select! {
+        biased;
+        _ = ctx.stop.cancelled() => return Ok(false),
+        r = tokio::time::timeout(ROW_TIMEOUT, conn.query_iter(sql)) => match r {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Err(db_err(format!("dump {name}"), &e)),
+            Err(_) => return Err(timeout_err(sql, ROW_TIMEOUT)),
+        },
+    };
+    loop {
+        let batch = async {
+            while !w.wants_flush() {
+                match result.next().await? {
+                    Some(row) => w.push_row(&row),
+                    None => return Ok::<bool, mysql_async::Error>(true),
+                }
+            }
+            Ok(false)
+        };
+        let end = tokio::select! {
+            biased;
+            _ = ctx.stop.cancelled() => return Ok(false),
+            r = tokio::time::timeout(ROW_TIMEOUT, batch) => match r {
+                Ok(Ok(end)) => end,
+                Ok(Err(e)) => return Err(db_err(format!("dump {name}"), &e)),
+                Err(_) => return Err(timeout_err(&format!("rows of {sql}"), ROW_TIMEOUT)),
+            },
+        };
+        if batch_done(ctx, w, counted, end).await? {
+            return Ok(true);
+        }
+    }
+}
+
+/// Streams a chunk's rows through the narrow client ([`super::raw`]), as [`stream_driver`].
+async fn stream_raw(
+    ctx: &DumpCtx,
+    conn: &mut RawConn,
+    sql: &str,
+    name: &str,
+    w: &mut ChunkWriter,
+    counted: &mut (u64, u64),
+) -> Result<bool, UnitError> {
+    tokio::select! {
+        biased;
+        _ = ctx.stop.cancelled() => return Ok(false),
+        r = tokio::time::timeout(ROW_TIMEOUT, conn.query(sql)) => match r {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(db_err(format!("dump {name}"), &e)),
+            Err(_) => return Err(timeout_err(sql, ROW_TIMEOUT)),
+        },
+    }
+    loop {
+        let batch = async {
+            while !w.wants_flush() {
+                match conn.next_row().await? {
+                    Some(row) => w.push_row(&row),
+                    None => return Ok::<bool, mysql_async::Error>(true),
+                }
+            }
+            Ok(false)
+        };
+        let end = tokio::select! {
+            biased;
+            _ = ctx.stop.cancelled() => return Ok(false),
+            r = tokio::time::timeout(ROW_TIMEOUT, batch) => match r {
+                Ok(Ok(end)) => end,
+                Ok(Err(e)) => return Err(db_err(format!("dump {name}"), &e)),
+                Err(_) => return Err(timeout_err(&format!("rows of {sql}"), ROW_TIMEOUT)),
+            },
+        };
+        if batch_done(ctx, w, counted, end).await? {
+            return Ok(true);
         }
     }
 }

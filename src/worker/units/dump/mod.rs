@@ -12,7 +12,8 @@
 //!   plans the tables not planned yet ([`catalog`], [`chunking`]: integer-key ranges of about
 //!   `rows` rows, recorded in the state so a later session dumps the same ranges), writes the
 //!   schema files (all before any data, and announced in that order), then `threads`
-//!   connections dump the chunks not finished yet ([`dumper`], [`writer`]). Each chunk is
+//!   connections dump the chunks not finished yet ([`dumper`], [`writer`]; the rows are read
+//!   with the narrow client [`raw`] where it can log in, else through the driver). Each chunk is
 //!   written as `.tmp`, fsynced, renamed, recorded in the state (a durable line of its
 //!   journal, see [`crate::worker::units::full`]), then announced. When every
 //!   table is done it writes `metadata` (the earliest chunk-writing session's location, and the
@@ -27,6 +28,7 @@
 pub mod catalog;
 pub mod chunking;
 pub mod dumper;
+pub mod raw;
 pub mod settings;
 pub mod snapshot;
 pub mod stats;
@@ -537,9 +539,20 @@ async fn dump(
 
     let dbs: BTreeSet<String> = snap.tables.iter().map(|l| l.db.clone()).collect();
     let mut infos = catalog::describe(control, &dbs).await?;
-    let conn0 = conns
-        .first_mut()
-        .ok_or_else(|| UnitError::new(code::DUMP_RUNTIME, "internal", "no dump connection"))?;
+    let mut catalog_conn = snap.catalog;
+    let conn0: &mut mysql_async::Conn = match catalog_conn.as_mut() {
+        Some(c) => c,
+        None => match conns.first_mut() {
+            Some(snapshot::DumpConn::Driver(c)) => c,
+            _ => {
+                return Err(UnitError::new(
+                    code::DUMP_RUNTIME,
+                    "internal",
+                    "no dump connection",
+                ));
+            }
+        },
+    };
 
     // Plan and write schema files.
     let mut jobs: Vec<Job> = Vec::new();
@@ -753,6 +766,10 @@ async fn dump(
         bufs: writer::render_pool(),
         state_bytes: std::sync::atomic::AtomicU64::new(state_bytes),
     });
+    if let Some(c) = catalog_conn.take() {
+        // Its snapshot would hold the upstream's purge back for the whole dump.
+        let _ = tokio::time::timeout(QUERY_TIMEOUT, c.disconnect()).await;
+    }
     let mut set = tokio::task::JoinSet::new();
     for c in conns.drain(..) {
         set.spawn(dumper::run(dctx.clone(), c));

@@ -8,6 +8,12 @@
 //! `UNLOCK TABLES` at once — the lock is held for a few round trips, and how long is logged.
 //! A refused lock (no RELOAD privilege) is DM's 32004 with the way out.
 //!
+//! The dump connections are the narrow client's ([`super::raw`]) where it can log in (plain
+//! TCP, `mysql_native_password` or `caching_sha2_password`'s fast path; `DMRS_DUMP_RAW=0`
+//! turns it off); the schema reads then use one more, driver, connection in the same snapshot,
+//! closed before the rows are dumped. Otherwise every dump connection is the driver's and the
+//! first one also does the schema reads.
+//!
 //! `none`: no lock; the location is read before the connections open their snapshots and again
 //! after (the session's upper bound, [`Session::after`]); the sync unit stays in safe mode up to
 //! it.
@@ -21,9 +27,10 @@ use futures_util::future::try_join_all;
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
+use super::raw::{Connect, RawConn};
 use super::settings::Consistency;
 use super::{QUERY_TIMEOUT, db_err, timed};
-use crate::config::db::{DbConfig, connect_opts};
+use crate::config::db::{CONNECT_TIMEOUT, DbConfig, connect_opts};
 use crate::rules::TableRules;
 use crate::worker::error::{UnitError, code};
 use crate::worker::units::full::{BinlogLoc, Session};
@@ -58,11 +65,51 @@ pub struct Listed {
     pub view: bool,
 }
 
+/// A dump connection: the narrow client where it can be used ([`super::raw`]), else the
+/// driver's.
+pub enum DumpConn {
+    Raw(RawConn),
+    Driver(Conn),
+}
+
+impl DumpConn {
+    /// The server's connection id (for `KILL QUERY`).
+    pub fn id(&self) -> u32 {
+        match self {
+            DumpConn::Raw(c) => c.id(),
+            DumpConn::Driver(c) => c.id(),
+        }
+    }
+
+    async fn exec(&mut self, sql: &str) -> Result<(), mysql_async::Error> {
+        match self {
+            DumpConn::Raw(c) => c.exec(sql).await,
+            DumpConn::Driver(c) => c.query_drop(sql).await,
+        }
+    }
+
+    /// Closes the connection (bounded by [`QUERY_TIMEOUT`]).
+    pub async fn disconnect(self) {
+        match self {
+            DumpConn::Raw(c) => {
+                let _ = tokio::time::timeout(QUERY_TIMEOUT, c.disconnect()).await;
+            }
+            DumpConn::Driver(c) => {
+                let _ = tokio::time::timeout(QUERY_TIMEOUT, c.disconnect()).await;
+            }
+        }
+    }
+}
+
 /// A taken session.
 pub struct Snapshot {
     pub session: Session,
     /// The dump connections, each inside its consistent-snapshot transaction.
-    pub conns: Vec<Conn>,
+    pub conns: Vec<DumpConn>,
+    /// A driver connection in the same snapshot for the schema reads (`SHOW CREATE …`, key
+    /// ranges), when the dump connections are narrow ones; `None`: the first dump connection
+    /// (a driver one) does them.
+    pub catalog: Option<Conn>,
     /// Tables and views the block-allow-list selects, sorted.
     pub tables: Vec<Listed>,
 }
@@ -162,7 +209,7 @@ fn ftwrl_error(e: &mysql_async::Error) -> UnitError {
     .retryable(!denied && (timeout || base.retryable))
 }
 
-/// Opens one dump connection.
+/// Opens one driver dump connection.
 async fn open_dump_conn(from: &DbConfig) -> Result<Conn, UnitError> {
     from.tls_check("from").map_err(|e| {
         UnitError::new(code::DUMP_RUNTIME, "internal", "connect to the upstream").cause(e)
@@ -172,15 +219,78 @@ async fn open_dump_conn(from: &DbConfig) -> Result<Conn, UnitError> {
         .map_err(|e| super::connect_error("connect a dump connection to the upstream", e))
 }
 
-async fn start_snapshots(conns: &mut [Conn]) -> Result<(), UnitError> {
-    try_join_all(conns.iter_mut().map(|c| {
-        timed(
-            "START TRANSACTION WITH CONSISTENT SNAPSHOT",
-            QUERY_TIMEOUT,
-            c.query_drop("START TRANSACTION /*!40108 WITH CONSISTENT SNAPSHOT */"),
-        )
-    }))
-    .await?;
+/// Opens one narrow dump connection with the session settings; `None`: the narrow client
+/// cannot be used here (the reason is logged).
+async fn open_raw_conn(from: &DbConfig) -> Result<Option<RawConn>, UnitError> {
+    let what = "connect a dump connection to the upstream";
+    let mut c = match RawConn::connect(from, CONNECT_TIMEOUT).await {
+        Ok(Connect::Connected(c)) => c,
+        Ok(Connect::Unsupported(why)) => {
+            tracing::info!(reason = %why, "the dump reads through the driver's connections");
+            return Ok(None);
+        }
+        Err(e) => return Err(db_err(what, &e)),
+    };
+    for q in dump_conn_init() {
+        timed(&q, QUERY_TIMEOUT, c.exec(&q)).await?;
+    }
+    Ok(Some(c))
+}
+
+/// `threads` dump connections (narrow ones where possible) and, with narrow ones, the
+/// driver connection for the schema reads.
+async fn open_dump_conns(
+    from: &DbConfig,
+    threads: usize,
+) -> Result<(Vec<DumpConn>, Option<Conn>), UnitError> {
+    let threads = threads.max(1);
+    if !raw_disabled()
+        && let Some(first) = open_raw_conn(from).await?
+    {
+        let rest = try_join_all((1..threads).map(|_| async {
+            open_raw_conn(from).await?.ok_or_else(|| {
+                UnitError::new(
+                    code::DUMP_RUNTIME,
+                    "internal",
+                    "a dump connection could not log in as the first one did",
+                )
+                .retryable(true)
+            })
+        }));
+        let (rest, catalog) = tokio::try_join!(rest, open_dump_conn(from))?;
+        let conns = std::iter::once(first)
+            .chain(rest)
+            .map(DumpConn::Raw)
+            .collect();
+        return Ok((conns, Some(catalog)));
+    }
+    let conns = try_join_all((0..threads).map(|_| open_dump_conn(from))).await?;
+    Ok((conns.into_iter().map(DumpConn::Driver).collect(), None))
+}
+
+/// `DMRS_DUMP_RAW=0` in the worker's environment: the dump reads through the driver only.
+fn raw_disabled() -> bool {
+    std::env::var("DMRS_DUMP_RAW").is_ok_and(|v| v == "0")
+}
+
+async fn start_snapshots(
+    conns: &mut [DumpConn],
+    catalog: Option<&mut Conn>,
+) -> Result<(), UnitError> {
+    const START: &str = "START TRANSACTION /*!40108 WITH CONSISTENT SNAPSHOT */";
+    let what = "START TRANSACTION WITH CONSISTENT SNAPSHOT";
+    let dump = try_join_all(
+        conns
+            .iter_mut()
+            .map(|c| timed(what, QUERY_TIMEOUT, c.exec(START))),
+    );
+    let cat = async {
+        match catalog {
+            Some(c) => timed(what, QUERY_TIMEOUT, c.query_drop(START)).await,
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(dump, cat)?;
     Ok(())
 }
 
@@ -194,7 +304,7 @@ pub async fn take(
     id: u32,
     rules: &TableRules,
 ) -> Result<Snapshot, UnitError> {
-    let mut conns = try_join_all((0..threads.max(1)).map(|_| open_dump_conn(from))).await?;
+    let (mut conns, mut catalog) = open_dump_conns(from, threads).await?;
     let started = rfc3339_now();
     let (loc, after, tables) = match consistency {
         Consistency::Flush => {
@@ -229,7 +339,7 @@ pub async fn take(
             let under_lock = async {
                 let loc = read_location(control).await?;
                 let tables = list_tables(control, rules).await?;
-                start_snapshots(&mut conns).await?;
+                start_snapshots(&mut conns, catalog.as_mut()).await?;
                 Ok::<_, UnitError>((loc, tables))
             }
             .await;
@@ -252,7 +362,7 @@ pub async fn take(
         }
         Consistency::None => {
             let before = read_location(control).await?;
-            start_snapshots(&mut conns).await?;
+            start_snapshots(&mut conns, catalog.as_mut()).await?;
             let after = read_location(control).await?;
             let tables = list_tables(control, rules).await?;
             (before, after, tables)
@@ -282,6 +392,7 @@ pub async fn take(
             after,
         },
         conns,
+        catalog,
         tables,
     })
 }

@@ -145,34 +145,60 @@ pub fn push_hex(buf: &mut Vec<u8>, v: &[u8]) {
     }
 }
 
+/// One value of a row as the connection delivered it.
+#[derive(Debug, Clone, Copy)]
+pub enum Cell<'a> {
+    Null,
+    /// The text protocol's bytes.
+    Bytes(&'a [u8]),
+    /// A driver value that is not bytes (written as SQL).
+    Other(&'a Value),
+}
+
+impl<'a> From<Option<&'a Value>> for Cell<'a> {
+    fn from(v: Option<&'a Value>) -> Cell<'a> {
+        match v {
+            None | Some(Value::NULL) => Cell::Null,
+            Some(Value::Bytes(b)) => Cell::Bytes(b),
+            Some(other) => Cell::Other(other),
+        }
+    }
+}
+
 /// Appends one value.
-pub fn push_value(buf: &mut Vec<u8>, kind: ColKind, v: Option<&Value>) {
-    match v {
-        None | Some(Value::NULL) => buf.extend_from_slice(b"NULL"),
-        Some(Value::Bytes(b)) => match kind {
+pub fn push_value<'a>(buf: &mut Vec<u8>, kind: ColKind, v: impl Into<Cell<'a>>) {
+    match v.into() {
+        Cell::Null => buf.extend_from_slice(b"NULL"),
+        Cell::Bytes(b) => match kind {
             ColKind::Bare if !b.is_empty() => buf.extend_from_slice(b),
             ColKind::Bare | ColKind::Quoted => push_quoted(buf, b),
             ColKind::Hex => push_hex(buf, b),
         },
         // The text protocol only sends bytes; anything else is written as SQL.
-        Some(other) => buf.extend_from_slice(other.as_sql(false).as_bytes()),
+        Cell::Other(other) => buf.extend_from_slice(other.as_sql(false).as_bytes()),
     }
 }
 
 /// Something that holds one row's values by column index.
 pub trait RowValues {
-    fn value(&self, i: usize) -> Option<&Value>;
+    fn value(&self, i: usize) -> Cell<'_>;
 }
 
 impl RowValues for Row {
-    fn value(&self, i: usize) -> Option<&Value> {
-        self.as_ref(i)
+    fn value(&self, i: usize) -> Cell<'_> {
+        self.as_ref(i).into()
     }
 }
 
 impl RowValues for [Value] {
-    fn value(&self, i: usize) -> Option<&Value> {
-        self.get(i)
+    fn value(&self, i: usize) -> Cell<'_> {
+        self.get(i).into()
+    }
+}
+
+impl RowValues for super::raw::RawRow<'_> {
+    fn value(&self, i: usize) -> Cell<'_> {
+        self.get(i).map_or(Cell::Null, Cell::Bytes)
     }
 }
 

@@ -843,3 +843,91 @@ fn a_row_over_16_mib_is_dumped_whole() {
         );
     }
 }
+
+/// On plain TCP with a password login the dump connections are the narrow client's (each in
+/// the session's snapshot, with its server connection id), and one driver connection in the
+/// same snapshot does the schema reads; the rows a narrow connection reads are the table's.
+#[test]
+fn plain_tcp_dump_connections_are_narrow_ones_in_the_snapshot() {
+    use dm_rs::worker::units::dump::settings::Consistency;
+    use dm_rs::worker::units::dump::snapshot::{self, DumpConn};
+    use mysql_async::prelude::Queryable;
+
+    let p = pair();
+    let up = p.up.url();
+    exec(
+        &up,
+        &[
+            "CREATE DATABASE narrow1",
+            "CREATE TABLE narrow1.t (id INT PRIMARY KEY, v VARCHAR(10))",
+            "INSERT INTO narrow1.t VALUES (1, 'a'), (2, NULL)",
+            "CREATE USER 'narrow'@'127.0.0.1' IDENTIFIED BY 'pw'",
+            "GRANT SELECT, RELOAD, LOCK TABLES, SHOW VIEW, REPLICATION CLIENT ON *.* TO 'narrow'@'127.0.0.1'",
+        ],
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = unit_ctx(
+        "narrow",
+        p.up.port,
+        "narrow",
+        tmp.path(),
+        &["narrow1"],
+        "    threads: 2",
+    );
+    let rules =
+        dm_rs::rules::TableRules::new(&ctx.task, &ctx.source.source_id).expect("table rules");
+    rt().block_on(async {
+        let from = &ctx.source.from;
+        let mut control = mysql_async::Conn::new(from.mysql_opts(snapshot::control_conn_init()))
+            .await
+            .unwrap();
+        let snap = snapshot::take(from, &mut control, 2, Consistency::Flush, false, 1, &rules)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(snap.conns.len(), 2);
+        assert!(
+            snap.catalog.is_some(),
+            "no driver connection for the schema reads"
+        );
+        // Rows inserted after the snapshot are not seen by its connections.
+        let mut root = mysql_async::Conn::from_url(up.as_str()).await.unwrap();
+        root.query_drop("INSERT INTO narrow1.t VALUES (3, 'late')")
+            .await
+            .unwrap();
+        root.disconnect().await.unwrap();
+        // Each one's id is its server connection (what KILL QUERY is sent for).
+        let ids: Vec<u32> = snap.conns.iter().map(DumpConn::id).collect();
+        let live: Vec<u32> = control
+            .query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'narrow'")
+            .await
+            .unwrap();
+        assert!(ids.iter().all(|id| live.contains(id)), "{ids:?} {live:?}");
+        for c in snap.conns {
+            let DumpConn::Raw(mut c) = c else {
+                panic!("a driver dump connection on plain TCP");
+            };
+            assert_eq!(
+                c.query("SELECT id, v FROM narrow1.t ORDER BY id")
+                    .await
+                    .unwrap(),
+                2
+            );
+            let mut rows = Vec::new();
+            while let Some(r) = c.next_row().await.unwrap() {
+                rows.push((r.get(0).map(<[u8]>::to_vec), r.get(1).map(<[u8]>::to_vec)));
+            }
+            assert_eq!(
+                rows,
+                vec![
+                    (Some(b"1".to_vec()), Some(b"a".to_vec())),
+                    (Some(b"2".to_vec()), None)
+                ]
+            );
+            c.disconnect().await;
+        }
+        if let Some(c) = snap.catalog {
+            c.disconnect().await.unwrap();
+        }
+        control.disconnect().await.unwrap();
+    });
+}

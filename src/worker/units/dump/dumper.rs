@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use mysql_async::Opts;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts};
 use tokio_util::sync::CancellationToken;
 
 use super::chunking::{range_condition, where_clause};
@@ -152,10 +152,7 @@ async fn dump_chunk(
     let conn_id = conn.id();
     let mut counted = (0u64, 0u64);
     let name = t.key.replace('\t', ".");
-    let outcome = match conn {
-        DumpConn::Driver(c) => stream_driver(ctx, c, &sql, &name, &mut w, &mut counted).await,
-        DumpConn::Raw(c) => stream_raw(ctx, c, &sql, &name, &mut w, &mut counted).await,
-    };
+    let outcome = stream(ctx, conn, &sql, &name, &mut w, &mut counted).await;
     match outcome {
         Ok(true) => {
             let rows = w.rows;
@@ -205,82 +202,95 @@ async fn batch_done(
     Ok(false)
 }
 
-/// Streams a chunk's rows through the driver: `Ok(true)` when every row is written,
-/// `Ok(false)` when the dump stopped.
-async fn stream_driver(
+/// Where a chunk's rows come from: the driver's result set or the narrow client's.
+trait RowSource {
+    /// Renders rows into `w` until it wants a flush (`Ok(false)`) or the rows end (`Ok(true)`).
+    async fn render(&mut self, w: &mut ChunkWriter) -> Result<bool, mysql_async::Error>;
+}
+
+impl RowSource for mysql_async::QueryResult<'_, '_, mysql_async::TextProtocol> {
+    async fn render(&mut self, w: &mut ChunkWriter) -> Result<bool, mysql_async::Error> {
+        while !w.wants_flush() {
+            match self.next().await? {
+                Some(row) => w.push_row(&row),
+                None => return Ok(true),
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl RowSource for RawConn {
+    async fn render(&mut self, w: &mut ChunkWriter) -> Result<bool, mysql_async::Error> {
+        while !w.wants_flush() {
+            match self.next_row().await? {
+                Some(row) => w.push_row(&row),
+                None => return Ok(true),
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Streams a chunk's rows: `Ok(true)` when every row is written, `Ok(false)` when the dump
+/// stopped. Each batch (up to a flush) is bounded by [`ROW_TIMEOUT`].
+async fn stream(
     ctx: &DumpCtx,
-    conn: &mut Conn,
+    conn: &mut DumpConn,
     sql: &str,
     name: &str,
     w: &mut ChunkWriter,
     counted: &mut (u64, u64),
 ) -> Result<bool, UnitError> {
-    let mut result = tokio::select! {
-        biased;
-        _ = ctx.stop.cancelled() => return Ok(false),
-        r = tokio::time::timeout(ROW_TIMEOUT, conn.query_iter(sql)) => match r {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => return Err(db_err(format!("dump {name}"), &e)),
-            Err(_) => return Err(timeout_err(sql, ROW_TIMEOUT)),
-        },
-    };
-    loop {
-        let batch = async {
-            while !w.wants_flush() {
-                match result.next().await? {
-                    Some(row) => w.push_row(&row),
-                    None => return Ok::<bool, mysql_async::Error>(true),
-                }
-            }
-            Ok(false)
-        };
-        let end = tokio::select! {
-            biased;
-            _ = ctx.stop.cancelled() => return Ok(false),
-            r = tokio::time::timeout(ROW_TIMEOUT, batch) => match r {
-                Ok(Ok(end)) => end,
-                Ok(Err(e)) => return Err(db_err(format!("dump {name}"), &e)),
-                Err(_) => return Err(timeout_err(&format!("rows of {sql}"), ROW_TIMEOUT)),
-            },
-        };
-        if batch_done(ctx, w, counted, end).await? {
-            return Ok(true);
+    match conn {
+        DumpConn::Driver(c) => {
+            let started = tokio::select! {
+                biased;
+                _ = ctx.stop.cancelled() => return Ok(false),
+                r = tokio::time::timeout(ROW_TIMEOUT, c.query_iter(sql)) => r,
+            };
+            let mut rows = started_or(started, sql, name)?;
+            batches(ctx, &mut rows, sql, name, w, counted).await
+        }
+        DumpConn::Raw(c) => {
+            let started = tokio::select! {
+                biased;
+                _ = ctx.stop.cancelled() => return Ok(false),
+                r = tokio::time::timeout(ROW_TIMEOUT, c.query(sql)) => r,
+            };
+            started_or(started, sql, name)?;
+            batches(ctx, c, sql, name, w, counted).await
         }
     }
 }
 
-/// Streams a chunk's rows through the narrow client ([`super::raw`]), as [`stream_driver`].
-async fn stream_raw(
+/// A query's start (bounded by [`ROW_TIMEOUT`]) as a dump error.
+fn started_or<T>(
+    r: Result<Result<T, mysql_async::Error>, tokio::time::error::Elapsed>,
+    sql: &str,
+    name: &str,
+) -> Result<T, UnitError> {
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(db_err(format!("dump {name}"), &e)),
+        Err(_) => Err(timeout_err(sql, ROW_TIMEOUT)),
+    }
+}
+
+/// The batches of a started query's rows (see [`stream`]).
+async fn batches(
     ctx: &DumpCtx,
-    conn: &mut RawConn,
+    rows: &mut impl RowSource,
     sql: &str,
     name: &str,
     w: &mut ChunkWriter,
     counted: &mut (u64, u64),
 ) -> Result<bool, UnitError> {
-    tokio::select! {
-        biased;
-        _ = ctx.stop.cancelled() => return Ok(false),
-        r = tokio::time::timeout(ROW_TIMEOUT, conn.query(sql)) => match r {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(db_err(format!("dump {name}"), &e)),
-            Err(_) => return Err(timeout_err(sql, ROW_TIMEOUT)),
-        },
-    }
     loop {
-        let batch = async {
-            while !w.wants_flush() {
-                match conn.next_row().await? {
-                    Some(row) => w.push_row(&row),
-                    None => return Ok::<bool, mysql_async::Error>(true),
-                }
-            }
-            Ok(false)
-        };
         let end = tokio::select! {
             biased;
             _ = ctx.stop.cancelled() => return Ok(false),
-            r = tokio::time::timeout(ROW_TIMEOUT, batch) => match r {
+            r = tokio::time::timeout(ROW_TIMEOUT, rows.render(w)) => match r {
                 Ok(Ok(end)) => end,
                 Ok(Err(e)) => return Err(db_err(format!("dump {name}"), &e)),
                 Err(_) => return Err(timeout_err(&format!("rows of {sql}"), ROW_TIMEOUT)),

@@ -200,6 +200,20 @@ async fn the_precheck_reaches_a_require_ssl_downstream_through_security() {
     );
 }
 
+/// An upstream and a downstream that require TLS of the user `dm` (password `dm-pw`).
+fn tls_pair(server_id: u32) -> (TestCerts, MariaDb, MariaDb) {
+    let certs = TestCerts::generate();
+    let (up, down) = std::thread::scope(|s| {
+        let up = s.spawn(|| MariaDb::upstream_tls(server_id, &certs));
+        let down = s.spawn(|| MariaDb::downstream_tls(&certs));
+        (up.join().unwrap(), down.join().unwrap())
+    });
+    for url in [&up.url(), &down.url()] {
+        common::sql::exec(url, &TestCerts::create_user_sql("dm", "dm-pw", false));
+    }
+    (certs, up, down)
+}
+
 /// A whole task over TLS: the source's and the target's users may only connect with TLS
 /// (`REQUIRE SSL`), so replicated rows prove every connection of the task (precheck, binlog
 /// stream, apply, checkpoint) used it.
@@ -209,16 +223,8 @@ fn a_task_with_security_replicates_over_tls() {
     use common::cluster::{Master, dmctl};
     use common::sql::{exec, master_pos};
 
-    let certs = TestCerts::generate();
-    let (up, down) = std::thread::scope(|s| {
-        let up = s.spawn(|| MariaDb::upstream_tls(41, &certs));
-        let down = s.spawn(|| MariaDb::downstream_tls(&certs));
-        (up.join().unwrap(), down.join().unwrap())
-    });
+    let (certs, up, down) = tls_pair(41);
     let (u, d) = (up.url(), down.url());
-    for url in [&u, &d] {
-        exec(url, &TestCerts::create_user_sql("dm", "dm-pw", false));
-    }
     exec(
         &u,
         &[
@@ -286,16 +292,8 @@ fn a_full_task_dumps_over_tls_through_the_driver() {
     use common::cluster::{Master, dmctl};
     use common::sql::exec;
 
-    let certs = TestCerts::generate();
-    let (up, down) = std::thread::scope(|s| {
-        let up = s.spawn(|| MariaDb::upstream_tls(42, &certs));
-        let down = s.spawn(|| MariaDb::downstream_tls(&certs));
-        (up.join().unwrap(), down.join().unwrap())
-    });
+    let (certs, up, down) = tls_pair(42);
     let (u, d) = (up.url(), down.url());
-    for url in [&u, &d] {
-        exec(url, &TestCerts::create_user_sql("dm", "dm-pw", false));
-    }
     let rows: Vec<String> = (1..=3000)
         .map(|k| format!("({k}, 'row {k}', NULL)"))
         .collect();

@@ -204,31 +204,31 @@ async fn batch_done(
 
 /// Where a chunk's rows come from: the driver's result set or the narrow client's.
 trait RowSource {
-    /// Renders rows into `w` until it wants a flush (`Ok(false)`) or the rows end (`Ok(true)`).
-    async fn render(&mut self, w: &mut ChunkWriter) -> Result<bool, mysql_async::Error>;
-}
+    /// Renders the next row into `w`; `Ok(false)` at the end of the rows.
+    async fn push_next(&mut self, w: &mut ChunkWriter) -> Result<bool, mysql_async::Error>;
 
-impl RowSource for mysql_async::QueryResult<'_, '_, mysql_async::TextProtocol> {
+    /// Renders rows into `w` until it wants a flush (`Ok(false)`) or the rows end (`Ok(true)`).
     async fn render(&mut self, w: &mut ChunkWriter) -> Result<bool, mysql_async::Error> {
         while !w.wants_flush() {
-            match self.next().await? {
-                Some(row) => w.push_row(&row),
-                None => return Ok(true),
+            if !self.push_next(w).await? {
+                return Ok(true);
             }
         }
         Ok(false)
     }
 }
 
+impl RowSource for mysql_async::QueryResult<'_, '_, mysql_async::TextProtocol> {
+    async fn push_next(&mut self, w: &mut ChunkWriter) -> Result<bool, mysql_async::Error> {
+        let row = self.next().await?;
+        Ok(row.map(|r| w.push_row(&r)).is_some())
+    }
+}
+
 impl RowSource for RawConn {
-    async fn render(&mut self, w: &mut ChunkWriter) -> Result<bool, mysql_async::Error> {
-        while !w.wants_flush() {
-            match self.next_row().await? {
-                Some(row) => w.push_row(&row),
-                None => return Ok(true),
-            }
-        }
-        Ok(false)
+    async fn push_next(&mut self, w: &mut ChunkWriter) -> Result<bool, mysql_async::Error> {
+        let row = self.next_row().await?;
+        Ok(row.map(|r| w.push_row(&r)).is_some())
     }
 }
 

@@ -154,6 +154,15 @@ pub fn parse_row(p: &[u8], n: usize, spans: &mut Vec<Option<(usize, usize)>>) ->
     at == p.len()
 }
 
+/// The payload [`RawConn::read_packet`] read: its range in the read buffer, or (`None`) the
+/// payload joined from several packets.
+fn payload<'a>(buf: &'a [u8], joined: &'a [u8], range: Option<(usize, usize)>) -> &'a [u8] {
+    match range {
+        Some((a, b)) => &buf[a..b],
+        None => joined,
+    }
+}
+
 /// An EOF packet (`0xFE` and shorter than 9 bytes; a row can start with 0xFE only as a value
 /// of 2^24 bytes or more).
 fn is_eof(p: &[u8]) -> bool {
@@ -372,10 +381,8 @@ impl RawConn {
 
     /// Reads one packet's payload (owned by the buffer until the next read).
     async fn read_payload(&mut self) -> Result<&[u8], DbError> {
-        match self.read_packet().await? {
-            Some((a, b)) => Ok(&self.buf[a..b]),
-            None => Ok(&self.joined),
-        }
+        let range = self.read_packet().await?;
+        Ok(payload(&self.buf, &self.joined, range))
     }
 
     /// Sends `COM_QUERY` and reads its answer up to the rows: `Some(columns)` for a result set
@@ -435,10 +442,7 @@ impl RawConn {
             return Ok(None);
         };
         let range = self.read_packet().await?;
-        let p: &[u8] = match range {
-            Some((a, b)) => &self.buf[a..b],
-            None => &self.joined,
-        };
+        let p = payload(&self.buf, &self.joined, range);
         if is_eof(p) {
             self.columns = None;
             // SERVER_MORE_RESULTS_EXISTS is never set: no multi-statements, no CALL.
@@ -452,12 +456,8 @@ impl RawConn {
             self.columns = None;
             return Err(protocol("a row that does not hold its columns"));
         }
-        let payload: &[u8] = match range {
-            Some((a, b)) => &self.buf[a..b],
-            None => &self.joined,
-        };
         Ok(Some(RawRow {
-            payload,
+            payload: p,
             spans: &self.spans,
         }))
     }

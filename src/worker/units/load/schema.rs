@@ -118,17 +118,22 @@ impl Lane {
         self.ensure_db(target).await
     }
 
-    async fn create_table(&mut self, tdb: &str, ttable: &str, file: &str) -> Result<(), UnitError> {
-        self.ensure_db(tdb).await?;
+    /// Creates `target` if this run has not, and makes it the session's database.
+    async fn enter_db(&mut self, target: &str) -> Result<(), UnitError> {
+        self.ensure_db(target).await?;
         timed(
             "use the target database",
-            self.conn.query_drop(format!("USE {}", quote(tdb))),
+            self.conn.query_drop(format!("USE {}", quote(target))),
         )
-        .await?;
+        .await
+    }
+
+    async fn create_table(&mut self, tdb: &str, ttable: &str, file: &str) -> Result<(), UnitError> {
+        let text = self.read_file(file).await?;
+        self.enter_db(tdb).await?;
         // A table this load creates gets its plain secondary indexes after its data (recorded
         // first, so a crash between the CREATE and the end still adds them).
-        let defer = !self.table_exists(tdb, ttable).await?
-            && !deferred_keys(&self.dir, file).await.is_empty();
+        let defer = !keys_of(&text).is_empty() && !self.table_exists(tdb, ttable).await?;
         if defer {
             let q = self.ckpt.keys_pending_sql(file, tdb, ttable);
             timed("record the deferred indexes", self.conn.query_drop(q)).await?;
@@ -153,7 +158,7 @@ impl Lane {
             )
         };
         // 1050: table exists (shards merged onto one table).
-        let n = self.run_file(file, &rw, &[1050]).await?;
+        let n = self.run_text(file, &text, &rw, &[1050]).await?;
         if n == 0 {
             return Err(UnitError::new(
                 code::LOAD_NOT_CREATE_TABLE,
@@ -171,12 +176,7 @@ impl Lane {
         if !self.dir.join(file).is_file() {
             return Ok(());
         }
-        self.ensure_db(tdb).await?;
-        timed(
-            "use the target database",
-            self.conn.query_drop(format!("USE {}", quote(tdb))),
-        )
-        .await?;
+        self.enter_db(tdb).await?;
         self.run_file(file, &|_| None, &[]).await?;
         Ok(())
     }
@@ -203,15 +203,31 @@ impl Lane {
         rewrite: &(dyn Fn(&[u8]) -> Option<Vec<u8>> + Sync),
         fine: &[u16],
     ) -> Result<usize, UnitError> {
+        let text = self.read_file(file).await?;
+        self.run_text(file, &text, rewrite, fine).await
+    }
+
+    /// A schema file's bytes.
+    async fn read_file(&self, file: &str) -> Result<Vec<u8>, UnitError> {
         let path = self.dir.join(file);
-        let text = tokio::fs::read(&path).await.map_err(|e| {
+        tokio::fs::read(&path).await.map_err(|e| {
             UnitError::new(
                 code::LOAD_READ_SCHEMA_FILE,
                 "internal",
                 format!("read schema file {}: {e}", path.display()),
             )
-        })?;
-        let (stmts, ending) = scan::split_all(&text);
+        })
+    }
+
+    /// [`Lane::run_file`] of a file already read (`text`).
+    async fn run_text(
+        &mut self,
+        file: &str,
+        text: &[u8],
+        rewrite: &(dyn Fn(&[u8]) -> Option<Vec<u8>> + Sync),
+        fine: &[u16],
+    ) -> Result<usize, UnitError> {
+        let (stmts, ending) = scan::split_all(text);
         if ending != scan::Ending::Clean {
             return Err(UnitError::new(
                 code::LOAD_INVALID_FILE_ENDING,
@@ -262,10 +278,15 @@ impl Lane {
 /// The deferred index definitions of a schema file's CREATE TABLE (empty when none, or when
 /// the file cannot be read: the CREATE then reports the error).
 pub async fn deferred_keys(dir: &Path, file: &str) -> Vec<String> {
-    let Ok(text) = tokio::fs::read(dir.join(file)).await else {
-        return Vec::new();
-    };
-    let (stmts, _) = scan::split_all(&text);
+    match tokio::fs::read(dir.join(file)).await {
+        Ok(text) => keys_of(&text),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The deferred index definitions of the CREATE TABLE in a schema file's `text`.
+fn keys_of(text: &[u8]) -> Vec<String> {
+    let (stmts, _) = scan::split_all(text);
     stmts
         .into_iter()
         .filter(|(s, _, _)| rewrite::create_table_name(s).is_some())

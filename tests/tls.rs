@@ -214,13 +214,46 @@ fn tls_pair(server_id: u32) -> (TestCerts, MariaDb, MariaDb) {
     (certs, up, down)
 }
 
+/// Writes the source file of `source_id` (user `dm` on `up` over TLS with the CA `ca`) and the
+/// task file `task` into `dir`, starts a dm-master with a worker, creates the source and starts
+/// the task.
+fn start_over_tls(
+    dir: &std::path::Path,
+    source_id: &str,
+    up: &MariaDb,
+    ca: &str,
+    task: &str,
+) -> common::cluster::Master {
+    use common::cluster::{Master, dmctl};
+
+    let source = dir.join("source.yaml");
+    std::fs::write(
+        &source,
+        format!(
+            "source-id: {source_id}\nfrom:\n  host: 127.0.0.1\n  port: {}\n  user: dm\n  password: dm-pw\n  security:\n    ssl-ca: {ca}\n",
+            up.port
+        ),
+    )
+    .unwrap();
+    let task_file = dir.join("task.yaml");
+    std::fs::write(&task_file, task).unwrap();
+    let master = Master::start(dir, true);
+    for args in [
+        vec!["operate-source", "create", source.to_str().unwrap()],
+        vec!["start-task", task_file.to_str().unwrap()],
+    ] {
+        let out = dmctl(&master.addr, &args);
+        assert_eq!(out.code, 0, "{args:?}: {}{}", out.stdout, out.stderr);
+    }
+    master
+}
+
 /// A whole task over TLS: the source's and the target's users may only connect with TLS
 /// (`REQUIRE SSL`), so replicated rows prove every connection of the task (precheck, binlog
 /// stream, apply, checkpoint) used it.
 #[test]
 fn a_task_with_security_replicates_over_tls() {
     use common::check::{same_table, wait_synced};
-    use common::cluster::{Master, dmctl};
     use common::sql::{exec, master_pos};
 
     let (certs, up, down) = tls_pair(41);
@@ -241,36 +274,20 @@ fn a_task_with_security_replicates_over_tls() {
     );
     let ca = certs.security_ca_only().ssl_ca;
     let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("source.yaml");
-    std::fs::write(
-        &source,
-        format!(
-            "source-id: tls-01\nfrom:\n  host: 127.0.0.1\n  port: {}\n  user: dm\n  password: dm-pw\n  security:\n    ssl-ca: {ca}\n",
-            up.port
-        ),
-    )
-    .unwrap();
     let (file, pos) = master_pos(&u);
-    let task = dir.path().join("task.yaml");
-    std::fs::write(
-        &task,
-        format!(
+    let master = start_over_tls(
+        dir.path(),
+        "tls-01",
+        &up,
+        &ca,
+        &format!(
             "name: over-tls\ntask-mode: incremental\n\
 target-database:\n  host: 127.0.0.1\n  port: {}\n  user: dm\n  password: dm-pw\n  security:\n    ssl-ca: {ca}\n\
 mysql-instances:\n  - source-id: tls-01\n    meta:\n      binlog-name: {file}\n      binlog-pos: {pos}\n    block-allow-list: only\n\
 block-allow-list:\n  only:\n    do-dbs: [secure]\n",
             down.port
         ),
-    )
-    .unwrap();
-    let master = Master::start(dir.path(), true);
-    for args in [
-        vec!["operate-source", "create", source.to_str().unwrap()],
-        vec!["start-task", task.to_str().unwrap()],
-    ] {
-        let out = dmctl(&master.addr, &args);
-        assert_eq!(out.code, 0, "{args:?}: {}{}", out.stdout, out.stderr);
-    }
+    );
     exec(
         &u,
         &[
@@ -289,7 +306,6 @@ block-allow-list:\n  only:\n    do-dbs: [secure]\n",
 #[test]
 fn a_full_task_dumps_over_tls_through_the_driver() {
     use common::check::{checksum, subtask};
-    use common::cluster::{Master, dmctl};
     use common::sql::exec;
 
     let (certs, up, down) = tls_pair(42);
@@ -307,19 +323,12 @@ fn a_full_task_dumps_over_tls_through_the_driver() {
     );
     let ca = certs.security_ca_only().ssl_ca;
     let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("source.yaml");
-    std::fs::write(
-        &source,
-        format!(
-            "source-id: tls-02\nfrom:\n  host: 127.0.0.1\n  port: {}\n  user: dm\n  password: dm-pw\n  security:\n    ssl-ca: {ca}\n",
-            up.port
-        ),
-    )
-    .unwrap();
-    let task = dir.path().join("task.yaml");
-    std::fs::write(
-        &task,
-        format!(
+    let master = start_over_tls(
+        dir.path(),
+        "tls-02",
+        &up,
+        &ca,
+        &format!(
             "name: full-tls\ntask-mode: full\n\
 target-database:\n  host: 127.0.0.1\n  port: {}\n  user: dm\n  password: dm-pw\n  security:\n    ssl-ca: {ca}\n\
 mysql-instances:\n  - source-id: tls-02\n    block-allow-list: only\n    mydumper-config-name: d\n    loader-config-name: l\n\
@@ -329,16 +338,7 @@ loaders:\n  l:\n    pool-size: 2\n    dir: {}\n",
             down.port,
             dir.path().join("dumped").display()
         ),
-    )
-    .unwrap();
-    let master = Master::start(dir.path(), true);
-    for args in [
-        vec!["operate-source", "create", source.to_str().unwrap()],
-        vec!["start-task", task.to_str().unwrap()],
-    ] {
-        let out = dmctl(&master.addr, &args);
-        assert_eq!(out.code, 0, "{args:?}: {}{}", out.stdout, out.stderr);
-    }
+    );
     let t = std::time::Instant::now();
     loop {
         let st = subtask(&master.addr, "full-tls");
